@@ -1,0 +1,1 @@
+//! rampart-scenario: not yet written; see the open issue for this crate.
