@@ -355,9 +355,13 @@ impl FromStr for Duration {
             let int: u64 = if int_part.is_empty() {
                 0
             } else {
-                int_part.parse().map_err(|_| err(start, "number too large"))?
+                int_part
+                    .parse()
+                    .map_err(|_| err(start, "number too large"))?
             };
-            let mut term = int.checked_mul(per).ok_or(err(start, "duration too large"))?;
+            let mut term = int
+                .checked_mul(per)
+                .ok_or(err(start, "duration too large"))?;
             // Exact fraction: digits beyond nanosecond precision are dropped.
             let mut scale = per;
             for d in frac_part.bytes() {
@@ -369,7 +373,9 @@ impl FromStr for Duration {
                     .checked_add(u64::from(d - b'0') * scale)
                     .ok_or(err(start, "duration too large"))?;
             }
-            total = total.checked_add(term).ok_or(err(start, "duration too large"))?;
+            total = total
+                .checked_add(term)
+                .ok_or(err(start, "duration too large"))?;
         }
         Ok(Duration(total))
     }
@@ -491,12 +497,23 @@ mod tests {
 
     #[test]
     fn rejects_malformed_durations_with_a_position() {
-        for (text, offset) in [("", 0), ("5", 1), ("5 s", 1), ("5x", 1), ("ms", 0), ("1s2", 3), ("-1s", 0)] {
+        for (text, offset) in [
+            ("", 0),
+            ("5", 1),
+            ("5 s", 1),
+            ("5x", 1),
+            ("ms", 0),
+            ("1s2", 3),
+            ("-1s", 0),
+        ] {
             let e = text.parse::<Duration>().unwrap_err();
             assert_eq!(e.offset, offset, "{text}: {e}");
         }
         assert!("99999999999999999999s".parse::<Duration>().is_err());
-        assert!("500000d".parse::<Duration>().is_err(), "overflow must be an error");
+        assert!(
+            "500000d".parse::<Duration>().is_err(),
+            "overflow must be an error"
+        );
     }
 
     #[test]
@@ -504,8 +521,13 @@ mod tests {
         let d: Duration = serde_json::from_str("\"250ms\"").unwrap();
         assert_eq!(d, Duration::from_millis(250));
         assert_eq!(serde_json::to_string(&d).unwrap(), "\"250ms\"");
-        assert_eq!(serde_json::from_str::<Duration>("0").unwrap(), Duration::ZERO);
-        let e = serde_json::from_str::<Duration>("30").unwrap_err().to_string();
+        assert_eq!(
+            serde_json::from_str::<Duration>("0").unwrap(),
+            Duration::ZERO
+        );
+        let e = serde_json::from_str::<Duration>("30")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"30s\""), "{e}");
     }
 
