@@ -1,1 +1,14 @@
-//! rampart-autoscale: not yet written; see the open issue for this crate.
+//! Scaling controllers with the real semantics of Kubernetes HPA and AWS Auto
+//! Scaling, written sans-IO.
+//!
+//! (Tutorial docs are filled in below.)
+
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod hpa;
+pub mod observe;
+
+pub use error::{ConfigError, FieldError};
+pub use hpa::{Hpa, HpaConfig};
+pub use observe::{Controller, Decision, InstanceObservation, InstancePhase, Observation, Reason, ResourceRequests};
