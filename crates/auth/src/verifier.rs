@@ -1,0 +1,652 @@
+//! The verifier core: one per gateway instance.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use rampart_time::{Duration, Instant};
+use serde::{Deserialize, Serialize};
+
+use crate::fxhash::{IdentityBuild, hash_bytes};
+use crate::jws::{self, KeyError, TYP_ACCESS, VerifyKey};
+use crate::revocation::{Denylist, RevocationDelta};
+use crate::{CostClass, Rejection, check_time};
+
+/// What to do when the revocation feed is older than
+/// [`VerifierConfig::revocation_staleness_max`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StalePolicy {
+    /// Keep accepting tokens (RFC 7009's advice when the service is down);
+    /// the verdict is flagged [`Verdict::revocation_feed_stale`].
+    FailOpen,
+    /// Reject every token with [`Rejection::StaleRevocationFeed`].
+    FailClosed,
+}
+
+/// Verifier configuration: plain data for a policy file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifierConfig {
+    /// Required `iss`.
+    pub issuer: String,
+    /// This gateway's audience; a token's `aud` must contain it.
+    pub audience: String,
+    /// Clock-skew allowance on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Longer tokens are rejected as malformed before any work.
+    pub token_bytes_max: usize,
+    /// Policy once the revocation feed is older than the bound.
+    pub stale_policy: StalePolicy,
+    /// How old the last successful revocation sync may get.
+    pub revocation_staleness_max: Duration,
+    /// How often [`Verifier::poll_effect`] asks for revocation changes.
+    pub revocation_poll_interval: Duration,
+    /// How often the JWKS is refetched when nothing forces it.
+    pub jwks_refresh_interval: Duration,
+    /// Minimum gap between JWKS fetches triggered by an unknown `kid`: the
+    /// rate limit that keeps forged kids from causing one fetch per request.
+    pub jwks_unknown_kid_refetch_min: Duration,
+    /// Verified-token cache capacity; at the cap the oldest entry is evicted
+    /// (FIFO), counted in [`VerifierStats::cache_evictions`].
+    pub cache_entries_max: usize,
+    /// Denylist capacity; at the cap the verifier cannot hold every live
+    /// revocation, so it counts the overflow, treats its feed as stale (the
+    /// stale policy applies) and resyncs from version 0.
+    pub denylist_entries_max: usize,
+    /// Most keys accepted from one JWKS document.
+    pub jwks_keys_max: usize,
+    /// Largest JWKS document accepted, in bytes.
+    pub jwks_bytes_max: usize,
+}
+
+impl Default for VerifierConfig {
+    fn default() -> Self {
+        VerifierConfig {
+            issuer: "rampart".into(),
+            audience: "api".into(),
+            leeway: Duration::from_secs(30),
+            token_bytes_max: 4096,
+            stale_policy: StalePolicy::FailOpen,
+            revocation_staleness_max: Duration::from_secs(30),
+            revocation_poll_interval: Duration::from_secs(5),
+            jwks_refresh_interval: Duration::from_mins(5),
+            jwks_unknown_kid_refetch_min: Duration::from_secs(10),
+            cache_entries_max: 10_000,
+            denylist_entries_max: 1_000_000,
+            jwks_keys_max: 16,
+            jwks_bytes_max: 16 * 1024,
+        }
+    }
+}
+
+/// Who a valid token speaks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// `sub`.
+    pub subject: Box<str>,
+    /// `sid`.
+    pub session_id: Box<str>,
+    /// `jti`.
+    pub token_id: Box<str>,
+    /// `scope`, space-separated.
+    pub scope: Box<str>,
+    /// `iat`, Unix seconds.
+    pub issued_at_s: u64,
+    /// `nbf`, Unix seconds.
+    pub not_before_s: u64,
+    /// `exp`, Unix seconds.
+    pub expires_at_s: u64,
+    /// The key that signed it.
+    pub kid: Box<str>,
+}
+
+impl Principal {
+    /// The scopes, one by one.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split_ascii_whitespace()
+    }
+
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+}
+
+/// The result of one [`Verifier::verify`].
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// Accepted with the principal, or rejected with the reason.
+    pub outcome: Result<Arc<Principal>, Rejection>,
+    /// Which kind of work this took; the simulator charges modelled CPU by it.
+    pub cost: CostClass,
+    /// The revocation feed was past its staleness bound (under fail-open the
+    /// token was accepted anyway).
+    pub revocation_feed_stale: bool,
+}
+
+impl Verdict {
+    /// Whether the token was accepted.
+    pub fn is_accepted(&self) -> bool {
+        self.outcome.is_ok()
+    }
+
+    /// The rejection reason, if any.
+    pub fn rejection(&self) -> Option<Rejection> {
+        self.outcome.as_ref().err().copied()
+    }
+}
+
+/// Something the driver should do for the verifier (sans-IO effects).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Effect {
+    /// Fetch the token service's JWKS and hand it to [`Verifier::on_jwks`].
+    FetchJwks,
+    /// Ask the token service for revocations since this version and hand
+    /// the delta to [`Verifier::apply_revocations`].
+    FetchRevocations {
+        /// The version this verifier holds.
+        since_version: u64,
+    },
+}
+
+/// Errors delivering a JWKS document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// The document is larger than [`VerifierConfig::jwks_bytes_max`].
+    #[error("JWKS document of {0} bytes is over the limit")]
+    TooLarge(usize),
+    /// The document is not a JSON object with a `keys` array.
+    #[error("JWKS document is not valid: {0}")]
+    Malformed(String),
+    /// More usable keys than [`VerifierConfig::jwks_keys_max`].
+    #[error("JWKS has {0} keys, over the limit")]
+    TooManyKeys(usize),
+    /// A key could not be built.
+    #[error("JWKS key: {0}")]
+    Key(#[from] KeyError),
+}
+
+/// Errors applying a revocation delta.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeltaError {
+    /// The delta starts after the version this verifier holds, so entries in
+    /// between would be missing. Ask again from [`Verifier::revocation_version`].
+    #[error("delta starts at version {since}, verifier holds {held}")]
+    Gap {
+        /// The delta's `since_version`.
+        since: u64,
+        /// The verifier's version.
+        held: u64,
+    },
+}
+
+/// Counters for reports. The simulator counts rejection reasons itself from
+/// verdicts; these cover what verdicts do not show.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifierStats {
+    /// Verdicts by rejection reason, indexed by [`Rejection::index`].
+    pub rejections: [u64; Rejection::COUNT],
+    /// Accepted verdicts.
+    pub accepted: u64,
+    /// Accepted from the verified-token cache.
+    pub cache_hits: u64,
+    /// Entries evicted at the cache cap.
+    pub cache_evictions: u64,
+    /// JWKS fetches asked for.
+    pub jwks_fetches: u64,
+    /// Unknown-`kid` verdicts that found a JWKS fetch already rate-limited.
+    pub unknown_kid_refetch_suppressed: u64,
+    /// Revocation entries that did not fit under the denylist cap.
+    pub denylist_overflows: u64,
+    /// Accepted while the revocation feed was stale (fail-open).
+    pub accepted_stale: u64,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    token: Box<str>,
+    principal: Arc<Principal>,
+    // No later than the token's `exp`: past it the cold path decides, with
+    // leeway, so a cached entry never outlives its token.
+    expires_at: Instant,
+    not_before: Instant,
+    // The denylist generation this entry was last checked against.
+    checked_generation: u64,
+    seq: u64,
+}
+
+/// The per-gateway verifier: key set, revocation cache, verified-token cache.
+///
+/// See the crate docs for a walk-through.
+#[derive(Debug)]
+pub struct Verifier {
+    config: VerifierConfig,
+    keys: Vec<VerifyKey>,
+    // How many of `keys` (a prefix) came from the JWKS; the rest are shared
+    // HS256 keys from configuration.
+    jwks_keys: usize,
+    denylist: Denylist,
+    revocation_version: u64,
+    // Bumped on every change to the denylist; cache entries recheck when it
+    // moved, so a revocation applied here rejects a cached token at once.
+    generation: u64,
+    last_revocation_sync: Option<Instant>,
+    last_revocation_request: Option<Instant>,
+    denylist_overflowed: bool,
+    last_jwks_request: Option<Instant>,
+    unknown_kid_pending: bool,
+    cache: HashMap<u64, CacheEntry, IdentityBuild>,
+    cache_order: VecDeque<(u64, u64)>,
+    cache_seq: u64,
+    stats: VerifierStats,
+}
+
+impl Verifier {
+    /// A verifier with no keys and no revocation state. Its first
+    /// [`poll_effect`](Self::poll_effect) asks for the JWKS and the
+    /// revocations; until a sync lands the feed counts as stale.
+    pub fn new(config: VerifierConfig) -> Verifier {
+        Verifier {
+            config,
+            keys: Vec::new(),
+            jwks_keys: 0,
+            denylist: Denylist::default(),
+            revocation_version: 0,
+            generation: 0,
+            last_revocation_sync: None,
+            last_revocation_request: None,
+            denylist_overflowed: false,
+            last_jwks_request: None,
+            unknown_kid_pending: false,
+            cache: HashMap::default(),
+            cache_order: VecDeque::new(),
+            cache_seq: 0,
+            stats: VerifierStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &VerifierStats {
+        &self.stats
+    }
+
+    /// The revocation log version this verifier has applied.
+    pub fn revocation_version(&self) -> u64 {
+        self.revocation_version
+    }
+
+    /// Time since the last successful revocation sync (`None`: never).
+    pub fn revocation_staleness(&self, now: Instant) -> Option<Duration> {
+        self.last_revocation_sync.map(|t| now.saturating_since(t))
+    }
+
+    /// Entries in the denylist.
+    pub fn denylist_len(&self) -> usize {
+        self.denylist.len()
+    }
+
+    /// Entries in the verified-token cache.
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The `until` of every denylist entry (for checking boundedness).
+    pub fn denylist_untils(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.denylist.untils()
+    }
+
+    /// Key ids currently trusted.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| &*k.kid)
+    }
+
+    /// Trusts an HS256 shared secret under `kid`. Shared keys never come from
+    /// a JWKS and survive JWKS refreshes.
+    pub fn add_shared_key(&mut self, kid: &str, secret: &[u8]) -> Result<(), KeyError> {
+        let key = VerifyKey::hs256(kid, secret)?;
+        if self.keys[..self.jwks_keys].iter().any(|k| &*k.kid == kid) {
+            // One kid, one key, one algorithm: never shadow a JWKS key.
+            return Err(KeyError::BadKid(kid.to_owned()));
+        }
+        self.keys.retain(|k| &*k.kid != kid);
+        self.keys.push(key);
+        self.clear_cache();
+        Ok(())
+    }
+
+    fn is_stale(&self, now: Instant) -> bool {
+        self.denylist_overflowed
+            || match self.last_revocation_sync {
+                None => true,
+                Some(t) => now.saturating_since(t) > self.config.revocation_staleness_max,
+            }
+    }
+
+    /// Verifies an access token at `now`.
+    pub fn verify(&mut self, now: Instant, token: &str) -> Verdict {
+        let v = self.verify_inner(now, token);
+        match &v.outcome {
+            Ok(_) => {
+                self.stats.accepted += 1;
+                if v.cost == CostClass::CacheHit {
+                    self.stats.cache_hits += 1;
+                }
+                if v.revocation_feed_stale {
+                    self.stats.accepted_stale += 1;
+                }
+            }
+            Err(r) => self.stats.rejections[r.index()] += 1,
+        }
+        v
+    }
+
+    fn verify_inner(&mut self, now: Instant, token: &str) -> Verdict {
+        let stale = self.is_stale(now);
+        if token.len() > self.config.token_bytes_max {
+            return reject(Rejection::Malformed, CostClass::RejectedBeforeSignature, stale);
+        }
+        let h = hash_bytes(token.as_bytes());
+        if let Some(v) = self.cache_lookup(now, h, token, stale) {
+            return v;
+        }
+        let checked = match jws::check_token(token, &self.keys, TYP_ACCESS, self.config.token_bytes_max) {
+            Ok(c) => c,
+            Err((r, cost)) => {
+                if r == Rejection::UnknownKid {
+                    self.note_unknown_kid(now);
+                }
+                return reject(r, cost, stale);
+            }
+        };
+        let cost = checked.key.alg().cold_cost();
+        let c = &checked.claims;
+        if let Err(r) = check_time(now, c, self.config.leeway) {
+            return reject(r, cost, stale);
+        }
+        if c.iss != self.config.issuer {
+            return reject(Rejection::WrongIssuer, cost, stale);
+        }
+        if !c.aud.iter().any(|a| *a == self.config.audience) {
+            return reject(Rejection::WrongAudience, cost, stale);
+        }
+        if stale && self.config.stale_policy == StalePolicy::FailClosed {
+            return reject(Rejection::StaleRevocationFeed, cost, stale);
+        }
+        if self.denylist.is_revoked(&c.jti, &c.sid, &c.sub, c.iat) {
+            return reject(Rejection::Revoked, cost, stale);
+        }
+        let principal = Arc::new(Principal {
+            subject: c.sub.as_str().into(),
+            session_id: c.sid.as_str().into(),
+            token_id: c.jti.as_str().into(),
+            scope: c.scope.as_str().into(),
+            issued_at_s: c.iat,
+            not_before_s: c.nbf,
+            expires_at_s: c.exp,
+            kid: checked.key.kid.clone(),
+        });
+        let expires_at = Instant::from_nanos(c.exp.saturating_mul(1_000_000_000));
+        let not_before = Instant::from_nanos(c.nbf.saturating_mul(1_000_000_000));
+        if now < expires_at {
+            self.cache_insert(h, token, principal.clone(), expires_at, not_before);
+        }
+        Verdict { outcome: Ok(principal), cost, revocation_feed_stale: stale }
+    }
+
+    fn cache_lookup(&mut self, now: Instant, h: u64, token: &str, stale: bool) -> Option<Verdict> {
+        let e = self.cache.get_mut(&h)?;
+        // The hash is only an index: trust the entry for this exact token.
+        if *e.token != *token {
+            return None;
+        }
+        if now >= e.expires_at || (now + self.config.leeway) < e.not_before {
+            self.cache.remove(&h);
+            return None;
+        }
+        if stale && self.config.stale_policy == StalePolicy::FailClosed {
+            return Some(reject(Rejection::StaleRevocationFeed, CostClass::CacheHit, stale));
+        }
+        if e.checked_generation != self.generation {
+            let p = &e.principal;
+            if self.denylist.is_revoked(&p.token_id, &p.session_id, &p.subject, p.issued_at_s) {
+                self.cache.remove(&h);
+                return Some(reject(Rejection::Revoked, CostClass::CacheHit, stale));
+            }
+            e.checked_generation = self.generation;
+        }
+        Some(Verdict { outcome: Ok(e.principal.clone()), cost: CostClass::CacheHit, revocation_feed_stale: stale })
+    }
+
+    fn cache_insert(&mut self, h: u64, token: &str, principal: Arc<Principal>, expires_at: Instant, not_before: Instant) {
+        if self.config.cache_entries_max == 0 {
+            return;
+        }
+        while self.cache.len() >= self.config.cache_entries_max && !self.cache.contains_key(&h) {
+            let Some((key, seq)) = self.cache_order.pop_front() else { break };
+            if self.cache.get(&key).is_some_and(|e| e.seq == seq) {
+                self.cache.remove(&key);
+                self.stats.cache_evictions += 1;
+            }
+        }
+        self.cache_seq += 1;
+        let seq = self.cache_seq;
+        self.cache.insert(
+            h,
+            CacheEntry {
+                token: token.into(),
+                principal,
+                expires_at,
+                not_before,
+                checked_generation: self.generation,
+                seq,
+            },
+        );
+        self.cache_order.push_back((h, seq));
+        // Entries removed on expiry or revocation leave stale order records;
+        // compact so the queue stays within twice the cap.
+        if self.cache_order.len() > 2 * self.config.cache_entries_max {
+            let cache = &self.cache;
+            self.cache_order.retain(|(k, s)| cache.get(k).is_some_and(|e| e.seq == *s));
+        }
+    }
+
+    fn clear_cache(&mut self) {
+        self.cache.clear();
+        self.cache_order.clear();
+    }
+
+    fn note_unknown_kid(&mut self, now: Instant) {
+        if self.jwks_refetch_allowed(now) {
+            self.unknown_kid_pending = true;
+        } else {
+            self.stats.unknown_kid_refetch_suppressed += 1;
+        }
+    }
+
+    fn jwks_refetch_allowed(&self, now: Instant) -> bool {
+        match self.last_jwks_request {
+            None => true,
+            Some(t) => now.saturating_since(t) >= self.config.jwks_unknown_kid_refetch_min,
+        }
+    }
+
+    /// The next thing the driver should do, or `None`. Call until `None`
+    /// after every `verify` batch or timer; [`next_poll_at`](Self::next_poll_at)
+    /// says when to call again. Also drops expired denylist entries.
+    pub fn poll_effect(&mut self, now: Instant) -> Option<Effect> {
+        self.prune(now);
+        let jwks_due = match self.last_jwks_request {
+            None => true,
+            Some(t) => {
+                (self.unknown_kid_pending && self.jwks_refetch_allowed(now))
+                    || now.saturating_since(t) >= self.config.jwks_refresh_interval
+            }
+        };
+        if jwks_due {
+            self.last_jwks_request = Some(now);
+            self.unknown_kid_pending = false;
+            self.stats.jwks_fetches += 1;
+            return Some(Effect::FetchJwks);
+        }
+        let rev_due = match self.last_revocation_request {
+            None => true,
+            Some(t) => now.saturating_since(t) >= self.config.revocation_poll_interval,
+        };
+        if rev_due {
+            self.last_revocation_request = Some(now);
+            return Some(Effect::FetchRevocations { since_version: self.revocation_version });
+        }
+        None
+    }
+
+    /// When [`poll_effect`](Self::poll_effect) next has something to say,
+    /// absent new input.
+    pub fn next_poll_at(&self) -> Instant {
+        let jwks = match self.last_jwks_request {
+            None => Instant::ZERO,
+            Some(t) if self.unknown_kid_pending => t + self.config.jwks_unknown_kid_refetch_min,
+            Some(t) => t + self.config.jwks_refresh_interval,
+        };
+        let rev = match self.last_revocation_request {
+            None => Instant::ZERO,
+            Some(t) => t + self.config.revocation_poll_interval,
+        };
+        jwks.min(rev)
+    }
+
+    /// Drops denylist entries whose tokens have all expired.
+    pub fn prune(&mut self, now: Instant) {
+        self.denylist.prune(now);
+        if self.denylist_overflowed && self.denylist.len() < self.config.denylist_entries_max {
+            // Room again; the resync from version 0 (set on overflow) will
+            // bring back whatever did not fit.
+        }
+    }
+
+    /// Applies a revocation delta received at `now`.
+    pub fn apply_revocations(&mut self, now: Instant, delta: &RevocationDelta) -> Result<(), DeltaError> {
+        if delta.since_version > self.revocation_version {
+            return Err(DeltaError::Gap { since: delta.since_version, held: self.revocation_version });
+        }
+        self.denylist.prune(now);
+        let mut overflow = false;
+        for r in &delta.entries {
+            if r.version <= self.revocation_version && !self.denylist_overflowed {
+                continue;
+            }
+            if !self.denylist.insert(now, r, self.config.denylist_entries_max) {
+                self.stats.denylist_overflows += 1;
+                overflow = true;
+            }
+        }
+        self.generation += 1;
+        if overflow {
+            // Some live revocation is not held: the feed cannot be trusted.
+            // Resync everything from scratch on the next poll.
+            self.denylist_overflowed = true;
+            self.revocation_version = 0;
+        } else {
+            self.denylist_overflowed = false;
+            self.revocation_version = self.revocation_version.max(delta.version);
+            self.last_revocation_sync = Some(now);
+        }
+        Ok(())
+    }
+
+    /// Replaces the JWKS-sourced keys with those in `json`. Keys that are
+    /// not OKP/Ed25519 signature keys are skipped. Returns how many keys are
+    /// now trusted from the JWKS.
+    pub fn on_jwks(&mut self, json: &str) -> Result<usize, JwksError> {
+        if json.len() > self.config.jwks_bytes_max {
+            return Err(JwksError::TooLarge(json.len()));
+        }
+        let doc: JwksDoc = serde_json::from_str(json).map_err(|e| JwksError::Malformed(e.to_string()))?;
+        let mut fresh = Vec::new();
+        for k in &doc.keys {
+            let usable = k.kty == "OKP"
+                && k.crv.as_deref() == Some("Ed25519")
+                && k.alg.as_deref().is_none_or(|a| a == "EdDSA")
+                && k.use_.as_deref().is_none_or(|u| u == "sig");
+            let (Some(x), Some(kid)) = (k.x.as_deref(), k.kid.as_deref()) else { continue };
+            if !usable {
+                continue;
+            }
+            let Some(public) = jws::b64_decode_32(x) else {
+                return Err(JwksError::Key(KeyError::BadPublicKey));
+            };
+            fresh.push(VerifyKey::ed25519(kid, &public)?);
+            if fresh.len() > self.config.jwks_keys_max {
+                return Err(JwksError::TooManyKeys(fresh.len()));
+            }
+        }
+        let shared: Vec<VerifyKey> = self.keys.drain(self.jwks_keys..).collect();
+        let old: Vec<VerifyKey> = self.keys.drain(..).collect();
+        // A key that vanished or changed may have been withdrawn for cause:
+        // tokens it signed must not keep riding the cache.
+        let lost = old.iter().any(|o| !fresh.iter().any(|n| n.kid == o.kid && n.same_material(o)));
+        if lost {
+            self.clear_cache();
+        }
+        self.jwks_keys = fresh.len();
+        // A shared key whose kid the JWKS now claims is dropped: one kid,
+        // one key, one algorithm.
+        let shared: Vec<VerifyKey> =
+            shared.into_iter().filter(|s| !fresh.iter().any(|k| k.kid == s.kid)).collect();
+        self.keys = fresh;
+        self.keys.extend(shared);
+        Ok(self.jwks_keys)
+    }
+}
+
+fn reject(r: Rejection, cost: CostClass, stale: bool) -> Verdict {
+    Verdict { outcome: Err(r), cost, revocation_feed_stale: stale }
+}
+
+#[derive(Deserialize)]
+struct JwksDoc {
+    keys: Vec<JwkIn>,
+}
+
+#[derive(Deserialize)]
+struct JwkIn {
+    kty: String,
+    crv: Option<String>,
+    x: Option<String>,
+    kid: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+}
+
+/// A JWKS document (RFC 7517) as the token service serves it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwks {
+    /// The public keys.
+    pub keys: Vec<Jwk>,
+}
+
+/// One public key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    /// Always `OKP`.
+    pub kty: String,
+    /// Always `Ed25519`.
+    pub crv: String,
+    /// The public key, base64url.
+    pub x: String,
+    /// Key id.
+    pub kid: String,
+    /// Always `EdDSA`: the algorithm is pinned by the key.
+    pub alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: String,
+}
