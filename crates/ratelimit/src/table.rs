@@ -1,0 +1,341 @@
+//! A bounded, set-associative key table: the memory under every keyed store.
+//!
+//! ```text
+//!   hash(key) ──top bits──► bucket b ──► tags[b]: u64 (8 one-byte tags)
+//!                                        slots[8b .. 8b+8]: (key 16 B, state)
+//! ```
+//!
+//! Each bucket holds [`WAYS`] slots. A key lives only in its bucket, so a
+//! lookup reads one tag word and compares at most eight keys: no probe chains
+//! an attacker could lengthen. The table starts small and doubles up to the
+//! cap; doubling splits bucket `b` into `2b` and `2b+1`, so growth never
+//! drops a key.
+//!
+//! **Idle expiry happens by itself.** An algorithm says from which instant a
+//! key's state is indistinguishable from a fresh key ([`Algorithm::idle_at`]).
+//! Such a slot is free: an insert reuses it, and every call sweeps one more
+//! bucket (a cursor walks the table), so idle keys are reclaimed within one
+//! pass of the cursor even if their bucket is never touched again. Dropping
+//! them is exact: no future decision changes.
+//!
+//! **At the cap** (the table at its largest size and the key's bucket full of
+//! non-idle keys) we evict the key with the smallest `idle_at`: the one
+//! closest to being fresh again, whose forgetting grants the least extra
+//! capacity. We chose eviction over deny-new because deny-new lets a flood of
+//! spoofed or botnet source addresses lock every *new* legitimate client out,
+//! which is exactly the outage a rate limiter exists to prevent. Eviction by
+//! least remaining debt also resists the obvious gaming: an attacker deep in
+//! debt has the *largest* `idle_at` in its bucket, so flooding its own bucket
+//! with fresh keys evicts those fresh keys, not the debt. Evictions are
+//! counted ([`TableStats::evictions`]). Pair per-address rules with a prefix
+//! rule (/24, /64), which a flood cannot evade by spreading addresses.
+
+use std::hash::Hasher;
+
+use rampart_time::Instant;
+
+use crate::algo::{Algorithm, Outcome};
+use crate::error::{CheckError, ConfigError};
+use crate::key::Key;
+
+/// Slots per bucket.
+pub const WAYS: usize = 8;
+
+/// Buckets allocated before the first growth.
+const INITIAL_BUCKETS_LOG2: u32 = 4;
+
+/// Counters describing a table (or the sum over a sharded store's tables).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// Keys currently held (idle ones not yet swept included).
+    pub keys_tracked: u64,
+    /// The most keys the table will ever hold.
+    pub keys_max: u64,
+    /// Non-idle keys forgotten because their bucket was full at the cap.
+    pub evictions: u64,
+    /// Idle keys dropped (by the sweep or by reuse of their slot).
+    pub expirations: u64,
+    /// Bytes allocated for slots and tags right now.
+    pub bytes_allocated: u64,
+}
+
+impl std::ops::AddAssign for TableStats {
+    fn add_assign(&mut self, o: TableStats) {
+        self.keys_tracked += o.keys_tracked;
+        self.keys_max += o.keys_max;
+        self.evictions += o.evictions;
+        self.expirations += o.expirations;
+        self.bytes_allocated += o.bytes_allocated;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot<S> {
+    // Two u64 rather than one u128: u128 is 16-byte aligned, which would pad
+    // a slot with a u64 state from 24 to 32 bytes.
+    key: [u64; 2],
+    state: S,
+}
+
+/// The table. Not thread-safe by itself; see [`crate::store`].
+#[derive(Debug)]
+pub struct Table<S> {
+    tags: Vec<u64>,
+    slots: Vec<Slot<S>>,
+    buckets_log2: u32,
+    buckets_log2_max: u32,
+    seed: [u64; 2],
+    sweep_bucket: usize,
+    clock_max: Instant,
+    stats: TableStats,
+}
+
+// Occupancy lives in the tag bytes, not in an `Option` per slot: an `Option`
+// around a slot with no niche would add 8 bytes to every key.
+
+/// Fold-multiply mixing (the core of wyhash/foldhash), seeded. Fast, and
+/// seeded so an attacker who cannot see the seed cannot aim keys at a bucket.
+#[inline]
+fn mix(key: [u64; 2], seed: [u64; 2]) -> u64 {
+    let a = u128::from(key[0] ^ seed[0]) * u128::from(key[1] ^ seed[1] ^ 0x9E37_79B9_7F4A_7C15);
+    let h = (a as u64) ^ ((a >> 64) as u64);
+    let b = u128::from(h ^ 0xD6E8_FEB8_6659_FD93) * u128::from(seed[0] ^ 0xA076_1D64_78BD_642F);
+    (b as u64) ^ ((b >> 64) as u64)
+}
+
+#[inline]
+fn tag_of(h: u64) -> u8 {
+    // Low bits pick the tag; the top bits pick the bucket. The high bit marks
+    // the slot occupied, so an empty slot (tag 0) never matches.
+    (h as u8) | 0x80
+}
+
+/// Bytes of 0x01 in every lane, for SWAR tag matching.
+const LANES_LO: u64 = 0x0101_0101_0101_0101;
+const LANES_HI: u64 = 0x8080_8080_8080_8080;
+
+#[inline]
+fn match_byte(word: u64, byte: u8) -> u64 {
+    let x = word ^ (LANES_LO * u64::from(byte));
+    // Exact zero-byte detection (no false positives), one bit per lane.
+    !((((x & !LANES_HI) + !LANES_HI) | x) | !LANES_HI)
+}
+
+/// Lanes whose tag byte is zero (empty slots).
+#[inline]
+fn empty_lanes(word: u64) -> u64 {
+    match_byte(word, 0)
+}
+
+impl<S> Table<S> {
+    /// Counters for this table.
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+}
+
+impl<S: Copy + Default> Table<S> {
+    /// A table that will hold at most `max_keys` keys (rounded down to a
+    /// power of two times [`WAYS`]), hashing with `seed`.
+    pub fn new(max_keys: usize, seed: u64) -> Result<Table<S>, ConfigError> {
+        if max_keys < WAYS {
+            return Err(ConfigError::CapTooSmall { max_keys, min: WAYS });
+        }
+        let buckets_log2_max = (max_keys / WAYS).ilog2();
+        let buckets_log2 = INITIAL_BUCKETS_LOG2.min(buckets_log2_max);
+        let mut h = std::hash::DefaultHasher::new();
+        h.write_u64(seed);
+        let s0 = h.finish();
+        h.write_u64(s0);
+        let seed = [s0, h.finish()];
+        let mut t = Table {
+            tags: Vec::new(),
+            slots: Vec::new(),
+            buckets_log2,
+            buckets_log2_max,
+            seed,
+            sweep_bucket: 0,
+            clock_max: Instant::ZERO,
+            stats: TableStats { keys_max: ((1usize << buckets_log2_max) * WAYS) as u64, ..TableStats::default() },
+        };
+        t.allocate(buckets_log2);
+        Ok(t)
+    }
+
+    fn allocate(&mut self, log2: u32) {
+        let buckets = 1usize << log2;
+        self.tags = vec![0; buckets];
+        self.slots = vec![Slot { key: [0; 2], state: S::default() }; buckets * WAYS];
+        self.buckets_log2 = log2;
+        self.stats.bytes_allocated =
+            (buckets * std::mem::size_of::<u64>() + buckets * WAYS * std::mem::size_of::<Slot<S>>()) as u64;
+    }
+
+
+    /// The seeded hash of `key`; callers that shard use its low bits.
+    #[inline]
+    pub fn hash(&self, key: Key) -> u64 {
+        mix(key.words(), self.seed)
+    }
+
+    #[inline]
+    fn bucket_of(&self, h: u64) -> usize {
+        ((u128::from(h) << self.buckets_log2) >> 64) as usize
+    }
+
+    /// Clamps `now` to the latest instant seen: a clock that steps back
+    /// means "no time has passed", so it can never make state look idle (and
+    /// droppable) and then un-idle.
+    #[inline]
+    pub fn clamp(&mut self, now: Instant) -> Instant {
+        if now > self.clock_max {
+            self.clock_max = now;
+        }
+        self.clock_max
+    }
+
+    /// Looks `key` up and runs `alg` for `n` units at `now`. With `commit`,
+    /// an allowed decision is stored; without it nothing is ever written
+    /// (a peek). A denial never writes.
+    #[inline]
+    pub fn check<A: Algorithm<State = S>>(
+        &mut self,
+        alg: &A,
+        key: Key,
+        now: Instant,
+        n: u32,
+        commit: bool,
+    ) -> Result<Outcome, CheckError> {
+        let now = self.clamp(now);
+        let h = self.hash(key);
+        let b = self.bucket_of(h);
+        let tag = tag_of(h);
+        let words = key.words();
+        let mut hits = match_byte(self.tags[b], tag);
+        while hits != 0 {
+            let way = (hits.trailing_zeros() / 8) as usize;
+            hits &= hits - 1;
+            let i = b * WAYS + way;
+            let slot = &mut self.slots[i];
+            if slot.key == words {
+                let (outcome, next) = alg.decide(&slot.state, now, n)?;
+                if commit && let Some(next) = next {
+                    slot.state = next;
+                }
+                if commit {
+                    self.sweep(alg, now);
+                }
+                return Ok(outcome);
+            }
+        }
+        let (outcome, next) = alg.decide(&alg.fresh(now), now, n)?;
+        if commit {
+            if let Some(next) = next {
+                self.insert(alg, h, words, next, now);
+            }
+            self.sweep(alg, now);
+        }
+        Ok(outcome)
+    }
+
+    /// Sweeps one bucket, dropping idle keys: the amortised background
+    /// expiry that keeps memory tied to *active* keys without any manual call.
+    #[inline]
+    fn sweep<A: Algorithm<State = S>>(&mut self, alg: &A, now: Instant) {
+        let b = self.sweep_bucket;
+        self.sweep_bucket = (b + 1) & ((1usize << self.buckets_log2) - 1);
+        let mut occupied = !empty_lanes(self.tags[b]) & LANES_HI;
+        while occupied != 0 {
+            let way = (occupied.trailing_zeros() / 8) as usize;
+            occupied &= occupied - 1;
+            if alg.idle_at(&self.slots[b * WAYS + way].state) <= now {
+                self.remove(b, way);
+                self.stats.expirations += 1;
+            }
+        }
+    }
+
+    fn remove(&mut self, b: usize, way: usize) {
+        self.tags[b] &= !(0xFFu64 << (way * 8));
+        self.stats.keys_tracked -= 1;
+    }
+
+    fn put(&mut self, b: usize, way: usize, tag: u8, key: [u64; 2], state: S) {
+        self.slots[b * WAYS + way] = Slot { key, state };
+        self.tags[b] = (self.tags[b] & !(0xFFu64 << (way * 8))) | (u64::from(tag) << (way * 8));
+        self.stats.keys_tracked += 1;
+    }
+
+    fn insert<A: Algorithm<State = S>>(&mut self, alg: &A, h: u64, key: [u64; 2], state: S, now: Instant) {
+        loop {
+            let b = self.bucket_of(h);
+            let empty = empty_lanes(self.tags[b]);
+            if empty != 0 {
+                let way = (empty.trailing_zeros() / 8) as usize;
+                self.put(b, way, tag_of(h), key, state);
+                return;
+            }
+            // Full bucket: reuse an idle slot, else grow, else evict.
+            let mut victim = 0;
+            let mut victim_idle_at = Instant::MAX;
+            for way in 0..WAYS {
+                let idle_at = alg.idle_at(&self.slots[b * WAYS + way].state);
+                if idle_at < victim_idle_at {
+                    victim = way;
+                    victim_idle_at = idle_at;
+                }
+            }
+            if victim_idle_at <= now {
+                self.remove(b, victim);
+                self.stats.expirations += 1;
+                continue;
+            }
+            if self.buckets_log2 < self.buckets_log2_max {
+                self.grow();
+                continue;
+            }
+            self.remove(b, victim);
+            self.stats.evictions += 1;
+        }
+    }
+
+    /// Doubles the bucket count. Bucket `b` splits into `2b` and `2b + 1`
+    /// (the next hash bit), so each new bucket receives at most the eight
+    /// keys of its parent and nothing is lost.
+    fn grow(&mut self) {
+        let old_tags = std::mem::take(&mut self.tags);
+        let old_slots = std::mem::take(&mut self.slots);
+        let keys = self.stats.keys_tracked;
+        self.allocate(self.buckets_log2 + 1);
+        self.stats.keys_tracked = 0;
+        for (b, tags) in old_tags.iter().enumerate() {
+            for way in 0..WAYS {
+                if (tags >> (way * 8)) & 0x80 == 0 {
+                    continue;
+                }
+                let slot = old_slots[b * WAYS + way];
+                let h = mix(slot.key, self.seed);
+                let nb = self.bucket_of(h);
+                let empty = empty_lanes(self.tags[nb]);
+                debug_assert!(empty != 0, "a split bucket cannot overflow");
+                let nway = (empty.trailing_zeros() / 8) as usize;
+                self.put(nb, nway, tag_of(h), slot.key, slot.state);
+            }
+        }
+        debug_assert_eq!(self.stats.keys_tracked, keys);
+        self.sweep_bucket = 0;
+    }
+
+    /// Visits every stored key and state, in slot order (deterministic for a
+    /// given seed and history). Used by the global mode's sync.
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(Key, &mut S)) {
+        for (b, tags) in self.tags.iter().enumerate() {
+            for way in 0..WAYS {
+                if (tags >> (way * 8)) & 0x80 != 0 {
+                    let slot = &mut self.slots[b * WAYS + way];
+                    f(Key::from_words(slot.key), &mut slot.state);
+                }
+            }
+        }
+    }
+}
