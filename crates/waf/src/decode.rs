@@ -1,0 +1,368 @@
+//! Decoding before matching: URL (incl. `%uXXXX` and double encoding), HTML
+//! entities, full-width folding, and base64 for marked parameters.
+//!
+//! Every pass is a single left-to-right walk that writes at most one output
+//! byte per input byte plus at most four for a decoded code point, so one pass
+//! costs O(n). The number of passes is bounded by the policy
+//! (`decode.passes_max`), which is what keeps "decode until nothing changes"
+//! linear: an attacker who nests ten encodings gets `passes_max` passes and a
+//! residual-encoding finding, not ten passes.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+
+/// What normalising one value produced.
+pub(crate) struct Normalized<'a> {
+    /// The decoded bytes (borrowed when nothing needed decoding).
+    pub(crate) bytes: Cow<'a, [u8]>,
+    /// True when an encoding layer was still present after the last allowed pass.
+    pub(crate) residual: bool,
+    /// Bytes walked by the decoder, for the cost report.
+    pub(crate) bytes_scanned: u64,
+}
+
+/// Decodes `raw` up to `passes_max` times. `form` turns `+` into a space
+/// (query strings and form bodies only).
+pub(crate) fn normalize(raw: &[u8], form: bool, passes_max: u8) -> Normalized<'_> {
+    let mut bytes_scanned = raw.len() as u64;
+    if !needs_decoding(raw, form) {
+        return Normalized { bytes: Cow::Borrowed(raw), residual: false, bytes_scanned };
+    }
+    let mut cur: Vec<u8> = raw.to_vec();
+    let mut next: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut first = true;
+    for _ in 0..passes_max {
+        next.clear();
+        // `+` means space only in the first layer: a literal `%2B` must stay `+`.
+        let changed_url = url_decode_into(&cur, form && first, &mut next);
+        first = false;
+        bytes_scanned += cur.len() as u64;
+        std::mem::swap(&mut cur, &mut next);
+        next.clear();
+        let changed_html = html_decode_into(&cur, &mut next);
+        bytes_scanned += cur.len() as u64;
+        std::mem::swap(&mut cur, &mut next);
+        next.clear();
+        let changed_fold = fold_into(&cur, &mut next);
+        bytes_scanned += cur.len() as u64;
+        std::mem::swap(&mut cur, &mut next);
+        if !(changed_url || changed_html || changed_fold) {
+            return Normalized { bytes: Cow::Owned(cur), residual: false, bytes_scanned };
+        }
+    }
+    bytes_scanned += cur.len() as u64;
+    let residual = has_decodable_layer(&cur);
+    Normalized { bytes: Cow::Owned(cur), residual, bytes_scanned }
+}
+
+fn needs_decoding(raw: &[u8], form: bool) -> bool {
+    raw.iter()
+        .any(|&b| b == b'%' || b == b'&' || b == 0xEF || b == 0xE3 || (form && b == b'+'))
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn push_char(out: &mut Vec<u8>, cp: u32) {
+    let c = char::from_u32(cp).unwrap_or('\u{FFFD}');
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+}
+
+/// One URL-decoding pass. Returns whether anything changed.
+fn url_decode_into(src: &[u8], form: bool, out: &mut Vec<u8>) -> bool {
+    let mut changed = false;
+    let mut i = 0;
+    while i < src.len() {
+        let b = src[i];
+        if b == b'%' {
+            if let (Some(h), Some(l)) = (
+                src.get(i + 1).copied().and_then(hex),
+                src.get(i + 2).copied().and_then(hex),
+            ) {
+                out.push(h << 4 | l);
+                i += 3;
+                changed = true;
+                continue;
+            }
+            // IIS-style `%uXXXX`.
+            if matches!(src.get(i + 1), Some(b'u' | b'U')) && i + 6 <= src.len() {
+                let mut cp = 0u32;
+                let mut ok = true;
+                for &d in &src[i + 2..i + 6] {
+                    match hex(d) {
+                        Some(v) => cp = cp << 4 | u32::from(v),
+                        None => ok = false,
+                    }
+                }
+                if ok {
+                    push_char(out, cp);
+                    i += 6;
+                    changed = true;
+                    continue;
+                }
+            }
+        } else if form && b == b'+' {
+            out.push(b' ');
+            i += 1;
+            changed = true;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    changed
+}
+
+const NAMED_ENTITIES: &[(&[u8], &[u8])] = &[
+    (b"lt", b"<"),
+    (b"gt", b">"),
+    (b"amp", b"&"),
+    (b"quot", b"\""),
+    (b"apos", b"'"),
+    (b"nbsp", b" "),
+    (b"colon", b":"),
+    (b"tab", b"\t"),
+    (b"newline", b"\n"),
+    (b"lpar", b"("),
+    (b"rpar", b")"),
+    (b"sol", b"/"),
+    (b"bsol", b"\\"),
+    (b"semi", b";"),
+    (b"grave", b"`"),
+    (b"equals", b"="),
+    (b"period", b"."),
+    (b"excl", b"!"),
+    (b"num", b"#"),
+    (b"percnt", b"%"),
+    (b"dollar", b"$"),
+    (b"lsqb", b"["),
+    (b"rsqb", b"]"),
+    (b"lcub", b"{"),
+    (b"rcub", b"}"),
+    (b"vert", b"|"),
+    (b"ast", b"*"),
+    (b"plus", b"+"),
+    (b"comma", b","),
+];
+
+/// One HTML-entity pass: numeric (`&#60;`, `&#x3c;`, semicolon optional as
+/// browsers accept) and a small named set. Returns whether anything changed.
+fn html_decode_into(src: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut changed = false;
+    let mut i = 0;
+    while i < src.len() {
+        if src[i] == b'&' {
+            if let Some((consumed, ok)) = decode_entity(&src[i + 1..], out) {
+                if ok {
+                    i += 1 + consumed;
+                    changed = true;
+                    continue;
+                }
+            }
+        }
+        out.push(src[i]);
+        i += 1;
+    }
+    changed
+}
+
+/// Decodes one entity body after `&`. Returns bytes consumed after the `&`.
+fn decode_entity(s: &[u8], out: &mut Vec<u8>) -> Option<(usize, bool)> {
+    if s.first() == Some(&b'#') {
+        let (radix, start) = match s.get(1) {
+            Some(b'x' | b'X') => (16u32, 2),
+            _ => (10u32, 1),
+        };
+        let mut cp: u32 = 0;
+        let mut j = start;
+        // Seven digits cover every code point and bound the walk.
+        while j < s.len() && j - start < 7 {
+            let d = match (radix, s[j]) {
+                (16, b) => hex(b).map(u32::from),
+                (_, b @ b'0'..=b'9') => Some(u32::from(b - b'0')),
+                _ => None,
+            };
+            match d {
+                Some(v) => cp = cp * radix + v,
+                None => break,
+            }
+            j += 1;
+        }
+        if j == start {
+            return None;
+        }
+        if s.get(j) == Some(&b';') {
+            j += 1;
+        }
+        push_char(out, cp);
+        return Some((j, true));
+    }
+    for (name, val) in NAMED_ENTITIES {
+        if s.len() > name.len()
+            && s[..name.len()].eq_ignore_ascii_case(name)
+            && s[name.len()] == b';'
+        {
+            out.extend_from_slice(val);
+            return Some((name.len() + 1, true));
+        }
+    }
+    None
+}
+
+/// Folds full-width ASCII (U+FF01..U+FF5E) and the ideographic full stop to
+/// ASCII, which browsers and some back ends treat as equivalents.
+fn fold_into(src: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut changed = false;
+    let mut i = 0;
+    while i < src.len() {
+        if i + 2 < src.len() {
+            let (a, b, c) = (src[i], src[i + 1], src[i + 2]);
+            let cp = (u32::from(a & 0x0F) << 12) | (u32::from(b & 0x3F) << 6) | u32::from(c & 0x3F);
+            let three_byte = a & 0xF0 == 0xE0 && b & 0xC0 == 0x80 && c & 0xC0 == 0x80;
+            if three_byte && (0xFF01..=0xFF5E).contains(&cp) {
+                out.push((cp - 0xFF01 + 0x21) as u8);
+                i += 3;
+                changed = true;
+                continue;
+            }
+            if three_byte && (cp == 0x3002 || cp == 0xFF61) {
+                out.push(b'.');
+                i += 3;
+                changed = true;
+                continue;
+            }
+        }
+        out.push(src[i]);
+        i += 1;
+    }
+    changed
+}
+
+fn has_decodable_layer(v: &[u8]) -> bool {
+    v.windows(3)
+        .any(|w| w[0] == b'%' && hex(w[1]).is_some() && hex(w[2]).is_some())
+}
+
+/// Decodes a base64 value (standard or URL-safe alphabet, padding optional).
+pub(crate) fn base64_value(v: &[u8]) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let trimmed: Vec<u8> = v.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    if trimmed.len() < 4 {
+        return None;
+    }
+    STANDARD
+        .decode(&trimmed)
+        .or_else(|_| STANDARD_NO_PAD.decode(&trimmed))
+        .or_else(|_| URL_SAFE.decode(&trimmed))
+        .or_else(|_| URL_SAFE_NO_PAD.decode(&trimmed))
+        .ok()
+}
+
+/// Unescapes a JSON string body (between the quotes). Invalid escapes are
+/// kept literally; lone surrogates become U+FFFD.
+pub(crate) fn json_unescape(raw: &[u8]) -> Cow<'_, [u8]> {
+    if !raw.contains(&b'\\') {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != b'\\' || i + 1 >= raw.len() {
+            out.push(raw[i]);
+            i += 1;
+            continue;
+        }
+        let e = raw[i + 1];
+        let simple = match e {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(8),
+            b'f' => Some(12),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            i += 2;
+            continue;
+        }
+        if e == b'u' {
+            if let Some(hi) = hex4(&raw[i + 2..]) {
+                i += 6;
+                if (0xD800..0xDC00).contains(&hi) && raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u') {
+                    if let Some(lo) = hex4(&raw[i + 2..]).filter(|lo| (0xDC00..0xE000).contains(lo)) {
+                        push_char(&mut out, 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                        i += 6;
+                        continue;
+                    }
+                }
+                push_char(&mut out, hi);
+                continue;
+            }
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn hex4(s: &[u8]) -> Option<u32> {
+    if s.len() < 4 {
+        return None;
+    }
+    let mut v = 0u32;
+    for &d in &s[..4] {
+        v = v << 4 | u32::from(hex(d)?);
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        String::from_utf8_lossy(&normalize(s.as_bytes(), true, 3).bytes).into_owned()
+    }
+
+    #[test]
+    fn double_url_encoding_is_undone_within_the_pass_bound() {
+        assert_eq!(norm("%2527%2520or"), "' or");
+        assert_eq!(norm("%u003cscript"), "<script");
+    }
+
+    #[test]
+    fn entities_and_full_width_forms_decode_to_ascii() {
+        assert_eq!(norm("&lt;img&#x20;src&#61x&gt;"), "<img src=x>");
+        assert_eq!(norm("\u{FF1C}script\u{FF1E}"), "<script>");
+        assert_eq!(norm("127\u{3002}0\u{3002}0\u{3002}1"), "127.0.0.1");
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_bound_is_reported_as_residual() {
+        // Four layers of encoding around `'`, three passes allowed.
+        let n = normalize(b"%25252527", false, 3);
+        assert!(n.residual);
+        let n = normalize(b"%252527", false, 3);
+        assert!(!n.residual);
+        assert_eq!(&*n.bytes, b"'");
+    }
+
+    #[test]
+    fn json_escapes_including_surrogate_pairs_unescape() {
+        assert_eq!(&*json_unescape(br"\u003cscript\u003e"), b"<script>");
+        assert_eq!(&*json_unescape(br"\ud83d\ude00"), "\u{1F600}".as_bytes());
+        assert_eq!(&*json_unescape(br#"a\"b"#), b"a\"b");
+    }
+}

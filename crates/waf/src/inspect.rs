@@ -1,0 +1,601 @@
+//! The compiled inspector: one pass of decoding and matching per value,
+//! scored CRS-style.
+//!
+//! # Worst case per byte
+//!
+//! For a value of `n` bytes the inspector does, at most:
+//! * `3 * passes_max` decoding walks (URL, entities, full-width fold), each
+//!   O(1) per byte and writing at most as many bytes as it reads (a `%uXXXX`
+//!   of six bytes becomes at most four);
+//! * one Aho-Corasick walk over all triggers and phrases: O(1) per byte plus
+//!   O(1) per reported trigger match, and at most `T` trigger matches end at a
+//!   byte (T = number of distinct trigger literals);
+//! * one run per triggered rule: a `regex` lazy DFA is O(1) per byte once
+//!   warm, and its fallback (PikeVM) is O(m) per byte for a pattern of size
+//!   m; the SSRF scan is O(1) per byte.
+//!
+//! So the worst case is `O(passes_max * (1 + R))` automaton steps per byte
+//! for R active rules, with no input able to cause super-linear work. The
+//! JSON structure scan adds O(1) per body byte. Each [`Verdict`] carries the
+//! counted work in [`Cost`].
+
+use std::borrow::Cow;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::bytes::{Regex, RegexBuilder};
+
+use crate::decode;
+use crate::json::{self, JsonItem, JsonLimits, JsonOutcome};
+use crate::policy::{AttackClass, Matcher, Mode, Policy, Route, RulesetHash, Severity, Target};
+use crate::request::Request;
+use crate::ssrf;
+use crate::{PolicyError, ids};
+
+/// Most rules a policy may hold (the per-value hit set is a fixed bitset).
+pub const RULES_MAX: usize = 256;
+/// Compiled size limit per regex, so a hostile policy cannot exhaust memory.
+const REGEX_SIZE_LIMIT_BYTES: usize = 1 << 20;
+/// How many matched rule ids a verdict lists (the count is always exact).
+pub const MATCHED_IDS_MAX: usize = 8;
+
+/// What the gateway should do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Under the threshold.
+    Allow,
+    /// At or over the threshold, blocking mode.
+    Block,
+    /// At or over the threshold, detection-only mode: log, do not block.
+    LogOnly,
+}
+
+/// A set of [`AttackClass`]es, one bit each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ClassSet(u8);
+
+impl ClassSet {
+    /// Adds a class.
+    pub fn insert(&mut self, c: AttackClass) {
+        self.0 |= 1 << c as u8;
+    }
+    /// Whether the set holds `c`.
+    pub const fn contains(self, c: AttackClass) -> bool {
+        self.0 & (1 << c as u8) != 0
+    }
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Work done by one inspection, for the simulator's CPU model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Cost {
+    /// Bytes walked by all decoders, scanners and automata (a byte walked by
+    /// three automata counts three times).
+    pub bytes_scanned: u64,
+    /// Rule evaluations (a regex or SSRF check run on one value, or a
+    /// phrase match confirmed), plus one per engine check.
+    pub rules_evaluated: u32,
+    /// Values extracted and inspected.
+    pub values_inspected: u32,
+}
+
+/// The ids of matched rules, in match order; inline, so a verdict is `Copy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MatchedIds {
+    ids: [u32; MATCHED_IDS_MAX],
+    len: u8,
+    total: u16,
+}
+
+impl MatchedIds {
+    fn push(&mut self, id: u32) {
+        if usize::from(self.len) < MATCHED_IDS_MAX {
+            self.ids[usize::from(self.len)] = id;
+            self.len += 1;
+        }
+        self.total = self.total.saturating_add(1);
+    }
+    /// The first [`MATCHED_IDS_MAX`] ids.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.ids[..usize::from(self.len)]
+    }
+    /// How many rules matched in total.
+    pub const fn total(&self) -> u16 {
+        self.total
+    }
+    /// Whether `id` is listed.
+    pub fn contains(&self, id: u32) -> bool {
+        self.as_slice().contains(&id)
+    }
+}
+
+/// The result of one inspection: small, `Copy`, and a pure function of the
+/// request and the policy, so a simulator may cache it per (request
+/// template, [`RulesetHash`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Verdict {
+    /// What to do.
+    pub action: Action,
+    /// Anomaly score from rules at or below the blocking paranoia level.
+    pub score: u16,
+    /// Score from all rules that ran, up to the detection paranoia level.
+    pub detection_score: u16,
+    /// Classes of matched rules (blocking and detection).
+    pub classes: ClassSet,
+    /// Matched rule ids.
+    pub matched: MatchedIds,
+    /// Work done.
+    pub cost: Cost,
+}
+
+impl Verdict {
+    /// Whether the request is at or over the threshold (blocked or, in
+    /// detection-only mode, would have been).
+    pub const fn is_attack(&self) -> bool {
+        !matches!(self.action, Action::Allow)
+    }
+}
+
+#[derive(Clone, Copy, Default, Debug)]
+struct Bits([u64; RULES_MAX / 64]);
+
+impl Bits {
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn get(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+    fn and(&mut self, o: &Bits) {
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a &= b;
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut word = word;
+            std::iter::from_fn(move || {
+                if word == 0 {
+                    return None;
+                }
+                let t = word.trailing_zeros() as usize;
+                word &= word - 1;
+                Some(w * 64 + t)
+            })
+        })
+    }
+}
+
+#[derive(Debug)]
+enum Kind {
+    Phrase,
+    Regex(Regex),
+    InternalUrl,
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    id: u32,
+    class: AttackClass,
+    severity: Severity,
+    blocking: bool,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+struct CompiledRoute {
+    prefix: Vec<u8>,
+    methods: Vec<String>,
+    content_types: Vec<String>,
+    forbidden_fields: Vec<Vec<u8>>,
+    base64_params: Vec<Vec<u8>>,
+}
+
+/// A policy compiled for matching. Immutable and `Sync`: one per instance,
+/// shared by every request.
+#[derive(Debug)]
+pub struct Inspector {
+    policy: Policy,
+    hash: RulesetHash,
+    rules: Vec<CompiledRule>,
+    triggers: AhoCorasick,
+    trigger_rule: Vec<u16>,
+    /// Rules with no trigger: run on every value of their targets.
+    always: Bits,
+    /// Per target, the rules that read it.
+    by_target: [Bits; 5],
+    routes: Vec<CompiledRoute>,
+    default_route: CompiledRoute,
+    headers_skipped: Vec<String>,
+}
+
+const SSRF_TRIGGERS: [&str; 2] = ["//", "\\\\"];
+
+impl Inspector {
+    /// Compiles `policy`. Fails on invalid or duplicate rules.
+    pub fn new(policy: Policy) -> Result<Inspector, PolicyError> {
+        if !(1..=4).contains(&policy.paranoia_level) {
+            return Err(PolicyError::ParanoiaOutOfRange { level: policy.paranoia_level });
+        }
+        if !(policy.paranoia_level..=4).contains(&policy.detection_paranoia_level) {
+            return Err(PolicyError::ParanoiaOutOfRange { level: policy.detection_paranoia_level });
+        }
+        if policy.inbound_threshold == 0 {
+            return Err(PolicyError::ZeroThreshold);
+        }
+        if policy.decode.passes_max == 0 {
+            return Err(PolicyError::ZeroDecodePasses);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut rules = Vec::new();
+        let mut patterns: Vec<String> = Vec::new();
+        let mut trigger_rule: Vec<u16> = Vec::new();
+        let mut always = Bits::default();
+        let mut by_target = [Bits::default(); 5];
+        for r in &policy.rules {
+            if !seen.insert(r.id) || ids::is_engine(r.id) {
+                return Err(PolicyError::DuplicateRuleId { id: r.id });
+            }
+            if !(1..=4).contains(&r.paranoia) {
+                return Err(PolicyError::RuleParanoiaOutOfRange { id: r.id, level: r.paranoia });
+            }
+            if r.paranoia > policy.detection_paranoia_level {
+                continue;
+            }
+            if rules.len() == RULES_MAX {
+                return Err(PolicyError::TooManyRules { max: RULES_MAX });
+            }
+            let idx = rules.len();
+            let idx16 = idx as u16;
+            let (kind, trig): (Kind, Vec<&str>) = match &r.matcher {
+                Matcher::Phrases { phrases } => {
+                    if phrases.iter().all(String::is_empty) {
+                        return Err(PolicyError::EmptyMatcher { id: r.id });
+                    }
+                    (Kind::Phrase, phrases.iter().map(String::as_str).collect())
+                }
+                Matcher::Regex { pattern, triggers } => {
+                    let re = RegexBuilder::new(pattern)
+                        .size_limit(REGEX_SIZE_LIMIT_BYTES)
+                        .dfa_size_limit(REGEX_SIZE_LIMIT_BYTES)
+                        .build()
+                        .map_err(|e| PolicyError::BadRegex { id: r.id, reason: e.to_string() })?;
+                    (Kind::Regex(re), triggers.iter().map(String::as_str).collect())
+                }
+                Matcher::InternalUrl => (Kind::InternalUrl, SSRF_TRIGGERS.to_vec()),
+            };
+            let trig: Vec<&str> = trig.into_iter().filter(|t| !t.is_empty()).collect();
+            if trig.is_empty() {
+                always.set(idx);
+            }
+            for t in trig {
+                patterns.push(t.to_owned());
+                trigger_rule.push(idx16);
+            }
+            for t in &r.targets {
+                by_target[*t as usize].set(idx);
+            }
+            rules.push(CompiledRule {
+                id: r.id,
+                class: r.class,
+                severity: r.severity,
+                blocking: r.paranoia <= policy.paranoia_level,
+                kind,
+            });
+        }
+        let triggers = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .map_err(|e| PolicyError::Automaton { reason: e.to_string() })?;
+        let compile_route = |r: &Route| CompiledRoute {
+            prefix: r.path_prefix.as_bytes().to_vec(),
+            methods: r.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
+            content_types: r.content_types.iter().map(|c| c.trim().to_ascii_lowercase()).collect(),
+            forbidden_fields: r.forbidden_fields.iter().map(|f| f.to_ascii_lowercase().into_bytes()).collect(),
+            base64_params: r.base64_params.iter().map(|f| f.as_bytes().to_vec()).collect(),
+        };
+        let mut routes: Vec<CompiledRoute> = policy.routes.iter().map(compile_route).collect();
+        // Longest prefix first; ties cannot change the result because equal
+        // prefixes are rejected.
+        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()).then(a.prefix.cmp(&b.prefix)));
+        if let Some(w) = routes.windows(2).find(|w| w[0].prefix == w[1].prefix) {
+            return Err(PolicyError::DuplicateRoute { prefix: String::from_utf8_lossy(&w[0].prefix).into_owned() });
+        }
+        let default_route = compile_route(&policy.default_route);
+        let headers_skipped = policy.decode.headers_skipped.iter().map(|h| h.to_ascii_lowercase()).collect();
+        Ok(Inspector {
+            hash: policy.content_hash(),
+            policy,
+            rules,
+            triggers,
+            trigger_rule,
+            always,
+            by_target,
+            routes,
+            default_route,
+            headers_skipped,
+        })
+    }
+
+    /// The content hash of the policy this inspector was built from.
+    pub fn ruleset_hash(&self) -> RulesetHash {
+        self.hash
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Number of compiled (active) signature rules.
+    pub fn active_rules(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Inspects one request. Deterministic: the same request and policy
+    /// always give the same verdict, cost included.
+    pub fn inspect(&self, req: &Request<'_>) -> Verdict {
+        let mut acc = Acc::default();
+        let limits = &self.policy.limits;
+        let route = self
+            .routes
+            .iter()
+            .find(|r| req.path.starts_with(&r.prefix))
+            .unwrap_or(&self.default_route);
+
+        // Engine checks: limits and allow-lists.
+        acc.cost.rules_evaluated += 6;
+        let url_len = req.path.len() + if req.query.is_empty() { 0 } else { 1 + req.query.len() };
+        if url_len > limits.url_len_max as usize {
+            acc.engine(ids::URL_TOO_LONG, AttackClass::Protocol);
+        }
+        if req.headers.len() > limits.header_count_max as usize {
+            acc.engine(ids::TOO_MANY_HEADERS, AttackClass::Protocol);
+        }
+        let header_bytes: usize = req.headers.iter().map(|h| h.name.len() + h.value.len()).sum();
+        if header_bytes > limits.header_bytes_max as usize {
+            acc.engine(ids::HEADERS_TOO_LARGE, AttackClass::Protocol);
+        }
+        let body_too_large = req.body.len() > limits.body_bytes_max as usize;
+        if body_too_large {
+            acc.engine(ids::BODY_TOO_LARGE, AttackClass::Protocol);
+        }
+        if !route.methods.is_empty() && !route.methods.iter().any(|m| m.eq_ignore_ascii_case(req.method)) {
+            acc.engine(ids::METHOD_NOT_ALLOWED, AttackClass::Protocol);
+        }
+        let media_type = req
+            .content_type
+            .map(|ct| ct.split(';').next().unwrap_or("").trim())
+            .unwrap_or("");
+        if !route.content_types.is_empty()
+            && !req.body.is_empty()
+            && !route.content_types.iter().any(|c| c.eq_ignore_ascii_case(media_type))
+        {
+            acc.engine(ids::CONTENT_TYPE_NOT_ALLOWED, AttackClass::Protocol);
+        }
+
+        // Path.
+        if url_len <= limits.url_len_max as usize {
+            self.value(Target::Path, req.path, false, false, &mut acc);
+            self.params(req.query, route, &mut acc);
+        }
+
+        // Headers.
+        if header_bytes <= limits.header_bytes_max as usize {
+            for h in req.headers.iter().take(limits.header_count_max as usize) {
+                let name = h.name;
+                if self.headers_skipped.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                    continue;
+                }
+                if name.eq_ignore_ascii_case("cookie") {
+                    for pair in h.value.split(|&b| b == b';') {
+                        let v = match pair.iter().position(|&b| b == b'=') {
+                            Some(eq) => &pair[eq + 1..],
+                            None => pair,
+                        };
+                        self.value(Target::Headers, v, false, false, &mut acc);
+                    }
+                } else {
+                    self.value(Target::Headers, h.value, false, false, &mut acc);
+                }
+            }
+        }
+
+        // Body.
+        if !body_too_large && !req.body.is_empty() {
+            let mt = media_type.as_bytes();
+            if mt.eq_ignore_ascii_case(b"application/json") || (mt.ends_with(b"+json") && mt.len() > 5) {
+                self.json_body(req.body, route, &mut acc);
+            } else if mt.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
+                self.params(req.body, route, &mut acc);
+            } else {
+                self.value(Target::RawBody, req.body, false, false, &mut acc);
+            }
+        }
+        acc.finish(&self.policy)
+    }
+
+    fn params(&self, s: &[u8], route: &CompiledRoute, acc: &mut Acc) {
+        if s.is_empty() {
+            return;
+        }
+        acc.cost.bytes_scanned += s.len() as u64;
+        let mut count = 0u32;
+        for pair in s.split(|&b| b == b'&') {
+            if pair.is_empty() {
+                continue;
+            }
+            count += 1;
+            if count > self.policy.limits.params_max {
+                acc.engine(ids::TOO_MANY_PARAMS, AttackClass::Protocol);
+                return;
+            }
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                None => (pair, &pair[..0]),
+            };
+            let name_dec = decode::normalize(name, true, self.policy.decode.passes_max);
+            acc.cost.bytes_scanned += name_dec.bytes_scanned;
+            self.check_field_name(&name_dec.bytes, route, acc);
+            let b64 = route.base64_params.iter().any(|p| p.as_slice() == &*name_dec.bytes);
+            self.value(Target::ArgNames, name, true, false, acc);
+            self.value(Target::Args, value, true, b64, acc);
+        }
+    }
+
+    fn json_body(&self, body: &[u8], route: &CompiledRoute, acc: &mut Acc) {
+        let l = &self.policy.limits;
+        let limits = JsonLimits { depth_max: l.json_depth_max, keys_max: l.json_keys_max, array_len_max: l.json_array_len_max };
+        acc.cost.bytes_scanned += body.len() as u64;
+        acc.cost.rules_evaluated += 1;
+        // The key most recently seen decides whether the next string is base64.
+        let mut last_key_b64 = false;
+        let outcome = json::scan(body, limits, |item| match item {
+            JsonItem::Key(raw) => {
+                let key = decode::json_unescape(raw);
+                self.check_field_name(&key, route, acc);
+                last_key_b64 = route.base64_params.iter().any(|p| p.as_slice() == &*key);
+                self.value_decoded_json(Target::ArgNames, key, false, acc);
+            }
+            JsonItem::Str(raw) => {
+                let v = decode::json_unescape(raw);
+                self.value_decoded_json(Target::Args, v, last_key_b64, acc);
+                last_key_b64 = false;
+            }
+        });
+        let id = match outcome {
+            JsonOutcome::Ok => return,
+            JsonOutcome::Malformed => ids::MALFORMED_BODY,
+            JsonOutcome::DepthExceeded => ids::JSON_TOO_DEEP,
+            JsonOutcome::KeysExceeded => ids::JSON_TOO_MANY_KEYS,
+            JsonOutcome::ArrayTooLong => ids::JSON_ARRAY_TOO_LONG,
+        };
+        acc.engine(id, AttackClass::Protocol);
+    }
+
+    fn check_field_name(&self, name: &[u8], route: &CompiledRoute, acc: &mut Acc) {
+        if route.forbidden_fields.is_empty() {
+            return;
+        }
+        acc.cost.rules_evaluated += 1;
+        if route.forbidden_fields.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            acc.engine(ids::MASS_ASSIGNMENT, AttackClass::MassAssignment);
+        }
+    }
+
+    fn value_decoded_json(&self, target: Target, v: Cow<'_, [u8]>, b64: bool, acc: &mut Acc) {
+        self.value(target, &v, false, b64, acc);
+    }
+
+    fn value(&self, target: Target, raw: &[u8], form: bool, b64: bool, acc: &mut Acc) {
+        if raw.is_empty() {
+            return;
+        }
+        let n = decode::normalize(raw, form, self.policy.decode.passes_max);
+        acc.cost.bytes_scanned += n.bytes_scanned;
+        if n.residual {
+            acc.engine(ids::RESIDUAL_ENCODING, AttackClass::Evasion);
+        }
+        self.match_value(target, &n.bytes, acc);
+        if b64 {
+            if let Some(decoded) = decode::base64_value(&n.bytes) {
+                acc.cost.bytes_scanned += n.bytes.len() as u64;
+                let n2 = decode::normalize(&decoded, false, self.policy.decode.passes_max);
+                acc.cost.bytes_scanned += n2.bytes_scanned;
+                self.match_value(target, &n2.bytes, acc);
+            }
+        }
+    }
+
+    fn match_value(&self, target: Target, v: &[u8], acc: &mut Acc) {
+        acc.cost.values_inspected += 1;
+        acc.cost.bytes_scanned += v.len() as u64;
+        let mut hits = self.always;
+        let mut phrase_hit = Bits::default();
+        for m in self.triggers.find_overlapping_iter(v) {
+            let r = usize::from(self.trigger_rule[m.pattern().as_usize()]);
+            hits.set(r);
+            phrase_hit.set(r);
+        }
+        hits.and(&self.by_target[target as usize]);
+        for r in hits.iter() {
+            if acc.fired.get(r) {
+                continue;
+            }
+            let rule = &self.rules[r];
+            acc.cost.rules_evaluated += 1;
+            let matched = match &rule.kind {
+                Kind::Phrase => phrase_hit.get(r),
+                Kind::Regex(re) => {
+                    acc.cost.bytes_scanned += v.len() as u64;
+                    re.is_match(v)
+                }
+                Kind::InternalUrl => {
+                    acc.cost.bytes_scanned += v.len() as u64;
+                    ssrf::has_internal_url(v)
+                }
+            };
+            if matched {
+                acc.fired.set(r);
+                acc.rule(rule);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Acc {
+    score: u16,
+    detection_score: u16,
+    classes: ClassSet,
+    matched: MatchedIds,
+    fired: Bits,
+    engine_fired: u16,
+    cost: Cost,
+}
+
+impl Acc {
+    fn rule(&mut self, r: &CompiledRule) {
+        let s = r.severity.score();
+        if r.blocking {
+            self.score = self.score.saturating_add(s);
+        }
+        self.detection_score = self.detection_score.saturating_add(s);
+        self.classes.insert(r.class);
+        self.matched.push(r.id);
+    }
+
+    /// Engine findings are critical, paranoia 1, and fire once per request.
+    fn engine(&mut self, id: u32, class: AttackClass) {
+        let bit = 1u16 << ids::engine_index(id);
+        if self.engine_fired & bit != 0 {
+            return;
+        }
+        self.engine_fired |= bit;
+        let s = ids::engine_severity(id).score();
+        self.score = self.score.saturating_add(s);
+        self.detection_score = self.detection_score.saturating_add(s);
+        self.classes.insert(class);
+        self.matched.push(id);
+    }
+
+    fn finish(self, policy: &Policy) -> Verdict {
+        let over = self.score >= policy.inbound_threshold;
+        let action = match (over, policy.mode) {
+            (false, _) => Action::Allow,
+            (true, Mode::Blocking) => Action::Block,
+            (true, Mode::DetectionOnly) => Action::LogOnly,
+        };
+        Verdict {
+            action,
+            score: self.score,
+            detection_score: self.detection_score,
+            classes: self.classes,
+            matched: self.matched,
+            cost: self.cost,
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! A streaming JSON structure scanner: validates syntax and enforces depth,
+//! key-count and array-length limits without building a tree.
+//!
+//! Each byte is visited once (strings are skipped by a tight loop, escapes
+//! two bytes at a time), and the only allocation is a stack bounded by
+//! `depth_max`. Worst case: O(1) work per byte plus O(depth_max) memory.
+
+/// One item the scanner hands to the visitor.
+pub(crate) enum JsonItem<'a> {
+    /// An object key, raw (escapes not yet decoded).
+    Key(&'a [u8]),
+    /// A string value, raw (escapes not yet decoded).
+    Str(&'a [u8]),
+}
+
+/// Structural limits.
+#[derive(Clone, Copy)]
+pub(crate) struct JsonLimits {
+    pub(crate) depth_max: u32,
+    pub(crate) keys_max: u32,
+    pub(crate) array_len_max: u32,
+}
+
+/// How a scan ended. The scan stops at the first violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JsonOutcome {
+    Ok,
+    Malformed,
+    DepthExceeded,
+    KeysExceeded,
+    ArrayTooLong,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Value,
+    ValueOrEnd,
+    KeyOrEnd,
+    Key,
+    Colon,
+    CommaOrEnd,
+    Done,
+}
+
+/// Scans `body`, calling `visit` for every key and string value in document
+/// order.
+pub(crate) fn scan<'a>(
+    body: &'a [u8],
+    limits: JsonLimits,
+    mut visit: impl FnMut(JsonItem<'a>),
+) -> JsonOutcome {
+    // Containers: b'{' or b'['; array lengths live beside them.
+    let mut stack: Vec<(u8, u32)> = Vec::new();
+    let mut keys_total: u32 = 0;
+    let mut expect = Expect::Value;
+    let n = body.len();
+    let mut i = 0;
+    loop {
+        while i < n && matches!(body[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        if i == n {
+            return if expect == Expect::Done { JsonOutcome::Ok } else { JsonOutcome::Malformed };
+        }
+        let b = body[i];
+        match expect {
+            Expect::Done => return JsonOutcome::Malformed,
+            Expect::Value | Expect::ValueOrEnd => {
+                if expect == Expect::ValueOrEnd && b == b']' {
+                    stack.pop();
+                    i += 1;
+                    expect = after_value(&stack);
+                    continue;
+                }
+                if let Some((b'[', len)) = stack.last_mut() {
+                    *len += 1;
+                    if *len > limits.array_len_max {
+                        return JsonOutcome::ArrayTooLong;
+                    }
+                }
+                match b {
+                    b'{' | b'[' => {
+                        if stack.len() as u32 >= limits.depth_max {
+                            return JsonOutcome::DepthExceeded;
+                        }
+                        stack.push((b, 0));
+                        i += 1;
+                        expect = if b == b'{' { Expect::KeyOrEnd } else { Expect::ValueOrEnd };
+                    }
+                    b'"' => {
+                        let Some(end) = string_end(body, i + 1) else {
+                            return JsonOutcome::Malformed;
+                        };
+                        visit(JsonItem::Str(&body[i + 1..end]));
+                        i = end + 1;
+                        expect = after_value(&stack);
+                    }
+                    b'-' | b'0'..=b'9' => {
+                        i += 1;
+                        while i < n && matches!(body[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                            i += 1;
+                        }
+                        expect = after_value(&stack);
+                    }
+                    b't' | b'f' | b'n' => {
+                        let lit: &[u8] = match b {
+                            b't' => b"true",
+                            b'f' => b"false",
+                            _ => b"null",
+                        };
+                        if !body[i..].starts_with(lit) {
+                            return JsonOutcome::Malformed;
+                        }
+                        i += lit.len();
+                        expect = after_value(&stack);
+                    }
+                    _ => return JsonOutcome::Malformed,
+                }
+            }
+            Expect::KeyOrEnd | Expect::Key => {
+                if expect == Expect::KeyOrEnd && b == b'}' {
+                    stack.pop();
+                    i += 1;
+                    expect = after_value(&stack);
+                    continue;
+                }
+                if b != b'"' {
+                    return JsonOutcome::Malformed;
+                }
+                let Some(end) = string_end(body, i + 1) else {
+                    return JsonOutcome::Malformed;
+                };
+                keys_total += 1;
+                if keys_total > limits.keys_max {
+                    return JsonOutcome::KeysExceeded;
+                }
+                visit(JsonItem::Key(&body[i + 1..end]));
+                i = end + 1;
+                expect = Expect::Colon;
+            }
+            Expect::Colon => {
+                if b != b':' {
+                    return JsonOutcome::Malformed;
+                }
+                i += 1;
+                expect = Expect::Value;
+            }
+            Expect::CommaOrEnd => {
+                let top = stack.last().map(|t| t.0);
+                match (b, top) {
+                    (b',', Some(b'{')) => expect = Expect::Key,
+                    (b',', Some(_)) => expect = Expect::Value,
+                    (b'}', Some(b'{')) | (b']', Some(b'[')) => {
+                        stack.pop();
+                        expect = after_value(&stack);
+                    }
+                    _ => return JsonOutcome::Malformed,
+                }
+                i += 1;
+            }
+        }
+    }
+}
+
+fn after_value(stack: &[(u8, u32)]) -> Expect {
+    if stack.is_empty() { Expect::Done } else { Expect::CommaOrEnd }
+}
+
+/// Index of the closing quote of a string whose body starts at `start`.
+fn string_end(body: &[u8], start: usize) -> Option<usize> {
+    let mut j = start;
+    while j < body.len() {
+        match body[j] {
+            b'"' => return Some(j),
+            b'\\' => j += 2,
+            0..=0x1F => return None,
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: JsonLimits = JsonLimits { depth_max: 4, keys_max: 5, array_len_max: 3 };
+
+    fn outcome(s: &str) -> JsonOutcome {
+        scan(s.as_bytes(), L, |_| {})
+    }
+
+    #[test]
+    fn well_formed_documents_pass_and_report_keys_and_strings() {
+        let mut seen = Vec::new();
+        let o = scan(br#"{"a": [1, "x\"y", {"b": null}], "c": true}"#, L, |it| {
+            seen.push(match it {
+                JsonItem::Key(k) => format!("k:{}", String::from_utf8_lossy(k)),
+                JsonItem::Str(s) => format!("s:{}", String::from_utf8_lossy(s)),
+            })
+        });
+        assert_eq!(o, JsonOutcome::Ok);
+        assert_eq!(seen, ["k:a", r#"s:x\"y"#, "k:b", "k:c"]);
+        assert_eq!(outcome("[]"), JsonOutcome::Ok);
+        assert_eq!(outcome(r#""top""#), JsonOutcome::Ok);
+    }
+
+    #[test]
+    fn malformed_documents_are_rejected() {
+        for bad in ["{", "{\"a\" 1}", "[1,]x", "[1 2]", "{\"a\":1,}", "tru", "\"abc", "{}{}", "[\"a\u{1}\"]", "]"] {
+            assert_eq!(outcome(bad), JsonOutcome::Malformed, "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_stop_the_scan() {
+        assert_eq!(outcome("[[[[[1]]]]]"), JsonOutcome::DepthExceeded);
+        assert_eq!(outcome("[[[[1]]]]"), JsonOutcome::Ok);
+        assert_eq!(outcome("[1,2,3,4]"), JsonOutcome::ArrayTooLong);
+        assert_eq!(outcome(r#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}"#), JsonOutcome::KeysExceeded);
+    }
+}
