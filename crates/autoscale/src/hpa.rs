@@ -34,7 +34,9 @@ use rampart_time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Errors};
-use crate::observe::{Controller, Decision, InstanceObservation, InstancePhase, Observation, Reason};
+use crate::observe::{
+    Controller, Decision, InstanceObservation, InstancePhase, Observation, Reason,
+};
 
 /// Upstream caps `stabilizationWindowSeconds` at one hour.
 pub const STABILIZATION_WINDOW_MAX: Duration = Duration::from_secs(3600);
@@ -143,9 +145,9 @@ impl MetricSpec {
     fn name(&self) -> String {
         match self {
             MetricSpec::Resource { name, .. } => format!("{name:?}").to_lowercase(),
-            MetricSpec::Pods { name, .. } | MetricSpec::Object { name, .. } | MetricSpec::External { name, .. } => {
-                name.clone()
-            }
+            MetricSpec::Pods { name, .. }
+            | MetricSpec::Object { name, .. }
+            | MetricSpec::External { name, .. } => name.clone(),
         }
     }
 }
@@ -181,15 +183,30 @@ pub struct MetricTarget {
 impl MetricTarget {
     /// `type: Utilization, averageUtilization: percent`.
     pub fn utilization(percent: u32) -> MetricTarget {
-        MetricTarget { kind: TargetType::Utilization, average_utilization: Some(percent), value: None, average_value: None }
+        MetricTarget {
+            kind: TargetType::Utilization,
+            average_utilization: Some(percent),
+            value: None,
+            average_value: None,
+        }
     }
     /// `type: AverageValue, averageValue: v`.
     pub fn average_value(v: f64) -> MetricTarget {
-        MetricTarget { kind: TargetType::AverageValue, average_utilization: None, value: None, average_value: Some(v) }
+        MetricTarget {
+            kind: TargetType::AverageValue,
+            average_utilization: None,
+            value: None,
+            average_value: Some(v),
+        }
     }
     /// `type: Value, value: v`.
     pub fn value(v: f64) -> MetricTarget {
-        MetricTarget { kind: TargetType::Value, average_utilization: None, value: Some(v), average_value: None }
+        MetricTarget {
+            kind: TargetType::Value,
+            average_utilization: None,
+            value: Some(v),
+            average_value: None,
+        }
     }
 }
 
@@ -264,11 +281,19 @@ pub struct ScalingPolicy {
 impl ScalingPolicy {
     /// `value` pods per `period`.
     pub fn pods(value: u32, period: Duration) -> ScalingPolicy {
-        ScalingPolicy { kind: PolicyType::Pods, value, period }
+        ScalingPolicy {
+            kind: PolicyType::Pods,
+            value,
+            period,
+        }
     }
     /// `value` percent per `period`.
     pub fn percent(value: u32, period: Duration) -> ScalingPolicy {
-        ScalingPolicy { kind: PolicyType::Percent, value, period }
+        ScalingPolicy {
+            kind: PolicyType::Percent,
+            value,
+            period,
+        }
     }
 }
 
@@ -288,7 +313,10 @@ impl HpaConfig {
         HpaConfig {
             min_replicas,
             max_replicas,
-            metrics: vec![MetricSpec::Resource { name: ResourceName::Cpu, target: MetricTarget::utilization(percent) }],
+            metrics: vec![MetricSpec::Resource {
+                name: ResourceName::Cpu,
+                target: MetricTarget::utilization(percent),
+            }],
             behavior: None,
             controller: ControllerSettings::default(),
         }
@@ -298,28 +326,41 @@ impl HpaConfig {
     /// problems at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut e = Errors::default();
-        let scale_to_zero_ok =
-            self.metrics.iter().any(|m| matches!(m, MetricSpec::Object { .. } | MetricSpec::External { .. }));
+        let scale_to_zero_ok = self
+            .metrics
+            .iter()
+            .any(|m| matches!(m, MetricSpec::Object { .. } | MetricSpec::External { .. }));
         e.check(
             self.min_replicas >= 1 || scale_to_zero_ok,
             "min_replicas",
             "must be at least 1 (0 needs an Object or External metric)",
         );
         e.check(self.max_replicas >= 1, "max_replicas", "must be at least 1");
-        e.check(self.max_replicas >= self.min_replicas, "max_replicas", "must be at least min_replicas");
+        e.check(
+            self.max_replicas >= self.min_replicas,
+            "max_replicas",
+            "must be at least min_replicas",
+        );
         for (i, m) in self.metrics.iter().enumerate() {
             let p = format!("metrics[{i}].target");
             let t = match m {
                 MetricSpec::Resource { target, .. } => {
                     e.check(
-                        matches!(target.kind, TargetType::Utilization | TargetType::AverageValue),
+                        matches!(
+                            target.kind,
+                            TargetType::Utilization | TargetType::AverageValue
+                        ),
                         format!("{p}.type"),
                         "a Resource metric takes Utilization or AverageValue",
                     );
                     target
                 }
                 MetricSpec::Pods { target, .. } => {
-                    e.check(target.kind == TargetType::AverageValue, format!("{p}.type"), "a Pods metric takes AverageValue");
+                    e.check(
+                        target.kind == TargetType::AverageValue,
+                        format!("{p}.type"),
+                        "a Pods metric takes AverageValue",
+                    );
                     target
                 }
                 MetricSpec::Object { target, .. } | MetricSpec::External { target, .. } => {
@@ -332,29 +373,63 @@ impl HpaConfig {
                 }
             };
             let (field, present) = match t.kind {
-                TargetType::Utilization => ("average_utilization", t.average_utilization.is_some_and(|u| u > 0)),
+                TargetType::Utilization => (
+                    "average_utilization",
+                    t.average_utilization.is_some_and(|u| u > 0),
+                ),
                 TargetType::Value => ("value", t.value.is_some_and(|v| v.is_finite() && v > 0.0)),
-                TargetType::AverageValue => ("average_value", t.average_value.is_some_and(|v| v.is_finite() && v > 0.0)),
+                TargetType::AverageValue => (
+                    "average_value",
+                    t.average_value.is_some_and(|v| v.is_finite() && v > 0.0),
+                ),
             };
-            e.check(present, format!("{p}.{field}"), "must be set and greater than zero for this target type");
+            e.check(
+                present,
+                format!("{p}.{field}"),
+                "must be set and greater than zero for this target type",
+            );
         }
         let c = &self.controller;
-        e.check(!c.sync_period.is_zero(), "controller.sync_period", "must be greater than zero");
-        e.check(c.tolerance.is_finite() && c.tolerance >= 0.0, "controller.tolerance", "must be a finite number >= 0");
+        e.check(
+            !c.sync_period.is_zero(),
+            "controller.sync_period",
+            "must be greater than zero",
+        );
+        e.check(
+            c.tolerance.is_finite() && c.tolerance >= 0.0,
+            "controller.tolerance",
+            "must be a finite number >= 0",
+        );
         if let Some(b) = &self.behavior {
             for (dir, rules) in [("scale_up", &b.scale_up), ("scale_down", &b.scale_down)] {
                 let Some(r) = rules else { continue };
                 let p = format!("behavior.{dir}");
                 if let Some(w) = r.stabilization_window {
-                    e.check(w <= STABILIZATION_WINDOW_MAX, format!("{p}.stabilization_window"), "must be at most 1h");
+                    e.check(
+                        w <= STABILIZATION_WINDOW_MAX,
+                        format!("{p}.stabilization_window"),
+                        "must be at most 1h",
+                    );
                 }
                 if let Some(t) = r.tolerance {
-                    e.check(t.is_finite() && t >= 0.0, format!("{p}.tolerance"), "must be a finite number >= 0");
+                    e.check(
+                        t.is_finite() && t >= 0.0,
+                        format!("{p}.tolerance"),
+                        "must be a finite number >= 0",
+                    );
                 }
                 if let Some(ps) = &r.policies {
-                    e.check(!ps.is_empty(), format!("{p}.policies"), "must hold at least one policy when set");
+                    e.check(
+                        !ps.is_empty(),
+                        format!("{p}.policies"),
+                        "must hold at least one policy when set",
+                    );
                     for (j, pol) in ps.iter().enumerate() {
-                        e.check(pol.value > 0, format!("{p}.policies[{j}].value"), "must be greater than zero");
+                        e.check(
+                            pol.value > 0,
+                            format!("{p}.policies[{j}].value"),
+                            "must be greater than zero",
+                        );
                         e.check(
                             !pol.period.is_zero() && pol.period <= POLICY_PERIOD_MAX,
                             format!("{p}.policies[{j}].period"),
@@ -384,16 +459,32 @@ pub struct ResolvedRules {
 impl ResolvedRules {
     /// `GenerateHPAScaleUpRules`: 0 s window, Max of 4 pods / 15 s and
     /// 100% / 15 s; unset fields of `rules` take these defaults.
-    pub fn scale_up(rules: Option<&ScalingRules>, controller: &ControllerSettings) -> ResolvedRules {
+    pub fn scale_up(
+        rules: Option<&ScalingRules>,
+        controller: &ControllerSettings,
+    ) -> ResolvedRules {
         let p = Duration::from_secs(15);
-        Self::fill(rules, Duration::ZERO, vec![ScalingPolicy::pods(4, p), ScalingPolicy::percent(100, p)], controller)
+        Self::fill(
+            rules,
+            Duration::ZERO,
+            vec![ScalingPolicy::pods(4, p), ScalingPolicy::percent(100, p)],
+            controller,
+        )
     }
 
     /// `GenerateHPAScaleDownRules`: the controller's downscale stabilization
     /// (300 s) via `maybeInitScaleDownStabilizationWindow`, Max, 100% / 15 s.
-    pub fn scale_down(rules: Option<&ScalingRules>, controller: &ControllerSettings) -> ResolvedRules {
+    pub fn scale_down(
+        rules: Option<&ScalingRules>,
+        controller: &ControllerSettings,
+    ) -> ResolvedRules {
         let policies = vec![ScalingPolicy::percent(100, Duration::from_secs(15))];
-        Self::fill(rules, controller.downscale_stabilization, policies, controller)
+        Self::fill(
+            rules,
+            controller.downscale_stabilization,
+            policies,
+            controller,
+        )
     }
 
     fn fill(
@@ -464,8 +555,12 @@ impl std::fmt::Display for MetricError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             MetricError::NoPods => "no pods returned by selector while calculating replica count",
-            MetricError::NoMetricsForTargetedPods => "did not receive metrics for targeted pods (pods might be unready)",
-            MetricError::ZeroRequests => "no metrics returned matched known pods (zero total request)",
+            MetricError::NoMetricsForTargetedPods => {
+                "did not receive metrics for targeted pods (pods might be unready)"
+            }
+            MetricError::ZeroRequests => {
+                "no metrics returned matched known pods (zero total request)"
+            }
             MetricError::Unavailable => "metric unavailable",
         })
     }
@@ -512,7 +607,10 @@ impl Hpa {
         config.validate()?;
         let metrics = if config.metrics.is_empty() {
             // `SetDefaults_HorizontalPodAutoscaler`: 80% average CPU.
-            vec![MetricSpec::Resource { name: ResourceName::Cpu, target: MetricTarget::utilization(80) }]
+            vec![MetricSpec::Resource {
+                name: ResourceName::Cpu,
+                target: MetricTarget::utilization(80),
+            }]
         } else {
             config.metrics.clone()
         };
@@ -523,8 +621,14 @@ impl Hpa {
             )
         });
         let tolerances = match &rules {
-            Some((up, down)) => Tolerances { scale_up: up.tolerance, scale_down: down.tolerance },
-            None => Tolerances { scale_up: config.controller.tolerance, scale_down: config.controller.tolerance },
+            Some((up, down)) => Tolerances {
+                scale_up: up.tolerance,
+                scale_down: down.tolerance,
+            },
+            None => Tolerances {
+                scale_up: config.controller.tolerance,
+                scale_down: config.controller.tolerance,
+            },
         };
         Ok(Hpa {
             config,
@@ -571,9 +675,17 @@ impl Hpa {
                 message: "scaling is disabled since the replica count of the target is zero".into(),
             };
         } else if current > max {
-            (max, Reason::AboveMaxReplicas, "Current number of replicas above Spec.MaxReplicas".to_string())
+            (
+                max,
+                Reason::AboveMaxReplicas,
+                "Current number of replicas above Spec.MaxReplicas".to_string(),
+            )
         } else if current < min {
-            (min, Reason::BelowMinReplicas, "Current number of replicas below Spec.MinReplicas".to_string())
+            (
+                min,
+                Reason::BelowMinReplicas,
+                "Current number of replicas below Spec.MinReplicas".to_string(),
+            )
         } else {
             let (metric_desired, metric_msg) = match self.compute_replicas_for_metrics(obs) {
                 Ok(x) => x,
@@ -603,7 +715,11 @@ impl Hpa {
         if desired != current {
             self.store_scale_event(now, current, desired);
         }
-        Decision { desired_replicas: u32::try_from(desired.max(0)).unwrap_or(u32::MAX), reason, message }
+        Decision {
+            desired_replicas: u32::try_from(desired.max(0)).unwrap_or(u32::MAX),
+            reason,
+            message,
+        }
     }
 
     /// `computeReplicasForMetrics`: the largest proposal across metrics. Errs
@@ -639,7 +755,12 @@ impl Hpa {
         Ok((replicas, chosen))
     }
 
-    fn metric_proposal(&self, i: usize, spec: &MetricSpec, obs: &Observation<'_>) -> Result<i64, MetricError> {
+    fn metric_proposal(
+        &self,
+        i: usize,
+        spec: &MetricSpec,
+        obs: &Observation<'_>,
+    ) -> Result<i64, MetricError> {
         let current = i64::from(obs.current_replicas);
         match spec {
             MetricSpec::Resource { name, target } => match target.kind {
@@ -657,11 +778,19 @@ impl Hpa {
                 self.calc_plain_metric_replicas(i, None, t, obs)
             }
             MetricSpec::Object { target, .. } | MetricSpec::External { target, .. } => {
-                let usage = milli(obs.object_metrics.get(i).copied().flatten().ok_or(MetricError::Unavailable)?);
+                let usage = milli(
+                    obs.object_metrics
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .ok_or(MetricError::Unavailable)?,
+                );
                 let status_replicas = obs
                     .instances
                     .iter()
-                    .filter(|p| !matches!(p.phase, InstancePhase::Failed | InstancePhase::Terminating))
+                    .filter(|p| {
+                        !matches!(p.phase, InstancePhase::Failed | InstancePhase::Terminating)
+                    })
                     .count() as i64;
                 match target.kind {
                     TargetType::AverageValue => {
@@ -704,15 +833,28 @@ impl Hpa {
         if pods.is_empty() {
             return Err(MetricError::NoPods);
         }
-        let ready = pods.iter().filter(|p| p.phase == InstancePhase::Running && p.ready).count();
+        let ready = pods
+            .iter()
+            .filter(|p| p.phase == InstancePhase::Running && p.ready)
+            .count();
         Ok(ceil_i64(ratio * ready as f64))
     }
 
     /// `groupPods`: sorts pods into ready-with-metric, unready, missing and
     /// ignored. The readiness rules apply to CPU only, as upstream.
-    fn group_pods(&self, i: usize, resource: Option<ResourceName>, obs: &Observation<'_>) -> Grouped {
+    fn group_pods(
+        &self,
+        i: usize,
+        resource: Option<ResourceName>,
+        obs: &Observation<'_>,
+    ) -> Grouped {
         let c = &self.config.controller;
-        let mut g = Grouped { ready_count: 0, metrics: Vec::new(), unready: Vec::new(), missing: Vec::new() };
+        let mut g = Grouped {
+            ready_count: 0,
+            metrics: Vec::new(),
+            unready: Vec::new(),
+            missing: Vec::new(),
+        };
         for (k, pod) in obs.instances.iter().enumerate() {
             match pod.phase {
                 // Pods being deleted and failed pods are ignored.
@@ -807,7 +949,11 @@ impl Hpa {
                 // Scale-down: missing pods use 100% of their request, or the
                 // target when the target is above 100%.
                 let fallback = target_utilization.max(100);
-                metrics.extend(g.missing.iter().map(|&k| (k, request(k).saturating_mul(fallback) / 100)));
+                metrics.extend(
+                    g.missing
+                        .iter()
+                        .map(|&k| (k, request(k).saturating_mul(fallback) / 100)),
+                );
             } else if usage_ratio > 1.0 {
                 // Scale-up: missing pods use 0%.
                 metrics.extend(g.missing.iter().map(|&k| (k, 0)));
@@ -822,7 +968,13 @@ impl Hpa {
 
     /// The tail shared by `GetResourceReplicas` and `calcPlainMetricReplicas`:
     /// the recomputed ratio, the tolerance and the direction-flip rules.
-    fn finish_recomputed(&self, current: i64, usage_ratio: f64, new_ratio: f64, n: usize) -> Result<i64, MetricError> {
+    fn finish_recomputed(
+        &self,
+        current: i64,
+        usage_ratio: f64,
+        new_ratio: f64,
+        n: usize,
+    ) -> Result<i64, MetricError> {
         if self.tolerances.is_within(new_ratio)
             || (usage_ratio < 1.0 && new_ratio > 1.0)
             || (usage_ratio > 1.0 && new_ratio < 1.0)
@@ -830,7 +982,9 @@ impl Hpa {
             return Ok(current);
         }
         let new_replicas = ceil_i64(new_ratio * n as f64);
-        if (new_ratio < 1.0 && new_replicas > current) || (new_ratio > 1.0 && new_replicas < current) {
+        if (new_ratio < 1.0 && new_replicas > current)
+            || (new_ratio > 1.0 && new_replicas < current)
+        {
             // The count of pods considered would flip the direction.
             return Ok(current);
         }
@@ -910,18 +1064,33 @@ impl Hpa {
         }
         Self::push_bounded(
             &mut self.recommendations,
-            Timestamped { value: desired, at: now },
+            Timestamped {
+                value: desired,
+                at: now,
+            },
             &mut self.history_evictions,
         );
         // `convertDesiredReplicasWithRules` with `calculateScaleUpLimit`.
         let scale_up_limit = (2 * current).max(4);
         let (max_allowed, limit_reason, limit_msg) = if max > scale_up_limit {
-            (scale_up_limit, Reason::ScaleUpLimit, "the desired replica count is increasing faster than the maximum scale rate")
+            (
+                scale_up_limit,
+                Reason::ScaleUpLimit,
+                "the desired replica count is increasing faster than the maximum scale rate",
+            )
         } else {
-            (max, Reason::TooManyReplicas, "the desired replica count is more than the maximum replica count")
+            (
+                max,
+                Reason::TooManyReplicas,
+                "the desired replica count is more than the maximum replica count",
+            )
         };
         if stabilized < min {
-            (min, Reason::TooFewReplicas, "the desired replica count is less than the minimum replica count".into())
+            (
+                min,
+                Reason::TooFewReplicas,
+                "the desired replica count is less than the minimum replica count".into(),
+            )
         } else if stabilized > max_allowed {
             (max_allowed, limit_reason, limit_msg.into())
         } else if stabilized != desired {
@@ -931,7 +1100,11 @@ impl Hpa {
                 "recent recommendations were higher than current one, applying the highest recent recommendation".into(),
             )
         } else {
-            (stabilized, Reason::DesiredWithinRange, "the desired count is within the acceptable range".into())
+            (
+                stabilized,
+                Reason::DesiredWithinRange,
+                "the desired count is within the acceptable range".into(),
+            )
         }
     }
 
@@ -944,8 +1117,10 @@ impl Hpa {
         min: i64,
         max: i64,
     ) -> (i64, Reason, String) {
-        let (stabilized, stab_reason, stab_msg) = self.stabilize_recommendation_with_behaviors(now, current, desired);
-        let (d, reason, msg) = self.convert_desired_replicas_with_behavior_rate(now, current, stabilized, min, max);
+        let (stabilized, stab_reason, stab_msg) =
+            self.stabilize_recommendation_with_behaviors(now, current, desired);
+        let (d, reason, msg) =
+            self.convert_desired_replicas_with_behavior_rate(now, current, stabilized, min, max);
         if reason == Reason::DesiredWithinRange && stabilized != desired {
             (d, stab_reason, stab_msg)
         } else {
@@ -956,8 +1131,15 @@ impl Hpa {
     /// `stabilizeRecommendationWithBehaviors`: up takes the min over its
     /// window, down the max over its; the result is the current count pulled
     /// into [up, down].
-    fn stabilize_recommendation_with_behaviors(&mut self, now: Instant, current: i64, desired: i64) -> (i64, Reason, String) {
-        let Some((up, down)) = &self.rules else { return (desired, Reason::DesiredWithinRange, String::new()) };
+    fn stabilize_recommendation_with_behaviors(
+        &mut self,
+        now: Instant,
+        current: i64,
+        desired: i64,
+    ) -> (i64, Reason, String) {
+        let Some((up, down)) = &self.rules else {
+            return (desired, Reason::DesiredWithinRange, String::new());
+        };
         let up_cutoff = now - up.stabilization_window;
         let down_cutoff = now - down.stabilization_window;
         let mut up_rec = desired;
@@ -984,7 +1166,10 @@ impl Hpa {
         self.recommendations.retain(|r| !(r.at < uc && r.at < dc));
         Self::push_bounded(
             &mut self.recommendations,
-            Timestamped { value: desired, at: now },
+            Timestamped {
+                value: desired,
+                at: now,
+            },
             &mut self.history_evictions,
         );
         if desired >= current {
@@ -1011,7 +1196,9 @@ impl Hpa {
         min: i64,
         max: i64,
     ) -> (i64, Reason, String) {
-        let Some((up, down)) = &self.rules else { return (desired, Reason::DesiredWithinRange, String::new()) };
+        let Some((up, down)) = &self.rules else {
+            return (desired, Reason::DesiredWithinRange, String::new());
+        };
         if desired > current {
             let limit = calculate_scale_up_limit_with_scaling_rules(
                 current,
@@ -1022,9 +1209,17 @@ impl Hpa {
             )
             .max(current);
             let (max_allowed, reason, msg) = if max > limit {
-                (limit, Reason::ScaleUpLimit, "the desired replica count is increasing faster than the maximum scale rate")
+                (
+                    limit,
+                    Reason::ScaleUpLimit,
+                    "the desired replica count is increasing faster than the maximum scale rate",
+                )
             } else {
-                (max, Reason::TooManyReplicas, "the desired replica count is more than the maximum replica count")
+                (
+                    max,
+                    Reason::TooManyReplicas,
+                    "the desired replica count is more than the maximum replica count",
+                )
             };
             if desired > max_allowed {
                 return (max_allowed, reason, msg.into());
@@ -1039,31 +1234,57 @@ impl Hpa {
             )
             .min(current);
             let (min_allowed, reason, msg) = if min < limit {
-                (limit, Reason::ScaleDownLimit, "the desired replica count is decreasing faster than the maximum scale rate")
+                (
+                    limit,
+                    Reason::ScaleDownLimit,
+                    "the desired replica count is decreasing faster than the maximum scale rate",
+                )
             } else {
-                (min, Reason::TooFewReplicas, "the desired replica count is less than the minimum replica count")
+                (
+                    min,
+                    Reason::TooFewReplicas,
+                    "the desired replica count is less than the minimum replica count",
+                )
             };
             if desired < min_allowed {
                 return (min_allowed, reason, msg.into());
             }
         }
-        (desired, Reason::DesiredWithinRange, "the desired count is within the acceptable range".into())
+        (
+            desired,
+            Reason::DesiredWithinRange,
+            "the desired count is within the acceptable range".into(),
+        )
     }
 
     /// `storeScaleEvent`: only with a `behavior`, as upstream. Events older
     /// than the direction's longest policy period can never be read again, so
     /// they are dropped (upstream marks them outdated and reuses the slot).
     fn store_scale_event(&mut self, now: Instant, prev: i64, new: i64) {
-        let Some((up, down)) = &self.rules else { return };
+        let Some((up, down)) = &self.rules else {
+            return;
+        };
         let (q, change, rules) = if new > prev {
             (&mut self.scale_up_events, new - prev, up)
         } else {
             (&mut self.scale_down_events, prev - new, down)
         };
-        let longest = rules.policies.iter().map(|p| p.period).max().unwrap_or(Duration::ZERO);
+        let longest = rules
+            .policies
+            .iter()
+            .map(|p| p.period)
+            .max()
+            .unwrap_or(Duration::ZERO);
         let cutoff = now - longest;
         q.retain(|e| e.at >= cutoff);
-        Self::push_bounded(q, Timestamped { value: change, at: now }, &mut self.history_evictions);
+        Self::push_bounded(
+            q,
+            Timestamped {
+                value: change,
+                at: now,
+            },
+            &mut self.history_evictions,
+        );
     }
 }
 
@@ -1075,9 +1296,17 @@ impl Controller for Hpa {
 
 /// `getReplicasChangePerPeriod`: the replicas changed by events strictly
 /// inside the last `period`.
-fn get_replicas_change_per_period(period: Duration, events: &VecDeque<Timestamped>, now: Instant) -> i64 {
+fn get_replicas_change_per_period(
+    period: Duration,
+    events: &VecDeque<Timestamped>,
+    now: Instant,
+) -> i64 {
     let cutoff = now - period;
-    events.iter().filter(|e| e.at > cutoff).map(|e| e.value).sum()
+    events
+        .iter()
+        .filter(|e| e.at > cutoff)
+        .map(|e| e.value)
+        .sum()
 }
 
 /// `calculateScaleUpLimitWithScalingRules`: the most replicas the up
@@ -1094,7 +1323,11 @@ fn calculate_scale_up_limit_with_scaling_rules(
         SelectPolicy::Min => i64::min,
         SelectPolicy::Max => i64::max,
     };
-    let mut result = if rules.select_policy == SelectPolicy::Min { i64::from(i32::MAX) } else { i64::from(i32::MIN) };
+    let mut result = if rules.select_policy == SelectPolicy::Min {
+        i64::from(i32::MAX)
+    } else {
+        i64::from(i32::MIN)
+    };
     for p in &rules.policies {
         let added = get_replicas_change_per_period(p.period, up_events, now);
         let deleted = get_replicas_change_per_period(p.period, down_events, now);
@@ -1125,14 +1358,20 @@ fn calculate_scale_down_limit_with_behaviors(
         SelectPolicy::Min => i64::max,
         SelectPolicy::Max => i64::min,
     };
-    let mut result = if rules.select_policy == SelectPolicy::Min { i64::from(i32::MIN) } else { i64::from(i32::MAX) };
+    let mut result = if rules.select_policy == SelectPolicy::Min {
+        i64::from(i32::MIN)
+    } else {
+        i64::from(i32::MAX)
+    };
     for p in &rules.policies {
         let added = get_replicas_change_per_period(p.period, up_events, now);
         let deleted = get_replicas_change_per_period(p.period, down_events, now);
         let start = current - added + deleted;
         let proposed = match p.kind {
             PolicyType::Pods => start - i64::from(p.value),
-            PolicyType::Percent => (start as f64 * (1.0 - f64::from(p.value) / 100.0)).trunc() as i64,
+            PolicyType::Percent => {
+                (start as f64 * (1.0 - f64::from(p.value) / 100.0)).trunc() as i64
+            }
         };
         result = select(result, proposed);
     }
@@ -1141,7 +1380,10 @@ fn calculate_scale_down_limit_with_behaviors(
 
 /// Describes a resolved behavior in one line, for reports.
 pub fn describe_rules(r: &ResolvedRules) -> String {
-    let mut s = format!("window {} select {:?}", r.stabilization_window, r.select_policy);
+    let mut s = format!(
+        "window {} select {:?}",
+        r.stabilization_window, r.select_policy
+    );
     for p in &r.policies {
         let _ = write!(s, ", {} {:?} per {}", p.value, p.kind, p.period);
     }

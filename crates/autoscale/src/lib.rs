@@ -9,6 +9,11 @@ pub mod error;
 pub mod hpa;
 pub mod observe;
 
+#[cfg(test)]
+mod hpa_tests;
+
 pub use error::{ConfigError, FieldError};
 pub use hpa::{Hpa, HpaConfig};
-pub use observe::{Controller, Decision, InstanceObservation, InstancePhase, Observation, Reason, ResourceRequests};
+pub use observe::{
+    Controller, Decision, InstanceObservation, InstancePhase, Observation, Reason, ResourceRequests,
+};

@@ -79,7 +79,10 @@ pub struct ResourceRequests {
 impl Default for ResourceRequests {
     /// One core and 1 GiB, so utilization in percent equals usage × 100.
     fn default() -> ResourceRequests {
-        ResourceRequests { cpu_cores: 1.0, memory_bytes: (1u64 << 30) as f64 }
+        ResourceRequests {
+            cpu_cores: 1.0,
+            memory_bytes: (1u64 << 30) as f64,
+        }
     }
 }
 
