@@ -1,5 +1,6 @@
 //! rampart-waf: request inspection and abuse detection (placeholder docs).
 
+pub mod abuse;
 mod decode;
 pub mod ids;
 mod inspect;
