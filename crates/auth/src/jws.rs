@@ -132,8 +132,14 @@ pub enum KeyError {
 pub(crate) fn check_kid(kid: &str) -> Result<(), KeyError> {
     let ok = !kid.is_empty()
         && kid.len() <= 64
-        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok { Ok(()) } else { Err(KeyError::BadKid(kid.to_owned())) }
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyError::BadKid(kid.to_owned()))
+    }
 }
 
 /// How a key checks signatures. The algorithm is a property of the key.
@@ -158,7 +164,10 @@ pub(crate) struct VerifyKey {
 
 impl fmt::Debug for VerifyKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyKey").field("kid", &self.kid).field("alg", &self.alg()).finish()
+        f.debug_struct("VerifyKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg())
+            .finish()
     }
 }
 
@@ -186,8 +195,12 @@ impl VerifyKey {
         VerifyKey {
             kid: kid.into(),
             check,
-            header_access_b64: URL_SAFE_NO_PAD.encode(header_json(alg, TYP_ACCESS, kid)).into(),
-            header_refresh_b64: URL_SAFE_NO_PAD.encode(header_json(alg, TYP_REFRESH, kid)).into(),
+            header_access_b64: URL_SAFE_NO_PAD
+                .encode(header_json(alg, TYP_ACCESS, kid))
+                .into(),
+            header_refresh_b64: URL_SAFE_NO_PAD
+                .encode(header_json(alg, TYP_REFRESH, kid))
+                .into(),
         }
     }
 
@@ -208,20 +221,30 @@ impl VerifyKey {
     }
 
     fn canonical_header(&self, typ: &str) -> &str {
-        if typ == TYP_REFRESH { &self.header_refresh_b64 } else { &self.header_access_b64 }
+        if typ == TYP_REFRESH {
+            &self.header_refresh_b64
+        } else {
+            &self.header_access_b64
+        }
     }
 
-    fn check_signature(&self, signing_input: &[u8], sig: &[u8]) -> bool {
+    pub(crate) fn check_signature(&self, signing_input: &[u8], sig: &[u8]) -> bool {
         match &self.check {
             KeyCheck::Ed(vk) => {
-                let Ok(bytes) = <&[u8; 64]>::try_from(sig) else { return false };
+                let Ok(bytes) = <&[u8; 64]>::try_from(sig) else {
+                    return false;
+                };
                 let sig = ed25519_dalek::Signature::from_bytes(bytes);
                 // verify_strict also rejects small-order keys and points,
                 // closing the malleability gaps RFC 8032 leaves open.
                 vk.verify_strict(signing_input, &sig).is_ok()
             }
             KeyCheck::Hs(mac) => {
-                let tag = mac.clone().chain_update(signing_input).finalize().into_bytes();
+                let tag = mac
+                    .clone()
+                    .chain_update(signing_input)
+                    .finalize()
+                    .into_bytes();
                 sig.len() == tag.len() && bool::from(tag.as_slice().ct_eq(sig))
             }
         }
@@ -245,23 +268,33 @@ impl SignKey {
             }
             KeyMaterial::Hs256 { kid, secret } => {
                 let vk = VerifyKey::hs256(kid, secret)?;
-                let KeyCheck::Hs(mac) = &vk.check else { unreachable!("hs256 builds an HMAC key") };
+                let KeyCheck::Hs(mac) = &vk.check else {
+                    unreachable!("hs256 builds an HMAC key")
+                };
                 Ok((SignKey::Hs(mac.clone()), vk))
             }
         }
     }
 
-    fn sign(&self, input: &[u8]) -> Vec<u8> {
+    pub(crate) fn sign(&self, input: &[u8]) -> Vec<u8> {
         match self {
             SignKey::Ed(sk) => sk.sign(input).to_bytes().to_vec(),
-            SignKey::Hs(mac) => mac.clone().chain_update(input).finalize().into_bytes().to_vec(),
+            SignKey::Hs(mac) => mac
+                .clone()
+                .chain_update(input)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
         }
     }
 }
 
 fn header_json(alg: Alg, typ: &str, kid: &str) -> String {
     // kid was checked to need no escaping, typ is one of our constants.
-    format!(r#"{{"alg":"{}","typ":"{typ}","kid":"{kid}"}}"#, alg.as_str())
+    format!(
+        r#"{{"alg":"{}","typ":"{typ}","kid":"{kid}"}}"#,
+        alg.as_str()
+    )
 }
 
 /// The claims of a token this crate issues and accepts.
@@ -368,7 +401,11 @@ pub(crate) fn check_token<'k>(
     let Some(d1) = bytes.iter().position(|&b| b == b'.') else {
         return Err((Rejection::Malformed, PRE));
     };
-    let Some(d2) = bytes[d1 + 1..].iter().position(|&b| b == b'.').map(|p| p + d1 + 1) else {
+    let Some(d2) = bytes[d1 + 1..]
+        .iter()
+        .position(|&b| b == b'.')
+        .map(|p| p + d1 + 1)
+    else {
         return Err((Rejection::Malformed, PRE));
     };
     let header_b64 = &token[..d1];
@@ -380,7 +417,10 @@ pub(crate) fn check_token<'k>(
 
     // Fast path: the header is byte-for-byte what our signer writes for a
     // known key and the expected typ, so it needs no JSON parsing.
-    let key = match keys.iter().find(|k| k.canonical_header(expected_typ) == header_b64) {
+    let key = match keys
+        .iter()
+        .find(|k| k.canonical_header(expected_typ) == header_b64)
+    {
         Some(k) => k,
         None => slow_header(header_b64, keys, expected_typ)?,
     };
@@ -401,7 +441,9 @@ pub(crate) fn check_token<'k>(
     if !key.check_signature(&bytes[..d2], &sig[..sig_len]) {
         return Err((Rejection::BadSignature, cost));
     }
-    let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| (Rejection::Malformed, cost))?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload_b64)
+        .map_err(|_| (Rejection::Malformed, cost))?;
     let claims: Claims = serde_json::from_slice(&payload).map_err(|e| {
         let r = match e.classify() {
             serde_json::error::Category::Data => Rejection::ClaimType,
@@ -418,7 +460,9 @@ fn slow_header<'k>(
     expected_typ: &str,
 ) -> Result<&'k VerifyKey, (Rejection, CostClass)> {
     const PRE: CostClass = CostClass::RejectedBeforeSignature;
-    let raw = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| (Rejection::Malformed, PRE))?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(header_b64)
+        .map_err(|_| (Rejection::Malformed, PRE))?;
     let h: RawHeader<'_> = serde_json::from_slice(&raw).map_err(|_| (Rejection::Malformed, PRE))?;
     if h.crit.is_some() {
         return Err((Rejection::Malformed, PRE));

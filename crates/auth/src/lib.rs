@@ -8,7 +8,7 @@
 //!
 //! ```text
 //!   TokenService ──login/issue/refresh──▶ access + refresh tokens (JWS)
-//!        │  jwks_json()            revocations_since(n)
+//!        │  jwks_json(now)         revocations_since(n)
 //!        ▼                              ▼
 //!   Verifier::on_jwks()        Verifier::apply_revocations()
 //!        ▲          ▲
@@ -47,7 +47,7 @@
 //! let mut verifier = Verifier::new(VerifierConfig::default());
 //! while let Some(effect) = verifier.poll_effect(t0) {
 //!     match effect {
-//!         Effect::FetchJwks => { verifier.on_jwks(&service.jwks_json()).unwrap(); }
+//!         Effect::FetchJwks => { verifier.on_jwks(&service.jwks_json(t0)).unwrap(); }
 //!         Effect::FetchRevocations { since_version } => {
 //!             verifier.apply_revocations(t0, &service.revocations_since(since_version)).unwrap();
 //!         }
@@ -102,15 +102,17 @@ mod tests;
 use rampart_time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
-pub use jws::{Alg, Claims, HS256_SECRET_BYTES_MIN, KeyError, KeyMaterial, TYP_ACCESS, TYP_REFRESH};
+pub use jws::{
+    Alg, Claims, HS256_SECRET_BYTES_MIN, KeyError, KeyMaterial, TYP_ACCESS, TYP_REFRESH,
+};
 pub use revocation::{Revocation, RevocationDelta, RevocationLog, RevocationTarget};
 pub use service::{
-    Login, LoginError, PasswordConfig, PasswordMode, RefreshError, RevokeOutcome, ServiceConfig, ServiceError,
-    ServiceStats, TokenPair, TokenService,
+    Login, LoginError, PasswordConfig, PasswordMode, RefreshError, RevokeOutcome, ServiceConfig,
+    ServiceError, ServiceStats, TokenPair, TokenService,
 };
 pub use verifier::{
-    DeltaError, Effect, Jwk, Jwks, JwksError, Principal, StalePolicy, Verdict, Verifier, VerifierConfig,
-    VerifierStats,
+    DeltaError, Effect, Jwk, Jwks, JwksError, Principal, StalePolicy, Verdict, Verifier,
+    VerifierConfig, VerifierStats,
 };
 
 /// Why a token was rejected. The simulator counts each.

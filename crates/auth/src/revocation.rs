@@ -95,7 +95,14 @@ impl RevocationLog {
     pub(crate) fn push(&mut self, target: RevocationTarget, until: Instant) -> u64 {
         self.version += 1;
         let v = self.version;
-        self.entries.insert(v, Revocation { version: v, target, until });
+        self.entries.insert(
+            v,
+            Revocation {
+                version: v,
+                target,
+                until,
+            },
+        );
         self.by_until.insert((until, v));
         v
     }
@@ -119,7 +126,11 @@ impl RevocationLog {
             .range(since_version.saturating_add(1)..)
             .map(|(_, r)| r.clone())
             .collect();
-        RevocationDelta { since_version, version: self.version, entries }
+        RevocationDelta {
+            since_version,
+            version: self.version,
+            entries,
+        }
     }
 
     /// Every live entry (for tests and reports).
@@ -178,8 +189,14 @@ impl Denylist {
                 *e = (*e).max(r.until);
                 (Kind::Session, sid)
             }
-            RevocationTarget::Subject { sub, issued_at_or_before_s } => {
-                let e = self.sub.entry(sub.as_str().into()).or_insert((*issued_at_or_before_s, r.until));
+            RevocationTarget::Subject {
+                sub,
+                issued_at_or_before_s,
+            } => {
+                let e = self
+                    .sub
+                    .entry(sub.as_str().into())
+                    .or_insert((*issued_at_or_before_s, r.until));
                 e.0 = e.0.max(*issued_at_or_before_s);
                 e.1 = e.1.max(r.until);
                 (Kind::Subject, sub)
@@ -196,7 +213,9 @@ impl Denylist {
             if *until > now {
                 break;
             }
-            let Some((until, kind, key)) = self.by_until.pop_first() else { break };
+            let Some((until, kind, key)) = self.by_until.pop_first() else {
+                break;
+            };
             match kind {
                 Kind::Token => {
                     if self.jti.get(&key) == Some(&until) {
@@ -221,7 +240,10 @@ impl Denylist {
     pub(crate) fn is_revoked(&self, jti: &str, sid: &str, sub: &str, iat_s: u64) -> bool {
         self.jti.contains_key(jti)
             || self.sid.contains_key(sid)
-            || self.sub.get(sub).is_some_and(|&(before, _)| iat_s <= before)
+            || self
+                .sub
+                .get(sub)
+                .is_some_and(|&(before, _)| iat_s <= before)
     }
 
     /// The latest `until` of any entry (for the bounded-denylist property).

@@ -10,7 +10,9 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use crate::fxhash::FxBuild;
-use crate::jws::{self, Claims, KeyCheck, KeyError, KeyMaterial, SignKey, TYP_ACCESS, TYP_REFRESH, VerifyKey};
+use crate::jws::{
+    self, Claims, KeyCheck, KeyError, KeyMaterial, SignKey, TYP_ACCESS, TYP_REFRESH, VerifyKey,
+};
 use crate::revocation::{RevocationDelta, RevocationLog, RevocationTarget};
 use crate::verifier::{Jwk, Jwks};
 use crate::{Rejection, check_time, unix_secs};
@@ -243,9 +245,13 @@ struct ServiceKey {
     sign: SignKeyDebug,
     verify: VerifyKey,
     signs_from: Instant,
-    // The latest exp of any token this key signed; the key stays until then
-    // (plus leeway) so every token it signed still verifies.
+    // The latest exp of any token this key signed; the service keeps the key
+    // until then (plus leeway) so every refresh token it signed still works.
     last_exp: Instant,
+    // The latest exp of any access token it signed: the JWKS lists the key
+    // until then (plus leeway). Verifiers never see refresh tokens, so a
+    // key that only vouches for those need not be published.
+    last_access_exp: Instant,
 }
 
 struct SignKeyDebug(SignKey);
@@ -314,8 +320,18 @@ impl TokenService {
             return Err(ServiceError::DuplicateKid(material.kid().to_owned()));
         }
         let (sign, verify) = SignKey::from_material(material)?;
-        let signs_from = if self.keys.is_empty() { now } else { now + self.config.key_publish_lead };
-        self.keys.push(ServiceKey { sign: SignKeyDebug(sign), verify, signs_from, last_exp: Instant::ZERO });
+        let signs_from = if self.keys.is_empty() {
+            now
+        } else {
+            now + self.config.key_publish_lead
+        };
+        self.keys.push(ServiceKey {
+            sign: SignKeyDebug(sign),
+            verify,
+            signs_from,
+            last_exp: Instant::ZERO,
+            last_access_exp: Instant::ZERO,
+        });
         Ok(())
     }
 
@@ -329,14 +345,18 @@ impl TokenService {
         self.keys.iter().rposition(|k| k.signs_from <= now)
     }
 
-    /// The JWKS document (JSON) at `now`: every Ed25519 key that is
-    /// published (including one not yet signing, and retiring ones still
-    /// needed for unexpired tokens). HS256 keys are secret and never listed.
-    pub fn jwks(&self) -> Jwks {
+    /// The JWKS document at `now`: every Ed25519 key that signs, will sign
+    /// (published ahead), or signed an access token that has not expired
+    /// (plus leeway). HS256 keys are secret and never listed.
+    pub fn jwks(&self, now: Instant) -> Jwks {
+        let active = self.signing_index(now);
+        let leeway = self.config.verifier_leeway_max;
         let keys = self
             .keys
             .iter()
-            .filter_map(|k| match &k.verify.check {
+            .enumerate()
+            .filter(|(i, k)| active.is_none_or(|a| *i >= a) || k.last_access_exp + leeway > now)
+            .filter_map(|(_, k)| match &k.verify.check {
                 KeyCheck::Ed(vk) => Some(Jwk {
                     kty: "OKP".into(),
                     crv: "Ed25519".into(),
@@ -352,14 +372,19 @@ impl TokenService {
     }
 
     /// [`jwks`](Self::jwks) serialized.
-    pub fn jwks_json(&self) -> String {
-        serde_json::to_string(&self.jwks()).expect("JWKS is plain strings")
+    pub fn jwks_json(&self, now: Instant) -> String {
+        serde_json::to_string(&self.jwks(now)).expect("JWKS is plain strings")
     }
 
     /// Registers an account, hashing `password` with `salt` according to
     /// [`PasswordConfig::mode`]. The driver supplies the salt (seeded RNG
     /// in the simulator, OS RNG in production).
-    pub fn register_account(&mut self, subject: &str, password: &[u8], salt: [u8; 16]) -> Result<(), ServiceError> {
+    pub fn register_account(
+        &mut self,
+        subject: &str,
+        password: &[u8],
+        salt: [u8; 16],
+    ) -> Result<(), ServiceError> {
         if self.accounts.contains_key(subject) {
             return Err(ServiceError::DuplicateAccount(subject.to_owned()));
         }
@@ -383,7 +408,12 @@ impl TokenService {
                     .map_err(|e| ServiceError::PasswordHash(e.to_string()))?;
             }
             PasswordMode::Modelled => {
-                out.copy_from_slice(&Sha256::new().chain_update(salt).chain_update(password).finalize());
+                out.copy_from_slice(
+                    &Sha256::new()
+                        .chain_update(salt)
+                        .chain_update(password)
+                        .finalize(),
+                );
             }
         }
         Ok(out)
@@ -400,19 +430,35 @@ impl TokenService {
         };
         let ok = match self.hash_password(password, &salt) {
             Ok(h) => stored.is_some_and(|s| bool::from(h.ct_eq(&s))),
-            Err(e) => return Login { result: Err(e.into()), cost },
+            Err(e) => {
+                return Login {
+                    result: Err(e.into()),
+                    cost,
+                };
+            }
         };
         if !ok {
             self.stats.logins_failed += 1;
-            return Login { result: Err(LoginError::InvalidCredentials), cost };
+            return Login {
+                result: Err(LoginError::InvalidCredentials),
+                cost,
+            };
         }
         self.stats.logins_ok += 1;
-        Login { result: self.issue(now, subject, scope).map_err(LoginError::from), cost }
+        Login {
+            result: self.issue(now, subject, scope).map_err(LoginError::from),
+            cost,
+        }
     }
 
     /// Issues an access and refresh token for a new session of `subject`,
     /// without a password check (for a driver that authenticated otherwise).
-    pub fn issue(&mut self, now: Instant, subject: &str, scope: &str) -> Result<TokenPair, ServiceError> {
+    pub fn issue(
+        &mut self,
+        now: Instant,
+        subject: &str,
+        scope: &str,
+    ) -> Result<TokenPair, ServiceError> {
         if self.grants.len() >= self.config.grants_max {
             self.prune(now);
             if self.grants.len() >= self.config.grants_max {
@@ -447,7 +493,13 @@ impl TokenService {
 
     /// Signs a new access + refresh pair for an existing grant and records
     /// the refresh jti as the grant's only valid one.
-    fn mint(&mut self, now: Instant, sub: &str, sid: &str, scope: &str) -> Result<TokenPair, ServiceError> {
+    fn mint(
+        &mut self,
+        now: Instant,
+        sub: &str,
+        sid: &str,
+        scope: &str,
+    ) -> Result<TokenPair, ServiceError> {
         let ki = self.signing_index(now).ok_or(ServiceError::NoSigningKey)?;
         let iat = unix_secs(now);
         let access_claims = Claims {
@@ -473,12 +525,17 @@ impl TokenService {
         let access_until = secs_to_instant(access_claims.exp);
         let refresh_until = secs_to_instant(refresh_claims.exp);
         key.last_exp = key.last_exp.max(refresh_until);
+        key.last_access_exp = key.last_access_exp.max(access_until);
         if let Some(g) = self.grants.get_mut(sid) {
             g.refresh_jti = refresh_claims.jti.as_str().into();
             g.access_until = g.access_until.max(access_until);
             g.refresh_until = g.refresh_until.max(refresh_until);
         }
-        Ok(TokenPair { access, refresh, access_claims })
+        Ok(TokenPair {
+            access,
+            refresh,
+            access_claims,
+        })
     }
 
     fn own_keys(&self) -> Vec<VerifyKey> {
@@ -489,10 +546,19 @@ impl TokenService {
     /// once: presenting one that was already exchanged revokes the whole
     /// grant family (OAuth 2.1 reuse detection), because either the client
     /// or an attacker holds a stolen copy and the service cannot tell which.
-    pub fn refresh(&mut self, now: Instant, refresh_token: &str) -> Result<TokenPair, RefreshError> {
+    pub fn refresh(
+        &mut self,
+        now: Instant,
+        refresh_token: &str,
+    ) -> Result<TokenPair, RefreshError> {
         let keys = self.own_keys();
-        let checked = jws::check_token(refresh_token, &keys, TYP_REFRESH, self.config.token_bytes_max)
-            .map_err(|(r, _)| RefreshError::Invalid(r))?;
+        let checked = jws::check_token(
+            refresh_token,
+            &keys,
+            TYP_REFRESH,
+            self.config.token_bytes_max,
+        )
+        .map_err(|(r, _)| RefreshError::Invalid(r))?;
         let c = checked.claims;
         check_time(now, &c, self.config.verifier_leeway_max).map_err(RefreshError::Invalid)?;
         if c.iss != self.config.issuer {
@@ -525,7 +591,9 @@ impl TokenService {
             if until <= now {
                 return RevokeOutcome::Ignored;
             }
-            let version = self.log.push(RevocationTarget::Token { jti: c.claims.jti }, until);
+            let version = self
+                .log
+                .push(RevocationTarget::Token { jti: c.claims.jti }, until);
             return RevokeOutcome::Revoked { version };
         }
         if let Ok(c) = jws::check_token(token, &keys, TYP_REFRESH, bytes_max) {
@@ -548,7 +616,12 @@ impl TokenService {
             // Every access token already expired; the grant flag suffices.
             return Some(self.log.version());
         }
-        Some(self.log.push(RevocationTarget::Session { sid: sid.to_owned() }, until))
+        Some(self.log.push(
+            RevocationTarget::Session {
+                sid: sid.to_owned(),
+            },
+            until,
+        ))
     }
 
     /// Logs `subject` out everywhere: every token issued to it at or before
@@ -563,9 +636,13 @@ impl TokenService {
             }
         }
         // +1 s covers the sub-second part of `now` lost in `unix_secs`.
-        let until = now + self.config.access_ttl + self.config.verifier_leeway_max + Duration::from_secs(1);
+        let until =
+            now + self.config.access_ttl + self.config.verifier_leeway_max + Duration::from_secs(1);
         self.log.push(
-            RevocationTarget::Subject { sub: subject.to_owned(), issued_at_or_before_s: unix_secs(now) },
+            RevocationTarget::Subject {
+                sub: subject.to_owned(),
+                issued_at_or_before_s: unix_secs(now),
+            },
             until,
         )
     }
@@ -581,7 +658,8 @@ impl TokenService {
     pub fn prune(&mut self, now: Instant) {
         self.log.prune(now);
         let leeway = self.config.verifier_leeway_max;
-        self.grants.retain(|_, g| g.refresh_until + leeway > now || g.access_until + leeway > now);
+        self.grants
+            .retain(|_, g| g.refresh_until + leeway > now || g.access_until + leeway > now);
         if let Some(active) = self.signing_index(now) {
             let mut i = 0;
             self.keys.retain(|k| {

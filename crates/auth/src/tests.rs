@@ -1,1 +1,751 @@
+//! Tests: RFC vectors, RFC 8725 negative cases, and properties.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ed25519_dalek::Signer as _;
+use hmac::{KeyInit as _, Mac as _};
+use proptest::prelude::*;
+use rampart_time::{Duration, Instant};
+
+use crate::jws::{HmacSha256, SignKey, VerifyKey, check_token};
+use crate::*;
+
+const T0_S: u64 = 1_700_000_000;
+const SECRET: [u8; 32] = [42; 32];
+const HS_SECRET: &[u8] = b"an hs256 shared secret of 32+ bytes!";
+
+fn t0() -> Instant {
+    Instant::from_nanos(T0_S * 1_000_000_000)
+}
+
+fn service() -> TokenService {
+    let mut cfg = ServiceConfig::default();
+    cfg.password.mode = PasswordMode::Modelled;
+    let mut s = TokenService::new(cfg);
+    s.add_key(
+        t0(),
+        &KeyMaterial::Ed25519 {
+            kid: "k1".into(),
+            secret: SECRET,
+        },
+    )
+    .unwrap();
+    s
+}
+
+fn synced_verifier(s: &TokenService, now: Instant, cfg: VerifierConfig) -> Verifier {
+    let mut v = Verifier::new(cfg);
+    sync(&mut v, s, now);
+    v
+}
+
+/// Delivers everything the verifier asks for, as a driver would.
+fn sync(v: &mut Verifier, s: &TokenService, now: Instant) {
+    while let Some(e) = v.poll_effect(now) {
+        match e {
+            Effect::FetchJwks => {
+                v.on_jwks(&s.jwks_json(now)).unwrap();
+            }
+            Effect::FetchRevocations { since_version } => {
+                v.apply_revocations(now, &s.revocations_since(since_version))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// Pushes revocations now, bypassing the poll interval.
+fn push_revocations(v: &mut Verifier, s: &TokenService, now: Instant) {
+    v.apply_revocations(now, &s.revocations_since(v.revocation_version()))
+        .unwrap();
+}
+
+fn claims_json(exp: &str) -> String {
+    format!(
+        r#"{{"iss":"rampart","sub":"mallory","aud":"api","iat":{T0_S},"nbf":{T0_S},"exp":{exp},"jti":"x1","sid":"s1","scope":"admin"}}"#
+    )
+}
+
+/// Builds a compact JWS from raw header and payload JSON, signed by `sign`.
+fn forge(header: &str, payload: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+    let input = format!("{}.{}", B64.encode(header), B64.encode(payload));
+    let sig = sign(input.as_bytes());
+    format!("{input}.{}", B64.encode(sig))
+}
+
+fn ed_sign(msg: &[u8]) -> Vec<u8> {
+    ed25519_dalek::SigningKey::from_bytes(&SECRET)
+        .sign(msg)
+        .to_bytes()
+        .to_vec()
+}
+
+// ---- RFC 8037 Appendix A -------------------------------------------------
+
+const RFC8037_D: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
+const RFC8037_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+const RFC8037_JWS: &str = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+
+#[test]
+fn rfc8037_a4_ed25519_jws_verifies_and_our_signer_reproduces_it() {
+    let x: [u8; 32] = B64.decode(RFC8037_X).unwrap().try_into().unwrap();
+    let d: [u8; 32] = B64.decode(RFC8037_D).unwrap().try_into().unwrap();
+    let (input, sig_b64) = RFC8037_JWS.rsplit_once('.').unwrap();
+    let sig = B64.decode(sig_b64).unwrap();
+    assert_eq!(
+        B64.decode(input.split_once('.').unwrap().0).unwrap(),
+        br#"{"alg":"EdDSA"}"#
+    );
+
+    // The public key of A.1's private key is A.1's x.
+    let (sign, vk) = SignKey::from_material(&KeyMaterial::Ed25519 {
+        kid: "rfc".into(),
+        secret: d,
+    })
+    .unwrap();
+    let KeyCheck::Ed(pk) = &vk.check else {
+        panic!("an Ed25519 key")
+    };
+    assert_eq!(pk.to_bytes(), x);
+
+    // Verification through the same key type the verifier uses.
+    let from_jwk = VerifyKey::ed25519("rfc", &x).unwrap();
+    assert!(from_jwk.check_signature(input.as_bytes(), &sig));
+    let mut bad = sig.clone();
+    bad[0] ^= 1;
+    assert!(!from_jwk.check_signature(input.as_bytes(), &bad));
+
+    // Ed25519 is deterministic: our signer produces A.4's signature exactly.
+    assert_eq!(sign.sign(input.as_bytes()), sig);
+}
+
+use crate::jws::KeyCheck;
+
+// ---- RFC 8725 negative cases ------------------------------------------
+
+fn verify_at_t0(token: &str) -> Verdict {
+    let s = service();
+    let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+    v.verify(t0(), token)
+}
+
+#[test]
+fn a_well_formed_forged_token_signed_with_the_real_key_is_accepted() {
+    // The control for the negative cases below: only the named defect differs.
+    let t = forge(
+        r#"{"alg":"EdDSA","typ":"at+jwt","kid":"k1"}"#,
+        &claims_json(&(T0_S + 60).to_string()),
+        ed_sign,
+    );
+    let v = verify_at_t0(&t);
+    assert!(v.is_accepted(), "{v:?}");
+    assert_eq!(v.cost, CostClass::ColdEdDsa);
+}
+
+#[test]
+fn alg_none_is_rejected_as_unsupported() {
+    let t = forge(
+        r#"{"alg":"none","typ":"at+jwt","kid":"k1"}"#,
+        &claims_json(&(T0_S + 60).to_string()),
+        |_| vec![],
+    );
+    let v = verify_at_t0(&t);
+    assert_eq!(v.rejection(), Some(Rejection::UnsupportedAlg));
+    assert_eq!(v.cost, CostClass::RejectedBeforeSignature);
+}
+
+#[test]
+fn hs256_signed_with_the_eddsa_public_key_is_rejected_as_alg_mismatch() {
+    let public = ed25519_dalek::SigningKey::from_bytes(&SECRET)
+        .verifying_key()
+        .to_bytes();
+    let t = forge(
+        r#"{"alg":"HS256","typ":"at+jwt","kid":"k1"}"#,
+        &claims_json(&(T0_S + 60).to_string()),
+        |m| {
+            HmacSha256::new_from_slice(&public)
+                .unwrap()
+                .chain_update(m)
+                .finalize()
+                .into_bytes()
+                .to_vec()
+        },
+    );
+    let v = verify_at_t0(&t);
+    assert_eq!(v.rejection(), Some(Rejection::AlgMismatch));
+    assert_eq!(v.cost, CostClass::RejectedBeforeSignature);
+}
+
+#[test]
+fn wrong_typ_is_rejected_even_with_a_valid_signature() {
+    let t = forge(
+        r#"{"alg":"EdDSA","typ":"JWT","kid":"k1"}"#,
+        &claims_json(&(T0_S + 60).to_string()),
+        ed_sign,
+    );
+    assert_eq!(verify_at_t0(&t).rejection(), Some(Rejection::WrongTyp));
+    let t = forge(
+        r#"{"alg":"EdDSA","kid":"k1"}"#,
+        &claims_json(&(T0_S + 60).to_string()),
+        ed_sign,
+    );
+    assert_eq!(verify_at_t0(&t).rejection(), Some(Rejection::WrongTyp));
+}
+
+#[test]
+fn exp_as_a_string_is_rejected_not_ignored() {
+    let t = forge(
+        r#"{"alg":"EdDSA","typ":"at+jwt","kid":"k1"}"#,
+        &claims_json(&format!("\"{}\"", T0_S + 60)),
+        ed_sign,
+    );
+    assert_eq!(verify_at_t0(&t).rejection(), Some(Rejection::ClaimType));
+    let missing = claims_json("1").replace(r#","exp":1"#, "");
+    let t = forge(
+        r#"{"alg":"EdDSA","typ":"at+jwt","kid":"k1"}"#,
+        &missing,
+        ed_sign,
+    );
+    assert_eq!(verify_at_t0(&t).rejection(), Some(Rejection::ClaimType));
+}
+
+#[test]
+fn a_crit_header_is_rejected_as_malformed() {
+    let t = forge(
+        r#"{"alg":"EdDSA","typ":"at+jwt","kid":"k1","crit":["exp"]}"#,
+        &claims_json(&(T0_S + 60).to_string()),
+        ed_sign,
+    );
+    assert_eq!(verify_at_t0(&t).rejection(), Some(Rejection::Malformed));
+}
+
+#[test]
+fn a_refresh_token_is_not_accepted_as_an_access_token() {
+    let mut s = service();
+    let pair = s.issue(t0(), "alice", "read").unwrap();
+    let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+    assert_eq!(
+        v.verify(t0(), &pair.refresh).rejection(),
+        Some(Rejection::WrongTyp)
+    );
+}
+
+#[test]
+fn a_token_for_another_audience_or_issuer_is_rejected() {
+    let mut s = service();
+    let pair = s.issue(t0(), "alice", "read").unwrap();
+    let cfg = VerifierConfig {
+        audience: "billing".into(),
+        ..VerifierConfig::default()
+    };
+    let mut v = synced_verifier(&s, t0(), cfg);
+    assert_eq!(
+        v.verify(t0(), &pair.access).rejection(),
+        Some(Rejection::WrongAudience)
+    );
+    let cfg = VerifierConfig {
+        issuer: "elsewhere".into(),
+        ..VerifierConfig::default()
+    };
+    let mut v = synced_verifier(&s, t0(), cfg);
+    assert_eq!(
+        v.verify(t0(), &pair.access).rejection(),
+        Some(Rejection::WrongIssuer)
+    );
+}
+
+// ---- Service and verifier behaviour -------------------------------------
+
+#[test]
+fn argon2_login_accepts_the_right_password_and_rejects_others() {
+    let cfg = ServiceConfig {
+        password: PasswordConfig {
+            mode: PasswordMode::Argon2,
+            m_cost_kib: 64,
+            t_cost: 1,
+            p_cost: 1,
+            ..PasswordConfig::default()
+        },
+        ..ServiceConfig::default()
+    };
+    let mut s = TokenService::new(cfg);
+    s.add_key(
+        t0(),
+        &KeyMaterial::Ed25519 {
+            kid: "k1".into(),
+            secret: SECRET,
+        },
+    )
+    .unwrap();
+    s.register_account("alice", b"hunter2", [9; 16]).unwrap();
+    let ok = s.login(t0(), "alice", b"hunter2", "read");
+    assert!(ok.result.is_ok());
+    assert_eq!(ok.cost, Duration::from_millis(25));
+    assert_eq!(
+        s.login(t0(), "alice", b"hunter3", "read")
+            .result
+            .unwrap_err(),
+        LoginError::InvalidCredentials
+    );
+    assert_eq!(
+        s.login(t0(), "bob", b"hunter2", "read").result.unwrap_err(),
+        LoginError::InvalidCredentials
+    );
+    assert_eq!(
+        s.register_account("alice", b"x", [0; 16]),
+        Err(ServiceError::DuplicateAccount("alice".into()))
+    );
+    assert_eq!(s.stats().logins_ok, 1);
+    assert_eq!(s.stats().logins_failed, 2);
+}
+
+#[test]
+fn modelled_login_runs_the_same_account_logic_cheaply() {
+    let mut s = service();
+    s.register_account("alice", b"hunter2", [9; 16]).unwrap();
+    assert!(s.login(t0(), "alice", b"hunter2", "read").result.is_ok());
+    assert!(s.login(t0(), "alice", b"wrong", "read").result.is_err());
+}
+
+#[test]
+fn hs256_tokens_verify_with_a_shared_key_and_fail_with_another() {
+    let mut s = TokenService::new(ServiceConfig::default());
+    s.add_key(
+        t0(),
+        &KeyMaterial::Hs256 {
+            kid: "h1".into(),
+            secret: HS_SECRET.to_vec(),
+        },
+    )
+    .unwrap();
+    assert!(
+        s.jwks(t0()).keys.is_empty(),
+        "shared secrets are never published"
+    );
+    let pair = s.issue(t0(), "alice", "read").unwrap();
+    let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+    assert_eq!(
+        v.verify(t0(), &pair.access).rejection(),
+        Some(Rejection::UnknownKid)
+    );
+    v.add_shared_key("h1", HS_SECRET).unwrap();
+    let verdict = v.verify(t0(), &pair.access);
+    assert!(verdict.is_accepted());
+    assert_eq!(verdict.cost, CostClass::ColdHs256);
+    let mut other = Verifier::new(VerifierConfig::default());
+    other
+        .add_shared_key("h1", b"a different secret, also 32 bytes long")
+        .unwrap();
+    assert_eq!(
+        other.verify(t0(), &pair.access).rejection(),
+        Some(Rejection::BadSignature)
+    );
+    assert_eq!(
+        v.add_shared_key("h2", b"short"),
+        Err(KeyError::SecretTooShort(5))
+    );
+}
+
+#[test]
+fn unknown_kid_asks_for_the_jwks_at_most_once_per_refetch_interval() {
+    let s = service();
+    let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+    let forged = forge(
+        r#"{"alg":"EdDSA","typ":"at+jwt","kid":"nope"}"#,
+        &claims_json(&(T0_S + 60).to_string()),
+        ed_sign,
+    );
+    let mut fetches = 0;
+    // 1000 requests over 30 s with a 10 s minimum gap: at most 3 fetches,
+    // at least 2 (the gap is the only thing that limits them).
+    for i in 0..1000u64 {
+        let now = t0() + Duration::from_millis(i * 30);
+        assert_eq!(
+            v.verify(now, &forged).rejection(),
+            Some(Rejection::UnknownKid)
+        );
+        while let Some(e) = v.poll_effect(now) {
+            match e {
+                Effect::FetchJwks => {
+                    fetches += 1;
+                    v.on_jwks(&s.jwks_json(now)).unwrap();
+                }
+                Effect::FetchRevocations { since_version } => {
+                    v.apply_revocations(now, &s.revocations_since(since_version))
+                        .unwrap();
+                }
+            }
+        }
+    }
+    assert!((2..=3).contains(&fetches), "{fetches} fetches");
+    assert!(v.stats().unknown_kid_refetch_suppressed > 900);
+}
+
+#[test]
+fn fail_closed_rejects_past_the_staleness_bound_and_fail_open_flags_it() {
+    let mut s = service();
+    let pair = s.issue(t0(), "alice", "read").unwrap();
+    let late = t0() + Duration::from_secs(31);
+    for policy in [StalePolicy::FailClosed, StalePolicy::FailOpen] {
+        let cfg = VerifierConfig {
+            stale_policy: policy,
+            ..VerifierConfig::default()
+        };
+        let mut v = synced_verifier(&s, t0(), cfg);
+        assert!(v.verify(t0(), &pair.access).is_accepted());
+        let verdict = v.verify(late, &pair.access);
+        assert!(verdict.revocation_feed_stale);
+        match policy {
+            StalePolicy::FailClosed => {
+                assert_eq!(verdict.rejection(), Some(Rejection::StaleRevocationFeed))
+            }
+            StalePolicy::FailOpen => assert!(verdict.is_accepted()),
+        }
+        push_revocations(&mut v, &s, late);
+        let verdict = v.verify(late, &pair.access);
+        assert!(verdict.is_accepted());
+        assert!(!verdict.revocation_feed_stale);
+    }
+}
+
+#[test]
+fn the_verified_token_cache_never_exceeds_its_cap() {
+    let mut s = service();
+    let cfg = VerifierConfig {
+        cache_entries_max: 8,
+        ..VerifierConfig::default()
+    };
+    let mut v = synced_verifier(&s, t0(), cfg);
+    for i in 0..50 {
+        let pair = s.issue(t0(), &format!("u{i}"), "read").unwrap();
+        assert!(v.verify(t0(), &pair.access).is_accepted());
+        assert!(v.cache_len() <= 8);
+    }
+    assert_eq!(v.stats().cache_evictions, 42);
+}
+
+#[test]
+fn revoking_a_subject_rejects_its_earlier_tokens_only() {
+    let mut s = service();
+    let a1 = s.issue(t0(), "alice", "read").unwrap();
+    let b1 = s.issue(t0(), "bob", "read").unwrap();
+    let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+    assert!(v.verify(t0(), &a1.access).is_accepted());
+    s.revoke_subject(t0(), "alice");
+    assert_eq!(
+        s.refresh(t0(), &a1.refresh).unwrap_err(),
+        RefreshError::GrantRevoked
+    );
+    push_revocations(&mut v, &s, t0());
+    assert_eq!(
+        v.verify(t0(), &a1.access).rejection(),
+        Some(Rejection::Revoked)
+    );
+    assert!(v.verify(t0(), &b1.access).is_accepted());
+    let later = t0() + Duration::from_secs(2);
+    let a2 = s.issue(later, "alice", "read").unwrap();
+    assert!(v.verify(later, &a2.access).is_accepted());
+}
+
+#[test]
+fn revoking_a_token_through_the_endpoint_denylists_its_jti() {
+    let mut s = service();
+    let p = s.issue(t0(), "alice", "read").unwrap();
+    let q = s.issue(t0(), "alice", "read").unwrap();
+    let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+    assert!(matches!(
+        s.revoke_token(t0(), &p.access),
+        RevokeOutcome::Revoked { .. }
+    ));
+    assert_eq!(s.revoke_token(t0(), "garbage"), RevokeOutcome::Ignored);
+    push_revocations(&mut v, &s, t0());
+    assert_eq!(
+        v.verify(t0(), &p.access).rejection(),
+        Some(Rejection::Revoked)
+    );
+    assert!(v.verify(t0(), &q.access).is_accepted());
+}
+
+#[test]
+fn a_delta_that_skips_versions_is_refused() {
+    let mut s = service();
+    let p = s.issue(t0(), "alice", "read").unwrap();
+    s.revoke_token(t0(), &p.access);
+    s.revoke_token(t0(), &p.access);
+    let v = synced_verifier(&s, t0(), VerifierConfig::default());
+    let mut fresh = Verifier::new(VerifierConfig::default());
+    assert_eq!(
+        fresh.apply_revocations(t0(), &s.revocations_since(1)),
+        Err(DeltaError::Gap { since: 1, held: 0 })
+    );
+    assert_eq!(v.revocation_version(), 2);
+}
+
+#[test]
+fn an_oversized_token_is_rejected_before_any_work() {
+    let s = service();
+    let v0 = synced_verifier(&s, t0(), VerifierConfig::default());
+    let mut v = v0;
+    let big = "a".repeat(v.config().token_bytes_max + 1);
+    let verdict = v.verify(t0(), &big);
+    assert_eq!(verdict.rejection(), Some(Rejection::Malformed));
+    assert_eq!(verdict.cost, CostClass::RejectedBeforeSignature);
+}
+
+#[test]
+fn a_verifier_config_reads_from_toml_style_json_with_duration_strings() {
+    let cfg: VerifierConfig = serde_json::from_str(
+        r#"{"leeway":"5s","stale_policy":"fail_closed","cache_entries_max":3}"#,
+    )
+    .unwrap();
+    assert_eq!(cfg.leeway, Duration::from_secs(5));
+    assert_eq!(cfg.stale_policy, StalePolicy::FailClosed);
+    assert!(serde_json::from_str::<VerifierConfig>(r#"{"leway":"5s"}"#).is_err());
+}
+
+// ---- Properties -----------------------------------------------------------
+
+fn cases(n: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: n,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    /// No token is accepted after exp + leeway or before nbf - leeway, and
+    /// every token is accepted inside that window (cache or not).
+    #[test]
+    fn tokens_are_accepted_exactly_inside_the_validity_window(
+        ttl_s in 1u64..600,
+        nbf_ahead_s in 0u64..120,
+        leeway_s in 0u64..60,
+        probes in prop::collection::vec(0u64..2_000_000_000_000, 1..8),
+    ) {
+        let exp = T0_S + ttl_s + nbf_ahead_s;
+        let nbf = T0_S + nbf_ahead_s;
+        let payload = format!(
+            r#"{{"iss":"rampart","sub":"a","aud":["api","other"],"iat":{T0_S},"nbf":{nbf},"exp":{exp},"jti":"j","sid":"s","scope":""}}"#
+        );
+        let t = forge(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"k1"}"#, &payload, ed_sign);
+        let s = service();
+        let leeway = Duration::from_secs(leeway_s);
+        let cfg = VerifierConfig { leeway, revocation_staleness_max: Duration::MAX, ..VerifierConfig::default() };
+        let mut v = synced_verifier(&s, t0(), cfg);
+        let base = t0().saturating_sub(Duration::from_secs(200));
+        for p in probes {
+            let now = base + Duration::from_nanos(p);
+            let lo = Instant::from_nanos(nbf * 1_000_000_000).saturating_sub(leeway);
+            let hi = Instant::from_nanos(exp * 1_000_000_000) + leeway;
+            let verdict = v.verify(now, &t);
+            if now < lo {
+                prop_assert_eq!(verdict.rejection(), Some(Rejection::NotYetValid));
+            } else if now >= hi {
+                prop_assert_eq!(verdict.rejection(), Some(Rejection::Expired));
+            } else {
+                prop_assert!(verdict.is_accepted(), "{:?} at {}", verdict, now);
+            }
+        }
+    }
+
+    /// Once a revocation at version v is applied, the token is rejected,
+    /// whether it sat in the verified-token cache or not; tokens not named
+    /// by any revocation keep verifying.
+    #[test]
+    fn an_applied_revocation_rejects_the_token_cache_or_not(
+        n_tokens in 1usize..8,
+        ops in prop::collection::vec((0usize..8, 0u8..3, any::<bool>()), 1..10),
+    ) {
+        let mut s = service();
+        let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+        let subjects = ["alice", "bob", "carol"];
+        let pairs: Vec<TokenPair> =
+            (0..n_tokens).map(|i| s.issue(t0(), subjects[i % 3], "read").unwrap()).collect();
+        let mut revoked = vec![false; n_tokens];
+        let now = t0() + Duration::from_secs(1);
+        for (i, kind, warm) in ops {
+            let i = i % n_tokens;
+            if warm {
+                // Put it (and everything else) in the cache first.
+                for (p, r) in pairs.iter().zip(&revoked) {
+                    prop_assert_eq!(v.verify(now, &p.access).is_accepted(), !*r);
+                }
+            }
+            match kind {
+                0 => { s.revoke_token(now, &pairs[i].access); revoked[i] = true; }
+                1 => {
+                    s.revoke_session(now, &pairs[i].access_claims.sid);
+                    revoked[i] = true;
+                }
+                _ => {
+                    let sub = pairs[i].access_claims.sub.clone();
+                    s.revoke_subject(now, &sub);
+                    for (j, p) in pairs.iter().enumerate() {
+                        if p.access_claims.sub == sub { revoked[j] = true; }
+                    }
+                }
+            }
+            push_revocations(&mut v, &s, now);
+            for (p, r) in pairs.iter().zip(&revoked) {
+                let verdict = v.verify(now, &p.access);
+                if *r {
+                    prop_assert_eq!(verdict.rejection(), Some(Rejection::Revoked));
+                } else {
+                    prop_assert!(verdict.is_accepted());
+                }
+            }
+        }
+    }
+
+    /// The verifier's denylist and the service's log only hold entries that
+    /// can still match an unexpired token.
+    #[test]
+    fn the_denylist_only_holds_unexpired_tokens(
+        steps in prop::collection::vec((0u64..400, 0u8..3), 1..30),
+    ) {
+        let mut s = service();
+        let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+        let mut now = t0();
+        for (advance_s, kind) in steps {
+            now = now + Duration::from_secs(advance_s);
+            let p = s.issue(now, "alice", "read").unwrap();
+            match kind {
+                0 => { s.revoke_token(now, &p.access); }
+                1 => { s.revoke_session(now, &p.access_claims.sid); }
+                _ => { s.revoke_subject(now, "alice"); }
+            }
+            s.prune(now);
+            push_revocations(&mut v, &s, now);
+            v.prune(now);
+            for until in v.denylist_untils() {
+                prop_assert!(until > now);
+            }
+            for r in s.revocation_log().iter() {
+                prop_assert!(r.until > now);
+            }
+            // Each live entry's until is at most one token lifetime + leeway
+            // + 1 s ahead, so the list is bounded by recent revocations.
+            let horizon = now + Duration::from_mins(5) + Duration::from_secs(31);
+            for until in v.denylist_untils() {
+                prop_assert!(until <= horizon);
+            }
+        }
+    }
+
+    /// During key rotation every unexpired token still verifies at a
+    /// verifier that polls the JWKS on its ordinary schedule.
+    #[test]
+    fn every_unexpired_token_verifies_during_key_rotation(
+        steps in prop::collection::vec((0u64..240, any::<bool>()), 1..40),
+    ) {
+        let mut s = service();
+        let cfg = VerifierConfig { revocation_staleness_max: Duration::MAX, ..VerifierConfig::default() };
+        let mut v = synced_verifier(&s, t0(), cfg);
+        let mut now = t0();
+        let mut live: Vec<TokenPair> = Vec::new();
+        let mut next_kid = 2;
+        for (advance_s, rotate) in steps {
+            now = now + Duration::from_secs(advance_s);
+            s.prune(now);
+            sync(&mut v, &s, now);
+            if rotate {
+                let secret = [next_kid as u8; 32];
+                s.add_key(now, &KeyMaterial::Ed25519 { kid: format!("k{next_kid}"), secret }).unwrap();
+                next_kid += 1;
+            }
+            live.push(s.issue(now, "alice", "read").unwrap());
+            let exp_limit = |p: &TokenPair| Instant::from_nanos(p.access_claims.exp * 1_000_000_000) > now;
+            live.retain(exp_limit);
+            for p in &live {
+                let verdict = v.verify(now, &p.access);
+                prop_assert!(verdict.is_accepted(), "{:?} kids {:?}", verdict, v.kids().collect::<Vec<_>>());
+            }
+        }
+    }
+
+    /// A reused refresh token kills its whole family: the grant can no
+    /// longer refresh, and every access token of it is revoked.
+    #[test]
+    fn a_reused_refresh_token_kills_its_family(rotations in 1usize..6, reuse in 0usize..6) {
+        let mut s = service();
+        let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+        let first = s.issue(t0(), "alice", "read").unwrap();
+        let bystander = s.issue(t0(), "alice", "read").unwrap();
+        let mut chain = vec![first];
+        for _ in 0..rotations {
+            let next = s.refresh(t0(), &chain.last().unwrap().refresh).unwrap();
+            prop_assert_eq!(&next.access_claims.sid, &chain[0].access_claims.sid);
+            chain.push(next);
+        }
+        let stolen = &chain[reuse % rotations].refresh;
+        prop_assert_eq!(s.refresh(t0(), stolen).unwrap_err(), RefreshError::Reused);
+        prop_assert_eq!(s.refresh(t0(), &chain.last().unwrap().refresh).unwrap_err(), RefreshError::GrantRevoked);
+        push_revocations(&mut v, &s, t0());
+        for p in &chain {
+            prop_assert_eq!(v.verify(t0(), &p.access).rejection(), Some(Rejection::Revoked));
+        }
+        prop_assert!(v.verify(t0(), &bystander.access).is_accepted());
+        prop_assert!(s.refresh(t0(), &bystander.refresh).is_ok());
+    }
+
+    /// Changing any byte of a token makes it fail (EdDSA and HS256), even
+    /// after the original sits in the cache.
+    #[test]
+    fn tampering_with_any_byte_makes_the_token_fail(pos in any::<prop::sample::Index>(), byte in 0x21u8..0x7f, hs in any::<bool>()) {
+        let mut s = TokenService::new(ServiceConfig::default());
+        let material = if hs {
+            KeyMaterial::Hs256 { kid: "k1".into(), secret: HS_SECRET.to_vec() }
+        } else {
+            KeyMaterial::Ed25519 { kid: "k1".into(), secret: SECRET }
+        };
+        s.add_key(t0(), &material).unwrap();
+        let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+        if hs { v.add_shared_key("k1", HS_SECRET).unwrap(); }
+        let token = s.issue(t0(), "alice", "read").unwrap().access;
+        prop_assert!(v.verify(t0(), &token).is_accepted());
+        let mut bytes = token.clone().into_bytes();
+        let i = pos.index(bytes.len());
+        prop_assume!(bytes[i] != byte);
+        bytes[i] = byte;
+        let tampered = String::from_utf8(bytes).unwrap();
+        let verdict = v.verify(t0(), &tampered);
+        prop_assert!(!verdict.is_accepted(), "byte {} -> {:?} accepted", i, byte as char);
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    /// The parser never panics on arbitrary bytes, and anything over the
+    /// size limit is refused before parsing. Run harder with
+    /// `PROPTEST_CASES=100000 cargo test -p rampart-auth parser_`.
+    #[test]
+    fn parser_survives_arbitrary_bytes(raw in prop::collection::vec(any::<u8>(), 0..6000)) {
+        let s = service();
+        let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+        let text = String::from_utf8_lossy(&raw);
+        let verdict = v.verify(t0(), &text);
+        prop_assert!(!verdict.is_accepted());
+        if text.len() > v.config().token_bytes_max {
+            prop_assert_eq!(verdict.cost, CostClass::RejectedBeforeSignature);
+        }
+    }
+
+    /// Structured junk: three base64url segments of arbitrary JSON-ish
+    /// bytes reach the JSON layer and still never panic.
+    #[test]
+    fn parser_survives_arbitrary_segments(
+        h in prop::collection::vec(any::<u8>(), 0..200),
+        p in prop::collection::vec(any::<u8>(), 0..400),
+        sig in prop::collection::vec(any::<u8>(), 0..80),
+        header_json in r#"\{"alg":"(EdDSA|HS256|none|x)"(,"typ":"(at\+jwt|JWT)")?(,"kid":"(k1|k9)")?\}"#,
+        use_json_header in any::<bool>(),
+    ) {
+        let keys = [VerifyKey::ed25519("k1", &ed25519_dalek::SigningKey::from_bytes(&SECRET).verifying_key().to_bytes()).unwrap()];
+        let header = if use_json_header { B64.encode(header_json.as_bytes()) } else { B64.encode(&h) };
+        let token = format!("{}.{}.{}", header, B64.encode(&p), B64.encode(&sig));
+        prop_assert!(check_token(&token, &keys, TYP_ACCESS, 4096).is_err());
+    }
+}

@@ -351,21 +351,26 @@ impl Verifier {
     fn verify_inner(&mut self, now: Instant, token: &str) -> Verdict {
         let stale = self.is_stale(now);
         if token.len() > self.config.token_bytes_max {
-            return reject(Rejection::Malformed, CostClass::RejectedBeforeSignature, stale);
+            return reject(
+                Rejection::Malformed,
+                CostClass::RejectedBeforeSignature,
+                stale,
+            );
         }
         let h = hash_bytes(token.as_bytes());
         if let Some(v) = self.cache_lookup(now, h, token, stale) {
             return v;
         }
-        let checked = match jws::check_token(token, &self.keys, TYP_ACCESS, self.config.token_bytes_max) {
-            Ok(c) => c,
-            Err((r, cost)) => {
-                if r == Rejection::UnknownKid {
-                    self.note_unknown_kid(now);
+        let checked =
+            match jws::check_token(token, &self.keys, TYP_ACCESS, self.config.token_bytes_max) {
+                Ok(c) => c,
+                Err((r, cost)) => {
+                    if r == Rejection::UnknownKid {
+                        self.note_unknown_kid(now);
+                    }
+                    return reject(r, cost, stale);
                 }
-                return reject(r, cost, stale);
-            }
-        };
+            };
         let cost = checked.key.alg().cold_cost();
         let c = &checked.claims;
         if let Err(r) = check_time(now, c, self.config.leeway) {
@@ -398,7 +403,11 @@ impl Verifier {
         if now < expires_at {
             self.cache_insert(h, token, principal.clone(), expires_at, not_before);
         }
-        Verdict { outcome: Ok(principal), cost, revocation_feed_stale: stale }
+        Verdict {
+            outcome: Ok(principal),
+            cost,
+            revocation_feed_stale: stale,
+        }
     }
 
     fn cache_lookup(&mut self, now: Instant, h: u64, token: &str, stale: bool) -> Option<Verdict> {
@@ -412,25 +421,45 @@ impl Verifier {
             return None;
         }
         if stale && self.config.stale_policy == StalePolicy::FailClosed {
-            return Some(reject(Rejection::StaleRevocationFeed, CostClass::CacheHit, stale));
+            return Some(reject(
+                Rejection::StaleRevocationFeed,
+                CostClass::CacheHit,
+                stale,
+            ));
         }
         if e.checked_generation != self.generation {
             let p = &e.principal;
-            if self.denylist.is_revoked(&p.token_id, &p.session_id, &p.subject, p.issued_at_s) {
+            if self
+                .denylist
+                .is_revoked(&p.token_id, &p.session_id, &p.subject, p.issued_at_s)
+            {
                 self.cache.remove(&h);
                 return Some(reject(Rejection::Revoked, CostClass::CacheHit, stale));
             }
             e.checked_generation = self.generation;
         }
-        Some(Verdict { outcome: Ok(e.principal.clone()), cost: CostClass::CacheHit, revocation_feed_stale: stale })
+        Some(Verdict {
+            outcome: Ok(e.principal.clone()),
+            cost: CostClass::CacheHit,
+            revocation_feed_stale: stale,
+        })
     }
 
-    fn cache_insert(&mut self, h: u64, token: &str, principal: Arc<Principal>, expires_at: Instant, not_before: Instant) {
+    fn cache_insert(
+        &mut self,
+        h: u64,
+        token: &str,
+        principal: Arc<Principal>,
+        expires_at: Instant,
+        not_before: Instant,
+    ) {
         if self.config.cache_entries_max == 0 {
             return;
         }
         while self.cache.len() >= self.config.cache_entries_max && !self.cache.contains_key(&h) {
-            let Some((key, seq)) = self.cache_order.pop_front() else { break };
+            let Some((key, seq)) = self.cache_order.pop_front() else {
+                break;
+            };
             if self.cache.get(&key).is_some_and(|e| e.seq == seq) {
                 self.cache.remove(&key);
                 self.stats.cache_evictions += 1;
@@ -454,7 +483,8 @@ impl Verifier {
         // compact so the queue stays within twice the cap.
         if self.cache_order.len() > 2 * self.config.cache_entries_max {
             let cache = &self.cache;
-            self.cache_order.retain(|(k, s)| cache.get(k).is_some_and(|e| e.seq == *s));
+            self.cache_order
+                .retain(|(k, s)| cache.get(k).is_some_and(|e| e.seq == *s));
         }
     }
 
@@ -502,7 +532,9 @@ impl Verifier {
         };
         if rev_due {
             self.last_revocation_request = Some(now);
-            return Some(Effect::FetchRevocations { since_version: self.revocation_version });
+            return Some(Effect::FetchRevocations {
+                since_version: self.revocation_version,
+            });
         }
         None
     }
@@ -532,9 +564,16 @@ impl Verifier {
     }
 
     /// Applies a revocation delta received at `now`.
-    pub fn apply_revocations(&mut self, now: Instant, delta: &RevocationDelta) -> Result<(), DeltaError> {
+    pub fn apply_revocations(
+        &mut self,
+        now: Instant,
+        delta: &RevocationDelta,
+    ) -> Result<(), DeltaError> {
         if delta.since_version > self.revocation_version {
-            return Err(DeltaError::Gap { since: delta.since_version, held: self.revocation_version });
+            return Err(DeltaError::Gap {
+                since: delta.since_version,
+                held: self.revocation_version,
+            });
         }
         self.denylist.prune(now);
         let mut overflow = false;
@@ -542,7 +581,10 @@ impl Verifier {
             if r.version <= self.revocation_version && !self.denylist_overflowed {
                 continue;
             }
-            if !self.denylist.insert(now, r, self.config.denylist_entries_max) {
+            if !self
+                .denylist
+                .insert(now, r, self.config.denylist_entries_max)
+            {
                 self.stats.denylist_overflows += 1;
                 overflow = true;
             }
@@ -568,14 +610,17 @@ impl Verifier {
         if json.len() > self.config.jwks_bytes_max {
             return Err(JwksError::TooLarge(json.len()));
         }
-        let doc: JwksDoc = serde_json::from_str(json).map_err(|e| JwksError::Malformed(e.to_string()))?;
+        let doc: JwksDoc =
+            serde_json::from_str(json).map_err(|e| JwksError::Malformed(e.to_string()))?;
         let mut fresh = Vec::new();
         for k in &doc.keys {
             let usable = k.kty == "OKP"
                 && k.crv.as_deref() == Some("Ed25519")
                 && k.alg.as_deref().is_none_or(|a| a == "EdDSA")
                 && k.use_.as_deref().is_none_or(|u| u == "sig");
-            let (Some(x), Some(kid)) = (k.x.as_deref(), k.kid.as_deref()) else { continue };
+            let (Some(x), Some(kid)) = (k.x.as_deref(), k.kid.as_deref()) else {
+                continue;
+            };
             if !usable {
                 continue;
             }
@@ -591,15 +636,19 @@ impl Verifier {
         let old: Vec<VerifyKey> = self.keys.drain(..).collect();
         // A key that vanished or changed may have been withdrawn for cause:
         // tokens it signed must not keep riding the cache.
-        let lost = old.iter().any(|o| !fresh.iter().any(|n| n.kid == o.kid && n.same_material(o)));
+        let lost = old
+            .iter()
+            .any(|o| !fresh.iter().any(|n| n.kid == o.kid && n.same_material(o)));
         if lost {
             self.clear_cache();
         }
         self.jwks_keys = fresh.len();
         // A shared key whose kid the JWKS now claims is dropped: one kid,
         // one key, one algorithm.
-        let shared: Vec<VerifyKey> =
-            shared.into_iter().filter(|s| !fresh.iter().any(|k| k.kid == s.kid)).collect();
+        let shared: Vec<VerifyKey> = shared
+            .into_iter()
+            .filter(|s| !fresh.iter().any(|k| k.kid == s.kid))
+            .collect();
         self.keys = fresh;
         self.keys.extend(shared);
         Ok(self.jwks_keys)
@@ -607,7 +656,11 @@ impl Verifier {
 }
 
 fn reject(r: Rejection, cost: CostClass, stale: bool) -> Verdict {
-    Verdict { outcome: Err(r), cost, revocation_feed_stale: stale }
+    Verdict {
+        outcome: Err(r),
+        cost,
+        revocation_feed_stale: stale,
+    }
 }
 
 #[derive(Deserialize)]
