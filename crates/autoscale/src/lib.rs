@@ -5,10 +5,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod aws;
 pub mod error;
 pub mod hpa;
 pub mod observe;
 
+#[cfg(test)]
+mod aws_tests;
 #[cfg(test)]
 mod hpa_tests;
 
