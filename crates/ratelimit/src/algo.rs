@@ -119,6 +119,13 @@ impl Gcra {
     }
 }
 
+impl Gcra {
+    /// The configuration this was built from.
+    pub fn config(&self) -> GcraConfig {
+        GcraConfig { period: Duration::from_nanos(self.t_ns), burst: self.burst }
+    }
+}
+
 impl Algorithm for Gcra {
     /// The theoretical arrival time, in nanoseconds since the epoch.
     type State = u64;
@@ -209,6 +216,15 @@ impl TokenBucket {
             tokens_per_fill: config.tokens_per_fill,
             fill_ns: config.fill_interval.as_nanos(),
         })
+    }
+
+    /// The configuration this was built from.
+    pub fn config(&self) -> TokenBucketConfig {
+        TokenBucketConfig {
+            max_tokens: self.max_tokens,
+            tokens_per_fill: self.tokens_per_fill,
+            fill_interval: Duration::from_nanos(self.fill_ns),
+        }
     }
 
     fn fill_start(&self, fill: u64) -> Instant {
