@@ -293,6 +293,14 @@ impl Verifier {
         self.denylist.len()
     }
 
+    /// Whether the local denylist revokes `p` (three O(1) hash lookups).
+    /// [`verify`](Self::verify) already does this; exposed for reports and
+    /// for the `auth` bench.
+    pub fn is_revoked(&self, p: &Principal) -> bool {
+        self.denylist
+            .is_revoked(&p.token_id, &p.session_id, &p.subject, p.issued_at_s)
+    }
+
     /// Entries in the verified-token cache.
     pub fn cache_len(&self) -> usize {
         self.cache.len()
