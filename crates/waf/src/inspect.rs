@@ -34,7 +34,7 @@ use crate::{PolicyError, ids};
 /// Most rules a policy may hold (the per-value hit set is a fixed bitset).
 pub const RULES_MAX: usize = 256;
 /// Compiled size limit per regex, so a hostile policy cannot exhaust memory.
-const REGEX_SIZE_LIMIT_BYTES: usize = 1 << 20;
+const REGEX_SIZE_LIMIT_BYTES: usize = 4 << 20;
 /// How many matched rule ids a verdict lists (the count is always exact).
 pub const MATCHED_IDS_MAX: usize = 8;
 

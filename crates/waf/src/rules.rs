@@ -58,7 +58,7 @@ pub fn builtin_rules() -> Vec<Rule> {
         regex(4102, C::Sqli, S::Critical, 1, "SQL numeric tautology", ARGS,
             r"(?i)(?:^|[\s()'])(?:or|and|xor|\|\||&&)\s+\(*\s*-?\d+\s*\)*\s*(?:=|<>|!=|<=?|>=?|\blike\b)\s*\(*\s*-?\d+", &["=", "<", ">", "like"]),
         regex(4103, C::Sqli, S::Critical, 1, "SQL clause ended by a comment after a quote", ARGS,
-            r#"(?i)['"`]\s*\)*\s*(?:or|and|xor|\|\||&&)\s+\(*[\w'"]{1,30}\)*\s*(?:--|#|/\*)"#, QUOTES),
+            r#"(?i)['"`]\s*\)*\s*(?:or|and|xor|\|\||&&)\s+\(*[\w'"]+\)*\s*(?:--|#|/\*)"#, QUOTES),
         regex(4104, C::Sqli, S::Critical, 1, "UNION SELECT", ARGS,
             r"(?i)\bunion(?:\s|/\*.*?\*/|\(|\+|%20)+(?:all(?:\s|/\*.*?\*/|\()+|distinct(?:\s|/\*.*?\*/|\()+)?select\b", &["union"]),
         regex(4105, C::Sqli, S::Critical, 1, "Stacked SQL statement", ARGS,
@@ -82,7 +82,7 @@ pub fn builtin_rules() -> Vec<Rule> {
             r#"(?i)(?:['"`]|\b(?:and|or|xor|if)\b)\s*\(+\s*select\b"#, &["select"]),
         // ---- SQL injection, PL2+ ----
         regex(4120, C::Sqli, S::Critical, 2, "SELECT ... FROM in an argument", ARGS,
-            r"(?i)\bselect\b[^\n]{1,120}?\bfrom\b", &["select"]),
+            r"(?i)\bselect\b[^\n]*?\bfrom\b", &["select"]),
         regex(4121, C::Sqli, S::Critical, 2, "SQL function call that delays or reads", ARGS,
             r"(?i)\b(?:sleep|benchmark|pg_sleep|version|database|user|current_user|system_user|substring|substr|ascii|hex|unhex)\s*\(\s*\)?", &["("]),
         regex(4122, C::Sqli, S::Error, 3, "Quote next to a boolean keyword", ARGS, r#"(?i)['"`]\s*(?:or|and|xor|union|select|order|having|where)\b"#, QUOTES),
@@ -150,7 +150,7 @@ pub fn builtin_rules() -> Vec<Rule> {
         regex(4408, C::CommandInjection, S::Critical, 1, "Reverse shell idiom", ARGS,
             r"(?i)/dev/(?:tcp|udp)/|\bnc\s+(?:-\w+\s+)*[\w.]+\s+\d+\s+-e\b|\bmkfifo\s+/tmp|\bsocat\s+\w+:", &["/dev/", "nc", "mkfifo", "socat"]),
         // ---- Command injection, PL2+ ----
-        regex(4420, C::CommandInjection, S::Critical, 2, "Backtick command substitution", ARGS, r"`[^`]{1,80}`", &["`"]),
+        regex(4420, C::CommandInjection, S::Critical, 2, "Backtick command substitution", ARGS, r"`[^`\n]+`", &["`"]),
         regex(4421, C::CommandInjection, S::Critical, 2, "Shell separator then any command word", ARGS,
             &format!(r"(?i)[;|&`]\s*{COMMON_CMDS}\b"), &[";", "|", "&", "`"]),
         regex(4422, C::CommandInjection, S::Warning, 3, "Shell metacharacter sequence", ARGS, r"\$\(|&&|\|\||;\s*\w", &["$(", "&&", "||", ";"]),

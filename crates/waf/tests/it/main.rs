@@ -1,0 +1,49 @@
+//! Integration tests for rampart-waf: corpora, properties, policy files and
+//! the abuse detector. One binary, topic modules.
+
+mod abuse;
+mod benign;
+mod corpus;
+mod malicious;
+mod props;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use rampart_waf::{Header, Inspector, Policy, Request, Route, Verdict};
+
+pub const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+
+/// The policy every corpus test uses: built-in rules plus routes.
+pub fn test_policy(paranoia: u8) -> Policy {
+    let mut p = Policy::at_paranoia(paranoia);
+    p.routes = vec![
+        Route {
+            path_prefix: "/api/users".into(),
+            methods: vec!["GET".into(), "PUT".into(), "PATCH".into(), "POST".into()],
+            content_types: vec!["application/json".into()],
+            forbidden_fields: ["role", "is_admin", "account_balance", "owner_id", "permissions", "verified", "email_verified"]
+                .map(String::from)
+                .to_vec(),
+            base64_params: vec![],
+        },
+        Route { path_prefix: "/api/import".into(), base64_params: vec!["data_b64".into()], ..Route::default() },
+        Route { path_prefix: "/api/search".into(), methods: vec!["GET".into()], ..Route::default() },
+    ];
+    p
+}
+
+/// Inspects an owned request.
+pub fn inspect(ins: &Inspector, o: &benign::Owned) -> Verdict {
+    let headers: Vec<Header<'_>> = o.headers.iter().map(|(n, v)| Header { name: n, value: v.as_bytes() }).collect();
+    let req = Request {
+        method: o.method,
+        path: o.path.as_bytes(),
+        query: o.query.as_bytes(),
+        headers: &headers,
+        body: &o.body,
+        content_type: o.content_type,
+        client_ip: CLIENT,
+        principal: None,
+    };
+    ins.inspect(&req)
+}
