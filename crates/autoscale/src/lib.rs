@@ -8,7 +8,9 @@
 pub mod aws;
 pub mod error;
 pub mod hpa;
+pub mod lifecycle;
 pub mod observe;
+pub mod schedule;
 
 #[cfg(test)]
 mod aws_tests;
