@@ -31,12 +31,12 @@ pub(crate) fn normalize(raw: &[u8], form: bool, passes_max: u8) -> Normalized<'_
     }
     let mut cur: Vec<u8> = raw.to_vec();
     let mut next: Vec<u8> = Vec::with_capacity(raw.len());
-    let mut first = true;
     for _ in 0..passes_max {
         next.clear();
-        // `+` means space only in the first layer: a literal `%2B` must stay `+`.
-        let changed_url = url_decode_into(&cur, form && first, &mut next);
-        first = false;
+        // `+` becomes a space in every layer of form data, as CRS's
+        // urlDecodeUni does: over-decoding a literal `+` costs nothing in
+        // detection, and attackers double-encode spaces as `%252B`.
+        let changed_url = url_decode_into(&cur, form, &mut next);
         bytes_scanned += cur.len() as u64;
         std::mem::swap(&mut cur, &mut next);
         next.clear();
@@ -58,7 +58,7 @@ pub(crate) fn normalize(raw: &[u8], form: bool, passes_max: u8) -> Normalized<'_
 
 fn needs_decoding(raw: &[u8], form: bool) -> bool {
     raw.iter()
-        .any(|&b| b == b'%' || b == b'&' || b == 0xEF || b == 0xE3 || (form && b == b'+'))
+        .any(|&b| b == b'%' || b == b'&' || b == 0xEF || b == 0xE3 || b == 0xE2 || (form && b == b'+'))
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -229,6 +229,14 @@ fn fold_into(src: &[u8], out: &mut Vec<u8>) -> bool {
             let three_byte = a & 0xF0 == 0xE0 && b & 0xC0 == 0x80 && c & 0xC0 == 0x80;
             if three_byte && (0xFF01..=0xFF5E).contains(&cp) {
                 out.push((cp - 0xFF01 + 0x21) as u8);
+                i += 3;
+                changed = true;
+                continue;
+            }
+            // Division and fraction slashes and set-minus pass for `/` and `\`
+            // in some path normalisers.
+            if three_byte && (cp == 0x2215 || cp == 0x2044 || cp == 0x2216) {
+                out.push(if cp == 0x2216 { b'\\' } else { b'/' });
                 i += 3;
                 changed = true;
                 continue;

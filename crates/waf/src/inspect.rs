@@ -396,7 +396,7 @@ impl Inspector {
                             Some(eq) => &pair[eq + 1..],
                             None => pair,
                         };
-                        self.value(Target::Headers, v, false, false, &mut acc);
+                        self.value(Target::Headers, v, true, false, &mut acc);
                     }
                 } else {
                     self.value(Target::Headers, h.value, false, false, &mut acc);

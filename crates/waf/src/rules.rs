@@ -41,8 +41,8 @@ const ARGS_PATH: &[T] = &[T::Path, T::Args, T::ArgNames, T::Headers, T::RawBody]
 const QUOTES: &[&str] = &["'", "\"", "`"];
 
 /// Commands an injected shell payload typically runs first.
-const RARE_CMDS: &str = r"(?:whoami|uname|ifconfig|ipconfig|netstat|wget|curl|ncat|netcat|nslookup|powershell|pwsh|bash|zsh|ksh|telnet|systeminfo|tasklist|/bin/sh|cmd\.exe|cmd\s+/c|python[23]?\s+-c|perl\s+-e|php\s+-r|nc\s+-[elvnp])";
-const COMMON_CMDS: &str = r"(?:cat|ls|id|rm|echo|sleep|ping|ps|kill|sh|env|touch|python[23]?|perl|php|ruby|base64|chmod|chown|mkdir|dir|net\s+user|head|tail|nc)";
+const RARE_CMDS: &str = r"(?:whoami|uname|ifconfig|ipconfig|netstat|wget|curl|ncat|netcat|nslookup|powershell|pwsh|bash|zsh|ksh|telnet|systeminfo|tasklist|/bin/sh|cmd\.exe|cmd\s+/c|python[23]?\s+-c|perl\s+-e|php\s+-r|nc\s+-[elvnp]|chmod|chown|busybox|net\s+user)";
+const COMMON_CMDS: &str = r"(?:cat|ls|id|rm|echo|sleep|ping|ps|kill|sh|env|touch|python[23]?|perl|php|ruby|base64|mkdir|dir|head|tail|nc)";
 
 /// The built-in rules.
 pub fn builtin_rules() -> Vec<Rule> {
@@ -54,11 +54,11 @@ pub fn builtin_rules() -> Vec<Rule> {
         phrases(3002, C::Evasion, S::Critical, 1, "NUL byte in a decoded value", ARGS_PATH, &["\u{0}"]),
         // ---- SQL injection, PL1 ----
         regex(4101, C::Sqli, S::Critical, 1, "SQL boolean tautology after a quote", ARGS,
-            r#"(?i)['"`]\s*\)*\s*(?:or|and|xor|\|\||&&)\s*\(*\s*['"`]?\s*[\w.@]+\s*['"`]?\s*(?:=|<>|!=|<=?|>=?|\blike\b|\brlike\b|\bregexp\b)"#, QUOTES),
+            r#"(?i)['"]\s*\)*\s*(?:or|and|xor|\|\||&&)\s*\(*\s*['"]?\s*[\w.@]*\s*['"]?\s*(?:=|<>|!=|<=?|>=?|\blike\b|\brlike\b|\bregexp\b)"#, QUOTES),
         regex(4102, C::Sqli, S::Critical, 1, "SQL numeric tautology", ARGS,
-            r"(?i)(?:^|[\s()'])(?:or|and|xor|\|\||&&)\s+\(*\s*-?\d+\s*\)*\s*(?:=|<>|!=|<=?|>=?|\blike\b)\s*\(*\s*-?\d+", &["=", "<", ">", "like"]),
+            r"(?i)(?:^|[\s()'])(?:or|and|xor|\|\||&&)\s+\(*\s*(?:0x[0-9a-f]+|-?\d+)\s*\)*\s*(?:=|<>|!=|<=?|>=?|\blike\b)\s*\(*\s*(?:0x[0-9a-f]+|-?\d+)", &["=", "<", ">", "like"]),
         regex(4103, C::Sqli, S::Critical, 1, "SQL clause ended by a comment after a quote", ARGS,
-            r#"(?i)['"`]\s*\)*\s*(?:or|and|xor|\|\||&&)\s+\(*[\w'"]+\)*\s*(?:--|#|/\*)"#, QUOTES),
+            r#"(?i)['"]\s*\)*\s*(?:or|and|xor|\|\||&&)\s+\(*\s*(?:-?\d+|true|false|null|'\d*'|"\d*")\s*\)*\s*(?:--|#|/\*)"#, QUOTES),
         regex(4104, C::Sqli, S::Critical, 1, "UNION SELECT", ARGS,
             r"(?i)\bunion(?:\s|/\*.*?\*/|\(|\+|%20)+(?:all(?:\s|/\*.*?\*/|\()+|distinct(?:\s|/\*.*?\*/|\()+)?select\b", &["union"]),
         regex(4105, C::Sqli, S::Critical, 1, "Stacked SQL statement", ARGS,
@@ -69,10 +69,10 @@ pub fn builtin_rules() -> Vec<Rule> {
             r"(?i)\b(?:information_schema|sysobjects|syscolumns|pg_catalog|pg_shadow|sqlite_master|xp_cmdshell|sp_executesql|sp_oacreate|utl_http|utl_inaddr|dbms_pipe|mysql\.user)\b|@@(?:version|datadir|hostname)\b|\bload_file\s*\(|\binto\s+(?:out|dump)file\b",
             &["information_schema", "sysobjects", "syscolumns", "pg_catalog", "pg_shadow", "sqlite_master", "xp_cmdshell", "sp_executesql", "sp_oacreate", "utl_", "dbms_pipe", "mysql.user", "@@", "load_file", "outfile", "dumpfile"]),
         regex(4108, C::Sqli, S::Critical, 1, "Quote followed directly by an SQL comment", ARGS,
-            r#"(?i)['"`]\)*(?:--|/\*|#(?:\s|$))|['"`]\s+--\s*$|['"`]\s*;\s*(?:--|#)"#, QUOTES),
+            r#"(?i)['"]\)*(?:--|/\*|#(?:\s|$))|['"]\s+--\s*$|['"]\s*;\s*(?:--|#)"#, QUOTES),
         regex(4109, C::Sqli, S::Critical, 1, "SQL error-based or encoding function", ARGS,
-            r"(?i)\b(?:extractvalue|updatexml|name_const|geometrycollection)\s*\(|\bexp\s*\(\s*~|\bconcat(?:_ws)?\s*\(\s*(?:0x[0-9a-f]|char\s*\(|@@|version\s*\(|user\s*\(|database\s*\()|\b(?:char|chr|nchar)\s*\(\s*\d+\s*(?:,\s*\d+\s*){2,}\)",
-            &["extractvalue", "updatexml", "name_const", "geometrycollection", "exp", "concat", "char", "chr"]),
+            r"(?i)\b(?:extractvalue|updatexml|name_const|geometrycollection)\s*\(|\bexp\s*\(\s*~|\bconcat(?:_ws)?\s*\(\s*(?:0x[0-9a-f]|char\s*\(|@@|version\s*\(|user\s*\(|database\s*\()|\b(?:char|chr|nchar)\s*\(\s*\d+\s*(?:,\s*\d+\s*){2,}\)|\b(?:ascii|substring|substr|mid|ord|length)\s*\(\s*\(\s*select\b",
+            &["extractvalue", "updatexml", "name_const", "geometrycollection", "exp", "concat", "char", "chr", "select"]),
         regex(4110, C::Sqli, S::Critical, 1, "MySQL executable comment", ARGS, r"/\*!\d*", &["/*!"]),
         regex(4111, C::Sqli, S::Critical, 1, "ORDER BY / HAVING probe", ARGS,
             r"(?i)\border\s+by\s+\d+\s*(?:--|#|/\*|;|,\s*\d)|\bhaving\s+\d+\s*=\s*\d+|\bgroup\s+by\s+[\w.,\s]+\bhaving\b\s+\d", &["order", "having"]),
@@ -107,7 +107,7 @@ pub fn builtin_rules() -> Vec<Rule> {
         regex(4208, C::Xss, S::Critical, 1, "Client-side template injection", ARGS,
             r"(?i)\{\{[^}]*(?:constructor|\$on\b|\$eval|__proto__|alert\s*\(|\$emit)", &["{{"]),
         regex(4209, C::Xss, S::Critical, 1, "Dialog function called from an attribute or quote break", ARGS,
-            r#"(?i)['"`>=]\s*(?:alert|prompt|confirm|eval)\s*(?:\(|`|\.call|\.apply|&lpar;)"#, &["alert", "prompt", "confirm", "eval"]),
+            r#"(?i)['"`>=]\s*[;,+\-*/|&]?\s*(?:alert|prompt|confirm|eval)\s*(?:\(|`|\.call|\.apply|&lpar;)"#, &["alert", "prompt", "confirm", "eval"]),
         // ---- XSS, PL2+ ----
         regex(4220, C::Xss, S::Critical, 2, "HTML tag that can carry script", ARGS,
             r"(?i)<\s*(?:form|style|link|details|marquee|template|textarea|select|button|a|div|span|table|p|b|i|h[1-6])\b[^>]*>", &["<"]),
@@ -138,7 +138,7 @@ pub fn builtin_rules() -> Vec<Rule> {
         regex(4403, C::CommandInjection, S::Critical, 1, "Shell separator then a recon command at the end", ARGS,
             r"(?i)(?:[;|`\n]|&&)\s*(?:id|whoami|uname(?:\s+-a)?|ls|pwd|hostname|ps|env)\s*$", &[";", "|", "`", "\n", "&&"]),
         regex(4404, C::CommandInjection, S::Critical, 1, "Shell substitution or IFS trick", ARGS,
-            &format!(r"(?i)\$\{{?IFS\}}?|\$\(\s*{COMMON_CMDS}\b|\$\(\s*{RARE_CMDS}|`\s*{RARE_CMDS}[^`]*`|\{{\s*(?:cat|ls|id|nc|bash|sh|wget|curl),\s*[/$-]"), &["$", "`", "{"]),
+            &format!(r#"(?i)\$\{{?IFS\}}?|\$\(\s*{COMMON_CMDS}\b|\$\(\s*{RARE_CMDS}|`\s*{RARE_CMDS}[^`]*`|(?:^|[;|&='"$])`\s*{COMMON_CMDS}\b[^`]*`|{sep}\s*(?:sleep|ping\s+-[cn])\s+\d|\{{\s*(?:cat|ls|id|nc|bash|sh|wget|curl),\s*[/$-]"#), &["$", "`", "{"]),
         regex(4405, C::CommandInjection, S::Critical, 1, "Quoted or escaped command name", ARGS,
             r#"(?i)\b(?:c['"\\]+a['"\\]*t|ca['"\\]+t|w['"\\]+h['"\\]*o['"\\]*a['"\\]*m['"\\]*i|wh['"\\]+o|who['"\\]+am)\b\s*(?:[-/$;|&]|$)|/(?:\?{3}|[a-z]\?{2}|\?{2}[a-z]|[a-z]\?[a-z]|\?[a-z]{2})/[\w?*]*[?*]"#,
             &["'", "\"", "\\", "?"]),

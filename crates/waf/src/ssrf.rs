@@ -23,6 +23,8 @@ const INTERNAL_NAMES: &[&str] = &[
     "metadata.azure.com",
     "kubernetes.default",
     "kubernetes.default.svc",
+    "localtest.me",
+    "lvh.me",
 ];
 
 /// Wildcard-DNS services that map a name to any embedded IP.
@@ -47,6 +49,21 @@ pub(crate) fn has_internal_url(v: &[u8]) -> bool {
         }
         if end > start && host_is_internal(&v[start..end]) {
             return true;
+        }
+        // `http://evil.example#@127.0.0.1/`: parsers disagree on whether `#`
+        // or `?` ends the authority, so also try the host after an `@` that
+        // precedes the next slash.
+        if end < v.len() && matches!(v[end], b'?' | b'#') {
+            let mut e2 = end;
+            while e2 < v.len() && !matches!(v[e2], b'/' | b'\\' | b' ' | b'"' | b'\'' | b'\n') {
+                e2 += 1;
+            }
+            if let Some(at) = v[end..e2].iter().rposition(|&b| b == b'@') {
+                if host_is_internal(&v[end + at + 1..e2]) {
+                    return true;
+                }
+            }
+            end = e2;
         }
         i = end.max(i + 1);
     }
