@@ -119,7 +119,8 @@ fn percent_change_rounds_the_aws_way_and_respects_min_adjustment_magnitude() {
     // -1..0 -> -1, < -1 rounds up (-6.67 -> -6); MinAdjustmentMagnitude
     // raises a small percentage change.
     use AdjustmentType::*;
-    let cases: &[(u32, AdjustmentType, i64, Option<u32>, i64, &str)] = &[
+    type Case = (u32, AdjustmentType, i64, Option<u32>, i64, &'static str);
+    let cases: &[Case] = &[
         (127, PercentChangeInCapacity, 10, None, 139, "12.7 -> 12"),
         (5, PercentChangeInCapacity, 10, None, 6, "0.5 -> 1"),
         (5, PercentChangeInCapacity, -10, None, 4, "-0.5 -> -1"),

@@ -131,9 +131,9 @@ impl Cron {
     /// most eight years ahead (a `31 2 *` never matches).
     pub fn next_after(&self, unix_secs: u64) -> Option<u64> {
         let start_min = unix_secs / 60 + 1;
-        let mut day = (start_min / 1440) as i64;
+        let first_day = (start_min / 1440) as i64;
         let mut minute_of_day = start_min % 1440;
-        for _ in 0..(366 * 8) {
+        for day in first_day..first_day + 366 * 8 {
             if self.day_matches(day) {
                 for mod_ in minute_of_day..1440 {
                     let (h, m) = ((mod_ / 60) as u32, mod_ % 60);
@@ -142,7 +142,6 @@ impl Cron {
                     }
                 }
             }
-            day += 1;
             minute_of_day = 0;
         }
         None
