@@ -609,7 +609,7 @@ proptest! {
         let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
         let mut now = t0();
         for (advance_s, kind) in steps {
-            now = now + Duration::from_secs(advance_s);
+            now += Duration::from_secs(advance_s);
             let p = s.issue(now, "alice", "read").unwrap();
             match kind {
                 0 => { s.revoke_token(now, &p.access); }
@@ -647,7 +647,7 @@ proptest! {
         let mut live: Vec<TokenPair> = Vec::new();
         let mut next_kid = 2;
         for (advance_s, rotate) in steps {
-            now = now + Duration::from_secs(advance_s);
+            now += Duration::from_secs(advance_s);
             s.prune(now);
             sync(&mut v, &s, now);
             if rotate {

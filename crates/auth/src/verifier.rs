@@ -387,7 +387,7 @@ impl Verifier {
         if c.iss != self.config.issuer {
             return reject(Rejection::WrongIssuer, cost, stale);
         }
-        if !c.aud.iter().any(|a| *a == self.config.audience) {
+        if !c.aud.contains(&self.config.audience) {
             return reject(Rejection::WrongAudience, cost, stale);
         }
         if stale && self.config.stale_policy == StalePolicy::FailClosed {
@@ -564,11 +564,9 @@ impl Verifier {
 
     /// Drops denylist entries whose tokens have all expired.
     pub fn prune(&mut self, now: Instant) {
+        // After an overflow the resync from version 0 (requested by the next
+        // poll) brings back whatever did not fit once pruning makes room.
         self.denylist.prune(now);
-        if self.denylist_overflowed && self.denylist.len() < self.config.denylist_entries_max {
-            // Room again; the resync from version 0 (set on overflow) will
-            // bring back whatever did not fit.
-        }
     }
 
     /// Applies a revocation delta received at `now`.
