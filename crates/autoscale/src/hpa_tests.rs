@@ -710,3 +710,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn pods_added_inside_a_period_can_be_taken_back_at_once() {
+    // src calculateScaleDownLimitWithBehaviors measures from the count at the
+    // start of the period (current - added + deleted): after 10 -> 20 at t=0,
+    // a collapse at t=15 with "1 pod per 16 s" may go to 10 - 1 = 9 at once.
+    // (Found by the per-period property; kept as a named reproducer.)
+    let down = ScalingRules {
+        stabilization_window: Some(Duration::ZERO),
+        select_policy: None,
+        policies: Some(vec![ScalingPolicy::pods(1, Duration::from_secs(16))]),
+        tolerance: None,
+    };
+    let r = run(with_behavior(None, Some(down)), 10, 3, |s| [96, 0, 0][s]);
+    let counts: Vec<u32> = r.iter().map(|(_, d)| d.desired_replicas).collect();
+    assert_eq!(counts, vec![20, 9, 9]);
+}
