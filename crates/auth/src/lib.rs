@@ -217,8 +217,10 @@ pub enum CostClass {
     RejectedBeforeSignature,
 }
 
-/// Modelled CPU per [`CostClass`]. Defaults are the `auth` bench's figures on
-/// the 2-core development machine (see crates/auth/README.md), rounded up.
+/// Modelled CPU per [`CostClass`]. Defaults are quiet-machine estimates
+/// (ed25519-dalek verify 40–47 µs and HMAC-SHA256 ~300 ns per DOMAIN.md,
+/// plus parsing); the `auth` bench measured more under load (see
+/// crates/auth/README.md), so calibrate from a quiet bench run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CostModel {
