@@ -496,13 +496,18 @@ impl AbuseDetector {
         } else {
             self.global_successes.add(idx);
         }
-        if self.allowed(ev.ip) {
-            return;
-        }
         self.maybe_sweep(now);
-        self.observe_ip(now, idx, ev);
+        // Allow-listed IPs are exempt from IP and prefix tracking, but their
+        // failures still count against the account: the account is what
+        // is being protected.
+        let allowed = self.allowed(ev.ip);
+        if !allowed {
+            self.observe_ip(now, idx, ev);
+        }
         if failed {
-            self.observe_prefix(now, idx, ev.ip);
+            if !allowed {
+                self.observe_prefix(now, idx, ev.ip);
+            }
             if let Some(account) = ev.account {
                 self.observe_account(now, idx, account);
             }
@@ -532,6 +537,11 @@ impl AbuseDetector {
             }
         }
         e.last_attempt = Some(now);
+        let blocked = active(e.block, now);
+        if !blocked && !active(e.challenge, now) && e.n_intervals as usize == CADENCE_SAMPLES && scripted(&e.intervals_us, cfg.cadence_cv_max_pct) {
+            e.challenge = Some(Timed { until: now + cfg.challenge_ttl, reason: Reason::Cadence });
+            self.stats.challenges_issued += 1;
+        }
         if ev.outcome == Outcome::Success {
             e.last_success = Some(now);
             return;
@@ -549,7 +559,6 @@ impl AbuseDetector {
                 e.n_accounts += 1;
             }
         }
-        let blocked = active(e.block, now);
         let reason = if e.failures.count(idx) >= cfg.ip_failures_max {
             Some(Reason::IpFailures)
         } else if u32::from(e.n_accounts) >= cfg.ip_accounts_max {
@@ -569,11 +578,6 @@ impl AbuseDetector {
             e.failures = Window::default();
             e.n_accounts = 0;
             self.stats.blocks_issued += 1;
-            return;
-        }
-        if !blocked && !active(e.challenge, now) && e.n_intervals as usize == CADENCE_SAMPLES && scripted(&e.intervals_us, cfg.cadence_cv_max_pct) {
-            e.challenge = Some(Timed { until: now + cfg.challenge_ttl, reason: Reason::Cadence });
-            self.stats.challenges_issued += 1;
         }
     }
 

@@ -138,7 +138,7 @@ pub fn builtin_rules() -> Vec<Rule> {
         regex(4403, C::CommandInjection, S::Critical, 1, "Shell separator then a recon command at the end", ARGS,
             r"(?i)(?:[;|`\n]|&&)\s*(?:id|whoami|uname(?:\s+-a)?|ls|pwd|hostname|ps|env)\s*$", &[";", "|", "`", "\n", "&&"]),
         regex(4404, C::CommandInjection, S::Critical, 1, "Shell substitution or IFS trick", ARGS,
-            &format!(r#"(?i)\$\{{?IFS\}}?|\$\(\s*{COMMON_CMDS}\b|\$\(\s*{RARE_CMDS}|`\s*{RARE_CMDS}[^`]*`|(?:^|[;|&='"$])`\s*{COMMON_CMDS}\b[^`]*`|{sep}\s*(?:sleep|ping\s+-[cn])\s+\d|\{{\s*(?:cat|ls|id|nc|bash|sh|wget|curl),\s*[/$-]"#), &["$", "`", "{"]),
+            &format!(r#"(?i)\$\{{?IFS\}}?|\$\(\s*{COMMON_CMDS}\b|\$\(\s*{RARE_CMDS}|`\s*{RARE_CMDS}[^`]*`|(?:^|[;|&='"$])`\s*{COMMON_CMDS}\b[^`]*`|{sep}\s*(?:sleep|ping\s+-[cn])\s+\d|\{{\s*(?:cat|ls|id|nc|bash|sh|wget|curl),\s*[/$-]"#), &["$", "`", "{", ";", "|", "&", "\n"]),
         regex(4405, C::CommandInjection, S::Critical, 1, "Quoted or escaped command name", ARGS,
             r#"(?i)\b(?:c['"\\]+a['"\\]*t|ca['"\\]+t|w['"\\]+h['"\\]*o['"\\]*a['"\\]*m['"\\]*i|wh['"\\]+o|who['"\\]+am)\b\s*(?:[-/$;|&]|$)|/(?:\?{3}|[a-z]\?{2}|\?{2}[a-z]|[a-z]\?[a-z]|\?[a-z]{2})/[\w?*]*[?*]"#,
             &["'", "\"", "\\", "?"]),
