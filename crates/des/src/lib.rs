@@ -8,7 +8,7 @@
 //!
 //! ```text
 //!   Simulation<A>
-//!   ├── EventQueue   binary heap of (time ns, seq, dst, timer, msg)
+//!   ├── EventQueue   radix heap of (time ns << 64 | seq, dst, timer, msg)
 //!   ├── actors: Vec<A>          A is an enum: one match per event
 //!   ├── rngs:   Vec<ChaCha8>    stream = hash(actor key), key = seed
 //!   └── timers: slot table      cancel = flip a slot, O(1)
@@ -55,12 +55,15 @@
 //!
 //! * **Order.** Events order by `(time, insertion sequence)`: ties are FIFO
 //!   and no two events compare equal, so the pop order is a pure function of
-//!   the pushes ([`EventQueue`]).
+//!   the pushes ([`EventQueue`]). A property test checks the queue against a
+//!   stably sorted `Vec`.
 //! * **Dispatch.** The actor set is static: a simulation is generic over one
 //!   actor type, in practice an enum, and one message enum. The hot path is a
-//!   heap pop, a `match`, and a heap push, with messages stored inline: no
-//!   boxing, no virtual calls, no per-event allocation. The `kernel` bench
-//!   compares this against a bare `BinaryHeap` loop.
+//!   queue pop, a `match`, and a queue push, with messages stored inline: no
+//!   boxing, no virtual calls, no per-event allocation. The queue is a radix
+//!   heap, which exploits the fact that a simulation never schedules into
+//!   the past (see [`EventQueue`]). The `kernel` bench compares all this
+//!   against a bare `BinaryHeap` loop.
 //! * **Timers.** [`Ctx::timer`] returns a [`TimerId`]; [`Ctx::cancel`] flips a
 //!   slot in O(1) (no scan of the queue), and a cancelled timer never fires.
 //!   Dead entries are dropped when they reach the head, or by a compaction

@@ -1,13 +1,28 @@
-//! The event queue: a binary heap ordered by `(time, sequence)`.
+//! The event queue: a radix heap keyed by `(time, sequence)`.
 //!
 //! Every push takes the next value of a queue-wide sequence counter, so two
 //! events for the same instant pop in the order they were pushed (FIFO), and
-//! the order over all events is total: no two entries compare equal. That is
-//! what makes a run reproducible: the heap's internal layout may differ, but
-//! the pop order is a pure function of the pushes.
-
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+//! the order over all events is total: no two keys are equal. The pop order
+//! is therefore a pure function of the pushes, which is what makes a run
+//! reproducible.
+//!
+//! # Why a radix heap
+//!
+//! A discrete-event queue is *monotone*: nothing is ever scheduled before the
+//! event being handled. A radix heap exploits that. With `last` the key
+//! popped most recently, an entry with key `k` lives in bucket
+//! `128 - leading_zeros(k ^ last)`: the position of the highest bit in which
+//! it differs from `last`. Pushing is a `Vec::push`. Popping takes the lowest
+//! non-empty bucket, finds its minimum, makes that the new `last`, and
+//! redistributes the bucket's entries into strictly lower buckets. An entry
+//! can only move down, at most 128 times, so each operation is amortised
+//! O(1) in the key width rather than O(log n) in the queue size, and the
+//! buckets are scanned sequentially, which suits caches far better than a
+//! binary heap's scattered sift paths at a million pending events. The
+//! `kernel` bench puts it beside a bare `BinaryHeap` loop.
+//!
+//! The key is `time_ns << 64 | seq` as a `u128`: pushes are monotone because
+//! time never runs backwards and the sequence only grows.
 
 use rampart_time::Instant;
 
@@ -15,41 +30,68 @@ use rampart_time::Instant;
 /// slot of a cancellable timer.
 #[derive(Debug)]
 pub(crate) struct Entry<M> {
-    pub(crate) time: u64,
-    pub(crate) seq: u64,
+    pub(crate) key: u128,
     pub(crate) dst: u32,
     pub(crate) timer: u32,
     pub(crate) msg: M,
 }
 
+impl<M> Entry<M> {
+    #[inline]
+    pub(crate) fn time(&self) -> u64 {
+        (self.key >> 64) as u64
+    }
+    #[inline]
+    pub(crate) fn seq(&self) -> u64 {
+        self.key as u64
+    }
+}
+
 pub(crate) const NO_TIMER: u32 = u32::MAX;
 
+// Ordered for `BinaryHeap` (a max-heap) so that the smallest key is on top.
 impl<M> PartialEq for Entry<M> {
     fn eq(&self, other: &Self) -> bool {
-        self.seq == other.seq
+        self.key == other.key
     }
 }
 impl<M> Eq for Entry<M> {}
 impl<M> PartialOrd for Entry<M> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 impl<M> Ord for Entry<M> {
-    // Reversed: `BinaryHeap` is a max-heap and we want the earliest first.
-    #[inline]
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.key.cmp(&self.key)
     }
 }
 
-/// A priority queue of messages keyed by `(time, insertion sequence)`.
+const N_BUCKETS: usize = 129;
+
+/// A monotone priority queue of messages keyed by `(time, insertion
+/// sequence)`.
 ///
-/// Public so that other crates (and the property test against a sorted-`Vec`
-/// model) can use the ordering on its own; the [`crate::Simulation`] owns one.
+/// Monotone means a push may not go before the last popped time; such a
+/// push is clamped to that time (it is delivered "now", after what is
+/// already queued for now), which is also the simulation's rule for a
+/// message sent into the past.
 #[derive(Debug)]
 pub struct EventQueue<M> {
-    heap: BinaryHeap<Entry<M>>,
+    buckets: Vec<Vec<Entry<M>>>,
+    /// The radix base: the key most recently moved to bucket 0 (by a pop or
+    /// a peek).
+    last: u128,
+    /// Time of the last popped entry: the monotone bound for pushes.
+    popped_ns: u64,
+    /// Entries pushed below `last` after a peek advanced it past them (a
+    /// driver peeked, then scheduled something earlier). All are smaller
+    /// than every bucketed key, so they pop first. Rare; a binary heap.
+    early: std::collections::BinaryHeap<Entry<M>>,
+    /// Bit `i - 1` is set when bucket `i` (1..=128) is non-empty, so finding
+    /// the lowest non-empty bucket is one `trailing_zeros`, not a scan.
+    nonempty: u128,
+    len: usize,
     next_seq: u64,
 }
 
@@ -59,16 +101,27 @@ impl<M> Default for EventQueue<M> {
     }
 }
 
+#[inline]
+fn bucket_of(key: u128, last: u128) -> usize {
+    (128 - (key ^ last).leading_zeros()) as usize
+}
+
 impl<M> EventQueue<M> {
     /// An empty queue.
     pub fn new() -> Self {
         EventQueue {
-            heap: BinaryHeap::new(),
+            buckets: (0..N_BUCKETS).map(|_| Vec::new()).collect(),
+            last: 0,
+            popped_ns: 0,
+            early: std::collections::BinaryHeap::new(),
+            nonempty: 0,
+            len: 0,
             next_seq: 0,
         }
     }
 
-    /// Schedules `msg` for `dst` at `time`; returns its sequence number.
+    /// Schedules `msg` for `dst` at `time` (clamped to the last popped
+    /// time); returns its sequence number.
     #[inline]
     pub fn push(&mut self, time: Instant, dst: u32, msg: M) -> u64 {
         self.push_entry(time.as_nanos(), dst, NO_TIMER, msg)
@@ -78,53 +131,126 @@ impl<M> EventQueue<M> {
     pub(crate) fn push_entry(&mut self, time: u64, dst: u32, timer: u32, msg: M) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Entry {
-            time,
-            seq,
+        let time = time.max(self.popped_ns);
+        let key = (u128::from(time) << 64) | u128::from(seq);
+        let e = Entry {
+            key,
             dst,
             timer,
             msg,
-        });
+        };
+        if key < self.last {
+            self.early.push(e);
+        } else {
+            self.put(e);
+        }
+        self.len += 1;
         seq
+    }
+
+    #[inline]
+    fn put(&mut self, e: Entry<M>) {
+        let i = bucket_of(e.key, self.last);
+        if i > 0 {
+            self.nonempty |= 1 << (i - 1);
+        }
+        self.buckets[i].push(e);
     }
 
     /// Removes and returns the earliest event as `(time, seq, dst, msg)`.
     #[inline]
     pub fn pop(&mut self) -> Option<(Instant, u64, u32, M)> {
         self.pop_entry()
-            .map(|e| (Instant::from_nanos(e.time), e.seq, e.dst, e.msg))
+            .map(|e| (Instant::from_nanos(e.time()), e.seq(), e.dst, e.msg))
+    }
+
+    /// Makes bucket 0 hold the minimum entry, if there is one.
+    #[inline]
+    fn settle(&mut self) -> bool {
+        if !self.buckets[0].is_empty() {
+            return true;
+        }
+        if self.len == self.early.len() {
+            return false;
+        }
+        debug_assert_ne!(self.nonempty, 0);
+        let i = self.nonempty.trailing_zeros() as usize + 1;
+        self.nonempty &= !(1 << (i - 1));
+        let mut bucket = std::mem::take(&mut self.buckets[i]);
+        let min = bucket.iter().map(|e| e.key).min().expect("non-empty");
+        self.last = min;
+        for e in bucket.drain(..) {
+            // Every entry shares bits above position i with the old `last`,
+            // and so with `min`: it lands in a bucket below i.
+            debug_assert!(bucket_of(e.key, min) < i);
+            self.put(e);
+        }
+        // Hand the emptied allocation back so the bucket does not regrow.
+        self.buckets[i] = bucket;
+        true
     }
 
     #[inline]
     pub(crate) fn pop_entry(&mut self) -> Option<Entry<M>> {
-        self.heap.pop()
+        if let Some(e) = self.early.pop() {
+            self.len -= 1;
+            self.popped_ns = e.time();
+            return Some(e);
+        }
+        if !self.settle() {
+            return None;
+        }
+        // Keys are unique, so bucket 0 holds exactly the one equal to `last`
+        // (`early` is empty here, or `pop_entry` would have taken from it).
+        let e = self.buckets[0].pop().expect("settled");
+        debug_assert!(self.buckets[0].is_empty());
+        self.len -= 1;
+        self.popped_ns = e.time();
+        Some(e)
     }
 
     #[inline]
-    pub(crate) fn peek_entry(&self) -> Option<&Entry<M>> {
-        self.heap.peek()
+    pub(crate) fn peek_entry(&mut self) -> Option<&Entry<M>> {
+        if !self.early.is_empty() {
+            return self.early.peek();
+        }
+        if self.settle() {
+            self.buckets[0].last()
+        } else {
+            None
+        }
     }
 
     /// The time of the earliest event, if any.
     #[inline]
-    pub fn peek_time(&self) -> Option<Instant> {
-        self.heap.peek().map(|e| Instant::from_nanos(e.time))
+    pub fn peek_time(&mut self) -> Option<Instant> {
+        self.peek_entry().map(|e| Instant::from_nanos(e.time()))
     }
 
     /// Number of entries held, including cancelled timers not yet discarded.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
     /// Whether no entries are held.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 
-    /// Drops every entry for which `keep` is false. Pop order of the rest is
-    /// unchanged, since it depends only on the `(time, seq)` keys.
-    pub(crate) fn retain(&mut self, keep: impl FnMut(&Entry<M>) -> bool) {
-        self.heap.retain(keep);
+    /// Drops every entry for which `keep` is false. Keys do not change, so
+    /// every survivor stays in a valid bucket.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Entry<M>) -> bool) {
+        self.early.retain(&mut keep);
+        let mut len = self.early.len();
+        self.nonempty = 0;
+        for (i, b) in self.buckets.iter_mut().enumerate() {
+            b.retain(&mut keep);
+            len += b.len();
+            if i > 0 && !b.is_empty() {
+                self.nonempty |= 1 << (i - 1);
+            }
+        }
+        self.len = len;
     }
 }
 
@@ -137,13 +263,17 @@ mod tests {
     enum Op {
         Push { time: u64, dst: u32 },
         Pop,
+        Peek,
     }
 
     fn op() -> impl Strategy<Value = Op> {
         // A narrow time range makes ties common, which is the interesting case.
         prop_oneof![
-            (0u64..8, 0u32..4).prop_map(|(time, dst)| Op::Push { time, dst }),
+            (0u64..12, 0u32..4).prop_map(|(time, dst)| Op::Push { time, dst }),
+            // Far-apart times exercise the high buckets.
+            (any::<u64>(), 0u32..4).prop_map(|(time, dst)| Op::Push { time, dst }),
             Just(Op::Pop),
+            Just(Op::Peek),
         ]
     }
 
@@ -153,19 +283,24 @@ mod tests {
         fn queue_matches_a_sorted_vec_model(ops in prop::collection::vec(op(), 0..400)) {
             let mut q = EventQueue::new();
             let mut model: Vec<(u64, u64, u32, usize)> = Vec::new();
+            let mut last_popped = 0;
             for (i, op) in ops.into_iter().enumerate() {
                 match op {
                     Op::Push { time, dst } => {
                         let seq = q.push(Instant::from_nanos(time), dst, i);
-                        model.push((time, seq, dst, i));
+                        // Pushing into the past means "now".
+                        model.push((time.max(last_popped), seq, dst, i));
                         // Stable sort by time keeps insertion order for ties.
                         model.sort_by_key(|&(t, ..)| t);
                     }
                     Op::Pop => {
                         let got = q.pop().map(|(t, s, d, m)| (t.as_nanos(), s, d, m));
                         let want = if model.is_empty() { None } else { Some(model.remove(0)) };
+                        if let Some(w) = want { last_popped = w.0; }
                         prop_assert_eq!(got, want);
                     }
+                    // Peeking must not change what later pushes and pops do.
+                    Op::Peek => {}
                 }
                 prop_assert_eq!(q.len(), model.len());
                 prop_assert_eq!(q.peek_time().map(Instant::as_nanos), model.first().map(|e| e.0));

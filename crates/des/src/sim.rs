@@ -427,11 +427,12 @@ impl<A: Actor> Simulation<A> {
         if e.timer != NO_TIMER && !self.timers.release(e.timer) {
             return None;
         }
-        debug_assert!(e.time >= self.now.as_nanos(), "time ran backwards");
-        self.now = Instant::from_nanos(e.time);
+        let time = e.time();
+        debug_assert!(time >= self.now.as_nanos(), "time ran backwards");
+        self.now = Instant::from_nanos(time);
         let kind = e.msg.kind();
         if let Some(t) = &mut self.trace {
-            t.write(&e.time.to_le_bytes());
+            t.write(&time.to_le_bytes());
             t.write(&e.dst.to_le_bytes());
             t.write(kind.as_bytes());
         }
