@@ -115,14 +115,21 @@ impl Gcra {
             return Err(ConfigError::ZeroDuration { field: "period" });
         }
         let t_ns = config.period.as_nanos();
-        Ok(Gcra { t_ns, tau_ns: t_ns.saturating_mul(u64::from(config.burst - 1)), burst: config.burst })
+        Ok(Gcra {
+            t_ns,
+            tau_ns: t_ns.saturating_mul(u64::from(config.burst - 1)),
+            burst: config.burst,
+        })
     }
 }
 
 impl Gcra {
     /// The configuration this was built from.
     pub fn config(&self) -> GcraConfig {
-        GcraConfig { period: Duration::from_nanos(self.t_ns), burst: self.burst }
+        GcraConfig {
+            period: Duration::from_nanos(self.t_ns),
+            burst: self.burst,
+        }
     }
 }
 
@@ -134,7 +141,12 @@ impl Algorithm for Gcra {
         now.as_nanos()
     }
 
-    fn decide(&self, tat: &u64, now: Instant, n: u32) -> Result<(Outcome, Option<u64>), CheckError> {
+    fn decide(
+        &self,
+        tat: &u64,
+        now: Instant,
+        n: u32,
+    ) -> Result<(Outcome, Option<u64>), CheckError> {
         check_units(n, u64::from(self.burst))?;
         let now_ns = now.as_nanos();
         let weight_ns = self.t_ns.saturating_mul(u64::from(n - 1));
@@ -148,12 +160,22 @@ impl Algorithm for Gcra {
             };
             return Ok((outcome, None));
         }
-        let next_ns = (*tat).max(now_ns).saturating_add(self.t_ns).saturating_add(weight_ns);
+        let next_ns = (*tat)
+            .max(now_ns)
+            .saturating_add(self.t_ns)
+            .saturating_add(weight_ns);
         // governor's `remaining_burst_capacity`.
         let horizon_ns = now_ns.saturating_add(self.tau_ns).saturating_add(self.t_ns);
-        let remaining =
-            horizon_ns.saturating_sub(next_ns).min(self.tau_ns.saturating_add(self.t_ns)) / self.t_ns;
-        let outcome = Outcome { allowed: true, remaining, retry_at: now, reset_at: Instant::from_nanos(next_ns) };
+        let remaining = horizon_ns
+            .saturating_sub(next_ns)
+            .min(self.tau_ns.saturating_add(self.t_ns))
+            / self.t_ns;
+        let outcome = Outcome {
+            allowed: true,
+            remaining,
+            retry_at: now,
+            reset_at: Instant::from_nanos(next_ns),
+        };
         Ok((outcome, Some(next_ns)))
     }
 
@@ -162,7 +184,10 @@ impl Algorithm for Gcra {
     }
 
     fn policy(&self) -> Policy {
-        Policy { quota: u64::from(self.burst), window: Duration::from_nanos(self.t_ns) * u64::from(self.burst) }
+        Policy {
+            quota: u64::from(self.burst),
+            window: Duration::from_nanos(self.t_ns) * u64::from(self.burst),
+        }
     }
 }
 
@@ -203,13 +228,19 @@ impl TokenBucket {
     /// Builds the algorithm; zero sizes or interval are errors.
     pub fn new(config: TokenBucketConfig) -> Result<TokenBucket, ConfigError> {
         if config.max_tokens == 0 {
-            return Err(ConfigError::ZeroCount { field: "max_tokens" });
+            return Err(ConfigError::ZeroCount {
+                field: "max_tokens",
+            });
         }
         if config.tokens_per_fill == 0 {
-            return Err(ConfigError::ZeroCount { field: "tokens_per_fill" });
+            return Err(ConfigError::ZeroCount {
+                field: "tokens_per_fill",
+            });
         }
         if config.fill_interval.is_zero() {
-            return Err(ConfigError::ZeroDuration { field: "fill_interval" });
+            return Err(ConfigError::ZeroDuration {
+                field: "fill_interval",
+            });
         }
         Ok(TokenBucket {
             max_tokens: config.max_tokens,
@@ -241,7 +272,10 @@ impl Algorithm for TokenBucket {
     type State = TokenBucketState;
 
     fn fresh(&self, now: Instant) -> TokenBucketState {
-        TokenBucketState { fill: now.as_nanos() / self.fill_ns, tokens: self.max_tokens }
+        TokenBucketState {
+            fill: now.as_nanos() / self.fill_ns,
+            tokens: self.max_tokens,
+        }
     }
 
     fn decide(
@@ -254,17 +288,23 @@ impl Algorithm for TokenBucket {
         // A clock behind the state's last fill means no fill has happened.
         let fill = (now.as_nanos() / self.fill_ns).max(state.fill);
         let added = (fill - state.fill).saturating_mul(u64::from(self.tokens_per_fill));
-        let tokens = u64::from(state.tokens).saturating_add(added).min(u64::from(self.max_tokens)) as u32;
+        let tokens = u64::from(state.tokens)
+            .saturating_add(added)
+            .min(u64::from(self.max_tokens)) as u32;
         if tokens < n {
             let outcome = Outcome {
                 allowed: false,
                 remaining: 0,
                 retry_at: self.fill_start(fill.saturating_add(self.fills_needed(tokens, n))),
-                reset_at: self.fill_start(fill.saturating_add(self.fills_needed(tokens, self.max_tokens))),
+                reset_at: self
+                    .fill_start(fill.saturating_add(self.fills_needed(tokens, self.max_tokens))),
             };
             return Ok((outcome, None));
         }
-        let next = TokenBucketState { fill, tokens: tokens - n };
+        let next = TokenBucketState {
+            fill,
+            tokens: tokens - n,
+        };
         let outcome = Outcome {
             allowed: true,
             remaining: u64::from(next.tokens),
@@ -279,12 +319,19 @@ impl Algorithm for TokenBucket {
             // Already full: it is fresh from its own fill on.
             return self.fill_start(state.fill);
         }
-        self.fill_start(state.fill.saturating_add(self.fills_needed(state.tokens, self.max_tokens)))
+        self.fill_start(
+            state
+                .fill
+                .saturating_add(self.fills_needed(state.tokens, self.max_tokens)),
+        )
     }
 
     fn policy(&self) -> Policy {
         let fills = u64::from(self.max_tokens).div_ceil(u64::from(self.tokens_per_fill));
-        Policy { quota: u64::from(self.max_tokens), window: Duration::from_nanos(self.fill_ns) * fills }
+        Policy {
+            quota: u64::from(self.max_tokens),
+            window: Duration::from_nanos(self.fill_ns) * fills,
+        }
     }
 }
 
@@ -341,7 +388,10 @@ impl Algorithm for FixedWindow {
     type State = WindowState;
 
     fn fresh(&self, now: Instant) -> WindowState {
-        WindowState { window: now.as_nanos() / self.window_ns, count: 0 }
+        WindowState {
+            window: now.as_nanos() / self.window_ns,
+            count: 0,
+        }
     }
 
     fn decide(
@@ -352,13 +402,26 @@ impl Algorithm for FixedWindow {
     ) -> Result<(Outcome, Option<WindowState>), CheckError> {
         check_units(n, u64::from(self.limit))?;
         let window = (now.as_nanos() / self.window_ns).max(state.window);
-        let count = if window == state.window { state.count } else { 0 };
-        let window_end = Instant::from_nanos(window.saturating_add(1).saturating_mul(self.window_ns));
+        let count = if window == state.window {
+            state.count
+        } else {
+            0
+        };
+        let window_end =
+            Instant::from_nanos(window.saturating_add(1).saturating_mul(self.window_ns));
         if u64::from(count) + u64::from(n) > u64::from(self.limit) {
-            let outcome = Outcome { allowed: false, remaining: 0, retry_at: window_end, reset_at: window_end };
+            let outcome = Outcome {
+                allowed: false,
+                remaining: 0,
+                retry_at: window_end,
+                reset_at: window_end,
+            };
             return Ok((outcome, None));
         }
-        let next = WindowState { window, count: count + n };
+        let next = WindowState {
+            window,
+            count: count + n,
+        };
         let outcome = Outcome {
             allowed: true,
             remaining: u64::from(self.limit - next.count),
@@ -369,11 +432,19 @@ impl Algorithm for FixedWindow {
     }
 
     fn idle_at(&self, state: &WindowState) -> Instant {
-        Instant::from_nanos(state.window.saturating_add(1).saturating_mul(self.window_ns))
+        Instant::from_nanos(
+            state
+                .window
+                .saturating_add(1)
+                .saturating_mul(self.window_ns),
+        )
     }
 
     fn policy(&self) -> Policy {
-        Policy { quota: u64::from(self.limit), window: Duration::from_nanos(self.window_ns) }
+        Policy {
+            quota: u64::from(self.limit),
+            window: Duration::from_nanos(self.window_ns),
+        }
     }
 }
 
@@ -411,8 +482,16 @@ impl SlidingWindow {
     fn roll(state: &SlidingState, window: u64) -> SlidingState {
         match window - state.window {
             0 => *state,
-            1 => SlidingState { window, prev: state.curr, curr: 0 },
-            _ => SlidingState { window, prev: 0, curr: 0 },
+            1 => SlidingState {
+                window,
+                prev: state.curr,
+                curr: 0,
+            },
+            _ => SlidingState {
+                window,
+                prev: 0,
+                curr: 0,
+            },
         }
     }
 
@@ -441,7 +520,11 @@ impl Algorithm for SlidingWindow {
     type State = SlidingState;
 
     fn fresh(&self, now: Instant) -> SlidingState {
-        SlidingState { window: now.as_nanos() / self.window_ns, prev: 0, curr: 0 }
+        SlidingState {
+            window: now.as_nanos() / self.window_ns,
+            prev: 0,
+            curr: 0,
+        }
     }
 
     fn decide(
@@ -462,7 +545,9 @@ impl Algorithm for SlidingWindow {
                 Some(e) => start_ns.saturating_add(e),
                 None => {
                     let next = Self::roll(&s, window + 1);
-                    let e = self.earliest_offset_ns(next.prev, next.curr, n).unwrap_or(self.window_ns);
+                    let e = self
+                        .earliest_offset_ns(next.prev, next.curr, n)
+                        .unwrap_or(self.window_ns);
                     start_ns.saturating_add(self.window_ns).saturating_add(e)
                 }
             };
@@ -474,12 +559,20 @@ impl Algorithm for SlidingWindow {
             };
             return Ok((outcome, None));
         }
-        let next = SlidingState { curr: s.curr + n, ..s };
+        let next = SlidingState {
+            curr: s.curr + n,
+            ..s
+        };
         // Remaining: the largest m with the estimate still within the limit.
         let w = u128::from(self.window_ns);
         let used = u128::from(next.prev) * (w - u128::from(offset_ns)) + u128::from(next.curr) * w;
         let remaining = ((u128::from(self.limit) * w).saturating_sub(used) / w) as u64;
-        let outcome = Outcome { allowed: true, remaining, retry_at: now, reset_at: self.idle_at(&next) };
+        let outcome = Outcome {
+            allowed: true,
+            remaining,
+            retry_at: now,
+            reset_at: self.idle_at(&next),
+        };
         Ok((outcome, Some(next)))
     }
 
@@ -487,11 +580,19 @@ impl Algorithm for SlidingWindow {
         // Both counts have aged out two windows after the state's window
         // began; with an empty current window, one window is enough.
         let windows = if state.curr == 0 { 1 } else { 2 };
-        Instant::from_nanos(state.window.saturating_add(windows).saturating_mul(self.window_ns))
+        Instant::from_nanos(
+            state
+                .window
+                .saturating_add(windows)
+                .saturating_mul(self.window_ns),
+        )
     }
 
     fn policy(&self) -> Policy {
-        Policy { quota: u64::from(self.limit), window: Duration::from_nanos(self.window_ns) }
+        Policy {
+            quota: u64::from(self.limit),
+            window: Duration::from_nanos(self.window_ns),
+        }
     }
 }
 

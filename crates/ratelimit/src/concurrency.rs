@@ -67,7 +67,9 @@ impl ConcurrencyLimiter {
     /// An idle limiter.
     pub fn new(config: ConcurrencyConfig) -> Result<ConcurrencyLimiter, ConfigError> {
         if config.max_in_flight == 0 {
-            return Err(ConfigError::ZeroCount { field: "max_in_flight" });
+            return Err(ConfigError::ZeroCount {
+                field: "max_in_flight",
+            });
         }
         if config.timeout.is_zero() {
             return Err(ConfigError::ZeroDuration { field: "timeout" });
@@ -117,7 +119,8 @@ impl ConcurrencyLimiter {
         // the queue stays within a constant factor of the cap.
         if self.deadlines.len() > 2 * self.max_in_flight as usize + 16 {
             let slots = &self.slots;
-            self.deadlines.retain(|(_, p)| slots[p.slot as usize] == (p.generation, true));
+            self.deadlines
+                .retain(|(_, p)| slots[p.slot as usize] == (p.generation, true));
         }
     }
 
@@ -139,8 +142,12 @@ impl ConcurrencyLimiter {
         let entry = &mut self.slots[slot as usize];
         entry.0 = entry.0.wrapping_add(1);
         entry.1 = true;
-        let permit = Permit { slot, generation: entry.0 };
-        self.deadlines.push_back((self.clock_max + self.timeout, permit));
+        let permit = Permit {
+            slot,
+            generation: entry.0,
+        };
+        self.deadlines
+            .push_back((self.clock_max + self.timeout, permit));
         self.in_flight += 1;
         self.stats.acquired += 1;
         Some(permit)
@@ -217,7 +224,11 @@ pub struct PriorityShedder {
 }
 
 fn fraction(field: &'static str, value: f64) -> Result<f64, ConfigError> {
-    if (0.0..=1.0).contains(&value) { Ok(value) } else { Err(ConfigError::BadFraction { field, value }) }
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::BadFraction { field, value })
+    }
 }
 
 impl PriorityShedder {
@@ -227,10 +238,16 @@ impl PriorityShedder {
         let reads = fraction("shed_reads_above", config.shed_reads_above)?;
         let test = fraction("shed_test_above", config.shed_test_above)?;
         if reads > 1.0 - reserve {
-            return Err(ConfigError::BadFraction { field: "shed_reads_above", value: reads });
+            return Err(ConfigError::BadFraction {
+                field: "shed_reads_above",
+                value: reads,
+            });
         }
         if test > reads {
-            return Err(ConfigError::BadFraction { field: "shed_test_above", value: test });
+            return Err(ConfigError::BadFraction {
+                field: "shed_test_above",
+                value: test,
+            });
         }
         let inner = ConcurrencyLimiter::new(ConcurrencyConfig {
             max_in_flight: config.max_in_flight,
@@ -248,7 +265,9 @@ impl PriorityShedder {
 
     /// Tries to admit a request of class `priority` at `now`.
     pub fn try_acquire(&mut self, now: Instant, priority: Priority) -> Option<Permit> {
-        let permit = self.inner.acquire_below(now, self.limits[priority as usize]);
+        let permit = self
+            .inner
+            .acquire_below(now, self.limits[priority as usize]);
         if permit.is_none() {
             self.shed[priority as usize] += 1;
         }

@@ -107,9 +107,16 @@ impl GlobalWindow {
             return Err(ConfigError::ZeroDuration { field: "window" });
         }
         if config.sync_interval.is_zero() {
-            return Err(ConfigError::ZeroDuration { field: "sync_interval" });
+            return Err(ConfigError::ZeroDuration {
+                field: "sync_interval",
+            });
         }
-        Ok(GlobalWindow { limit: config.limit, window_ns: config.window.as_nanos(), split: config.split, fleet: 1 })
+        Ok(GlobalWindow {
+            limit: config.limit,
+            window_ns: config.window.as_nanos(),
+            split: config.split,
+            fleet: 1,
+        })
     }
 
     fn budget(&self, s: &GlobalState) -> u64 {
@@ -125,7 +132,11 @@ impl Algorithm for GlobalWindow {
     type State = GlobalState;
 
     fn fresh(&self, now: Instant) -> GlobalState {
-        GlobalState { window: now.as_nanos() / self.window_ns, synced: 0, unsynced: 0 }
+        GlobalState {
+            window: now.as_nanos() / self.window_ns,
+            synced: 0,
+            unsynced: 0,
+        }
     }
 
     fn decide(
@@ -138,19 +149,35 @@ impl Algorithm for GlobalWindow {
             return Err(CheckError::ZeroUnits);
         }
         if n > self.limit {
-            return Err(CheckError::InsufficientCapacity { asked: n, capacity: self.limit });
+            return Err(CheckError::InsufficientCapacity {
+                asked: n,
+                capacity: self.limit,
+            });
         }
         let window = (now.as_nanos() / self.window_ns).max(state.window);
-        let s = if window == state.window { *state } else { self.fresh(Instant::from_nanos(window * self.window_ns)) };
-        let window_end = Instant::from_nanos(window.saturating_add(1).saturating_mul(self.window_ns));
+        let s = if window == state.window {
+            *state
+        } else {
+            self.fresh(Instant::from_nanos(window * self.window_ns))
+        };
+        let window_end =
+            Instant::from_nanos(window.saturating_add(1).saturating_mul(self.window_ns));
         let budget = self.budget(&s);
         if u64::from(s.unsynced) + u64::from(n) > budget {
             // The true answer depends on other instances; the window end is
             // the one instant by which capacity certainly returns.
-            let outcome = Outcome { allowed: false, remaining: 0, retry_at: window_end, reset_at: window_end };
+            let outcome = Outcome {
+                allowed: false,
+                remaining: 0,
+                retry_at: window_end,
+                reset_at: window_end,
+            };
             return Ok((outcome, None));
         }
-        let next = GlobalState { unsynced: s.unsynced + n, ..s };
+        let next = GlobalState {
+            unsynced: s.unsynced + n,
+            ..s
+        };
         let outcome = Outcome {
             allowed: true,
             remaining: budget - u64::from(next.unsynced),
@@ -162,11 +189,19 @@ impl Algorithm for GlobalWindow {
 
     fn idle_at(&self, state: &GlobalState) -> Instant {
         // Unsynced counts of a finished window no longer matter to anyone.
-        Instant::from_nanos(state.window.saturating_add(1).saturating_mul(self.window_ns))
+        Instant::from_nanos(
+            state
+                .window
+                .saturating_add(1)
+                .saturating_mul(self.window_ns),
+        )
     }
 
     fn policy(&self) -> Policy {
-        Policy { quota: u64::from(self.limit), window: Duration::from_nanos(self.window_ns) }
+        Policy {
+            quota: u64::from(self.limit),
+            window: Duration::from_nanos(self.window_ns),
+        }
     }
 }
 
@@ -231,7 +266,10 @@ impl InMemoryCounterStore {
     }
     /// Counters.
     pub fn stats(&self) -> CounterStoreStats {
-        CounterStoreStats { counters: self.counters.len() as u64, ..self.stats }
+        CounterStoreStats {
+            counters: self.counters.len() as u64,
+            ..self.stats
+        }
     }
     /// The fleet total of one counter (0 if absent).
     pub fn get(&self, counter: CounterKey) -> u64 {
@@ -241,12 +279,16 @@ impl InMemoryCounterStore {
 
 impl CounterStore for InMemoryCounterStore {
     fn add(&mut self, _now: Instant, counter: CounterKey, delta: u64) -> u64 {
-        let latest = self.latest_window.entry(counter.rule).or_insert(counter.window);
+        let latest = self
+            .latest_window
+            .entry(counter.rule)
+            .or_insert(counter.window);
         if counter.window > *latest {
             *latest = counter.window;
             let keep_from = counter.window.saturating_sub(1);
             let rule = counter.rule;
-            self.counters.retain(|k, _| k.rule != rule || k.window >= keep_from);
+            self.counters
+                .retain(|k, _| k.rule != rule || k.window >= keep_from);
         }
         if counter.window + 1 < *latest {
             // A straggler for a finished window: nobody reads it any more.
@@ -266,12 +308,17 @@ impl CounterStore for InMemoryCounterStore {
 
     fn heartbeat(&mut self, instance: u32, now: Instant, ttl: Duration) -> u32 {
         if self.instances.len() >= INSTANCES_MAX && !self.instances.contains_key(&instance) {
-            self.instances.retain(|_, seen| now.saturating_since(*seen) <= ttl);
+            self.instances
+                .retain(|_, seen| now.saturating_since(*seen) <= ttl);
         }
         if self.instances.len() < INSTANCES_MAX || self.instances.contains_key(&instance) {
             self.instances.insert(instance, now);
         }
-        let live = self.instances.values().filter(|seen| now.saturating_since(**seen) <= ttl).count();
+        let live = self
+            .instances
+            .values()
+            .filter(|seen| now.saturating_since(**seen) <= ttl)
+            .count();
         u32::try_from(live).unwrap_or(u32::MAX).max(1)
     }
 }
@@ -299,7 +346,12 @@ pub struct GlobalLimiter<St: Store<GlobalState> = LocalStore<GlobalState>> {
 
 impl<St: Store<GlobalState>> GlobalLimiter<St> {
     /// A limiter for rule `rule` on instance `instance`.
-    pub fn new(config: GlobalConfig, rule: u64, instance: u32, store: &StoreConfig) -> Result<Self, ConfigError> {
+    pub fn new(
+        config: GlobalConfig,
+        rule: u64,
+        instance: u32,
+        store: &StoreConfig,
+    ) -> Result<Self, ConfigError> {
         Ok(GlobalLimiter {
             limiter: KeyedLimiter::new(GlobalWindow::new(config)?, store)?,
             rule,
@@ -330,7 +382,10 @@ impl<St: Store<GlobalState>> GlobalLimiter<St> {
         self.limiter.algorithm_mut().fleet = fleet;
         let window_ns = self.limiter.algorithm().window_ns;
         let rule = self.rule;
-        let mut report = SyncReport { fleet, ..SyncReport::default() };
+        let mut report = SyncReport {
+            fleet,
+            ..SyncReport::default()
+        };
         self.limiter.store().for_each_table(|table| {
             let now = table.clamp(now);
             let current = now.as_nanos() / window_ns;
@@ -339,7 +394,15 @@ impl<St: Store<GlobalState>> GlobalLimiter<St> {
                     // A finished window: nothing to learn, nothing to push.
                     return;
                 }
-                let total = store.add(now, CounterKey { rule, window: s.window, key }, u64::from(s.unsynced));
+                let total = store.add(
+                    now,
+                    CounterKey {
+                        rule,
+                        window: s.window,
+                        key,
+                    },
+                    u64::from(s.unsynced),
+                );
                 report.keys_pushed += u64::from(s.unsynced > 0);
                 report.units_pushed += u64::from(s.unsynced);
                 s.synced = u32::try_from(total).unwrap_or(u32::MAX);

@@ -39,11 +39,15 @@ impl Key {
     pub fn from_ip_prefix(ip: IpAddr, v4_len: u8, v6_len: u8) -> Key {
         match ip {
             IpAddr::V4(v4) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(v4_len.min(32))).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(v4_len.min(32)))
+                    .unwrap_or(0);
                 Key::from_ip(IpAddr::V4((u32::from(v4) & mask).into()))
             }
             IpAddr::V6(v6) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(v6_len.min(128))).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(v6_len.min(128)))
+                    .unwrap_or(0);
                 Key(u128::from(v6) & mask)
             }
         }

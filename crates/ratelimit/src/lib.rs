@@ -90,18 +90,24 @@ pub mod store;
 pub mod table;
 
 pub use algo::{
-    Algorithm, FixedWindow, Gcra, GcraConfig, LimitConfig, Outcome, Policy, SlidingWindow, TokenBucket,
-    TokenBucketConfig, WindowConfig,
+    Algorithm, FixedWindow, Gcra, GcraConfig, LimitConfig, Outcome, Policy, SlidingWindow,
+    TokenBucket, TokenBucketConfig, WindowConfig,
 };
-pub use concurrency::{ConcurrencyConfig, ConcurrencyLimiter, Permit, Priority, PriorityShedder, ShedderConfig};
+pub use concurrency::{
+    ConcurrencyConfig, ConcurrencyLimiter, Permit, Priority, PriorityShedder, ShedderConfig,
+};
 pub use error::{CheckError, ConfigError};
-pub use global::{CounterStore, GlobalConfig, GlobalLimiter, InMemoryCounterStore, Split, SyncReport};
+pub use global::{
+    CounterStore, GlobalConfig, GlobalLimiter, InMemoryCounterStore, Split, SyncReport,
+};
 pub use key::Key;
 pub use rules::{
-    Decision, Headers, KeyPart, Local, Mode, Request, RuleConfig, RuleId, RuleSet, RuleSetConfig, RuleStats,
-    Threaded,
+    Decision, Headers, KeyPart, Local, Mode, Request, RuleConfig, RuleId, RuleSet, RuleSetConfig,
+    RuleStats, Threaded,
 };
-pub use store::{DirectLimiter, KeyedLimiter, LocalStore, ShardedStore, Store, StoreConfig, SyncKeyedLimiter};
+pub use store::{
+    DirectLimiter, KeyedLimiter, LocalStore, ShardedStore, Store, StoreConfig, SyncKeyedLimiter,
+};
 pub use table::TableStats;
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rampart_time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
-use crate::algo::{Algorithm, FixedWindow, Gcra, LimitConfig, Outcome, Policy, SlidingWindow, TokenBucket};
+use crate::algo::{
+    Algorithm, FixedWindow, Gcra, LimitConfig, Outcome, Policy, SlidingWindow, TokenBucket,
+};
 use crate::error::{CheckError, ConfigError};
 use crate::global::{CounterStore, GlobalLimiter, GlobalState, SyncReport};
 use crate::key::{Fingerprinter, Key};
@@ -96,11 +98,19 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// An anonymous request costing one unit.
     pub fn new(ip: IpAddr, route: &'a str) -> Request<'a> {
-        Request { ip, account: None, route, cost: 1 }
+        Request {
+            ip,
+            account: None,
+            route,
+            cost: 1,
+        }
     }
     /// The same request, authenticated as `account`.
     pub fn with_account(self, account: &'a str) -> Request<'a> {
-        Request { account: Some(account), ..self }
+        Request {
+            account: Some(account),
+            ..self
+        }
     }
 }
 
@@ -183,11 +193,18 @@ impl Decision {
             h.ratelimit_policy = Some(p);
             let mut r = String::new();
             push_sf_string(&mut r, name);
-            let _ = write!(r, ";r={};t={}", q.remaining, secs_ceil(q.reset_at.saturating_since(self.now)));
+            let _ = write!(
+                r,
+                ";r={};t={}",
+                q.remaining,
+                secs_ceil(q.reset_at.saturating_since(self.now))
+            );
             h.ratelimit = Some(r);
         }
         if !self.allowed {
-            h.retry_after = self.retry_at.map(|t| secs_ceil(t.saturating_since(self.now)).to_string());
+            h.retry_after = self
+                .retry_at
+                .map(|t| secs_ceil(t.saturating_since(self.now)).to_string());
         }
         h
     }
@@ -256,7 +273,11 @@ impl<F: StoreFamily> AnyLimiter<F> {
     fn run(&self, now: Instant, key: Key, n: u32, commit: bool) -> Result<Outcome, CheckError> {
         macro_rules! go {
             ($l:expr) => {
-                if commit { $l.check_n(now, key, n) } else { $l.peek_n(now, key, n) }
+                if commit {
+                    $l.check_n(now, key, n)
+                } else {
+                    $l.peek_n(now, key, n)
+                }
             };
         }
         match self {
@@ -352,7 +373,10 @@ fn validate_key(name: &str, key: &[KeyPart]) -> Result<(), ConfigError> {
             }
         }
         if key[..i].contains(part) {
-            return Err(ConfigError::BadKey { rule: name.to_owned(), reason: "a key part is repeated" });
+            return Err(ConfigError::BadKey {
+                rule: name.to_owned(),
+                reason: "a key part is repeated",
+            });
         }
     }
     Ok(())
@@ -364,11 +388,15 @@ impl<F: StoreFamily> RuleSet<F> {
         let mut built = Vec::with_capacity(rules.len());
         for (i, r) in rules.iter().enumerate() {
             if rules[..i].iter().any(|o| o.name == r.name) {
-                return Err(ConfigError::DuplicateRuleName { name: r.name.clone() });
+                return Err(ConfigError::DuplicateRuleName {
+                    name: r.name.clone(),
+                });
             }
             validate_key(&r.name, &r.key)?;
             let limiter = match r.limit {
-                LimitConfig::Gcra(c) => AnyLimiter::Gcra(KeyedLimiter::new(Gcra::new(c)?, &r.store)?),
+                LimitConfig::Gcra(c) => {
+                    AnyLimiter::Gcra(KeyedLimiter::new(Gcra::new(c)?, &r.store)?)
+                }
                 LimitConfig::TokenBucket(c) => {
                     AnyLimiter::TokenBucket(KeyedLimiter::new(TokenBucket::new(c)?, &r.store)?)
                 }
@@ -381,7 +409,11 @@ impl<F: StoreFamily> RuleSet<F> {
                 LimitConfig::Global(c) => {
                     // The rule's identity in the shared store: its name, so
                     // instances agree however their rule lists are ordered.
-                    let id = Fingerprinter::new(0).start(0xff).bytes(0, r.name.as_bytes()).finish().as_u128() as u64;
+                    let id = Fingerprinter::new(0)
+                        .start(0xff)
+                        .bytes(0, r.name.as_bytes())
+                        .finish()
+                        .as_u128() as u64;
                     AnyLimiter::Global(GlobalLimiter::new(c, id, config.instance, &r.store)?)
                 }
             };
@@ -396,7 +428,10 @@ impl<F: StoreFamily> RuleSet<F> {
             });
         }
         if built.len() > usize::from(u16::MAX) {
-            return Err(ConfigError::BadKey { rule: String::new(), reason: "more than 65535 rules" });
+            return Err(ConfigError::BadKey {
+                rule: String::new(),
+                reason: "more than 65535 rules",
+            });
         }
         Ok(RuleSet {
             rules: built,
@@ -409,12 +444,17 @@ impl<F: StoreFamily> RuleSet<F> {
 
     /// A rule's name.
     pub fn rule_name(&self, id: RuleId) -> &str {
-        self.rules.get(usize::from(id.0)).map_or("", |r| r.name.as_str())
+        self.rules
+            .get(usize::from(id.0))
+            .map_or("", |r| r.name.as_str())
     }
 
     /// The rule called `name`.
     pub fn rule_id(&self, name: &str) -> Option<RuleId> {
-        self.rules.iter().position(|r| r.name == name).map(|i| RuleId(i as u16))
+        self.rules
+            .iter()
+            .position(|r| r.name == name)
+            .map(|i| RuleId(i as u16))
     }
 
     /// Number of rules.
@@ -446,7 +486,9 @@ impl<F: StoreFamily> RuleSet<F> {
                 for part in parts {
                     match *part {
                         KeyPart::Ip => fp.u128(1, Key::from_ip(req.ip).as_u128()),
-                        KeyPart::IpPrefix { v4, v6 } => fp.u128(2, Key::from_ip_prefix(req.ip, v4, v6).as_u128()),
+                        KeyPart::IpPrefix { v4, v6 } => {
+                            fp.u128(2, Key::from_ip_prefix(req.ip, v4, v6).as_u128())
+                        }
                         KeyPart::Account => fp.bytes(3, req.account?.as_bytes()),
                         KeyPart::Route => fp.bytes(4, req.route.as_bytes()),
                     };
@@ -459,13 +501,26 @@ impl<F: StoreFamily> RuleSet<F> {
     /// Decides one request at `now`. Allocates nothing.
     pub fn check(&self, now: Instant, req: &Request<'_>) -> Decision {
         self.requests.incr();
-        let mut d = Decision { allowed: true, denied_by: None, shadow_denied_by: None, retry_at: None, quota: None, now };
-        let matching = self.rules.iter().filter(|r| self.key_for(r, req).is_some()).count();
+        let mut d = Decision {
+            allowed: true,
+            denied_by: None,
+            shadow_denied_by: None,
+            retry_at: None,
+            quota: None,
+            now,
+        };
+        let matching = self
+            .rules
+            .iter()
+            .filter(|r| self.key_for(r, req).is_some())
+            .count();
         // Phase 1: ask without writing (skipped for a single matching rule,
         // where phase 2's own check is the same question).
         if matching > 1 {
             for (i, rule) in self.rules.iter().enumerate() {
-                let Some(key) = self.key_for(rule, req) else { continue };
+                let Some(key) = self.key_for(rule, req) else {
+                    continue;
+                };
                 let outcome = rule.limiter.run(now, key, req.cost, false);
                 self.note(&mut d, i, rule, outcome);
             }
@@ -481,7 +536,9 @@ impl<F: StoreFamily> RuleSet<F> {
             if !commit {
                 continue;
             }
-            let Some(key) = self.key_for(rule, req) else { continue };
+            let Some(key) = self.key_for(rule, req) else {
+                continue;
+            };
             let outcome = rule.limiter.run(now, key, req.cost, true);
             if matches!(outcome, Ok(o) if o.allowed) {
                 rule.allowed.incr();
@@ -505,19 +562,35 @@ impl<F: StoreFamily> RuleSet<F> {
         d
     }
 
-    fn note_quota(&self, d: &mut Decision, i: usize, rule: &Rule<F>, outcome: Result<Outcome, CheckError>) {
+    fn note_quota(
+        &self,
+        d: &mut Decision,
+        i: usize,
+        rule: &Rule<F>,
+        outcome: Result<Outcome, CheckError>,
+    ) {
         if rule.mode != Mode::Enforce {
             return;
         }
         if let Ok(o) = outcome
             && d.quota.is_none_or(|q| o.remaining < q.remaining)
         {
-            d.quota =
-                Some(Quota { rule: RuleId(i as u16), policy: rule.limiter.policy(), remaining: o.remaining, reset_at: o.reset_at });
+            d.quota = Some(Quota {
+                rule: RuleId(i as u16),
+                policy: rule.limiter.policy(),
+                remaining: o.remaining,
+                reset_at: o.reset_at,
+            });
         }
     }
 
-    fn note(&self, d: &mut Decision, i: usize, rule: &Rule<F>, outcome: Result<Outcome, CheckError>) {
+    fn note(
+        &self,
+        d: &mut Decision,
+        i: usize,
+        rule: &Rule<F>,
+        outcome: Result<Outcome, CheckError>,
+    ) {
         let id = RuleId(i as u16);
         let (allowed, retry_at) = match outcome {
             Ok(o) => (o.allowed, Some(o.retry_at)),
@@ -530,7 +603,12 @@ impl<F: StoreFamily> RuleSet<F> {
                     d.denied_by = Some(id);
                     d.retry_at = retry_at;
                     if let Ok(o) = outcome {
-                        d.quota = Some(Quota { rule: id, policy: rule.limiter.policy(), remaining: 0, reset_at: o.reset_at });
+                        d.quota = Some(Quota {
+                            rule: id,
+                            policy: rule.limiter.policy(),
+                            remaining: 0,
+                            reset_at: o.reset_at,
+                        });
                     }
                 }
                 Mode::Shadow if d.shadow_denied_by.is_none() => d.shadow_denied_by = Some(id),
@@ -558,7 +636,11 @@ impl<F: StoreFamily> RuleSet<F> {
     /// Counters of one rule.
     pub fn rule_stats(&self, id: RuleId) -> Option<RuleStats> {
         let r = self.rules.get(usize::from(id.0))?;
-        Some(RuleStats { allowed: r.allowed.get(), denied: r.denied.get(), table: r.limiter.stats() })
+        Some(RuleStats {
+            allowed: r.allowed.get(),
+            denied: r.denied.get(),
+            table: r.limiter.stats(),
+        })
     }
 
     /// Requests checked and requests denied, over all rules.

@@ -39,7 +39,11 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> StoreConfig {
-        StoreConfig { max_keys: 1 << 16, shards: 16, hash_seed: 0x5241_4d50_4152_5421 }
+        StoreConfig {
+            max_keys: 1 << 16,
+            shards: 16,
+            hash_seed: 0x5241_4d50_4152_5421,
+        }
     }
 }
 
@@ -65,7 +69,10 @@ pub struct LocalStore<S>(RefCell<Table<S>>);
 
 impl<S: Copy + Default + fmt::Debug> Store<S> for LocalStore<S> {
     fn new(config: &StoreConfig) -> Result<Self, ConfigError> {
-        Ok(LocalStore(RefCell::new(Table::new(config.max_keys, config.hash_seed)?)))
+        Ok(LocalStore(RefCell::new(Table::new(
+            config.max_keys,
+            config.hash_seed,
+        )?)))
     }
     #[inline]
     fn with_table<R>(&self, _key: Key, f: impl FnOnce(&mut Table<S>) -> R) -> R {
@@ -90,7 +97,10 @@ impl<S: Copy + Default + fmt::Debug + Send> Store<S> for ShardedStore<S> {
         let shards = (0..n)
             .map(|_| Table::new(per_shard, config.hash_seed).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(ShardedStore { shards: shards.into_boxed_slice(), mask: n as u64 - 1 })
+        Ok(ShardedStore {
+            shards: shards.into_boxed_slice(),
+            mask: n as u64 - 1,
+        })
     }
     #[inline]
     fn with_table<R>(&self, key: Key, f: impl FnOnce(&mut Table<S>) -> R) -> R {
@@ -136,7 +146,10 @@ where
 {
     /// An empty limiter.
     pub fn new(alg: A, config: &StoreConfig) -> Result<Self, ConfigError> {
-        Ok(KeyedLimiter { alg, store: St::new(config)? })
+        Ok(KeyedLimiter {
+            alg,
+            store: St::new(config)?,
+        })
     }
     /// Checks one unit for `key` at `now`.
     #[inline]
@@ -150,11 +163,13 @@ where
     /// Checks `n` units at once; `n` beyond the limit's capacity is an error.
     #[inline]
     pub fn check_n(&self, now: Instant, key: Key, n: u32) -> Result<Outcome, CheckError> {
-        self.store.with_table(key, |t| t.check(&self.alg, key, now, n, true))
+        self.store
+            .with_table(key, |t| t.check(&self.alg, key, now, n, true))
     }
     /// What `check_n` would answer, without writing anything.
     pub fn peek_n(&self, now: Instant, key: Key, n: u32) -> Result<Outcome, CheckError> {
-        self.store.with_table(key, |t| t.check(&self.alg, key, now, n, false))
+        self.store
+            .with_table(key, |t| t.check(&self.alg, key, now, n, false))
     }
     /// Store counters.
     pub fn stats(&self) -> TableStats {
@@ -176,7 +191,12 @@ where
 fn unreachable_one_unit() -> Outcome {
     // Every algorithm validates capacity >= 1 at construction, so one unit
     // always fits; answer "deny" rather than panic should that ever change.
-    Outcome { allowed: false, remaining: 0, retry_at: Instant::MAX, reset_at: Instant::MAX }
+    Outcome {
+        allowed: false,
+        remaining: 0,
+        retry_at: Instant::MAX,
+        reset_at: Instant::MAX,
+    }
 }
 
 /// An un-keyed limiter over a single state (governor's "direct" limiter).
@@ -192,7 +212,11 @@ impl<A: Algorithm> DirectLimiter<A> {
     /// A limiter whose state is fresh at `now`.
     pub fn new(alg: A, now: Instant) -> Self {
         let state = Cell::new(alg.fresh(now));
-        DirectLimiter { alg, state, clock_max: Cell::new(now) }
+        DirectLimiter {
+            alg,
+            state,
+            clock_max: Cell::new(now),
+        }
     }
     /// Checks one unit.
     #[inline]
