@@ -13,9 +13,12 @@
 //!
 //! **Idle expiry happens by itself.** An algorithm says from which instant a
 //! key's state is indistinguishable from a fresh key ([`Algorithm::idle_at`]).
-//! Such a slot is free: an insert reuses it, and every call sweeps one more
-//! bucket (a cursor walks the table), so idle keys are reclaimed within one
-//! pass of the cursor even if their bucket is never touched again. Dropping
+//! Such a slot is free: an insert reuses it, and a cursor walks the table
+//! sweeping idle keys out: two buckets per new key and one per eight
+//! committed checks of known keys. So idle keys are reclaimed within one pass
+//! of the cursor even if their bucket is never touched again, with no manual
+//! `retain_recent` call. The table's allocation grows with the keys seen and
+//! does not shrink back after a flood (the cap bounds it). Dropping
 //! them is exact: no future decision changes.
 //!
 //! **At the cap** (the table at its largest size and the key's bucket full of
@@ -40,6 +43,9 @@ use crate::key::Key;
 
 /// Slots per bucket.
 pub const WAYS: usize = 8;
+
+/// On the hit path, one bucket is swept per this many committed checks.
+const SWEEP_EVERY_HITS: u32 = 8;
 
 /// Buckets allocated before the first growth.
 const INITIAL_BUCKETS_LOG2: u32 = 4;
@@ -94,6 +100,7 @@ pub struct Table<S> {
     buckets_log2_max: u32,
     seed: [u64; 2],
     sweep_bucket: usize,
+    hits: u32,
     clock_max: Instant,
     stats: TableStats,
 }
@@ -136,6 +143,13 @@ fn match_byte(word: u64, byte: u8) -> u64 {
     !((((x & !LANES_HI) + !LANES_HI) | x) | !LANES_HI)
 }
 
+/// One bit per lane (bit `way`) from a lane mask with 0x80 set per lane.
+#[inline]
+fn squash_lanes(lanes: u64) -> u32 {
+    // Gather bit 7 of every byte into the top byte, then shift down.
+    (((lanes >> 7) & LANES_LO).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+}
+
 /// Lanes whose tag byte is zero (empty slots).
 #[inline]
 fn empty_lanes(word: u64) -> u64 {
@@ -172,6 +186,7 @@ impl<S: Copy + Default> Table<S> {
             buckets_log2_max,
             seed,
             sweep_bucket: 0,
+            hits: 0,
             clock_max: Instant::ZERO,
             stats: TableStats {
                 keys_max: ((1usize << buckets_log2_max) * WAYS) as u64,
@@ -233,13 +248,19 @@ impl<S: Copy + Default> Table<S> {
         // second is read only when the first does not hold the key.
         for b in self.buckets_of(h) {
             let bucket = &self.buckets[b];
-            let mut hits = match_byte(bucket.tags, tag);
-            while hits != 0 {
-                let way = (hits.trailing_zeros() / 8) as usize;
-                if bucket.slots[way].key == words {
-                    return Some((b, way));
-                }
-                hits &= hits - 1;
+            // Compare all eight keys without waiting for the tag word: the
+            // loads are independent of each other, so the CPU overlaps the
+            // bucket's cache misses instead of taking tag miss, then slot miss.
+            let mut eq = 0u32;
+            for (way, slot) in bucket.slots.iter().enumerate() {
+                eq |= u32::from(slot.key == words) << way;
+            }
+            // The tag must match too: it marks the slot occupied (removed
+            // slots keep their old key bytes).
+            let occupied = match_byte(bucket.tags, tag);
+            let hits = eq & squash_lanes(occupied);
+            if hits != 0 {
+                return Some((b, hits.trailing_zeros() as usize));
             }
         }
         None
@@ -266,16 +287,25 @@ impl<S: Copy + Default> Table<S> {
                 if let Some(next) = next {
                     self.buckets[b].slots[way].state = next;
                 }
-                self.sweep(alg, now);
+                // Hits sweep one bucket in every SWEEP_EVERY_HITS: enough for
+                // the cursor to keep going round when no new keys arrive,
+                // cheap enough not to tax the hot path.
+                self.hits = self.hits.wrapping_add(1);
+                if self.hits % SWEEP_EVERY_HITS == 0 {
+                    self.sweep(alg, now);
+                }
             }
             return Ok(outcome);
         }
         let (outcome, next) = alg.decide(&alg.fresh(now), now, n)?;
         if commit {
             if let Some(next) = next {
+                // Each new key sweeps two buckets first, so reclaiming idle
+                // keys outpaces taking new ones.
+                self.sweep(alg, now);
+                self.sweep(alg, now);
                 self.insert(alg, h, words, next, now);
             }
-            self.sweep(alg, now);
         }
         Ok(outcome)
     }
