@@ -7,6 +7,9 @@
 //! | `verify/cold_hs256` | `anchor/jsonwebtoken_hs256_decode` | >= 3x faster |
 //! | `revocation_check/{1000,100000}` | each other | flat (O(1)) |
 //!
+//! `sha_floor/*` is not a target: it is the HMAC-SHA-256 both HS256 sides
+//! must compute over the same signing input, for reading the HS256 ratio.
+//!
 //! Run: `cargo bench --bench auth -- --warm-up-time 1 --measurement-time 3`.
 
 use std::hint::black_box;
@@ -144,6 +147,25 @@ fn bench(c: &mut Criterion) {
             black_box(
                 jsonwebtoken::decode::<Claims>(black_box(&hs_token), &key, &validation).is_ok(),
             )
+        })
+    });
+    g.finish();
+
+    // The SHA-256 floor of both sides, to read the HS256 ratio by: the MAC
+    // over this token's signing input from a precomputed keyed state (what
+    // we pay) and keyed from the secret each time (what jsonwebtoken pays).
+    let (hs_input, _) = hs_token.rsplit_once('.').unwrap();
+    let keyed = rampart_auth::__bench::KeyedMac::new(HS_SECRET).unwrap();
+    let mut g = c.benchmark_group("sha_floor");
+    g.bench_function("hmac_sha256_keyed_state", |b| {
+        b.iter(|| black_box(keyed.tag(black_box(hs_input.as_bytes()))))
+    });
+    g.bench_function("hmac_sha256_from_secret", |b| {
+        b.iter(|| {
+            black_box(rampart_auth::__bench::tag_from_secret(
+                black_box(HS_SECRET),
+                black_box(hs_input.as_bytes()),
+            ))
         })
     });
     g.finish();

@@ -348,6 +348,116 @@ fn de_audience<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     d.deserialize_any(Aud)
 }
 
+/// The claims as [`check_token_in`] parses them: strings borrowed from the
+/// decoded payload (a string with JSON escapes is the one case that
+/// allocates), and `aud` holding its first entry inline, so an accepted
+/// token costs no allocation to read.
+///
+/// The serde shape is the same as [`Claims`]: same fields, same types, same
+/// order, unknown fields ignored, duplicates and missing fields a data
+/// error. So it accepts exactly what `Claims` accepts and fails with the
+/// same error category (data vs syntax, hence `ClaimType` vs `Malformed`);
+/// the `borrowed_claims_decide_like_owned_claims` property checks that
+/// against `Claims` as the oracle.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ClaimsRef<'a> {
+    #[serde(borrow)]
+    pub(crate) iss: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) sub: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) aud: Audience<'a>,
+    pub(crate) iat: u64,
+    pub(crate) nbf: u64,
+    pub(crate) exp: u64,
+    #[serde(borrow)]
+    pub(crate) jti: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) sid: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) scope: Cow<'a, str>,
+}
+
+impl ClaimsRef<'_> {
+    pub(crate) fn into_owned(self) -> Claims {
+        Claims {
+            iss: self.iss.into_owned(),
+            sub: self.sub.into_owned(),
+            aud: self.aud.into_vec(),
+            iat: self.iat,
+            nbf: self.nbf,
+            exp: self.exp,
+            jti: self.jti.into_owned(),
+            sid: self.sid.into_owned(),
+            scope: self.scope.into_owned(),
+        }
+    }
+}
+
+/// `aud` as a string or an array of strings (RFC 7519 §4.1.3), read like
+/// [`de_audience`] reads it. Tokens almost always name one audience, so the
+/// first entry is kept inline and only further ones go to the heap.
+#[derive(Debug, Default)]
+pub(crate) struct Audience<'a> {
+    first: Option<Cow<'a, str>>,
+    rest: Vec<Cow<'a, str>>,
+}
+
+impl Audience<'_> {
+    pub(crate) fn contains(&self, audience: &str) -> bool {
+        self.first.as_deref() == Some(audience) || self.rest.iter().any(|a| a == audience)
+    }
+
+    fn into_vec(self) -> Vec<String> {
+        self.first
+            .into_iter()
+            .chain(self.rest)
+            .map(Cow::into_owned)
+            .collect()
+    }
+}
+
+/// One array element of `aud`, borrowed when it has no escapes.
+#[derive(Deserialize)]
+struct AudienceEntry<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Aud<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Aud<'a> {
+            type Value = Audience<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Audience {
+                    first: Some(Cow::Borrowed(v)),
+                    rest: Vec::new(),
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Audience {
+                    first: Some(Cow::Owned(v.to_owned())),
+                    rest: Vec::new(),
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Audience::default();
+                while let Some(AudienceEntry(s)) = seq.next_element()? {
+                    // An attacker-sized array is bounded by the token size limit.
+                    if out.first.is_none() {
+                        out.first = Some(s);
+                    } else {
+                        out.rest.push(s);
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(Aud(std::marker::PhantomData))
+    }
+}
+
 #[derive(Deserialize)]
 struct RawHeader<'a> {
     #[serde(borrow)]
@@ -361,16 +471,16 @@ struct RawHeader<'a> {
     crit: Option<IgnoredAny>,
 }
 
-/// A token whose signature checked out against a pinned key.
+/// A token whose signature checked out against a pinned key, with owned
+/// claims.
 #[derive(Debug)]
-pub(crate) struct Checked<'k> {
-    pub(crate) key: &'k VerifyKey,
+pub(crate) struct Checked {
     pub(crate) claims: Claims,
 }
 
 /// The outcome of [`check_token`]: the rejection comes with the cost class
 /// that was spent reaching it.
-pub(crate) type CheckResult<'k> = Result<Checked<'k>, (Rejection, CostClass)>;
+pub(crate) type CheckResult = Result<Checked, (Rejection, CostClass)>;
 
 fn typ_matches(typ: &str, expected: &str) -> bool {
     let t = if typ.len() > 12 && typ[..12].eq_ignore_ascii_case("application/") {
@@ -381,18 +491,44 @@ fn typ_matches(typ: &str, expected: &str) -> bool {
     t.eq_ignore_ascii_case(expected)
 }
 
+/// A token whose signature checked out, with its claims borrowed from the
+/// caller's scratch buffer.
+#[derive(Debug)]
+pub(crate) struct CheckedRef<'k, 'b> {
+    pub(crate) key: &'k VerifyKey,
+    pub(crate) claims: ClaimsRef<'b>,
+}
+
+/// [`check_token_in`] with owned claims, for the token service's rare
+/// refresh and revocation calls.
+pub(crate) fn check_token(
+    token: &str,
+    keys: &[VerifyKey],
+    expected_typ: &str,
+    bytes_max: usize,
+) -> CheckResult {
+    let mut scratch = Vec::new();
+    let c = check_token_in(token, keys, expected_typ, bytes_max, &mut scratch)?;
+    Ok(Checked {
+        claims: c.claims.into_owned(),
+    })
+}
+
 /// Splits, decodes and checks one compact JWS against `keys`.
 ///
 /// Work is linear in `token.len()`, which is capped at `bytes_max` before
 /// anything else happens. Checks run cheapest-first and never touch the
 /// payload before the signature is good, so a forged token costs at most
-/// one signature check.
-pub(crate) fn check_token<'k>(
+/// one signature check. The payload is decoded into `scratch` (grown as
+/// needed, never shrunk: the verifier keeps one, so the hot path does not
+/// allocate) and the claims borrow from it.
+pub(crate) fn check_token_in<'k, 'b>(
     token: &str,
     keys: &'k [VerifyKey],
     expected_typ: &str,
     bytes_max: usize,
-) -> CheckResult<'k> {
+    scratch: &'b mut Vec<u8>,
+) -> Result<CheckedRef<'k, 'b>, (Rejection, CostClass)> {
     const PRE: CostClass = CostClass::RejectedBeforeSignature;
     if token.len() > bytes_max {
         return Err((Rejection::Malformed, PRE));
@@ -441,17 +577,24 @@ pub(crate) fn check_token<'k>(
     if !key.check_signature(&bytes[..d2], &sig[..sig_len]) {
         return Err((Rejection::BadSignature, cost));
     }
-    let payload = URL_SAFE_NO_PAD
-        .decode(payload_b64)
+    // Room for any decoding of this many base64 characters (the engine's
+    // own estimate is never larger).
+    let room = payload_b64.len().div_ceil(4) * 3;
+    if scratch.len() < room {
+        scratch.resize(room, 0);
+    }
+    let n = URL_SAFE_NO_PAD
+        .decode_slice(payload_b64, &mut scratch[..room])
         .map_err(|_| (Rejection::Malformed, cost))?;
-    let claims: Claims = serde_json::from_slice(&payload).map_err(|e| {
+    let payload: &'b [u8] = &scratch[..n];
+    let claims: ClaimsRef<'b> = serde_json::from_slice(payload).map_err(|e| {
         let r = match e.classify() {
             serde_json::error::Category::Data => Rejection::ClaimType,
             _ => Rejection::Malformed,
         };
         (r, cost)
     })?;
-    Ok(Checked { key, claims })
+    Ok(CheckedRef { key, claims })
 }
 
 fn slow_header<'k>(

@@ -115,6 +115,49 @@ pub use verifier::{
     VerifierConfig, VerifierStats,
 };
 
+/// Not API: the HMAC-SHA-256 both HS256 verifiers must compute, exposed so
+/// the `auth` bench can show the SHA floor beside the HS256 ratio without
+/// the root bench depending on `hmac`/`sha2` itself.
+#[doc(hidden)]
+pub mod __bench {
+    use hmac::{KeyInit as _, Mac as _};
+
+    use crate::jws::HmacSha256;
+
+    /// A precomputed keyed HMAC-SHA-256 state, as the verifier holds it.
+    #[derive(Clone)]
+    pub struct KeyedMac(HmacSha256);
+
+    impl std::fmt::Debug for KeyedMac {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("KeyedMac")
+        }
+    }
+
+    impl KeyedMac {
+        /// Keys the state; `None` for a secret the HMAC rejects.
+        pub fn new(secret: &[u8]) -> Option<KeyedMac> {
+            HmacSha256::new_from_slice(secret).ok().map(KeyedMac)
+        }
+
+        /// The tag of `input` from the precomputed state (our cost).
+        pub fn tag(&self, input: &[u8]) -> [u8; 32] {
+            self.0
+                .clone()
+                .chain_update(input)
+                .finalize()
+                .into_bytes()
+                .into()
+        }
+    }
+
+    /// The tag of `input`, keying from `secret` first (what a verifier
+    /// without a precomputed state, such as jsonwebtoken, pays).
+    pub fn tag_from_secret(secret: &[u8], input: &[u8]) -> Option<[u8; 32]> {
+        KeyedMac::new(secret).map(|m| m.tag(input))
+    }
+}
+
 /// Why a token was rejected. The simulator counts each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -265,8 +308,18 @@ pub fn unix_secs(now: Instant) -> u64 {
 /// The `exp`/`nbf` check with leeway: valid iff
 /// `nbf - leeway <= now < exp + leeway`, computed in nanoseconds.
 pub(crate) fn check_time(now: Instant, c: &Claims, leeway: Duration) -> Result<(), Rejection> {
-    let exp = Instant::from_nanos(c.exp.saturating_mul(1_000_000_000));
-    let nbf = Instant::from_nanos(c.nbf.saturating_mul(1_000_000_000));
+    check_window(now, c.exp, c.nbf, leeway)
+}
+
+/// [`check_time`] on bare `exp` and `nbf` (Unix seconds).
+pub(crate) fn check_window(
+    now: Instant,
+    exp_s: u64,
+    nbf_s: u64,
+    leeway: Duration,
+) -> Result<(), Rejection> {
+    let exp = Instant::from_nanos(exp_s.saturating_mul(1_000_000_000));
+    let nbf = Instant::from_nanos(nbf_s.saturating_mul(1_000_000_000));
     if now >= exp + leeway {
         return Err(Rejection::Expired);
     }

@@ -749,3 +749,130 @@ proptest! {
         prop_assert!(check_token(&token, &keys, TYP_ACCESS, 4096).is_err());
     }
 }
+
+/// JSON members for the claims oracle: every claim name (one spelled with an
+/// escape), an unknown name, and values of every JSON type, including the
+/// near misses (negative, float, too big for u64, escaped strings).
+fn claim_member() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("iss"),
+        Just("sub"),
+        Just("aud"),
+        Just("iat"),
+        Just("nbf"),
+        Just("exp"),
+        Just("jti"),
+        Just("sid"),
+        Just("scope"),
+        Just("x"),
+        Just(r"i\u0073s"),
+        Just(r"a\u0075d"),
+    ];
+    let value = prop_oneof![
+        Just(r#""rampart""#),
+        Just(r#""api""#),
+        Just(r#""a\"p\u0069""#),
+        Just(r#""\ud800""#),
+        Just("1700000000"),
+        Just("-1"),
+        Just("1.5"),
+        Just("18446744073709551616"),
+        Just("null"),
+        Just("true"),
+        Just("[]"),
+        Just(r#"["api"]"#),
+        Just(r#"["x","api"]"#),
+        Just(r#"["a\u0070i",1]"#),
+        Just(r#"{"a":1}"#),
+        Just(r#""""#),
+    ];
+    (key, value).prop_map(|(k, v)| format!(r#""{k}":{v}"#))
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// The borrowed claims the verifier parses decide exactly like the owned
+    /// `Claims` (the oracle): both accept with equal values, or both fail
+    /// with the same error category, so `ClaimType` vs `Malformed` never
+    /// moves. Documents are a well-formed claim set, then members dropped,
+    /// swapped, duplicated, retyped, wrapped as an array, or cut short.
+    #[test]
+    fn borrowed_claims_decide_like_owned_claims(
+        base_values in prop::collection::vec(any::<bool>(), 9),
+        extra in prop::collection::vec(claim_member(), 0..4),
+        insert_at in any::<prop::sample::Index>(),
+        drop_one in prop::option::of(any::<prop::sample::Index>()),
+        as_array in any::<bool>(),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let good = [
+            r#""iss":"rampart""#, r#""sub":"alice""#, r#""aud":["api"]"#, r#""iat":1700000000"#,
+            r#""nbf":1700000000"#, r#""exp":1700000300"#, r#""jti":"j1""#, r#""sid":"s1""#,
+            r#""scope":"read write""#,
+        ];
+        // Half the members keep an escaped but equal spelling.
+        let mut members: Vec<String> = good
+            .iter()
+            .zip(&base_values)
+            .map(|(m, esc)| if *esc { m.replace("rampart", r"ramp\u0061rt") } else { (*m).to_owned() })
+            .collect();
+        if let Some(i) = drop_one { members.remove(i.index(members.len())); }
+        let at = insert_at.index(members.len() + 1);
+        for (k, m) in extra.into_iter().enumerate() { members.insert((at + k).min(members.len()), m); }
+        let mut doc = if as_array {
+            // serde's derived structs also accept a JSON array of the values.
+            let values: Vec<&str> = members.iter().map(|m| m.split_once(':').map_or("", |(_, v)| v)).collect();
+            format!("[{}]", values.join(","))
+        } else {
+            format!("{{{}}}", members.join(","))
+        };
+        if let Some(c) = cut {
+            let mut at = c.index(doc.len() + 1);
+            while !doc.is_char_boundary(at) { at -= 1; }
+            doc.truncate(at);
+        }
+        let owned = serde_json::from_slice::<Claims>(doc.as_bytes());
+        let borrowed = serde_json::from_slice::<crate::jws::ClaimsRef<'_>>(doc.as_bytes());
+        match (owned, borrowed) {
+            (Ok(o), Ok(b)) => prop_assert_eq!(o, b.into_owned(), "{}", doc),
+            (Err(o), Err(b)) => prop_assert_eq!(o.classify(), b.classify(), "{}", doc),
+            (o, b) => prop_assert!(false, "{}: owned {:?} vs borrowed {:?}", doc, o.is_ok(), b.is_ok()),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    /// The cache indexes by the token's tail, which anyone can copy: a
+    /// forged token with the same length and tail as a cached one lands on
+    /// its entry, and must still be refused (full byte compare, then the
+    /// cold path) without disturbing the entry.
+    #[test]
+    fn a_forged_token_that_shares_a_cached_tokens_index_is_not_accepted(
+        pos in any::<prop::sample::Index>(),
+        byte in prop::sample::select(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.".to_vec()),
+    ) {
+        let mut s = service();
+        let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
+        let token = s.issue(t0(), "alice", "read").unwrap().access;
+        prop_assert!(v.verify(t0(), &token).is_accepted());
+        prop_assert_eq!(v.verify(t0(), &token).cost, CostClass::CacheHit);
+        let mut bytes = token.clone().into_bytes();
+        let i = pos.index(bytes.len() - 16);
+        prop_assume!(bytes[i] != byte);
+        bytes[i] = byte;
+        let forged = String::from_utf8(bytes).unwrap();
+        prop_assert_eq!(
+            crate::fxhash::cache_index(forged.as_bytes()),
+            crate::fxhash::cache_index(token.as_bytes())
+        );
+        let verdict = v.verify(t0(), &forged);
+        prop_assert!(!verdict.is_accepted());
+        prop_assert_ne!(verdict.cost, CostClass::CacheHit);
+        let again = v.verify(t0(), &token);
+        prop_assert!(again.is_accepted());
+        prop_assert_eq!(again.cost, CostClass::CacheHit);
+    }
+}
