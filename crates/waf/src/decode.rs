@@ -56,9 +56,26 @@ pub(crate) fn normalize(raw: &[u8], form: bool, passes_max: u8) -> Normalized<'_
     Normalized { bytes: Cow::Owned(cur), residual, bytes_scanned }
 }
 
+/// Bytes that can start something a pass would change: `%`, `&`, `+`
+/// (forms only), overlong lead bytes and the lead bytes of the folded
+/// three-byte forms. One table lookup per byte keeps the clean path cheap.
+const DECODE_START: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'%' as usize] = 1;
+    t[b'&' as usize] = 1;
+    t[b'+' as usize] = 2;
+    t[0xC0] = 1;
+    t[0xC1] = 1;
+    t[0xE0] = 1;
+    t[0xE2] = 1;
+    t[0xE3] = 1;
+    t[0xEF] = 1;
+    t
+};
+
 fn needs_decoding(raw: &[u8], form: bool) -> bool {
-    raw.iter()
-        .any(|&b| b == b'%' || b == b'&' || b == 0xEF || b == 0xE3 || b == 0xE2 || (form && b == b'+'))
+    let mask = if form { 3 } else { 1 };
+    raw.iter().any(|&b| DECODE_START[usize::from(b)] & mask != 0)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -223,10 +240,29 @@ fn fold_into(src: &[u8], out: &mut Vec<u8>) -> bool {
     let mut changed = false;
     let mut i = 0;
     while i < src.len() {
+        // Overlong UTF-8 encodings of `.`, `/` and `\`, which old decoders
+        // accepted (`%c0%af`): fold them to what they spell.
+        if i + 1 < src.len() {
+            let (a, b) = (src[i], src[i + 1]);
+            let folded = ((a == 0xC0 || a == 0xC1) && b & 0xC0 == 0x80).then(|| ((a & 0x1F) << 6) | (b & 0x3F));
+            if let Some(c) = folded {
+                out.push(c);
+                i += 2;
+                changed = true;
+                continue;
+            }
+        }
         if i + 2 < src.len() {
             let (a, b, c) = (src[i], src[i + 1], src[i + 2]);
             let cp = (u32::from(a & 0x0F) << 12) | (u32::from(b & 0x3F) << 6) | u32::from(c & 0x3F);
             let three_byte = a & 0xF0 == 0xE0 && b & 0xC0 == 0x80 && c & 0xC0 == 0x80;
+            if three_byte && a == 0xE0 && cp < 0x80 {
+                // Three-byte overlong ASCII (`%e0%80%ae`).
+                out.push(cp as u8);
+                i += 3;
+                changed = true;
+                continue;
+            }
             if three_byte && (0xFF01..=0xFF5E).contains(&cp) {
                 out.push((cp - 0xFF01 + 0x21) as u8);
                 i += 3;
@@ -355,6 +391,7 @@ mod tests {
         assert_eq!(norm("&lt;img&#x20;src&#61x&gt;"), "<img src=x>");
         assert_eq!(norm("\u{FF1C}script\u{FF1E}"), "<script>");
         assert_eq!(norm("127\u{3002}0\u{3002}0\u{3002}1"), "127.0.0.1");
+        assert_eq!(norm("%c0%ae%c0%ae%c0%af%e0%80%ae"), "../.");
     }
 
     #[test]

@@ -257,7 +257,12 @@ impl Inspector {
                     (Kind::Phrase, phrases.iter().map(String::as_str).collect())
                 }
                 Matcher::Regex { pattern, triggers } => {
+                    // ASCII semantics: Unicode `\b`/`\w` make the lazy DFA give
+                    // up on the first non-ASCII byte and fall back to the
+                    // PikeVM, which is linear but two orders of magnitude
+                    // slower. Non-ASCII look-alikes are folded by the decoder.
                     let re = RegexBuilder::new(pattern)
+                        .unicode(false)
                         .size_limit(REGEX_SIZE_LIMIT_BYTES)
                         .dfa_size_limit(REGEX_SIZE_LIMIT_BYTES)
                         .build()
@@ -286,6 +291,7 @@ impl Inspector {
             });
         }
         let triggers = AhoCorasickBuilder::new()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .build(&patterns)

@@ -1,4 +1,100 @@
-//! rampart-waf: request inspection and abuse detection (placeholder docs).
+//! rampart-waf: request inspection and abuse detection, sans-IO and
+//! linear-time.
+//!
+//! Two state machines live here. The [`Inspector`] scores one request
+//! against a rule set, the way an OWASP CRS deployment does; the
+//! [`abuse::AbuseDetector`] watches authentication outcomes over time and
+//! decides who gets challenged or blocked. Neither reads a clock, touches
+//! the network or draws randomness: the caller passes `now` and the input.
+//!
+//! ```text
+//!   policy (TOML) ──serde──▶ Policy ──Inspector::new──▶ Inspector  (hash: RulesetHash)
+//!                                                           │
+//!   Request<'_> (borrowed views) ──────────inspect────────▶ Verdict { action, score, matched, cost }
+//!
+//!   AuthEvent ──observe(now, ev)──▶ AbuseDetector ──check(now, ip, account)──▶ Decision
+//! ```
+//!
+//! # 1. Author a policy
+//!
+//! A [`Policy`] is plain data. [`Policy::default`] carries the built-in rule
+//! set at paranoia level 1 with the CRS default inbound threshold of 5; a
+//! policy file can override any part of it, add routes and rules.
+//!
+//! # 2. Compile it
+//!
+//! [`Inspector::new`] validates the policy and compiles every regex (the
+//! `regex` crate: finite automata, no backtracking) and one Aho-Corasick
+//! automaton over all rule triggers. [`Inspector::ruleset_hash`] is a
+//! SHA-256 over a canonical encoding of the policy; instances that report
+//! different hashes run different rules (drift).
+//!
+//! # 3. Inspect
+//!
+//! [`Inspector::inspect`] takes a [`Request`] of borrowed slices and returns
+//! a small `Copy` [`Verdict`]. Values are decoded first (URL, double URL,
+//! `%uXXXX`, HTML entities, full-width forms, JSON escapes, and base64 for
+//! parameters a route marks), at most `decode.passes_max` times. JSON bodies
+//! are checked by a streaming scanner, never parsed into a tree. Each match
+//! adds its severity (critical 5, error 4, warning 3, notice 2); reaching
+//! the threshold blocks, or in [`Mode::DetectionOnly`] only logs.
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use rampart_waf::{Action, AttackClass, Inspector, Policy, Request, Route};
+//!
+//! let mut policy = Policy::default();
+//! policy.routes.push(Route {
+//!     path_prefix: "/api/users".into(),
+//!     methods: vec!["GET".into(), "PATCH".into()],
+//!     content_types: vec!["application/json".into()],
+//!     forbidden_fields: vec!["is_admin".into()],
+//!     ..Route::default()
+//! });
+//! let inspector = Inspector::new(policy).unwrap();
+//! let ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 4));
+//!
+//! // Prose with apostrophes and SQL words is fine.
+//! let body = br#"{"bio":"I'd select O'Brien's union rep, or drop by at 5."}"#;
+//! let ok = inspector.inspect(&Request::new("PATCH", "/api/users/7", ip).with_body("application/json", body));
+//! assert_eq!(ok.action, Action::Allow);
+//! assert!(ok.cost.bytes_scanned > 0);
+//!
+//! // A double-encoded tautology in the query is not.
+//! let bad = inspector.inspect(&Request::new("GET", "/api/users", ip).with_query("id=1%2527%2520or%25201%253D1--"));
+//! assert_eq!(bad.action, Action::Block);
+//! assert!(bad.classes.contains(AttackClass::Sqli));
+//!
+//! // Nor is an SSRF target spelled as a decimal integer.
+//! let ssrf = inspector.inspect(&Request::new("GET", "/api/fetch", ip).with_query("url=http://2130706433/admin"));
+//! assert!(ssrf.classes.contains(AttackClass::Ssrf));
+//! ```
+//!
+//! # 4. Watch logins
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use rampart_time::Instant;
+//! use rampart_waf::abuse::{AbuseConfig, AbuseDetector, AuthEvent, Decision, Outcome};
+//!
+//! let mut d = AbuseDetector::new(AbuseConfig::default()).unwrap();
+//! let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9));
+//! for s in [0u64, 2, 3, 7, 8, 11, 15, 16, 20, 23] {
+//!     let now = Instant::from_nanos(s * 1_000_000_000);
+//!     d.observe(now, AuthEvent { ip, account: Some("alice"), outcome: Outcome::Failure });
+//! }
+//! let now = Instant::from_nanos(23 * 1_000_000_000);
+//! assert!(matches!(d.check(now, ip, Some("alice")), Decision::Block { .. }));
+//! ```
+//!
+//! # Cost and determinism
+//!
+//! Every [`Verdict`] reports [`Cost`]: bytes walked by decoders and automata,
+//! and rules evaluated, so a simulator can charge modelled CPU. The
+//! inspector is a pure function of (request, policy): a simulator may cache
+//! verdicts per (request template, [`RulesetHash`]). The worst case per byte
+//! is stated in the `inspect` module docs: `O(passes_max × (1 + R))`
+//! automaton steps for R active rules, never super-linear.
 
 pub mod abuse;
 mod decode;

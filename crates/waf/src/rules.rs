@@ -95,7 +95,7 @@ pub fn builtin_rules() -> Vec<Rule> {
         regex(4202, C::Xss, S::Critical, 1, "Event handler attribute in a tag", ARGS,
             r#"(?i)<[a-z!/?][^>]*?[\s/"'](?:on[a-z]{3,})\s*="#, &["<"]),
         regex(4203, C::Xss, S::Critical, 1, "Script URL scheme", ARGS,
-            r"(?i)(?:j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t|v\s*b\s*s\s*c\s*r\s*i\s*p\s*t|livescript)\s*:\s*(?:[^\s]*[(`=]|//|[a-z_$][\w$.]*\s*\()", &[":"]),
+            r"(?i)(?:j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t|v\s*b\s*s\s*c\s*r\s*i\s*p\s*t|livescript)\s*:\s*(?:[^\s]*[(`=]|//|[a-z_$][\w$.]*\s*\()", &["t:", "t :", "t\t:", "t\n:", "t\r:", "t  :"]),
         regex(4204, C::Xss, S::Critical, 1, "Active-content tag", ARGS,
             r"(?i)<\s*(?:iframe|frame|frameset|object|embed|applet|base|svg|math|meta|isindex|xss)\b[^>]*?(?:[\s/]on[a-z]+\s*=|\bsrc\s*=|\bsrcdoc\s*=|\bhref\s*=|\bdata\s*=|\bcontent\s*=|\bxmlns\b|>|$)",
             &["<"]),
@@ -122,8 +122,6 @@ pub fn builtin_rules() -> Vec<Rule> {
         regex(4303, C::PathTraversal, S::Critical, 1, "Sensitive system file", ARGS_PATH,
             r"(?i)/etc/(?:passwd|shadow|group|sudoers|issue)\b|/proc/(?:self|\d+)/(?:environ|cmdline|maps|fd)|\b(?:boot|win|system)\.ini\b|\\windows\\system32\\|/\.ssh/(?:id_|authorized_keys)|\.htpasswd\b|/\.aws/credentials|/\.git/(?:config|head)\b|\bweb-inf/web\.xml",
             &["/etc/", "/proc/", ".ini", "system32", ".ssh", ".htpasswd", ".aws", ".git", "web-inf"]),
-        regex(4304, C::PathTraversal, S::Critical, 1, "Overlong UTF-8 dot or slash", ARGS_PATH,
-            r"(?-u:\xc0[\xae\xaf\x2e\x2f]|\xc1[\x9c\x1c]|\xe0\x80[\xae\xaf])", &[]),
         regex(4305, C::PathTraversal, S::Critical, 2, "Absolute path to a system directory in an argument", &[T::Args],
             r"(?i)^(?:file:)?/(?:etc|proc|sys|root|var/log|usr/local/etc)/|^[a-z]:\\(?:windows|winnt|boot)\b", &["/etc", "/proc", "/sys", "/root", "/var", "/usr", ":\\"]),
         // ---- Path traversal, PL2+ ----
@@ -166,7 +164,7 @@ pub fn builtin_rules() -> Vec<Rule> {
             matcher: Matcher::InternalUrl,
         },
         regex(4502, C::Ssrf, S::Critical, 1, "Non-HTTP URL scheme a fetcher should never follow", &[T::Args, T::Headers, T::RawBody],
-            r"(?i)\b(?:gopher|dict|file|ldap|ldaps|tftp|jar|netdoc|phar|expect|php|glob|ssh2)://|\bjar:(?:file|https?):", &[":"]),
+            r"(?i)\b(?:gopher|dict|file|ldap|ldaps|tftp|jar|netdoc|phar|expect|php|glob|ssh2)://|\bjar:(?:file|https?):", &["gopher:", "dict:", "file:", "ldap", "tftp:", "jar:", "netdoc:", "phar:", "expect:", "php:", "glob:", "ssh2"]),
         regex(4520, C::Ssrf, S::Critical, 2, "Bare internal IP address in an argument", &[T::Args],
             r"^(?:127\.\d{1,3}|10\.\d{1,3}|192\.168|169\.254|172\.(?:1[6-9]|2\d|3[01]))\.\d{1,3}\.\d{1,3}(?::\d+)?$|^localhost(?::\d+)?$", &["127.", "10.", "192.168", "169.254", "172.", "localhost"]),
     ]
