@@ -418,6 +418,14 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The multiply-and-correct division equals `/` for every dividend and divisor.
+    #[test]
+    fn fast_division_is_exact(x in any::<u64>(), d in prop_oneof![1u64..4, 1u64..1_000_000, any::<u64>()]) {
+        prop_assert_eq!(crate::algo::divisor_for_tests(d, x), x / d.max(1));
+    }
+}
+
 #[test]
 fn gcra_check_n_beyond_burst_is_an_error_not_a_denial() {
     let g = Gcra::new(GcraConfig {
