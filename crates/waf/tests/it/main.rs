@@ -4,6 +4,7 @@
 mod abuse;
 mod benign;
 mod corpus;
+mod heldout;
 mod malicious;
 mod props;
 
