@@ -92,6 +92,21 @@ fn bytes_per_key() {
         theirs_rss as f64 / KEYS as f64,
     );
     black_box((ours, theirs));
+    // The same table filled to 85% of a 2^20 cap: what a deployment sized
+    // to its key count pays (the first eviction comes at ~87% load).
+    let keys = (1u64 << 20) * 85 / 100;
+    let full: KeyedLimiter<Gcra> =
+        KeyedLimiter::new(gcra(1_000, 10), &StoreConfig { max_keys: 1 << 20, ..StoreConfig::default() }).unwrap();
+    for k in 0..keys {
+        full.check(Instant::ZERO, Key::from_u128(k.into()));
+    }
+    let s = full.stats();
+    println!(
+        "bytes per key at 85% of a 2^20 cap: {} keys, {} evictions, {:.1} B/key",
+        s.keys_tracked,
+        s.evictions,
+        s.bytes_allocated as f64 / s.keys_tracked as f64
+    );
 }
 
 fn direct(c: &mut Criterion) {
@@ -271,8 +286,8 @@ fn paired() {
     };
     paired_ratio(
         "keyed 1M local (vs governor dashmap)",
-        41,
-        50_000,
+        101,
+        20_000,
         || {
             i = i.wrapping_add(1);
             now += 1;
@@ -286,8 +301,8 @@ fn paired() {
     );
     paired_ratio(
         "keyed 1M sharded (vs governor dashmap)",
-        41,
-        50_000,
+        101,
+        20_000,
         || {
             i = i.wrapping_add(1);
             now += 1;

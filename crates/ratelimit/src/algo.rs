@@ -203,7 +203,11 @@ impl Algorithm for Gcra {
             .saturating_add(weight_ns);
         // governor's `remaining_burst_capacity`.
         let horizon_ns = now_ns.saturating_add(self.tau_ns).saturating_add(self.t_ns);
-        let remaining = self.per_t.div(horizon_ns.saturating_sub(next_ns).min(self.tau_ns.saturating_add(self.t_ns)));
+        let remaining = self.per_t.div(
+            horizon_ns
+                .saturating_sub(next_ns)
+                .min(self.tau_ns.saturating_add(self.t_ns)),
+        );
         let outcome = Outcome {
             allowed: true,
             remaining,

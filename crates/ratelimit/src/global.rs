@@ -21,17 +21,24 @@
 //!
 //! **Over-admission bound.** Between two of its syncs an instance learns
 //! nothing about the others. Every admission by instance `i` satisfies
-//! `synced_total_i + unsynced_i < limit`, and `synced_total_i` misses only
-//! what the other instances admitted since `i`'s last sync. Those admissions
-//! were themselves made after the other instances' previous syncs, at most two
-//! sync intervals back. So within a window the fleet admits at most
-//! `limit + sum over j != i of (admissions of j in the last 2 * sync_interval)`
-//! -- with `k` instances each admitting at most `r` per second, the excess is
-//! below `(k - 1) * r * 2 * sync_interval`. Fair share cuts the excess further
-//! (each instance may spend only its share of the remainder), at the cost of
-//! under-admitting skewed traffic until the next sync. The `fleet_*` tests
-//! measure both against this bound. A newly started instance knows nothing
-//! until its first sync; the simulator should sync it on start.
+//! `synced_i + unsynced_i <= limit`, where `synced_i` is the fleet total for
+//! the current window as of `i`'s last sync. What `synced_i` misses is what
+//! the others admitted after their own last push before that sync, and since
+//! it: at most two sync intervals' worth of their admissions. So while every
+//! instance has synced the key in the current window, the fleet admits at
+//! most `limit + sum over j != i of (admissions of j in the last
+//! 2 * sync_interval)`; with `k` instances each admitting at most `r` per
+//! second, the excess is below `(k - 1) * r * 2 * sync_interval`.
+//! **Caveat:** an instance that has not yet synced a key in the current
+//! window (a new key, a new window, a new instance) sees `synced = 0` and may
+//! admit up to `min(limit, its admissions before its next sync)` on its own;
+//! this is the same order, `r * sync_interval` per instance, and is why the
+//! bound is stated per sync interval, not as a fraction of `limit`. Fair
+//! share cuts the excess further (each instance spends only its share of the
+//! remainder) at the cost of under-admitting traffic skewed onto few
+//! instances until the next sync. The `fleet_*` test measures both against
+//! `limit + (k - 1) * 2 * r * sync_interval`. A new instance should sync on
+//! start.
 //!
 //! The store is a trait so the simulator can model a Redis-like service (with
 //! its own latency and failures) behind it; [`InMemoryCounterStore`] is the

@@ -18,6 +18,9 @@ use crate::key::{Fingerprinter, Key};
 use crate::store::{KeyedLimiter, LocalStore, ShardedStore, Store, StoreConfig};
 use crate::table::TableStats;
 
+/// Rules whose per-request keys are cached on the stack during a check.
+const KEYS_CACHED: usize = 16;
+
 /// One part of a rule's key (Envoy's descriptor entries).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -498,6 +501,21 @@ impl<F: StoreFamily> RuleSet<F> {
         }
     }
 
+    #[inline]
+    fn cached_key(
+        &self,
+        cache: &mut [Option<Option<Key>>; KEYS_CACHED],
+        i: usize,
+        rule: &Rule<F>,
+        req: &Request<'_>,
+    ) -> Option<Key> {
+        match cache.get_mut(i) {
+            Some(Some(k)) => *k,
+            Some(slot) => *slot.insert(self.key_for(rule, req)),
+            None => self.key_for(rule, req),
+        }
+    }
+
     /// Decides one request at `now`. Allocates nothing.
     pub fn check(&self, now: Instant, req: &Request<'_>) -> Decision {
         self.requests.incr();
@@ -509,16 +527,18 @@ impl<F: StoreFamily> RuleSet<F> {
             quota: None,
             now,
         };
-        let matching = self
-            .rules
-            .iter()
-            .filter(|r| self.key_for(r, req).is_some())
-            .count();
+        // Keys are derived once per request (a composite key costs two SipHash
+        // runs), cached on the stack for the first KEYS_CACHED rules.
+        let mut cache = [None; KEYS_CACHED];
+        let mut matching = 0;
+        for (i, rule) in self.rules.iter().enumerate() {
+            matching += usize::from(self.cached_key(&mut cache, i, rule, req).is_some());
+        }
         // Phase 1: ask without writing (skipped for a single matching rule,
         // where phase 2's own check is the same question).
         if matching > 1 {
             for (i, rule) in self.rules.iter().enumerate() {
-                let Some(key) = self.key_for(rule, req) else {
+                let Some(key) = self.cached_key(&mut cache, i, rule, req) else {
                     continue;
                 };
                 let outcome = rule.limiter.run(now, key, req.cost, false);
@@ -536,7 +556,7 @@ impl<F: StoreFamily> RuleSet<F> {
             if !commit {
                 continue;
             }
-            let Some(key) = self.key_for(rule, req) else {
+            let Some(key) = self.cached_key(&mut cache, i, rule, req) else {
                 continue;
             };
             let outcome = rule.limiter.run(now, key, req.cost, true);

@@ -291,21 +291,19 @@ impl<S: Copy + Default> Table<S> {
                 // the cursor to keep going round when no new keys arrive,
                 // cheap enough not to tax the hot path.
                 self.hits = self.hits.wrapping_add(1);
-                if self.hits % SWEEP_EVERY_HITS == 0 {
+                if self.hits.is_multiple_of(SWEEP_EVERY_HITS) {
                     self.sweep(alg, now);
                 }
             }
             return Ok(outcome);
         }
         let (outcome, next) = alg.decide(&alg.fresh(now), now, n)?;
-        if commit {
-            if let Some(next) = next {
-                // Each new key sweeps two buckets first, so reclaiming idle
-                // keys outpaces taking new ones.
-                self.sweep(alg, now);
-                self.sweep(alg, now);
-                self.insert(alg, h, words, next, now);
-            }
+        if commit && let Some(next) = next {
+            // Each new key sweeps two buckets first, so reclaiming idle
+            // keys outpaces taking new ones.
+            self.sweep(alg, now);
+            self.sweep(alg, now);
+            self.insert(alg, h, words, next, now);
         }
         Ok(outcome)
     }
