@@ -37,7 +37,11 @@ fn json_body(target_len: usize) -> Vec<u8> {
         if !comments.is_empty() {
             comments.push(',');
         }
-        comments.push_str(&format!(r#"{{"id":{k},"text":"{}","likes":{}}}"#, PROSE[k % PROSE.len()], k * 3));
+        comments.push_str(&format!(
+            r#"{{"id":{k},"text":"{}","likes":{}}}"#,
+            PROSE[k % PROSE.len()],
+            k * 3
+        ));
         k += 1;
     }
     format!(r#"{{"author":"D'Angelo McAllister","post_id":88412,"tags":["api","billing"],"comments":[{comments}],"notify":true}}"#).into_bytes()
@@ -63,41 +67,85 @@ const COOKIE: &[u8] = b"session=s%3A8f2c1e.Zx9; theme=dark";
 fn inspect_bench(c: &mut Criterion) {
     let ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 20));
     let headers = [
-        Header { name: "user-agent", value: UA },
-        Header { name: "accept", value: b"application/json" },
-        Header { name: "cookie", value: COOKIE },
+        Header {
+            name: "user-agent",
+            value: UA,
+        },
+        Header {
+            name: "accept",
+            value: b"application/json",
+        },
+        Header {
+            name: "cookie",
+            value: COOKIE,
+        },
     ];
     let body = json_body(1024);
     println!("clean request body: {} bytes", body.len());
     let mut g = c.benchmark_group("inspect_clean_1k_json");
     for pl in [1u8, 4] {
         let ins = Inspector::new(policy(pl)).unwrap();
-        let req = Request::new("POST", "/api/posts/88412/comments", ip).with_headers(&headers).with_body("application/json", &body);
+        let req = Request::new("POST", "/api/posts/88412/comments", ip)
+            .with_headers(&headers)
+            .with_body("application/json", &body);
         let v = ins.inspect(&req);
-        assert!(!v.is_attack() || pl > 1, "the clean request must pass at PL1: {v:?}");
+        assert!(
+            !v.is_attack() || pl > 1,
+            "the clean request must pass at PL1: {v:?}"
+        );
         println!("PL{pl}: score {} cost {:?}", v.score, v.cost);
-        g.bench_function(format!("pl{pl}"), |b| b.iter(|| black_box(ins.inspect(black_box(&req)))));
+        g.bench_function(format!("pl{pl}"), |b| {
+            b.iter(|| black_box(ins.inspect(black_box(&req))))
+        });
     }
     // The engine without signatures: limits, JSON structure scan, decoding
     // and the trigger automaton only. Splits the cost into plumbing and rules.
     let mut bare = policy(1);
     bare.rules.clear();
     let ins = Inspector::new(bare).unwrap();
-    let req = Request::new("POST", "/api/posts/88412/comments", ip).with_headers(&headers).with_body("application/json", &body);
-    g.bench_function("no_signature_rules", |b| b.iter(|| black_box(ins.inspect(black_box(&req)))));
+    let req = Request::new("POST", "/api/posts/88412/comments", ip)
+        .with_headers(&headers)
+        .with_body("application/json", &body);
+    g.bench_function("no_signature_rules", |b| {
+        b.iter(|| black_box(ins.inspect(black_box(&req))))
+    });
     g.finish();
-    c.bench_function("floor_sum_1k", |b| b.iter(|| black_box(black_box(&body).iter().fold(0u64, |a, &x| a.wrapping_add(u64::from(x))))));
+    c.bench_function("floor_sum_1k", |b| {
+        b.iter(|| {
+            black_box(
+                black_box(&body)
+                    .iter()
+                    .fold(0u64, |a, &x| a.wrapping_add(u64::from(x))),
+            )
+        })
+    });
 
     let ins = Inspector::new(policy(1)).unwrap();
     let mut g = c.benchmark_group("throughput");
     for (name, ct, body) in [
         ("json_64k", "application/json", json_body(64 * 1024)),
         ("json_1m", "application/json", json_body(1000 * 1024)),
-        ("text_1m", "text/plain", PROSE.join(" ").repeat(1000 * 1024 / 500).into_bytes()),
+        (
+            "text_1m",
+            "text/plain",
+            PROSE.join(" ").repeat(1000 * 1024 / 500).into_bytes(),
+        ),
     ] {
-        let req = Request::new("POST", "/api/posts/1/comments", ip).with_body(ct, &body);
+        // Plain text goes to an upload path: /api/posts only allows JSON.
+        let path = if ct == "text/plain" {
+            "/upload/notes"
+        } else {
+            "/api/posts/1/comments"
+        };
+        let req = Request::new("POST", path, ip).with_body(ct, &body);
         let v = ins.inspect(&req);
-        println!("{name}: {} bytes, score {}, cost {:?}", body.len(), v.score, v.cost);
+        assert_eq!(v.score, 0, "{name} is clean: {v:?}");
+        println!(
+            "{name}: {} bytes, score {}, cost {:?}",
+            body.len(),
+            v.score,
+            v.cost
+        );
         g.throughput(Throughput::Bytes(body.len() as u64));
         g.bench_function(name, |b| b.iter(|| black_box(ins.inspect(black_box(&req)))));
     }
@@ -107,8 +155,15 @@ fn inspect_bench(c: &mut Criterion) {
 fn abuse_bench(c: &mut Criterion) {
     let accounts: Vec<String> = (0..1024).map(|k| format!("user{k}@example.com")).collect();
     let mut g = c.benchmark_group("abuse");
-    for (name, ips, cap) in [("observe_check_100k_ips", 100_000u32, 100_000u32), ("observe_check_botnet_10m_ips_cap_100k", 10_000_000, 100_000)] {
-        let mut d = AbuseDetector::new(AbuseConfig { ips_max: cap, ..AbuseConfig::default() }).unwrap();
+    for (name, ips, cap) in [
+        ("observe_check_100k_ips", 100_000u32, 100_000u32),
+        ("observe_check_botnet_10m_ips_cap_100k", 10_000_000, 100_000),
+    ] {
+        let mut d = AbuseDetector::new(AbuseConfig {
+            ips_max: cap,
+            ..AbuseConfig::default()
+        })
+        .unwrap();
         let mut k: u64 = 0;
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -117,8 +172,19 @@ fn abuse_bench(c: &mut Criterion) {
                 let ip = IpAddr::V4(Ipv4Addr::from(n.wrapping_mul(2_246_822_519)));
                 let now = Instant::from_nanos(k * 100_000);
                 let account = &accounts[(k % 1024) as usize];
-                let outcome = if k % 3 == 0 { Outcome::Success } else { Outcome::Failure };
-                d.observe(now, AuthEvent { ip, account: Some(account), outcome });
+                let outcome = if k % 3 == 0 {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                };
+                d.observe(
+                    now,
+                    AuthEvent {
+                        ip,
+                        account: Some(account),
+                        outcome,
+                    },
+                );
                 black_box(d.check(now, ip, Some(account)))
             })
         });

@@ -103,7 +103,11 @@ impl Default for AbuseConfig {
             global_failures_min: 100,
             global_failure_ratio_pct: 50,
             cadence_cv_max_pct: 10,
-            block_durations: vec![Duration::from_mins(1), Duration::from_mins(10), Duration::from_hours(1)],
+            block_durations: vec![
+                Duration::from_mins(1),
+                Duration::from_mins(10),
+                Duration::from_hours(1),
+            ],
             strike_memory: Duration::from_hours(24),
             challenge_ttl: Duration::from_mins(5),
             allow_list: Vec::new(),
@@ -291,7 +295,9 @@ impl Window {
     fn count(&self, idx: u64) -> u32 {
         let mut total = 0u32;
         for j in 0..SLOTS as u64 {
-            let Some(b) = self.head.checked_sub(j) else { break };
+            let Some(b) = self.head.checked_sub(j) else {
+                break;
+            };
             if b + (SLOTS as u64) > idx {
                 total = total.saturating_add(self.slots[(b % SLOTS as u64) as usize]);
             }
@@ -389,7 +395,11 @@ fn parse_cidr(s: &str) -> Option<Cidr> {
         return None;
     }
     let m = mask(len, v6);
-    Some(Cidr { net: bits & m, mask: m, v6 })
+    Some(Cidr {
+        net: bits & m,
+        mask: m,
+        v6,
+    })
 }
 
 impl AbuseDetector {
@@ -454,12 +464,18 @@ impl AbuseDetector {
 
     fn allowed(&self, ip: IpAddr) -> bool {
         let (bits, v6) = ip_bits(ip);
-        self.allow.iter().any(|c| c.v6 == v6 && bits & c.mask == c.net)
+        self.allow
+            .iter()
+            .any(|c| c.v6 == v6 && bits & c.mask == c.net)
     }
 
     fn prefix_key(&self, ip: IpAddr) -> u128 {
         let (bits, v6) = ip_bits(ip);
-        let len = if v6 { self.cfg.ipv6_prefix_len } else { self.cfg.ipv4_prefix_len };
+        let len = if v6 {
+            self.cfg.ipv6_prefix_len
+        } else {
+            self.cfg.ipv4_prefix_len
+        };
         // The top bit tags the family so v4 and v6 prefixes never collide.
         (bits & mask(len, v6)) | if v6 { 0 } else { 1u128 << 127 }
     }
@@ -490,7 +506,10 @@ impl AbuseDetector {
                 && f * 100 >= u64::from(self.cfg.global_failure_ratio_pct) * (f + s)
                 && !active(self.global_alert, now)
             {
-                self.global_alert = Some(Timed { until: now + self.cfg.challenge_ttl, reason: Reason::GlobalFailureRatio });
+                self.global_alert = Some(Timed {
+                    until: now + self.cfg.challenge_ttl,
+                    reason: Reason::GlobalFailureRatio,
+                });
                 self.stats.challenges_issued += 1;
             }
         } else {
@@ -538,8 +557,15 @@ impl AbuseDetector {
         }
         e.last_attempt = Some(now);
         let blocked = active(e.block, now);
-        if !blocked && !active(e.challenge, now) && e.n_intervals as usize == CADENCE_SAMPLES && scripted(&e.intervals_us, cfg.cadence_cv_max_pct) {
-            e.challenge = Some(Timed { until: now + cfg.challenge_ttl, reason: Reason::Cadence });
+        if !blocked
+            && !active(e.challenge, now)
+            && e.n_intervals as usize == CADENCE_SAMPLES
+            && scripted(&e.intervals_us, cfg.cadence_cv_max_pct)
+        {
+            e.challenge = Some(Timed {
+                until: now + cfg.challenge_ttl,
+                reason: Reason::Cadence,
+            });
             self.stats.challenges_issued += 1;
         }
         if ev.outcome == Outcome::Success {
@@ -571,7 +597,10 @@ impl AbuseDetector {
                 e.strikes = 0;
             }
             let step = usize::from(e.strikes).min(cfg.block_durations.len() - 1);
-            e.block = Some(Timed { until: now + cfg.block_durations[step], reason });
+            e.block = Some(Timed {
+                until: now + cfg.block_durations[step],
+                reason,
+            });
             e.strikes = e.strikes.saturating_add(1);
             e.last_strike = now;
             // A served block starts a new count: the next block needs a new burst.
@@ -583,7 +612,9 @@ impl AbuseDetector {
 
     fn observe_prefix(&mut self, now: Instant, idx: u64, ip: IpAddr) {
         let key = self.prefix_key(ip);
-        if !self.prefixes.contains_key(&key) && self.prefixes.len() >= self.cfg.prefixes_max as usize {
+        if !self.prefixes.contains_key(&key)
+            && self.prefixes.len() >= self.cfg.prefixes_max as usize
+        {
             self.stats.prefix_cap_rejections += 1;
             return;
         }
@@ -591,14 +622,19 @@ impl AbuseDetector {
         e.last_seen = now;
         e.short.add(idx);
         if e.short.count(idx) >= self.cfg.prefix_failures_max && !active(e.challenge, now) {
-            e.challenge = Some(Timed { until: now + self.cfg.challenge_ttl, reason: Reason::PrefixFailures });
+            e.challenge = Some(Timed {
+                until: now + self.cfg.challenge_ttl,
+                reason: Reason::PrefixFailures,
+            });
             self.stats.challenges_issued += 1;
         }
     }
 
     fn observe_account(&mut self, now: Instant, idx: u64, account: &str) {
         let key = account_key(account);
-        if !self.accounts.contains_key(&key) && self.accounts.len() >= self.cfg.accounts_max as usize {
+        if !self.accounts.contains_key(&key)
+            && self.accounts.len() >= self.cfg.accounts_max as usize
+        {
             self.stats.account_cap_rejections += 1;
             return;
         }
@@ -607,9 +643,13 @@ impl AbuseDetector {
         e.last_seen = now;
         e.short.add(idx);
         e.long.add(long_idx);
-        let over = e.short.count(idx) >= self.cfg.account_failures_max || e.long.count(long_idx) >= self.cfg.account_failures_long_max;
+        let over = e.short.count(idx) >= self.cfg.account_failures_max
+            || e.long.count(long_idx) >= self.cfg.account_failures_long_max;
         if over && !active(e.challenge, now) {
-            e.challenge = Some(Timed { until: now + self.cfg.challenge_ttl, reason: Reason::AccountFailures });
+            e.challenge = Some(Timed {
+                until: now + self.cfg.challenge_ttl,
+                reason: Reason::AccountFailures,
+            });
             self.stats.challenges_issued += 1;
         }
     }
@@ -624,15 +664,29 @@ impl AbuseDetector {
         }
         self.stats.sweeps += 1;
         self.next_sweep = now + Duration::from_nanos(self.bucket_ns);
-        let window = self.cfg.window.saturating_add(Duration::from_nanos(self.bucket_ns));
-        let long = self.cfg.long_window.saturating_add(Duration::from_nanos(self.long_bucket_ns));
+        let window = self
+            .cfg
+            .window
+            .saturating_add(Duration::from_nanos(self.bucket_ns));
+        let long = self
+            .cfg
+            .long_window
+            .saturating_add(Duration::from_nanos(self.long_bucket_ns));
         let strike_memory = self.cfg.strike_memory;
         self.ips.retain(|_, e| {
-            let keep_for = if e.strikes > 0 { window.max(strike_memory) } else { window };
-            now.saturating_since(e.last_seen) <= keep_for || active(e.block, now) || active(e.challenge, now)
+            let keep_for = if e.strikes > 0 {
+                window.max(strike_memory)
+            } else {
+                window
+            };
+            now.saturating_since(e.last_seen) <= keep_for
+                || active(e.block, now)
+                || active(e.challenge, now)
         });
-        self.prefixes.retain(|_, e| now.saturating_since(e.last_seen) <= window || active(e.challenge, now));
-        self.accounts.retain(|_, e| now.saturating_since(e.last_seen) <= long || active(e.challenge, now));
+        self.prefixes
+            .retain(|_, e| now.saturating_since(e.last_seen) <= window || active(e.challenge, now));
+        self.accounts
+            .retain(|_, e| now.saturating_since(e.last_seen) <= long || active(e.challenge, now));
     }
 
     /// The decision for the next attempt from `ip` on `account`.
@@ -642,12 +696,25 @@ impl AbuseDetector {
         }
         let entry = self.ips.get(&Self::ip_key(ip));
         if let Some(t) = entry.and_then(|e| e.block).filter(|t| t.until > now) {
-            return Decision::Block { until: t.until, reason: t.reason };
+            return Decision::Block {
+                until: t.until,
+                reason: t.reason,
+            };
         }
         let mut challenge = entry.and_then(|e| e.challenge).filter(|t| t.until > now);
-        challenge = challenge.or_else(|| self.prefixes.get(&self.prefix_key(ip)).and_then(|e| e.challenge).filter(|t| t.until > now));
+        challenge = challenge.or_else(|| {
+            self.prefixes
+                .get(&self.prefix_key(ip))
+                .and_then(|e| e.challenge)
+                .filter(|t| t.until > now)
+        });
         if let Some(a) = account {
-            challenge = challenge.or_else(|| self.accounts.get(&account_key(a)).and_then(|e| e.challenge).filter(|t| t.until > now));
+            challenge = challenge.or_else(|| {
+                self.accounts
+                    .get(&account_key(a))
+                    .and_then(|e| e.challenge)
+                    .filter(|t| t.until > now)
+            });
         }
         if challenge.is_none() {
             // Under a global stuffing alert, only IPs that logged in
@@ -660,7 +727,10 @@ impl AbuseDetector {
             }
         }
         match challenge {
-            Some(t) => Decision::Challenge { until: t.until, reason: t.reason },
+            Some(t) => Decision::Challenge {
+                until: t.until,
+                reason: t.reason,
+            },
             None => Decision::Allow,
         }
     }
@@ -674,7 +744,10 @@ fn active(t: Option<Timed>, now: Instant) -> bool {
 fn scripted(intervals_us: &[u32; CADENCE_SAMPLES], cv_max_pct: u32) -> bool {
     let n = CADENCE_SAMPLES as u128;
     let sum: u128 = intervals_us.iter().map(|&x| u128::from(x)).sum();
-    let sum_sq: u128 = intervals_us.iter().map(|&x| u128::from(x) * u128::from(x)).sum();
+    let sum_sq: u128 = intervals_us
+        .iter()
+        .map(|&x| u128::from(x) * u128::from(x))
+        .sum();
     if sum == 0 {
         return true;
     }
@@ -702,8 +775,18 @@ mod tests {
     #[test]
     fn cadence_test_separates_metronomes_from_humans() {
         assert!(scripted(&[1_000_000; 8], 10));
-        assert!(scripted(&[1_000_000, 1_010_000, 990_000, 1_000_000, 1_005_000, 995_000, 1_000_000, 1_000_000], 10));
-        assert!(!scripted(&[400_000, 3_000_000, 1_200_000, 9_000_000, 700_000, 2_500_000, 15_000_000, 1_000_000], 10));
+        assert!(scripted(
+            &[
+                1_000_000, 1_010_000, 990_000, 1_000_000, 1_005_000, 995_000, 1_000_000, 1_000_000
+            ],
+            10
+        ));
+        assert!(!scripted(
+            &[
+                400_000, 3_000_000, 1_200_000, 9_000_000, 700_000, 2_500_000, 15_000_000, 1_000_000
+            ],
+            10
+        ));
     }
 
     #[test]

@@ -27,7 +27,11 @@ pub(crate) struct Normalized<'a> {
 pub(crate) fn normalize(raw: &[u8], form: bool, passes_max: u8) -> Normalized<'_> {
     let mut bytes_scanned = raw.len() as u64;
     if !needs_decoding(raw, form) {
-        return Normalized { bytes: Cow::Borrowed(raw), residual: false, bytes_scanned };
+        return Normalized {
+            bytes: Cow::Borrowed(raw),
+            residual: false,
+            bytes_scanned,
+        };
     }
     let mut cur: Vec<u8> = raw.to_vec();
     let mut next: Vec<u8> = Vec::with_capacity(raw.len());
@@ -48,12 +52,20 @@ pub(crate) fn normalize(raw: &[u8], form: bool, passes_max: u8) -> Normalized<'_
         bytes_scanned += cur.len() as u64;
         std::mem::swap(&mut cur, &mut next);
         if !(changed_url || changed_html || changed_fold) {
-            return Normalized { bytes: Cow::Owned(cur), residual: false, bytes_scanned };
+            return Normalized {
+                bytes: Cow::Owned(cur),
+                residual: false,
+                bytes_scanned,
+            };
         }
     }
     bytes_scanned += cur.len() as u64;
     let residual = has_decodable_layer(&cur);
-    Normalized { bytes: Cow::Owned(cur), residual, bytes_scanned }
+    Normalized {
+        bytes: Cow::Owned(cur),
+        residual,
+        bytes_scanned,
+    }
 }
 
 /// Bytes that can start something a pass would change: `%`, `&`, `+`
@@ -75,7 +87,8 @@ const DECODE_START: [u8; 256] = {
 
 fn needs_decoding(raw: &[u8], form: bool) -> bool {
     let mask = if form { 3 } else { 1 };
-    raw.iter().any(|&b| DECODE_START[usize::from(b)] & mask != 0)
+    raw.iter()
+        .any(|&b| DECODE_START[usize::from(b)] & mask != 0)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -176,14 +189,13 @@ fn html_decode_into(src: &[u8], out: &mut Vec<u8>) -> bool {
     let mut changed = false;
     let mut i = 0;
     while i < src.len() {
-        if src[i] == b'&' {
-            if let Some((consumed, ok)) = decode_entity(&src[i + 1..], out) {
-                if ok {
-                    i += 1 + consumed;
-                    changed = true;
-                    continue;
-                }
-            }
+        if src[i] == b'&'
+            && let Some((consumed, ok)) = decode_entity(&src[i + 1..], out)
+            && ok
+        {
+            i += 1 + consumed;
+            changed = true;
+            continue;
         }
         out.push(src[i]);
         i += 1;
@@ -244,7 +256,8 @@ fn fold_into(src: &[u8], out: &mut Vec<u8>) -> bool {
         // accepted (`%c0%af`): fold them to what they spell.
         if i + 1 < src.len() {
             let (a, b) = (src[i], src[i + 1]);
-            let folded = ((a == 0xC0 || a == 0xC1) && b & 0xC0 == 0x80).then(|| ((a & 0x1F) << 6) | (b & 0x3F));
+            let folded = ((a == 0xC0 || a == 0xC1) && b & 0xC0 == 0x80)
+                .then_some(((a & 0x1F) << 6) | (b & 0x3F));
             if let Some(c) = folded {
                 out.push(c);
                 i += 2;
@@ -298,7 +311,11 @@ fn has_decodable_layer(v: &[u8]) -> bool {
 /// Decodes a base64 value (standard or URL-safe alphabet, padding optional).
 pub(crate) fn base64_value(v: &[u8]) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    let trimmed: Vec<u8> = v.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let trimmed: Vec<u8> = v
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     if trimmed.len() < 4 {
         return None;
     }
@@ -341,19 +358,21 @@ pub(crate) fn json_unescape(raw: &[u8]) -> Cow<'_, [u8]> {
             i += 2;
             continue;
         }
-        if e == b'u' {
-            if let Some(hi) = hex4(&raw[i + 2..]) {
+        if e == b'u'
+            && let Some(hi) = hex4(&raw[i + 2..])
+        {
+            i += 6;
+            if (0xD800..0xDC00).contains(&hi)
+                && raw.get(i) == Some(&b'\\')
+                && raw.get(i + 1) == Some(&b'u')
+                && let Some(lo) = hex4(&raw[i + 2..]).filter(|lo| (0xDC00..0xE000).contains(lo))
+            {
+                push_char(&mut out, 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
                 i += 6;
-                if (0xD800..0xDC00).contains(&hi) && raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u') {
-                    if let Some(lo) = hex4(&raw[i + 2..]).filter(|lo| (0xDC00..0xE000).contains(lo)) {
-                        push_char(&mut out, 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
-                        i += 6;
-                        continue;
-                    }
-                }
-                push_char(&mut out, hi);
                 continue;
             }
+            push_char(&mut out, hi);
+            continue;
         }
         out.push(raw[i]);
         i += 1;

@@ -57,5 +57,9 @@ pub(crate) fn engine_index(id: u32) -> usize {
 }
 
 pub(crate) fn engine_severity(id: u32) -> Severity {
-    if id == RESIDUAL_ENCODING { Severity::Error } else { Severity::Critical }
+    if id == RESIDUAL_ENCODING {
+        Severity::Error
+    } else {
+        Severity::Critical
+    }
 }

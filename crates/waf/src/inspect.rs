@@ -217,10 +217,14 @@ impl Inspector {
     /// Compiles `policy`. Fails on invalid or duplicate rules.
     pub fn new(policy: Policy) -> Result<Inspector, PolicyError> {
         if !(1..=4).contains(&policy.paranoia_level) {
-            return Err(PolicyError::ParanoiaOutOfRange { level: policy.paranoia_level });
+            return Err(PolicyError::ParanoiaOutOfRange {
+                level: policy.paranoia_level,
+            });
         }
         if !(policy.paranoia_level..=4).contains(&policy.detection_paranoia_level) {
-            return Err(PolicyError::ParanoiaOutOfRange { level: policy.detection_paranoia_level });
+            return Err(PolicyError::ParanoiaOutOfRange {
+                level: policy.detection_paranoia_level,
+            });
         }
         if policy.inbound_threshold == 0 {
             return Err(PolicyError::ZeroThreshold);
@@ -239,7 +243,10 @@ impl Inspector {
                 return Err(PolicyError::DuplicateRuleId { id: r.id });
             }
             if !(1..=4).contains(&r.paranoia) {
-                return Err(PolicyError::RuleParanoiaOutOfRange { id: r.id, level: r.paranoia });
+                return Err(PolicyError::RuleParanoiaOutOfRange {
+                    id: r.id,
+                    level: r.paranoia,
+                });
             }
             if r.paranoia > policy.detection_paranoia_level {
                 continue;
@@ -266,8 +273,14 @@ impl Inspector {
                         .size_limit(REGEX_SIZE_LIMIT_BYTES)
                         .dfa_size_limit(REGEX_SIZE_LIMIT_BYTES)
                         .build()
-                        .map_err(|e| PolicyError::BadRegex { id: r.id, reason: e.to_string() })?;
-                    (Kind::Regex(re), triggers.iter().map(String::as_str).collect())
+                        .map_err(|e| PolicyError::BadRegex {
+                            id: r.id,
+                            reason: e.to_string(),
+                        })?;
+                    (
+                        Kind::Regex(re),
+                        triggers.iter().map(String::as_str).collect(),
+                    )
                 }
                 Matcher::InternalUrl => (Kind::InternalUrl, SSRF_TRIGGERS.to_vec()),
             };
@@ -295,23 +308,49 @@ impl Inspector {
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .build(&patterns)
-            .map_err(|e| PolicyError::Automaton { reason: e.to_string() })?;
+            .map_err(|e| PolicyError::Automaton {
+                reason: e.to_string(),
+            })?;
         let compile_route = |r: &Route| CompiledRoute {
             prefix: r.path_prefix.as_bytes().to_vec(),
             methods: r.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
-            content_types: r.content_types.iter().map(|c| c.trim().to_ascii_lowercase()).collect(),
-            forbidden_fields: r.forbidden_fields.iter().map(|f| f.to_ascii_lowercase().into_bytes()).collect(),
-            base64_params: r.base64_params.iter().map(|f| f.as_bytes().to_vec()).collect(),
+            content_types: r
+                .content_types
+                .iter()
+                .map(|c| c.trim().to_ascii_lowercase())
+                .collect(),
+            forbidden_fields: r
+                .forbidden_fields
+                .iter()
+                .map(|f| f.to_ascii_lowercase().into_bytes())
+                .collect(),
+            base64_params: r
+                .base64_params
+                .iter()
+                .map(|f| f.as_bytes().to_vec())
+                .collect(),
         };
         let mut routes: Vec<CompiledRoute> = policy.routes.iter().map(compile_route).collect();
         // Longest prefix first; ties cannot change the result because equal
         // prefixes are rejected.
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()).then(a.prefix.cmp(&b.prefix)));
+        routes.sort_by(|a, b| {
+            b.prefix
+                .len()
+                .cmp(&a.prefix.len())
+                .then(a.prefix.cmp(&b.prefix))
+        });
         if let Some(w) = routes.windows(2).find(|w| w[0].prefix == w[1].prefix) {
-            return Err(PolicyError::DuplicateRoute { prefix: String::from_utf8_lossy(&w[0].prefix).into_owned() });
+            return Err(PolicyError::DuplicateRoute {
+                prefix: String::from_utf8_lossy(&w[0].prefix).into_owned(),
+            });
         }
         let default_route = compile_route(&policy.default_route);
-        let headers_skipped = policy.decode.headers_skipped.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let headers_skipped = policy
+            .decode
+            .headers_skipped
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
         Ok(Inspector {
             hash: policy.content_hash(),
             policy,
@@ -354,14 +393,23 @@ impl Inspector {
 
         // Engine checks: limits and allow-lists.
         acc.cost.rules_evaluated += 6;
-        let url_len = req.path.len() + if req.query.is_empty() { 0 } else { 1 + req.query.len() };
+        let url_len = req.path.len()
+            + if req.query.is_empty() {
+                0
+            } else {
+                1 + req.query.len()
+            };
         if url_len > limits.url_len_max as usize {
             acc.engine(ids::URL_TOO_LONG, AttackClass::Protocol);
         }
         if req.headers.len() > limits.header_count_max as usize {
             acc.engine(ids::TOO_MANY_HEADERS, AttackClass::Protocol);
         }
-        let header_bytes: usize = req.headers.iter().map(|h| h.name.len() + h.value.len()).sum();
+        let header_bytes: usize = req
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len())
+            .sum();
         if header_bytes > limits.header_bytes_max as usize {
             acc.engine(ids::HEADERS_TOO_LARGE, AttackClass::Protocol);
         }
@@ -369,7 +417,12 @@ impl Inspector {
         if body_too_large {
             acc.engine(ids::BODY_TOO_LARGE, AttackClass::Protocol);
         }
-        if !route.methods.is_empty() && !route.methods.iter().any(|m| m.eq_ignore_ascii_case(req.method)) {
+        if !route.methods.is_empty()
+            && !route
+                .methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(req.method))
+        {
             acc.engine(ids::METHOD_NOT_ALLOWED, AttackClass::Protocol);
         }
         let media_type = req
@@ -378,7 +431,10 @@ impl Inspector {
             .unwrap_or("");
         if !route.content_types.is_empty()
             && !req.body.is_empty()
-            && !route.content_types.iter().any(|c| c.eq_ignore_ascii_case(media_type))
+            && !route
+                .content_types
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(media_type))
         {
             acc.engine(ids::CONTENT_TYPE_NOT_ALLOWED, AttackClass::Protocol);
         }
@@ -393,7 +449,11 @@ impl Inspector {
         if header_bytes <= limits.header_bytes_max as usize {
             for h in req.headers.iter().take(limits.header_count_max as usize) {
                 let name = h.name;
-                if self.headers_skipped.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                if self
+                    .headers_skipped
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(name))
+                {
                     continue;
                 }
                 if name.eq_ignore_ascii_case("cookie") {
@@ -413,7 +473,9 @@ impl Inspector {
         // Body.
         if !body_too_large && !req.body.is_empty() {
             let mt = media_type.as_bytes();
-            if mt.eq_ignore_ascii_case(b"application/json") || (mt.ends_with(b"+json") && mt.len() > 5) {
+            if mt.eq_ignore_ascii_case(b"application/json")
+                || (mt.ends_with(b"+json") && mt.len() > 5)
+            {
                 self.json_body(req.body, route, &mut acc);
             } else if mt.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
                 self.params(req.body, route, &mut acc);
@@ -446,7 +508,10 @@ impl Inspector {
             let name_dec = decode::normalize(name, true, self.policy.decode.passes_max);
             acc.cost.bytes_scanned += name_dec.bytes_scanned;
             self.check_field_name(&name_dec.bytes, route, acc);
-            let b64 = route.base64_params.iter().any(|p| p.as_slice() == &*name_dec.bytes);
+            let b64 = route
+                .base64_params
+                .iter()
+                .any(|p| p.as_slice() == &*name_dec.bytes);
             self.value(Target::ArgNames, name, true, false, acc);
             self.value(Target::Args, value, true, b64, acc);
         }
@@ -454,7 +519,11 @@ impl Inspector {
 
     fn json_body(&self, body: &[u8], route: &CompiledRoute, acc: &mut Acc) {
         let l = &self.policy.limits;
-        let limits = JsonLimits { depth_max: l.json_depth_max, keys_max: l.json_keys_max, array_len_max: l.json_array_len_max };
+        let limits = JsonLimits {
+            depth_max: l.json_depth_max,
+            keys_max: l.json_keys_max,
+            array_len_max: l.json_array_len_max,
+        };
         acc.cost.bytes_scanned += body.len() as u64;
         acc.cost.rules_evaluated += 1;
         // The key most recently seen decides whether the next string is base64.
@@ -487,7 +556,11 @@ impl Inspector {
             return;
         }
         acc.cost.rules_evaluated += 1;
-        if route.forbidden_fields.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+        if route
+            .forbidden_fields
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(name))
+        {
             acc.engine(ids::MASS_ASSIGNMENT, AttackClass::MassAssignment);
         }
     }
@@ -506,13 +579,11 @@ impl Inspector {
             acc.engine(ids::RESIDUAL_ENCODING, AttackClass::Evasion);
         }
         self.match_value(target, &n.bytes, acc);
-        if b64 {
-            if let Some(decoded) = decode::base64_value(&n.bytes) {
-                acc.cost.bytes_scanned += n.bytes.len() as u64;
-                let n2 = decode::normalize(&decoded, false, self.policy.decode.passes_max);
-                acc.cost.bytes_scanned += n2.bytes_scanned;
-                self.match_value(target, &n2.bytes, acc);
-            }
+        if b64 && let Some(decoded) = decode::base64_value(&n.bytes) {
+            acc.cost.bytes_scanned += n.bytes.len() as u64;
+            let n2 = decode::normalize(&decoded, false, self.policy.decode.passes_max);
+            acc.cost.bytes_scanned += n2.bytes_scanned;
+            self.match_value(target, &n2.bytes, acc);
         }
     }
 

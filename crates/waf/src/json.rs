@@ -60,7 +60,11 @@ pub(crate) fn scan<'a>(
             i += 1;
         }
         if i == n {
-            return if expect == Expect::Done { JsonOutcome::Ok } else { JsonOutcome::Malformed };
+            return if expect == Expect::Done {
+                JsonOutcome::Ok
+            } else {
+                JsonOutcome::Malformed
+            };
         }
         let b = body[i];
         match expect {
@@ -85,7 +89,11 @@ pub(crate) fn scan<'a>(
                         }
                         stack.push((b, 0));
                         i += 1;
-                        expect = if b == b'{' { Expect::KeyOrEnd } else { Expect::ValueOrEnd };
+                        expect = if b == b'{' {
+                            Expect::KeyOrEnd
+                        } else {
+                            Expect::ValueOrEnd
+                        };
                     }
                     b'"' => {
                         let Some(end) = string_end(body, i + 1) else {
@@ -97,7 +105,9 @@ pub(crate) fn scan<'a>(
                     }
                     b'-' | b'0'..=b'9' => {
                         i += 1;
-                        while i < n && matches!(body[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                        while i < n
+                            && matches!(body[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                        {
                             i += 1;
                         }
                         expect = after_value(&stack);
@@ -163,7 +173,11 @@ pub(crate) fn scan<'a>(
 }
 
 fn after_value(stack: &[(u8, u32)]) -> Expect {
-    if stack.is_empty() { Expect::Done } else { Expect::CommaOrEnd }
+    if stack.is_empty() {
+        Expect::Done
+    } else {
+        Expect::CommaOrEnd
+    }
 }
 
 /// Index of the closing quote of a string whose body starts at `start`.
@@ -184,7 +198,11 @@ fn string_end(body: &[u8], start: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
-    const L: JsonLimits = JsonLimits { depth_max: 4, keys_max: 5, array_len_max: 3 };
+    const L: JsonLimits = JsonLimits {
+        depth_max: 4,
+        keys_max: 5,
+        array_len_max: 3,
+    };
 
     fn outcome(s: &str) -> JsonOutcome {
         scan(s.as_bytes(), L, |_| {})
@@ -207,7 +225,18 @@ mod tests {
 
     #[test]
     fn malformed_documents_are_rejected() {
-        for bad in ["{", "{\"a\" 1}", "[1,]x", "[1 2]", "{\"a\":1,}", "tru", "\"abc", "{}{}", "[\"a\u{1}\"]", "]"] {
+        for bad in [
+            "{",
+            "{\"a\" 1}",
+            "[1,]x",
+            "[1 2]",
+            "{\"a\":1,}",
+            "tru",
+            "\"abc",
+            "{}{}",
+            "[\"a\u{1}\"]",
+            "]",
+        ] {
             assert_eq!(outcome(bad), JsonOutcome::Malformed, "{bad}");
         }
     }
@@ -217,6 +246,9 @@ mod tests {
         assert_eq!(outcome("[[[[[1]]]]]"), JsonOutcome::DepthExceeded);
         assert_eq!(outcome("[[[[1]]]]"), JsonOutcome::Ok);
         assert_eq!(outcome("[1,2,3,4]"), JsonOutcome::ArrayTooLong);
-        assert_eq!(outcome(r#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}"#), JsonOutcome::KeysExceeded);
+        assert_eq!(
+            outcome(r#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}"#),
+            JsonOutcome::KeysExceeded
+        );
     }
 }

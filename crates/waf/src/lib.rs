@@ -106,8 +106,12 @@ mod request;
 mod rules;
 mod ssrf;
 
-pub use inspect::{Action, ClassSet, Cost, Inspector, MATCHED_IDS_MAX, MatchedIds, RULES_MAX, Verdict};
-pub use policy::{AttackClass, Decode, Limits, Matcher, Mode, Policy, Route, Rule, RulesetHash, Severity, Target};
+pub use inspect::{
+    Action, ClassSet, Cost, Inspector, MATCHED_IDS_MAX, MatchedIds, RULES_MAX, Verdict,
+};
+pub use policy::{
+    AttackClass, Decode, Limits, Matcher, Mode, Policy, Route, Rule, RulesetHash, Severity, Target,
+};
 pub use request::{Header, Request};
 pub use rules::builtin_rules;
 

@@ -253,7 +253,11 @@ impl std::fmt::Display for RulesetHash {
 impl Policy {
     /// A policy at paranoia `level` with the built-in rule set.
     pub fn at_paranoia(level: u8) -> Policy {
-        Policy { paranoia_level: level, detection_paranoia_level: level, ..Policy::default() }
+        Policy {
+            paranoia_level: level,
+            detection_paranoia_level: level,
+            ..Policy::default()
+        }
     }
 
     /// The content hash. Order-insensitive where order has no meaning (rules
@@ -346,9 +350,17 @@ impl Canon {
     fn route(&mut self, r: &Route) {
         self.str(&r.path_prefix);
         self.sorted(&r.methods);
-        let ct: Vec<String> = r.content_types.iter().map(|s| s.to_ascii_lowercase()).collect();
+        let ct: Vec<String> = r
+            .content_types
+            .iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
         self.sorted(&ct);
-        let ff: Vec<String> = r.forbidden_fields.iter().map(|s| s.to_ascii_lowercase()).collect();
+        let ff: Vec<String> = r
+            .forbidden_fields
+            .iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
         self.sorted(&ff);
         self.sorted(&r.base64_params);
     }

@@ -49,7 +49,10 @@ impl<'a> Request<'a> {
 
     /// The same request with a query string.
     pub fn with_query(self, query: &'a str) -> Request<'a> {
-        Request { query: query.as_bytes(), ..self }
+        Request {
+            query: query.as_bytes(),
+            ..self
+        }
     }
 
     /// The same request with headers.
@@ -59,11 +62,18 @@ impl<'a> Request<'a> {
 
     /// The same request with a body of the given content type.
     pub fn with_body(self, content_type: &'a str, body: &'a [u8]) -> Request<'a> {
-        Request { body, content_type: Some(content_type), ..self }
+        Request {
+            body,
+            content_type: Some(content_type),
+            ..self
+        }
     }
 
     /// The same request with an authenticated principal.
     pub fn with_principal(self, principal: &'a str) -> Request<'a> {
-        Request { principal: Some(principal), ..self }
+        Request {
+            principal: Some(principal),
+            ..self
+        }
     }
 }

@@ -28,7 +28,14 @@ const INTERNAL_NAMES: &[&str] = &[
 ];
 
 /// Wildcard-DNS services that map a name to any embedded IP.
-const REBIND_SUFFIXES: &[&str] = &[".nip.io", ".xip.io", ".sslip.io", ".localtest.me", ".lvh.me", ".localhost"];
+const REBIND_SUFFIXES: &[&str] = &[
+    ".nip.io",
+    ".xip.io",
+    ".sslip.io",
+    ".localtest.me",
+    ".lvh.me",
+    ".localhost",
+];
 
 /// True when `v` contains a URL whose host is internal.
 pub(crate) fn has_internal_url(v: &[u8]) -> bool {
@@ -37,7 +44,8 @@ pub(crate) fn has_internal_url(v: &[u8]) -> bool {
         let slash_pair = (v[i] == b'/' || v[i] == b'\\') && (v[i + 1] == b'/' || v[i + 1] == b'\\');
         // An authority follows a scheme's `:` or starts a (protocol-relative
         // or UNC) reference; `1//2` in prose is not a URL.
-        let starts_reference = i == 0 || matches!(v[i - 1], b':' | b'=' | b'"' | b'\'' | b' ' | b'(' | b'\n');
+        let starts_reference =
+            i == 0 || matches!(v[i - 1], b':' | b'=' | b'"' | b'\'' | b' ' | b'(' | b'\n');
         if !slash_pair || !starts_reference {
             i += 1;
             continue;
@@ -58,10 +66,10 @@ pub(crate) fn has_internal_url(v: &[u8]) -> bool {
             while e2 < v.len() && !matches!(v[e2], b'/' | b'\\' | b' ' | b'"' | b'\'' | b'\n') {
                 e2 += 1;
             }
-            if let Some(at) = v[end..e2].iter().rposition(|&b| b == b'@') {
-                if host_is_internal(&v[end + at + 1..e2]) {
-                    return true;
-                }
+            if let Some(at) = v[end..e2].iter().rposition(|&b| b == b'@')
+                && host_is_internal(&v[end + at + 1..e2])
+            {
+                return true;
             }
             end = e2;
         }
@@ -71,7 +79,24 @@ pub(crate) fn has_internal_url(v: &[u8]) -> bool {
 }
 
 fn is_authority_end(b: u8) -> bool {
-    matches!(b, b'/' | b'\\' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`' | b' ' | b'\t' | b'\r' | b'\n' | b',' | b';' | 0)
+    matches!(
+        b,
+        b'/' | b'\\'
+            | b'?'
+            | b'#'
+            | b'"'
+            | b'\''
+            | b'<'
+            | b'>'
+            | b'`'
+            | b' '
+            | b'\t'
+            | b'\r'
+            | b'\n'
+            | b','
+            | b';'
+            | 0
+    )
 }
 
 fn host_is_internal(authority: &[u8]) -> bool {
@@ -87,7 +112,9 @@ fn host_is_internal(authority: &[u8]) -> bool {
         }
     } else {
         match host_port.iter().rposition(|&b| b == b':') {
-            Some(colon) if host_port[colon + 1..].iter().all(u8::is_ascii_digit) => &host_port[..colon],
+            Some(colon) if host_port[colon + 1..].iter().all(u8::is_ascii_digit) => {
+                &host_port[..colon]
+            }
             _ => host_port,
         }
     };
@@ -196,7 +223,16 @@ mod tests {
     #[test]
     fn ipv4_spellings_parse_like_inet_aton() {
         let lo = Some(Ipv4Addr::new(127, 0, 0, 1));
-        for s in ["127.0.0.1", "2130706433", "0x7f000001", "0177.0.0.1", "0x7f.1", "127.1", "127.0.1", "0x7f.0.0.0x1"] {
+        for s in [
+            "127.0.0.1",
+            "2130706433",
+            "0x7f000001",
+            "0177.0.0.1",
+            "0x7f.1",
+            "127.1",
+            "127.0.1",
+            "0x7f.0.0.0x1",
+        ] {
             assert_eq!(parse_ipv4_loose(s), lo, "{s}");
         }
         assert_eq!(parse_ipv4_loose("256.1.1.1"), None);

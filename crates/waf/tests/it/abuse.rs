@@ -12,11 +12,19 @@ fn ip(n: u32) -> IpAddr {
 }
 
 fn fail<'a>(ip: IpAddr, account: &'a str) -> AuthEvent<'a> {
-    AuthEvent { ip, account: Some(account), outcome: Outcome::Failure }
+    AuthEvent {
+        ip,
+        account: Some(account),
+        outcome: Outcome::Failure,
+    }
 }
 
 fn ok<'a>(ip: IpAddr, account: &'a str) -> AuthEvent<'a> {
-    AuthEvent { ip, account: Some(account), outcome: Outcome::Success }
+    AuthEvent {
+        ip,
+        account: Some(account),
+        outcome: Outcome::Success,
+    }
 }
 
 fn at(s: u64) -> Instant {
@@ -78,14 +86,29 @@ fn repeated_offences_escalate_from_one_minute_to_ten_minutes_to_an_hour() {
             }
             other => panic!("expected a block, got {other:?}"),
         }
-        assert_eq!(d.check(at(t), a, None), Decision::Allow, "the block expires");
+        assert_eq!(
+            d.check(at(t), a, None),
+            Decision::Allow,
+            "the block expires"
+        );
     }
-    assert_eq!(lengths, [Duration::from_mins(1), Duration::from_mins(10), Duration::from_hours(1), Duration::from_hours(1)]);
+    assert_eq!(
+        lengths,
+        [
+            Duration::from_mins(1),
+            Duration::from_mins(10),
+            Duration::from_hours(1),
+            Duration::from_hours(1)
+        ]
+    );
 }
 
 #[test]
 fn allow_listed_ips_are_never_challenged_or_blocked() {
-    let cfg = AbuseConfig { allow_list: vec!["11.0.0.0/24".into(), "2001:db8::/32".into()], ..AbuseConfig::default() };
+    let cfg = AbuseConfig {
+        allow_list: vec!["11.0.0.0/24".into(), "2001:db8::/32".into()],
+        ..AbuseConfig::default()
+    };
     let mut d = AbuseDetector::new(cfg).unwrap();
     let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
     for t in 0..100 {
@@ -94,7 +117,13 @@ fn allow_listed_ips_are_never_challenged_or_blocked() {
     }
     assert_eq!(d.check(at(100), ip(5), None), Decision::Allow);
     assert_eq!(d.check(at(100), v6, None), Decision::Allow);
-    assert!(matches!(d.check(at(100), ip(300), Some("alice")), Decision::Challenge { reason: Reason::AccountFailures, .. }));
+    assert!(matches!(
+        d.check(at(100), ip(300), Some("alice")),
+        Decision::Challenge {
+            reason: Reason::AccountFailures,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -104,7 +133,13 @@ fn one_ip_trying_many_accounts_is_blocked_before_the_failure_threshold() {
     for (k, n) in names.iter().enumerate() {
         d.observe(at(k as u64), fail(ip(3), n));
     }
-    assert!(matches!(d.check(at(5), ip(3), None), Decision::Block { reason: Reason::IpManyAccounts, .. }));
+    assert!(matches!(
+        d.check(at(5), ip(3), None),
+        Decision::Block {
+            reason: Reason::IpManyAccounts,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -112,9 +147,18 @@ fn a_scripted_cadence_is_challenged_and_a_human_one_is_not() {
     let mut d = AbuseDetector::new(AbuseConfig::default()).unwrap();
     // A bot logging in successfully every 2 s to test credentials.
     for k in 0..9u64 {
-        d.observe(Instant::from_nanos(k * 2_000_000_000 + (k % 3) * 10_000_000), ok(ip(8), "victim"));
+        d.observe(
+            Instant::from_nanos(k * 2_000_000_000 + (k % 3) * 10_000_000),
+            ok(ip(8), "victim"),
+        );
     }
-    assert!(matches!(d.check(at(20), ip(8), None), Decision::Challenge { reason: Reason::Cadence, .. }));
+    assert!(matches!(
+        d.check(at(20), ip(8), None),
+        Decision::Challenge {
+            reason: Reason::Cadence,
+            ..
+        }
+    ));
     let human_gaps = [3, 17, 5, 41, 9, 2, 28, 11, 6];
     let mut t = 0;
     for g in human_gaps {
@@ -136,9 +180,21 @@ fn a_botnet_below_every_per_ip_limit_is_caught_by_the_per_account_signal() {
         d.observe(t, ok(ip(3_000_000 + (k + 150) % 300), "staff2"));
     }
     let now = at(50);
-    assert!(matches!(d.check(now, ip(5_000_000), Some("ceo@example.com")), Decision::Challenge { reason: Reason::AccountFailures, .. }));
-    assert!(!matches!(d.check(now, ip(0), None), Decision::Block { .. }), "no single IP crossed its limit");
-    assert_eq!(d.check(now, ip(5_000_001), Some("someone-else")), Decision::Allow);
+    assert!(matches!(
+        d.check(now, ip(5_000_000), Some("ceo@example.com")),
+        Decision::Challenge {
+            reason: Reason::AccountFailures,
+            ..
+        }
+    ));
+    assert!(
+        !matches!(d.check(now, ip(0), None), Decision::Block { .. }),
+        "no single IP crossed its limit"
+    );
+    assert_eq!(
+        d.check(now, ip(5_000_001), Some("someone-else")),
+        Decision::Allow
+    );
 }
 
 #[test]
@@ -147,20 +203,44 @@ fn a_botnet_stuffing_distinct_accounts_is_caught_by_the_global_failure_ratio() {
     let mut t_ms = 0u64;
     // Background: 20 regular users who logged in successfully.
     for u in 0..20u32 {
-        d.observe(Instant::from_nanos(t_ms * 1_000_000), ok(ip(2_000_000 + u), "regular"));
+        d.observe(
+            Instant::from_nanos(t_ms * 1_000_000),
+            ok(ip(2_000_000 + u), "regular"),
+        );
         t_ms += 100;
     }
     // Stuffing: 5,000 IPs, one failure each, each on a different account,
     // with successes at 5% (some leaked credentials work).
     let accounts: Vec<String> = (0..5000).map(|k| format!("user{k}@example.com")).collect();
     for (k, acct) in accounts.iter().enumerate() {
-        let outcome = if k % 20 == 0 { Outcome::Success } else { Outcome::Failure };
-        d.observe(Instant::from_nanos(t_ms * 1_000_000), AuthEvent { ip: ip(k as u32 * 256), account: Some(acct), outcome });
+        let outcome = if k % 20 == 0 {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        d.observe(
+            Instant::from_nanos(t_ms * 1_000_000),
+            AuthEvent {
+                ip: ip(k as u32 * 256),
+                account: Some(acct),
+                outcome,
+            },
+        );
         t_ms += 5;
     }
     let now = Instant::from_nanos(t_ms * 1_000_000);
-    assert!(matches!(d.check(now, ip(9_000_000), Some("next@example.com")), Decision::Challenge { reason: Reason::GlobalFailureRatio, .. }));
-    assert_eq!(d.check(now, ip(2_000_003), Some("regular")), Decision::Allow, "known-good IPs pass");
+    assert!(matches!(
+        d.check(now, ip(9_000_000), Some("next@example.com")),
+        Decision::Challenge {
+            reason: Reason::GlobalFailureRatio,
+            ..
+        }
+    ));
+    assert_eq!(
+        d.check(now, ip(2_000_003), Some("regular")),
+        Decision::Allow,
+        "known-good IPs pass"
+    );
 }
 
 /// Documents a gap rather than hiding it: a botnet that tries each account
@@ -172,26 +252,55 @@ fn a_botnet_drowned_in_legitimate_traffic_is_not_detected() {
     let mut t_ms = 0u64;
     for k in 0..4000u32 {
         let legit = k % 4 != 0;
-        let who = if legit { ip(3_000_000 + (k % 500)) } else { ip(k * 256) };
+        let who = if legit {
+            ip(3_000_000 + (k % 500))
+        } else {
+            ip(k * 256)
+        };
         let acct = format!("acct{k}");
-        let outcome = if legit { Outcome::Success } else { Outcome::Failure };
-        d.observe(Instant::from_nanos(t_ms * 1_000_000), AuthEvent { ip: who, account: Some(&acct), outcome });
+        let outcome = if legit {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        d.observe(
+            Instant::from_nanos(t_ms * 1_000_000),
+            AuthEvent {
+                ip: who,
+                account: Some(&acct),
+                outcome,
+            },
+        );
         t_ms += 10;
     }
     let now = Instant::from_nanos(t_ms * 1_000_000);
-    assert_eq!(d.check(now, ip(4_000 * 256), Some("acct-new")), Decision::Allow);
+    assert_eq!(
+        d.check(now, ip(4_000 * 256), Some("acct-new")),
+        Decision::Allow
+    );
     assert_eq!(d.stats().blocks_issued, 0);
     assert_eq!(d.stats().challenges_issued, 0);
 }
 
 #[test]
 fn a_million_ip_botnet_keeps_every_table_at_its_cap_and_counts_the_overflow() {
-    let cfg = AbuseConfig { ips_max: 10_000, prefixes_max: 2_000, accounts_max: 5_000, ..AbuseConfig::default() };
+    let cfg = AbuseConfig {
+        ips_max: 10_000,
+        prefixes_max: 2_000,
+        accounts_max: 5_000,
+        ..AbuseConfig::default()
+    };
     let mut d = AbuseDetector::new(cfg).unwrap();
     let accounts: Vec<String> = (0..64).map(|k| format!("a{k}")).collect();
     for k in 0..1_000_000u32 {
         let t = Instant::from_nanos(u64::from(k) * 1_000_000);
-        d.observe(t, fail(IpAddr::V4(Ipv4Addr::from(k.wrapping_mul(2_654_435_761))), &accounts[(k % 64) as usize]));
+        d.observe(
+            t,
+            fail(
+                IpAddr::V4(Ipv4Addr::from(k.wrapping_mul(2_654_435_761))),
+                &accounts[(k % 64) as usize],
+            ),
+        );
     }
     let s = d.stats();
     assert!(s.ips_tracked <= 10_000, "{s:?}");
@@ -200,18 +309,46 @@ fn a_million_ip_botnet_keeps_every_table_at_its_cap_and_counts_the_overflow() {
     assert!(s.ip_cap_rejections > 0);
     assert!(s.sweeps > 0);
     // The flood is still visible: the global alert challenges newcomers.
-    assert!(matches!(d.check(at(1001), ip(77), Some("x")), Decision::Challenge { .. }));
+    assert!(matches!(
+        d.check(at(1001), ip(77), Some("x")),
+        Decision::Challenge { .. }
+    ));
 }
 
 #[test]
 fn bad_configs_are_rejected_with_typed_errors() {
     use rampart_waf::abuse::AbuseConfigError as E;
     let bad = |c: AbuseConfig| AbuseDetector::new(c).unwrap_err();
-    assert_eq!(bad(AbuseConfig { ip_accounts_max: 9, ..AbuseConfig::default() }), E::IpAccountsMax);
-    assert_eq!(bad(AbuseConfig { block_durations: vec![], ..AbuseConfig::default() }), E::NoBlockDurations);
-    assert!(matches!(bad(AbuseConfig { allow_list: vec!["10.0.0.0/40".into()], ..AbuseConfig::default() }), E::BadCidr { .. }));
-    assert!(matches!(bad(AbuseConfig { ips_max: 0, ..AbuseConfig::default() }), E::Zero { field: "ips_max" }));
-    let parsed: AbuseConfig = toml::from_str("window = \"30s\"\nblock_durations = [\"1m\", \"10m\", \"1h\"]\n").unwrap();
+    assert_eq!(
+        bad(AbuseConfig {
+            ip_accounts_max: 9,
+            ..AbuseConfig::default()
+        }),
+        E::IpAccountsMax
+    );
+    assert_eq!(
+        bad(AbuseConfig {
+            block_durations: vec![],
+            ..AbuseConfig::default()
+        }),
+        E::NoBlockDurations
+    );
+    assert!(matches!(
+        bad(AbuseConfig {
+            allow_list: vec!["10.0.0.0/40".into()],
+            ..AbuseConfig::default()
+        }),
+        E::BadCidr { .. }
+    ));
+    assert!(matches!(
+        bad(AbuseConfig {
+            ips_max: 0,
+            ..AbuseConfig::default()
+        }),
+        E::Zero { field: "ips_max" }
+    ));
+    let parsed: AbuseConfig =
+        toml::from_str("window = \"30s\"\nblock_durations = [\"1m\", \"10m\", \"1h\"]\n").unwrap();
     assert_eq!(parsed.window, Duration::from_secs(30));
     assert!(toml::from_str::<AbuseConfig>("windw = \"30s\"").is_err());
 }

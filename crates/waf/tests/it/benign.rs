@@ -37,17 +37,69 @@ pub struct Owned {
 }
 
 pub const FIRST: &[&str] = &[
-    "Siobhán", "Liam", "Zoë", "Mateo", "Aïsha", "Chen", "Priya", "D'Angelo", "Jean-Luc", "Ngozi", "Björn", "Olivia",
-    "Mohammed", "Sakura", "José", "Anne-Marie", "Kwame", "Fatima", "Léa", "Dmitri", "Ma'ayan", "Rónán", "Tomás", "Élodie",
+    "Siobhán",
+    "Liam",
+    "Zoë",
+    "Mateo",
+    "Aïsha",
+    "Chen",
+    "Priya",
+    "D'Angelo",
+    "Jean-Luc",
+    "Ngozi",
+    "Björn",
+    "Olivia",
+    "Mohammed",
+    "Sakura",
+    "José",
+    "Anne-Marie",
+    "Kwame",
+    "Fatima",
+    "Léa",
+    "Dmitri",
+    "Ma'ayan",
+    "Rónán",
+    "Tomás",
+    "Élodie",
 ];
 pub const LAST: &[&str] = &[
-    "O'Brien", "O'Connor", "D'Souza", "McAllister", "van der Berg", "Nakamura", "García-López", "Smith", "Al-Farsi",
-    "Ó Súilleabháin", "de la Cruz", "Nguyen", "Okonkwo", "Kowalski", "L'Estrange", "Müller", "Dell'Acqua", "St. John",
-    "Ferreira", "O'Neill", "Johnson & Sons", "Brown",
+    "O'Brien",
+    "O'Connor",
+    "D'Souza",
+    "McAllister",
+    "van der Berg",
+    "Nakamura",
+    "García-López",
+    "Smith",
+    "Al-Farsi",
+    "Ó Súilleabháin",
+    "de la Cruz",
+    "Nguyen",
+    "Okonkwo",
+    "Kowalski",
+    "L'Estrange",
+    "Müller",
+    "Dell'Acqua",
+    "St. John",
+    "Ferreira",
+    "O'Neill",
+    "Johnson & Sons",
+    "Brown",
 ];
 pub const CITIES: &[&str] = &[
-    "Dublin", "São Paulo", "Zürich", "Côte d'Ivoire", "L'Aquila", "Portland, OR", "Kraków", "Montréal", "St. John's",
-    "Hà Nội", "Bengaluru", "Cape Town", "Reykjavík",
+    "Dublin",
+    "São Paulo",
+    "Zürich",
+    "Côte d'Ivoire",
+    "L'Aquila",
+    "Portland, OR",
+    "Kraków",
+    "Montréal",
+    "St. John's",
+    "Hà Nội",
+    "Bengaluru",
+    "Cape Town",
+    "Reykjavík",
 ];
 pub const PROSE: &[&str] = &[
     "I've been using this for a week and it's great, but the export button doesn't work on Safari.",
@@ -138,10 +190,31 @@ pub const PUBLIC_URLS: &[&str] = &[
     "https://docs.rs/regex/latest/regex/",
 ];
 pub const SEARCH: &[&str] = &[
-    "rock & roll", "c# vs f#", "what's new", "o'brien", "5 > 3", "<3 valentines", "100% cotton", "tom & jerry",
-    "how to select multiple", "union square hotels", "drop shipping", "sleep apnea", "cat food", "ls 400 tire",
-    "1/2 inch pipe", "\"exact phrase\"", "don't stop believin'", "a+b", "café au lait", "eval kit", "alert sound",
-    "script writing course", "sql tutorial for beginners", "linux commands cheat sheet", "python -m venv",
+    "rock & roll",
+    "c# vs f#",
+    "what's new",
+    "o'brien",
+    "5 > 3",
+    "<3 valentines",
+    "100% cotton",
+    "tom & jerry",
+    "how to select multiple",
+    "union square hotels",
+    "drop shipping",
+    "sleep apnea",
+    "cat food",
+    "ls 400 tire",
+    "1/2 inch pipe",
+    "\"exact phrase\"",
+    "don't stop believin'",
+    "a+b",
+    "café au lait",
+    "eval kit",
+    "alert sound",
+    "script writing course",
+    "sql tutorial for beginners",
+    "linux commands cheat sheet",
+    "python -m venv",
 ];
 pub const UAS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
@@ -152,7 +225,17 @@ pub const UAS: &[&str] = &[
     "python-requests/2.31.0",
     "curl/8.5.0",
 ];
-const TAGS: &[&str] = &["bug", "feature-request", "billing", "ux", "api", "mobile", "urgent", "docs", "q&a"];
+const TAGS: &[&str] = &[
+    "bug",
+    "feature-request",
+    "billing",
+    "ux",
+    "api",
+    "mobile",
+    "urgent",
+    "docs",
+    "q&a",
+];
 
 fn json_str(s: &str) -> String {
     let mut out = String::from("\"");
@@ -208,13 +291,25 @@ fn common_headers(r: &mut Rng) -> Vec<(&'static str, String)> {
         ("accept-language", "en-GB,en;q=0.9,fr;q=0.8".to_owned()),
     ];
     if r.below(2) == 0 {
-        h.push(("referer", format!("https://app.example.com/dashboard?tab={}", r.below(9))));
+        h.push((
+            "referer",
+            format!("https://app.example.com/dashboard?tab={}", r.below(9)),
+        ));
     }
     if r.below(2) == 0 {
-        h.push(("cookie", format!("session=s%3A{}.Zx9; theme=dark; consent=analytics%2Cads", r.next() % 1_000_000_007)));
+        h.push((
+            "cookie",
+            format!(
+                "session=s%3A{}.Zx9; theme=dark; consent=analytics%2Cads",
+                r.next() % 1_000_000_007
+            ),
+        ));
     }
     if r.below(3) == 0 {
-        h.push(("x-request-id", format!("{:016x}-{:04x}", r.next(), r.below(65536))));
+        h.push((
+            "x-request-id",
+            format!("{:016x}-{:04x}", r.next(), r.below(65536)),
+        ));
     }
     h
 }

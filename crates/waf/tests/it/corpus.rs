@@ -42,29 +42,64 @@ fn json_unicode_escaped(s: &str) -> String {
 fn html_entities(s: &str) -> String {
     s.chars()
         .map(|c| match c {
-            '<' | '>' | '"' | '\'' | '(' | ')' | '/' | ':' | ';' | '=' => format!("&#{};", c as u32),
+            '<' | '>' | '"' | '\'' | '(' | ')' | '/' | ':' | ';' | '=' => {
+                format!("&#{};", c as u32)
+            }
             c => c.to_string(),
         })
         .collect()
 }
 
 fn get(path: &str, query: String) -> Owned {
-    Owned { method: "GET", path: path.into(), query, headers: vec![], content_type: None, body: vec![] }
+    Owned {
+        method: "GET",
+        path: path.into(),
+        query,
+        headers: vec![],
+        content_type: None,
+        body: vec![],
+    }
 }
 
 fn post(path: &str, ct: &'static str, body: String) -> Owned {
-    Owned { method: "POST", path: path.into(), query: String::new(), headers: vec![], content_type: Some(ct), body: body.into_bytes() }
+    Owned {
+        method: "POST",
+        path: path.into(),
+        query: String::new(),
+        headers: vec![],
+        content_type: Some(ct),
+        body: body.into_bytes(),
+    }
 }
 
 /// Delivers `payload` in one of [`VARIANTS`] places and encodings.
 pub fn deliver(payload: &str, variant: usize) -> Owned {
     match variant {
         0 => get("/api/search", format!("q={}&page=1", pct(payload))),
-        1 => post("/api/tickets", "application/json", format!(r#"{{"subject":"help","description":{}}}"#, json_str(payload))),
-        2 => post("/api/messages", "application/x-www-form-urlencoded", format!("to=ops&body={}", pct(payload))),
+        1 => post(
+            "/api/tickets",
+            "application/json",
+            format!(
+                r#"{{"subject":"help","description":{}}}"#,
+                json_str(payload)
+            ),
+        ),
+        2 => post(
+            "/api/messages",
+            "application/x-www-form-urlencoded",
+            format!("to=ops&body={}", pct(payload)),
+        ),
         3 => get("/api/items", format!("filter={}", pct(&pct(payload)))),
-        4 => post("/api/tickets", "application/json", format!(r#"{{"description":{}}}"#, json_unicode_escaped(payload))),
-        5 => post("/api/profile", "application/json", format!(r#"{{"bio":{}}}"#, json_str(&html_entities(payload)))),
+        4 => post(
+            "/api/tickets",
+            "application/json",
+            format!(r#"{{"description":{}}}"#, json_unicode_escaped(payload)),
+        ),
+        5 => post(
+            "/api/profile",
+            "application/json",
+            format!(r#"{{"bio":{}}}"#, json_str(&html_entities(payload))),
+        ),
         6 if !payload.contains(['\n', '\r']) => {
             let mut o = get("/api/feed", String::new());
             o.headers.push(("referer", payload.to_owned()));
@@ -72,12 +107,17 @@ pub fn deliver(payload: &str, variant: usize) -> Owned {
         }
         7 | 6 => {
             let mut o = get("/api/feed", String::new());
-            o.headers.push(("cookie", format!("theme=dark; pref={}", pct(payload))));
+            o.headers
+                .push(("cookie", format!("theme=dark; pref={}", pct(payload))));
             o
         }
         _ => {
             let b64 = base64::engine::general_purpose::STANDARD.encode(payload);
-            post("/api/import", "application/json", format!(r#"{{"format":"csv","data_b64":"{b64}"}}"#))
+            post(
+                "/api/import",
+                "application/json",
+                format!(r#"{{"format":"csv","data_b64":"{b64}"}}"#),
+            )
         }
     }
 }
@@ -144,29 +184,55 @@ fn measure(pl: u8, mal: &[(AttackClass, String, Owned)], ben: &[Owned], verbose:
                     o.method,
                     o.path,
                     v.matched.as_slice(),
-                    String::from_utf8_lossy(&o.body).chars().take(300).collect::<String>()
+                    String::from_utf8_lossy(&o.body)
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
                 );
             }
         }
     }
-    Row { pl, detected, total: mal.len(), fps, benign: ben.len(), per_class }
+    Row {
+        pl,
+        detected,
+        total: mal.len(),
+        fps,
+        benign: ben.len(),
+        per_class,
+    }
 }
 
 #[test]
 fn detection_and_false_positive_rates_meet_the_pl1_targets_and_are_reported_per_level() {
     let mal = malicious_requests();
     let ben = benign::corpus(1200, 0x5EED_0005);
-    let distinct: std::collections::BTreeSet<String> = mal.iter().map(|(_, _, o)| format!("{}{}{:?}{:?}", o.path, o.query, o.headers, o.body)).collect();
-    assert!(distinct.len() >= 300, "malicious corpus has {} distinct requests", distinct.len());
+    let distinct: std::collections::BTreeSet<String> = mal
+        .iter()
+        .map(|(_, _, o)| format!("{}{}{:?}{:?}", o.path, o.query, o.headers, o.body))
+        .collect();
+    assert!(
+        distinct.len() >= 300,
+        "malicious corpus has {} distinct requests",
+        distinct.len()
+    );
     assert!(ben.len() >= 1000);
     let verbose = std::env::var_os("WAF_CORPUS_VERBOSE").is_some();
-    println!("malicious requests: {} ({} distinct), benign requests: {}", mal.len(), distinct.len(), ben.len());
+    println!(
+        "malicious requests: {} ({} distinct), benign requests: {}",
+        mal.len(),
+        distinct.len(),
+        ben.len()
+    );
     println!("| PL | detection | false positives | per class detection |");
     println!("|---|---|---|---|");
     let mut rows = Vec::new();
     for pl in 1..=4 {
         let r = measure(pl, &mal, &ben, verbose && pl == 1);
-        let classes: Vec<String> = r.per_class.iter().map(|(c, d, t)| format!("{c:?} {d}/{t}")).collect();
+        let classes: Vec<String> = r
+            .per_class
+            .iter()
+            .map(|(c, d, t)| format!("{c:?} {d}/{t}"))
+            .collect();
         println!(
             "| {} | {:.1}% ({}/{}) | {:.2}% ({}/{}) | {} |",
             r.pl,
@@ -181,11 +247,26 @@ fn detection_and_false_positive_rates_meet_the_pl1_targets_and_are_reported_per_
         rows.push(r);
     }
     let pl1 = &rows[0];
-    assert!(pl1.detected * 100 >= pl1.total * 95, "PL1 detection {}/{} below 95%", pl1.detected, pl1.total);
-    assert!(pl1.fps * 1000 <= pl1.benign * 5, "PL1 false positives {}/{} above 0.5%", pl1.fps, pl1.benign);
+    assert!(
+        pl1.detected * 100 >= pl1.total * 95,
+        "PL1 detection {}/{} below 95%",
+        pl1.detected,
+        pl1.total
+    );
+    assert!(
+        pl1.fps * 1000 <= pl1.benign * 5,
+        "PL1 false positives {}/{} above 0.5%",
+        pl1.fps,
+        pl1.benign
+    );
     // Higher paranoia only adds rules, so it can only catch more.
     for w in rows.windows(2) {
-        assert!(w[1].detected >= w[0].detected, "PL{} detects less than PL{}", w[1].pl, w[0].pl);
+        assert!(
+            w[1].detected >= w[0].detected,
+            "PL{} detects less than PL{}",
+            w[1].pl,
+            w[0].pl
+        );
         assert!(w[1].fps >= w[0].fps);
     }
 }
@@ -193,10 +274,18 @@ fn detection_and_false_positive_rates_meet_the_pl1_targets_and_are_reported_per_
 #[test]
 fn clean_traffic_to_a_route_passes_and_forbidden_fields_are_flagged_as_mass_assignment() {
     let ins = Inspector::new(test_policy(1)).unwrap();
-    let ok = post("/api/users/5", "application/json", r#"{"display_name":"Seán O'Brien","bio":"I'd rather not say."}"#.into());
+    let ok = post(
+        "/api/users/5",
+        "application/json",
+        r#"{"display_name":"Seán O'Brien","bio":"I'd rather not say."}"#.into(),
+    );
     let v = inspect(&ins, &ok);
     assert!(!v.is_attack(), "{v:?}");
-    let bad = post("/api/users/5", "application/json", r#"{"display_name":"x","profile":{"is\u005Fadmin":true}}"#.into());
+    let bad = post(
+        "/api/users/5",
+        "application/json",
+        r#"{"display_name":"x","profile":{"is\u005Fadmin":true}}"#.into(),
+    );
     let v = inspect(&ins, &bad);
     assert!(v.is_attack());
     assert!(v.matched.contains(ids::MASS_ASSIGNMENT));
@@ -208,30 +297,67 @@ fn method_and_content_type_outside_the_route_allow_lists_are_blocked() {
     let ins = Inspector::new(test_policy(1)).unwrap();
     let mut del = get("/api/users/5", String::new());
     del.method = "DELETE";
-    assert!(inspect(&ins, &del).matched.contains(ids::METHOD_NOT_ALLOWED));
-    let xml = post("/api/users/5", "application/xml", "<user><name>x</name></user>".into());
+    assert!(
+        inspect(&ins, &del)
+            .matched
+            .contains(ids::METHOD_NOT_ALLOWED)
+    );
+    let xml = post(
+        "/api/users/5",
+        "application/xml",
+        "<user><name>x</name></user>".into(),
+    );
     let v = inspect(&ins, &xml);
     assert!(v.matched.contains(ids::CONTENT_TYPE_NOT_ALLOWED));
     assert!(v.is_attack());
     let post_search = post("/api/search", "application/json", "{}".into());
-    assert!(inspect(&ins, &post_search).matched.contains(ids::METHOD_NOT_ALLOWED));
+    assert!(
+        inspect(&ins, &post_search)
+            .matched
+            .contains(ids::METHOD_NOT_ALLOWED)
+    );
 }
 
 #[test]
 fn limits_on_depth_keys_arrays_url_and_headers_each_produce_their_finding() {
     let ins = Inspector::new(test_policy(1)).unwrap();
     let deep = "[".repeat(40) + &"]".repeat(40);
-    assert!(inspect(&ins, &post("/api/x", "application/json", deep)).matched.contains(ids::JSON_TOO_DEEP));
+    assert!(
+        inspect(&ins, &post("/api/x", "application/json", deep))
+            .matched
+            .contains(ids::JSON_TOO_DEEP)
+    );
     let long_array = format!("[{}1]", "1,".repeat(20_000));
-    assert!(inspect(&ins, &post("/api/x", "application/json", long_array)).matched.contains(ids::JSON_ARRAY_TOO_LONG));
-    let many_keys = format!("{{{}\"z\":0}}", (0..3000).map(|i| format!("\"k{i}\":0,")).collect::<String>());
-    assert!(inspect(&ins, &post("/api/x", "application/json", many_keys)).matched.contains(ids::JSON_TOO_MANY_KEYS));
-    assert!(inspect(&ins, &post("/api/x", "application/json", "{\"a\":".into())).matched.contains(ids::MALFORMED_BODY));
+    assert!(
+        inspect(&ins, &post("/api/x", "application/json", long_array))
+            .matched
+            .contains(ids::JSON_ARRAY_TOO_LONG)
+    );
+    let many_keys = format!(
+        "{{{}\"z\":0}}",
+        (0..3000)
+            .map(|i| format!("\"k{i}\":0,"))
+            .collect::<String>()
+    );
+    assert!(
+        inspect(&ins, &post("/api/x", "application/json", many_keys))
+            .matched
+            .contains(ids::JSON_TOO_MANY_KEYS)
+    );
+    assert!(
+        inspect(&ins, &post("/api/x", "application/json", "{\"a\":".into()))
+            .matched
+            .contains(ids::MALFORMED_BODY)
+    );
     let long_url = get("/api/search", format!("q={}", "a".repeat(5000)));
     assert!(inspect(&ins, &long_url).matched.contains(ids::URL_TOO_LONG));
     let mut many_headers = get("/api/feed", String::new());
     many_headers.headers = (0..70).map(|_| ("x-pad", "1".to_owned())).collect();
-    assert!(inspect(&ins, &many_headers).matched.contains(ids::TOO_MANY_HEADERS));
+    assert!(
+        inspect(&ins, &many_headers)
+            .matched
+            .contains(ids::TOO_MANY_HEADERS)
+    );
     let big = post("/api/x", "text/plain", "a".repeat(1024 * 1024 + 1));
     assert!(inspect(&ins, &big).matched.contains(ids::BODY_TOO_LARGE));
 }
@@ -247,7 +373,10 @@ fn detection_only_mode_scores_like_blocking_mode_but_never_blocks() {
         let b = inspect(&block, o);
         assert_eq!(a.score, b.score);
         assert_ne!(a.action, rampart_waf::Action::Block);
-        assert_eq!(a.action == rampart_waf::Action::LogOnly, b.action == rampart_waf::Action::Block);
+        assert_eq!(
+            a.action == rampart_waf::Action::LogOnly,
+            b.action == rampart_waf::Action::Block
+        );
     }
 }
 

@@ -128,7 +128,10 @@ fn held_out_rates_at_pl1_are_reported_and_stay_within_loose_bounds() {
             let verdict = inspect(&ins, &deliver(text, v));
             if verdict.is_attack() {
                 fps += 1;
-                println!("  held-out FP v{v}: {text:?} ids={:?}", verdict.matched.as_slice());
+                println!(
+                    "  held-out FP v{v}: {text:?} ids={:?}",
+                    verdict.matched.as_slice()
+                );
             }
         }
     }
@@ -137,6 +140,12 @@ fn held_out_rates_at_pl1_are_reported_and_stay_within_loose_bounds() {
         100.0 * detected as f64 / total as f64,
         100.0 * fps as f64 / benign_total as f64
     );
-    assert!(detected * 100 >= total * 80, "held-out detection {detected}/{total}");
-    assert!(fps * 100 <= benign_total * 5, "held-out false positives {fps}/{benign_total}");
+    assert!(
+        detected * 100 >= total * 80,
+        "held-out detection {detected}/{total}"
+    );
+    assert!(
+        fps * 100 <= benign_total * 5,
+        "held-out false positives {fps}/{benign_total}"
+    );
 }

@@ -22,20 +22,43 @@ pub fn test_policy(paranoia: u8) -> Policy {
             path_prefix: "/api/users".into(),
             methods: vec!["GET".into(), "PUT".into(), "PATCH".into(), "POST".into()],
             content_types: vec!["application/json".into()],
-            forbidden_fields: ["role", "is_admin", "account_balance", "owner_id", "permissions", "verified", "email_verified"]
-                .map(String::from)
-                .to_vec(),
+            forbidden_fields: [
+                "role",
+                "is_admin",
+                "account_balance",
+                "owner_id",
+                "permissions",
+                "verified",
+                "email_verified",
+            ]
+            .map(String::from)
+            .to_vec(),
             base64_params: vec![],
         },
-        Route { path_prefix: "/api/import".into(), base64_params: vec!["data_b64".into()], ..Route::default() },
-        Route { path_prefix: "/api/search".into(), methods: vec!["GET".into()], ..Route::default() },
+        Route {
+            path_prefix: "/api/import".into(),
+            base64_params: vec!["data_b64".into()],
+            ..Route::default()
+        },
+        Route {
+            path_prefix: "/api/search".into(),
+            methods: vec!["GET".into()],
+            ..Route::default()
+        },
     ];
     p
 }
 
 /// Inspects an owned request.
 pub fn inspect(ins: &Inspector, o: &benign::Owned) -> Verdict {
-    let headers: Vec<Header<'_>> = o.headers.iter().map(|(n, v)| Header { name: n, value: v.as_bytes() }).collect();
+    let headers: Vec<Header<'_>> = o
+        .headers
+        .iter()
+        .map(|(n, v)| Header {
+            name: n,
+            value: v.as_bytes(),
+        })
+        .collect();
     let req = Request {
         method: o.method,
         path: o.path.as_bytes(),

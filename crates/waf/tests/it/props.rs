@@ -7,8 +7,11 @@ use crate::{CLIENT, test_policy};
 
 /// One compiled inspector per paranoia level, shared by all cases:
 /// compiling the rule set per case would dominate the run time.
-static INSPECTORS: std::sync::LazyLock<Vec<Inspector>> =
-    std::sync::LazyLock::new(|| (1..=4).map(|pl| Inspector::new(test_policy(pl)).unwrap()).collect());
+static INSPECTORS: std::sync::LazyLock<Vec<Inspector>> = std::sync::LazyLock::new(|| {
+    (1..=4)
+        .map(|pl| Inspector::new(test_policy(pl)).unwrap())
+        .collect()
+});
 
 /// Upper bound on work units per input byte. Derivation: every value is a
 /// disjoint piece of the input and decoding never lengthens it; each value
@@ -22,9 +25,17 @@ fn bytes_per_byte_bound(ins: &Inspector) -> u64 {
 
 fn check_linear(ins: &Inspector, req: &Request<'_>) -> Verdict {
     let v = ins.inspect(req);
-    let n = (req.path.len() + req.query.len() + req.body.len() + req.headers.iter().map(|h| h.value.len()).sum::<usize>()) as u64;
+    let n = (req.path.len()
+        + req.query.len()
+        + req.body.len()
+        + req.headers.iter().map(|h| h.value.len()).sum::<usize>()) as u64;
     let bound = bytes_per_byte_bound(ins) * (n + 1);
-    assert!(v.cost.bytes_scanned <= bound, "bytes_scanned {} > bound {} for n={n}", v.cost.bytes_scanned, bound);
+    assert!(
+        v.cost.bytes_scanned <= bound,
+        "bytes_scanned {} > bound {} for n={n}",
+        v.cost.bytes_scanned,
+        bound
+    );
     // Each rule runs at most once per value, and values are at most one per input byte (plus one per part).
     let rules_bound = 16 + u64::from(v.cost.values_inspected) * (ins.active_rules() as u64 + 2);
     assert!(u64::from(v.cost.rules_evaluated) <= rules_bound);
@@ -93,7 +104,11 @@ fn pathological_inputs_of_growing_size_cost_a_constant_per_byte() {
         let mut per_byte = Vec::new();
         for reps in [1_000usize, 4_000, 16_000] {
             let body: Vec<u8> = pat.iter().copied().cycle().take(pat.len() * reps).collect();
-            for ct in ["text/plain", "application/json", "application/x-www-form-urlencoded"] {
+            for ct in [
+                "text/plain",
+                "application/json",
+                "application/x-www-form-urlencoded",
+            ] {
                 let req = Request::new("POST", "/api/x", CLIENT).with_body(ct, &body);
                 let v = check_linear(&ins, &req);
                 per_byte.push(v.cost.bytes_scanned as f64 / body.len() as f64);
@@ -102,7 +117,11 @@ fn pathological_inputs_of_growing_size_cost_a_constant_per_byte() {
         // Work per byte must not grow with size: compare the largest input to the smallest.
         let small = per_byte[..3].iter().cloned().fold(0.0, f64::max);
         let large = per_byte[6..].iter().cloned().fold(0.0, f64::max);
-        assert!(large <= small * 1.1 + 1.0, "{:?}: per-byte work grew from {small} to {large}", String::from_utf8_lossy(pat));
+        assert!(
+            large <= small * 1.1 + 1.0,
+            "{:?}: per-byte work grew from {small} to {large}",
+            String::from_utf8_lossy(pat)
+        );
     }
 }
 
@@ -113,7 +132,10 @@ fn the_default_policy_round_trips_through_toml_with_the_same_hash() {
     let back: Policy = toml::from_str(&text).expect("policy parses");
     assert_eq!(back, p);
     assert_eq!(back.content_hash(), p.content_hash());
-    assert_eq!(Inspector::new(back).unwrap().ruleset_hash(), p.content_hash());
+    assert_eq!(
+        Inspector::new(back).unwrap().ruleset_hash(),
+        p.content_hash()
+    );
 }
 
 #[test]
@@ -182,7 +204,10 @@ fn a_small_hand_written_toml_policy_loads_and_enforces_its_rules() {
     "#;
     let p: Policy = toml::from_str(text).expect("parses");
     assert_eq!(p.limits.json_depth_max, 8);
-    assert_eq!(p.limits.url_len_max, rampart_waf::Limits::default().url_len_max);
+    assert_eq!(
+        p.limits.url_len_max,
+        rampart_waf::Limits::default().url_len_max
+    );
     let ins = Inspector::new(p).unwrap();
     let body = br#"{"note":"' or 1=1","cb":"http://[::ffff:10.0.0.1]/","balance":5,"x":"<"}"#;
     let req = Request::new("PATCH", "/api/accounts/9", CLIENT).with_body("application/json", body);
@@ -199,16 +224,32 @@ fn malformed_policies_are_typed_errors_not_panics() {
     let bad_field = "paranoia_level = 1\ndetection_paranoia_level = 1\ninbound_threshold = 5\nrules = []\nsurprise = 1\n";
     assert!(toml::from_str::<Policy>(bad_field).is_err());
     let mut p = Policy::default();
-    p.rules[0].matcher = Matcher::Regex { pattern: "(unclosed".into(), triggers: vec![] };
-    assert!(matches!(Inspector::new(p), Err(PolicyError::BadRegex { .. })));
+    p.rules[0].matcher = Matcher::Regex {
+        pattern: "(unclosed".into(),
+        triggers: vec![],
+    };
+    assert!(matches!(
+        Inspector::new(p),
+        Err(PolicyError::BadRegex { .. })
+    ));
     let mut p = Policy::default();
     let dup = p.rules[1].clone();
     p.rules.push(dup);
-    assert!(matches!(Inspector::new(p), Err(PolicyError::DuplicateRuleId { .. })));
-    let mut p = Policy::default();
-    p.paranoia_level = 5;
-    assert!(matches!(Inspector::new(p), Err(PolicyError::ParanoiaOutOfRange { level: 5 })));
-    let mut p = Policy::default();
-    p.inbound_threshold = 0;
+    assert!(matches!(
+        Inspector::new(p),
+        Err(PolicyError::DuplicateRuleId { .. })
+    ));
+    let p = Policy {
+        paranoia_level: 5,
+        ..Policy::default()
+    };
+    assert!(matches!(
+        Inspector::new(p),
+        Err(PolicyError::ParanoiaOutOfRange { level: 5 })
+    ));
+    let p = Policy {
+        inbound_threshold: 0,
+        ..Policy::default()
+    };
     assert!(matches!(Inspector::new(p), Err(PolicyError::ZeroThreshold)));
 }
