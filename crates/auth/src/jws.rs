@@ -417,6 +417,105 @@ impl Audience<'_> {
     }
 }
 
+/// Reads the exact bytes this crate's signer writes for [`Claims`] (serde_json's
+/// compact form, one audience, strings of printable ASCII without `"` or
+/// `\`, integers without leading zeros that fit a `u64`) and nothing else:
+/// `None` sends the payload to the general serde parser.
+///
+/// Why this is safe: that form is a strict subset of JSON on which serde
+/// reads exactly these values (no escapes, whitespace, duplicates, unknown
+/// fields, floats or overflow can occur in it), so taking the shortcut never
+/// changes a decision, only skips serde's general machinery (~15% of a cold
+/// HS256 verify). `canonical_claims_read_like_serde` checks it against serde.
+pub(crate) fn parse_canonical_claims(payload: &[u8]) -> Option<ClaimsRef<'_>> {
+    let mut s = Scan { b: payload, i: 0 };
+    s.lit(b"{\"iss\":")?;
+    let iss = s.string()?;
+    s.lit(b",\"sub\":")?;
+    let sub = s.string()?;
+    s.lit(b",\"aud\":[")?;
+    let aud = s.string()?;
+    s.lit(b"],\"iat\":")?;
+    let iat = s.uint()?;
+    s.lit(b",\"nbf\":")?;
+    let nbf = s.uint()?;
+    s.lit(b",\"exp\":")?;
+    let exp = s.uint()?;
+    s.lit(b",\"jti\":")?;
+    let jti = s.string()?;
+    s.lit(b",\"sid\":")?;
+    let sid = s.string()?;
+    s.lit(b",\"scope\":")?;
+    let scope = s.string()?;
+    s.lit(b"}")?;
+    if s.i != payload.len() {
+        return None;
+    }
+    Some(ClaimsRef {
+        iss: Cow::Borrowed(iss),
+        sub: Cow::Borrowed(sub),
+        aud: Audience {
+            first: Some(Cow::Borrowed(aud)),
+            rest: Vec::new(),
+        },
+        iat,
+        nbf,
+        exp,
+        jti: Cow::Borrowed(jti),
+        sid: Cow::Borrowed(sid),
+        scope: Cow::Borrowed(scope),
+    })
+}
+
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn lit(&mut self, lit: &[u8]) -> Option<()> {
+        let end = self.i.checked_add(lit.len())?;
+        if self.b.get(self.i..end)? == lit {
+            self.i = end;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// A JSON string with no escapes and only printable ASCII inside.
+    fn string(&mut self) -> Option<&'a str> {
+        self.lit(b"\"")?;
+        let start = self.i;
+        let len = self.b[start..]
+            .iter()
+            .position(|&c| !(0x20..=0x7e).contains(&c) || c == b'"' || c == b'\\')?;
+        self.i = start + len;
+        self.lit(b"\"")?;
+        // Printable ASCII is UTF-8; the check cannot fail.
+        std::str::from_utf8(&self.b[start..start + len]).ok()
+    }
+
+    /// A JSON integer with no sign, fraction, exponent or leading zero that
+    /// fits a `u64`.
+    fn uint(&mut self) -> Option<u64> {
+        let start = self.i;
+        let mut v: u64 = 0;
+        while let Some(&c) = self.b.get(self.i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        if digits == 0 || (digits > 1 && self.b[start] == b'0') {
+            return None;
+        }
+        Some(v)
+    }
+}
+
 /// One array element of `aud`, borrowed when it has no escapes.
 #[derive(Deserialize)]
 struct AudienceEntry<'a>(#[serde(borrow)] Cow<'a, str>);
@@ -587,13 +686,16 @@ pub(crate) fn check_token_in<'k, 'b>(
         .decode_slice(payload_b64, &mut scratch[..room])
         .map_err(|_| (Rejection::Malformed, cost))?;
     let payload: &'b [u8] = &scratch[..n];
-    let claims: ClaimsRef<'b> = serde_json::from_slice(payload).map_err(|e| {
-        let r = match e.classify() {
-            serde_json::error::Category::Data => Rejection::ClaimType,
-            _ => Rejection::Malformed,
-        };
-        (r, cost)
-    })?;
+    let claims: ClaimsRef<'b> = match parse_canonical_claims(payload) {
+        Some(c) => c,
+        None => serde_json::from_slice(payload).map_err(|e| {
+            let r = match e.classify() {
+                serde_json::error::Category::Data => Rejection::ClaimType,
+                _ => Rejection::Malformed,
+            };
+            (r, cost)
+        })?,
+    };
     Ok(CheckedRef { key, claims })
 }
 

@@ -876,3 +876,83 @@ proptest! {
         prop_assert_eq!(again.cost, CostClass::CacheHit);
     }
 }
+
+/// A claims document in our signer's layout, field by field as JSON text:
+/// mostly what serde_json writes for real values, sometimes a near miss
+/// (escapes, leading zeros, signs, fractions, exponents, u64 overflow,
+/// `aud` as a bare string or a longer array).
+fn arb_claims_doc() -> impl Strategy<Value = String> {
+    let text = prop_oneof![3 => "[ -~]{0,12}", 1 => any::<String>()]
+        .prop_map(|s| serde_json::to_string(&s).unwrap());
+    let string = prop_oneof![
+        4 => text.clone(),
+        1 => prop::sample::select(vec![r#""a\u0062""#, r#""\/""#, r#""a\"b""#, "\"\u{e9}\"", "1", "null"])
+            .prop_map(str::to_owned),
+    ];
+    let aud = prop_oneof![
+        3 => text.clone().prop_map(|s| format!("[{s}]")),
+        1 => prop::collection::vec(text, 0..3).prop_map(|v| format!("[{}]", v.join(","))),
+        1 => string.clone(),
+    ];
+    let num = prop_oneof![
+        3 => any::<u64>().prop_map(|n| n.to_string()),
+        1 => (0u64..100).prop_map(|n| n.to_string()),
+        1 => prop::sample::select(vec![
+            "0", "00", "05", "-0", "-1", "1.0", "1e3", "1E3", "+1", "18446744073709551615",
+            "18446744073709551616", "99999999999999999999", "",
+        ])
+        .prop_map(str::to_owned),
+    ];
+    (
+        (string.clone(), string.clone(), aud),
+        (num.clone(), num.clone(), num),
+        (string.clone(), string.clone(), string),
+    )
+        .prop_map(|((iss, sub, aud), (iat, nbf, exp), (jti, sid, scope))| {
+            format!(
+                r#"{{"iss":{iss},"sub":{sub},"aud":{aud},"iat":{iat},"nbf":{nbf},"exp":{exp},"jti":{jti},"sid":{sid},"scope":{scope}}}"#
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(cases(2048))]
+
+    /// The canonical-claims shortcut never disagrees with serde: whatever it
+    /// reads, serde reads the same way (on documents in our signer's layout
+    /// with near-miss fields, and with one byte replaced or inserted), and
+    /// it does read everything our signer writes for printable-ASCII claims
+    /// with one audience.
+    #[test]
+    fn canonical_claims_read_like_serde(
+        doc in arb_claims_doc(),
+        edit in prop::option::of((
+            any::<prop::sample::Index>(),
+            prop_oneof![prop::sample::select(b"0123456789\\\"{}[],:. e-+/u".to_vec()), any::<u8>()],
+            any::<bool>(),
+        )),
+    ) {
+        let mut doc = doc.into_bytes();
+        if let Some((at, byte, insert)) = edit {
+            let i = at.index(doc.len());
+            if insert { doc.insert(i, byte) } else { doc[i] = byte }
+        }
+        let slow = serde_json::from_slice::<Claims>(&doc);
+        match crate::jws::parse_canonical_claims(&doc) {
+            Some(fast) => {
+                prop_assert!(slow.is_ok(), "{}", String::from_utf8_lossy(&doc));
+                prop_assert_eq!(fast.into_owned(), slow.unwrap());
+            }
+            None => {
+                // Missed only what our signer would not write.
+                if let Ok(c) = slow {
+                    let plain = |s: &str| s.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\');
+                    let ours = serde_json::to_vec(&c).unwrap() == doc
+                        && c.aud.len() == 1
+                        && [&c.iss, &c.sub, &c.aud[0], &c.jti, &c.sid, &c.scope].iter().all(|s| plain(s));
+                    prop_assert!(!ours, "shortcut missed {}", String::from_utf8_lossy(&doc));
+                }
+            }
+        }
+    }
+}
