@@ -350,6 +350,85 @@ mod tests {
         }
     }
 
+    /// Pearson's statistic `Σ (n_i - λ_i)² / λ_i` over one-second bins.
+    fn dispersion(shape: &Shape, process: Process, seconds: u64, seed: u64) -> (f64, usize) {
+        let end = Instant::ZERO + Duration::from_secs(seconds);
+        let mut arrivals = Arrivals::new(shape, process, Instant::ZERO, Some(end));
+        let mut counts = vec![0u64; seconds as usize];
+        let mut rng = actor_rng(seed, "dispersion");
+        let mut now = Instant::ZERO;
+        while let Some(t) = arrivals.next(now, &mut rng) {
+            counts[t.as_nanos() as usize / 1_000_000_000] += 1;
+            now = t;
+        }
+        let mut chi2 = 0.0;
+        let mut bins = 0;
+        for (i, &n) in counts.iter().enumerate() {
+            let from = Instant::ZERO + Duration::from_secs(i as u64);
+            let lambda = arrivals.expected_count(from, from + Duration::from_secs(1));
+            if lambda >= 5.0 {
+                chi2 += (n as f64 - lambda).powi(2) / lambda;
+                bins += 1;
+            }
+        }
+        (chi2, bins)
+    }
+
+    #[test]
+    fn poisson_counts_scatter_like_poisson_and_uniform_counts_do_not() {
+        // For a (non-homogeneous) Poisson process the bin counts are
+        // independent Poisson(λ_i), so the statistic is about chi-square
+        // with one degree of freedom per bin: mean k, sd sqrt(2k). A
+        // generator with the right mean but the wrong spread (too regular,
+        // or clumped) fails this where the count test would pass.
+        for (name, shape) in shapes() {
+            let (chi2, k) = dispersion(&shape, Process::Poisson, 60, 11);
+            let k = k as f64;
+            assert!(k >= 20.0, "{name}: only {k} bins");
+            assert!(
+                (chi2 - k).abs() < 5.0 * (2.0 * k).sqrt(),
+                "{name}: chi-square {chi2:.1} over {k} bins"
+            );
+            let (chi2, k) = dispersion(&shape, Process::Uniform, 60, 11);
+            assert!(
+                chi2 < 0.05 * k as f64,
+                "{name}: uniform spacing should be nearly exact, chi-square {chi2:.1} over {k} bins"
+            );
+        }
+    }
+
+    #[test]
+    fn a_step_up_takes_effect_at_the_step_even_after_a_near_silent_stage() {
+        // A candidate drawn against the quiet stage's bound (mean gap 1000 s)
+        // overshoots the step; thinning must restart at the step with the
+        // new bound instead of accepting the overshot candidate.
+        let shape = Shape::Ramp {
+            start_rate: rate("0.001/s"),
+            stages: vec![
+                Stage {
+                    duration: Duration::from_secs(10),
+                    target: rate("0.001/s"),
+                },
+                Stage {
+                    duration: Duration::ZERO,
+                    target: rate("1M/s"),
+                },
+            ],
+        };
+        let step = Instant::ZERO + Duration::from_secs(10);
+        for seed in 0..20 {
+            let mut arrivals = Arrivals::new(&shape, Process::Poisson, Instant::ZERO, None);
+            let mut rng = actor_rng(seed, "step");
+            let mut now = Instant::ZERO;
+            while now < step {
+                now = arrivals.next(now, &mut rng).unwrap();
+            }
+            // At 1M/s the first arrival after the step is microseconds away;
+            // 1 ms is 1000 mean gaps.
+            assert!(now < step + Duration::from_millis(1), "seed {seed}: {now}");
+        }
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_arrivals() {
         let (_, shape) = shapes().swap_remove(2);
