@@ -444,6 +444,25 @@ impl<S: Copy + Default> Table<S> {
         }
         debug_assert_eq!(self.stats.keys_tracked, keys);
         self.sweep_bucket = 0;
+        // Keys that went to their second bucket while the table was crowded
+        // move back to their first when it now has room, so after growth
+        // almost every lookup reads a single bucket again.
+        for b in 0..self.buckets.len() {
+            let mut occupied = !empty_lanes(self.buckets[b].tags) & LANES_HI;
+            while occupied != 0 {
+                let way = (occupied.trailing_zeros() / 8) as usize;
+                occupied &= occupied - 1;
+                let slot = self.buckets[b].slots[way];
+                let h = mix(slot.key, self.seed);
+                let first = self.bucket_of(h);
+                let empty = empty_lanes(self.buckets[first].tags);
+                if first != b && empty != 0 {
+                    let to = (empty.trailing_zeros() / 8) as usize;
+                    self.remove(b, way);
+                    self.put(first, to, tag_of(h), slot.key, slot.state);
+                }
+            }
+        }
     }
 
     /// Visits every stored key and state, in slot order (deterministic for a
