@@ -495,12 +495,14 @@ fn gcra_key_state_is_one_u64_and_a_slot_is_24_bytes() {
         "GCRA: {} keys, {} bytes allocated, {per_key:.1} bytes per key (state 8 B + key 16 B per slot + 1 B tag)",
         s.keys_tracked, s.bytes_allocated
     );
-    assert_eq!(
-        u128::from(s.keys_tracked),
-        keys,
-        "no key lost below the eviction threshold"
+    // Two-choice placement is randomised: below ~85% load evictions are
+    // rare, not impossible. Allow one in ten thousand.
+    assert!(
+        s.evictions * 10_000 <= keys as u64,
+        "{} evictions",
+        s.evictions
     );
-    assert_eq!(s.evictions, 0);
+    assert_eq!(u128::from(s.keys_tracked + s.evictions), keys);
     assert!(per_key <= 32.0, "{per_key}");
 }
 
