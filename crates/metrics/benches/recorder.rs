@@ -50,7 +50,7 @@ impl Bare {
             let r = self.rng.next();
             let c = (r & 1) as usize;
             self.offered[c] += 1;
-            if r % 20 == 0 {
+            if r.is_multiple_of(20) {
                 self.rejected[c * 4 + (r as usize >> 8) % 4] += 1;
             } else {
                 self.admitted[c] += 1;
@@ -115,7 +115,7 @@ impl Real {
             let r = self.rng.next();
             let c = self.classes[(r & 1) as usize];
             self.rec.offered(now, c);
-            if r % 20 == 0 {
+            if r.is_multiple_of(20) {
                 self.rec
                     .rejected(now, c, self.reasons[(r as usize >> 8) % 4]);
             } else {
