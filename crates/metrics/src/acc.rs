@@ -140,13 +140,20 @@ impl Acc {
                 ..LatencyStats::NONE
             };
         }
-        let q = |q: f64| (h.value_at_quantile(q) * LATENCY_UNIT_NS) as f64 / 1e6;
+        // One pass over the counts for all four quantiles (ascending).
+        let mut qs = [0.0; 4];
+        for (slot, v) in qs
+            .iter_mut()
+            .zip(h.value_at_quantiles([0.50, 0.90, 0.99, 0.999]))
+        {
+            *slot = (v * LATENCY_UNIT_NS) as f64 / 1e6;
+        }
         LatencyStats {
             count,
-            p50: q(0.50),
-            p90: q(0.90),
-            p99: q(0.99),
-            p99_9: q(0.999),
+            p50: qs[0],
+            p90: qs[1],
+            p99: qs[2],
+            p99_9: qs[3],
             max: self.latency_ns_max[class] as f64 / 1e6,
             mean: (self.latency_ns_sum[class] as f64 / count as f64) / 1e6,
         }

@@ -199,8 +199,18 @@ fn check_latency(sorted: &[u64], l: &LatencySummary) {
     assert_eq!(l.max, Some(*sorted.last().unwrap() as f64 / 1000.0));
 }
 
+/// 64 cases by default (the whole suite runs in well under a second);
+/// `PROPTEST_CASES=N` raises it locally.
+fn cases() -> ProptestConfig {
+    let n = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    ProptestConfig::with_cases(n)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(cases())]
 
     #[test]
     fn run_and_phase_totals_match_an_oracle_over_the_raw_events(
