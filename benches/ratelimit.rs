@@ -5,7 +5,10 @@
 //!   `FakeRelativeClock` (no clock read, the pure algorithm), and
 //!   `governor_default_clock` is governor as deployed (quanta clock). Two
 //!   paths: `allow` (a quota generous enough that every check passes) and
-//!   `deny` (an exhausted key, time standing still).
+//!   `deny` (an exhausted key, time standing still); `allow_fixed_time` is
+//!   the allow path with no clock read on either side (the fair comparison).
+//!   The paired direct ratios run through `&mut dyn FnMut` on both sides, so
+//!   they include a call each; criterion's per-function numbers do not.
 //! * `keyed_1m/*`: checks spread over 1M distinct pre-populated keys in a
 //!   scattered order (a miss in every cache level is the realistic case for
 //!   a per-IP limiter under a flood). `rampart_local` is the simulator's
@@ -95,8 +98,14 @@ fn bytes_per_key() {
     // The same table filled to 85% of a 2^20 cap: what a deployment sized
     // to its key count pays (the first eviction comes at ~87% load).
     let keys = (1u64 << 20) * 85 / 100;
-    let full: KeyedLimiter<Gcra> =
-        KeyedLimiter::new(gcra(1_000, 10), &StoreConfig { max_keys: 1 << 20, ..StoreConfig::default() }).unwrap();
+    let full: KeyedLimiter<Gcra> = KeyedLimiter::new(
+        gcra(1_000, 10),
+        &StoreConfig {
+            max_keys: 1 << 20,
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
     for k in 0..keys {
         full.check(Instant::ZERO, Key::from_u128(k.into()));
     }
@@ -123,6 +132,20 @@ fn direct(c: &mut Criterion) {
         });
         let theirs = RateLimiter::direct(quota(1, 1_000));
         g.bench_function("allow/governor_default_clock", |b| {
+            b.iter(|| black_box(theirs.check().is_ok()))
+        });
+    }
+    // Allow path with time standing still for both (no clock read on either
+    // side): a burst of u32::MAX at 1 ns per unit never runs out in a run.
+    {
+        let ours = DirectLimiter::new(gcra(1, u32::MAX), Instant::ZERO);
+        let now = Instant::from_nanos(10);
+        g.bench_function("allow_fixed_time/rampart", |b| {
+            b.iter(|| black_box(ours.check(black_box(now)).allowed))
+        });
+        let theirs =
+            RateLimiter::direct_with_clock(quota(1, u32::MAX), FakeRelativeClock::default());
+        g.bench_function("allow_fixed_time/governor_fake_clock", |b| {
             b.iter(|| black_box(theirs.check().is_ok()))
         });
     }
@@ -248,6 +271,19 @@ fn paired() {
         || {
             now += 2;
             black_box(ours.check(black_box(Instant::from_nanos(now))).allowed);
+        },
+        || {
+            black_box(theirs.check().is_ok());
+        },
+    );
+    let ours = DirectLimiter::new(gcra(1, u32::MAX), Instant::ZERO);
+    let theirs = RateLimiter::direct_with_clock(quota(1, u32::MAX), FakeRelativeClock::default());
+    paired_ratio(
+        "direct allow, fixed time (vs governor fake clock)",
+        41,
+        200_000,
+        || {
+            black_box(ours.check(black_box(Instant::from_nanos(10))).allowed);
         },
         || {
             black_box(theirs.check().is_ok());
