@@ -88,6 +88,20 @@ pub trait RowSink {
     fn row(&mut self, row: &Row<'_>) -> Result<(), Self::Error>;
 }
 
+impl<S: RowSink + ?Sized> RowSink for &mut S {
+    type Error = S::Error;
+    fn row(&mut self, row: &Row<'_>) -> Result<(), Self::Error> {
+        (**self).row(row)
+    }
+}
+
+impl<S: RowSink + ?Sized> RowSink for Box<S> {
+    type Error = S::Error;
+    fn row(&mut self, row: &Row<'_>) -> Result<(), Self::Error> {
+        (**self).row(row)
+    }
+}
+
 /// Discards rows: for runs that need only totals and plots.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NullSink;

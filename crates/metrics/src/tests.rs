@@ -612,3 +612,16 @@ fn csv_has_a_quoted_header_exact_times_and_empty_fields_for_no_data() {
     assert_eq!(lines[1], "0,1.5,1,0,1,0,0.2,0.2,0.2,0.2,0.2,0.2");
     assert_eq!(lines[2], "1.5,2.000000001,0,0,0,0,,,,,,");
 }
+
+#[test]
+fn boxed_and_borrowed_sinks_forward_rows() {
+    let mut rec = Recorder::new(RecorderConfig::default(), names_with_phases(&[])).unwrap();
+    let mut inner = VecSink::default();
+    {
+        let mut boxed: Box<dyn RowSink<Error = std::convert::Infallible> + '_> =
+            Box::new(&mut inner);
+        rec.close_interval(at(1_000_000_000), &mut boxed).unwrap();
+    }
+    assert_eq!(inner.rows.len(), 1);
+    assert_eq!(inner.columns, rec.columns());
+}
