@@ -378,6 +378,11 @@ impl<A: Actor> Simulation<A> {
         &mut self.actors
     }
 
+    /// Ends the simulation and hands back its actors, in id order.
+    pub fn into_actors(self) -> Vec<A> {
+        self.actors
+    }
+
     /// One actor.
     pub fn actor(&self, id: ActorId) -> &A {
         &self.actors[id.index()]

@@ -1,0 +1,280 @@
+//! The world's view of `rampart-metrics`: the names it registers, in a fixed
+//! order, and the small-integer ids its hot path records with.
+
+use rampart_metrics::{ClassId, GaugeId, Names, Recorder, RecorderConfig, ReasonId, Row, RowSink, RunMetrics};
+use rampart_time::Instant;
+
+use crate::config::WorldConfig;
+use crate::sources::Source;
+
+/// Rejection reasons, as indices into the registered reason names.
+pub mod reason {
+    use rampart_auth::Rejection;
+
+    /// A rate-limit rule denied the request (429).
+    pub const RATE_LIMITED: u16 = 0;
+    /// The inspector's anomaly score reached the threshold (403).
+    pub const INSPECTION_BLOCKED: u16 = 1;
+    /// The abuse detector blocks this client (403).
+    pub const ABUSE_BLOCKED: u16 = 2;
+    /// Shed by the gateway's load shedder (503).
+    pub const SHED: u16 = 3;
+    /// The gateway's worker queue was full (503).
+    pub const QUEUE_FULL: u16 = 4;
+    /// Waited in the gateway's queue past its timeout (503).
+    pub const QUEUE_TIMEOUT: u16 = 5;
+    /// The LB had no routable instance (503).
+    pub const NO_INSTANCE: u16 = 6;
+    /// The client gave up waiting.
+    pub const TIMEOUT: u16 = 7;
+    /// The backend failed or was full (5xx).
+    pub const BACKEND_ERROR: u16 = 8;
+    /// The token service's queue was full (503).
+    pub const TOKEN_SERVICE_UNAVAILABLE: u16 = 9;
+    /// Wrong credentials at login (401).
+    pub const LOGIN_FAILED: u16 = 10;
+    /// A refresh token was refused (401); the client logs in again.
+    pub const REFRESH_FAILED: u16 = 11;
+    /// First of the token verifier's rejections, one per [`Rejection`].
+    pub const AUTH_BASE: u16 = 12;
+
+    /// Names, in index order.
+    pub fn names() -> Vec<String> {
+        let mut v: Vec<String> = [
+            "rate_limited",
+            "inspection_blocked",
+            "abuse_blocked",
+            "shed",
+            "queue_full",
+            "queue_timeout",
+            "no_instance",
+            "timeout",
+            "backend_error",
+            "token_service_unavailable",
+            "login_failed",
+            "refresh_failed",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        debug_assert_eq!(v.len(), AUTH_BASE as usize);
+        v.extend(Rejection::ALL.iter().map(|r| format!("auth.{}", r.as_str())));
+        v
+    }
+
+    /// The reason for a verifier rejection.
+    pub fn auth(r: Rejection) -> u16 {
+        AUTH_BASE + r.index() as u16
+    }
+
+    /// Whether a client may retry after this answer: overload and timeouts
+    /// yes, refusals on purpose (auth, inspection, abuse) no.
+    pub fn retriable(r: u16) -> bool {
+        matches!(
+            r,
+            RATE_LIMITED
+                | SHED
+                | QUEUE_FULL
+                | QUEUE_TIMEOUT
+                | NO_INSTANCE
+                | TIMEOUT
+                | BACKEND_ERROR
+                | TOKEN_SERVICE_UNAVAILABLE
+        )
+    }
+}
+
+/// Gauges the world sets at every interval boundary, in registration order.
+const GAUGES: [&str; 15] = [
+    "instances.pending",
+    "instances.booting",
+    "instances.warming_up",
+    "instances.in_service",
+    "instances.draining",
+    "instances.terminated",
+    "instances.boot_failed",
+    "desired_capacity",
+    "utilisation",
+    "queue_len.sum",
+    "queue_len.max",
+    "backend.utilisation",
+    "token_service.utilisation",
+    "instances.billed",
+    "requests.in_flight",
+];
+
+/// Rows go somewhere the driver chose (a CSV file, memory, nowhere).
+pub type BoxedSink = Box<dyn RowSink<Error = std::io::Error>>;
+
+/// Hands rows to the driver's sink and keeps its first error instead of
+/// failing the run: the metrics still finish, and the driver reports the
+/// write error afterwards.
+struct SinkRef<'a> {
+    sink: &'a mut BoxedSink,
+    error: &'a mut Option<std::io::Error>,
+}
+
+impl RowSink for SinkRef<'_> {
+    type Error = std::convert::Infallible;
+    fn row(&mut self, row: &Row<'_>) -> Result<(), Self::Error> {
+        if self.error.is_none() {
+            if let Err(e) = self.sink.row(row) {
+                *self.error = Some(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The recorder plus the ids the world uses.
+pub struct Meter {
+    rec: Recorder,
+    classes: Vec<ClassId>,
+    reasons: Vec<ReasonId>,
+    gauges: Vec<GaugeId>,
+    sink: BoxedSink,
+    sink_error: Option<std::io::Error>,
+    offered: u64,
+    completed: u64,
+    rejected: u64,
+}
+
+impl std::fmt::Debug for Meter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meter").field("offered", &self.offered).finish_non_exhaustive()
+    }
+}
+
+impl Meter {
+    /// Registers every name the world records, in a fixed order.
+    pub fn new(cfg: &WorldConfig, _sources: &[Source]) -> Result<Meter, String> {
+        let mut names = Names::new();
+        let legit = names.add_class("legit").map_err(|e| e.to_string())?;
+        let mut reasons = Vec::new();
+        for r in reason::names() {
+            reasons.push(names.add_reason(&r).map_err(|e| e.to_string())?);
+        }
+        let mut gauges = Vec::new();
+        for g in GAUGES {
+            gauges.push(names.add_gauge(g).map_err(|e| e.to_string())?);
+        }
+        for p in &cfg.run.phases {
+            names
+                .add_phase(&p.name, Instant::ZERO + p.start, Instant::ZERO + p.end)
+                .map_err(|e| format!("run.phases: {e}"))?;
+        }
+        let rec = Recorder::new(
+            RecorderConfig { interval: cfg.run.metrics_interval, ..RecorderConfig::default() },
+            names,
+        )
+        .map_err(|e| format!("run.metrics_interval: {e}"))?;
+        Ok(Meter {
+            rec,
+            classes: vec![legit],
+            reasons,
+            gauges,
+            sink: Box::new(DiscardSink),
+            sink_error: None,
+            offered: 0,
+            completed: 0,
+            rejected: 0,
+        })
+    }
+
+    /// Where interval rows go from now on.
+    pub fn set_sink(&mut self, sink: BoxedSink) {
+        self.sink = sink;
+    }
+
+    /// An attempt was sent.
+    #[inline]
+    pub fn offered(&mut self, class: u16, now: Instant) {
+        self.offered += 1;
+        self.rec.offered(now, self.classes[class as usize]);
+    }
+
+    /// An attempt passed the gateway's checks.
+    #[inline]
+    pub fn admitted(&mut self, class: u16, now: Instant) {
+        self.rec.admitted(now, self.classes[class as usize]);
+    }
+
+    /// An attempt succeeded, `latency` after it was meant to be sent.
+    #[inline]
+    pub fn completed(&mut self, class: u16, now: Instant, latency: rampart_time::Duration) {
+        self.completed += 1;
+        self.rec.completed(now, self.classes[class as usize], latency);
+    }
+
+    /// An attempt failed.
+    #[inline]
+    pub fn rejected(&mut self, class: u16, why: u16, now: Instant) {
+        self.rejected += 1;
+        self.rec.rejected(now, self.classes[class as usize], self.reasons[why as usize]);
+    }
+
+    /// Attempts offered, completed and rejected so far.
+    pub fn attempt_totals(&self) -> (u64, u64, u64) {
+        (self.offered, self.completed, self.rejected)
+    }
+
+    /// Sets the fleet gauges for the interval ending now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gauges(
+        &mut self,
+        by_state: &[u32; 7],
+        desired: u32,
+        utilisation: f64,
+        queue_sum: f64,
+        queue_max: f64,
+        backend_utilisation: f64,
+        token_utilisation: f64,
+        billed: f64,
+        in_flight: f64,
+    ) {
+        let mut values = [0.0; GAUGES.len()];
+        for (i, n) in by_state.iter().enumerate() {
+            values[i] = f64::from(*n);
+        }
+        values[7] = f64::from(desired);
+        values[8] = utilisation;
+        values[9] = queue_sum;
+        values[10] = queue_max;
+        values[11] = backend_utilisation;
+        values[12] = token_utilisation;
+        values[13] = billed;
+        values[14] = in_flight;
+        for (g, v) in self.gauges.iter().zip(values) {
+            self.rec.set_gauge(*g, v);
+        }
+    }
+
+    /// Which policy version each live instance runs.
+    pub fn instance_versions(&mut self, versions: &[(u32, u32)]) {
+        self.rec.set_instance_versions(versions);
+    }
+
+    /// Closes the interval ending at `t` and streams its row.
+    pub fn close_interval(&mut self, t: Instant) {
+        let mut sink = SinkRef { sink: &mut self.sink, error: &mut self.sink_error };
+        let Ok(()) = self.rec.close_interval(t, &mut sink);
+    }
+
+    /// The run's metrics, and the first sink error if writing rows failed.
+    pub fn finish(mut self, end: Instant) -> (RunMetrics, Option<std::io::Error>) {
+        let mut sink = SinkRef { sink: &mut self.sink, error: &mut self.sink_error };
+        let Ok(m) = self.rec.finish(end, &mut sink);
+        (m, self.sink_error)
+    }
+}
+
+/// A sink that drops rows.
+#[derive(Debug, Default)]
+pub struct DiscardSink;
+
+impl RowSink for DiscardSink {
+    type Error = std::io::Error;
+    fn row(&mut self, _: &Row<'_>) -> Result<(), std::io::Error> {
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! The scaling group's controller and its metrics pipeline.
+
+use std::collections::VecDeque;
+
+use rampart_autoscale::{Controller, Hpa, SimpleScaling, StepScaling, TargetTracking};
+use rampart_time::{Duration, Instant};
+
+/// A controller and the period it asks to run at, if it names one.
+pub type Built = Option<(Box<dyn Controller>, Option<Duration>)>;
+
+use crate::config::{ControllerConfig, ScalingMetric};
+
+/// A boxed controller that can be printed.
+pub struct ControllerBox(pub Box<dyn Controller>);
+
+impl std::fmt::Debug for ControllerBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Controller")
+    }
+}
+
+/// Builds the controller a configuration names.
+pub fn build_controller(cfg: &ControllerConfig) -> Result<Built, String> {
+    Ok(match cfg {
+        ControllerConfig::Fixed => None,
+        ControllerConfig::Hpa(c) => {
+            let h = Hpa::new(c.clone()).map_err(|e| e.to_string())?;
+            let period = h.sync_period();
+            Some((Box::new(h), Some(period)))
+        }
+        ControllerConfig::TargetTracking(c) => {
+            Some((Box::new(TargetTracking::new(c.clone()).map_err(|e| e.to_string())?), None))
+        }
+        ControllerConfig::Step(c) => Some((Box::new(StepScaling::new(c.clone()).map_err(|e| e.to_string())?), None)),
+        ControllerConfig::Simple(c) => {
+            Some((Box::new(SimpleScaling::new(c.clone()).map_err(|e| e.to_string())?), None))
+        }
+    })
+}
+
+/// Whether a controller reads CPU as cores (the HPA's `Resource cpu`) or as
+/// percent of the instance (AWS's `CPUUtilization`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuUnit {
+    /// Cores in use.
+    Cores,
+    /// Percent of the instance's cores.
+    Percent,
+}
+
+/// One instance's sample from one scrape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// Instance id.
+    pub instance: u32,
+    /// Cores in use over the scrape window.
+    pub cpu_cores: f64,
+    /// Cores the instance has.
+    pub cores: f64,
+    /// Requests per second arriving over the window.
+    pub rps: f64,
+    /// Requests waiting at the scrape.
+    pub queue_len: f64,
+}
+
+impl Sample {
+    /// The value of one named metric, in the controller's unit.
+    pub fn metric(&self, m: ScalingMetric, cpu: CpuUnit) -> f64 {
+        match (m, cpu) {
+            (ScalingMetric::Cpu, CpuUnit::Cores) => self.cpu_cores,
+            (ScalingMetric::Cpu, CpuUnit::Percent) => 100.0 * self.cpu_cores / self.cores,
+            (ScalingMetric::RequestsPerSecond, _) => self.rps,
+            (ScalingMetric::QueueLength, _) => self.queue_len,
+        }
+    }
+}
+
+/// Scrapes on their way to the controller: each arrives after the
+/// aggregation delay; the controller sees only the newest that has arrived.
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    in_transit: VecDeque<(Instant, Vec<Sample>)>,
+    /// The newest scrape that has arrived, and when it was taken.
+    pub latest: Option<(Instant, Vec<Sample>)>,
+}
+
+impl Pipeline {
+    /// A scrape taken at `at` leaves for the controller.
+    pub fn send(&mut self, at: Instant, samples: Vec<Sample>) {
+        self.in_transit.push_back((at, samples));
+    }
+
+    /// The oldest scrape in transit arrives.
+    pub fn arrive(&mut self) {
+        if let Some(s) = self.in_transit.pop_front() {
+            self.latest = Some(s);
+        }
+    }
+
+    /// The latest sample for an instance.
+    pub fn sample_for(&self, instance: u32) -> Option<(Instant, &Sample)> {
+        let (at, samples) = self.latest.as_ref()?;
+        // Samples are pushed in instance order, so a binary search finds it.
+        let i = samples.binary_search_by_key(&instance, |s| s.instance).ok()?;
+        Some((*at, &samples[i]))
+    }
+}

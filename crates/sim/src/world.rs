@@ -1,0 +1,1244 @@
+//! The world: every component of the API edge, driven by one kernel actor.
+//!
+//! # Why one kernel actor
+//!
+//! A request crosses the client, the load balancer and a gateway at the same
+//! instant. Modelled as separate kernel actors, each crossing would cost a
+//! zero-delay message: three extra events per request. Here the components
+//! are fields of one [`World`], the crossing is a function call, and a
+//! request costs about three events (arrival, gateway CPU done, upstream
+//! done) plus a cancellable client timeout. Each component still draws from
+//! its own ChaCha stream keyed by its name (`"lb"`, `"gateway/7"`,
+//! `"traffic/shoppers"`), so adding a component never shifts another's
+//! draws: the house rule on randomness holds per component.
+//!
+//! # Time
+//!
+//! The client–gateway network delay is a constant per scenario, so it is
+//! folded into the client's clock instead of costing two events: a request
+//! reaches the gateway at the instant the arrival process produces, and the
+//! client sees its answer `2 × client_one_way` after the gateway sends it.
+//! Timeouts are set on the same clock. The gateway–upstream delay is folded
+//! the same way into upstream service time.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
+use std::rc::Rc;
+
+use rampart_auth::{
+    CostClass, KeyMaterial, PasswordConfig, PasswordMode, Rejection, ServiceConfig, TokenService,
+};
+use rampart_autoscale::{Instance, InstanceState, Observation};
+use rampart_autoscale::lifecycle::{BootDraw, BootTime, LifecycleConfig};
+use rampart_des::rng::{self, ActorRng, actor_rng};
+use rampart_des::{Actor, Ctx, Message};
+use rampart_ratelimit::InMemoryCounterStore;
+use rampart_time::{Duration, Instant};
+use rampart_waf::abuse::{AuthEvent, Decision as AbuseDecision, Outcome as AuthOutcome};
+
+use crate::config::{LbAlgorithm, RevocationSync, ServiceTime, SigningAlgorithm, WorldConfig};
+use crate::gateway::Gateway;
+use crate::meter::{Meter, reason};
+use crate::policy::CompiledPolicy;
+use crate::scaling::{ControllerBox, CpuUnit, Pipeline, Sample, build_controller};
+use crate::slab::{Kind, Req, ReqId, Slab, Stage};
+use crate::sources::Source;
+use crate::templates::Templates;
+
+/// Everything that happens in the world.
+#[derive(Debug)]
+pub enum Msg {
+    /// An open-model source's next arrival.
+    Arrival { source: u16 },
+    /// A closed-model user's next request.
+    UserNext { source: u16, user: u32 },
+    /// A trace source's next row.
+    TraceNext { source: u16 },
+    /// A retry's backoff has ended.
+    Send { req: ReqId },
+    /// A client gave up on an attempt.
+    ClientTimeout { req: ReqId },
+    /// A gateway worker finished its CPU work on a request.
+    CpuDone { instance: u32, req: ReqId },
+    /// The backend answered.
+    BackendDone { req: ReqId },
+    /// The token service answered.
+    TokenDone { req: ReqId },
+    /// An instance's next lifecycle transition is due.
+    Lifecycle { instance: u32 },
+    /// The LB checks every instance's health.
+    HealthCheck,
+    /// The metrics pipeline scrapes every instance.
+    Scrape,
+    /// A scrape reaches the controller.
+    MetricsArrive,
+    /// The controller runs.
+    Evaluate,
+    /// An instance's verifier wants to poll (revocations, JWKS).
+    VerifierPoll { instance: u32 },
+    /// A pushed revocation change reaches an instance.
+    RevocationPush { instance: u32 },
+    /// An instance syncs its global rate-limit counters.
+    LimiterSync { instance: u32 },
+}
+
+impl Message for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::Arrival { .. } => "arrival",
+            Msg::UserNext { .. } => "user_next",
+            Msg::TraceNext { .. } => "trace_next",
+            Msg::Send { .. } => "send",
+            Msg::ClientTimeout { .. } => "client_timeout",
+            Msg::CpuDone { .. } => "cpu_done",
+            Msg::BackendDone { .. } => "backend_done",
+            Msg::TokenDone { .. } => "token_done",
+            Msg::Lifecycle { .. } => "lifecycle",
+            Msg::HealthCheck => "health_check",
+            Msg::Scrape => "scrape",
+            Msg::MetricsArrive => "metrics_arrive",
+            Msg::Evaluate => "evaluate",
+            Msg::VerifierPoll { .. } => "verifier_poll",
+            Msg::RevocationPush { .. } => "revocation_push",
+            Msg::LimiterSync { .. } => "limiter_sync",
+        }
+    }
+}
+
+/// A scaling decision, kept for the report's annotations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScaleEvent {
+    /// When.
+    pub at: Instant,
+    /// Capacity before.
+    pub from: u32,
+    /// Capacity after.
+    pub to: u32,
+    /// The controller's explanation.
+    pub message: String,
+}
+
+/// Scale events kept for annotations; later ones are counted, not kept.
+const SCALE_EVENTS_MAX: usize = 10_000;
+
+/// A queue of upstream work with finite servers (backend, token service).
+#[derive(Debug, Default)]
+struct Upstream {
+    busy: u32,
+    servers: u32,
+    queue: VecDeque<(ReqId, Duration)>,
+    queue_max: u32,
+    busy_ns_interval: u64,
+}
+
+/// The world.
+#[derive(Debug)]
+pub struct World {
+    pub(crate) cfg: WorldConfig,
+    epoch_ns: u64,
+    pub(crate) policies: Vec<Rc<CompiledPolicy>>,
+    current_policy: usize,
+    pub(crate) instances: Vec<Gateway>,
+    rr_next: usize,
+    lb_rng: ActorRng,
+    backend: Upstream,
+    backend_rng: ActorRng,
+    tokens: TokenService,
+    token_queue: Upstream,
+    shared_secret: Option<(String, Vec<u8>)>,
+    pub(crate) sources: Vec<Source>,
+    templates: Templates,
+    pub(crate) reqs: Slab,
+    controller: Option<(ControllerBox, Duration)>,
+    pub(crate) desired: u32,
+    pipeline: Pipeline,
+    cpu_unit: CpuUnit,
+    scaling_rng: ActorRng,
+    counter_store: InMemoryCounterStore,
+    limiter_sync_interval: Option<Duration>,
+    revocation_version_pushed: u64,
+    pub(crate) meter: Meter,
+    pub(crate) scale_events: Vec<ScaleEvent>,
+    pub(crate) scale_events_dropped: u64,
+    last_interval_at: Instant,
+    pub(crate) violation: Option<String>,
+}
+
+/// Instances launched over a run; a guard against a runaway controller.
+const INSTANCES_MAX: usize = 100_000;
+
+impl World {
+    /// Builds the world at time zero. Returns the world and the events to
+    /// schedule before running.
+    pub fn new(cfg: WorldConfig) -> Result<(World, Vec<(Instant, Msg)>), String> {
+        let seed = cfg.run.seed;
+        let policy = CompiledPolicy::compile(0, cfg.policy.clone())?;
+        let epoch_ns = cfg.run.start_unix_secs.saturating_mul(1_000_000_000);
+        let unix0 = Instant::from_nanos(epoch_ns);
+
+        // The token service signs with a key derived from the seed: a run is
+        // reproducible, and no real secret is ever involved.
+        let mut key_rng = actor_rng(seed, "token_service/keys");
+        let mut secret = [0u8; 32];
+        rand::RngExt::fill(&mut key_rng, &mut secret[..]);
+        let mut tokens = TokenService::new(ServiceConfig {
+            access_ttl: cfg.token_service.access_ttl,
+            refresh_ttl: cfg.token_service.refresh_ttl,
+            issuer: cfg.policy.auth.issuer.clone(),
+            audience: cfg.policy.auth.audience.clone(),
+            verifier_leeway_max: cfg.policy.auth.leeway,
+            password: PasswordConfig {
+                mode: PasswordMode::Modelled,
+                modelled_cost: cfg.token_service.login_cost,
+                ..PasswordConfig::default()
+            },
+            ..ServiceConfig::default()
+        });
+        let shared_secret = match cfg.token_service.algorithm {
+            SigningAlgorithm::EdDsa => {
+                tokens
+                    .add_key(unix0, &KeyMaterial::Ed25519 { kid: "k1".into(), secret })
+                    .map_err(|e| format!("token_service: {e}"))?;
+                None
+            }
+            SigningAlgorithm::Hs256 => {
+                tokens
+                    .add_key(unix0, &KeyMaterial::Hs256 { kid: "k1".into(), secret: secret.to_vec() })
+                    .map_err(|e| format!("token_service: {e}"))?;
+                Some(("k1".to_owned(), secret.to_vec()))
+            }
+        };
+
+        let mut sources = Vec::with_capacity(cfg.traffic.len());
+        for (i, spec) in cfg.traffic.iter().enumerate() {
+            let src = Source::new(i as u16, spec.clone(), seed, &mut tokens)?;
+            sources.push(src);
+        }
+        let templates = Templates::new(seed, &sources);
+
+        let (controller, controller_period) = match build_controller(&cfg.scaling.controller)? {
+            Some((c, p)) => (Some(c), p),
+            None => (None, None),
+        };
+        let cpu_unit = match cfg.scaling.controller {
+            crate::config::ControllerConfig::Hpa(_) => CpuUnit::Cores,
+            _ => CpuUnit::Percent,
+        };
+        let eval = controller_period.unwrap_or(cfg.scaling.evaluation_interval);
+        let limiter_sync_interval = cfg
+            .policy
+            .ratelimit
+            .iter()
+            .filter_map(|r| match &r.limit {
+                rampart_ratelimit::LimitConfig::Global(g) => Some(g.sync_interval),
+                _ => None,
+            })
+            .min();
+
+        let meter = Meter::new(&cfg, &sources)?;
+        let mut world = World {
+            epoch_ns,
+            policies: vec![policy],
+            current_policy: 0,
+            instances: Vec::new(),
+            rr_next: 0,
+            lb_rng: actor_rng(seed, "lb"),
+            backend: Upstream {
+                servers: cfg.fleet.backend.concurrency,
+                queue_max: cfg.fleet.backend.queue_max,
+                ..Upstream::default()
+            },
+            backend_rng: actor_rng(seed, "backend"),
+            tokens,
+            token_queue: Upstream {
+                servers: cfg.token_service.workers,
+                queue_max: cfg.token_service.queue_max,
+                ..Upstream::default()
+            },
+            shared_secret,
+            sources,
+            templates,
+            reqs: Slab::default(),
+            controller: controller.map(|c| (ControllerBox(c), eval)),
+            desired: cfg.scaling.initial,
+            pipeline: Pipeline::default(),
+            cpu_unit,
+            scaling_rng: actor_rng(seed, "scaling"),
+            counter_store: InMemoryCounterStore::new(1 << 20),
+            limiter_sync_interval,
+            revocation_version_pushed: 0,
+            meter,
+            scale_events: Vec::new(),
+            scale_events_dropped: 0,
+            last_interval_at: Instant::ZERO,
+            violation: None,
+            cfg,
+        };
+
+        let mut initial = Vec::new();
+        // The initial fleet is already in service at time zero.
+        let instant_boot = LifecycleConfig {
+            pending: Duration::ZERO,
+            boot: BootTime::Fixed { time: Duration::ZERO },
+            warmup: Duration::ZERO,
+            boot_failure_probability: 0.0,
+            ..world.cfg.scaling.lifecycle.clone()
+        };
+        for _ in 0..world.cfg.scaling.initial {
+            let id = world.launch(Instant::ZERO, &instant_boot, &mut initial)?;
+            let g = &mut world.instances[id as usize];
+            g.life.advance(Instant::ZERO, &instant_boot);
+            assert_eq!(g.life.state(), InstanceState::InService, "initial instances start in service");
+            world.boot_cores(id, Instant::ZERO, &mut initial);
+        }
+        for (i, s) in world.sources.iter_mut().enumerate() {
+            s.initial_events(i as u16, &mut initial);
+        }
+        initial.push((Instant::ZERO + world.cfg.fleet.lb.health_check_interval, Msg::HealthCheck));
+        if world.controller.is_some() {
+            initial.push((Instant::ZERO + world.cfg.scaling.pipeline.scrape_interval, Msg::Scrape));
+            initial.push((Instant::ZERO + eval, Msg::Evaluate));
+        }
+        Ok((world, initial))
+    }
+
+    /// Virtual time as the Unix time the token cores speak.
+    #[inline]
+    fn unix(&self, now: Instant) -> Instant {
+        Instant::from_nanos(self.epoch_ns.saturating_add(now.as_nanos()))
+    }
+
+    /// Launches an instance with the current policy; it boots on its own
+    /// schedule.
+    fn launch(&mut self, now: Instant, lc: &LifecycleConfig, out: &mut Vec<(Instant, Msg)>) -> Result<u32, String> {
+        if self.instances.len() >= INSTANCES_MAX {
+            return Err(format!("more than {INSTANCES_MAX} instances launched; the controller is running away"));
+        }
+        let id = self.instances.len() as u32;
+        let draw = BootDraw { boot: rng::unit(&mut self.scaling_rng), failure: rng::unit(&mut self.scaling_rng) };
+        let policy = self.policies[self.current_policy].clone();
+        let life = Instance::launch(u64::from(id), policy.index, now, lc, draw);
+        let g = Gateway::new(id, life, policy, actor_rng(self.cfg.run.seed, &format!("gateway/{id}")))?;
+        if let Some(at) = g.life.next_transition_at(lc) {
+            out.push((at, Msg::Lifecycle { instance: id }));
+        }
+        self.instances.push(g);
+        Ok(id)
+    }
+
+    /// Loads keys and revocations into a booted instance's verifier, and
+    /// starts its periodic polls and syncs.
+    fn boot_cores(&mut self, id: u32, now: Instant, out: &mut Vec<(Instant, Msg)>) {
+        let unix = self.unix(now);
+        let jwks = self.tokens.jwks_json(unix);
+        let delta = self.tokens.revocations_since(0);
+        let g = &mut self.instances[id as usize];
+        match &self.shared_secret {
+            Some((kid, secret)) => {
+                g.verifier.add_shared_key(kid, secret).expect("the service's own HS256 key is valid");
+            }
+            None => {
+                g.verifier.on_jwks(&jwks).expect("the service's own JWKS is valid");
+            }
+        }
+        g.verifier.apply_revocations(unix, &delta).expect("a delta from version 0 has no gap");
+        out.push((now + g.verifier.config().revocation_poll_interval, Msg::VerifierPoll { instance: id }));
+        if let Some(iv) = self.limiter_sync_interval {
+            // A new instance knows nothing of the fleet's counts until it syncs.
+            g.limiter.sync(now, &mut self.counter_store);
+            out.push((now + iv, Msg::LimiterSync { instance: id }));
+        }
+    }
+
+    fn schedule_all(ctx: &mut Ctx<'_, World>, events: Vec<(Instant, Msg)>) {
+        for (at, m) in events {
+            let me = ctx.me();
+            ctx.send_at(me, at, m);
+        }
+    }
+
+    /// Records an invariant violation and stops the run.
+    fn violated(&mut self, ctx: &mut Ctx<'_, World>, what: String) {
+        if self.violation.is_none() {
+            self.violation = Some(format!("at {}: {what}", ctx.now()));
+        }
+        ctx.stop();
+    }
+
+    // ----- clients -------------------------------------------------------
+
+    /// Starts a logical request from `source` for `account`.
+    fn begin(&mut self, ctx: &mut Ctx<'_, World>, source: u16, account: u32, route: u16, user: Option<u32>) {
+        let now = ctx.now();
+        let unix = self.unix(now);
+        let src = &mut self.sources[source as usize];
+        let template = rng::uniform_u64(&mut src.rng, 0, self.templates.per_route() as u64) as u16;
+        let r = src.route(route);
+        let kind = if r.login {
+            Kind::Login
+        } else if r.auth {
+            src.auth_step(account, unix)
+        } else {
+            Kind::Api
+        };
+        // A login or refresh goes to the login route first; the API call it
+        // unlocks follows on success.
+        let (route, then) = match kind {
+            Kind::Api => (route, None),
+            _ if r.login => (route, None),
+            _ => (src.login_route().expect("validation requires a login route for auth routes"), Some(route)),
+        };
+        let ip = src.ip_of(account);
+        let req = Req {
+            class: src.class,
+            source,
+            account,
+            route,
+            template,
+            attempt: 1,
+            kind,
+            ip,
+            intended_at: now,
+            sent_at: now,
+            enqueued_at: now,
+            instance: u32::MAX,
+            stage: Stage::NotSent,
+            rejected: None,
+            timeout: None,
+            client_done: false,
+            user,
+            last_backoff: None,
+            then,
+        };
+        let id = self.reqs.insert(req);
+        self.send(ctx, id);
+    }
+
+    /// Sends an attempt to the edge: offered load, client timeout, LB.
+    fn send(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId) {
+        let now = ctx.now();
+        let rtt = self.cfg.fleet.network.client_one_way * 2;
+        let (class, source) = {
+            let r = self.reqs.get(id).expect("a live request is sent");
+            (r.class, r.source)
+        };
+        let timeout = self.sources[source as usize].timeout();
+        self.meter.offered(class, now);
+        let timer = ctx.timer(timeout.saturating_sub(rtt), Msg::ClientTimeout { req: id });
+        {
+            let r = self.reqs.get_mut(id).expect("live");
+            r.sent_at = now;
+            r.timeout = Some(timer);
+        }
+        let max_in_flight = self.cfg.fleet.lb.max_in_flight_per_instance;
+        let Some(inst) = self.pick_instance(max_in_flight) else {
+            let r = self.reqs.get_mut(id).expect("live");
+            r.stage = Stage::Done;
+            self.respond(ctx, id, Some(reason::NO_INSTANCE), None);
+            return;
+        };
+        self.admit(ctx, inst, id);
+    }
+
+    /// The LB's choice among routable instances.
+    fn pick_instance(&mut self, max_in_flight: u32) -> Option<u32> {
+        let n = self.instances.len();
+        match self.cfg.fleet.lb.algorithm {
+            LbAlgorithm::RoundRobin => {
+                for k in 0..n {
+                    let i = (self.rr_next + k) % n;
+                    if self.instances[i].routable(max_in_flight) {
+                        self.rr_next = i + 1;
+                        return Some(i as u32);
+                    }
+                }
+                None
+            }
+            LbAlgorithm::LeastOutstanding => self
+                .instances
+                .iter()
+                .filter(|g| g.routable(max_in_flight))
+                .min_by_key(|g| (g.in_flight, g.id))
+                .map(|g| g.id),
+            LbAlgorithm::PowerOfTwo => {
+                // Draw among routable instances: collect ids once per pick.
+                // Fleets are at most a few hundred, and most are routable.
+                let mut first = None;
+                let mut count = 0u32;
+                for g in &self.instances {
+                    if g.routable(max_in_flight) {
+                        count += 1;
+                        first.get_or_insert(g.id);
+                    }
+                }
+                let first = first?;
+                if count == 1 {
+                    return Some(first);
+                }
+                let a = rng::uniform_u64(&mut self.lb_rng, 0, u64::from(count)) as u32;
+                let mut b = rng::uniform_u64(&mut self.lb_rng, 0, u64::from(count - 1)) as u32;
+                if b >= a {
+                    b += 1;
+                }
+                let (mut ga, mut gb) = (None, None);
+                let mut k = 0u32;
+                for g in &self.instances {
+                    if g.routable(max_in_flight) {
+                        if k == a {
+                            ga = Some(g);
+                        }
+                        if k == b {
+                            gb = Some(g);
+                        }
+                        k += 1;
+                    }
+                }
+                let (ga, gb) = (ga.expect("a < count"), gb.expect("b < count"));
+                Some(if (gb.in_flight, gb.id) < (ga.in_flight, ga.id) { gb.id } else { ga.id })
+            }
+        }
+    }
+
+    // ----- gateway -------------------------------------------------------
+
+    /// A request reaches instance `inst`.
+    fn admit(&mut self, ctx: &mut Ctx<'_, World>, inst: u32, id: ReqId) {
+        let now = ctx.now();
+        let gw = &self.cfg.fleet.gateway;
+        let g = &mut self.instances[inst as usize];
+        if g.life.state() != InstanceState::InService {
+            let state = g.life.state();
+            self.violated(ctx, format!("instance {inst} admitted a request while {state:?}"));
+            return;
+        }
+        g.in_flight += 1;
+        g.arrivals_scrape += 1;
+        let r = self.reqs.get_mut(id).expect("live");
+        r.instance = inst;
+        r.enqueued_at = now;
+        if g.busy < gw.workers {
+            r.stage = Stage::Cpu;
+            self.start_cpu(ctx, inst, id);
+            return;
+        }
+        let shed_at = (gw.shed_queue_fraction * f64::from(gw.queue_max)) as usize;
+        let verdict = if g.queue.len() >= gw.queue_max as usize {
+            Some(reason::QUEUE_FULL)
+        } else if gw.shed_queue_fraction < 1.0 && g.queue.len() >= shed_at && r.kind == Kind::Api {
+            // Logins and refreshes are not shed: a user who cannot sign in
+            // retries harder, and tokens keep later requests cheap.
+            Some(reason::SHED)
+        } else {
+            None
+        };
+        match verdict {
+            Some(why) => {
+                g.in_flight -= 1;
+                r.stage = Stage::Done;
+                self.respond(ctx, id, Some(why), None);
+            }
+            None => {
+                r.stage = Stage::Queued;
+                g.queue.push_back(id);
+            }
+        }
+    }
+
+    /// A worker takes request `id`: runs the pipeline through the real cores
+    /// now and stays busy for the modelled CPU it costs.
+    fn start_cpu(&mut self, ctx: &mut Ctx<'_, World>, inst: u32, id: ReqId) {
+        let now = ctx.now();
+        let unix = self.unix(now);
+        let costs = &self.cfg.fleet.gateway.costs;
+        let g = &mut self.instances[inst as usize];
+        g.busy += 1;
+        debug_assert!(g.busy <= self.cfg.fleet.gateway.workers);
+        let r = self.reqs.get_mut(id).expect("live");
+        r.stage = Stage::Cpu;
+        let src = &self.sources[r.source as usize];
+        let route = src.route(r.route);
+        let mut cpu = costs.proxy;
+
+        // TLS: most requests ride an open connection.
+        if !rng::bernoulli(&mut g.rng, costs.connection_reuse) {
+            cpu += if rng::bernoulli(&mut g.rng, costs.tls_resumption) { costs.tls_resumed } else { costs.tls_handshake };
+        }
+
+        let account = src.account(r.account);
+        let route_key = route.name.as_str();
+        let mut rejected = None;
+
+        // Rate limits, keyed by IP, prefix, account and route.
+        cpu += costs.ratelimit_check;
+        let rl_req = rampart_ratelimit::Request::new(r.ip, route_key);
+        let rl_req = if r.kind == Kind::Api && route.auth { rl_req.with_account(&account.subject) } else { rl_req };
+        let d = g.limiter.check(now, &rl_req);
+        if !d.allowed {
+            rejected = Some(reason::RATE_LIMITED);
+        }
+
+        // Authentication.
+        if rejected.is_none() && r.kind == Kind::Api && route.auth {
+            match account.access.as_deref() {
+                Some(token) => {
+                    let v = g.verifier.verify(unix, token);
+                    cpu += match v.cost {
+                        CostClass::CacheHit => costs.verify_cache_hit,
+                        CostClass::ColdEdDsa => costs.verify_cold_eddsa,
+                        CostClass::ColdHs256 => costs.verify_cold_hs256,
+                        CostClass::RejectedBeforeSignature => costs.verify_rejected_early,
+                    };
+                    if let Some(why) = v.rejection() {
+                        rejected = Some(reason::auth(why));
+                    }
+                }
+                None => rejected = Some(reason::auth(Rejection::Malformed)),
+            }
+        }
+
+        // Inspection, reusing the real inspector's verdict per template and
+        // rule set; the CPU is charged every time.
+        if rejected.is_none() {
+            let policy = &g.policy;
+            let (blocked, bytes) = self.templates.verdict(policy, r.source, r.route, r.template);
+            cpu += costs.inspect_base + costs.inspect_per_kib * bytes / 1024;
+            if blocked {
+                rejected = Some(reason::INSPECTION_BLOCKED);
+            }
+        }
+
+        // Abuse detection guards the login endpoint.
+        if rejected.is_none() && r.kind == Kind::Login {
+            if let AbuseDecision::Block { .. } = g.abuse.check(now, r.ip, Some(&account.subject)) {
+                rejected = Some(reason::ABUSE_BLOCKED);
+            }
+        }
+
+        r.rejected = rejected;
+        g.charge(cpu);
+        ctx.send_self(cpu, Msg::CpuDone { instance: inst, req: id });
+    }
+
+    /// A worker is done with a request.
+    fn cpu_done(&mut self, ctx: &mut Ctx<'_, World>, inst: u32, id: ReqId) {
+        let now = ctx.now();
+        let g = &mut self.instances[inst as usize];
+        debug_assert!(g.busy > 0);
+        g.busy -= 1;
+        g.served += 1;
+        self.next_from_queue(ctx, inst);
+        let r = self.reqs.get_mut(id).expect("a request on a worker is live");
+        debug_assert_eq!(r.stage, Stage::Cpu);
+        if let Some(why) = r.rejected {
+            r.stage = Stage::Done;
+            self.instances[inst as usize].in_flight -= 1;
+            self.respond(ctx, id, Some(why), None);
+            return;
+        }
+        let class = r.class;
+        self.meter.admitted(class, now);
+        r.stage = Stage::Upstream;
+        self.instances[inst as usize].upstream_in_flight += 1;
+        let internal_rtt = self.cfg.fleet.network.internal_one_way * 2;
+        let kind = r.kind;
+        match kind {
+            Kind::Api => {
+                let src = &self.sources[r.source as usize];
+                let cost = src.route(r.route).backend_cost;
+                let service = match self.cfg.fleet.backend.service {
+                    ServiceTime::Lognormal { sigma } => rng::lognormal(&mut self.backend_rng, cost, sigma),
+                    ServiceTime::Exponential => rng::exponential(&mut self.backend_rng, cost),
+                    ServiceTime::Fixed => cost,
+                } + internal_rtt;
+                let b = &mut self.backend;
+                if b.busy < b.servers {
+                    b.busy += 1;
+                    b.busy_ns_interval += service.as_nanos();
+                    ctx.send_self(service, Msg::BackendDone { req: id });
+                } else if b.queue.len() < b.queue_max as usize {
+                    b.queue.push_back((id, service));
+                } else {
+                    self.upstream_failed(ctx, id, reason::BACKEND_ERROR);
+                }
+            }
+            Kind::Login | Kind::Refresh => {
+                let ts = &self.cfg.token_service;
+                let service =
+                    if kind == Kind::Login { ts.login_cost + ts.issue_cost } else { ts.issue_cost } + internal_rtt;
+                let q = &mut self.token_queue;
+                if q.busy < q.servers {
+                    q.busy += 1;
+                    q.busy_ns_interval += service.as_nanos();
+                    ctx.send_self(service, Msg::TokenDone { req: id });
+                } else if q.queue.len() < q.queue_max as usize {
+                    q.queue.push_back((id, service));
+                } else {
+                    self.upstream_failed(ctx, id, reason::TOKEN_SERVICE_UNAVAILABLE);
+                }
+            }
+        }
+    }
+
+    /// Starts queued requests on free workers, dropping those that waited
+    /// past the queue timeout.
+    fn next_from_queue(&mut self, ctx: &mut Ctx<'_, World>, inst: u32) {
+        let now = ctx.now();
+        let workers = self.cfg.fleet.gateway.workers;
+        let queue_timeout = self.cfg.fleet.gateway.queue_timeout;
+        loop {
+            let g = &mut self.instances[inst as usize];
+            if g.busy >= workers {
+                return;
+            }
+            let Some(next) = g.queue.pop_front() else { return };
+            let r = self.reqs.get_mut(next).expect("a queued request is live");
+            if now - r.enqueued_at > queue_timeout {
+                r.stage = Stage::Done;
+                g.in_flight -= 1;
+                self.respond(ctx, next, Some(reason::QUEUE_TIMEOUT), None);
+                continue;
+            }
+            self.start_cpu(ctx, inst, next);
+        }
+    }
+
+    fn upstream_failed(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId, why: u16) {
+        let r = self.reqs.get_mut(id).expect("live");
+        r.stage = Stage::Done;
+        let g = &mut self.instances[r.instance as usize];
+        g.upstream_in_flight -= 1;
+        g.in_flight -= 1;
+        self.respond(ctx, id, Some(why), None);
+    }
+
+    fn backend_done(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId) {
+        let b = &mut self.backend;
+        b.busy -= 1;
+        // Errors under overload: a backend with a deep queue starts failing.
+        let overloaded = b.queue.len() * 2 > b.queue_max as usize;
+        if let Some((next, service)) = b.queue.pop_front() {
+            b.busy += 1;
+            b.busy_ns_interval += service.as_nanos();
+            ctx.send_self(service, Msg::BackendDone { req: next });
+        }
+        let failed = overloaded && rng::bernoulli(&mut self.backend_rng, self.cfg.fleet.backend.overload_error_rate);
+        let r = self.reqs.get_mut(id).expect("a request at the backend is live");
+        r.stage = Stage::Done;
+        let g = &mut self.instances[r.instance as usize];
+        g.upstream_in_flight -= 1;
+        g.in_flight -= 1;
+        self.respond(ctx, id, failed.then_some(reason::BACKEND_ERROR), None);
+    }
+
+    fn token_done(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId) {
+        let now = ctx.now();
+        let unix = self.unix(now);
+        let q = &mut self.token_queue;
+        q.busy -= 1;
+        if let Some((next, service)) = q.queue.pop_front() {
+            q.busy += 1;
+            q.busy_ns_interval += service.as_nanos();
+            ctx.send_self(service, Msg::TokenDone { req: next });
+        }
+        let r = self.reqs.get_mut(id).expect("a request at the token service is live");
+        r.stage = Stage::Done;
+        let (kind, source, account, ip, inst) = (r.kind, r.source, r.account, r.ip, r.instance);
+        let g = &mut self.instances[inst as usize];
+        g.upstream_in_flight -= 1;
+        g.in_flight -= 1;
+        let src = &mut self.sources[source as usize];
+        let outcome = match kind {
+            Kind::Login => {
+                let acc = src.account(account);
+                let (subject, password) = (acc.subject.clone(), acc.password.clone());
+                let login = self.tokens.login(unix, &subject, &password, "api");
+                let ok = login.result.is_ok();
+                // The gateway that proxied the login sees its outcome.
+                let event = AuthEvent {
+                    ip,
+                    account: Some(&subject),
+                    outcome: if ok { AuthOutcome::Success } else { AuthOutcome::Failure },
+                };
+                self.instances[inst as usize].abuse.observe(now, event);
+                match login.result {
+                    Ok(pair) => {
+                        src.account_mut(account).store(pair, self.cfg.token_service.access_ttl, unix);
+                        None
+                    }
+                    Err(_) => Some(reason::LOGIN_FAILED),
+                }
+            }
+            Kind::Refresh => {
+                let refresh = src.account(account).refresh.clone();
+                match refresh.map(|t| self.tokens.refresh(unix, &t)) {
+                    Some(Ok(pair)) => {
+                        src.account_mut(account).store(pair, self.cfg.token_service.access_ttl, unix);
+                        None
+                    }
+                    _ => {
+                        // A failed refresh means "log in again".
+                        src.account_mut(account).clear();
+                        Some(reason::REFRESH_FAILED)
+                    }
+                }
+            }
+            Kind::Api => unreachable!("API calls go to the backend"),
+        };
+        self.push_revocations(ctx);
+        self.respond(ctx, id, outcome, None);
+    }
+
+    /// In push mode, each revocation change travels to every live instance
+    /// with its own delivery delay.
+    fn push_revocations(&mut self, ctx: &mut Ctx<'_, World>) {
+        let v = self.tokens.revocation_log().version();
+        if v == self.revocation_version_pushed {
+            return;
+        }
+        self.revocation_version_pushed = v;
+        if let RevocationSync::Push { median, sigma } = self.cfg.token_service.revocation_sync {
+            for g in &self.instances {
+                if g.life.state().is_live() {
+                    let d = rng::lognormal(&mut self.scaling_rng, median, sigma);
+                    ctx.send_self(d, Msg::RevocationPush { instance: g.id });
+                }
+            }
+        }
+    }
+
+    // ----- answers -------------------------------------------------------
+
+    /// The edge answers attempt `id`: success (`why` = None) or a rejection.
+    /// Records it, and continues the logical request (next step, retry,
+    /// closed-model think time) if the client still waits.
+    fn respond(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId, why: Option<u16>, retry_after: Option<Duration>) {
+        let now = ctx.now();
+        let rtt = self.cfg.fleet.network.client_one_way * 2;
+        let r = self.reqs.get_mut(id).expect("an answered request is live");
+        if r.client_done {
+            // The client gave up earlier; the server's work was wasted.
+            self.reqs.release_if_done(id);
+            return;
+        }
+        r.client_done = true;
+        if let Some(t) = r.timeout.take() {
+            ctx.cancel(t);
+        }
+        let r = r.clone();
+        self.reqs.release_if_done(id);
+        match why {
+            None => {
+                self.meter.completed(r.class, now, (now - r.intended_at) + rtt);
+                // A login or refresh in front of an API call leads to it; the
+                // API call is a request of its own, meant to leave now.
+                match r.then {
+                    Some(route) => self.follow_up(ctx, r, route),
+                    None => self.finish(ctx, &r),
+                }
+            }
+            Some(why) => {
+                self.meter.rejected(r.class, why, now);
+                self.maybe_retry(ctx, r, why, retry_after);
+            }
+        }
+    }
+
+    /// Sends the next step of a logical request (the API call after a login).
+    fn follow_up(&mut self, ctx: &mut Ctx<'_, World>, mut r: Req, route: u16) {
+        r.kind = Kind::Api;
+        r.route = route;
+        r.then = None;
+        r.intended_at = ctx.now();
+        r.attempt = 1;
+        r.last_backoff = None;
+        r.stage = Stage::NotSent;
+        r.client_done = false;
+        r.rejected = None;
+        r.timeout = None;
+        let id = self.reqs.insert(r);
+        self.send(ctx, id);
+    }
+
+    fn maybe_retry(&mut self, ctx: &mut Ctx<'_, World>, r: Req, why: u16, retry_after: Option<Duration>) {
+        let src = &mut self.sources[r.source as usize];
+        let retriable = reason::retriable(why);
+        let delay = if retriable { src.retry_delay(r.attempt, r.last_backoff, retry_after) } else { None };
+        match delay {
+            Some(d) => {
+                let mut next = r;
+                next.attempt += 1;
+                next.last_backoff = Some(d);
+                next.stage = Stage::NotSent;
+                next.client_done = false;
+                next.rejected = None;
+                next.timeout = None;
+                let id = self.reqs.insert(next);
+                ctx.send_self(d, Msg::Send { req: id });
+            }
+            None => self.finish(ctx, &r),
+        }
+    }
+
+    /// A logical request is over: a closed-model user thinks, then goes on.
+    fn finish(&mut self, ctx: &mut Ctx<'_, World>, r: &Req) {
+        if let Some(user) = r.user {
+            let src = &mut self.sources[r.source as usize];
+            let think = src.think();
+            ctx.send_self(think, Msg::UserNext { source: r.source, user });
+        }
+    }
+
+    fn client_timeout(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId) {
+        let now = ctx.now();
+        let Some(r) = self.reqs.get_mut(id) else { return };
+        if r.client_done {
+            return;
+        }
+        r.client_done = true;
+        r.timeout = None;
+        let r = r.clone();
+        self.reqs.release_if_done(id);
+        self.meter.rejected(r.class, reason::TIMEOUT, now);
+        self.maybe_retry(ctx, r, reason::TIMEOUT, None);
+    }
+
+    // ----- fleet ---------------------------------------------------------
+
+    fn lifecycle(&mut self, ctx: &mut Ctx<'_, World>, inst: u32) {
+        let now = ctx.now();
+        let lc = self.cfg.scaling.lifecycle.clone();
+        let transitions = self.instances[inst as usize].life.advance(now, &lc);
+        let mut out = Vec::new();
+        for t in transitions {
+            match t.to {
+                InstanceState::WarmingUp => self.boot_cores(inst, now, &mut out),
+                InstanceState::Terminated | InstanceState::BootFailed => {
+                    self.instances[inst as usize].terminated_at = Some(now);
+                }
+                _ => {}
+            }
+        }
+        if let Some(at) = self.instances[inst as usize].life.next_transition_at(&lc) {
+            out.push((at, Msg::Lifecycle { instance: inst }));
+        }
+        Self::schedule_all(ctx, out);
+    }
+
+    fn health_check(&mut self, ctx: &mut Ctx<'_, World>) {
+        let lb = &self.cfg.fleet.lb;
+        let full = (lb.unhealthy_queue_fraction * f64::from(self.cfg.fleet.gateway.queue_max)) as usize;
+        for g in &mut self.instances {
+            if g.life.state() != InstanceState::InService {
+                continue;
+            }
+            let passes = g.queue.len() < full.max(1);
+            if passes == g.healthy {
+                g.health_streak = 0;
+            } else {
+                g.health_streak += 1;
+                if g.health_streak >= lb.unhealthy_threshold {
+                    g.healthy = passes;
+                    g.health_streak = 0;
+                }
+            }
+        }
+        ctx.send_self(lb.health_check_interval, Msg::HealthCheck);
+    }
+
+    fn scrape(&mut self, ctx: &mut Ctx<'_, World>) {
+        let now = ctx.now();
+        let window = self.cfg.scaling.pipeline.scrape_interval;
+        let cores = f64::from(self.cfg.fleet.gateway.workers);
+        let mut samples = Vec::new();
+        for g in &mut self.instances {
+            // Only running instances export metrics.
+            if matches!(g.life.state(), InstanceState::WarmingUp | InstanceState::InService) {
+                samples.push(Sample {
+                    instance: g.id,
+                    cpu_cores: g.busy_ns_scrape as f64 / window.as_nanos() as f64,
+                    cores,
+                    rps: g.arrivals_scrape as f64 / window.as_secs_f64(),
+                    queue_len: g.queue.len() as f64,
+                });
+            }
+            g.busy_ns_scrape = 0;
+            g.arrivals_scrape = 0;
+        }
+        self.pipeline.send(now, samples);
+        ctx.send_self(self.cfg.scaling.pipeline.aggregation_delay, Msg::MetricsArrive);
+        ctx.send_self(window, Msg::Scrape);
+    }
+
+    fn evaluate(&mut self, ctx: &mut Ctx<'_, World>) {
+        let now = ctx.now();
+        let Some((controller, interval)) = self.controller.as_mut() else { return };
+        let interval = *interval;
+        let metrics = &self.cfg.scaling.metrics;
+        let window = self.cfg.scaling.pipeline.scrape_interval;
+        let mut obs = Vec::new();
+        for g in &self.instances {
+            // Draining and finished instances are not part of the target.
+            if !g.life.state().is_live() || g.life.state() == InstanceState::Draining {
+                continue;
+            }
+            let (at, values) = match self.pipeline.sample_for(g.id) {
+                Some((at, s)) => (at, metrics.iter().map(|&m| Some(s.metric(m, self.cpu_unit))).collect()),
+                None => (now, vec![None; metrics.len()]),
+            };
+            let mut o = g.life.observe(values, at);
+            o.metrics_window = window;
+            o.requests.cpu_cores = f64::from(self.cfg.fleet.gateway.workers);
+            obs.push(o);
+        }
+        let decision = controller.0.evaluate(&Observation {
+            now,
+            current_replicas: self.desired,
+            instances: &obs,
+            object_metrics: &[],
+        });
+        let from = self.desired;
+        let to = decision.desired_replicas;
+        if from != to {
+            if self.scale_events.len() < SCALE_EVENTS_MAX {
+                self.scale_events.push(ScaleEvent { at: now, from, to, message: decision.message });
+            } else {
+                self.scale_events_dropped += 1;
+            }
+            self.desired = to;
+        }
+        let mut out = Vec::new();
+        if let Err(e) = self.reconcile(now, &mut out) {
+            self.violated(ctx, e);
+            return;
+        }
+        Self::schedule_all(ctx, out);
+        ctx.send_self(interval, Msg::Evaluate);
+    }
+
+    /// Launches or drains instances until the live, non-draining count
+    /// equals the desired capacity. Scale-in removes instances that are not
+    /// serving yet first, then the newest in service (as a ReplicaSet does).
+    fn reconcile(&mut self, now: Instant, out: &mut Vec<(Instant, Msg)>) -> Result<(), String> {
+        let active: Vec<u32> = self
+            .instances
+            .iter()
+            .filter(|g| g.life.state().is_live() && g.life.state() != InstanceState::Draining)
+            .map(|g| g.id)
+            .collect();
+        let have = active.len() as u32;
+        let lc = self.cfg.scaling.lifecycle.clone();
+        if have < self.desired {
+            for _ in have..self.desired {
+                self.launch(now, &lc, out)?;
+            }
+        } else if have > self.desired {
+            let mut victims = active;
+            victims.sort_by_key(|&i| {
+                let g = &self.instances[i as usize];
+                (g.life.state() == InstanceState::InService, std::cmp::Reverse(g.life.launched_at()), std::cmp::Reverse(i))
+            });
+            for &i in victims.iter().take((have - self.desired) as usize) {
+                let g = &mut self.instances[i as usize];
+                match g.life.begin_drain(now) {
+                    Ok(t) if t.to == InstanceState::Terminated => g.terminated_at = Some(now),
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("drain of instance {i} refused: {e}")),
+                }
+                if let Some(at) = g.life.next_transition_at(&lc) {
+                    out.push((at, Msg::Lifecycle { instance: i }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn verifier_poll(&mut self, ctx: &mut Ctx<'_, World>, inst: u32) {
+        let now = ctx.now();
+        let unix = self.unix(now);
+        let g = &mut self.instances[inst as usize];
+        if !g.life.state().is_live() {
+            return;
+        }
+        while let Some(effect) = g.verifier.poll_effect(unix) {
+            match effect {
+                rampart_auth::Effect::FetchJwks => {
+                    let jwks = self.tokens.jwks_json(unix);
+                    g.verifier.on_jwks(&jwks).expect("the service's own JWKS is valid");
+                }
+                rampart_auth::Effect::FetchRevocations { since_version } => {
+                    let delta = self.tokens.revocations_since(since_version);
+                    if let Err(e) = g.verifier.apply_revocations(unix, &delta) {
+                        let msg = format!("instance {inst}: revocation delta refused: {e}");
+                        self.violated(ctx, msg);
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let next = g.verifier.next_poll_at();
+        let wait = next.saturating_since(unix).max(Duration::from_millis(1));
+        ctx.send_self(wait, Msg::VerifierPoll { instance: inst });
+    }
+
+    fn revocation_push(&mut self, ctx: &mut Ctx<'_, World>, inst: u32) {
+        let unix = self.unix(ctx.now());
+        let g = &mut self.instances[inst as usize];
+        if !g.life.state().is_live() {
+            return;
+        }
+        let delta = self.tokens.revocations_since(g.verifier.revocation_version());
+        if let Err(e) = g.verifier.apply_revocations(unix, &delta) {
+            let msg = format!("instance {inst}: pushed revocation delta refused: {e}");
+            self.violated(ctx, msg);
+        }
+    }
+
+    fn limiter_sync(&mut self, ctx: &mut Ctx<'_, World>, inst: u32) {
+        let now = ctx.now();
+        let g = &mut self.instances[inst as usize];
+        if !g.life.state().is_live() {
+            return;
+        }
+        g.limiter.sync(now, &mut self.counter_store);
+        if let Some(iv) = self.limiter_sync_interval {
+            ctx.send_self(iv, Msg::LimiterSync { instance: inst });
+        }
+    }
+
+    // ----- metrics -------------------------------------------------------
+
+    /// Closes a metrics interval at `t`: gauges, the conservation check.
+    pub(crate) fn sample(&mut self, t: Instant) {
+        let interval = t - self.last_interval_at;
+        self.last_interval_at = t;
+        let workers = f64::from(self.cfg.fleet.gateway.workers);
+        let mut by_state = [0u32; 7];
+        let (mut busy_ns, mut in_service, mut q_sum, mut q_max) = (0u64, 0u32, 0usize, 0usize);
+        let mut versions = Vec::new();
+        for g in &mut self.instances {
+            let s = g.life.state();
+            by_state[s as usize] += 1;
+            if s == InstanceState::InService {
+                in_service += 1;
+                busy_ns += g.busy_ns_interval;
+                q_sum += g.queue.len();
+                q_max = q_max.max(g.queue.len());
+            }
+            if s.is_live() {
+                versions.push((g.id, g.life.template_version));
+            }
+            g.busy_ns_interval = 0;
+        }
+        let util = if in_service == 0 {
+            0.0
+        } else {
+            busy_ns as f64 / (f64::from(in_service) * workers * interval.as_nanos().max(1) as f64)
+        };
+        let backend_util = self.backend.busy_ns_interval as f64
+            / (f64::from(self.backend.servers) * interval.as_nanos().max(1) as f64);
+        let token_util = self.token_queue.busy_ns_interval as f64
+            / (f64::from(self.token_queue.servers) * interval.as_nanos().max(1) as f64);
+        self.backend.busy_ns_interval = 0;
+        self.token_queue.busy_ns_interval = 0;
+        let billed = self.instances.iter().filter(|g| g.life.state().is_live()).count();
+        self.meter.gauges(
+            &by_state,
+            self.desired,
+            util,
+            q_sum as f64,
+            q_max as f64,
+            backend_util,
+            token_util,
+            billed as f64,
+            self.reqs.live() as f64,
+        );
+        self.meter.instance_versions(&versions);
+        self.meter.close_interval(t);
+    }
+
+    /// Checks that every attempt offered was answered or rejected exactly
+    /// once, or is still awaited by its client.
+    pub(crate) fn check_conservation(&self) -> Result<(), String> {
+        let (offered, completed, rejected) = self.meter.attempt_totals();
+        let (pending, _waiting) = self.reqs.client_counts();
+        if offered != completed + rejected + pending {
+            return Err(format!(
+                "conservation: offered {offered} != completed {completed} + rejected {rejected} + pending {pending}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Instance-seconds billed by `end`.
+    pub fn instance_seconds(&self, end: Instant) -> f64 {
+        self.instances.iter().map(|g| g.billed_secs(end)).sum()
+    }
+}
+
+impl Actor for World {
+    type Msg = Msg;
+
+    fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_, Self>) {
+        // A violation found by the sampler stops the run at the next event.
+        if self.violation.is_some() {
+            ctx.stop();
+            return;
+        }
+        match msg {
+            Msg::Arrival { source } => {
+                let now = ctx.now();
+                let src = &mut self.sources[source as usize];
+                if let Some(next) = src.next_arrival(now) {
+                    ctx.send_at(ctx.me(), next, Msg::Arrival { source });
+                }
+                let (account, route) = src.pick();
+                self.begin(ctx, source, account, route, None);
+            }
+            Msg::UserNext { source, user } => {
+                let src = &mut self.sources[source as usize];
+                if src.active(ctx.now()) {
+                    let (account, route) = src.pick_for_user(user);
+                    self.begin(ctx, source, account, route, Some(user));
+                }
+            }
+            Msg::TraceNext { source } => {
+                let now = ctx.now();
+                let src = &mut self.sources[source as usize];
+                let rows = src.trace_due(now);
+                if let Some(next) = src.trace_next_at() {
+                    ctx.send_at(ctx.me(), next, Msg::TraceNext { source });
+                }
+                for (account, route) in rows {
+                    self.begin(ctx, source, account, route, None);
+                }
+            }
+            Msg::Send { req } => self.send(ctx, req),
+            Msg::ClientTimeout { req } => self.client_timeout(ctx, req),
+            Msg::CpuDone { instance, req } => self.cpu_done(ctx, instance, req),
+            Msg::BackendDone { req } => self.backend_done(ctx, req),
+            Msg::TokenDone { req } => self.token_done(ctx, req),
+            Msg::Lifecycle { instance } => self.lifecycle(ctx, instance),
+            Msg::HealthCheck => self.health_check(ctx),
+            Msg::Scrape => self.scrape(ctx),
+            Msg::MetricsArrive => self.pipeline.arrive(),
+            Msg::Evaluate => self.evaluate(ctx),
+            Msg::VerifierPoll { instance } => self.verifier_poll(ctx, instance),
+            Msg::RevocationPush { instance } => self.revocation_push(ctx, instance),
+            Msg::LimiterSync { instance } => self.limiter_sync(ctx, instance),
+        }
+    }
+}
+
+/// The client address of an account: stable, spread over public-looking
+/// space, derived from a hash so it depends on nothing but the names.
+pub(crate) fn ip_for(source: &str, account: u32) -> IpAddr {
+    let h = rng::fnv1a64(format!("{source}/{account}").as_bytes());
+    // Keep the first octet in 1..=223 (unicast) and away from 10/127.
+    let mut o = (h as u32).to_be_bytes();
+    o[0] = 1 + (o[0] % 223);
+    if o[0] == 10 || o[0] == 127 {
+        o[0] += 1;
+    }
+    IpAddr::V4(Ipv4Addr::from(o))
+}
