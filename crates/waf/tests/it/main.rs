@@ -71,3 +71,17 @@ pub fn inspect(ins: &Inspector, o: &benign::Owned) -> Verdict {
     };
     ins.inspect(&req)
 }
+
+/// The simulator caches verdicts per (template, ruleset hash) and shares
+/// one inspector across instances: the verdict must stay small and `Copy`,
+/// the inspector `Send + Sync`.
+#[test]
+fn verdicts_are_small_copy_values_and_inspectors_are_shareable() {
+    fn shareable<T: Send + Sync>() {}
+    fn copyable<T: Copy>() {}
+    shareable::<Inspector>();
+    copyable::<Verdict>();
+    let size = std::mem::size_of::<Verdict>();
+    println!("size_of::<Verdict>() = {size}");
+    assert!(size <= 80, "Verdict grew to {size} bytes");
+}
