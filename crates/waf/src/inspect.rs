@@ -148,6 +148,11 @@ impl Bits {
     fn get(&self, i: usize) -> bool {
         self.0[i / 64] & (1 << (i % 64)) != 0
     }
+    fn or(&mut self, o: &Bits) {
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a |= b;
+        }
+    }
     fn and(&mut self, o: &Bits) {
         for (a, b) in self.0.iter_mut().zip(o.0) {
             *a &= b;
@@ -170,7 +175,6 @@ impl Bits {
 
 #[derive(Debug)]
 enum Kind {
-    Phrase,
     Regex(Regex),
     InternalUrl,
 }
@@ -201,7 +205,8 @@ pub struct Inspector {
     hash: RulesetHash,
     rules: Vec<CompiledRule>,
     triggers: AhoCorasick,
-    trigger_rule: Vec<u16>,
+    /// Per trigger pattern, the rules it selects (closure over containment).
+    trigger_rules: Vec<Bits>,
     /// Rules with no trigger: run on every value of their targets.
     always: Bits,
     /// Per target, the rules that read it.
@@ -261,7 +266,27 @@ impl Inspector {
                     if phrases.iter().all(String::is_empty) {
                         return Err(PolicyError::EmptyMatcher { id: r.id });
                     }
-                    (Kind::Phrase, phrases.iter().map(String::as_str).collect())
+                    // A phrase list is an escaped, case-insensitive alternation:
+                    // the trigger search below only *selects* rules, so every
+                    // rule confirms its own match.
+                    let alternation: Vec<String> = phrases
+                        .iter()
+                        .filter(|p| !p.is_empty())
+                        .map(|p| regex::escape(p))
+                        .collect();
+                    let re = RegexBuilder::new(&format!("(?i){}", alternation.join("|")))
+                        .unicode(false)
+                        .size_limit(REGEX_SIZE_LIMIT_BYTES)
+                        .dfa_size_limit(REGEX_SIZE_LIMIT_BYTES)
+                        .build()
+                        .map_err(|e| PolicyError::BadRegex {
+                            id: r.id,
+                            reason: e.to_string(),
+                        })?;
+                    (
+                        Kind::Regex(re),
+                        phrases.iter().map(String::as_str).collect(),
+                    )
                 }
                 Matcher::Regex { pattern, triggers } => {
                     // ASCII semantics: Unicode `\b`/`\w` make the lazy DFA give
@@ -303,6 +328,25 @@ impl Inspector {
                 kind,
             });
         }
+        // Closure: a trigger selects the rules of every trigger containing it
+        // (ASCII case-insensitively), so a longer trigger shadowed by a
+        // shorter one inside it in the non-overlapping search is not lost.
+        let lower: Vec<Vec<u8>> = patterns
+            .iter()
+            .map(|p| p.to_ascii_lowercase().into_bytes())
+            .collect();
+        let trigger_rules: Vec<Bits> = lower
+            .iter()
+            .map(|inner| {
+                let mut b = Bits::default();
+                for (j, outer) in lower.iter().enumerate() {
+                    if outer.windows(inner.len()).any(|w| w == inner.as_slice()) {
+                        b.set(usize::from(trigger_rule[j]));
+                    }
+                }
+                b
+            })
+            .collect();
         let triggers = AhoCorasickBuilder::new()
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
@@ -356,7 +400,7 @@ impl Inspector {
             policy,
             rules,
             triggers,
-            trigger_rule,
+            trigger_rules,
             always,
             by_target,
             routes,
@@ -591,11 +635,22 @@ impl Inspector {
         acc.cost.values_inspected += 1;
         acc.cost.bytes_scanned += v.len() as u64;
         let mut hits = self.always;
-        let mut phrase_hit = Bits::default();
-        for m in self.triggers.find_overlapping_iter(v) {
-            let r = usize::from(self.trigger_rule[m.pattern().as_usize()]);
-            hits.set(r);
-            phrase_hit.set(r);
+        // Non-overlapping search restarted one byte after each match start
+        // finds, at every position, the earliest-ending trigger. A trigger
+        // hidden by a shorter one inside it is covered by the closure built
+        // in `new`: each trigger selects the rules of every trigger that
+        // contains it. This keeps the prefiltered (SIMD) search instead of
+        // the byte-at-a-time overlapping one; over-selection costs time only.
+        let mut pos = 0;
+        while pos < v.len() {
+            let Some(m) = self
+                .triggers
+                .find(aho_corasick::Input::new(v).span(pos..v.len()))
+            else {
+                break;
+            };
+            hits.or(&self.trigger_rules[m.pattern().as_usize()]);
+            pos = m.start() + 1;
         }
         hits.and(&self.by_target[target as usize]);
         for r in hits.iter() {
@@ -605,7 +660,6 @@ impl Inspector {
             let rule = &self.rules[r];
             acc.cost.rules_evaluated += 1;
             let matched = match &rule.kind {
-                Kind::Phrase => phrase_hit.get(r),
                 Kind::Regex(re) => {
                     acc.cost.bytes_scanned += v.len() as u64;
                     re.is_match(v)
