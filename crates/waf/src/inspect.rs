@@ -7,15 +7,15 @@
 //! * `3 * passes_max` decoding walks (URL, entities, full-width fold), each
 //!   O(1) per byte and writing at most as many bytes as it reads (a `%uXXXX`
 //!   of six bytes becomes at most four);
-//! * one Aho-Corasick walk over all triggers and phrases: O(1) per byte plus
-//!   O(1) per reported trigger match, and at most `T` trigger matches end at a
-//!   byte (T = number of distinct trigger literals);
+//! * one Aho-Corasick search over all triggers (non-overlapping, restarted
+//!   one byte after each match start): at most `trigger_len_max` steps per
+//!   byte;
 //! * one run per triggered rule: a `regex` lazy DFA is O(1) per byte once
 //!   warm, and its fallback (PikeVM) is O(m) per byte for a pattern of size
 //!   m; the SSRF scan is O(1) per byte.
 //!
-//! So the worst case is `O(passes_max * (1 + R))` automaton steps per byte
-//! for R active rules, with no input able to cause super-linear work. The
+//! So the worst case is `O(passes_max + trigger_len_max + R)` automaton
+//! steps per byte for R active rules, with no input able to cause super-linear work. The
 //! JSON structure scan adds O(1) per body byte. Each [`Verdict`] carries the
 //! counted work in [`Cost`].
 
@@ -207,6 +207,7 @@ pub struct Inspector {
     triggers: AhoCorasick,
     /// Per trigger pattern, the rules it selects (closure over containment).
     trigger_rules: Vec<Bits>,
+    trigger_len_max: usize,
     /// Rules with no trigger: run on every value of their targets.
     always: Bits,
     /// Per target, the rules that read it.
@@ -401,6 +402,7 @@ impl Inspector {
             rules,
             triggers,
             trigger_rules,
+            trigger_len_max: patterns.iter().map(String::len).max().unwrap_or(0),
             always,
             by_target,
             routes,
@@ -417,6 +419,12 @@ impl Inspector {
     /// The policy.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Length of the longest trigger literal: the trigger search re-reads at
+    /// most this many bytes per trigger match, a factor in the per-byte bound.
+    pub fn trigger_len_max(&self) -> usize {
+        self.trigger_len_max
     }
 
     /// Number of compiled (active) signature rules.
@@ -633,7 +641,6 @@ impl Inspector {
 
     fn match_value(&self, target: Target, v: &[u8], acc: &mut Acc) {
         acc.cost.values_inspected += 1;
-        acc.cost.bytes_scanned += v.len() as u64;
         let mut hits = self.always;
         // Non-overlapping search restarted one byte after each match start
         // finds, at every position, the earliest-ending trigger. A trigger
@@ -647,8 +654,12 @@ impl Inspector {
                 .triggers
                 .find(aho_corasick::Input::new(v).span(pos..v.len()))
             else {
+                acc.cost.bytes_scanned += (v.len() - pos) as u64;
                 break;
             };
+            // The walk covered pos..end; restarting at start + 1 re-reads at
+            // most `trigger_len_max - 1` bytes per match.
+            acc.cost.bytes_scanned += (m.end() - pos) as u64;
             hits.or(&self.trigger_rules[m.pattern().as_usize()]);
             pos = m.start() + 1;
         }

@@ -99,17 +99,19 @@
 //! For a value of `n` bytes the inspector does at most:
 //! * `3 × passes_max` decoding walks (URL, entities, full-width/overlong
 //!   fold), each O(1) per byte and never lengthening the value;
-//! * one Aho-Corasick DFA walk over all triggers and phrases: O(1) per byte,
-//!   plus O(1) per reported match, at most `T` matches ending at one byte
-//!   (T = number of trigger literals);
+//! * one Aho-Corasick search over all trigger literals (non-overlapping,
+//!   SIMD-prefiltered, restarted one byte after each match start): O(1) per
+//!   byte plus a re-read of at most `trigger_len_max` bytes per match, so at
+//!   most `trigger_len_max` steps per byte (20 with the built-in set);
 //! * one run per triggered rule: the `regex` lazy DFA is O(1) per byte once
 //!   its states are built, and its fallback (PikeVM) is O(m) per byte for a
 //!   pattern of size m; rules compile in ASCII mode so non-ASCII input never
 //!   forces the fallback; the SSRF authority scan is O(1) per byte;
 //! * base64-marked values are inspected twice (raw and decoded).
 //!
-//! So the worst case is `O(passes_max + R)` automaton steps per byte for R
-//! active rules (about 100 steps at PL4 with the built-in set), independent
+//! So the worst case is `O(passes_max + L + R)` automaton steps per byte for
+//! R active rules and longest trigger L (under 100 at PL4 with the built-in
+//! set), independent
 //! of input size: no input triggers super-linear work. The JSON structure
 //! scan adds O(1) per body byte. The property tests assert the counted
 //! [`Cost::bytes_scanned`] stays under that bound for arbitrary bytes.

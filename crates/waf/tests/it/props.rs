@@ -15,12 +15,13 @@ static INSPECTORS: std::sync::LazyLock<Vec<Inspector>> = std::sync::LazyLock::ne
 
 /// Upper bound on work units per input byte. Derivation: every value is a
 /// disjoint piece of the input and decoding never lengthens it; each value
-/// costs at most (1 + 3 * passes_max + 1) decoder walks, one trigger-automaton
-/// walk and one walk per active rule, doubled when a base64 variant is also
+/// costs at most (1 + 3 * passes_max + 1) decoder walks, a trigger search
+/// that re-reads at most `trigger_len_max` bytes per byte, and one walk per
+/// active rule, doubled when a base64 variant is also
 /// inspected, plus the structural scans of the raw body and query.
 fn bytes_per_byte_bound(ins: &Inspector) -> u64 {
     let p = u64::from(ins.policy().decode.passes_max);
-    2 * (3 * p + 3 + ins.active_rules() as u64) + 4
+    2 * (3 * p + 3 + ins.trigger_len_max() as u64 + ins.active_rules() as u64) + 4
 }
 
 fn check_linear(ins: &Inspector, req: &Request<'_>) -> Verdict {
