@@ -1,1 +1,16 @@
-//! rampart-report: not yet written; see the open issue for this crate.
+//! rampart-report (doc written below).
+
+mod chart;
+pub mod downsample;
+pub mod escape;
+mod fmt;
+mod keys;
+mod model;
+mod page;
+mod run;
+
+#[cfg(test)]
+mod tests;
+
+pub use model::{Annotation, AnnotationKind, AssertionResult, Cost, RunReport, SweepRow};
+pub use run::render_run;
