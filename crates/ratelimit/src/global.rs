@@ -40,6 +40,33 @@
 //! `limit + (k - 1) * 2 * r * sync_interval`. A new instance should sync on
 //! start.
 //!
+//! A fleet of two instances sharing one counter store:
+//!
+//! ```
+//! use rampart_ratelimit::{GlobalConfig, GlobalLimiter, InMemoryCounterStore, Key, Split, StoreConfig};
+//! use rampart_time::{Duration, Instant};
+//!
+//! let cfg = GlobalConfig {
+//!     limit: 10,
+//!     window: Duration::from_secs(1),
+//!     sync_interval: Duration::from_millis(100),
+//!     split: Split::Optimistic,
+//! };
+//! let mut a: GlobalLimiter = GlobalLimiter::new(cfg, 1, 0, &StoreConfig::default()).unwrap();
+//! let mut b: GlobalLimiter = GlobalLimiter::new(cfg, 1, 1, &StoreConfig::default()).unwrap();
+//! let mut store = InMemoryCounterStore::new(1 << 16);
+//! let key = Key::from_u128(42);
+//! let t = Instant::ZERO;
+//! for _ in 0..6 {
+//!     assert!(a.check_n(t, key, 1).unwrap().allowed);
+//! }
+//! a.sync(t, &mut store); // pushes 6
+//! b.check_n(t, key, 1).unwrap(); // b admits 1, knowing nothing yet
+//! b.sync(t, &mut store); // pushes 1, learns the fleet total 7
+//! let allowed = (0..10).filter(|_| b.check_n(t, key, 1).unwrap().allowed).count();
+//! assert_eq!(allowed, 3, "b now spends only what is left of the fleet's 10");
+//! ```
+//!
 //! The store is a trait so the simulator can model a Redis-like service (with
 //! its own latency and failures) behind it; [`InMemoryCounterStore`] is the
 //! reference implementation.

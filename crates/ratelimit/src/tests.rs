@@ -977,3 +977,55 @@ fn a_table_fills_most_of_its_cap_before_the_first_eviction() {
         assert!(load > 0.8, "{load}");
     }
 }
+
+#[test]
+fn rule_sets_on_two_instances_share_a_global_rule_through_sync() {
+    let rule: RuleConfig = toml::from_str(
+        r#"
+        name = "global-per-account"
+        key = ["account"]
+        limit = { algorithm = "global", limit = 8, window = "1s", sync_interval = "100ms", split = "fair_share" }
+        "#,
+    )
+    .unwrap();
+    let rules = [rule];
+    let mut a: RuleSet = RuleSet::new(
+        &rules,
+        RuleSetConfig {
+            instance: 0,
+            fingerprint_seed: 9,
+        },
+    )
+    .unwrap();
+    let mut b: RuleSet = RuleSet::new(
+        &rules,
+        RuleSetConfig {
+            instance: 1,
+            fingerprint_seed: 9,
+        },
+    )
+    .unwrap();
+    let mut store = InMemoryCounterStore::new(1 << 10);
+    let t = Instant::ZERO;
+    let req = Request::new("192.0.2.9".parse().unwrap(), "/pay").with_account("acct-1");
+    // Both announce themselves, and a syncs again to learn the fleet is two.
+    a.sync(t, &mut store);
+    assert_eq!(b.sync(t, &mut store).fleet, 2);
+    assert_eq!(a.sync(t, &mut store).fleet, 2);
+    // Fair share: each instance may spend half of what is left before it syncs.
+    let from_a = (0..8).filter(|_| a.check(t, &req).allowed).count();
+    assert_eq!(from_a, 4);
+    assert_eq!(a.sync(t, &mut store).units_pushed, 4);
+    let from_b = (0..8).filter(|_| b.check(t, &req).allowed).count();
+    assert_eq!(
+        from_b, 4,
+        "b had not synced the key: half of the whole limit"
+    );
+    b.sync(t, &mut store);
+    a.sync(t, &mut store);
+    assert!(!a.check(t, &req).allowed, "the fleet spent exactly its 8");
+    let d = b.check(t, &req);
+    assert!(!d.allowed);
+    assert_eq!(d.denied_by, b.rule_id("global-per-account"));
+    assert_eq!(store.stats().counters, 1);
+}
