@@ -82,6 +82,7 @@ fn verdicts_are_small_copy_values_and_inspectors_are_shareable() {
     shareable::<Inspector>();
     copyable::<Verdict>();
     let size = std::mem::size_of::<Verdict>();
-    println!("size_of::<Verdict>() = {size}");
+    let ins = Inspector::new(test_policy(4)).unwrap();
+    println!("size_of::<Verdict>() = {size}, PL4 active rules {}, longest trigger {} bytes", ins.active_rules(), ins.trigger_len_max());
     assert!(size <= 80, "Verdict grew to {size} bytes");
 }
