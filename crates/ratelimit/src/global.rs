@@ -31,7 +31,9 @@
 //! second, the excess is below `(k - 1) * r * 2 * sync_interval`.
 //! **Caveat:** an instance that has not yet synced a key in the current
 //! window (a new key, a new window, a new instance) sees `synced = 0` and may
-//! admit up to `min(limit, its admissions before its next sync)` on its own;
+//! admit up to `min(limit, its admissions before its next sync)` on its own
+//! (optimistic), or `ceil(limit / k)` (fair share, with the `k` it learnt at
+//! its last sync);
 //! this is the same order, `r * sync_interval` per instance, and is why the
 //! bound is stated per sync interval, not as a fraction of `limit`. Fair
 //! share cuts the excess further (each instance spends only its share of the
