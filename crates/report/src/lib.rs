@@ -1,6 +1,7 @@
 //! rampart-report (doc written below).
 
 mod chart;
+mod compare;
 pub mod downsample;
 pub mod escape;
 mod fmt;
@@ -12,5 +13,6 @@ mod run;
 #[cfg(test)]
 mod tests;
 
+pub use compare::{pareto_front, render_compare, render_sweep};
 pub use model::{Annotation, AnnotationKind, AssertionResult, Cost, RunReport, SweepRow};
 pub use run::render_run;

@@ -168,11 +168,400 @@ pub(crate) fn report<'a>(
     }
 }
 
+fn pass(expr: &str, measured: f64) -> AssertionResult {
+    AssertionResult {
+        expr: expr.into(),
+        phase: None,
+        measured: Some(measured),
+        threshold: "300ms".into(),
+        passed: true,
+    }
+}
+
+/// Whether an SVG `<text>` holds exactly `t` (plotters puts the text on a
+/// line of its own).
+fn has_text(html: &str, t: &str) -> bool {
+    html.contains(&format!(">\n{t}\n</text>"))
+}
+
+fn svg_count(html: &str) -> usize {
+    html.matches("<svg").count()
+}
+
+const EVIL: &str = "<script>alert(1)</script>";
+
 #[test]
-fn quick_dump_for_eyes() {
+fn every_user_string_is_escaped_so_a_script_named_scenario_cannot_run() {
+    // Every kind of name the recorder accepts, plus every report field.
+    let mut names = Names::new();
+    let c = names.add_class(EVIL).unwrap();
+    let a = names.add_class(&format!("attack.{EVIL}")).unwrap();
+    let r = names.add_reason(EVIL).unwrap();
+    let k = names.add_counter(&format!("stale.{EVIL}")).unwrap();
+    let g = names.add_gauge(&format!("instances.{EVIL}")).unwrap();
+    names.add_phase(EVIL, at(1), at(3)).unwrap();
+    let mut rec = Recorder::new(RecorderConfig::default(), names).unwrap();
+    for s in 0..5 {
+        rec.offered(at(s), c);
+        rec.completed(at(s), c, Duration::from_millis(5));
+        rec.offered(at(s), a);
+        rec.rejected(at(s), a, r);
+        rec.count(at(s), k, 1);
+        rec.set_gauge(g, 2.0);
+        rec.set_instance_versions(&[(1, 1)]);
+        let Ok(()) = rec.close_interval(at(s + 1), &mut NullSink);
+    }
+    let Ok(m) = rec.finish(at(5), &mut NullSink);
+    let ann = [Annotation {
+        at: Duration::from_secs(2),
+        label: EVIL.into(),
+        kind: AnnotationKind::Attack,
+    }];
+    let asserts = [AssertionResult {
+        expr: EVIL.into(),
+        phase: Some(EVIL.into()),
+        measured: None,
+        threshold: EVIL.into(),
+        passed: false,
+    }];
+    let mut rep = report(EVIL, &m, &ann, &asserts);
+    rep.command = EVIL;
+    rep.policy_hash = EVIL;
+    rep.config_toml = "name = \"</pre><script>alert(1)</script>\"";
+    let run = render_run(&rep);
+    let cmp = render_compare(&[(EVIL, &rep), ("b", &rep)]);
+    let sweep = render_sweep(&[SweepRow {
+        label: EVIL.into(),
+        params: vec![(EVIL.into(), EVIL.into())],
+        cost: 1.0,
+        legit_failure_rate: 0.1,
+        attacker_success: 0.2,
+        href: Some("javascript:alert(1)".into()),
+    }]);
+    for (page, scripts) in [(&run, 0), (&cmp, 0), (&sweep, 1)] {
+        assert!(!page.contains("<script>alert"), "raw script in page");
+        assert!(
+            !page.to_lowercase().contains("javascript:alert(1)\""),
+            "javascript: link survived"
+        );
+        assert_eq!(
+            page.matches("<script").count(),
+            scripts,
+            "only our own sort script may appear"
+        );
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "the name is shown, escaped"
+        );
+        // Escaped once, not twice (plotters escapes SVG text itself).
+        assert!(!page.contains("&amp;lt;script"), "double-escaped text");
+    }
+    assert!(run.contains("<svg"), "the run still has its plots");
+}
+
+#[test]
+fn html_escape_leaves_no_markup_characters_and_round_trips() {
+    proptest!(|(text in any::<String>())| {
+        let e = crate::escape::html(&text);
+        prop_assert!(!e.contains(['<', '>', '"', '\'']));
+        let back = e
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&");
+        let expected: String = text
+            .chars()
+            .map(|c| if (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{7f}' { '\u{FFFD}' } else { c })
+            .collect();
+        prop_assert_eq!(back, expected);
+    });
+}
+
+#[test]
+fn svg_labels_have_no_control_characters_and_are_bounded() {
+    proptest!(|(text in any::<String>(), max in 1usize..50)| {
+        let l = crate::escape::svg_label(&text, max);
+        let clean = l.chars().all(|c| c >= ' ' && c != '\x7f');
+        prop_assert!(clean, "control character in {:?}", l);
+        prop_assert!(l.chars().count() <= max + 1);
+    });
+}
+
+#[test]
+fn the_same_run_renders_to_the_same_bytes_even_after_a_json_round_trip() {
+    let m = fixture(600);
+    let a = annotations(600);
+    let asserts = [pass("legit.latency.p99 <= 300ms", 42.0)];
+    let one = render_run(&report("det", &m, &a, &asserts));
+    let two = render_run(&report("det", &m, &a, &asserts));
+    assert_eq!(one, two);
+    // metrics.json read back gives the same page: the report depends on
+    // nothing but the data.
+    let back: RunMetrics = serde_json::from_str(&m.to_json()).unwrap();
+    assert_eq!(render_run(&report("det", &back, &a, &asserts)), one);
+    let r = report("det", &m, &a, &asserts);
+    assert_eq!(
+        render_compare(&[("a", &r), ("b", &r)]),
+        render_compare(&[("a", &r), ("b", &r)])
+    );
+}
+
+#[test]
+fn a_run_page_has_every_plot_and_each_svg_is_closed() {
     let m = fixture(3600);
     let a = annotations(3600);
-    let r = report("demo", &m, &a, &[]);
-    let html = render_run(&r);
-    std::fs::write("/tmp/report-demo.html", &html).unwrap();
+    let html = render_run(&report("plots", &m, &a, &[]));
+    for title in [
+        "legit: offered, admitted, completed",
+        "attack.stuffing: offered, admitted, completed",
+        "Rejections by reason (all classes)",
+        "legit: latency percentiles per interval",
+        "Instances by lifecycle state, and desired capacity",
+        "Utilisation",
+        "Queue lengths",
+        "Security outcomes",
+        "Policy version per instance",
+    ] {
+        assert!(has_text(&html, title), "missing plot {title}");
+    }
+    // Those nine, plus "other gauges" (instances.terminated).
+    assert_eq!(svg_count(&html), 10);
+    assert_eq!(html.matches("</svg>").count(), 10);
+    assert!(!html.contains("could not draw"));
+    // Reasons that never occurred are not in the stacked legend.
+    assert!(!has_text(&html, "abuse_blocked"));
+    // Annotations reach the plots (as lines on every axis, labels where they fit).
+    assert!(has_text(&html, "surge start"));
+    assert!(
+        html.contains("stale_policy_decisions"),
+        "stale-policy exposure shown"
+    );
+    assert!(html.contains("no assertions declared"));
+    // The configuration and the reproduce command close the page.
+    let cfg = html.find("class=\"config\"").unwrap();
+    let cmd = html.find("class=\"cmd\"").unwrap();
+    assert!(cmd < cfg && cfg > html.rfind("<svg").unwrap());
+    assert!(html.contains("rampart run scenarios/x.toml --seed 42"));
+}
+
+#[test]
+fn a_report_with_a_failing_assertion_leads_with_fail() {
+    let m = fixture(60);
+    let asserts = [
+        pass("legit.success_rate >= 99%", 0.995),
+        AssertionResult {
+            expr: "legit.latency.p99 <= 30ms".into(),
+            phase: Some("surge".into()),
+            measured: Some(48.5),
+            threshold: "30ms".into(),
+            passed: false,
+        },
+        pass("attack.stuffing.success_rate <= 20%", 0.1),
+    ];
+    let html = render_run(&report("fail", &m, &[], &asserts));
+    let verdict = html
+        .find("FAIL: 1 of 3 assertions failed")
+        .expect("verdict line");
+    let keys = html.find("<h2>Key numbers</h2>").unwrap();
+    assert!(verdict < keys, "verdict comes before the key numbers");
+    let failed = html.find("legit.latency.p99 &lt;= 30ms").unwrap();
+    let passed = html.find("legit.success_rate &gt;= 99%").unwrap();
+    assert!(failed < passed, "failures are listed first");
+    assert!(
+        html[failed..].find("48.5").unwrap() < 400,
+        "measured value next to the failure"
+    );
+    let all_pass = render_run(&report("ok", &m, &[], &asserts[..1]));
+    assert!(all_pass.contains("PASS: all 1 assertions hold"));
+    assert!(!all_pass.contains("FAIL"));
+}
+
+#[test]
+fn empty_and_degenerate_runs_render_without_panicking() {
+    // Nothing registered, nothing recorded, no time passed.
+    let rec = Recorder::new(RecorderConfig::default(), Names::new()).unwrap();
+    let Ok(empty) = rec.finish(Instant::ZERO, &mut NullSink);
+    let html = render_run(&report("empty", &empty, &[], &[]));
+    assert!(html.contains("no assertions declared"));
+    assert!(html.ends_with("</html>\n"));
+    // Classes registered but no events; a phase of zero length.
+    let mut names = Names::new();
+    names.add_class("legit").unwrap();
+    names.add_gauge("instances.in_service").unwrap();
+    let rec = Recorder::new(RecorderConfig::default(), names).unwrap();
+    let Ok(idle) = rec.finish(at(3), &mut NullSink);
+    let html = render_run(&report("idle", &idle, &annotations(3), &[]));
+    assert!(!html.contains("could not draw"), "{html}");
+    // A zero interval (impossible from the recorder, possible in a hand-edited
+    // metrics.json) falls back to per-interval counts instead of dividing by zero.
+    let mut zero = fixture(30);
+    zero.interval = Duration::ZERO;
+    let html = render_run(&report("zero", &zero, &[], &[]));
+    assert!(html.contains("requests per interval"));
+    assert!(
+        !html.contains("NaN") && !html.contains("inf"),
+        "no non-finite numbers leak"
+    );
+    // Annotations beyond the run's end and at time zero are harmless.
+    let far = [Annotation {
+        at: Duration::from_hours(99),
+        label: "late".into(),
+        kind: AnnotationKind::Fault,
+    }];
+    let _ = render_run(&report("far", &zero, &far, &[]));
+    let _ = render_compare(&[]);
+    let _ = render_compare(&[("only", &report("e", &empty, &[], &[]))]);
+    let _ = render_sweep(&[]);
+    let nan = SweepRow {
+        label: "nan".into(),
+        params: vec![],
+        cost: f64::NAN,
+        legit_failure_rate: f64::INFINITY,
+        attacker_success: f64::NAN,
+        href: None,
+    };
+    assert!(!render_sweep(&[nan]).contains("could not draw"));
+}
+
+#[test]
+fn a_one_interval_spike_survives_downsampling_where_striding_would_drop_it() {
+    let n = 3600;
+    let ends: Vec<f64> = (1..=n).map(f64::from).collect();
+    let mut max = vec![Some(10.0); n as usize];
+    max[1234] = Some(5_000.0);
+    let spans = min_max_per_pixel(&ends, &max, &max, &max, (0.0, 3600.0), 800);
+    assert!(spans.len() <= 800);
+    let top = spans.iter().flatten().map(|s| s.max).fold(0.0, f64::max);
+    assert_eq!(top, 5_000.0);
+    // Striding to 800 points (every 4.5th) would have missed index 1234.
+    let stride: Vec<f64> = (0..800)
+        .map(|i| max[i * n as usize / 800].unwrap())
+        .collect();
+    assert!(
+        stride.iter().all(|v| *v == 10.0),
+        "the oracle for what striding loses"
+    );
+}
+
+fn buckets() -> impl Strategy<Value = (Vec<Option<f64>>, Vec<Option<f64>>)> {
+    proptest::collection::vec(
+        proptest::option::weighted(0.9, (-1e6f64..1e6, 0f64..1e6)),
+        0..3000,
+    )
+    .prop_map(|v| {
+        let lo = v.iter().map(|b| b.map(|(a, _)| a)).collect();
+        let hi = v.iter().map(|b| b.map(|(a, d)| a + d)).collect();
+        (lo, hi)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)))]
+
+    #[test]
+    fn downsampling_keeps_the_global_max_and_min((lo, hi) in buckets(), pixels in 1usize..1200) {
+        let n = lo.len();
+        let ends: Vec<f64> = (1..=n).map(|i| i as f64 * 2.0).collect();
+        let mean: Vec<Option<f64>> = lo.iter().zip(&hi).map(|(a, b)| a.zip(*b).map(|(a, b)| (a + b) / 2.0)).collect();
+        let spans = min_max_per_pixel(&ends, &lo, &hi, &mean, (0.0, n as f64 * 2.0), pixels);
+        prop_assert!(spans.len() <= n.max(1).min(pixels.max(n.min(pixels))));
+        prop_assert!(spans.len() <= pixels.max(1) || spans.len() == n);
+        let want_max = hi.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max);
+        let want_min = lo.iter().flatten().copied().fold(f64::INFINITY, f64::min);
+        let got_max = spans.iter().flatten().map(|s| s.max).fold(f64::NEG_INFINITY, f64::max);
+        let got_min = spans.iter().flatten().map(|s| s.min).fold(f64::INFINITY, f64::min);
+        prop_assert_eq!(got_max, want_max);
+        prop_assert_eq!(got_min, want_min);
+        for s in spans.iter().flatten() {
+            prop_assert!(s.min <= s.mean && s.mean <= s.max);
+        }
+        // Times stay in order, so lines never run backwards.
+        let ts: Vec<f64> = spans.iter().flatten().map(|s| s.t_s).collect();
+        prop_assert!(ts.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn the_pareto_front_is_exactly_the_undominated_rows(
+        pts in proptest::collection::vec((0u8..6, 0u8..6, 0u8..6), 0..30)
+    ) {
+        let rows: Vec<SweepRow> = pts.iter().enumerate().map(|(i, (c, f, a))| SweepRow {
+            label: format!("v{i}"),
+            params: vec![("k".into(), i.to_string())],
+            cost: f64::from(*c),
+            legit_failure_rate: f64::from(*f) / 10.0,
+            attacker_success: f64::from(*a) / 10.0,
+            href: None,
+        }).collect();
+        let front = pareto_front(&rows);
+        // Oracle: on integer keys, dominance is a plain tuple comparison.
+        for (i, p) in pts.iter().enumerate() {
+            let dominated = pts.iter().any(|q| q.0 <= p.0 && q.1 <= p.1 && q.2 <= p.2 && q != p);
+            prop_assert_eq!(front.contains(&i), !dominated, "row {}", i);
+        }
+    }
+}
+
+#[test]
+fn compare_shows_deltas_against_the_first_variant_and_overlays() {
+    let m1 = fixture(120);
+    let mut m2 = fixture(120);
+    if let Some(l) = m2.totals.classes.get_mut("legit") {
+        l.success_rate = Some(0.5);
+    }
+    let a = annotations(120);
+    let r1 = report("base", &m1, &a, &[]);
+    let mut r2 = report("cand", &m2, &a, &[]);
+    r2.cost.instance_hours = 9.0;
+    let html = render_compare(&[("base", &r1), ("candidate", &r2)]);
+    assert!(html.contains("Δ vs base"));
+    // instance-hours 4.5 -> 9: +4.5 (+100%), worse.
+    assert!(
+        html.contains("<span class=\"bad\">+4.5 (+100%)</span>"),
+        "{}",
+        &html[..2000]
+    );
+    assert!(
+        html.contains("<span class=\"muted\">0</span>"),
+        "unchanged numbers read 0"
+    );
+    assert_eq!(svg_count(&html), 3);
+    assert!(has_text(&html, "legit latency p99"));
+    assert!(has_text(&html, "instances in service"));
+}
+
+#[test]
+fn sweep_table_is_complete_in_cost_order_without_script() {
+    let rows: Vec<SweepRow> = [
+        (3.0, 0.01, 0.0),
+        (1.0, 0.2, 0.5),
+        (2.0, 0.05, 0.1),
+        (4.0, 0.3, 0.6),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, &(cost, f, a))| SweepRow {
+        label: format!("variant-{i}"),
+        params: vec![("limit".into(), format!("{}/s", 100 * (i + 1)))],
+        cost,
+        legit_failure_rate: f,
+        attacker_success: a,
+        href: Some(format!("v{i}/index.html")),
+    })
+    .collect();
+    let html = render_sweep(&rows);
+    let pos: Vec<usize> = [1, 2, 0, 3]
+        .iter()
+        .map(|i| html.find(&format!(">variant-{i}</a>")).unwrap())
+        .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "cost order");
+    assert_eq!(
+        pareto_front(&rows),
+        vec![0, 1, 2],
+        "variant 3 is dominated by 1"
+    );
+    assert!(html.contains("class=\"sortable sweep\""));
+    assert!(html.contains("<a href=\"v0/index.html\">"));
+    assert_eq!(svg_count(&html), 1);
 }
