@@ -790,6 +790,15 @@ mod tests {
     }
 
     #[test]
+    fn entry_sizes_stay_within_the_documented_budget() {
+        let ip = std::mem::size_of::<IpEntry>() + std::mem::size_of::<u128>();
+        let group = std::mem::size_of::<GroupEntry>() + std::mem::size_of::<u128>();
+        println!("bytes per IP entry (with key) {ip}, per prefix/account entry {group}");
+        assert!(ip <= 256, "{ip}");
+        assert!(group <= 128, "{group}");
+    }
+
+    #[test]
     fn cidr_parsing_masks_host_bits() {
         let c = parse_cidr("10.1.2.3/8").unwrap();
         assert_eq!(c.net, u128::from(0x0A00_0000u32));

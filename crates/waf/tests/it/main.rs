@@ -83,6 +83,10 @@ fn verdicts_are_small_copy_values_and_inspectors_are_shareable() {
     copyable::<Verdict>();
     let size = std::mem::size_of::<Verdict>();
     let ins = Inspector::new(test_policy(4)).unwrap();
-    println!("size_of::<Verdict>() = {size}, PL4 active rules {}, longest trigger {} bytes", ins.active_rules(), ins.trigger_len_max());
+    println!(
+        "size_of::<Verdict>() = {size}, PL4 active rules {}, longest trigger {} bytes",
+        ins.active_rules(),
+        ins.trigger_len_max()
+    );
     assert!(size <= 80, "Verdict grew to {size} bytes");
 }
