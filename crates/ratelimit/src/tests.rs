@@ -132,7 +132,7 @@ fn times(arr: &[(u64, u32)]) -> Vec<(Instant, u32)> {
 const K: Key = Key::from_u128(7);
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // Default 256 cases; PROPTEST_CASES raises them locally.
 
     /// The oracle: governor (FakeRelativeClock) and our GCRA agree on every
     /// decision, on the retry instant of every denial, on the remaining
