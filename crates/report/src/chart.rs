@@ -206,7 +206,7 @@ fn y_range(chart: &TimeChart<'_>) -> (f64, f64) {
             }
         }
     }
-    if !(hi > lo) {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         hi = lo + 1.0;
     }
     // Headroom so the top peak is not hidden under the frame.
@@ -388,7 +388,7 @@ fn draw_stacked(
 fn draw_phases(cc: &mut Cc<'_, '_>, marks: &Marks, x: (f64, f64), y: (f64, f64)) -> DrawResult {
     for (i, (name, a, b)) in marks.phases.iter().enumerate() {
         let (a, b) = (a.clamp(x.0, x.1), b.clamp(x.0, x.1));
-        if !(b > a) {
+        if b.partial_cmp(&a) != Some(std::cmp::Ordering::Greater) {
             continue;
         }
         let c = palette(i + 4);

@@ -35,8 +35,7 @@ pub(crate) fn push_html(out: &mut String, s: &str) {
 /// (with an ellipsis) so one long label cannot cover a plot.
 pub fn svg_label(s: &str, chars_max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(chars_max * 4));
-    let mut n = 0;
-    for c in s.chars() {
+    for (n, c) in s.chars().enumerate() {
         if n == chars_max {
             out.push('…');
             break;
@@ -47,7 +46,6 @@ pub fn svg_label(s: &str, chars_max: usize) -> String {
             c if is_forbidden_control(c) => '\u{FFFD}',
             c => c,
         });
-        n += 1;
     }
     out
 }

@@ -24,7 +24,7 @@ pub(crate) fn sig3(v: f64) -> String {
         return "0".to_owned();
     }
     let a = v.abs();
-    if a >= 1e15 || a < 1e-4 {
+    if !(1e-4..1e15).contains(&a) {
         return format!("{v:.2e}");
     }
     if v.fract() == 0.0 && a < 1e15 {
@@ -83,7 +83,7 @@ pub(crate) fn pct(v: Option<f64>) -> String {
             let p = v * 100.0;
             let s = if p == 0.0 || p == 100.0 {
                 format!("{p:.0}")
-            } else if p > 99.0 || p < 1.0 {
+            } else if !(1.0..=99.0).contains(&p) {
                 format!("{p:.3}")
             } else {
                 format!("{p:.2}")

@@ -53,7 +53,7 @@ pub(crate) fn head(title: &str) -> String {
 /// Closes the page, with an optional inline script.
 pub(crate) fn foot(s: &mut String, script: Option<&str>) {
     if let Some(js) = script {
-        let _ = write!(s, "<script>{js}</script>\n");
+        let _ = writeln!(s, "<script>{js}</script>");
     }
     s.push_str("</body>\n</html>\n");
 }

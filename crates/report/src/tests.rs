@@ -70,7 +70,7 @@ pub(crate) fn fixture(seconds: u64) -> RunMetrics {
         let n = 20 + g.next() % 10 + if surge { 30 } else { 0 };
         for _ in 0..n {
             rec.offered(now, legit);
-            if g.next() % 50 == 0 {
+            if g.next().is_multiple_of(50) {
                 rec.rejected(now, legit, shed);
             } else {
                 rec.admitted(now, legit);
@@ -84,7 +84,7 @@ pub(crate) fn fixture(seconds: u64) -> RunMetrics {
         if s >= seconds / 2 && s < seconds * 3 / 4 {
             for _ in 0..40 {
                 rec.offered(now, attack);
-                if g.next() % 10 == 0 {
+                if g.next().is_multiple_of(10) {
                     rec.admitted(now, attack);
                     rec.completed(now, attack, Duration::from_millis(15));
                 } else {
