@@ -452,6 +452,14 @@ impl<F: StoreFamily> RuleSet<F> {
             .map_or("", |r| r.name.as_str())
     }
 
+    /// Every rule's id and name, in policy order (for reports).
+    pub fn rules(&self) -> impl Iterator<Item = (RuleId, &str)> + '_ {
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (RuleId(i as u16), r.name.as_str()))
+    }
+
     /// The rule called `name`.
     pub fn rule_id(&self, name: &str) -> Option<RuleId> {
         self.rules

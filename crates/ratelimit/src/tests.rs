@@ -605,6 +605,8 @@ fn rules_name_the_denying_rule_and_a_denial_charges_no_rule() {
     assert_eq!(h.ratelimit.as_deref(), Some("\"per-ip\";r=0;t=1"));
     assert_eq!(h.retry_after.as_deref(), Some("1"));
     assert_eq!(set.totals(), (12, 2));
+    let names: Vec<_> = set.rules().map(|(_, n)| n).collect();
+    assert_eq!(names, ["per-ip", "per-account"]);
 }
 
 #[test]
