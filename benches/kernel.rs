@@ -145,7 +145,7 @@ mod nexo {
 
     impl ProtoModel for ProtoChurn {
         type Model = Churn;
-        fn build(self, _: &mut BuildContext<Self>) -> (Churn, ChurnEnv) {
+        fn build(self, _: &mut BuildContext<'_, Self>) -> (Churn, ChurnEnv) {
             (
                 Churn {
                     pending: self.pending,

@@ -103,7 +103,8 @@ use rampart_time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use jws::{
-    Alg, Claims, HS256_SECRET_BYTES_MIN, KeyError, KeyMaterial, TYP_ACCESS, TYP_REFRESH,
+    Alg, Claims, HS256_SECRET_BYTES_MIN, KeyError, KeyMaterial, NoMemo, SignatureMemo, TYP_ACCESS,
+    TYP_REFRESH,
 };
 pub use revocation::{Revocation, RevocationDelta, RevocationLog, RevocationTarget};
 pub use service::{

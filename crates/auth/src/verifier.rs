@@ -7,6 +7,7 @@ use rampart_time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::fxhash::{IdentityBuild, cache_index};
+use crate::jws::SignatureMemo;
 use crate::jws::{self, KeyError, TYP_ACCESS, VerifyKey};
 use crate::revocation::{Denylist, RevocationDelta};
 use crate::{CostClass, Rejection, check_window};
@@ -345,7 +346,19 @@ impl Verifier {
 
     /// Verifies an access token at `now`.
     pub fn verify(&mut self, now: Instant, token: &str) -> Verdict {
-        let v = self.verify_inner(now, token);
+        self.verify_with_memo(now, token, &mut crate::jws::NoMemo)
+    }
+
+    /// [`Verifier::verify`], consulting a memo of Ed25519 checks shared
+    /// with other verifiers (see [`SignatureMemo`]). Same decisions, same
+    /// cost classes.
+    pub fn verify_with_memo(
+        &mut self,
+        now: Instant,
+        token: &str,
+        memo: &mut dyn SignatureMemo,
+    ) -> Verdict {
+        let v = self.verify_inner(now, token, memo);
         match &v.outcome {
             Ok(_) => {
                 self.stats.accepted += 1;
@@ -361,7 +374,7 @@ impl Verifier {
         v
     }
 
-    fn verify_inner(&mut self, now: Instant, token: &str) -> Verdict {
+    fn verify_inner(&mut self, now: Instant, token: &str, memo: &mut dyn SignatureMemo) -> Verdict {
         let stale = self.is_stale(now);
         if token.len() > self.config.token_bytes_max {
             return reject(
@@ -380,6 +393,7 @@ impl Verifier {
             TYP_ACCESS,
             self.config.token_bytes_max,
             &mut self.payload_scratch,
+            memo,
         ) {
             Ok(c) => c,
             Err((r, cost)) => {

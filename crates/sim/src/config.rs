@@ -2,9 +2,9 @@
 //! it, with defaults a platform engineer would recognise and a `validate`
 //! that reports every problem at once with its field path.
 
+use rampart_autoscale::aws::{SimpleScalingConfig, StepScalingConfig, TargetTrackingConfig};
 use rampart_autoscale::hpa::HpaConfig;
 use rampart_autoscale::lifecycle::LifecycleConfig;
-use rampart_autoscale::aws::{SimpleScalingConfig, StepScalingConfig, TargetTrackingConfig};
 use rampart_time::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +32,10 @@ pub struct Errors(pub Vec<FieldError>);
 impl Errors {
     /// Records a problem at `path`.
     pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { path: path.into(), message: message.into() });
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
     }
     /// Records a problem unless `ok`.
     pub fn check(&mut self, ok: bool, path: &str, message: impl FnOnce() -> String) {
@@ -225,7 +228,10 @@ pub struct NetworkConfig {
 
 impl Default for NetworkConfig {
     fn default() -> Self {
-        NetworkConfig { client_one_way: Duration::from_millis(10), internal_one_way: Duration::from_micros(500) }
+        NetworkConfig {
+            client_one_way: Duration::from_millis(10),
+            internal_one_way: Duration::from_micros(500),
+        }
     }
 }
 
@@ -284,7 +290,10 @@ pub struct MetricsPipelineConfig {
 
 impl Default for MetricsPipelineConfig {
     fn default() -> Self {
-        MetricsPipelineConfig { scrape_interval: Duration::from_secs(15), aggregation_delay: Duration::from_secs(15) }
+        MetricsPipelineConfig {
+            scrape_interval: Duration::from_secs(15),
+            aggregation_delay: Duration::from_secs(15),
+        }
     }
 }
 
@@ -344,7 +353,7 @@ impl Default for ScalingConfig {
 }
 
 /// How verifiers learn about revocations.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RevocationSync {
     /// The token service pushes each change; delivery takes a log-normal
@@ -356,14 +365,10 @@ pub enum RevocationSync {
         sigma: f64,
     },
     /// Each verifier polls every `revocation_poll_interval` of its policy.
+    #[default]
     Poll,
 }
 
-impl Default for RevocationSync {
-    fn default() -> Self {
-        RevocationSync::Poll
-    }
-}
 
 /// The token service.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -386,6 +391,11 @@ pub struct TokenServiceConfig {
     pub algorithm: SigningAlgorithm,
     /// How revocations reach the verifiers.
     pub revocation_sync: RevocationSync,
+    /// Whether clients start signed in, as in a steady state: each account
+    /// holds a session issued before the run, with token ages spread evenly
+    /// over one access-token lifetime, so refreshes trickle in instead of
+    /// every client logging in at time zero.
+    pub warm_sessions: bool,
 }
 
 /// Token signing algorithm.
@@ -410,6 +420,7 @@ impl Default for TokenServiceConfig {
             refresh_ttl: Duration::from_hours(8),
             algorithm: SigningAlgorithm::EdDsa,
             revocation_sync: RevocationSync::Poll,
+            warm_sessions: true,
         }
     }
 }
@@ -485,49 +496,91 @@ impl WorldConfig {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut e = Errors::default();
         let r = &self.run;
-        e.check(!r.name.trim().is_empty(), "run.name", || "must not be empty".into());
-        e.check(r.duration > Duration::ZERO, "run.duration", || "must be > 0".into());
-        e.check(r.metrics_interval >= Duration::from_millis(1), "run.metrics_interval", || {
-            "must be at least 1ms".into()
+        e.check(!r.name.trim().is_empty(), "run.name", || {
+            "must not be empty".into()
         });
+        e.check(r.duration > Duration::ZERO, "run.duration", || {
+            "must be > 0".into()
+        });
+        e.check(
+            r.metrics_interval >= Duration::from_millis(1),
+            "run.metrics_interval",
+            || "must be at least 1ms".into(),
+        );
         for (i, p) in r.phases.iter().enumerate() {
             e.check(p.start < p.end, &format!("run.phases[{i}]"), || {
                 format!("start ({}) must be before end ({})", p.start, p.end)
             });
             if r.phases[..i].iter().any(|q| q.name == p.name) {
-                e.push(format!("run.phases[{i}].name"), format!("duplicate phase name {:?}", p.name));
+                e.push(
+                    format!("run.phases[{i}].name"),
+                    format!("duplicate phase name {:?}", p.name),
+                );
             }
         }
         let g = &self.fleet.gateway;
-        e.check(g.workers > 0, "fleet.gateway.workers", || "must be > 0".into());
-        e.check((0.0..=1.0).contains(&g.shed_queue_fraction), "fleet.gateway.shed_queue_fraction", || {
-            "must be within [0, 1]".into()
+        e.check(g.workers > 0, "fleet.gateway.workers", || {
+            "must be > 0".into()
         });
-        for (name, p) in [("connection_reuse", g.costs.connection_reuse), ("tls_resumption", g.costs.tls_resumption)] {
-            e.check((0.0..=1.0).contains(&p), &format!("fleet.gateway.costs.{name}"), || {
-                "must be a probability within [0, 1]".into()
-            });
+        e.check(
+            (0.0..=1.0).contains(&g.shed_queue_fraction),
+            "fleet.gateway.shed_queue_fraction",
+            || "must be within [0, 1]".into(),
+        );
+        for (name, p) in [
+            ("connection_reuse", g.costs.connection_reuse),
+            ("tls_resumption", g.costs.tls_resumption),
+        ] {
+            e.check(
+                (0.0..=1.0).contains(&p),
+                &format!("fleet.gateway.costs.{name}"),
+                || "must be a probability within [0, 1]".into(),
+            );
         }
         let b = &self.fleet.backend;
-        e.check(b.concurrency > 0, "fleet.backend.concurrency", || "must be > 0".into());
+        e.check(b.concurrency > 0, "fleet.backend.concurrency", || {
+            "must be > 0".into()
+        });
         if let ServiceTime::Lognormal { sigma } = b.service {
-            e.check(sigma.is_finite() && sigma >= 0.0, "fleet.backend.service.sigma", || "must be >= 0".into());
+            e.check(
+                sigma.is_finite() && sigma >= 0.0,
+                "fleet.backend.service.sigma",
+                || "must be >= 0".into(),
+            );
         }
-        e.check((0.0..=1.0).contains(&b.overload_error_rate), "fleet.backend.overload_error_rate", || {
-            "must be a probability within [0, 1]".into()
-        });
+        e.check(
+            (0.0..=1.0).contains(&b.overload_error_rate),
+            "fleet.backend.overload_error_rate",
+            || "must be a probability within [0, 1]".into(),
+        );
         let lb = &self.fleet.lb;
-        e.check(lb.unhealthy_threshold > 0, "fleet.lb.unhealthy_threshold", || "must be > 0".into());
-        e.check(lb.health_check_interval > Duration::ZERO, "fleet.lb.health_check_interval", || {
-            "must be > 0".into()
-        });
+        e.check(
+            lb.unhealthy_threshold > 0,
+            "fleet.lb.unhealthy_threshold",
+            || "must be > 0".into(),
+        );
+        e.check(
+            lb.health_check_interval > Duration::ZERO,
+            "fleet.lb.health_check_interval",
+            || "must be > 0".into(),
+        );
         let s = &self.scaling;
-        e.check(s.initial > 0, "scaling.initial", || "must be > 0: a fleet starts with an instance".into());
-        e.check(!s.metrics.is_empty(), "scaling.metrics", || "name at least one metric".into());
-        e.check(s.evaluation_interval > Duration::ZERO, "scaling.evaluation_interval", || "must be > 0".into());
-        e.check(s.pipeline.scrape_interval > Duration::ZERO, "scaling.pipeline.scrape_interval", || {
-            "must be > 0".into()
+        e.check(s.initial > 0, "scaling.initial", || {
+            "must be > 0: a fleet starts with an instance".into()
         });
+        e.check(!s.metrics.is_empty(), "scaling.metrics", || {
+            "name at least one metric".into()
+        });
+        e.check(
+            s.evaluation_interval > Duration::ZERO,
+            "scaling.evaluation_interval",
+            || "must be > 0".into(),
+        );
+        e.check(
+            s.pipeline.scrape_interval > Duration::ZERO,
+            "scaling.pipeline.scrape_interval",
+            || "must be > 0".into(),
+        );
         if let Err(err) = s.lifecycle.validate() {
             e.push("scaling.lifecycle", err.to_string());
         }
@@ -538,7 +591,9 @@ impl WorldConfig {
             ControllerConfig::Step(t) => (t.min_size, t.max_size),
             ControllerConfig::Simple(t) => (t.min_size, t.max_size),
         };
-        e.check(min <= max, "scaling.controller", || format!("min ({min}) must be <= max ({max})"));
+        e.check(min <= max, "scaling.controller", || {
+            format!("min ({min}) must be <= max ({max})")
+        });
         e.check((min..=max).contains(&s.initial), "scaling.initial", || {
             format!("must be within the controller's [min, max] = [{min}, {max}]")
         });
@@ -546,15 +601,25 @@ impl WorldConfig {
             e.push("scaling.controller", err);
         }
         let t = &self.token_service;
-        e.check(t.workers > 0, "token_service.workers", || "must be > 0".into());
-        e.check(t.access_ttl > Duration::ZERO, "token_service.access_ttl", || "must be > 0".into());
-        e.check(t.refresh_ttl >= t.access_ttl, "token_service.refresh_ttl", || {
-            "must be at least access_ttl".into()
+        e.check(t.workers > 0, "token_service.workers", || {
+            "must be > 0".into()
         });
+        e.check(
+            t.access_ttl > Duration::ZERO,
+            "token_service.access_ttl",
+            || "must be > 0".into(),
+        );
+        e.check(
+            t.refresh_ttl >= t.access_ttl,
+            "token_service.refresh_ttl",
+            || "must be at least access_ttl".into(),
+        );
         if let RevocationSync::Push { sigma, .. } = t.revocation_sync {
-            e.check(sigma.is_finite() && sigma >= 0.0, "token_service.revocation_sync.sigma", || {
-                "must be >= 0".into()
-            });
+            e.check(
+                sigma.is_finite() && sigma >= 0.0,
+                "token_service.revocation_sync.sigma",
+                || "must be >= 0".into(),
+            );
         }
         self.policy.validate(&mut e);
         if self.traffic.is_empty() {
@@ -567,7 +632,10 @@ impl WorldConfig {
                 }
             }
             if self.traffic[..i].iter().any(|u| u.name == t.name) {
-                e.push(format!("traffic[{i}].name"), format!("duplicate traffic name {:?}", t.name));
+                e.push(
+                    format!("traffic[{i}].name"),
+                    format!("duplicate traffic name {:?}", t.name),
+                );
             }
         }
         if e.0.is_empty() { Ok(()) } else { Err(e.0) }

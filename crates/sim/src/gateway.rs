@@ -56,14 +56,23 @@ pub struct Gateway {
 
 impl Gateway {
     /// A freshly launched instance with its cores built from the policy.
-    pub fn new(id: u32, life: Instance, policy: Rc<CompiledPolicy>, rng: ActorRng) -> Result<Gateway, String> {
+    pub fn new(
+        id: u32,
+        life: Instance,
+        policy: Rc<CompiledPolicy>,
+        rng: ActorRng,
+    ) -> Result<Gateway, String> {
         let limiter = RuleSet::new(
             &policy.bundle.ratelimit,
-            RuleSetConfig { instance: id, fingerprint_seed: 0x5241_4d50_4152_5421 },
+            RuleSetConfig {
+                instance: id,
+                fingerprint_seed: 0x5241_4d50_4152_5421,
+            },
         )
         .map_err(|e| format!("policy.ratelimit: {e}"))?;
         let verifier = Verifier::new(policy.bundle.auth.clone());
-        let abuse = AbuseDetector::new(policy.bundle.abuse.clone()).map_err(|e| format!("policy.abuse: {e}"))?;
+        let abuse = AbuseDetector::new(policy.bundle.abuse.clone())
+            .map_err(|e| format!("policy.abuse: {e}"))?;
         Ok(Gateway {
             id,
             life,
@@ -99,6 +108,22 @@ impl Gateway {
     pub fn charge(&mut self, cpu: Duration) {
         self.busy_ns_scrape += cpu.as_nanos();
         self.busy_ns_interval += cpu.as_nanos();
+    }
+
+    /// Drops a finished instance's limiter tables, token cache and abuse
+    /// state, so a long run with churn keeps only live instances' memory.
+    pub fn release_cores(&mut self) {
+        debug_assert!(!self.life.state().is_live());
+        debug_assert!(
+            self.queue.is_empty() && self.busy == 0,
+            "a finished instance holds no work"
+        );
+        self.limiter =
+            RuleSet::new(&[], RuleSetConfig::default()).expect("an empty rule set is valid");
+        self.verifier = Verifier::new(rampart_auth::VerifierConfig::default());
+        self.abuse = AbuseDetector::new(rampart_waf::abuse::AbuseConfig::default())
+            .expect("defaults are valid");
+        self.queue = VecDeque::new();
     }
 
     /// Seconds the instance has been billed for by `end`.

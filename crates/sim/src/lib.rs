@@ -60,6 +60,7 @@
 
 mod config;
 mod gateway;
+mod memo;
 mod meter;
 mod policy;
 mod scaling;
@@ -73,8 +74,8 @@ use rampart_time::Instant;
 
 pub use config::{
     BackendConfig, ControllerConfig, FieldError, FleetConfig, GatewayConfig, LbAlgorithm, LbConfig,
-    MetricsPipelineConfig, NetworkConfig, PhaseConfig, RevocationSync, RunConfig, ScalingConfig, ScalingMetric,
-    ServiceTime, SigningAlgorithm, StageCosts, TokenServiceConfig, WorldConfig,
+    MetricsPipelineConfig, NetworkConfig, PhaseConfig, RevocationSync, RunConfig, ScalingConfig,
+    ScalingMetric, ServiceTime, SigningAlgorithm, StageCosts, TokenServiceConfig, WorldConfig,
 };
 pub use meter::{BoxedSink, DiscardSink, reason};
 pub use policy::{CompiledPolicy, PolicyBundle};
@@ -115,7 +116,9 @@ pub enum SimError {
     #[error("cannot build the world: {0}")]
     Build(String),
     /// An invariant was violated during the run: a bug in the model or a core.
-    #[error("invariant violated with seed {seed}: {message}\nreplay with the same scenario and --seed {seed}")]
+    #[error(
+        "invariant violated with seed {seed}: {message}\nreplay with the same scenario and --seed {seed}"
+    )]
     Invariant {
         /// The run's seed.
         seed: u64,
@@ -135,7 +138,10 @@ pub fn run(cfg: &WorldConfig, sink: Option<BoxedSink>) -> Result<RunOutput, SimE
     if let Some(s) = sink {
         world.meter.set_sink(s);
     }
-    let mut sim = Simulation::new(SimConfig { seed, trace_hash: true });
+    let mut sim = Simulation::new(SimConfig {
+        seed,
+        trace_hash: true,
+    });
     let id = sim.add_actor("world", world);
     for (at, msg) in initial {
         sim.schedule(at, id, msg);

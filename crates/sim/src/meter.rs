@@ -1,7 +1,9 @@
 //! The world's view of `rampart-metrics`: the names it registers, in a fixed
 //! order, and the small-integer ids its hot path records with.
 
-use rampart_metrics::{ClassId, GaugeId, Names, Recorder, RecorderConfig, ReasonId, Row, RowSink, RunMetrics};
+use rampart_metrics::{
+    ClassId, GaugeId, Names, ReasonId, Recorder, RecorderConfig, Row, RowSink, RunMetrics,
+};
 use rampart_time::Instant;
 
 use crate::config::WorldConfig;
@@ -58,7 +60,11 @@ pub mod reason {
         .map(|s| (*s).to_owned())
         .collect();
         debug_assert_eq!(v.len(), AUTH_BASE as usize);
-        v.extend(Rejection::ALL.iter().map(|r| format!("auth.{}", r.as_str())));
+        v.extend(
+            Rejection::ALL
+                .iter()
+                .map(|r| format!("auth.{}", r.as_str())),
+        );
         v
     }
 
@@ -117,10 +123,10 @@ struct SinkRef<'a> {
 impl RowSink for SinkRef<'_> {
     type Error = std::convert::Infallible;
     fn row(&mut self, row: &Row<'_>) -> Result<(), Self::Error> {
-        if self.error.is_none() {
-            if let Err(e) = self.sink.row(row) {
-                *self.error = Some(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.sink.row(row)
+        {
+            *self.error = Some(e);
         }
         Ok(())
     }
@@ -141,7 +147,9 @@ pub struct Meter {
 
 impl std::fmt::Debug for Meter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Meter").field("offered", &self.offered).finish_non_exhaustive()
+        f.debug_struct("Meter")
+            .field("offered", &self.offered)
+            .finish_non_exhaustive()
     }
 }
 
@@ -164,7 +172,10 @@ impl Meter {
                 .map_err(|e| format!("run.phases: {e}"))?;
         }
         let rec = Recorder::new(
-            RecorderConfig { interval: cfg.run.metrics_interval, ..RecorderConfig::default() },
+            RecorderConfig {
+                interval: cfg.run.metrics_interval,
+                ..RecorderConfig::default()
+            },
             names,
         )
         .map_err(|e| format!("run.metrics_interval: {e}"))?;
@@ -203,14 +214,19 @@ impl Meter {
     #[inline]
     pub fn completed(&mut self, class: u16, now: Instant, latency: rampart_time::Duration) {
         self.completed += 1;
-        self.rec.completed(now, self.classes[class as usize], latency);
+        self.rec
+            .completed(now, self.classes[class as usize], latency);
     }
 
     /// An attempt failed.
     #[inline]
     pub fn rejected(&mut self, class: u16, why: u16, now: Instant) {
         self.rejected += 1;
-        self.rec.rejected(now, self.classes[class as usize], self.reasons[why as usize]);
+        self.rec.rejected(
+            now,
+            self.classes[class as usize],
+            self.reasons[why as usize],
+        );
     }
 
     /// Attempts offered, completed and rejected so far.
@@ -256,13 +272,19 @@ impl Meter {
 
     /// Closes the interval ending at `t` and streams its row.
     pub fn close_interval(&mut self, t: Instant) {
-        let mut sink = SinkRef { sink: &mut self.sink, error: &mut self.sink_error };
+        let mut sink = SinkRef {
+            sink: &mut self.sink,
+            error: &mut self.sink_error,
+        };
         let Ok(()) = self.rec.close_interval(t, &mut sink);
     }
 
     /// The run's metrics, and the first sink error if writing rows failed.
     pub fn finish(mut self, end: Instant) -> (RunMetrics, Option<std::io::Error>) {
-        let mut sink = SinkRef { sink: &mut self.sink, error: &mut self.sink_error };
+        let mut sink = SinkRef {
+            sink: &mut self.sink,
+            error: &mut self.sink_error,
+        };
         let Ok(m) = self.rec.finish(end, &mut sink);
         (m, self.sink_error)
     }

@@ -56,7 +56,9 @@ impl PolicyBundle {
 
     /// Adds every problem to `e`, with paths under `policy.`.
     pub fn validate(&self, e: &mut Errors) {
-        e.check(!self.version.trim().is_empty(), "policy.version", || "must not be empty".into());
+        e.check(!self.version.trim().is_empty(), "policy.version", || {
+            "must not be empty".into()
+        });
         if let Err(err) = rampart_ratelimit::RuleSet::<rampart_ratelimit::Local>::new(
             &self.ratelimit,
             rampart_ratelimit::RuleSetConfig::default(),
@@ -90,9 +92,16 @@ pub struct CompiledPolicy {
 impl CompiledPolicy {
     /// Compiles a bundle.
     pub fn compile(index: u32, bundle: PolicyBundle) -> Result<Rc<CompiledPolicy>, String> {
-        let inspector = Inspector::new(bundle.waf.clone()).map_err(|e| format!("policy.waf: {e}"))?;
+        let inspector =
+            Inspector::new(bundle.waf.clone()).map_err(|e| format!("policy.waf: {e}"))?;
         let ruleset_hash = inspector.ruleset_hash();
-        Ok(Rc::new(CompiledPolicy { index, hash: bundle.content_hash(), bundle, inspector, ruleset_hash }))
+        Ok(Rc::new(CompiledPolicy {
+            index,
+            hash: bundle.content_hash(),
+            bundle,
+            inspector,
+            ruleset_hash,
+        }))
     }
 
     /// The first eight hex digits of the content hash, for reports.

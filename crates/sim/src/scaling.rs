@@ -28,13 +28,18 @@ pub fn build_controller(cfg: &ControllerConfig) -> Result<Built, String> {
             let period = h.sync_period();
             Some((Box::new(h), Some(period)))
         }
-        ControllerConfig::TargetTracking(c) => {
-            Some((Box::new(TargetTracking::new(c.clone()).map_err(|e| e.to_string())?), None))
-        }
-        ControllerConfig::Step(c) => Some((Box::new(StepScaling::new(c.clone()).map_err(|e| e.to_string())?), None)),
-        ControllerConfig::Simple(c) => {
-            Some((Box::new(SimpleScaling::new(c.clone()).map_err(|e| e.to_string())?), None))
-        }
+        ControllerConfig::TargetTracking(c) => Some((
+            Box::new(TargetTracking::new(c.clone()).map_err(|e| e.to_string())?),
+            None,
+        )),
+        ControllerConfig::Step(c) => Some((
+            Box::new(StepScaling::new(c.clone()).map_err(|e| e.to_string())?),
+            None,
+        )),
+        ControllerConfig::Simple(c) => Some((
+            Box::new(SimpleScaling::new(c.clone()).map_err(|e| e.to_string())?),
+            None,
+        )),
     })
 }
 
@@ -101,7 +106,9 @@ impl Pipeline {
     pub fn sample_for(&self, instance: u32) -> Option<(Instant, &Sample)> {
         let (at, samples) = self.latest.as_ref()?;
         // Samples are pushed in instance order, so a binary search finds it.
-        let i = samples.binary_search_by_key(&instance, |s| s.instance).ok()?;
+        let i = samples
+            .binary_search_by_key(&instance, |s| s.instance)
+            .ok()?;
         Some((*at, &samples[i]))
     }
 }

@@ -83,6 +83,8 @@ pub struct Req {
     pub client_done: bool,
     /// Closed-model user waiting on this request, if any.
     pub user: Option<u32>,
+    /// The server's Retry-After on a 429.
+    pub retry_after: Option<rampart_time::Duration>,
     /// The API route to call once this login or refresh succeeds.
     pub then: Option<u16>,
     /// The backoff before this attempt (decorrelated jitter needs it).
@@ -112,12 +114,22 @@ impl Slab {
                 let s = &mut self.slots[index as usize];
                 debug_assert!(s.req.is_none());
                 s.req = Some(req);
-                ReqId { index, generation: s.generation }
+                ReqId {
+                    index,
+                    generation: s.generation,
+                }
             }
             None => {
-                let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 requests in flight");
-                self.slots.push(Slot { generation: 0, req: Some(req) });
-                ReqId { index, generation: 0 }
+                let index =
+                    u32::try_from(self.slots.len()).expect("fewer than 2^32 requests in flight");
+                self.slots.push(Slot {
+                    generation: 0,
+                    req: Some(req),
+                });
+                ReqId {
+                    index,
+                    generation: 0,
+                }
             }
         }
     }
@@ -126,21 +138,32 @@ impl Slab {
     #[inline]
     pub fn get(&self, id: ReqId) -> Option<&Req> {
         let s = self.slots.get(id.index as usize)?;
-        if s.generation == id.generation { s.req.as_ref() } else { None }
+        if s.generation == id.generation {
+            s.req.as_ref()
+        } else {
+            None
+        }
     }
 
     /// The request, mutably, if the id is still current.
     #[inline]
     pub fn get_mut(&mut self, id: ReqId) -> Option<&mut Req> {
         let s = self.slots.get_mut(id.index as usize)?;
-        if s.generation == id.generation { s.req.as_mut() } else { None }
+        if s.generation == id.generation {
+            s.req.as_mut()
+        } else {
+            None
+        }
     }
 
     /// Frees the slot once both sides are done; returns whether it did.
     pub fn release_if_done(&mut self, id: ReqId) -> bool {
         let s = &mut self.slots[id.index as usize];
         debug_assert_eq!(s.generation, id.generation, "releasing a stale id");
-        let done = s.req.as_ref().is_some_and(|r| r.client_done && r.stage == Stage::Done);
+        let done = s
+            .req
+            .as_ref()
+            .is_some_and(|r| r.client_done && r.stage == Stage::Done);
         if done {
             s.req = None;
             s.generation = s.generation.wrapping_add(1);
@@ -163,7 +186,11 @@ impl Slab {
             if r.client_done {
                 continue;
             }
-            if r.stage == Stage::NotSent { waiting += 1 } else { pending += 1 }
+            if r.stage == Stage::NotSent {
+                waiting += 1
+            } else {
+                pending += 1
+            }
         }
         (pending, waiting)
     }

@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use rampart_auth::{TokenPair, TokenService};
 use rampart_des::rng::{self, ActorRng, actor_rng};
 use rampart_time::{Duration, Instant};
-use rampart_traffic::{Arrivals, Model, Route, RouteId, RouteMix, TraceCursor, TrafficSpec, compile_trace, parse_trace};
+use rampart_traffic::{
+    Arrivals, Model, Route, RouteId, RouteMix, TraceCursor, TrafficSpec, compile_trace, parse_trace,
+};
 
 use crate::slab::Kind;
 use crate::world::{Msg, ip_for};
@@ -78,16 +80,26 @@ pub struct Source {
 
 impl Source {
     /// Builds a source and registers its accounts with the token service.
-    pub fn new(index: u16, spec: TrafficSpec, seed: u64, tokens: &mut TokenService) -> Result<Source, String> {
+    pub fn new(
+        index: u16,
+        spec: TrafficSpec,
+        seed: u64,
+        tokens: &mut TokenService,
+    ) -> Result<Source, String> {
         let path = format!("traffic[{index}]");
         let mix = RouteMix::new(spec.routes.clone()).map_err(|errs| {
-            errs.iter().map(|e| format!("{path}.routes.{e}")).collect::<Vec<_>>().join("; ")
+            errs.iter()
+                .map(|e| format!("{path}.routes.{e}"))
+                .collect::<Vec<_>>()
+                .join("; ")
         })?;
         let start = Instant::ZERO + spec.start.unwrap_or(Duration::ZERO);
         let end = spec.end.map(|e| Instant::ZERO + e);
         let mut n_accounts = spec.accounts.max(1);
         let driver = match &spec.model {
-            Model::Open { shape, process } => Driver::Open(Arrivals::new(shape, *process, start, end)),
+            Model::Open { shape, process } => {
+                Driver::Open(Arrivals::new(shape, *process, start, end))
+            }
             Model::Closed(c) => Driver::Closed { users: c.users },
             Model::Trace { csv, path: file } => {
                 // The driver (the CLI) reads `path` and hands the text over:
@@ -98,14 +110,21 @@ impl Source {
                     ));
                 };
                 let fmt = |errs: Vec<rampart_traffic::TraceError>| {
-                    errs.iter().map(|e| format!("{path}.model.csv: {e}")).collect::<Vec<_>>().join("; ")
+                    errs.iter()
+                        .map(|e| format!("{path}.model.csv: {e}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 };
                 let rows = parse_trace(text).map_err(fmt)?;
                 let (events, clients) = compile_trace(&rows, &mix).map_err(fmt)?;
                 n_accounts = n_accounts.max(clients);
                 Driver::Trace(TraceCursor::new(events, start, end))
             }
-            other => return Err(format!("{path}.model: {other:?} is not supported by this simulator")),
+            other => {
+                return Err(format!(
+                    "{path}.model: {other:?} is not supported by this simulator"
+                ));
+            }
         };
         if n_accounts > ACCOUNTS_MAX {
             return Err(format!("{path}.accounts: at most {ACCOUNTS_MAX}"));
@@ -117,11 +136,49 @@ impl Source {
             let mut salt = [0u8; 16];
             salt[..4].copy_from_slice(&i.to_le_bytes());
             salt[4..6].copy_from_slice(&index.to_le_bytes());
-            tokens.register_account(&subject, &password, salt).map_err(|e| format!("{path}.accounts: {e}"))?;
-            accounts.push(Account { subject, password, access: None, access_exp: Instant::ZERO, refresh: None });
+            tokens
+                .register_account(&subject, &password, salt)
+                .map_err(|e| format!("{path}.accounts: {e}"))?;
+            accounts.push(Account {
+                subject,
+                password,
+                access: None,
+                access_exp: Instant::ZERO,
+                refresh: None,
+            });
         }
         let rng = actor_rng(seed, &format!("traffic/{}", spec.name));
-        Ok(Source { class: 0, spec, mix, driver, accounts, rng, start, end })
+        Ok(Source {
+            class: 0,
+            spec,
+            mix,
+            driver,
+            accounts,
+            rng,
+            start,
+            end,
+        })
+    }
+
+    /// Signs every account in before the run: sessions issued at ages spread
+    /// uniformly over one access-token lifetime, from a stream of their own.
+    pub fn warm_sessions(
+        &mut self,
+        tokens: &mut TokenService,
+        unix0: Instant,
+        access_ttl: Duration,
+        seed: u64,
+    ) -> Result<(), String> {
+        let mut rng = actor_rng(seed, &format!("sessions/{}", self.spec.name));
+        for a in &mut self.accounts {
+            let age = rng::uniform_duration(&mut rng, Duration::ZERO, access_ttl);
+            let issued = unix0 - age;
+            let pair = tokens
+                .issue(issued, &a.subject, "api")
+                .map_err(|e| format!("traffic.{}: warm session: {e}", self.spec.name))?;
+            a.store(pair, access_ttl, issued);
+        }
+        Ok(())
     }
 
     /// The first events this source needs.
@@ -136,7 +193,13 @@ impl Source {
                 // Users start spread over one think time, not all at once.
                 for user in 0..*users {
                     let offset = self.think_inner();
-                    out.push((self.start + offset, Msg::UserNext { source: index, user }));
+                    out.push((
+                        self.start + offset,
+                        Msg::UserNext {
+                            source: index,
+                            user,
+                        },
+                    ));
                 }
             }
             Driver::Trace(c) => {
@@ -177,7 +240,9 @@ impl Source {
 
     /// Rows of a trace due at `now`, as (account, route).
     pub fn trace_due(&mut self, now: Instant) -> Vec<(u32, u16)> {
-        let Driver::Trace(c) = &mut self.driver else { return Vec::new() };
+        let Driver::Trace(c) = &mut self.driver else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         while c.peek_time().is_some_and(|t| t <= now) {
             let (_, e) = c.next_event().expect("peeked");
@@ -252,7 +317,9 @@ impl Source {
         previous: Option<Duration>,
         retry_after: Option<Duration>,
     ) -> Option<Duration> {
-        self.spec.retry.next_delay(attempt, previous, retry_after, &mut self.rng)
+        self.spec
+            .retry
+            .next_delay(attempt, previous, retry_after, &mut self.rng)
     }
 
     /// A closed-model user's think time.

@@ -20,9 +20,10 @@ use crate::sources::Source;
 const PER_ROUTE: usize = 8;
 
 const WORDS: &[&str] = &[
-    "order", "delivery", "Tuesday", "thanks", "please", "O'Brien", "café", "invoice", "the", "package", "arrived",
-    "late", "and", "we'd", "like", "a", "refund", "for", "two", "items", "size", "medium", "blue", "gift", "wrap",
-    "note", "happy", "birthday", "Zoë", "select", "from", "our", "list", "update", "address", "flat", "3B",
+    "order", "delivery", "Tuesday", "thanks", "please", "O'Brien", "café", "invoice", "the",
+    "package", "arrived", "late", "and", "we'd", "like", "a", "refund", "for", "two", "items",
+    "size", "medium", "blue", "gift", "wrap", "note", "happy", "birthday", "Zoë", "select", "from",
+    "our", "list", "update", "address", "flat", "3B",
 ];
 
 #[derive(Debug)]
@@ -63,14 +64,25 @@ impl Templates {
             for r in 0..s.n_routes() {
                 let route = s.route(r as u16);
                 for k in 0..PER_ROUTE {
-                    ts.push(make(&mut rng, method_str(route.method), &route.path, route.request_bytes.0, k));
+                    ts.push(make(
+                        &mut rng,
+                        method_str(route.method),
+                        &route.path,
+                        route.request_bytes.0,
+                        k,
+                    ));
                 }
             }
             offsets.push(n_total);
             n_total += ts.len();
             by_source.push(ts);
         }
-        Templates { by_source, verdicts: Vec::new(), offsets, n_total }
+        Templates {
+            by_source,
+            verdicts: Vec::new(),
+            offsets,
+            n_total,
+        }
     }
 
     /// Templates per route.
@@ -79,7 +91,13 @@ impl Templates {
     }
 
     /// The verdict for a template under a policy: (blocked, bytes scanned).
-    pub fn verdict(&mut self, policy: &CompiledPolicy, source: u16, route: u16, k: u16) -> (bool, u64) {
+    pub fn verdict(
+        &mut self,
+        policy: &CompiledPolicy,
+        source: u16,
+        route: u16,
+        k: u16,
+    ) -> (bool, u64) {
         let p = policy.index as usize;
         if self.verdicts.len() <= p {
             self.verdicts.resize_with(p + 1, Vec::new);
@@ -99,7 +117,10 @@ impl Templates {
             req = req.with_body("application/json", &t.body);
         }
         let v = policy.inspector.inspect(&req);
-        let out = (v.action == Action::Block, t.bytes().max(v.cost.bytes_scanned));
+        let out = (
+            v.action == Action::Block,
+            t.bytes().max(v.cost.bytes_scanned),
+        );
         self.verdicts[p][flat] = Some(out);
         out
     }
@@ -119,15 +140,28 @@ fn method_str(m: Method) -> &'static str {
 
 fn make(rng: &mut ActorRng, method: &str, path: &str, size: u64, k: usize) -> Template {
     let id = rng::uniform_u64(rng, 1, 1_000_000);
-    let path = if path.contains("{id}") { path.replace("{id}", &id.to_string()) } else { path.to_owned() };
+    let path = if path.contains("{id}") {
+        path.replace("{id}", &id.to_string())
+    } else {
+        path.to_owned()
+    };
     let query = match k % 3 {
         0 => String::new(),
         1 => format!("page={}&per_page=50", 1 + k),
         _ => "sort=created_at&order=desc".to_owned(),
     };
     let writes = matches!(method, "POST" | "PUT" | "PATCH");
-    let body = if writes && size > 0 { json_body(rng, size as usize) } else { Vec::new() };
-    Template { method: method.to_owned(), path, query, body }
+    let body = if writes && size > 0 {
+        json_body(rng, size as usize)
+    } else {
+        Vec::new()
+    };
+    Template {
+        method: method.to_owned(),
+        path,
+        query,
+        body,
+    }
 }
 
 /// A JSON object of about `size` bytes: ids, names and prose.

@@ -44,7 +44,11 @@ fn the_same_seed_gives_identical_metrics_and_another_seed_differs() {
     let a = run(&cfg, None).unwrap();
     let b = run(&cfg, None).unwrap();
     assert_eq!(a.trace_hash, b.trace_hash);
-    assert_eq!(a.metrics.to_json(), b.metrics.to_json(), "metrics.json must be byte-identical");
+    assert_eq!(
+        a.metrics.to_json(),
+        b.metrics.to_json(),
+        "metrics.json must be byte-identical"
+    );
     let mut other = cfg.clone();
     other.run.seed = 2;
     let c = run(&other, None).unwrap();
@@ -56,16 +60,31 @@ fn a_healthy_fleet_serves_nearly_everything_and_logs_users_in_first() {
     let out = run(&world(400, 3, "30s", ""), None).unwrap();
     let l = legit(&out);
     // About 400 rps for 30 s, plus one login per account that called.
-    assert!(l.offered > 11_000 && l.offered < 13_500, "offered {}", l.offered);
+    assert!(
+        l.offered > 11_000 && l.offered < 13_500,
+        "offered {}",
+        l.offered
+    );
     assert_eq!(l.rejected, 0, "rejections: {:?}", l.rejected_by_reason);
-    assert_eq!(l.completed, l.offered - (l.offered - l.completed), "every attempt completed");
+    assert_eq!(
+        l.completed,
+        l.offered - (l.offered - l.completed),
+        "every attempt completed"
+    );
     // Logins cost ~30 ms of argon2 at the token service: they must show in
     // the tail but not in the median.
     let p50 = l.latency_ms.p50.unwrap();
-    assert!(p50 > 20.0 && p50 < 40.0, "p50 {p50} ms = 2×10 ms network + ~5 ms backend");
+    assert!(
+        p50 > 20.0 && p50 < 40.0,
+        "p50 {p50} ms = 2×10 ms network + ~5 ms backend"
+    );
     assert_eq!(out.instances_launched, 3);
     // Three instances for 30 s.
-    assert!((out.instance_seconds - 90.0).abs() < 1e-6, "{}", out.instance_seconds);
+    assert!(
+        (out.instance_seconds - 90.0).abs() < 1e-6,
+        "{}",
+        out.instance_seconds
+    );
 }
 
 /// One server with exponential service fed by Poisson arrivals is M/M/1:
@@ -118,14 +137,22 @@ fn one_backend_server_agrees_with_mm1_queueing_theory() {
     );
     let cfg: WorldConfig = toml::from_str(&text).unwrap();
     let out = run(&cfg, None).unwrap();
-    let means: Vec<f64> = out.metrics.phases.iter().map(|p| p.totals.classes["legit"].latency_ms.mean.unwrap()).collect();
+    let means: Vec<f64> = out
+        .metrics
+        .phases
+        .iter()
+        .map(|p| p.totals.classes["legit"].latency_ms.mean.unwrap())
+        .collect();
     assert_eq!(means.len(), batches);
     let k = means.len() as f64;
     let m = means.iter().sum::<f64>() / k;
     let sd = (means.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (k - 1.0)).sqrt();
     let half = 2.262 * sd / k.sqrt(); // Student t, 9 degrees of freedom, 95%
     let analytic_ms = 1000.0 / (mu - lambda);
-    assert!(half < 0.1 * analytic_ms, "the interval ({half:.2} ms) is tight enough to mean something");
+    assert!(
+        half < 0.1 * analytic_ms,
+        "the interval ({half:.2} ms) is tight enough to mean something"
+    );
     // hdrhistogram keeps 3 significant digits; allow that on top of 1.5 CI.
     assert!(
         (m - analytic_ms).abs() < 1.5 * half + 0.01 * analytic_ms,
@@ -150,7 +177,11 @@ fn a_surge_under_hpa_scales_the_fleet_out_and_costs_more() {
     cfg.fleet.gateway.costs.proxy = Duration::from_millis(1);
     let out = run(&cfg, None).unwrap();
     assert!(!out.scale_events.is_empty(), "the HPA acted");
-    assert!(out.scale_events.iter().any(|e| e.to > e.from), "it scaled out: {:?}", out.scale_events);
+    assert!(
+        out.scale_events.iter().any(|e| e.to > e.from),
+        "it scaled out: {:?}",
+        out.scale_events
+    );
     assert!(out.instances_launched > 2);
     assert!(out.instance_seconds > 2.0 * 360.0);
     let in_service = &out.metrics.totals.gauges["instances.in_service"];
@@ -164,9 +195,16 @@ fn every_configuration_error_is_reported_at_once_with_its_path() {
     cfg.fleet.backend.concurrency = 0;
     cfg.token_service.workers = 0;
     cfg.run.name = String::new();
-    let Err(SimError::Config(errs)) = run(&cfg, None) else { panic!("must be refused") };
+    let Err(SimError::Config(errs)) = run(&cfg, None) else {
+        panic!("must be refused")
+    };
     let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
-    for want in ["run.name", "fleet.gateway.workers", "fleet.backend.concurrency", "token_service.workers"] {
+    for want in [
+        "run.name",
+        "fleet.gateway.workers",
+        "fleet.backend.concurrency",
+        "token_service.workers",
+    ] {
         assert!(paths.contains(&want), "{want} missing from {paths:?}");
     }
 }
@@ -207,8 +245,18 @@ fn timeouts_with_immediate_retries_make_a_retry_storm() {
     let none = storm("");
     let immediate = storm("retry = { max_attempts = 5, backoff = { kind = \"immediate\" } }\n");
     let (n, i) = (legit(&none), legit(&immediate));
-    assert!(i.offered > n.offered * 2, "attempts amplified: {} vs {}", i.offered, n.offered);
-    assert!(i.completed < n.completed, "goodput fell: {} vs {}", i.completed, n.completed);
+    assert!(
+        i.offered > n.offered * 2,
+        "attempts amplified: {} vs {}",
+        i.offered,
+        n.offered
+    );
+    assert!(
+        i.completed < n.completed,
+        "goodput fell: {} vs {}",
+        i.completed,
+        n.completed
+    );
     assert!(i.rejected_by_reason["timeout"] > n.rejected_by_reason["timeout"]);
 }
 
@@ -235,7 +283,10 @@ fn a_closed_model_sends_no_faster_than_its_users_can_think() {
     let l = legit(&out);
     // 20 users, each one request per (1 s + ~25 ms), plus one login each.
     let per_user = l.offered as f64 / 20.0;
-    assert!(per_user > 50.0 && per_user < 62.0, "{per_user} requests per user in 60 s");
+    assert!(
+        per_user > 50.0 && per_user < 62.0,
+        "{per_user} requests per user in 60 s"
+    );
 }
 
 #[test]

@@ -28,8 +28,8 @@ use std::rc::Rc;
 use rampart_auth::{
     CostClass, KeyMaterial, PasswordConfig, PasswordMode, Rejection, ServiceConfig, TokenService,
 };
-use rampart_autoscale::{Instance, InstanceState, Observation};
 use rampart_autoscale::lifecycle::{BootDraw, BootTime, LifecycleConfig};
+use rampart_autoscale::{Instance, InstanceState, Observation};
 use rampart_des::rng::{self, ActorRng, actor_rng};
 use rampart_des::{Actor, Ctx, Message};
 use rampart_ratelimit::InMemoryCounterStore;
@@ -38,6 +38,7 @@ use rampart_waf::abuse::{AuthEvent, Decision as AbuseDecision, Outcome as AuthOu
 
 use crate::config::{LbAlgorithm, RevocationSync, ServiceTime, SigningAlgorithm, WorldConfig};
 use crate::gateway::Gateway;
+use crate::memo::SigMemo;
 use crate::meter::{Meter, reason};
 use crate::policy::CompiledPolicy;
 use crate::scaling::{ControllerBox, CpuUnit, Pipeline, Sample, build_controller};
@@ -162,6 +163,7 @@ pub struct World {
     pub(crate) scale_events_dropped: u64,
     last_interval_at: Instant,
     pub(crate) violation: Option<String>,
+    sig_memo: SigMemo,
 }
 
 /// Instances launched over a run; a guard against a runaway controller.
@@ -175,6 +177,8 @@ impl World {
         let policy = CompiledPolicy::compile(0, cfg.policy.clone())?;
         let epoch_ns = cfg.run.start_unix_secs.saturating_mul(1_000_000_000);
         let unix0 = Instant::from_nanos(epoch_ns);
+        // The key predates every session that exists when the run starts.
+        let key_epoch = unix0 - cfg.token_service.refresh_ttl;
 
         // The token service signs with a key derived from the seed: a run is
         // reproducible, and no real secret is ever involved.
@@ -197,13 +201,25 @@ impl World {
         let shared_secret = match cfg.token_service.algorithm {
             SigningAlgorithm::EdDsa => {
                 tokens
-                    .add_key(unix0, &KeyMaterial::Ed25519 { kid: "k1".into(), secret })
+                    .add_key(
+                        key_epoch,
+                        &KeyMaterial::Ed25519 {
+                            kid: "k1".into(),
+                            secret,
+                        },
+                    )
                     .map_err(|e| format!("token_service: {e}"))?;
                 None
             }
             SigningAlgorithm::Hs256 => {
                 tokens
-                    .add_key(unix0, &KeyMaterial::Hs256 { kid: "k1".into(), secret: secret.to_vec() })
+                    .add_key(
+                        key_epoch,
+                        &KeyMaterial::Hs256 {
+                            kid: "k1".into(),
+                            secret: secret.to_vec(),
+                        },
+                    )
                     .map_err(|e| format!("token_service: {e}"))?;
                 Some(("k1".to_owned(), secret.to_vec()))
             }
@@ -211,7 +227,10 @@ impl World {
 
         let mut sources = Vec::with_capacity(cfg.traffic.len());
         for (i, spec) in cfg.traffic.iter().enumerate() {
-            let src = Source::new(i as u16, spec.clone(), seed, &mut tokens)?;
+            let mut src = Source::new(i as u16, spec.clone(), seed, &mut tokens)?;
+            if cfg.token_service.warm_sessions {
+                src.warm_sessions(&mut tokens, unix0, cfg.token_service.access_ttl, seed)?;
+            }
             sources.push(src);
         }
         let templates = Templates::new(seed, &sources);
@@ -272,6 +291,7 @@ impl World {
             scale_events_dropped: 0,
             last_interval_at: Instant::ZERO,
             violation: None,
+            sig_memo: SigMemo::default(),
             cfg,
         };
 
@@ -279,7 +299,9 @@ impl World {
         // The initial fleet is already in service at time zero.
         let instant_boot = LifecycleConfig {
             pending: Duration::ZERO,
-            boot: BootTime::Fixed { time: Duration::ZERO },
+            boot: BootTime::Fixed {
+                time: Duration::ZERO,
+            },
             warmup: Duration::ZERO,
             boot_failure_probability: 0.0,
             ..world.cfg.scaling.lifecycle.clone()
@@ -288,15 +310,25 @@ impl World {
             let id = world.launch(Instant::ZERO, &instant_boot, &mut initial)?;
             let g = &mut world.instances[id as usize];
             g.life.advance(Instant::ZERO, &instant_boot);
-            assert_eq!(g.life.state(), InstanceState::InService, "initial instances start in service");
+            assert_eq!(
+                g.life.state(),
+                InstanceState::InService,
+                "initial instances start in service"
+            );
             world.boot_cores(id, Instant::ZERO, &mut initial);
         }
         for (i, s) in world.sources.iter_mut().enumerate() {
             s.initial_events(i as u16, &mut initial);
         }
-        initial.push((Instant::ZERO + world.cfg.fleet.lb.health_check_interval, Msg::HealthCheck));
+        initial.push((
+            Instant::ZERO + world.cfg.fleet.lb.health_check_interval,
+            Msg::HealthCheck,
+        ));
         if world.controller.is_some() {
-            initial.push((Instant::ZERO + world.cfg.scaling.pipeline.scrape_interval, Msg::Scrape));
+            initial.push((
+                Instant::ZERO + world.cfg.scaling.pipeline.scrape_interval,
+                Msg::Scrape,
+            ));
             initial.push((Instant::ZERO + eval, Msg::Evaluate));
         }
         Ok((world, initial))
@@ -310,15 +342,30 @@ impl World {
 
     /// Launches an instance with the current policy; it boots on its own
     /// schedule.
-    fn launch(&mut self, now: Instant, lc: &LifecycleConfig, out: &mut Vec<(Instant, Msg)>) -> Result<u32, String> {
+    fn launch(
+        &mut self,
+        now: Instant,
+        lc: &LifecycleConfig,
+        out: &mut Vec<(Instant, Msg)>,
+    ) -> Result<u32, String> {
         if self.instances.len() >= INSTANCES_MAX {
-            return Err(format!("more than {INSTANCES_MAX} instances launched; the controller is running away"));
+            return Err(format!(
+                "more than {INSTANCES_MAX} instances launched; the controller is running away"
+            ));
         }
         let id = self.instances.len() as u32;
-        let draw = BootDraw { boot: rng::unit(&mut self.scaling_rng), failure: rng::unit(&mut self.scaling_rng) };
+        let draw = BootDraw {
+            boot: rng::unit(&mut self.scaling_rng),
+            failure: rng::unit(&mut self.scaling_rng),
+        };
         let policy = self.policies[self.current_policy].clone();
         let life = Instance::launch(u64::from(id), policy.index, now, lc, draw);
-        let g = Gateway::new(id, life, policy, actor_rng(self.cfg.run.seed, &format!("gateway/{id}")))?;
+        let g = Gateway::new(
+            id,
+            life,
+            policy,
+            actor_rng(self.cfg.run.seed, &format!("gateway/{id}")),
+        )?;
         if let Some(at) = g.life.next_transition_at(lc) {
             out.push((at, Msg::Lifecycle { instance: id }));
         }
@@ -335,14 +382,23 @@ impl World {
         let g = &mut self.instances[id as usize];
         match &self.shared_secret {
             Some((kid, secret)) => {
-                g.verifier.add_shared_key(kid, secret).expect("the service's own HS256 key is valid");
+                g.verifier
+                    .add_shared_key(kid, secret)
+                    .expect("the service's own HS256 key is valid");
             }
             None => {
-                g.verifier.on_jwks(&jwks).expect("the service's own JWKS is valid");
+                g.verifier
+                    .on_jwks(&jwks)
+                    .expect("the service's own JWKS is valid");
             }
         }
-        g.verifier.apply_revocations(unix, &delta).expect("a delta from version 0 has no gap");
-        out.push((now + g.verifier.config().revocation_poll_interval, Msg::VerifierPoll { instance: id }));
+        g.verifier
+            .apply_revocations(unix, &delta)
+            .expect("a delta from version 0 has no gap");
+        out.push((
+            now + g.verifier.config().revocation_poll_interval,
+            Msg::VerifierPoll { instance: id },
+        ));
         if let Some(iv) = self.limiter_sync_interval {
             // A new instance knows nothing of the fleet's counts until it syncs.
             g.limiter.sync(now, &mut self.counter_store);
@@ -368,7 +424,14 @@ impl World {
     // ----- clients -------------------------------------------------------
 
     /// Starts a logical request from `source` for `account`.
-    fn begin(&mut self, ctx: &mut Ctx<'_, World>, source: u16, account: u32, route: u16, user: Option<u32>) {
+    fn begin(
+        &mut self,
+        ctx: &mut Ctx<'_, World>,
+        source: u16,
+        account: u32,
+        route: u16,
+        user: Option<u32>,
+    ) {
         let now = ctx.now();
         let unix = self.unix(now);
         let src = &mut self.sources[source as usize];
@@ -386,7 +449,11 @@ impl World {
         let (route, then) = match kind {
             Kind::Api => (route, None),
             _ if r.login => (route, None),
-            _ => (src.login_route().expect("validation requires a login route for auth routes"), Some(route)),
+            _ => (
+                src.login_route()
+                    .expect("validation requires a login route for auth routes"),
+                Some(route),
+            ),
         };
         let ip = src.ip_of(account);
         let req = Req {
@@ -409,6 +476,7 @@ impl World {
             user,
             last_backoff: None,
             then,
+            retry_after: None,
         };
         let id = self.reqs.insert(req);
         self.send(ctx, id);
@@ -494,7 +562,11 @@ impl World {
                     }
                 }
                 let (ga, gb) = (ga.expect("a < count"), gb.expect("b < count"));
-                Some(if (gb.in_flight, gb.id) < (ga.in_flight, ga.id) { gb.id } else { ga.id })
+                Some(if (gb.in_flight, gb.id) < (ga.in_flight, ga.id) {
+                    gb.id
+                } else {
+                    ga.id
+                })
             }
         }
     }
@@ -508,7 +580,10 @@ impl World {
         let g = &mut self.instances[inst as usize];
         if g.life.state() != InstanceState::InService {
             let state = g.life.state();
-            self.violated(ctx, format!("instance {inst} admitted a request while {state:?}"));
+            self.violated(
+                ctx,
+                format!("instance {inst} admitted a request while {state:?}"),
+            );
             return;
         }
         g.in_flight += 1;
@@ -561,7 +636,11 @@ impl World {
 
         // TLS: most requests ride an open connection.
         if !rng::bernoulli(&mut g.rng, costs.connection_reuse) {
-            cpu += if rng::bernoulli(&mut g.rng, costs.tls_resumption) { costs.tls_resumed } else { costs.tls_handshake };
+            cpu += if rng::bernoulli(&mut g.rng, costs.tls_resumption) {
+                costs.tls_resumed
+            } else {
+                costs.tls_handshake
+            };
         }
 
         let account = src.account(r.account);
@@ -571,17 +650,23 @@ impl World {
         // Rate limits, keyed by IP, prefix, account and route.
         cpu += costs.ratelimit_check;
         let rl_req = rampart_ratelimit::Request::new(r.ip, route_key);
-        let rl_req = if r.kind == Kind::Api && route.auth { rl_req.with_account(&account.subject) } else { rl_req };
+        let rl_req = if r.kind == Kind::Api && route.auth {
+            rl_req.with_account(&account.subject)
+        } else {
+            rl_req
+        };
         let d = g.limiter.check(now, &rl_req);
         if !d.allowed {
             rejected = Some(reason::RATE_LIMITED);
+            // The 429 carries Retry-After; clients may honour it.
+            r.retry_after = d.retry_at.map(|t| t.saturating_since(now));
         }
 
         // Authentication.
         if rejected.is_none() && r.kind == Kind::Api && route.auth {
             match account.access.as_deref() {
                 Some(token) => {
-                    let v = g.verifier.verify(unix, token);
+                    let v = g.verifier.verify_with_memo(unix, token, &mut self.sig_memo);
                     cpu += match v.cost {
                         CostClass::CacheHit => costs.verify_cache_hit,
                         CostClass::ColdEdDsa => costs.verify_cold_eddsa,
@@ -600,7 +685,9 @@ impl World {
         // rule set; the CPU is charged every time.
         if rejected.is_none() {
             let policy = &g.policy;
-            let (blocked, bytes) = self.templates.verdict(policy, r.source, r.route, r.template);
+            let (blocked, bytes) = self
+                .templates
+                .verdict(policy, r.source, r.route, r.template);
             cpu += costs.inspect_base + costs.inspect_per_kib * bytes / 1024;
             if blocked {
                 rejected = Some(reason::INSPECTION_BLOCKED);
@@ -608,15 +695,22 @@ impl World {
         }
 
         // Abuse detection guards the login endpoint.
-        if rejected.is_none() && r.kind == Kind::Login {
-            if let AbuseDecision::Block { .. } = g.abuse.check(now, r.ip, Some(&account.subject)) {
-                rejected = Some(reason::ABUSE_BLOCKED);
-            }
+        if rejected.is_none()
+            && r.kind == Kind::Login
+            && let AbuseDecision::Block { .. } = g.abuse.check(now, r.ip, Some(&account.subject))
+        {
+            rejected = Some(reason::ABUSE_BLOCKED);
         }
 
         r.rejected = rejected;
         g.charge(cpu);
-        ctx.send_self(cpu, Msg::CpuDone { instance: inst, req: id });
+        ctx.send_self(
+            cpu,
+            Msg::CpuDone {
+                instance: inst,
+                req: id,
+            },
+        );
     }
 
     /// A worker is done with a request.
@@ -627,12 +721,16 @@ impl World {
         g.busy -= 1;
         g.served += 1;
         self.next_from_queue(ctx, inst);
-        let r = self.reqs.get_mut(id).expect("a request on a worker is live");
+        let r = self
+            .reqs
+            .get_mut(id)
+            .expect("a request on a worker is live");
         debug_assert_eq!(r.stage, Stage::Cpu);
         if let Some(why) = r.rejected {
             r.stage = Stage::Done;
+            let retry_after = r.retry_after;
             self.instances[inst as usize].in_flight -= 1;
-            self.respond(ctx, id, Some(why), None);
+            self.respond(ctx, id, Some(why), retry_after);
             return;
         }
         let class = r.class;
@@ -646,7 +744,9 @@ impl World {
                 let src = &self.sources[r.source as usize];
                 let cost = src.route(r.route).backend_cost;
                 let service = match self.cfg.fleet.backend.service {
-                    ServiceTime::Lognormal { sigma } => rng::lognormal(&mut self.backend_rng, cost, sigma),
+                    ServiceTime::Lognormal { sigma } => {
+                        rng::lognormal(&mut self.backend_rng, cost, sigma)
+                    }
                     ServiceTime::Exponential => rng::exponential(&mut self.backend_rng, cost),
                     ServiceTime::Fixed => cost,
                 } + internal_rtt;
@@ -663,8 +763,11 @@ impl World {
             }
             Kind::Login | Kind::Refresh => {
                 let ts = &self.cfg.token_service;
-                let service =
-                    if kind == Kind::Login { ts.login_cost + ts.issue_cost } else { ts.issue_cost } + internal_rtt;
+                let service = if kind == Kind::Login {
+                    ts.login_cost + ts.issue_cost
+                } else {
+                    ts.issue_cost
+                } + internal_rtt;
                 let q = &mut self.token_queue;
                 if q.busy < q.servers {
                     q.busy += 1;
@@ -690,7 +793,9 @@ impl World {
             if g.busy >= workers {
                 return;
             }
-            let Some(next) = g.queue.pop_front() else { return };
+            let Some(next) = g.queue.pop_front() else {
+                return;
+            };
             let r = self.reqs.get_mut(next).expect("a queued request is live");
             if now - r.enqueued_at > queue_timeout {
                 r.stage = Stage::Done;
@@ -721,8 +826,15 @@ impl World {
             b.busy_ns_interval += service.as_nanos();
             ctx.send_self(service, Msg::BackendDone { req: next });
         }
-        let failed = overloaded && rng::bernoulli(&mut self.backend_rng, self.cfg.fleet.backend.overload_error_rate);
-        let r = self.reqs.get_mut(id).expect("a request at the backend is live");
+        let failed = overloaded
+            && rng::bernoulli(
+                &mut self.backend_rng,
+                self.cfg.fleet.backend.overload_error_rate,
+            );
+        let r = self
+            .reqs
+            .get_mut(id)
+            .expect("a request at the backend is live");
         r.stage = Stage::Done;
         let g = &mut self.instances[r.instance as usize];
         g.upstream_in_flight -= 1;
@@ -740,7 +852,10 @@ impl World {
             q.busy_ns_interval += service.as_nanos();
             ctx.send_self(service, Msg::TokenDone { req: next });
         }
-        let r = self.reqs.get_mut(id).expect("a request at the token service is live");
+        let r = self
+            .reqs
+            .get_mut(id)
+            .expect("a request at the token service is live");
         r.stage = Stage::Done;
         let (kind, source, account, ip, inst) = (r.kind, r.source, r.account, r.ip, r.instance);
         let g = &mut self.instances[inst as usize];
@@ -757,12 +872,20 @@ impl World {
                 let event = AuthEvent {
                     ip,
                     account: Some(&subject),
-                    outcome: if ok { AuthOutcome::Success } else { AuthOutcome::Failure },
+                    outcome: if ok {
+                        AuthOutcome::Success
+                    } else {
+                        AuthOutcome::Failure
+                    },
                 };
                 self.instances[inst as usize].abuse.observe(now, event);
                 match login.result {
                     Ok(pair) => {
-                        src.account_mut(account).store(pair, self.cfg.token_service.access_ttl, unix);
+                        src.account_mut(account).store(
+                            pair,
+                            self.cfg.token_service.access_ttl,
+                            unix,
+                        );
                         None
                     }
                     Err(_) => Some(reason::LOGIN_FAILED),
@@ -772,7 +895,11 @@ impl World {
                 let refresh = src.account(account).refresh.clone();
                 match refresh.map(|t| self.tokens.refresh(unix, &t)) {
                     Some(Ok(pair)) => {
-                        src.account_mut(account).store(pair, self.cfg.token_service.access_ttl, unix);
+                        src.account_mut(account).store(
+                            pair,
+                            self.cfg.token_service.access_ttl,
+                            unix,
+                        );
                         None
                     }
                     _ => {
@@ -811,7 +938,13 @@ impl World {
     /// The edge answers attempt `id`: success (`why` = None) or a rejection.
     /// Records it, and continues the logical request (next step, retry,
     /// closed-model think time) if the client still waits.
-    fn respond(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId, why: Option<u16>, retry_after: Option<Duration>) {
+    fn respond(
+        &mut self,
+        ctx: &mut Ctx<'_, World>,
+        id: ReqId,
+        why: Option<u16>,
+        retry_after: Option<Duration>,
+    ) {
         let now = ctx.now();
         let rtt = self.cfg.fleet.network.client_one_way * 2;
         let r = self.reqs.get_mut(id).expect("an answered request is live");
@@ -828,7 +961,8 @@ impl World {
         self.reqs.release_if_done(id);
         match why {
             None => {
-                self.meter.completed(r.class, now, (now - r.intended_at) + rtt);
+                self.meter
+                    .completed(r.class, now, (now - r.intended_at) + rtt);
                 // A login or refresh in front of an API call leads to it; the
                 // API call is a request of its own, meant to leave now.
                 match r.then {
@@ -848,6 +982,7 @@ impl World {
         r.kind = Kind::Api;
         r.route = route;
         r.then = None;
+        r.retry_after = None;
         r.intended_at = ctx.now();
         r.attempt = 1;
         r.last_backoff = None;
@@ -859,10 +994,20 @@ impl World {
         self.send(ctx, id);
     }
 
-    fn maybe_retry(&mut self, ctx: &mut Ctx<'_, World>, r: Req, why: u16, retry_after: Option<Duration>) {
+    fn maybe_retry(
+        &mut self,
+        ctx: &mut Ctx<'_, World>,
+        r: Req,
+        why: u16,
+        retry_after: Option<Duration>,
+    ) {
         let src = &mut self.sources[r.source as usize];
         let retriable = reason::retriable(why);
-        let delay = if retriable { src.retry_delay(r.attempt, r.last_backoff, retry_after) } else { None };
+        let delay = if retriable {
+            src.retry_delay(r.attempt, r.last_backoff, retry_after)
+        } else {
+            None
+        };
         match delay {
             Some(d) => {
                 let mut next = r;
@@ -871,6 +1016,7 @@ impl World {
                 next.stage = Stage::NotSent;
                 next.client_done = false;
                 next.rejected = None;
+                next.retry_after = None;
                 next.timeout = None;
                 let id = self.reqs.insert(next);
                 ctx.send_self(d, Msg::Send { req: id });
@@ -884,13 +1030,21 @@ impl World {
         if let Some(user) = r.user {
             let src = &mut self.sources[r.source as usize];
             let think = src.think();
-            ctx.send_self(think, Msg::UserNext { source: r.source, user });
+            ctx.send_self(
+                think,
+                Msg::UserNext {
+                    source: r.source,
+                    user,
+                },
+            );
         }
     }
 
     fn client_timeout(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId) {
         let now = ctx.now();
-        let Some(r) = self.reqs.get_mut(id) else { return };
+        let Some(r) = self.reqs.get_mut(id) else {
+            return;
+        };
         if r.client_done {
             return;
         }
@@ -913,7 +1067,9 @@ impl World {
             match t.to {
                 InstanceState::WarmingUp => self.boot_cores(inst, now, &mut out),
                 InstanceState::Terminated | InstanceState::BootFailed => {
-                    self.instances[inst as usize].terminated_at = Some(now);
+                    let g = &mut self.instances[inst as usize];
+                    g.terminated_at = Some(now);
+                    g.release_cores();
                 }
                 _ => {}
             }
@@ -926,7 +1082,8 @@ impl World {
 
     fn health_check(&mut self, ctx: &mut Ctx<'_, World>) {
         let lb = &self.cfg.fleet.lb;
-        let full = (lb.unhealthy_queue_fraction * f64::from(self.cfg.fleet.gateway.queue_max)) as usize;
+        let full =
+            (lb.unhealthy_queue_fraction * f64::from(self.cfg.fleet.gateway.queue_max)) as usize;
         for g in &mut self.instances {
             if g.life.state() != InstanceState::InService {
                 continue;
@@ -952,7 +1109,10 @@ impl World {
         let mut samples = Vec::new();
         for g in &mut self.instances {
             // Only running instances export metrics.
-            if matches!(g.life.state(), InstanceState::WarmingUp | InstanceState::InService) {
+            if matches!(
+                g.life.state(),
+                InstanceState::WarmingUp | InstanceState::InService
+            ) {
                 samples.push(Sample {
                     instance: g.id,
                     cpu_cores: g.busy_ns_scrape as f64 / window.as_nanos() as f64,
@@ -965,13 +1125,18 @@ impl World {
             g.arrivals_scrape = 0;
         }
         self.pipeline.send(now, samples);
-        ctx.send_self(self.cfg.scaling.pipeline.aggregation_delay, Msg::MetricsArrive);
+        ctx.send_self(
+            self.cfg.scaling.pipeline.aggregation_delay,
+            Msg::MetricsArrive,
+        );
         ctx.send_self(window, Msg::Scrape);
     }
 
     fn evaluate(&mut self, ctx: &mut Ctx<'_, World>) {
         let now = ctx.now();
-        let Some((controller, interval)) = self.controller.as_mut() else { return };
+        let Some((controller, interval)) = self.controller.as_mut() else {
+            return;
+        };
         let interval = *interval;
         let metrics = &self.cfg.scaling.metrics;
         let window = self.cfg.scaling.pipeline.scrape_interval;
@@ -982,7 +1147,13 @@ impl World {
                 continue;
             }
             let (at, values) = match self.pipeline.sample_for(g.id) {
-                Some((at, s)) => (at, metrics.iter().map(|&m| Some(s.metric(m, self.cpu_unit))).collect()),
+                Some((at, s)) => (
+                    at,
+                    metrics
+                        .iter()
+                        .map(|&m| Some(s.metric(m, self.cpu_unit)))
+                        .collect(),
+                ),
                 None => (now, vec![None; metrics.len()]),
             };
             let mut o = g.life.observe(values, at);
@@ -1000,7 +1171,12 @@ impl World {
         let to = decision.desired_replicas;
         if from != to {
             if self.scale_events.len() < SCALE_EVENTS_MAX {
-                self.scale_events.push(ScaleEvent { at: now, from, to, message: decision.message });
+                self.scale_events.push(ScaleEvent {
+                    at: now,
+                    from,
+                    to,
+                    message: decision.message,
+                });
             } else {
                 self.scale_events_dropped += 1;
             }
@@ -1035,12 +1211,19 @@ impl World {
             let mut victims = active;
             victims.sort_by_key(|&i| {
                 let g = &self.instances[i as usize];
-                (g.life.state() == InstanceState::InService, std::cmp::Reverse(g.life.launched_at()), std::cmp::Reverse(i))
+                (
+                    g.life.state() == InstanceState::InService,
+                    std::cmp::Reverse(g.life.launched_at()),
+                    std::cmp::Reverse(i),
+                )
             });
             for &i in victims.iter().take((have - self.desired) as usize) {
                 let g = &mut self.instances[i as usize];
                 match g.life.begin_drain(now) {
-                    Ok(t) if t.to == InstanceState::Terminated => g.terminated_at = Some(now),
+                    Ok(t) if t.to == InstanceState::Terminated => {
+                        g.terminated_at = Some(now);
+                        g.release_cores();
+                    }
                     Ok(_) => {}
                     Err(e) => return Err(format!("drain of instance {i} refused: {e}")),
                 }
@@ -1063,7 +1246,9 @@ impl World {
             match effect {
                 rampart_auth::Effect::FetchJwks => {
                     let jwks = self.tokens.jwks_json(unix);
-                    g.verifier.on_jwks(&jwks).expect("the service's own JWKS is valid");
+                    g.verifier
+                        .on_jwks(&jwks)
+                        .expect("the service's own JWKS is valid");
                 }
                 rampart_auth::Effect::FetchRevocations { since_version } => {
                     let delta = self.tokens.revocations_since(since_version);
@@ -1087,7 +1272,9 @@ impl World {
         if !g.life.state().is_live() {
             return;
         }
-        let delta = self.tokens.revocations_since(g.verifier.revocation_version());
+        let delta = self
+            .tokens
+            .revocations_since(g.verifier.revocation_version());
         if let Err(e) = g.verifier.apply_revocations(unix, &delta) {
             let msg = format!("instance {inst}: pushed revocation delta refused: {e}");
             self.violated(ctx, msg);
@@ -1141,7 +1328,11 @@ impl World {
             / (f64::from(self.token_queue.servers) * interval.as_nanos().max(1) as f64);
         self.backend.busy_ns_interval = 0;
         self.token_queue.busy_ns_interval = 0;
-        let billed = self.instances.iter().filter(|g| g.life.state().is_live()).count();
+        let billed = self
+            .instances
+            .iter()
+            .filter(|g| g.life.state().is_live())
+            .count();
         self.meter.gauges(
             &by_state,
             self.desired,
