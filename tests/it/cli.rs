@@ -1,5 +1,6 @@
 //! The `rampart` binary as a user meets it.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn rampart(args: &[&str]) -> Output {
@@ -9,49 +10,176 @@ fn rampart(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/fixtures")
+        .join(name)
+}
+
+/// A fresh directory under the target dir, unique per test.
+fn scratch(test: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(test);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 #[test]
-fn the_default_command_runs_and_checks_its_own_determinism() {
-    let out = rampart(&["--duration", "60s", "--check-determinism"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+fn run_writes_metrics_and_a_time_series_and_says_how_to_reproduce() {
+    let out = scratch("run_writes");
+    let o = rampart(&[
+        "run",
+        fixture("small.toml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("reproduce: rampart run"), "{stdout}");
+    assert!(stdout.contains("--seed 4"), "{stdout}");
+    let json = std::fs::read_to_string(out.join("small/metrics.json")).unwrap();
     assert!(
-        out.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+        json.contains("\"schema_version\": 1") || json.contains("\"schema_version\":1"),
+        "{}",
+        &json[..200]
     );
-    assert!(stdout.contains("determinism          ok"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("small/timeseries.csv")).unwrap();
+    // A header and one row per second of the 20 s run.
+    assert_eq!(csv.lines().count(), 21, "{}", &csv[..csv.len().min(300)]);
+    let leftovers: Vec<_> = std::fs::read_dir(out.join("small"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial"))
+        .collect();
     assert!(
-        stdout.contains("rampart --seed 1 --duration 1m"),
-        "{stdout}"
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
     );
 }
 
 #[test]
-fn the_same_seed_prints_the_same_trace_hash_and_another_seed_another() {
-    let hash = |seed: &str| {
-        let out = rampart(&["--duration", "20s", "--seed", seed]);
-        assert!(out.status.success());
-        let stdout = String::from_utf8(out.stdout).expect("utf-8");
-        stdout
-            .lines()
-            .find(|l| l.contains("trace hash"))
-            .expect("a trace hash line")
-            .to_owned()
-    };
-    assert_eq!(hash("5"), hash("5"));
-    assert_ne!(hash("5"), hash("6"));
-}
-
-#[test]
-fn a_bad_flag_value_exits_2_and_names_the_flag() {
-    for (args, needle) in [
-        (&["--duration", "5 parsecs"][..], "--duration"),
-        (&["--seed=-3"][..], "--seed"),
-        (&["--arrival-rps", "2000"][..], "--arrival-rps"),
-        (&["--no-such-flag"][..], "--no-such-flag"),
-    ] {
-        let out = rampart(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+fn the_same_scenario_and_seed_give_byte_identical_files() {
+    let (a, b) = (scratch("identical_a"), scratch("identical_b"));
+    for d in [&a, &b] {
+        let o = rampart(&[
+            "run",
+            fixture("small.toml").to_str().unwrap(),
+            "--out",
+            d.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
     }
+    for f in ["small/metrics.json", "small/timeseries.csv"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let o = rampart(&[
+        "run",
+        fixture("small.toml").to_str().unwrap(),
+        "--out",
+        a.to_str().unwrap(),
+        "--seed",
+        "5",
+    ]);
+    assert!(o.status.success());
+    assert_ne!(
+        std::fs::read(a.join("small/metrics.json")).unwrap(),
+        std::fs::read(b.join("small/metrics.json")).unwrap()
+    );
+}
+
+#[test]
+fn check_determinism_runs_twice_and_agrees() {
+    let out = scratch("check_determinism");
+    let o = rampart(&[
+        "run",
+        fixture("small.toml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--check-determinism",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("determinism: ok"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_bad_flag_exits_2_and_names_it() {
+    for (args, needle) in [
+        (&["--no-such-flag"][..], "--no-such-flag"),
+        (&["run"][..], "<FILE>"),
+        (&["run", "x.toml", "--seed=-3"][..], "--seed"),
+    ] {
+        let o = rampart(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(needle),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn a_malformed_scenario_exits_2_with_file_line_and_column() {
+    let d = scratch("malformed");
+    let f = d.join("bad.toml");
+    std::fs::write(&f, "[run]\nname = \"x\"\nduration = \"10 parsecs\"\n").unwrap();
+    let o = rampart(&["validate", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("bad.toml:3:12:"), "{stderr}");
+    assert!(stderr.contains("unknown unit"), "{stderr}");
+}
+
+#[test]
+fn every_semantic_error_is_reported_at_once() {
+    let d = scratch("semantic");
+    let f = d.join("bad.toml");
+    let text_in = std::fs::read_to_string(fixture("small.toml"))
+        .unwrap()
+        .replace("initial = 2", "initial = 0")
+        .replace("name = \"small\"", "name = \"\"");
+    std::fs::write(&f, text_in).unwrap();
+    let o = rampart(&["validate", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("run.name"), "{stderr}");
+    assert!(stderr.contains("scaling.initial"), "{stderr}");
+}
+
+#[test]
+fn a_run_never_writes_over_its_own_input_file() {
+    let out = scratch("no_overwrite");
+    let dir = out.join("small");
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("metrics.json");
+    std::fs::copy(fixture("small.toml"), &input).unwrap();
+    let o = rampart(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        std::fs::read(fixture("small.toml")).unwrap(),
+        "the input is intact"
+    );
 }

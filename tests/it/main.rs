@@ -2,3 +2,4 @@
 //! says in its name what it proves.
 
 mod cli;
+mod scenarios;

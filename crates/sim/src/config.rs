@@ -369,7 +369,6 @@ pub enum RevocationSync {
     Poll,
 }
 
-
 /// The token service.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
