@@ -431,8 +431,9 @@ fn draw_events(cc: &mut Cc<'_, '_>, marks: &Marks, x: (f64, f64), y: (f64, f64))
         }
         drawn.push((p, *kind));
         let c = kind_color(*kind);
+        // Scale decisions can be frequent: faint, so they do not hide data.
         let alpha = if *kind == AnnotationKind::Scale {
-            0.45
+            0.3
         } else {
             0.8
         };

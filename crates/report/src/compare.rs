@@ -325,6 +325,23 @@ pub fn render_sweep(rows: &[SweepRow]) -> String {
          the line joins the cost/failure front.",
     );
 
+    let a_max = rows
+        .iter()
+        .map(|r| r.attacker_success)
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    s.push_str("<p class=\"legend\">attacker success: ");
+    for k in 0..=4 {
+        let t = f64::from(k) / 4.0;
+        let _ = write!(
+            s,
+            "<span><i style=\"background:{}\"></i>{}</span>",
+            hex(heat(t)),
+            pct(Some(t * a_max))
+        );
+    }
+    s.push_str("</p>\n");
+
     // Table columns: label, each parameter (first-appearance order), the three outcomes, front.
     let mut params: Vec<&str> = Vec::new();
     for r in rows {
@@ -463,9 +480,10 @@ fn draw_scatter(
         .bold_line_style(RGBColor(225, 225, 225))
         .label_style(("sans-serif", 12))
         .draw()?;
-    let a_max = pts
+    // Over every row, as the page's colour legend is.
+    let a_max = rows
         .iter()
-        .map(|&i| rows[i].attacker_success)
+        .map(|r| r.attacker_success)
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
     let shade = |v: f64| heat(if a_max > 0.0 { v / a_max } else { 0.0 });

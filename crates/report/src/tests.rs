@@ -565,3 +565,27 @@ fn sweep_table_is_complete_in_cost_order_without_script() {
     assert!(html.contains("<a href=\"v0/index.html\">"));
     assert_eq!(svg_count(&html), 1);
 }
+
+#[test]
+#[ignore = "writes a sweep page to $REPORT_DUMP_DIR for a look; not a check"]
+fn dump_sweep_page_for_a_look() {
+    let dir = std::env::var("REPORT_DUMP_DIR")
+        .unwrap_or_else(|_| std::env::temp_dir().display().to_string());
+    let rows: Vec<SweepRow> = (0..24)
+        .map(|i| {
+            let f = f64::from(i);
+            SweepRow {
+                label: format!("v{i}"),
+                params: vec![
+                    ("limit".into(), format!("{}/s", 50 * (i + 1))),
+                    ("pool".into(), format!("{}", 2 + i % 5)),
+                ],
+                cost: 1.0 + (f * 0.37) % 3.0,
+                legit_failure_rate: 0.05 / (1.0 + f * 0.3) + (f * 0.013) % 0.02,
+                attacker_success: (f * 0.041) % 0.5,
+                href: Some(format!("v{i}/index.html")),
+            }
+        })
+        .collect();
+    std::fs::write(format!("{dir}/sweep.html"), render_sweep(&rows)).unwrap();
+}
