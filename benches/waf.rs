@@ -9,8 +9,8 @@
 //! * `floor_sum_1k`: an in-run floor, one pass summing the same body's
 //!   bytes. Not an anchor for the WAF; it says how far we are from
 //!   touching each byte once.
-//! * `throughput/*`: large bodies (64 KiB and 1 MiB of JSON prose, 1 MiB of
-//!   plain text), reported in bytes/s.
+//! * `throughput/*`: large bodies (64 KiB and 1 MiB of JSON prose with
+//!   distinct texts and repeating keys, 1 MiB of plain text), in bytes/s.
 //! * `abuse/*`: one `observe` + one `check` per event over 100k rotating
 //!   IPs, and the same with a botnet of 10M IPs hitting a capped table.
 
@@ -37,9 +37,12 @@ fn json_body(target_len: usize) -> Vec<u8> {
         if !comments.is_empty() {
             comments.push(',');
         }
+        // Every text differs (as real comments do) while keys repeat, so the
+        // per-request memo of identical values does not flatter the figures.
         comments.push_str(&format!(
-            r#"{{"id":{k},"text":"{}","likes":{}}}"#,
+            r#"{{"id":{k},"text":"{} (re: #{})","likes":{}}}"#,
             PROSE[k % PROSE.len()],
+            1000 + k * 7,
             k * 3
         ));
         k += 1;

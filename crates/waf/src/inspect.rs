@@ -580,16 +580,27 @@ impl Inspector {
         acc.cost.rules_evaluated += 1;
         // The key most recently seen decides whether the next string is base64.
         let mut last_key_b64 = false;
+        let mut seen = Seen::default();
         let outcome = json::scan(body, limits, |item| match item {
             JsonItem::Key(raw) => {
-                let key = decode::json_unescape(raw);
-                self.check_field_name(&key, route, acc);
-                last_key_b64 = route.base64_params.iter().any(|p| p.as_slice() == &*key);
-                self.value_decoded_json(Target::ArgNames, key, false, acc);
+                // Arrays of objects repeat their keys; an identical key
+                // cannot fire a rule the first copy did not, so it is
+                // inspected once per request.
+                let first = seen.insert(raw, 0);
+                if first || !route.base64_params.is_empty() {
+                    let key = decode::json_unescape(raw);
+                    last_key_b64 = route.base64_params.iter().any(|p| p.as_slice() == &*key);
+                    if first {
+                        self.check_field_name(&key, route, acc);
+                        self.value_decoded_json(Target::ArgNames, key, false, acc);
+                    }
+                }
             }
             JsonItem::Str(raw) => {
-                let v = decode::json_unescape(raw);
-                self.value_decoded_json(Target::Args, v, last_key_b64, acc);
+                if seen.insert(raw, 1 + u8::from(last_key_b64)) {
+                    let v = decode::json_unescape(raw);
+                    self.value_decoded_json(Target::Args, v, last_key_b64, acc);
+                }
                 last_key_b64 = false;
             }
         });
@@ -685,6 +696,40 @@ impl Inspector {
                 acc.rule(rule);
             }
         }
+    }
+}
+
+/// Values already inspected in this request, compared byte for byte (the
+/// hash only skips unequal candidates quickly, so a crafted collision
+/// cannot hide a value). Bounded: past the cap, values are simply
+/// inspected again.
+#[derive(Default)]
+struct Seen<'a> {
+    entries: Vec<(u64, u8, &'a [u8])>,
+}
+
+const SEEN_MAX: usize = 64;
+
+impl<'a> Seen<'a> {
+    /// Records `(v, tag)`; returns whether it is new (or the memo is full).
+    fn insert(&mut self, v: &'a [u8], tag: u8) -> bool {
+        let mut h: u64 = v.len() as u64;
+        for chunk in v.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        if self
+            .entries
+            .iter()
+            .any(|&(eh, et, ev)| eh == h && et == tag && ev == v)
+        {
+            return false;
+        }
+        if self.entries.len() < SEEN_MAX {
+            self.entries.push((h, tag, v));
+        }
+        true
     }
 }
 

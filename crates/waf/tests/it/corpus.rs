@@ -392,3 +392,33 @@ fn detection_paranoia_above_blocking_paranoia_reports_without_blocking() {
     assert!(v.detection_score > 0);
     assert!(!v.is_attack());
 }
+
+#[test]
+fn repeated_json_values_are_inspected_once_without_hiding_a_payload() {
+    let ins = Inspector::new(test_policy(1)).unwrap();
+    // The same base64 text as a plain value first, then under a marked key:
+    // the second must still be decoded and caught.
+    let b64 = base64::engine::general_purpose::STANDARD.encode("' or 1=1--");
+    let body = format!(r#"{{"note":"{b64}","data_b64":"{b64}"}}"#);
+    let v = inspect(&ins, &post("/api/import", "application/json", body));
+    assert!(v.is_attack(), "{v:?}");
+    // Past the memo's capacity, values are still inspected.
+    let filler: String = (0..100).map(|i| format!(r#"{{"k{i}":"v{i}"}},"#)).collect();
+    let body = format!(r#"[{filler}{{"q":"<script>alert(1)</script>"}}]"#);
+    let v = inspect(&ins, &post("/api/x", "application/json", body));
+    assert!(v.is_attack());
+    // Repeated keys cost less than distinct ones: the memo is doing its job.
+    let same: String = (0..50).map(|_| r#"{"name":"x"},"#).collect();
+    let distinct: String = (0..50)
+        .map(|i| format!(r#"{{"n{i:02}":"x{i:02}"}},"#))
+        .collect();
+    let a = inspect(
+        &ins,
+        &post("/api/x", "application/json", format!("[{same}1]")),
+    );
+    let b = inspect(
+        &ins,
+        &post("/api/x", "application/json", format!("[{distinct}1]")),
+    );
+    assert!(a.cost.values_inspected < b.cost.values_inspected);
+}
