@@ -207,8 +207,12 @@ fn run_scenario(
             cfg.run.seed, cfg.run.duration
         );
     }
+    let cmd = match path {
+        Some(p) => format!("rampart run {} --seed {}", p.display(), cfg.run.seed),
+        None => format!("rampart run scenarios/default.toml --seed {}", cfg.run.seed),
+    };
     let wall = std::time::Instant::now();
-    let written = output::run_to_dir(&cfg, &dir);
+    let written = output::run_to_dir(&cfg, &dir, &cmd);
     let elapsed = wall.elapsed();
     let result = match written {
         Ok(r) => r,
@@ -238,11 +242,7 @@ fn run_scenario(
     }
     if !quiet {
         output::print_summary(&cfg, &result, elapsed);
-        let cmd = match path {
-            Some(p) => format!("rampart run {} --seed {}", p.display(), cfg.run.seed),
-            None => format!("rampart run scenarios/default.toml --seed {}", cfg.run.seed),
-        };
-        println!("report:    {}", dir.display());
+        println!("report:    {}", dir.join("index.html").display());
         println!("reproduce: {cmd}");
     }
     ExitCode::SUCCESS

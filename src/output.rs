@@ -5,6 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use rampart_metrics::CsvSink;
+use rampart_report::{Annotation, AnnotationKind, Cost, RunReport};
 use rampart_sim::{RunOutput, SimError, WorldConfig};
 
 /// Why writing a run failed.
@@ -78,9 +79,9 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Runs the world, streaming the time series to `dir/timeseries.csv` and
-/// writing `dir/metrics.json`.
-pub fn run_to_dir(cfg: &WorldConfig, dir: &Path) -> Result<RunOutput, OutputError> {
+/// Runs the world, streaming the time series to `dir/timeseries.csv`, and
+/// writes `dir/metrics.json` and the HTML report `dir/index.html`.
+pub fn run_to_dir(cfg: &WorldConfig, dir: &Path, command: &str) -> Result<RunOutput, OutputError> {
     fs::create_dir_all(dir).map_err(io(dir))?;
     let csv_path = dir.join("timeseries.csv");
     let csv_tmp = tmp_path(&csv_path);
@@ -96,7 +97,66 @@ pub fn run_to_dir(cfg: &WorldConfig, dir: &Path) -> Result<RunOutput, OutputErro
     // The sink flushed on finish; the rename makes the file appear whole.
     fs::rename(&csv_tmp, &csv_path).map_err(io(&csv_path))?;
     write_atomic(&dir.join("metrics.json"), out.metrics.to_json().as_bytes())?;
+    write_atomic(&dir.join("index.html"), render(cfg, &out, command).as_bytes())?;
     Ok(out)
+}
+
+/// Events worth a line on every time axis: traffic surges and the scaling
+/// controller's decisions with their reasons.
+fn annotations(cfg: &WorldConfig, out: &RunOutput) -> Vec<Annotation> {
+    let mut v = Vec::new();
+    for t in &cfg.traffic {
+        if let rampart_traffic::Model::Open { shape: rampart_traffic::Shape::Surge { start, duration, multiplier, .. }, .. } =
+            &t.model
+        {
+            let origin = t.start.unwrap_or_default();
+            v.push(Annotation {
+                at: origin + *start,
+                label: format!("{}: surge {multiplier} starts", t.name),
+                kind: AnnotationKind::Surge,
+            });
+            v.push(Annotation {
+                at: origin + *start + *duration,
+                label: format!("{}: surge ends", t.name),
+                kind: AnnotationKind::Surge,
+            });
+        }
+    }
+    for e in &out.scale_events {
+        v.push(Annotation {
+            at: e.at.since_epoch(),
+            label: format!("scale {} -> {}: {}", e.from, e.to, e.message),
+            kind: AnnotationKind::Scale,
+        });
+    }
+    v
+}
+
+/// The self-contained HTML report of a run.
+pub fn render(cfg: &WorldConfig, out: &RunOutput, command: &str) -> String {
+    let notes = annotations(cfg, out);
+    // Trace text can be large; the report shows the configuration, not the data.
+    let mut shown = cfg.clone();
+    for t in &mut shown.traffic {
+        if let rampart_traffic::Model::Trace { csv, path } = &mut t.model
+            && path.is_some()
+        {
+            *csv = None;
+        }
+    }
+    let config_toml = toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# not shown: {e}"));
+    rampart_report::render_run(&RunReport {
+        scenario: &cfg.run.name,
+        seed: cfg.run.seed,
+        command,
+        metrics: &out.metrics,
+        annotations: &notes,
+        annotations_dropped: out.scale_events_dropped,
+        cost: Cost { instance_hours: out.instance_seconds / 3600.0, money: out.cost },
+        policy_hash: &out.policy_hash,
+        config_toml: &config_toml,
+        assertions: &[],
+    })
 }
 
 /// A short table of what held and what broke.

@@ -1,0 +1,143 @@
+//! The reference world (issue 7) against the bare kernel, in one run.
+//!
+//! * `world/reference_10m`: `scenarios/reference-world.toml` for ten minutes
+//!   of virtual time: 10k rps of legit traffic surging to 50k rps for five
+//!   minutes, an HPA scaling from 4 towards 40 instances, and the full
+//!   security pipeline (rate limits, Ed25519 tokens, inspection, abuse
+//!   detection). Throughput is simulated requests per wall-second.
+//! * `world/bare_kernel`: the kernel bench's bare `BinaryHeap` + ChaCha8
+//!   loop at 100k pending events: the physical limit of one event.
+//!
+//! Before criterion runs, the bench re-executes itself twice as a child
+//! process to measure peak RSS (VmHWM) and wall time for a 10-minute and a
+//! 1-hour run of the reference world; it prints both and their ratio.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant as WallInstant;
+
+use criterion::{Criterion, Throughput};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use rampart_sim::WorldConfig;
+use rampart_time::Duration;
+
+const REFERENCE: &str = include_str!("../scenarios/reference-world.toml");
+const CHILD_ENV: &str = "RAMPART_WORLD_BENCH_CHILD";
+
+/// The reference world, lasting `duration`, with its surge inside the run:
+/// it starts at 30% of the run and lasts five minutes (or half the run).
+fn reference(duration: Duration) -> WorldConfig {
+    let mut cfg: WorldConfig = toml::from_str(REFERENCE).expect("the reference world parses");
+    cfg.run.duration = duration;
+    let start = duration * 3 / 10;
+    let surge = Duration::from_mins(5).min(duration / 2);
+    if let rampart_traffic::Model::Open { shape: rampart_traffic::Shape::Surge { start: s, duration: d, .. }, .. } =
+        &mut cfg.traffic[0].model
+    {
+        *s = start;
+        *d = surge;
+    } else {
+        panic!("the reference world's traffic is an open surge");
+    }
+    cfg
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Child mode: run once, print `requests wall_s rss_kib`.
+fn child(duration: &str) {
+    let d: Duration = duration.parse().expect("a duration");
+    let cfg = reference(d);
+    let t0 = WallInstant::now();
+    let out = rampart_sim::run(&cfg, None).expect("the reference world runs");
+    let wall = t0.elapsed().as_secs_f64();
+    let requests = out.metrics.totals.classes["legit"].offered;
+    println!("{requests} {wall:.3} {} {}", peak_rss_kib(), out.instances_launched);
+}
+
+fn measure_in_child(duration: &str) -> Option<(u64, f64, u64, u64)> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe).env(CHILD_ENV, duration).output().ok()?;
+    let line = String::from_utf8(out.stdout).ok()?;
+    let v: Vec<&str> = line.split_whitespace().collect();
+    Some((v.first()?.parse().ok()?, v.get(1)?.parse().ok()?, v.get(2)?.parse().ok()?, v.get(3)?.parse().ok()?))
+}
+
+fn rss_report() {
+    let short = measure_in_child("10m");
+    let long = measure_in_child("1h");
+    match (short, long) {
+        (Some((rs, ws, ms, is)), Some((rl, wl, ml, il))) => {
+            println!("reference world, 10 min: {rs} requests in {ws:.1} s ({:.0} req/s), peak RSS {} MiB, {is} instances", rs as f64 / ws, ms / 1024);
+            println!("reference world, 1 h:    {rl} requests in {wl:.1} s ({:.0} req/s), peak RSS {} MiB, {il} instances", rl as f64 / wl, ml / 1024);
+            println!("peak RSS ratio 1 h / 10 min: {:.3}", ml as f64 / ms as f64);
+        }
+        _ => println!("RSS measurement failed: could not re-run the bench binary as a child"),
+    }
+}
+
+struct Bare {
+    heap: BinaryHeap<Reverse<(u64, u64, u32, u32)>>,
+    rng: ChaCha8Rng,
+    seq: u64,
+}
+
+impl Bare {
+    fn new(pending: usize) -> Bare {
+        let mut b = Bare { heap: BinaryHeap::with_capacity(pending), rng: ChaCha8Rng::seed_from_u64(1), seq: 0 };
+        for i in 0..pending {
+            let t = b.rng.random_range(1..1_000_000u64);
+            b.heap.push(Reverse((t, b.seq, i as u32, 0)));
+            b.seq += 1;
+        }
+        b
+    }
+
+    fn run(&mut self, n: u64) {
+        for _ in 0..n {
+            let Reverse((t, _, dst, p)) = self.heap.pop().expect("never empty");
+            let delay = self.rng.random_range(1..1_000_000u64);
+            self.heap.push(Reverse((t + delay, self.seq, dst, p + 1)));
+            self.seq += 1;
+        }
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let cfg = reference(Duration::from_mins(10));
+    let dry = rampart_sim::run(&cfg, None).expect("runs");
+    let requests = dry.metrics.totals.classes["legit"].offered;
+    let events = dry.n_events;
+    println!("reference world, 10 min: {requests} requests, {events} events per run");
+    let mut g = c.benchmark_group("world");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(requests));
+    g.bench_function("reference_10m", |b| b.iter(|| rampart_sim::run(&cfg, None).expect("runs")));
+    // The anchor: as many bare events as the world delivers per run.
+    g.throughput(Throughput::Elements(requests));
+    g.bench_function("bare_kernel_same_events", |b| {
+        let mut w = Bare::new(100_000);
+        b.iter(|| w.run(events));
+    });
+    g.finish();
+}
+
+fn main() {
+    if let Ok(d) = std::env::var(CHILD_ENV) {
+        child(&d);
+        return;
+    }
+    rss_report();
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c);
+    c.final_summary();
+}
