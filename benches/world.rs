@@ -1,7 +1,7 @@
 //! The reference world (issue 7) against the bare kernel, in one run.
 //!
-//! * `world/reference_10m`: `scenarios/reference-world.toml` for ten minutes
-//!   of virtual time: 10k rps of legit traffic surging to 50k rps for five
+//! * `world/reference_2m`: `scenarios/reference-world.toml` for two minutes
+//!   of virtual time (the surge starts at 36 s and lasts one minute): 10k rps of legit traffic surging to 50k rps for five
 //!   minutes, an HPA scaling from 4 towards 40 instances, and the full
 //!   security pipeline (rate limits, Ed25519 tokens, inspection, abuse
 //!   detection). Throughput is simulated requests per wall-second.
@@ -17,11 +17,11 @@ use std::collections::BinaryHeap;
 use std::time::Instant as WallInstant;
 
 use criterion::{Criterion, Throughput};
+use rampart_sim::WorldConfig;
+use rampart_time::Duration;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
-use rampart_sim::WorldConfig;
-use rampart_time::Duration;
 
 const REFERENCE: &str = include_str!("../scenarios/reference-world.toml");
 const CHILD_ENV: &str = "RAMPART_WORLD_BENCH_CHILD";
@@ -33,8 +33,15 @@ fn reference(duration: Duration) -> WorldConfig {
     cfg.run.duration = duration;
     let start = duration * 3 / 10;
     let surge = Duration::from_mins(5).min(duration / 2);
-    if let rampart_traffic::Model::Open { shape: rampart_traffic::Shape::Surge { start: s, duration: d, .. }, .. } =
-        &mut cfg.traffic[0].model
+    if let rampart_traffic::Model::Open {
+        shape:
+            rampart_traffic::Shape::Surge {
+                start: s,
+                duration: d,
+                ..
+            },
+        ..
+    } = &mut cfg.traffic[0].model
     {
         *s = start;
         *d = surge;
@@ -61,15 +68,27 @@ fn child(duration: &str) {
     let out = rampart_sim::run(&cfg, None).expect("the reference world runs");
     let wall = t0.elapsed().as_secs_f64();
     let requests = out.metrics.totals.classes["legit"].offered;
-    println!("{requests} {wall:.3} {} {}", peak_rss_kib(), out.instances_launched);
+    println!(
+        "{requests} {wall:.3} {} {}",
+        peak_rss_kib(),
+        out.instances_launched
+    );
 }
 
 fn measure_in_child(duration: &str) -> Option<(u64, f64, u64, u64)> {
     let exe = std::env::current_exe().ok()?;
-    let out = std::process::Command::new(exe).env(CHILD_ENV, duration).output().ok()?;
+    let out = std::process::Command::new(exe)
+        .env(CHILD_ENV, duration)
+        .output()
+        .ok()?;
     let line = String::from_utf8(out.stdout).ok()?;
     let v: Vec<&str> = line.split_whitespace().collect();
-    Some((v.first()?.parse().ok()?, v.get(1)?.parse().ok()?, v.get(2)?.parse().ok()?, v.get(3)?.parse().ok()?))
+    Some((
+        v.first()?.parse().ok()?,
+        v.get(1)?.parse().ok()?,
+        v.get(2)?.parse().ok()?,
+        v.get(3)?.parse().ok()?,
+    ))
 }
 
 fn rss_report() {
@@ -77,8 +96,16 @@ fn rss_report() {
     let long = measure_in_child("1h");
     match (short, long) {
         (Some((rs, ws, ms, is)), Some((rl, wl, ml, il))) => {
-            println!("reference world, 10 min: {rs} requests in {ws:.1} s ({:.0} req/s), peak RSS {} MiB, {is} instances", rs as f64 / ws, ms / 1024);
-            println!("reference world, 1 h:    {rl} requests in {wl:.1} s ({:.0} req/s), peak RSS {} MiB, {il} instances", rl as f64 / wl, ml / 1024);
+            println!(
+                "reference world, 10 min: {rs} requests in {ws:.1} s ({:.0} req/s), peak RSS {} MiB, {is} instances",
+                rs as f64 / ws,
+                ms / 1024
+            );
+            println!(
+                "reference world, 1 h:    {rl} requests in {wl:.1} s ({:.0} req/s), peak RSS {} MiB, {il} instances",
+                rl as f64 / wl,
+                ml / 1024
+            );
             println!("peak RSS ratio 1 h / 10 min: {:.3}", ml as f64 / ms as f64);
         }
         _ => println!("RSS measurement failed: could not re-run the bench binary as a child"),
@@ -93,7 +120,11 @@ struct Bare {
 
 impl Bare {
     fn new(pending: usize) -> Bare {
-        let mut b = Bare { heap: BinaryHeap::with_capacity(pending), rng: ChaCha8Rng::seed_from_u64(1), seq: 0 };
+        let mut b = Bare {
+            heap: BinaryHeap::with_capacity(pending),
+            rng: ChaCha8Rng::seed_from_u64(1),
+            seq: 0,
+        };
         for i in 0..pending {
             let t = b.rng.random_range(1..1_000_000u64);
             b.heap.push(Reverse((t, b.seq, i as u32, 0)));
@@ -113,15 +144,17 @@ impl Bare {
 }
 
 fn benches(c: &mut Criterion) {
-    let cfg = reference(Duration::from_mins(10));
+    let cfg = reference(Duration::from_mins(2));
     let dry = rampart_sim::run(&cfg, None).expect("runs");
     let requests = dry.metrics.totals.classes["legit"].offered;
     let events = dry.n_events;
-    println!("reference world, 10 min: {requests} requests, {events} events per run");
+    println!("reference world, 2 min: {requests} requests, {events} events per run");
     let mut g = c.benchmark_group("world");
     g.sample_size(10);
     g.throughput(Throughput::Elements(requests));
-    g.bench_function("reference_10m", |b| b.iter(|| rampart_sim::run(&cfg, None).expect("runs")));
+    g.bench_function("reference_2m", |b| {
+        b.iter(|| rampart_sim::run(&cfg, None).expect("runs"))
+    });
     // The anchor: as many bare events as the world delivers per run.
     g.throughput(Throughput::Elements(requests));
     g.bench_function("bare_kernel_same_events", |b| {
