@@ -37,8 +37,10 @@ pub mod reason {
     pub const LOGIN_FAILED: u16 = 10;
     /// A refresh token was refused (401); the client logs in again.
     pub const REFRESH_FAILED: u16 = 11;
+    /// The instance holding the request was terminated under it.
+    pub const CONNECTION_RESET: u16 = 12;
     /// First of the token verifier's rejections, one per [`Rejection`].
-    pub const AUTH_BASE: u16 = 12;
+    pub const AUTH_BASE: u16 = 13;
 
     /// Names, in index order.
     pub fn names() -> Vec<String> {
@@ -55,6 +57,7 @@ pub mod reason {
             "token_service_unavailable",
             "login_failed",
             "refresh_failed",
+            "connection_reset",
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -86,6 +89,7 @@ pub mod reason {
                 | TIMEOUT
                 | BACKEND_ERROR
                 | TOKEN_SERVICE_UNAVAILABLE
+                | CONNECTION_RESET
         )
     }
 }

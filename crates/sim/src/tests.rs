@@ -313,3 +313,29 @@ fn a_replayed_trace_sends_exactly_its_rows() {
     assert_eq!(legit(&out).offered, 4);
     assert_eq!(legit(&out).completed, 4);
 }
+
+/// Scale-in with no deregistration delay kills instances that still hold
+/// requests: those clients see a reset and retry, and conservation holds
+/// through it (the run checks it at every interval).
+#[test]
+fn scale_in_without_draining_resets_connections_but_loses_no_request() {
+    let hpa = r#"
+        [scaling.controller]
+        kind = "hpa"
+        min_replicas = 1
+        max_replicas = 6
+        metrics = [ { type = "Resource", name = "cpu", target = { type = "Utilization", average_utilization = 90 } } ]
+        behavior = { scale_down = { stabilization_window = "0s" } }
+    "#;
+    let mut cfg = world(1_500, 6, "3m", hpa);
+    cfg.scaling.lifecycle.deregistration_delay = Duration::ZERO;
+    cfg.fleet.gateway.workers = 1;
+    cfg.fleet.gateway.costs.proxy = Duration::from_micros(500);
+    cfg.traffic[0].retry = toml::from_str("max_attempts = 3\nbackoff = { kind = \"immediate\" }").unwrap();
+    let out = run(&cfg, None).unwrap();
+    assert!(out.scale_events.iter().any(|e| e.to < e.from), "it scaled in: {:?}", out.scale_events);
+    let l = legit(&out);
+    let answered = l.completed + l.rejected;
+    assert!(answered + 1_000 > l.offered, "almost every attempt was answered by the end");
+    assert!(l.rejected_by_reason["connection_reset"] > 0, "terminations cut live requests");
+}

@@ -726,6 +726,12 @@ impl World {
             .get_mut(id)
             .expect("a request on a worker is live");
         debug_assert_eq!(r.stage, Stage::Cpu);
+        if self.instances[inst as usize].terminated_at.is_some() {
+            r.stage = Stage::Done;
+            self.instances[inst as usize].in_flight -= 1;
+            self.respond(ctx, id, Some(reason::CONNECTION_RESET), None);
+            return;
+        }
         if let Some(why) = r.rejected {
             r.stage = Stage::Done;
             let retry_after = r.retry_after;
@@ -839,7 +845,14 @@ impl World {
         let g = &mut self.instances[r.instance as usize];
         g.upstream_in_flight -= 1;
         g.in_flight -= 1;
-        self.respond(ctx, id, failed.then_some(reason::BACKEND_ERROR), None);
+        // The answer travels back through the gateway; if it is gone, the
+        // client's connection was reset.
+        let why = if g.terminated_at.is_some() {
+            Some(reason::CONNECTION_RESET)
+        } else {
+            failed.then_some(reason::BACKEND_ERROR)
+        };
+        self.respond(ctx, id, why, None);
     }
 
     fn token_done(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId) {
@@ -861,6 +874,10 @@ impl World {
         let g = &mut self.instances[inst as usize];
         g.upstream_in_flight -= 1;
         g.in_flight -= 1;
+        // If the gateway died meanwhile, the service did its work but the
+        // client never hears of it: a rotated refresh token it never saw
+        // later trips reuse detection, as it would in production.
+        let gone = g.terminated_at.is_some();
         let src = &mut self.sources[source as usize];
         let outcome = match kind {
             Kind::Login => {
@@ -881,11 +898,13 @@ impl World {
                 self.instances[inst as usize].abuse.observe(now, event);
                 match login.result {
                     Ok(pair) => {
-                        src.account_mut(account).store(
-                            pair,
-                            self.cfg.token_service.access_ttl,
-                            unix,
-                        );
+                        if !gone {
+                            src.account_mut(account).store(
+                                pair,
+                                self.cfg.token_service.access_ttl,
+                                unix,
+                            );
+                        }
                         None
                     }
                     Err(_) => Some(reason::LOGIN_FAILED),
@@ -895,21 +914,30 @@ impl World {
                 let refresh = src.account(account).refresh.clone();
                 match refresh.map(|t| self.tokens.refresh(unix, &t)) {
                     Some(Ok(pair)) => {
-                        src.account_mut(account).store(
-                            pair,
-                            self.cfg.token_service.access_ttl,
-                            unix,
-                        );
+                        if !gone {
+                            src.account_mut(account).store(
+                                pair,
+                                self.cfg.token_service.access_ttl,
+                                unix,
+                            );
+                        }
                         None
                     }
                     _ => {
                         // A failed refresh means "log in again".
-                        src.account_mut(account).clear();
+                        if !gone {
+                            src.account_mut(account).clear();
+                        }
                         Some(reason::REFRESH_FAILED)
                     }
                 }
             }
             Kind::Api => unreachable!("API calls go to the backend"),
+        };
+        let outcome = if gone {
+            Some(reason::CONNECTION_RESET)
+        } else {
+            outcome
         };
         self.push_revocations(ctx);
         self.respond(ctx, id, outcome, None);
@@ -1067,9 +1095,7 @@ impl World {
             match t.to {
                 InstanceState::WarmingUp => self.boot_cores(inst, now, &mut out),
                 InstanceState::Terminated | InstanceState::BootFailed => {
-                    let g = &mut self.instances[inst as usize];
-                    g.terminated_at = Some(now);
-                    g.release_cores();
+                    self.terminate(ctx, inst);
                 }
                 _ => {}
             }
@@ -1078,6 +1104,25 @@ impl World {
             out.push((at, Msg::Lifecycle { instance: inst }));
         }
         Self::schedule_all(ctx, out);
+    }
+
+    /// An instance is gone: requests waiting in its queue see their
+    /// connection reset (work on a worker or upstream is answered the same
+    /// way when it finishes), and its cores' memory is released.
+    fn terminate(&mut self, ctx: &mut Ctx<'_, World>, inst: u32) {
+        let g = &mut self.instances[inst as usize];
+        if g.terminated_at.is_some() {
+            return;
+        }
+        g.terminated_at = Some(ctx.now());
+        let queued: Vec<ReqId> = g.queue.drain(..).collect();
+        g.release_cores();
+        for id in queued {
+            self.instances[inst as usize].in_flight -= 1;
+            let r = self.reqs.get_mut(id).expect("a queued request is live");
+            r.stage = Stage::Done;
+            self.respond(ctx, id, Some(reason::CONNECTION_RESET), None);
+        }
     }
 
     fn health_check(&mut self, ctx: &mut Ctx<'_, World>) {
