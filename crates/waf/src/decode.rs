@@ -87,8 +87,41 @@ const DECODE_START: [u8; 256] = {
 
 fn needs_decoding(raw: &[u8], form: bool) -> bool {
     let mask = if form { 3 } else { 1 };
-    raw.iter()
-        .any(|&b| DECODE_START[usize::from(b)] & mask != 0)
+    let slow = |chunk: &[u8]| {
+        chunk
+            .iter()
+            .any(|&b| DECODE_START[usize::from(b)] & mask != 0)
+    };
+    // Eight bytes at a time: a clean ASCII word without `%`, `&` (or `+`
+    // in forms) cannot start anything a pass would change; any other word
+    // goes through the exact table.
+    let mut chunks = raw.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let suspect = w & HIGH_BITS != 0
+            || has_byte(w, b'%')
+            || has_byte(w, b'&')
+            || (form && has_byte(w, b'+'));
+        if suspect && slow(c) {
+            return true;
+        }
+    }
+    slow(chunks.remainder())
+}
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `w` equals `b` (exact: the classic zero-byte test on
+/// `w ^ b…b` can flag a wrong lane, never a wrong word).
+pub(crate) const fn has_byte(w: u64, b: u8) -> bool {
+    let x = w ^ (LOW_BITS * b as u64);
+    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS != 0
+}
+
+/// Whether any byte of `w` is below `n` (`n <= 128`; exact per word).
+pub(crate) const fn has_byte_below(w: u64, n: u8) -> bool {
+    w.wrapping_sub(LOW_BITS * n as u64) & !w & HIGH_BITS != 0
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -421,6 +454,37 @@ mod tests {
         let n = normalize(b"%252527", false, 3);
         assert!(!n.residual);
         assert_eq!(&*n.bytes, b"'");
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time pre-check says "nothing to decode" exactly
+        /// when the byte table does.
+        #[test]
+        fn the_word_at_a_time_decode_check_agrees_with_the_byte_table(
+            raw in proptest::collection::vec(proptest::prop_oneof![
+                proptest::prelude::any::<u8>(),
+                proptest::prelude::Just(b'a'),
+                proptest::prelude::Just(b'%'),
+                proptest::prelude::Just(b'+'),
+                proptest::prelude::Just(b'&'),
+            ], 0..40),
+            form in proptest::prelude::any::<bool>(),
+        ) {
+            let mask = if form { 3 } else { 1 };
+            let table = raw.iter().any(|&b| DECODE_START[usize::from(b)] & mask != 0);
+            proptest::prop_assert_eq!(needs_decoding(&raw, form), table);
+        }
+
+        /// The word tests agree with a byte-by-byte look.
+        #[test]
+        fn word_byte_tests_agree_with_a_byte_loop(w in proptest::prelude::any::<u64>(), b in proptest::prelude::any::<u8>(), lane in 0usize..8, n in 0u8..=128) {
+            let mut bytes = w.to_le_bytes();
+            // Plant the byte in one lane half the time, so hits are common.
+            if lane % 2 == 0 { bytes[lane] = b; }
+            let w = u64::from_le_bytes(bytes);
+            proptest::prop_assert_eq!(has_byte(w, b), bytes.contains(&b));
+            proptest::prop_assert_eq!(has_byte_below(w, n), bytes.iter().any(|&x| x < n));
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@
 use std::borrow::Cow;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::bytes::{Regex, RegexBuilder};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::decode;
 use crate::json::{self, JsonItem, JsonLimits, JsonOutcome};
@@ -205,6 +205,15 @@ pub struct Inspector {
     hash: RulesetHash,
     rules: Vec<CompiledRule>,
     triggers: AhoCorasick,
+    /// The same triggers as a bare DFA (no prefilter), walked by a
+    /// hand-written loop that sees every match state once.
+    trigger_dfa: aho_corasick::dfa::DFA,
+    /// Every regex rule in one set, so a value that triggers several of
+    /// them is searched once. `None` if the set exceeds its size limit
+    /// (then each rule runs on its own, as the reference does).
+    regex_set: Option<RegexSet>,
+    /// Per rule, its index in `regex_set` (`u16::MAX` for non-regex rules).
+    set_index: Vec<u16>,
     /// Per trigger pattern, the rules it selects (closure over containment).
     trigger_rules: Vec<Bits>,
     trigger_len_max: usize,
@@ -242,6 +251,7 @@ impl Inspector {
         let mut rules = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
         let mut trigger_rule: Vec<u16> = Vec::new();
+        let mut set_sources: Vec<(usize, String)> = Vec::new();
         let mut always = Bits::default();
         let mut by_target = [Bits::default(); 5];
         for r in &policy.rules {
@@ -275,7 +285,8 @@ impl Inspector {
                         .filter(|p| !p.is_empty())
                         .map(|p| regex::escape(p))
                         .collect();
-                    let re = RegexBuilder::new(&format!("(?i){}", alternation.join("|")))
+                    let source = format!("(?i){}", alternation.join("|"));
+                    let re = RegexBuilder::new(&source)
                         .unicode(false)
                         .size_limit(REGEX_SIZE_LIMIT_BYTES)
                         .dfa_size_limit(REGEX_SIZE_LIMIT_BYTES)
@@ -284,6 +295,7 @@ impl Inspector {
                             id: r.id,
                             reason: e.to_string(),
                         })?;
+                    set_sources.push((idx, source));
                     (
                         Kind::Regex(re),
                         phrases.iter().map(String::as_str).collect(),
@@ -303,6 +315,7 @@ impl Inspector {
                             id: r.id,
                             reason: e.to_string(),
                         })?;
+                    set_sources.push((idx, pattern.clone()));
                     (
                         Kind::Regex(re),
                         triggers.iter().map(String::as_str).collect(),
@@ -356,6 +369,24 @@ impl Inspector {
             .map_err(|e| PolicyError::Automaton {
                 reason: e.to_string(),
             })?;
+        let trigger_dfa = aho_corasick::dfa::DFA::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(&patterns)
+            .map_err(|e| PolicyError::Automaton {
+                reason: e.to_string(),
+            })?;
+        let regex_set = RegexSetBuilder::new(set_sources.iter().map(|(_, src)| src))
+            .unicode(false)
+            .size_limit(REGEX_SIZE_LIMIT_BYTES.saturating_mul(4))
+            .dfa_size_limit(REGEX_SIZE_LIMIT_BYTES.saturating_mul(4))
+            .build()
+            .ok();
+        let mut set_index = vec![u16::MAX; rules.len()];
+        for (k, (idx, _)) in set_sources.iter().enumerate() {
+            set_index[*idx] = k as u16;
+        }
         let compile_route = |r: &Route| CompiledRoute {
             prefix: r.path_prefix.as_bytes().to_vec(),
             methods: r.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
@@ -401,6 +432,9 @@ impl Inspector {
             policy,
             rules,
             triggers,
+            trigger_dfa,
+            regex_set,
+            set_index,
             trigger_rules,
             trigger_len_max: patterns.iter().map(String::len).max().unwrap_or(0),
             always,
@@ -435,7 +469,23 @@ impl Inspector {
     /// Inspects one request. Deterministic: the same request and policy
     /// always give the same verdict, cost included.
     pub fn inspect(&self, req: &Request<'_>) -> Verdict {
-        let mut acc = Acc::default();
+        self.inspect_on(req, SearchPath::Fast)
+    }
+
+    /// Inspects with the straightforward implementation the fast paths
+    /// replaced. Same verdict as [`Inspector::inspect`], cost included,
+    /// only slower: it exists as the oracle of the differential tests and
+    /// is not meant for production use.
+    #[doc(hidden)]
+    pub fn inspect_reference(&self, req: &Request<'_>) -> Verdict {
+        self.inspect_on(req, SearchPath::Reference)
+    }
+
+    fn inspect_on(&self, req: &Request<'_>, path: SearchPath) -> Verdict {
+        let mut acc = Acc {
+            path,
+            ..Acc::default()
+        };
         let limits = &self.policy.limits;
         let route = self
             .routes
@@ -650,9 +700,70 @@ impl Inspector {
         }
     }
 
-    fn match_value(&self, target: Target, v: &[u8], acc: &mut Acc) {
-        acc.cost.values_inspected += 1;
+    /// The rules selected by triggers in `v`, and the bytes the reference
+    /// search walks (the figure [`Cost::bytes_scanned`] reports).
+    ///
+    /// One overlapping pass replaces the reference's restarted searches and
+    /// yields the same result. Rules: the reference's selection is the union
+    /// of the closures of the triggers it finds, and for every occurrence `q`
+    /// it finds one inside `q` (whose closure covers `q`'s), so the union over
+    /// *all* occurrences is the same set. Work: each reference search from
+    /// `pos` returns, of the occurrences starting at or after `pos`, the one
+    /// ending first (the longest of those ending there), which is the first
+    /// such occurrence in overlapping order (by end, longest first); so the
+    /// walk is replayed exactly. `reference_and_fast_trigger_searches_agree`
+    /// checks both on random and hostile values.
+    fn trigger_hits(&self, v: &[u8]) -> (Bits, u64) {
+        use aho_corasick::Anchored;
+        use aho_corasick::automaton::Automaton as _;
+        let dfa = &self.trigger_dfa;
         let mut hits = self.always;
+        let mut walked = 0u64;
+        let mut pos = 0usize;
+        let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+            // Unreachable: the DFA is built for unanchored search. Fall back
+            // to the reference rather than panic.
+            return self.trigger_hits_reference(v);
+        };
+        for (i, &b) in v.iter().enumerate() {
+            sid = dfa.next_state(Anchored::No, sid, b);
+            if !dfa.is_match(sid) {
+                continue;
+            }
+            let end = i + 1;
+            let n = dfa.match_len(sid);
+            for k in 0..n {
+                hits.or(&self.trigger_rules[dfa.match_pattern(sid, k).as_usize()]);
+            }
+            // Replay the reference's restarts that end here: from `pos` it
+            // finds the longest occurrence ending here that starts at or
+            // after `pos`, then restarts one byte after its start.
+            loop {
+                let mut best: Option<usize> = None;
+                for k in 0..n {
+                    let len = dfa.pattern_len(dfa.match_pattern(sid, k));
+                    let start = end - len;
+                    if start >= pos && best.is_none_or(|s| start < s) {
+                        best = Some(start);
+                    }
+                }
+                let Some(start) = best else { break };
+                walked += (end - pos) as u64;
+                pos = start + 1;
+            }
+        }
+        if pos < v.len() {
+            walked += (v.len() - pos) as u64;
+        }
+        (hits, walked)
+    }
+
+    /// The original search: one prefiltered non-overlapping search per
+    /// match, restarted one byte after each match start. Kept as the oracle
+    /// for [`Inspector::trigger_hits`].
+    fn trigger_hits_reference(&self, v: &[u8]) -> (Bits, u64) {
+        let mut hits = self.always;
+        let mut walked = 0u64;
         // Non-overlapping search restarted one byte after each match start
         // finds, at every position, the earliest-ending trigger. A trigger
         // hidden by a shorter one inside it is covered by the closure built
@@ -665,16 +776,42 @@ impl Inspector {
                 .triggers
                 .find(aho_corasick::Input::new(v).span(pos..v.len()))
             else {
-                acc.cost.bytes_scanned += (v.len() - pos) as u64;
+                walked += (v.len() - pos) as u64;
                 break;
             };
             // The walk covered pos..end; restarting at start + 1 re-reads at
             // most `trigger_len_max - 1` bytes per match.
-            acc.cost.bytes_scanned += (m.end() - pos) as u64;
+            walked += (m.end() - pos) as u64;
             hits.or(&self.trigger_rules[m.pattern().as_usize()]);
             pos = m.start() + 1;
         }
+        (hits, walked)
+    }
+
+    fn match_value(&self, target: Target, v: &[u8], acc: &mut Acc) {
+        acc.cost.values_inspected += 1;
+        let (mut hits, walked) = match acc.path {
+            SearchPath::Fast => self.trigger_hits(v),
+            SearchPath::Reference => self.trigger_hits_reference(v),
+        };
+        acc.cost.bytes_scanned += walked;
         hits.and(&self.by_target[target as usize]);
+        // Several regex rules to run on one value: one pass of the set
+        // answers them all (the set reports exactly the patterns that match
+        // somewhere, as each `is_match` would). The cost still counts one
+        // walk per rule, as the model the simulator charges is per rule.
+        let set_matches = match (&self.regex_set, acc.path) {
+            (Some(set), SearchPath::Fast)
+                if hits
+                    .iter()
+                    .filter(|&r| !acc.fired.get(r) && matches!(self.rules[r].kind, Kind::Regex(_)))
+                    .nth(1)
+                    .is_some() =>
+            {
+                Some(set.matches(v))
+            }
+            _ => None,
+        };
         for r in hits.iter() {
             if acc.fired.get(r) {
                 continue;
@@ -684,7 +821,10 @@ impl Inspector {
             let matched = match &rule.kind {
                 Kind::Regex(re) => {
                     acc.cost.bytes_scanned += v.len() as u64;
-                    re.is_match(v)
+                    match &set_matches {
+                        Some(m) => m.matched(usize::from(self.set_index[r])),
+                        None => re.is_match(v),
+                    }
                 }
                 Kind::InternalUrl => {
                     acc.cost.bytes_scanned += v.len() as u64;
@@ -700,7 +840,7 @@ impl Inspector {
 }
 
 /// Values already inspected in this request, compared byte for byte (the
-/// hash only skips unequal candidates quickly, so a crafted collision
+/// fingerprint only skips unequal candidates quickly, so a crafted collision
 /// cannot hide a value). Bounded: past the cap, values are simply
 /// inspected again.
 #[derive(Default)]
@@ -713,12 +853,17 @@ const SEEN_MAX: usize = 64;
 impl<'a> Seen<'a> {
     /// Records `(v, tag)`; returns whether it is new (or the memo is full).
     fn insert(&mut self, v: &'a [u8], tag: u8) -> bool {
-        let mut h: u64 = v.len() as u64;
-        for chunk in v.chunks(8) {
+        // A fingerprint from the length and the first and last eight bytes:
+        // O(1) per value, and enough to skip most unequal candidates.
+        let word = |b: &[u8]| {
             let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
+            w[..b.len()].copy_from_slice(b);
+            u64::from_le_bytes(w)
+        };
+        let k = v.len().min(8);
+        let h = (v.len() as u64)
+            ^ word(&v[..k]).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ word(&v[v.len() - k..]).rotate_left(29);
         if self
             .entries
             .iter()
@@ -733,8 +878,17 @@ impl<'a> Seen<'a> {
     }
 }
 
+/// Which implementation of the per-value work runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum SearchPath {
+    #[default]
+    Fast,
+    Reference,
+}
+
 #[derive(Default)]
 struct Acc {
+    path: SearchPath,
     score: u16,
     detection_score: u16,
     classes: ClassSet,

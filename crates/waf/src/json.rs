@@ -182,8 +182,18 @@ fn after_value(stack: &[(u8, u32)]) -> Expect {
 
 /// Index of the closing quote of a string whose body starts at `start`.
 fn string_end(body: &[u8], start: usize) -> Option<usize> {
+    use crate::decode::{has_byte, has_byte_below};
     let mut j = start;
     while j < body.len() {
+        // Skip eight plain string bytes at a time (no quote, backslash or
+        // control byte); the exact byte loop below handles the rest.
+        if let Some(c) = body.get(j..j + 8) {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            if !(has_byte(w, b'"') || has_byte(w, b'\\') || has_byte_below(w, 0x20)) {
+                j += 8;
+                continue;
+            }
+        }
         match body[j] {
             b'"' => return Some(j),
             b'\\' => j += 2,
@@ -238,6 +248,38 @@ mod tests {
             "]",
         ] {
             assert_eq!(outcome(bad), JsonOutcome::Malformed, "{bad}");
+        }
+    }
+
+    /// The byte-at-a-time loop `string_end` had before it skipped words.
+    fn string_end_bytewise(body: &[u8], start: usize) -> Option<usize> {
+        let mut j = start;
+        while j < body.len() {
+            match body[j] {
+                b'"' => return Some(j),
+                b'\\' => j += 2,
+                0..=0x1F => return None,
+                _ => j += 1,
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn word_skipping_finds_the_same_string_end_as_the_byte_loop(
+            body in proptest::collection::vec(proptest::prop_oneof![
+                proptest::prelude::Just(b'a'),
+                proptest::prelude::Just(b'"'),
+                proptest::prelude::Just(b'\\'),
+                proptest::prelude::Just(0x1Fu8),
+                proptest::prelude::Just(0x20u8),
+                proptest::prelude::any::<u8>(),
+            ], 0..64),
+            start in 0usize..64,
+        ) {
+            let start = start.min(body.len());
+            proptest::prop_assert_eq!(string_end(&body, start), string_end_bytewise(&body, start));
         }
     }
 

@@ -4,6 +4,7 @@
 mod abuse;
 mod benign;
 mod corpus;
+mod fastpath;
 mod heldout;
 mod malicious;
 mod props;
