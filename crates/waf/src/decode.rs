@@ -95,9 +95,9 @@ fn needs_decoding(raw: &[u8], form: bool) -> bool {
     // Eight bytes at a time: a clean ASCII word without `%`, `&` (or `+`
     // in forms) cannot start anything a pass would change; any other word
     // goes through the exact table.
-    let mut chunks = raw.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    let (words, tail) = raw.as_chunks::<8>();
+    for c in words {
+        let w = u64::from_le_bytes(*c);
         let suspect = w & HIGH_BITS != 0
             || has_byte(w, b'%')
             || has_byte(w, b'&')
@@ -106,7 +106,7 @@ fn needs_decoding(raw: &[u8], form: bool) -> bool {
             return true;
         }
     }
-    slow(chunks.remainder())
+    slow(tail)
 }
 
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;

@@ -630,7 +630,7 @@ impl Inspector {
         acc.cost.rules_evaluated += 1;
         // The key most recently seen decides whether the next string is base64.
         let mut last_key_b64 = false;
-        let mut seen = Seen::default();
+        let mut seen = Seen::new();
         let outcome = json::scan(body, limits, |item| match item {
             JsonItem::Key(raw) => {
                 // Arrays of objects repeat their keys; an identical key
@@ -717,45 +717,55 @@ impl Inspector {
         use aho_corasick::Anchored;
         use aho_corasick::automaton::Automaton as _;
         let dfa = &self.trigger_dfa;
-        let mut hits = self.always;
-        let mut walked = 0u64;
-        let mut pos = 0usize;
         let Ok(mut sid) = dfa.start_state(Anchored::No) else {
             // Unreachable: the DFA is built for unanchored search. Fall back
             // to the reference rather than panic.
             return self.trigger_hits_reference(v);
         };
+        let mut walk = Walk {
+            hits: self.always,
+            walked: 0,
+            pos: 0,
+        };
         for (i, &b) in v.iter().enumerate() {
             sid = dfa.next_state(Anchored::No, sid, b);
-            if !dfa.is_match(sid) {
-                continue;
+            if dfa.is_match(sid) {
+                self.replay(&mut walk, i + 1, sid);
             }
-            let end = i + 1;
-            let n = dfa.match_len(sid);
+        }
+        if walk.pos < v.len() {
+            walk.walked += (v.len() - walk.pos) as u64;
+        }
+        (walk.hits, walk.walked)
+    }
+
+    /// Folds the matches of DFA state `sid`, reached at byte offset `end`,
+    /// into `walk`: every trigger selects its rules, and the reference's
+    /// restarts that end here are replayed. From `pos` the reference finds
+    /// the longest occurrence ending here that starts at or after `pos`,
+    /// then restarts one byte after its start.
+    #[inline]
+    fn replay(&self, walk: &mut Walk, end: usize, sid: aho_corasick::automaton::StateID) {
+        use aho_corasick::automaton::Automaton as _;
+        let dfa = &self.trigger_dfa;
+        let n = dfa.match_len(sid);
+        for k in 0..n {
+            walk.hits
+                .or(&self.trigger_rules[dfa.match_pattern(sid, k).as_usize()]);
+        }
+        loop {
+            let mut best: Option<usize> = None;
             for k in 0..n {
-                hits.or(&self.trigger_rules[dfa.match_pattern(sid, k).as_usize()]);
-            }
-            // Replay the reference's restarts that end here: from `pos` it
-            // finds the longest occurrence ending here that starts at or
-            // after `pos`, then restarts one byte after its start.
-            loop {
-                let mut best: Option<usize> = None;
-                for k in 0..n {
-                    let len = dfa.pattern_len(dfa.match_pattern(sid, k));
-                    let start = end - len;
-                    if start >= pos && best.is_none_or(|s| start < s) {
-                        best = Some(start);
-                    }
+                let len = dfa.pattern_len(dfa.match_pattern(sid, k));
+                let start = end - len;
+                if start >= walk.pos && best.is_none_or(|s| start < s) {
+                    best = Some(start);
                 }
-                let Some(start) = best else { break };
-                walked += (end - pos) as u64;
-                pos = start + 1;
             }
+            let Some(start) = best else { break };
+            walk.walked += (end - walk.pos) as u64;
+            walk.pos = start + 1;
         }
-        if pos < v.len() {
-            walked += (v.len() - pos) as u64;
-        }
-        (hits, walked)
     }
 
     /// The original search: one prefiltered non-overlapping search per
@@ -843,39 +853,66 @@ impl Inspector {
 /// fingerprint only skips unequal candidates quickly, so a crafted collision
 /// cannot hide a value). Bounded: past the cap, values are simply
 /// inspected again.
-#[derive(Default)]
 struct Seen<'a> {
     entries: Vec<(u64, u8, &'a [u8])>,
+    /// Open-addressing index into `entries` by fingerprint (0 = empty,
+    /// else index + 1). Twice `SEEN_MAX` slots, so a probe always ends.
+    slots: [u8; SEEN_SLOTS],
 }
 
 const SEEN_MAX: usize = 64;
+const SEEN_SLOTS: usize = 2 * SEEN_MAX;
 
 impl<'a> Seen<'a> {
+    fn new() -> Seen<'a> {
+        Seen {
+            // Sized once: growing 4, 8, … 64 cost five reallocations per body.
+            entries: Vec::with_capacity(SEEN_MAX),
+            slots: [0; SEEN_SLOTS],
+        }
+    }
+
     /// Records `(v, tag)`; returns whether it is new (or the memo is full).
     fn insert(&mut self, v: &'a [u8], tag: u8) -> bool {
         // A fingerprint from the length and the first and last eight bytes:
-        // O(1) per value, and enough to skip most unequal candidates.
+        // O(1) per value, and enough to skip most unequal candidates. Equal
+        // values have equal fingerprints, so they probe the same slots.
         let word = |b: &[u8]| {
             let mut w = [0u8; 8];
             w[..b.len()].copy_from_slice(b);
             u64::from_le_bytes(w)
         };
         let k = v.len().min(8);
-        let h = (v.len() as u64)
+        let h = ((v.len() as u64)
             ^ word(&v[..k]).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ word(&v[v.len() - k..]).rotate_left(29);
-        if self
-            .entries
-            .iter()
-            .any(|&(eh, et, ev)| eh == h && et == tag && ev == v)
-        {
-            return false;
+            ^ word(&v[v.len() - k..]).rotate_left(29))
+        .wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        let mut i = (h >> 57) as usize % SEEN_SLOTS;
+        loop {
+            match self.slots[i] {
+                0 => break,
+                e => {
+                    let (eh, et, ev) = self.entries[usize::from(e) - 1];
+                    if eh == h && et == tag && ev == v {
+                        return false;
+                    }
+                }
+            }
+            i = (i + 1) % SEEN_SLOTS;
         }
         if self.entries.len() < SEEN_MAX {
             self.entries.push((h, tag, v));
+            self.slots[i] = self.entries.len() as u8;
         }
         true
     }
+}
+
+/// The state of a replayed reference trigger search.
+struct Walk {
+    hits: Bits,
+    walked: u64,
+    pos: usize,
 }
 
 /// Which implementation of the per-value work runs.

@@ -50,7 +50,8 @@ pub(crate) fn scan<'a>(
     mut visit: impl FnMut(JsonItem<'a>),
 ) -> JsonOutcome {
     // Containers: b'{' or b'['; array lengths live beside them.
-    let mut stack: Vec<(u8, u32)> = Vec::new();
+    // Typical documents nest a few levels: one allocation, not a growth series.
+    let mut stack: Vec<(u8, u32)> = Vec::with_capacity((limits.depth_max as usize).min(16));
     let mut keys_total: u32 = 0;
     let mut expect = Expect::Value;
     let n = body.len();
@@ -187,8 +188,8 @@ fn string_end(body: &[u8], start: usize) -> Option<usize> {
     while j < body.len() {
         // Skip eight plain string bytes at a time (no quote, backslash or
         // control byte); the exact byte loop below handles the rest.
-        if let Some(c) = body.get(j..j + 8) {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        if let Some(c) = body[j..].first_chunk::<8>() {
+            let w = u64::from_le_bytes(*c);
             if !(has_byte(w, b'"') || has_byte(w, b'\\') || has_byte_below(w, 0x20)) {
                 j += 8;
                 continue;
