@@ -175,7 +175,7 @@ fn abuse_bench(c: &mut Criterion) {
                 let ip = IpAddr::V4(Ipv4Addr::from(n.wrapping_mul(2_246_822_519)));
                 let now = Instant::from_nanos(k * 100_000);
                 let account = &accounts[(k % 1024) as usize];
-                let outcome = if k % 3 == 0 {
+                let outcome = if k.is_multiple_of(3) {
                     Outcome::Success
                 } else {
                     Outcome::Failure
