@@ -716,6 +716,11 @@ impl Inspector {
     fn trigger_hits(&self, v: &[u8]) -> (Bits, u64) {
         use aho_corasick::Anchored;
         use aho_corasick::automaton::Automaton as _;
+        if self.trigger_rules.is_empty() {
+            // No triggers: the reference's single search finds nothing and
+            // walks the whole value.
+            return (self.always, v.len() as u64);
+        }
         let dfa = &self.trigger_dfa;
         let Ok(mut sid) = dfa.start_state(Anchored::No) else {
             // Unreachable: the DFA is built for unanchored search. Fall back

@@ -10,9 +10,15 @@ use crate::benign::{self, Owned};
 use crate::corpus::malicious_requests;
 use crate::{CLIENT, test_policy};
 
+/// One inspector per paranoia level, and a fifth without signature rules
+/// (no triggers at all, a separate branch of the trigger search).
 static INSPECTORS: std::sync::LazyLock<Vec<Inspector>> = std::sync::LazyLock::new(|| {
+    let mut bare = test_policy(1);
+    bare.rules.clear();
     (1..=4)
-        .map(|pl| Inspector::new(test_policy(pl)).unwrap())
+        .map(test_policy)
+        .chain([bare])
+        .map(|p| Inspector::new(p).unwrap())
         .collect()
 });
 
@@ -46,7 +52,7 @@ fn assert_same(ins: &Inspector, o: &Owned) {
 }
 
 #[test]
-fn fast_and_reference_inspection_agree_on_every_corpus_request_at_every_level() {
+fn fast_and_reference_inspection_agree_on_every_corpus_request_at_every_level_and_without_rules() {
     for ins in INSPECTORS.iter() {
         for o in CORPUS.iter() {
             assert_same(ins, o);
@@ -150,7 +156,7 @@ proptest! {
     #[test]
     fn fast_and_reference_inspection_agree_on_mutated_corpus_requests(
         pick in any::<usize>(),
-        pl in 1u8..=4,
+        which in 0usize..5,
         body_edits in edits(),
         query_edits in edits(),
         header_edits in edits(),
@@ -161,7 +167,7 @@ proptest! {
         if let Some(h) = o.headers.first_mut() {
             h.1 = String::from_utf8_lossy(&apply(h.1.clone().into_bytes(), &header_edits)).into_owned();
         }
-        assert_same(&INSPECTORS[usize::from(pl - 1)], &o);
+        assert_same(&INSPECTORS[which], &o);
     }
 
     /// Arbitrary bytes, raw (header values may hold any byte here).
@@ -171,9 +177,9 @@ proptest! {
         header in proptest::collection::vec(any::<u8>(), 0..200),
         body in proptest::collection::vec(any::<u8>(), 0..1000),
         ct in prop_oneof![Just("application/json"), Just("application/x-www-form-urlencoded"), Just("text/plain")],
-        pl in 1u8..=4,
+        which in 0usize..5,
     ) {
-        let ins = &INSPECTORS[usize::from(pl - 1)];
+        let ins = &INSPECTORS[which];
         let headers = [Header { name: "user-agent", value: &header }, Header { name: "cookie", value: &header }];
         let req = Request { method: "POST", path: b"/api/import/x", query: &query, headers: &headers, body: &body, content_type: Some(ct), client_ip: CLIENT, principal: None };
         prop_assert_eq!(ins.inspect(&req), ins.inspect_reference(&req));
