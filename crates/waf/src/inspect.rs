@@ -7,12 +7,16 @@
 //! * `3 * passes_max` decoding walks (URL, entities, full-width fold), each
 //!   O(1) per byte and writing at most as many bytes as it reads (a `%uXXXX`
 //!   of six bytes becomes at most four);
-//! * one Aho-Corasick search over all triggers (non-overlapping, restarted
-//!   one byte after each match start): at most `trigger_len_max` steps per
-//!   byte;
+//! * one Aho-Corasick DFA pass over all triggers: one step per byte. The
+//!   [`Cost`] it reports is that of the reference search it replaces
+//!   (non-overlapping, restarted one byte after each match start: at most
+//!   `trigger_len_max` steps per byte), so the cost model did not change;
 //! * one run per triggered rule: a `regex` lazy DFA is O(1) per byte once
 //!   warm, and its fallback (PikeVM) is O(m) per byte for a pattern of size
-//!   m; the SSRF scan is O(1) per byte.
+//!   m; the SSRF scan is O(1) per byte. When two or more regex rules are
+//!   triggered on one value, one pass of a `RegexSet` over all regex rules
+//!   answers them all (O(total pattern size) per byte on the PikeVM
+//!   fallback, still linear).
 //!
 //! So the worst case is `O(passes_max + trigger_len_max + R)` automaton
 //! steps per byte for R active rules, with no input able to cause super-linear work. The
@@ -703,16 +707,18 @@ impl Inspector {
     /// The rules selected by triggers in `v`, and the bytes the reference
     /// search walks (the figure [`Cost::bytes_scanned`] reports).
     ///
-    /// One overlapping pass replaces the reference's restarted searches and
-    /// yields the same result. Rules: the reference's selection is the union
-    /// of the closures of the triggers it finds, and for every occurrence `q`
-    /// it finds one inside `q` (whose closure covers `q`'s), so the union over
-    /// *all* occurrences is the same set. Work: each reference search from
-    /// `pos` returns, of the occurrences starting at or after `pos`, the one
-    /// ending first (the longest of those ending there), which is the first
-    /// such occurrence in overlapping order (by end, longest first); so the
-    /// walk is replayed exactly. `reference_and_fast_trigger_searches_agree`
-    /// checks both on random and hostile values.
+    /// One DFA pass that sees every occurrence replaces the reference's
+    /// restarted searches and yields the same result. Rules: the reference's
+    /// selection is the union of the closures of the triggers it finds, and
+    /// for every occurrence `q` it finds one inside `q` (whose closure covers
+    /// `q`'s), so the union over *all* occurrences is the same set. Work:
+    /// each reference search from `pos` returns, of the occurrences starting
+    /// at or after `pos`, the one ending first (the longest of those ending
+    /// there); [`Inspector::replay`] picks exactly that one at each match
+    /// state, so the walked bytes are replayed exactly. The `fastpath`
+    /// integration tests compare whole verdicts, cost included, with
+    /// [`Inspector::inspect_reference`] on the corpora, mutated corpora and
+    /// arbitrary bytes.
     fn trigger_hits(&self, v: &[u8]) -> (Bits, u64) {
         use aho_corasick::Anchored;
         use aho_corasick::automaton::Automaton as _;
