@@ -331,11 +331,22 @@ fn scale_in_without_draining_resets_connections_but_loses_no_request() {
     cfg.scaling.lifecycle.deregistration_delay = Duration::ZERO;
     cfg.fleet.gateway.workers = 1;
     cfg.fleet.gateway.costs.proxy = Duration::from_micros(500);
-    cfg.traffic[0].retry = toml::from_str("max_attempts = 3\nbackoff = { kind = \"immediate\" }").unwrap();
+    cfg.traffic[0].retry =
+        toml::from_str("max_attempts = 3\nbackoff = { kind = \"immediate\" }").unwrap();
     let out = run(&cfg, None).unwrap();
-    assert!(out.scale_events.iter().any(|e| e.to < e.from), "it scaled in: {:?}", out.scale_events);
+    assert!(
+        out.scale_events.iter().any(|e| e.to < e.from),
+        "it scaled in: {:?}",
+        out.scale_events
+    );
     let l = legit(&out);
     let answered = l.completed + l.rejected;
-    assert!(answered + 1_000 > l.offered, "almost every attempt was answered by the end");
-    assert!(l.rejected_by_reason["connection_reset"] > 0, "terminations cut live requests");
+    assert!(
+        answered + 1_000 > l.offered,
+        "almost every attempt was answered by the end"
+    );
+    assert!(
+        l.rejected_by_reason["connection_reset"] > 0,
+        "terminations cut live requests"
+    );
 }

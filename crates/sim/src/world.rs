@@ -141,6 +141,9 @@ pub struct World {
     current_policy: usize,
     pub(crate) instances: Vec<Gateway>,
     rr_next: usize,
+    routable_cache: Vec<u32>,
+    routable_scratch: Vec<u32>,
+    routable_dirty: bool,
     lb_rng: ActorRng,
     backend: Upstream,
     backend_rng: ActorRng,
@@ -261,6 +264,9 @@ impl World {
             current_policy: 0,
             instances: Vec::new(),
             rr_next: 0,
+            routable_cache: Vec::new(),
+            routable_scratch: Vec::new(),
+            routable_dirty: true,
             lb_rng: actor_rng(seed, "lb"),
             backend: Upstream {
                 servers: cfg.fleet.backend.concurrency,
@@ -508,67 +514,83 @@ impl World {
         self.admit(ctx, inst, id);
     }
 
+    /// Ids of the instances the LB may use, in id order. The in-service and
+    /// healthy set changes only on lifecycle and health transitions, so it is
+    /// cached and rebuilt when marked dirty; a connection cap filters it per
+    /// pick, since in-flight counts change with every request.
+    fn routable(&mut self, max_in_flight: u32) -> &[u32] {
+        if self.routable_dirty {
+            self.routable_cache.clear();
+            self.routable_cache.extend(
+                self.instances
+                    .iter()
+                    .filter(|g| g.routable(0))
+                    .map(|g| g.id),
+            );
+            self.routable_dirty = false;
+        }
+        if max_in_flight == 0 {
+            return &self.routable_cache;
+        }
+        self.routable_scratch.clear();
+        for &i in &self.routable_cache {
+            if self.instances[i as usize].routable(max_in_flight) {
+                self.routable_scratch.push(i);
+            }
+        }
+        &self.routable_scratch
+    }
+
     /// The LB's choice among routable instances.
     fn pick_instance(&mut self, max_in_flight: u32) -> Option<u32> {
-        let n = self.instances.len();
-        match self.cfg.fleet.lb.algorithm {
-            LbAlgorithm::RoundRobin => {
-                for k in 0..n {
-                    let i = (self.rr_next + k) % n;
-                    if self.instances[i].routable(max_in_flight) {
-                        self.rr_next = i + 1;
-                        return Some(i as u32);
-                    }
-                }
-                None
-            }
-            LbAlgorithm::LeastOutstanding => self
-                .instances
-                .iter()
-                .filter(|g| g.routable(max_in_flight))
-                .min_by_key(|g| (g.in_flight, g.id))
-                .map(|g| g.id),
-            LbAlgorithm::PowerOfTwo => {
-                // Draw among routable instances: collect ids once per pick.
-                // Fleets are at most a few hundred, and most are routable.
-                let mut first = None;
-                let mut count = 0u32;
-                for g in &self.instances {
-                    if g.routable(max_in_flight) {
-                        count += 1;
-                        first.get_or_insert(g.id);
-                    }
-                }
-                let first = first?;
-                if count == 1 {
-                    return Some(first);
-                }
-                let a = rng::uniform_u64(&mut self.lb_rng, 0, u64::from(count)) as u32;
-                let mut b = rng::uniform_u64(&mut self.lb_rng, 0, u64::from(count - 1)) as u32;
+        let algorithm = self.cfg.fleet.lb.algorithm;
+        let count = self.routable(max_in_flight).len();
+        // Draw before borrowing the list again: the stream advances the same
+        // way whatever the list holds.
+        let draws = match (algorithm, count) {
+            (LbAlgorithm::PowerOfTwo, c) if c >= 2 => {
+                let a = rng::uniform_u64(&mut self.lb_rng, 0, c as u64) as usize;
+                let mut b = rng::uniform_u64(&mut self.lb_rng, 0, c as u64 - 1) as usize;
                 if b >= a {
                     b += 1;
                 }
-                let (mut ga, mut gb) = (None, None);
-                let mut k = 0u32;
-                for g in &self.instances {
-                    if g.routable(max_in_flight) {
-                        if k == a {
-                            ga = Some(g);
-                        }
-                        if k == b {
-                            gb = Some(g);
-                        }
-                        k += 1;
-                    }
-                }
-                let (ga, gb) = (ga.expect("a < count"), gb.expect("b < count"));
-                Some(if (gb.in_flight, gb.id) < (ga.in_flight, ga.id) {
-                    gb.id
-                } else {
-                    ga.id
-                })
+                Some((a, b))
             }
+            _ => None,
+        };
+        let ids: &[u32] = if max_in_flight == 0 {
+            &self.routable_cache
+        } else {
+            &self.routable_scratch
+        };
+        let instances = &self.instances;
+        let picked = match algorithm {
+            LbAlgorithm::RoundRobin => {
+                // The first routable id at or after the cursor, cyclically.
+                let cursor = self.rr_next as u32;
+                let k = ids.partition_point(|&i| i < cursor);
+                ids.get(k).or_else(|| ids.first()).copied()
+            }
+            LbAlgorithm::LeastOutstanding => ids
+                .iter()
+                .copied()
+                .min_by_key(|&i| (instances[i as usize].in_flight, i)),
+            LbAlgorithm::PowerOfTwo => match draws {
+                None => ids.first().copied(),
+                Some((a, b)) => {
+                    let (ga, gb) = (&instances[ids[a] as usize], &instances[ids[b] as usize]);
+                    Some(if (gb.in_flight, gb.id) < (ga.in_flight, ga.id) {
+                        gb.id
+                    } else {
+                        ga.id
+                    })
+                }
+            },
+        };
+        if let (LbAlgorithm::RoundRobin, Some(i)) = (algorithm, picked) {
+            self.rr_next = i as usize + 1;
         }
+        picked
     }
 
     // ----- gateway -------------------------------------------------------
@@ -1088,6 +1110,7 @@ impl World {
 
     fn lifecycle(&mut self, ctx: &mut Ctx<'_, World>, inst: u32) {
         let now = ctx.now();
+        self.routable_dirty = true;
         let lc = self.cfg.scaling.lifecycle.clone();
         let transitions = self.instances[inst as usize].life.advance(now, &lc);
         let mut out = Vec::new();
@@ -1110,6 +1133,7 @@ impl World {
     /// connection reset (work on a worker or upstream is answered the same
     /// way when it finishes), and its cores' memory is released.
     fn terminate(&mut self, ctx: &mut Ctx<'_, World>, inst: u32) {
+        self.routable_dirty = true;
         let g = &mut self.instances[inst as usize];
         if g.terminated_at.is_some() {
             return;
@@ -1141,6 +1165,7 @@ impl World {
                 if g.health_streak >= lb.unhealthy_threshold {
                     g.healthy = passes;
                     g.health_streak = 0;
+                    self.routable_dirty = true;
                 }
             }
         }
@@ -1240,6 +1265,7 @@ impl World {
     /// equals the desired capacity. Scale-in removes instances that are not
     /// serving yet first, then the newest in service (as a ReplicaSet does).
     fn reconcile(&mut self, now: Instant, out: &mut Vec<(Instant, Msg)>) -> Result<(), String> {
+        self.routable_dirty = true;
         let active: Vec<u32> = self
             .instances
             .iter()
