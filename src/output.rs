@@ -97,7 +97,10 @@ pub fn run_to_dir(cfg: &WorldConfig, dir: &Path, command: &str) -> Result<RunOut
     // The sink flushed on finish; the rename makes the file appear whole.
     fs::rename(&csv_tmp, &csv_path).map_err(io(&csv_path))?;
     write_atomic(&dir.join("metrics.json"), out.metrics.to_json().as_bytes())?;
-    write_atomic(&dir.join("index.html"), render(cfg, &out, command).as_bytes())?;
+    write_atomic(
+        &dir.join("index.html"),
+        render(cfg, &out, command).as_bytes(),
+    )?;
     Ok(out)
 }
 
@@ -106,8 +109,16 @@ pub fn run_to_dir(cfg: &WorldConfig, dir: &Path, command: &str) -> Result<RunOut
 fn annotations(cfg: &WorldConfig, out: &RunOutput) -> Vec<Annotation> {
     let mut v = Vec::new();
     for t in &cfg.traffic {
-        if let rampart_traffic::Model::Open { shape: rampart_traffic::Shape::Surge { start, duration, multiplier, .. }, .. } =
-            &t.model
+        if let rampart_traffic::Model::Open {
+            shape:
+                rampart_traffic::Shape::Surge {
+                    start,
+                    duration,
+                    multiplier,
+                    ..
+                },
+            ..
+        } = &t.model
         {
             let origin = t.start.unwrap_or_default();
             v.push(Annotation {
@@ -144,7 +155,8 @@ pub fn render(cfg: &WorldConfig, out: &RunOutput, command: &str) -> String {
             *csv = None;
         }
     }
-    let config_toml = toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# not shown: {e}"));
+    let config_toml =
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# not shown: {e}"));
     rampart_report::render_run(&RunReport {
         scenario: &cfg.run.name,
         seed: cfg.run.seed,
@@ -152,7 +164,10 @@ pub fn render(cfg: &WorldConfig, out: &RunOutput, command: &str) -> String {
         metrics: &out.metrics,
         annotations: &notes,
         annotations_dropped: out.scale_events_dropped,
-        cost: Cost { instance_hours: out.instance_seconds / 3600.0, money: out.cost },
+        cost: Cost {
+            instance_hours: out.instance_seconds / 3600.0,
+            money: out.cost,
+        },
         policy_hash: &out.policy_hash,
         config_toml: &config_toml,
         assertions: &[],

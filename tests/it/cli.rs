@@ -52,11 +52,20 @@ fn run_writes_metrics_and_a_time_series_and_says_how_to_reproduce() {
         &json[..200]
     );
     let html = std::fs::read_to_string(out.join("small/index.html")).unwrap();
-    assert!(html.matches("<svg").count() >= 5, "the report carries its plots inline");
+    assert!(
+        html.matches("<svg").count() >= 5,
+        "the report carries its plots inline"
+    );
     // The only URL is the SVG namespace, which is a name, not a fetch.
     let urls = html.replace("http://www.w3.org/2000/svg", "");
-    assert!(!urls.contains("http://") && !urls.contains("https://"), "the report loads nothing from the network");
-    assert!(!html.contains("<link") && !html.contains("<script src"), "no external stylesheets or scripts");
+    assert!(
+        !urls.contains("http://") && !urls.contains("https://"),
+        "the report loads nothing from the network"
+    );
+    assert!(
+        !html.contains("<link") && !html.contains("<script src"),
+        "no external stylesheets or scripts"
+    );
     let csv = std::fs::read_to_string(out.join("small/timeseries.csv")).unwrap();
     // A header and one row per second of the 20 s run.
     assert_eq!(csv.lines().count(), 21, "{}", &csv[..csv.len().min(300)]);
@@ -84,7 +93,11 @@ fn the_same_scenario_and_seed_give_byte_identical_files() {
         ]);
         assert!(o.status.success(), "{}", text(&o));
     }
-    for f in ["small/metrics.json", "small/timeseries.csv", "small/index.html"] {
+    for f in [
+        "small/metrics.json",
+        "small/timeseries.csv",
+        "small/index.html",
+    ] {
         assert_eq!(
             std::fs::read(a.join(f)).unwrap(),
             std::fs::read(b.join(f)).unwrap(),
