@@ -23,6 +23,9 @@
 //!
 //! The key is `time_ns << 64 | seq` as a `u128`: pushes are monotone because
 //! time never runs backwards and the sequence only grows.
+//!
+//! Small queues stay a plain binary heap (see [`RADIX_ABOVE`]): below some
+//! thousands of entries the heap fits in cache and wins.
 
 use rampart_time::Instant;
 
@@ -69,6 +72,16 @@ impl<M> Ord for Entry<M> {
 
 const N_BUCKETS: usize = 129;
 
+/// Above this many entries the queue uses radix buckets; below
+/// [`HEAP_BELOW`] it goes back to a binary heap. A small heap lives in L1 and
+/// beats the radix heap's bucket moves; a large one pays a cache miss per
+/// level of every sift, which the radix heap's sequential buckets avoid. The
+/// gap between the two thresholds makes each O(n) switch rare (amortised
+/// O(1)); the pop order is the same in both, since it is fixed by the keys.
+const RADIX_ABOVE: usize = 16_384;
+/// See [`RADIX_ABOVE`].
+const HEAP_BELOW: usize = 4_096;
+
 /// A monotone priority queue of messages keyed by `(time, insertion
 /// sequence)`.
 ///
@@ -84,10 +97,19 @@ pub struct EventQueue<M> {
     last: u128,
     /// Time of the last popped entry: the monotone bound for pushes.
     popped_ns: u64,
-    /// Entries pushed below `last` after a peek advanced it past them (a
-    /// driver peeked, then scheduled something earlier). All are smaller
-    /// than every bucketed key, so they pop first. Rare; a binary heap.
+    /// A binary heap. In small mode it holds every entry; in radix mode it
+    /// holds only entries pushed below `last` after a peek advanced it past
+    /// them (a driver peeked, then scheduled something earlier): all are
+    /// smaller than every bucketed key, so they pop first.
     early: std::collections::BinaryHeap<Entry<M>>,
+    /// Whether the buckets are in use (radix mode) or only the heap.
+    radix: bool,
+    /// Key of the last popped entry: every later key is larger.
+    popped_key: u128,
+    /// Switch to radix mode above this many entries...
+    grow_at: usize,
+    /// ...and back to the heap below this many.
+    shrink_at: usize,
     /// Bit `i - 1` is set when bucket `i` (1..=128) is non-empty, so finding
     /// the lowest non-empty bucket is one `trailing_zeros`, not a scan.
     nonempty: u128,
@@ -114,10 +136,51 @@ impl<M> EventQueue<M> {
             last: 0,
             popped_ns: 0,
             early: std::collections::BinaryHeap::new(),
+            radix: false,
+            popped_key: 0,
+            grow_at: RADIX_ABOVE,
+            shrink_at: HEAP_BELOW,
             nonempty: 0,
             len: 0,
             next_seq: 0,
         }
+    }
+
+    /// A queue that switches representation at the given sizes, so tests
+    /// can exercise the switches with few entries.
+    #[cfg(test)]
+    pub(crate) fn with_thresholds(grow_at: usize, shrink_at: usize) -> Self {
+        assert!(shrink_at < grow_at);
+        EventQueue {
+            grow_at,
+            shrink_at,
+            ..Self::new()
+        }
+    }
+
+    /// Moves every entry from the heap into radix buckets based at the last
+    /// popped key, which every remaining key exceeds.
+    fn to_radix(&mut self) {
+        debug_assert!(!self.radix);
+        self.radix = true;
+        self.last = self.popped_key;
+        self.nonempty = 0;
+        for e in std::mem::take(&mut self.early).into_vec() {
+            debug_assert!(e.key >= self.last);
+            self.put(e);
+        }
+    }
+
+    /// Moves every bucketed entry back into the heap.
+    fn to_heap(&mut self) {
+        debug_assert!(self.radix);
+        self.radix = false;
+        self.nonempty = 0;
+        let mut all = std::mem::take(&mut self.early).into_vec();
+        for b in &mut self.buckets {
+            all.append(b);
+        }
+        self.early = std::collections::BinaryHeap::from(all);
     }
 
     /// Schedules `msg` for `dst` at `time` (clamped to the last popped
@@ -139,12 +202,15 @@ impl<M> EventQueue<M> {
             timer,
             msg,
         };
-        if key < self.last {
+        if !self.radix || key < self.last {
             self.early.push(e);
         } else {
             self.put(e);
         }
         self.len += 1;
+        if !self.radix && self.len > self.grow_at {
+            self.to_radix();
+        }
         seq
     }
 
@@ -192,12 +258,16 @@ impl<M> EventQueue<M> {
 
     #[inline]
     pub(crate) fn pop_entry(&mut self) -> Option<Entry<M>> {
+        if self.radix && self.len < self.shrink_at {
+            self.to_heap();
+        }
         if let Some(e) = self.early.pop() {
             self.len -= 1;
             self.popped_ns = e.time();
+            self.popped_key = e.key;
             return Some(e);
         }
-        if !self.settle() {
+        if !self.radix || !self.settle() {
             return None;
         }
         // Keys are unique, so bucket 0 holds exactly the one equal to `last`
@@ -206,6 +276,7 @@ impl<M> EventQueue<M> {
         debug_assert!(self.buckets[0].is_empty());
         self.len -= 1;
         self.popped_ns = e.time();
+        self.popped_key = e.key;
         Some(e)
     }
 
@@ -214,7 +285,7 @@ impl<M> EventQueue<M> {
         if !self.early.is_empty() {
             return self.early.peek();
         }
-        if self.settle() {
+        if self.radix && self.settle() {
             self.buckets[0].last()
         } else {
             None
@@ -278,10 +349,14 @@ mod tests {
     }
 
     proptest! {
-        /// The heap pops exactly what a stably sorted Vec would.
+        /// The heap pops exactly what a stably sorted Vec would, in either
+        /// representation and across the switches between them.
         #[test]
-        fn queue_matches_a_sorted_vec_model(ops in prop::collection::vec(op(), 0..400)) {
-            let mut q = EventQueue::new();
+        fn queue_matches_a_sorted_vec_model(
+            ops in prop::collection::vec(op(), 0..400),
+            thresholds in prop_oneof![Just((RADIX_ABOVE, HEAP_BELOW)), Just((8, 2)), Just((1, 0)), Just((30, 10))],
+        ) {
+            let mut q = EventQueue::with_thresholds(thresholds.0, thresholds.1);
             let mut model: Vec<(u64, u64, u32, usize)> = Vec::new();
             let mut last_popped = 0;
             for (i, op) in ops.into_iter().enumerate() {
