@@ -160,7 +160,7 @@ impl<M> EventQueue<M> {
 
     /// Moves every entry from the heap into radix buckets based at the last
     /// popped key, which every remaining key exceeds.
-    fn to_radix(&mut self) {
+    fn switch_to_radix(&mut self) {
         debug_assert!(!self.radix);
         self.radix = true;
         self.last = self.popped_key;
@@ -172,7 +172,7 @@ impl<M> EventQueue<M> {
     }
 
     /// Moves every bucketed entry back into the heap.
-    fn to_heap(&mut self) {
+    fn switch_to_heap(&mut self) {
         debug_assert!(self.radix);
         self.radix = false;
         self.nonempty = 0;
@@ -209,7 +209,7 @@ impl<M> EventQueue<M> {
         }
         self.len += 1;
         if !self.radix && self.len > self.grow_at {
-            self.to_radix();
+            self.switch_to_radix();
         }
         seq
     }
@@ -259,7 +259,7 @@ impl<M> EventQueue<M> {
     #[inline]
     pub(crate) fn pop_entry(&mut self) -> Option<Entry<M>> {
         if self.radix && self.len < self.shrink_at {
-            self.to_heap();
+            self.switch_to_heap();
         }
         if let Some(e) = self.early.pop() {
             self.len -= 1;
