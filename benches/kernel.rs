@@ -13,10 +13,12 @@
 //! the kernel's abstractions, and kernel / nexosim the gain over the nearest
 //! general-purpose Rust DES.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Instant as WallInstant;
 
+#[path = "common/bare.rs"]
+mod bare;
+
+use bare::{Bare, DELAY_NS_MAX, N_ACTORS};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rampart_des::{Actor, Ctx, Message, SimConfig, Simulation};
 use rampart_time::{Duration, Instant};
@@ -24,42 +26,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
-const DELAY_NS_MAX: u64 = 1_000_000;
-const N_ACTORS: u32 = 64;
 const PENDING: [usize; 3] = [1_000, 100_000, 1_000_000];
-
-struct Bare {
-    heap: BinaryHeap<Reverse<(u64, u64, u32, u32)>>,
-    rng: ChaCha8Rng,
-    seq: u64,
-}
-
-impl Bare {
-    fn new(pending: usize) -> Bare {
-        let mut b = Bare {
-            heap: BinaryHeap::with_capacity(pending),
-            rng: ChaCha8Rng::seed_from_u64(1),
-            seq: 0,
-        };
-        for i in 0..pending {
-            let t = b.rng.random_range(1..DELAY_NS_MAX);
-            b.heap.push(Reverse((t, b.seq, i as u32 % N_ACTORS, 0)));
-            b.seq += 1;
-        }
-        b
-    }
-
-    #[inline(never)]
-    fn run(&mut self, n: u64) {
-        for _ in 0..n {
-            let Reverse((t, _, dst, payload)) = self.heap.pop().expect("never empty");
-            let delay = self.rng.random_range(1..DELAY_NS_MAX);
-            self.heap
-                .push(Reverse((t + delay, self.seq, dst, payload.wrapping_add(1))));
-            self.seq += 1;
-        }
-    }
-}
 
 struct Tick;
 impl Message for Tick {

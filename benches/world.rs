@@ -12,16 +12,15 @@
 //! process to measure peak RSS (VmHWM) and wall time for a 10-minute and a
 //! 1-hour run of the reference world; it prints both and their ratio.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Instant as WallInstant;
 
+#[path = "common/bare.rs"]
+mod bare;
+
+use bare::Bare;
 use criterion::{Criterion, Throughput};
 use rampart_sim::WorldConfig;
 use rampart_time::Duration;
-use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
 
 const REFERENCE: &str = include_str!("../scenarios/reference-world.toml");
 const CHILD_ENV: &str = "RAMPART_WORLD_BENCH_CHILD";
@@ -109,37 +108,6 @@ fn rss_report() {
             println!("peak RSS ratio 1 h / 10 min: {:.3}", ml as f64 / ms as f64);
         }
         _ => println!("RSS measurement failed: could not re-run the bench binary as a child"),
-    }
-}
-
-struct Bare {
-    heap: BinaryHeap<Reverse<(u64, u64, u32, u32)>>,
-    rng: ChaCha8Rng,
-    seq: u64,
-}
-
-impl Bare {
-    fn new(pending: usize) -> Bare {
-        let mut b = Bare {
-            heap: BinaryHeap::with_capacity(pending),
-            rng: ChaCha8Rng::seed_from_u64(1),
-            seq: 0,
-        };
-        for i in 0..pending {
-            let t = b.rng.random_range(1..1_000_000u64);
-            b.heap.push(Reverse((t, b.seq, i as u32, 0)));
-            b.seq += 1;
-        }
-        b
-    }
-
-    fn run(&mut self, n: u64) {
-        for _ in 0..n {
-            let Reverse((t, _, dst, p)) = self.heap.pop().expect("never empty");
-            let delay = self.rng.random_range(1..1_000_000u64);
-            self.heap.push(Reverse((t + delay, self.seq, dst, p + 1)));
-            self.seq += 1;
-        }
     }
 }
 

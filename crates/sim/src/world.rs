@@ -132,6 +132,40 @@ struct Upstream {
     busy_ns_interval: u64,
 }
 
+/// What became of a request offered to an [`Upstream`].
+enum Offered {
+    /// A server took it; it completes after its service time.
+    Started,
+    /// It waits for a server.
+    Queued,
+    /// Every server is busy and the queue is full.
+    Refused,
+}
+
+impl Upstream {
+    fn offer(&mut self, id: ReqId, service: Duration) -> Offered {
+        if self.busy < self.servers {
+            self.busy += 1;
+            self.busy_ns_interval += service.as_nanos();
+            Offered::Started
+        } else if self.queue.len() < self.queue_max as usize {
+            self.queue.push_back((id, service));
+            Offered::Queued
+        } else {
+            Offered::Refused
+        }
+    }
+
+    /// A server is done; the next waiting request, if any, starts on it.
+    fn done(&mut self) -> Option<(ReqId, Duration)> {
+        self.busy -= 1;
+        let (next, service) = self.queue.pop_front()?;
+        self.busy += 1;
+        self.busy_ns_interval += service.as_nanos();
+        Some((next, service))
+    }
+}
+
 /// The world.
 #[derive(Debug)]
 pub struct World {
@@ -778,15 +812,10 @@ impl World {
                     ServiceTime::Exponential => rng::exponential(&mut self.backend_rng, cost),
                     ServiceTime::Fixed => cost,
                 } + internal_rtt;
-                let b = &mut self.backend;
-                if b.busy < b.servers {
-                    b.busy += 1;
-                    b.busy_ns_interval += service.as_nanos();
-                    ctx.send_self(service, Msg::BackendDone { req: id });
-                } else if b.queue.len() < b.queue_max as usize {
-                    b.queue.push_back((id, service));
-                } else {
-                    self.upstream_failed(ctx, id, reason::BACKEND_ERROR);
+                match self.backend.offer(id, service) {
+                    Offered::Started => ctx.send_self(service, Msg::BackendDone { req: id }),
+                    Offered::Queued => {}
+                    Offered::Refused => self.upstream_failed(ctx, id, reason::BACKEND_ERROR),
                 }
             }
             Kind::Login | Kind::Refresh => {
@@ -796,15 +825,12 @@ impl World {
                 } else {
                     ts.issue_cost
                 } + internal_rtt;
-                let q = &mut self.token_queue;
-                if q.busy < q.servers {
-                    q.busy += 1;
-                    q.busy_ns_interval += service.as_nanos();
-                    ctx.send_self(service, Msg::TokenDone { req: id });
-                } else if q.queue.len() < q.queue_max as usize {
-                    q.queue.push_back((id, service));
-                } else {
-                    self.upstream_failed(ctx, id, reason::TOKEN_SERVICE_UNAVAILABLE);
+                match self.token_queue.offer(id, service) {
+                    Offered::Started => ctx.send_self(service, Msg::TokenDone { req: id }),
+                    Offered::Queued => {}
+                    Offered::Refused => {
+                        self.upstream_failed(ctx, id, reason::TOKEN_SERVICE_UNAVAILABLE);
+                    }
                 }
             }
         }
@@ -845,13 +871,9 @@ impl World {
     }
 
     fn backend_done(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId) {
-        let b = &mut self.backend;
-        b.busy -= 1;
         // Errors under overload: a backend with a deep queue starts failing.
-        let overloaded = b.queue.len() * 2 > b.queue_max as usize;
-        if let Some((next, service)) = b.queue.pop_front() {
-            b.busy += 1;
-            b.busy_ns_interval += service.as_nanos();
+        let overloaded = self.backend.queue.len() * 2 > self.backend.queue_max as usize;
+        if let Some((next, service)) = self.backend.done() {
             ctx.send_self(service, Msg::BackendDone { req: next });
         }
         let failed = overloaded
@@ -880,11 +902,7 @@ impl World {
     fn token_done(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId) {
         let now = ctx.now();
         let unix = self.unix(now);
-        let q = &mut self.token_queue;
-        q.busy -= 1;
-        if let Some((next, service)) = q.queue.pop_front() {
-            q.busy += 1;
-            q.busy_ns_interval += service.as_nanos();
+        if let Some((next, service)) = self.token_queue.done() {
             ctx.send_self(service, Msg::TokenDone { req: next });
         }
         let r = self
