@@ -79,6 +79,8 @@ fn dump_dom(chrome: &Path, dir: &Path, page: &Path) -> (String, String) {
         let _ = err.read_to_string(&mut s);
         s
     });
+    // The wall clock bounds a real browser process in a test; nothing the
+    // report renders depends on it.
     let start = StdInstant::now();
     let status = loop {
         match child.try_wait().expect("wait on chromium") {
