@@ -8,7 +8,7 @@ use rampart_waf::{Header, Inspector, Request};
 
 use crate::benign::{self, Owned};
 use crate::corpus::malicious_requests;
-use crate::{CLIENT, test_policy};
+use crate::{CLIENT, test_policy, with_request};
 
 /// One inspector per paranoia level, and a fifth without signature rules
 /// (no triggers at all, a separate branch of the trigger search).
@@ -30,25 +30,9 @@ static CORPUS: std::sync::LazyLock<Vec<Owned>> = std::sync::LazyLock::new(|| {
 });
 
 fn assert_same(ins: &Inspector, o: &Owned) {
-    let headers: Vec<Header<'_>> = o
-        .headers
-        .iter()
-        .map(|(n, v)| Header {
-            name: n,
-            value: v.as_bytes(),
-        })
-        .collect();
-    let req = Request {
-        method: o.method,
-        path: o.path.as_bytes(),
-        query: o.query.as_bytes(),
-        headers: &headers,
-        body: &o.body,
-        content_type: o.content_type,
-        client_ip: CLIENT,
-        principal: None,
-    };
-    assert_eq!(ins.inspect(&req), ins.inspect_reference(&req), "{o:?}");
+    with_request(o, |req| {
+        assert_eq!(ins.inspect(req), ins.inspect_reference(req), "{o:?}")
+    });
 }
 
 #[test]

@@ -50,8 +50,8 @@ pub fn test_policy(paranoia: u8) -> Policy {
     p
 }
 
-/// Inspects an owned request.
-pub fn inspect(ins: &Inspector, o: &benign::Owned) -> Verdict {
+/// Lends an owned request out as the borrowed view the inspector takes.
+pub fn with_request<R>(o: &benign::Owned, f: impl FnOnce(&Request<'_>) -> R) -> R {
     let headers: Vec<Header<'_>> = o
         .headers
         .iter()
@@ -60,7 +60,7 @@ pub fn inspect(ins: &Inspector, o: &benign::Owned) -> Verdict {
             value: v.as_bytes(),
         })
         .collect();
-    let req = Request {
+    f(&Request {
         method: o.method,
         path: o.path.as_bytes(),
         query: o.query.as_bytes(),
@@ -69,8 +69,12 @@ pub fn inspect(ins: &Inspector, o: &benign::Owned) -> Verdict {
         content_type: o.content_type,
         client_ip: CLIENT,
         principal: None,
-    };
-    ins.inspect(&req)
+    })
+}
+
+/// Inspects an owned request.
+pub fn inspect(ins: &Inspector, o: &benign::Owned) -> Verdict {
+    with_request(o, |req| ins.inspect(req))
 }
 
 /// The simulator caches verdicts per (template, ruleset hash) and shares
