@@ -818,10 +818,14 @@ impl Inspector {
         acc.cost.bytes_scanned += walked;
         hits.and(&self.by_target[target as usize]);
         // Several regex rules to run on one value: one pass of the set
-        // answers them all (the set reports exactly the patterns that match
-        // somewhere, as each `is_match` would). The cost still counts one
-        // walk per rule, as the model the simulator charges is per rule.
-        let set_matches = match (&self.regex_set, acc.path) {
+        // answers them all. Most values are clean, so the set first asks
+        // only "does any pattern match?" (a forward search that stops at
+        // the first match and keeps no per-pattern state); only a yes pays
+        // for the overlapping search that says which. Both answer exactly
+        // what each rule's own `is_match` would: no set pattern matching
+        // means no triggered rule matches. The cost still counts one walk
+        // per rule, as the model the simulator charges is per rule.
+        let set_answer = match (&self.regex_set, acc.path) {
             (Some(set), SearchPath::Fast)
                 if hits
                     .iter()
@@ -829,9 +833,13 @@ impl Inspector {
                     .nth(1)
                     .is_some() =>
             {
-                Some(set.matches(v))
+                if set.is_match(v) {
+                    SetAnswer::Which(set.matches(v))
+                } else {
+                    SetAnswer::NoneMatch
+                }
             }
-            _ => None,
+            _ => SetAnswer::NotAsked,
         };
         for r in hits.iter() {
             if acc.fired.get(r) {
@@ -842,9 +850,10 @@ impl Inspector {
             let matched = match &rule.kind {
                 Kind::Regex(re) => {
                     acc.cost.bytes_scanned += v.len() as u64;
-                    match &set_matches {
-                        Some(m) => m.matched(usize::from(self.set_index[r])),
-                        None => re.is_match(v),
+                    match &set_answer {
+                        SetAnswer::Which(m) => m.matched(usize::from(self.set_index[r])),
+                        SetAnswer::NoneMatch => false,
+                        SetAnswer::NotAsked => re.is_match(v),
                     }
                 }
                 Kind::InternalUrl => {
@@ -917,6 +926,16 @@ impl<'a> Seen<'a> {
         }
         true
     }
+}
+
+/// What the regex set said about one value.
+enum SetAnswer {
+    /// The set was not run: each rule runs its own regex.
+    NotAsked,
+    /// No pattern of the set matches anywhere in the value.
+    NoneMatch,
+    /// Some pattern matches: exactly these.
+    Which(regex::bytes::SetMatches),
 }
 
 /// The state of a replayed reference trigger search.
