@@ -1,0 +1,349 @@
+//! Loading, located errors, variants and assertion evaluation.
+
+use std::path::Path;
+
+use super::*;
+
+const BASE: &str = r#"
+[scenario]
+name = "t"
+seed = 3
+duration = "5s"
+
+[[scenario.phases]]
+name = "surge"
+start = "1s"
+end = "3s"
+
+[fleet.gateway]
+workers = 2
+
+[scaling]
+initial = 2
+
+[[traffic]]
+name = "shoppers"
+accounts = 20
+timeout = "2s"
+model = { kind = "open", process = "poisson", shape = { kind = "constant", rate = "50/s" } }
+routes = [
+    { name = "login", method = "POST", path = "/login", weight = 0, backend_cost = "1ms", login = true },
+    { name = "browse", method = "GET", path = "/api/items", weight = 1, auth = true, backend_cost = "5ms" },
+]
+
+[[policy.ratelimit]]
+name = "per-ip"
+key = ["ip"]
+limit = { algorithm = "gcra", period = "10ms", burst = 20 }
+
+[[policy.ratelimit]]
+name = "login-per-ip"
+key = ["ip"]
+routes = ["login"]
+limit = { algorithm = "sliding_window", limit = 10, window = "1m" }
+
+[[assert]]
+that = "legit.success_rate >= 90%"
+during = "surge"
+
+[variants.more-workers]
+fleet.gateway.workers = 8
+
+[variants.burst]
+"policy.ratelimit[0].limit.burst" = 80
+"#;
+
+fn parse(text: &str) -> Result<Scenario, Error> {
+    Scenario::parse("s.toml", text, Path::new("."))
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.diagnostics().iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn the_base_scenario_loads_with_its_assertions_and_variants() {
+    let s = parse(BASE).unwrap();
+    assert_eq!(s.world.run.name, "t");
+    assert_eq!(s.world.fleet.gateway.workers, 2);
+    assert_eq!(s.assertions.len(), 1);
+    assert_eq!(s.assertions[0].during.as_deref(), Some("surge"));
+    assert_eq!(
+        s.variants.keys().collect::<Vec<_>>(),
+        ["burst", "more-workers"]
+    );
+    assert!(s.document.contains_key("run") && !s.document.contains_key("scenario"));
+    assert!(!s.document.contains_key("assert"));
+}
+
+#[test]
+fn a_variant_overrides_nested_tables_and_indexed_paths() {
+    let s = parse(BASE).unwrap();
+    let v = s.with_variant("more-workers").unwrap();
+    assert_eq!(v.world.fleet.gateway.workers, 8);
+    assert_eq!(v.world.scaling.initial, 2, "untouched fields stay");
+    let b = s.with_variant("burst").unwrap();
+    let burst = path::get(&b.document, "policy.ratelimit[0].limit.burst");
+    assert_eq!(burst, Some(&Value::Integer(80)));
+    assert_ne!(b.world.policy, s.world.policy);
+    assert_eq!(b.label(), "t.burst");
+}
+
+#[test]
+fn an_unknown_variant_suggests_the_closest_name() {
+    let s = parse(BASE).unwrap();
+    let e = s.with_variant("burts").unwrap_err().to_string();
+    assert!(
+        e.contains("unknown variant `burts`; did you mean `burst`?"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_bad_variant_is_reported_at_load_with_its_name_and_path() {
+    let text = format!("{BASE}\n[variants.broken]\n\"policy.ratelimit[5].limit.burst\" = 1\n");
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("variant `broken`"), "{e:?}");
+    assert!(e[0].contains("index 5 is out of range"), "{e:?}");
+    let line = text
+        .lines()
+        .position(|l| l.contains("ratelimit[5]"))
+        .unwrap()
+        + 1;
+    assert!(e[0].starts_with(&format!("s.toml:{line}:1:")), "{e:?}");
+
+    let text = format!("{BASE}\n[variants.zero]\nfleet.gateway.workers = 0\n");
+    let e = errors(&text);
+    assert!(
+        e[0].contains("variant `zero`: fleet.gateway.workers: must be > 0"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_misspelt_key_is_located_and_gets_a_suggestion() {
+    let text = BASE.replace("[fleet.gateway]\nworkers", "[fleet.gateway]\nwrokers");
+    let e = errors(&text);
+    let line = text.lines().position(|l| l.starts_with("wrokers")).unwrap() + 1;
+    assert!(
+        e[0].starts_with(&format!("s.toml:{line}:1: fleet.gateway.wrokers")),
+        "{e:?}"
+    );
+    assert!(e[0].contains("did you mean `workers`?"), "{e:?}");
+
+    let text = BASE.replace("[[assert]]\nthat", "[[asert]]\nthat");
+    let e = errors(&text);
+    assert!(
+        e.iter().any(|m| m.contains("did you mean `assert`?")),
+        "{e:?}"
+    );
+
+    let text = BASE.replace("during = \"surge\"", "durng = \"surge\"");
+    let e = errors(&text);
+    assert!(e[0].contains("did you mean `during`?"), "{e:?}");
+}
+
+#[test]
+fn semantic_errors_come_all_at_once_each_at_its_line() {
+    let text = BASE
+        .replace("workers = 2", "workers = 0")
+        .replace("initial = 2", "initial = 0")
+        .replace("during = \"surge\"", "during = \"surg\"")
+        .replace("routes = [\"login\"]", "routes = [\"logni\"]");
+    let e = errors(&text);
+    let find = |needle: &str| {
+        e.iter()
+            .find(|m| m.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in {e:#?}"))
+            .clone()
+    };
+    let at = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert!(find("fleet.gateway.workers").starts_with(&format!("s.toml:{}:", at("workers = 0"))));
+    assert!(find("scaling.initial").starts_with(&format!("s.toml:{}:", at("initial = 0"))));
+    assert!(
+        find("unknown phase `surg`; did you mean `surge`?")
+            .starts_with(&format!("s.toml:{}:", at("surg\"")))
+    );
+    assert!(
+        find("no traffic route is named `logni`; did you mean `login`?")
+            .starts_with(&format!("s.toml:{}:", at("logni")))
+    );
+}
+
+#[test]
+fn step_scaling_gaps_are_reported_per_step() {
+    let text = BASE.replace(
+        "[scaling]\ninitial = 2",
+        r#"[scaling]
+initial = 2
+[scaling.controller]
+kind = "step"
+min_size = 1
+max_size = 4
+adjustment_type = "ChangeInCapacity"
+alarm = { metric_index = 0, comparison = "GreaterThanOrEqualToThreshold", threshold = 60.0, evaluation_periods = 1 }
+steps = [
+  { lower_bound = 0.0, upper_bound = 10.0, scaling_adjustment = 1 },
+  { lower_bound = 20.0, scaling_adjustment = 2 },
+]"#,
+    );
+    let e = match parse(&text) {
+        Ok(_) => panic!("a gap validated"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("scaling.controller.steps[1].lower_bound: gap after steps[0]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_type_error_names_the_field_and_its_line() {
+    let text = BASE.replace("workers = 2", "workers = \"two\"");
+    let e = errors(&text);
+    let line = text.lines().position(|l| l.contains("\"two\"")).unwrap() + 1;
+    assert!(
+        e[0].starts_with(&format!("s.toml:{line}:11: fleet.gateway.workers")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_bad_assertion_is_quoted_with_a_caret() {
+    let text = BASE.replace(">= 90%", "=> 90%");
+    let e = errors(&text);
+    assert!(e[0].contains("assert[0].that"), "{e:?}");
+    assert!(e[0].contains("did you mean `>=`?"), "{e:?}");
+    assert!(
+        e[0].contains("    legit.success_rate => 90%\n                       ^^"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn run_alias_and_scenario_section_are_the_same() {
+    let text = BASE
+        .replace("[scenario]", "[run]")
+        .replace("[[scenario.phases]]", "[[run.phases]]");
+    assert_eq!(parse(&text).unwrap().world, parse(BASE).unwrap().world);
+    let both = format!("[run]\nname = \"x\"\n{BASE}");
+    assert!(errors(&both)[0].contains("both [scenario] and [run]"));
+}
+
+#[test]
+fn overrides_by_path_rebuild_the_world() {
+    let s = parse(BASE).unwrap();
+    let o = s
+        .with_overrides(
+            &[
+                ("scenario.seed".into(), Value::Integer(9)),
+                ("fleet.gateway.queue_max".into(), path::parse_value("64")),
+            ],
+            "--set",
+        )
+        .unwrap();
+    assert_eq!(o.world.run.seed, 9);
+    assert_eq!(o.world.fleet.gateway.queue_max, 64);
+    let e = s
+        .with_overrides(
+            &[("fleet.gateway.workers".into(), Value::Integer(0))],
+            "--set",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--set: fleet.gateway.workers: must be > 0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_policy_file_is_inlined_and_its_errors_name_it() {
+    let dir = std::env::temp_dir().join(format!("rampart-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("p.toml"),
+        "version = \"p1\"\n[[ratelimit]]\nname = \"per-ip\"\nkey = [\"ip\"]\nlimit = { algorithm = \"gcra\", period = \"10ms\", burst = 20 }\n",
+    )
+    .unwrap();
+    let cut = BASE.find("[[policy.ratelimit]]").unwrap();
+    let end = BASE.find("[[assert]]").unwrap();
+    let text = format!("policy = \"p.toml\"\n{}{}", &BASE[..cut], &BASE[end..]).replace(
+        "\"policy.ratelimit[0].limit.burst\" = 80",
+        "\"policy.version\" = \"p2\"",
+    );
+    let s = Scenario::parse("s.toml", &text, &dir).unwrap();
+    assert_eq!(s.world.policy.version, "p1");
+    assert_eq!(s.world.policy.ratelimit.len(), 1);
+    assert_eq!(s.with_variant("burst").unwrap().world.policy.version, "p2");
+    let (hash, version) = s.policy_id();
+    assert_eq!((hash.len(), version.as_str()), (64, "p1"));
+
+    std::fs::write(dir.join("p.toml"), "version = \"p1\"\nratelimt = []\n").unwrap();
+    let e = Scenario::parse("s.toml", &text, &dir)
+        .unwrap_err()
+        .to_string();
+    let pname = dir.join("p.toml").display().to_string();
+    assert!(
+        e.starts_with(&format!("{pname}:2:1: policy.ratelimt")),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `ratelimit`?"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_run_evaluates_assertions_and_derived_cost() {
+    let text = format!(
+        "{BASE}\n[[assert]]\nthat = \"cost.instance_hours <= 1\"\n[[assert]]\nname = \"impossible\"\nthat = \"legit.latency.p50 < 0ms\"\n[[assert]]\nthat = \"legit.latncy.p99 < 1s\"\n"
+    );
+    let s = parse(&text).unwrap();
+    let out = run(&s).unwrap();
+    let a = &out.assertions;
+    assert_eq!(a.len(), 4);
+    assert!(a[0].passed, "{:?}", a[0]);
+    assert!(a[1].passed, "{:?}", a[1]);
+    // 2 instances for 5 s.
+    let hours = a[1].measured.unwrap();
+    assert!((hours - 2.0 * 5.0 / 3600.0).abs() < 1e-9, "{hours}");
+    assert_eq!(out.cost.instance_hours, hours);
+    assert!(!a[2].passed && a[2].measured.is_some());
+    assert!(!a[3].passed);
+    assert!(
+        a[3].error
+            .as_deref()
+            .unwrap()
+            .contains("did you mean `legit.latency.p99`?"),
+        "{:?}",
+        a[3]
+    );
+    assert!(!out.passed());
+    assert_eq!(
+        out.report_assertions()[2].expr,
+        "impossible: legit.latency.p50 < 0ms"
+    );
+}
+
+#[test]
+fn garbage_is_an_error_never_a_panic() {
+    for text in [
+        "",
+        "[",
+        "a = ",
+        "[scenario]\nname = 1",
+        "assert = 3",
+        "variants = []",
+        "[variants]\nx = 1",
+        "[[assert]]\nthat = 4",
+        "[[assert]]\nduring = \"x\"",
+        "policy = \"/nonexistent/p.toml\"",
+        "scenario = 5",
+        "[scenario]\nname = \"x\"\nduration = \"99999999999999999999h\"",
+    ] {
+        assert!(parse(text).is_err(), "{text:?} loaded");
+    }
+}
