@@ -209,9 +209,9 @@ pub struct Inspector {
     hash: RulesetHash,
     rules: Vec<CompiledRule>,
     triggers: AhoCorasick,
-    /// The same triggers as a bare DFA (no prefilter), walked by a
+    /// The same triggers as a flat DFA table (no prefilter), walked by a
     /// hand-written loop that sees every match state once.
-    trigger_dfa: aho_corasick::dfa::DFA,
+    trigger_table: TriggerTable,
     /// Every regex rule in one set, so a value that triggers several of
     /// them is searched once. `None` if the set exceeds its size limit
     /// (then each rule runs on its own, as the reference does).
@@ -381,6 +381,7 @@ impl Inspector {
             .map_err(|e| PolicyError::Automaton {
                 reason: e.to_string(),
             })?;
+        let trigger_table = TriggerTable::new(&trigger_dfa, &patterns, &trigger_rules)?;
         let regex_set = RegexSetBuilder::new(set_sources.iter().map(|(_, src)| src))
             .unicode(false)
             .size_limit(REGEX_SIZE_LIMIT_BYTES.saturating_mul(4))
@@ -436,7 +437,7 @@ impl Inspector {
             policy,
             rules,
             triggers,
-            trigger_dfa,
+            trigger_table,
             regex_set,
             set_index,
             trigger_rules,
@@ -720,63 +721,28 @@ impl Inspector {
     /// [`Inspector::inspect_reference`] on the corpora, mutated corpora and
     /// arbitrary bytes.
     fn trigger_hits(&self, v: &[u8]) -> (Bits, u64) {
-        use aho_corasick::Anchored;
-        use aho_corasick::automaton::Automaton as _;
         if self.trigger_rules.is_empty() {
             // No triggers: the reference's single search finds nothing and
             // walks the whole value.
             return (self.always, v.len() as u64);
         }
-        let dfa = &self.trigger_dfa;
-        let Ok(mut sid) = dfa.start_state(Anchored::No) else {
-            // Unreachable: the DFA is built for unanchored search. Fall back
-            // to the reference rather than panic.
-            return self.trigger_hits_reference(v);
-        };
+        let t = &self.trigger_table;
         let mut walk = Walk {
             hits: self.always,
             walked: 0,
             pos: 0,
         };
+        let mut sid = t.start;
         for (i, &b) in v.iter().enumerate() {
-            sid = dfa.next_state(Anchored::No, sid, b);
-            if dfa.is_match(sid) {
-                self.replay(&mut walk, i + 1, sid);
+            sid = t.trans[(sid + u32::from(t.classes[usize::from(b)])) as usize];
+            if sid < t.match_limit {
+                t.replay(&mut walk, i + 1, sid);
             }
         }
         if walk.pos < v.len() {
             walk.walked += (v.len() - walk.pos) as u64;
         }
         (walk.hits, walk.walked)
-    }
-
-    /// Folds the matches of DFA state `sid`, reached at byte offset `end`,
-    /// into `walk`: every trigger selects its rules, and the reference's
-    /// restarts that end here are replayed. From `pos` the reference finds
-    /// the longest occurrence ending here that starts at or after `pos`,
-    /// then restarts one byte after its start.
-    #[inline]
-    fn replay(&self, walk: &mut Walk, end: usize, sid: aho_corasick::automaton::StateID) {
-        use aho_corasick::automaton::Automaton as _;
-        let dfa = &self.trigger_dfa;
-        let n = dfa.match_len(sid);
-        for k in 0..n {
-            walk.hits
-                .or(&self.trigger_rules[dfa.match_pattern(sid, k).as_usize()]);
-        }
-        loop {
-            let mut best: Option<usize> = None;
-            for k in 0..n {
-                let len = dfa.pattern_len(dfa.match_pattern(sid, k));
-                let start = end - len;
-                if start >= walk.pos && best.is_none_or(|s| start < s) {
-                    best = Some(start);
-                }
-            }
-            let Some(start) = best else { break };
-            walk.walked += (end - walk.pos) as u64;
-            walk.pos = start + 1;
-        }
     }
 
     /// The original search: one prefiltered non-overlapping search per
@@ -925,6 +891,179 @@ impl<'a> Seen<'a> {
             self.slots[i] = self.entries.len() as u8;
         }
         true
+    }
+}
+
+/// The trigger DFA as one flat table, so the per-byte step is two loads,
+/// an add and a compare.
+///
+/// Built from aho-corasick's unanchored DFA by visiting every reachable
+/// state: byte classes fold ASCII case and merge every byte that occurs in
+/// no trigger (the construction checks that each class really behaves as
+/// one byte, and falls back to one class per byte otherwise), state ids are
+/// premultiplied by the class count, and match states are numbered first so
+/// "is this a match state?" is one comparison.
+#[derive(Debug)]
+struct TriggerTable {
+    /// Byte to class.
+    classes: [u8; 256],
+    /// `trans[state + class]`: the next state, premultiplied.
+    trans: Vec<u32>,
+    /// The unanchored start state, premultiplied.
+    start: u32,
+    /// States below this (premultiplied) are match states.
+    match_limit: u32,
+    /// Per premultiplied match state, its index into `match_hits` and
+    /// `match_lens` (entries for non-multiples of the stride are unused).
+    match_index: Vec<u16>,
+    /// Per match state: the union of the rules its triggers select.
+    match_hits: Vec<Bits>,
+    /// Per match state: the distinct lengths of the triggers ending there,
+    /// longest first (so their starts come in increasing order).
+    match_lens: Vec<Box<[u16]>>,
+}
+
+impl TriggerTable {
+    fn new(
+        dfa: &aho_corasick::dfa::DFA,
+        patterns: &[String],
+        trigger_rules: &[Bits],
+    ) -> Result<TriggerTable, PolicyError> {
+        let mut folded = [0u8; 256];
+        let mut next_class = 1u16;
+        for p in patterns {
+            for &b in p.as_bytes() {
+                let l = usize::from(b.to_ascii_lowercase());
+                if folded[l] == 0 {
+                    folded[l] = next_class as u8;
+                    next_class += 1;
+                    if next_class > 255 {
+                        break;
+                    }
+                }
+            }
+        }
+        if next_class <= 255 {
+            let mut classes = [0u8; 256];
+            for (b, c) in classes.iter_mut().enumerate() {
+                *c = folded[usize::from((b as u8).to_ascii_lowercase())];
+            }
+            if let Some(t) =
+                Self::with_classes(dfa, classes, usize::from(next_class), trigger_rules)?
+            {
+                return Ok(t);
+            }
+        }
+        let mut identity = [0u8; 256];
+        for (b, c) in identity.iter_mut().enumerate() {
+            *c = b as u8;
+        }
+        Self::with_classes(dfa, identity, 256, trigger_rules)?.ok_or_else(|| {
+            PolicyError::Automaton {
+                reason: "trigger table: one class per byte still conflicts".into(),
+            }
+        })
+    }
+
+    /// `Ok(None)` when two bytes of one class lead somewhere different.
+    fn with_classes(
+        dfa: &aho_corasick::dfa::DFA,
+        classes: [u8; 256],
+        stride: usize,
+        trigger_rules: &[Bits],
+    ) -> Result<Option<TriggerTable>, PolicyError> {
+        use aho_corasick::Anchored;
+        use aho_corasick::automaton::{Automaton as _, StateID};
+        use std::collections::{BTreeMap, VecDeque};
+        let automaton = |e: aho_corasick::MatchError| PolicyError::Automaton {
+            reason: e.to_string(),
+        };
+        let start = dfa.start_state(Anchored::No).map_err(automaton)?;
+        // Every state reachable from the start, in breadth-first order.
+        let mut order: Vec<StateID> = vec![start];
+        let mut seen: BTreeMap<StateID, ()> = BTreeMap::from([(start, ())]);
+        let mut queue = VecDeque::from([start]);
+        while let Some(sid) = queue.pop_front() {
+            for b in 0..=255u8 {
+                let t = dfa.next_state(Anchored::No, sid, b);
+                if seen.insert(t, ()).is_none() {
+                    order.push(t);
+                    queue.push_back(t);
+                }
+            }
+        }
+        // Match states first.
+        order.sort_by_key(|&sid| !dfa.is_match(sid));
+        let n_match = order.iter().filter(|&&sid| dfa.is_match(sid)).count();
+        let premultiplied = |k: usize| -> Result<u32, PolicyError> {
+            u32::try_from(k * stride).map_err(|_| PolicyError::Automaton {
+                reason: "trigger table too large".into(),
+            })
+        };
+        let index: BTreeMap<StateID, usize> =
+            order.iter().enumerate().map(|(k, &sid)| (sid, k)).collect();
+        let mut trans = vec![u32::MAX; order.len() * stride];
+        for (k, &sid) in order.iter().enumerate() {
+            for b in 0..=255u8 {
+                let to = premultiplied(index[&dfa.next_state(Anchored::No, sid, b)])?;
+                let slot = &mut trans[k * stride + usize::from(classes[usize::from(b)])];
+                if *slot != u32::MAX && *slot != to {
+                    return Ok(None);
+                }
+                *slot = to;
+            }
+        }
+        let mut match_index = vec![0u16; n_match * stride];
+        let mut match_hits = Vec::with_capacity(n_match);
+        let mut match_lens = Vec::with_capacity(n_match);
+        for (k, &sid) in order[..n_match].iter().enumerate() {
+            match_index[k * stride] = u16::try_from(k).map_err(|_| PolicyError::Automaton {
+                reason: "too many trigger match states".into(),
+            })?;
+            let mut hits = Bits::default();
+            let mut lens: Vec<u16> = Vec::new();
+            for m in 0..dfa.match_len(sid) {
+                let pid = dfa.match_pattern(sid, m);
+                hits.or(&trigger_rules[pid.as_usize()]);
+                lens.push(u16::try_from(dfa.pattern_len(pid)).unwrap_or(u16::MAX));
+            }
+            lens.sort_unstable_by(|a, b| b.cmp(a));
+            lens.dedup();
+            match_hits.push(hits);
+            match_lens.push(lens.into_boxed_slice());
+        }
+        Ok(Some(TriggerTable {
+            classes,
+            trans,
+            start: premultiplied(index[&start])?,
+            match_limit: premultiplied(n_match)?,
+            match_index,
+            match_hits,
+            match_lens,
+        }))
+    }
+
+    /// Folds match state `sid`, reached at byte offset `end`, into `walk`:
+    /// every trigger ending here selects its rules, and the reference's
+    /// restarts that end here are replayed. From `pos` the reference finds
+    /// the longest occurrence ending here that starts at or after `pos`,
+    /// then restarts one byte after its start; taking the starts in
+    /// increasing order does exactly that, repeatedly.
+    #[inline]
+    fn replay(&self, walk: &mut Walk, end: usize, sid: u32) {
+        let k = usize::from(self.match_index[sid as usize]);
+        walk.hits.or(&self.match_hits[k]);
+        for &len in self.match_lens[k].iter() {
+            // A trigger ending at `end` was read whole from offset 0, so
+            // it is never longer than `end`.
+            let Some(start) = end.checked_sub(usize::from(len)) else {
+                continue;
+            };
+            if start >= walk.pos {
+                walk.walked += (end - walk.pos) as u64;
+                walk.pos = start + 1;
+            }
+        }
     }
 }
 
