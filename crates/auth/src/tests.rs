@@ -424,6 +424,33 @@ fn the_verified_token_cache_never_exceeds_its_cap() {
     assert_eq!(v.stats().cache_evictions, 42);
 }
 
+/// An expired token is never looked up again; the cache must still let go
+/// of it, or a long run holds the cap's worth of dead entries where a short
+/// one holds only its live sessions.
+#[test]
+fn expired_tokens_leave_the_cache_without_waiting_for_the_cap() {
+    let mut s = service();
+    let ttl = ServiceConfig::default().access_ttl;
+    let cfg = VerifierConfig {
+        cache_entries_max: 1_000,
+        ..VerifierConfig::default()
+    };
+    let mut v = synced_verifier(&s, t0(), cfg);
+    let per_generation = 10;
+    for generation in 0..8u64 {
+        let now = t0() + Duration::from_nanos(ttl.as_nanos() * generation);
+        sync(&mut v, &s, now);
+        for i in 0..per_generation {
+            let pair = s.issue(now, &format!("u{i}"), "read").unwrap();
+            assert!(v.verify(now, &pair.access).is_accepted());
+        }
+        // Every token of the previous generation expired exactly at `now`.
+        assert_eq!(v.cache_len(), per_generation as usize, "generation {generation}");
+        assert_eq!(v.stats().cache_expired, generation * per_generation);
+    }
+    assert_eq!(v.stats().cache_evictions, 0);
+}
+
 #[test]
 fn revoking_a_subject_rejects_its_earlier_tokens_only() {
     let mut s = service();

@@ -196,6 +196,9 @@ pub struct VerifierStats {
     pub cache_hits: u64,
     /// Entries evicted at the cache cap.
     pub cache_evictions: u64,
+    /// Expired entries reclaimed from the front of the cache's insertion
+    /// order when a new entry goes in.
+    pub cache_expired: u64,
     /// JWKS fetches asked for.
     pub jwks_fetches: u64,
     /// Unknown-`kid` verdicts that found a JWKS fetch already rate-limited.
@@ -433,7 +436,7 @@ impl Verifier {
         let expires_at = Instant::from_nanos(c.exp.saturating_mul(1_000_000_000));
         let not_before = Instant::from_nanos(c.nbf.saturating_mul(1_000_000_000));
         if now < expires_at {
-            self.cache_insert(h, token, principal.clone(), expires_at, not_before);
+            self.cache_insert(now, h, token, principal.clone(), expires_at, not_before);
         }
         Verdict {
             outcome: Ok(principal),
@@ -479,6 +482,7 @@ impl Verifier {
 
     fn cache_insert(
         &mut self,
+        now: Instant,
         h: u64,
         token: &str,
         principal: Arc<Principal>,
@@ -487,6 +491,27 @@ impl Verifier {
     ) {
         if self.config.cache_entries_max == 0 {
             return;
+        }
+        // An expired token is never looked up again, so lookups alone never
+        // reclaim it: without this, dead entries pile up until the cap and a
+        // long run holds the cap's worth of memory where a short one holds
+        // only the live sessions. Tokens of one issuer share a TTL, so
+        // insertion order is (nearly) expiry order and the front of the queue
+        // is where the dead ones are: amortised O(1) per insert. An entry with
+        // a longer life in front stops the sweep early; the cap still bounds.
+        while let Some(&(key, seq)) = self.cache_order.front() {
+            match self.cache.get(&key) {
+                Some(e) if e.seq == seq => {
+                    if now < e.expires_at {
+                        break;
+                    }
+                    self.cache.remove(&key);
+                    self.stats.cache_expired += 1;
+                }
+                // A record left behind by a removal or a re-insert.
+                _ => {}
+            }
+            self.cache_order.pop_front();
         }
         while self.cache.len() >= self.config.cache_entries_max && !self.cache.contains_key(&h) {
             let Some((key, seq)) = self.cache_order.pop_front() else {
