@@ -110,7 +110,14 @@ fn needs_decoding(raw: &[u8], form: bool) -> bool {
 }
 
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+pub(crate) const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Non-zero exactly when some byte of `x` is zero (the classic test: the
+/// lane it flags can be wrong above a real zero byte, the word never is).
+#[inline]
+pub(crate) const fn zero_lanes(x: u64) -> u64 {
+    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
+}
 
 /// Whether any byte of `w` equals `b` (exact: the classic zero-byte test on
 /// `w ^ b…b` can flag a wrong lane, never a wrong word).
@@ -119,9 +126,11 @@ pub(crate) const fn has_byte(w: u64, b: u8) -> bool {
     x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS != 0
 }
 
-/// Whether any byte of `w` is below `n` (`n <= 128`; exact per word).
-pub(crate) const fn has_byte_below(w: u64, n: u8) -> bool {
-    w.wrapping_sub(LOW_BITS * n as u64) & !w & HIGH_BITS != 0
+/// Non-zero exactly when some byte of `w` is below `n` (`n <= 128`; exact
+/// per word, like [`zero_lanes`]).
+#[inline]
+pub(crate) const fn below_lanes(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(LOW_BITS * n as u64) & !w & HIGH_BITS
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -483,7 +492,8 @@ mod tests {
             if lane % 2 == 0 { bytes[lane] = b; }
             let w = u64::from_le_bytes(bytes);
             proptest::prop_assert_eq!(has_byte(w, b), bytes.contains(&b));
-            proptest::prop_assert_eq!(has_byte_below(w, n), bytes.iter().any(|&x| x < n));
+            proptest::prop_assert_eq!(below_lanes(w, n) != 0, bytes.iter().any(|&x| x < n));
+            proptest::prop_assert_eq!(zero_lanes(w) != 0, bytes.contains(&0));
         }
     }
 

@@ -29,7 +29,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::decode;
-use crate::json::{self, JsonItem, JsonLimits, JsonOutcome};
+use crate::json::{self, JsonItem, JsonLimits, JsonOutcome, StrFlags};
 use crate::policy::{AttackClass, Matcher, Mode, Policy, Route, RulesetHash, Severity, Target};
 use crate::request::Request;
 use crate::ssrf;
@@ -624,7 +624,7 @@ impl Inspector {
         }
     }
 
-    fn json_body(&self, body: &[u8], route: &CompiledRoute, acc: &mut Acc) {
+    fn json_body<'a>(&self, body: &'a [u8], route: &CompiledRoute, acc: &mut Acc) {
         let l = &self.policy.limits;
         let limits = JsonLimits {
             depth_max: l.json_depth_max,
@@ -636,25 +636,38 @@ impl Inspector {
         // The key most recently seen decides whether the next string is base64.
         let mut last_key_b64 = false;
         let mut seen = Seen::new();
+        // The scanner's flags say when a string has no escape and nothing a
+        // decoder could change, so neither unescaping nor decoding needs to
+        // look at it again (the reference path ignores them).
+        let fast = acc.path == SearchPath::Fast;
+        let unescape = |raw: &'a [u8], f: StrFlags| -> Cow<'a, [u8]> {
+            if fast && !f.escaped {
+                Cow::Borrowed(raw)
+            } else {
+                decode::json_unescape(raw)
+            }
+        };
         let outcome = json::scan(body, limits, |item| match item {
-            JsonItem::Key(raw) => {
+            JsonItem::Key(raw, f) => {
                 // Arrays of objects repeat their keys; an identical key
                 // cannot fire a rule the first copy did not, so it is
                 // inspected once per request.
                 let first = seen.insert(raw, 0);
                 if first || !route.base64_params.is_empty() {
-                    let key = decode::json_unescape(raw);
+                    let key = unescape(raw, f);
                     last_key_b64 = route.base64_params.iter().any(|p| p.as_slice() == &*key);
                     if first {
                         self.check_field_name(&key, route, acc);
-                        self.value_decoded_json(Target::ArgNames, key, false, acc);
+                        let plain = fast && !f.escaped && !f.maybe_encoded;
+                        self.value_decoded_json(Target::ArgNames, key, false, plain, acc);
                     }
                 }
             }
-            JsonItem::Str(raw) => {
+            JsonItem::Str(raw, f) => {
                 if seen.insert(raw, 1 + u8::from(last_key_b64)) {
-                    let v = decode::json_unescape(raw);
-                    self.value_decoded_json(Target::Args, v, last_key_b64, acc);
+                    let v = unescape(raw, f);
+                    let plain = fast && !f.escaped && !f.maybe_encoded;
+                    self.value_decoded_json(Target::Args, v, last_key_b64, plain, acc);
                 }
                 last_key_b64 = false;
             }
@@ -683,15 +696,45 @@ impl Inspector {
         }
     }
 
-    fn value_decoded_json(&self, target: Target, v: Cow<'_, [u8]>, b64: bool, acc: &mut Acc) {
-        self.value(target, &v, false, b64, acc);
+    /// `plain`: the caller knows no decoder can change `v` (see
+    /// [`StrFlags`]), so the decoding walk is skipped; its cost is charged
+    /// as the walk would have been (one read of `v`).
+    fn value_decoded_json(
+        &self,
+        target: Target,
+        v: Cow<'_, [u8]>,
+        b64: bool,
+        plain: bool,
+        acc: &mut Acc,
+    ) {
+        self.value_known(target, &v, false, b64, plain, acc);
     }
 
     fn value(&self, target: Target, raw: &[u8], form: bool, b64: bool, acc: &mut Acc) {
+        self.value_known(target, raw, form, b64, false, acc);
+    }
+
+    fn value_known(
+        &self,
+        target: Target,
+        raw: &[u8],
+        form: bool,
+        b64: bool,
+        plain: bool,
+        acc: &mut Acc,
+    ) {
         if raw.is_empty() {
             return;
         }
-        let n = decode::normalize(raw, form, self.policy.decode.passes_max);
+        let n = if plain {
+            decode::Normalized {
+                bytes: Cow::Borrowed(raw),
+                residual: false,
+                bytes_scanned: raw.len() as u64,
+            }
+        } else {
+            decode::normalize(raw, form, self.policy.decode.passes_max)
+        };
         acc.cost.bytes_scanned += n.bytes_scanned;
         if n.residual {
             acc.engine(ids::RESIDUAL_ENCODING, AttackClass::Evasion);

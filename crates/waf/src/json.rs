@@ -5,12 +5,25 @@
 //! two bytes at a time), and the only allocation is a stack bounded by
 //! `depth_max`. Worst case: O(1) work per byte plus O(depth_max) memory.
 
-/// One item the scanner hands to the visitor.
+/// One item the scanner hands to the visitor, with what the scan learnt
+/// about its bytes on the way.
 pub(crate) enum JsonItem<'a> {
     /// An object key, raw (escapes not yet decoded).
-    Key(&'a [u8]),
+    Key(&'a [u8], StrFlags),
     /// A string value, raw (escapes not yet decoded).
-    Str(&'a [u8]),
+    Str(&'a [u8], StrFlags),
+}
+
+/// Facts about a string's raw bytes, gathered by the same word-at-a-time
+/// walk that finds its end, so the inspector need not walk it again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StrFlags {
+    /// Holds a backslash: JSON unescaping may change it.
+    pub(crate) escaped: bool,
+    /// Holds `%`, `&` or a byte >= 0x80 (or `$`, which shares the cheap
+    /// test): URL, entity or full-width decoding may change it. When false
+    /// (and not escaped) no decoder can.
+    pub(crate) maybe_encoded: bool,
 }
 
 /// Structural limits.
@@ -97,10 +110,10 @@ pub(crate) fn scan<'a>(
                         };
                     }
                     b'"' => {
-                        let Some(end) = string_end(body, i + 1) else {
+                        let Some((end, flags)) = string_end(body, i + 1) else {
                             return JsonOutcome::Malformed;
                         };
-                        visit(JsonItem::Str(&body[i + 1..end]));
+                        visit(JsonItem::Str(&body[i + 1..end], flags));
                         i = end + 1;
                         expect = after_value(&stack);
                     }
@@ -138,14 +151,14 @@ pub(crate) fn scan<'a>(
                 if b != b'"' {
                     return JsonOutcome::Malformed;
                 }
-                let Some(end) = string_end(body, i + 1) else {
+                let Some((end, flags)) = string_end(body, i + 1) else {
                     return JsonOutcome::Malformed;
                 };
                 keys_total += 1;
                 if keys_total > limits.keys_max {
                     return JsonOutcome::KeysExceeded;
                 }
-                visit(JsonItem::Key(&body[i + 1..end]));
+                visit(JsonItem::Key(&body[i + 1..end], flags));
                 i = end + 1;
                 expect = Expect::Colon;
             }
@@ -181,25 +194,46 @@ fn after_value(stack: &[(u8, u32)]) -> Expect {
     }
 }
 
-/// Index of the closing quote of a string whose body starts at `start`.
-fn string_end(body: &[u8], start: usize) -> Option<usize> {
-    use crate::decode::{has_byte, has_byte_below};
+/// Index of the closing quote of a string whose body starts at `start`,
+/// and the flags of the bytes before it.
+fn string_end(body: &[u8], start: usize) -> Option<(usize, StrFlags)> {
+    use crate::decode::{HIGH_BITS, below_lanes, zero_lanes};
+    const QUOTE: u64 = 0x2222_2222_2222_2222;
+    const BACKSLASH: u64 = 0x5C5C_5C5C_5C5C_5C5C;
+    // `$` `%` `&` are 0x24..=0x26: xor with 0x24 maps them below 3.
+    const DOLLAR: u64 = 0x2424_2424_2424_2424;
+    let mut flags = StrFlags::default();
     let mut j = start;
     while j < body.len() {
-        // Skip eight plain string bytes at a time (no quote, backslash or
-        // control byte); the exact byte loop below handles the rest.
+        // Eight bytes at a time. `stop` flags quotes, backslashes and
+        // control bytes, `enc` the bytes a decoder may change. Such a mask
+        // can flag a wrong lane only *above* a rightly flagged one, so its
+        // lowest lane is exact, and "some lane below the first stop" is
+        // exact too.
         if let Some(c) = body[j..].first_chunk::<8>() {
             let w = u64::from_le_bytes(*c);
-            if !(has_byte(w, b'"') || has_byte(w, b'\\') || has_byte_below(w, 0x20)) {
+            let stop = zero_lanes(w ^ QUOTE) | zero_lanes(w ^ BACKSLASH) | below_lanes(w, 0x20);
+            let enc = below_lanes(w ^ DOLLAR, 3) | (w & HIGH_BITS);
+            if stop == 0 {
+                flags.maybe_encoded |= enc != 0;
                 j += 8;
                 continue;
             }
+            let lane = (stop.trailing_zeros() / 8) as usize;
+            flags.maybe_encoded |= enc & ((1u64 << (lane * 8)) - 1) != 0;
+            j += lane;
         }
         match body[j] {
-            b'"' => return Some(j),
-            b'\\' => j += 2,
+            b'"' => return Some((j, flags)),
+            b'\\' => {
+                flags.escaped = true;
+                j += 2;
+            }
             0..=0x1F => return None,
-            _ => j += 1,
+            b => {
+                flags.maybe_encoded |= matches!(b, b'$' | b'%' | b'&' | 0x80..);
+                j += 1;
+            }
         }
     }
     None
@@ -224,8 +258,8 @@ mod tests {
         let mut seen = Vec::new();
         let o = scan(br#"{"a": [1, "x\"y", {"b": null}], "c": true}"#, L, |it| {
             seen.push(match it {
-                JsonItem::Key(k) => format!("k:{}", String::from_utf8_lossy(k)),
-                JsonItem::Str(s) => format!("s:{}", String::from_utf8_lossy(s)),
+                JsonItem::Key(k, _) => format!("k:{}", String::from_utf8_lossy(k)),
+                JsonItem::Str(s, _) => format!("s:{}", String::from_utf8_lossy(s)),
             })
         });
         assert_eq!(o, JsonOutcome::Ok);
@@ -252,12 +286,24 @@ mod tests {
         }
     }
 
-    /// The byte-at-a-time loop `string_end` had before it skipped words.
-    fn string_end_bytewise(body: &[u8], start: usize) -> Option<usize> {
+    /// The byte-at-a-time loop `string_end` had before it skipped words,
+    /// with the flags computed the obvious way.
+    fn string_end_bytewise(body: &[u8], start: usize) -> Option<(usize, StrFlags)> {
         let mut j = start;
         while j < body.len() {
             match body[j] {
-                b'"' => return Some(j),
+                b'"' => {
+                    let raw = &body[start..j];
+                    return Some((
+                        j,
+                        StrFlags {
+                            escaped: raw.contains(&b'\\'),
+                            maybe_encoded: raw
+                                .iter()
+                                .any(|&b| matches!(b, b'$' | b'%' | b'&' | 0x80..)),
+                        },
+                    ));
+                }
                 b'\\' => j += 2,
                 0..=0x1F => return None,
                 _ => j += 1,
@@ -268,9 +314,14 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn word_skipping_finds_the_same_string_end_as_the_byte_loop(
+        fn word_skipping_finds_the_same_string_end_and_flags_as_the_byte_loop(
             body in proptest::collection::vec(proptest::prop_oneof![
                 proptest::prelude::Just(b'a'),
+                proptest::prelude::Just(b'a'),
+                proptest::prelude::Just(b'a'),
+                proptest::prelude::Just(b'%'),
+                proptest::prelude::Just(b'&'),
+                proptest::prelude::Just(0xC3u8),
                 proptest::prelude::Just(b'"'),
                 proptest::prelude::Just(b'\\'),
                 proptest::prelude::Just(0x1Fu8),
@@ -280,7 +331,12 @@ mod tests {
             start in 0usize..64,
         ) {
             let start = start.min(body.len());
-            proptest::prop_assert_eq!(string_end(&body, start), string_end_bytewise(&body, start));
+            // `maybe_encoded` is only consulted for strings without escapes
+            // (the byte after a backslash is skipped, not classified).
+            let view = |r: Option<(usize, StrFlags)>| {
+                r.map(|(end, f)| (end, f.escaped, f.escaped || f.maybe_encoded))
+            };
+            proptest::prop_assert_eq!(view(string_end(&body, start)), view(string_end_bytewise(&body, start)));
         }
     }
 
