@@ -906,10 +906,16 @@ impl<'a> Seen<'a> {
         // A fingerprint from the length and the first and last eight bytes:
         // O(1) per value, and enough to skip most unequal candidates. Equal
         // values have equal fingerprints, so they probe the same slots.
+        // Whole-word loads where the value allows (a variable-length copy
+        // compiles to a `memcpy` call per word).
         let word = |b: &[u8]| {
-            let mut w = [0u8; 8];
-            w[..b.len()].copy_from_slice(b);
-            u64::from_le_bytes(w)
+            if let Some(c) = b.first_chunk::<8>() {
+                u64::from_le_bytes(*c)
+            } else if let (Some(a), Some(z)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+                u64::from(u32::from_le_bytes(*a)) | u64::from(u32::from_le_bytes(*z)) << 32
+            } else {
+                b.iter().fold(0u64, |w, &x| (w << 8) | u64::from(x))
+            }
         };
         let k = v.len().min(8);
         let h = ((v.len() as u64)

@@ -124,7 +124,15 @@ fn host_is_internal(authority: &[u8]) -> bool {
     let Ok(host) = std::str::from_utf8(host) else {
         return false;
     };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    // Lowercased on the stack: `host` is at most `HOST_LEN_MAX` bytes.
+    let host = host.trim_end_matches('.');
+    let mut buf = [0u8; HOST_LEN_MAX];
+    let lower = &mut buf[..host.len()];
+    lower.copy_from_slice(host.as_bytes());
+    lower.make_ascii_lowercase();
+    let Ok(host) = std::str::from_utf8(lower) else {
+        return false;
+    };
     // Drop an IPv6 zone id (`fe80::1%25eth0` decodes to `%eth0`).
     let host = host.split('%').next().unwrap_or("");
     if INTERNAL_NAMES.contains(&host) || REBIND_SUFFIXES.iter().any(|s| host.ends_with(s)) {
@@ -143,15 +151,19 @@ fn host_is_internal(authority: &[u8]) -> bool {
 /// decimal, `0x` hex or leading-zero octal, the last part filling the
 /// remaining bytes.
 pub(crate) fn parse_ipv4_loose(s: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
+    // Parts are parsed as they are split (no vector): a fifth part fails.
+    let mut nums = [0u64; 4];
+    let mut count = 0;
+    for p in s.split('.') {
+        if count == 4 {
+            return None;
+        }
+        nums[count] = parse_part(p)?;
+        count += 1;
+    }
+    if count == 0 {
         return None;
     }
-    let mut nums = [0u64; 4];
-    for (k, p) in parts.iter().enumerate() {
-        nums[k] = parse_part(p)?;
-    }
-    let count = parts.len();
     let mut value: u64 = 0;
     for (k, &num) in nums.iter().enumerate().take(count - 1) {
         if num > 0xFF {
