@@ -1,16 +1,24 @@
 //! The `rampart` command line.
 //!
 //! Only this binary touches files, the terminal and the wall clock (to say
-//! how long a run took). Everything it runs is deterministic: the same
-//! scenario and seed give byte-identical output files.
+//! how long a run took and to pace progress bars). Everything it runs is
+//! deterministic: the same scenario and seed give byte-identical output
+//! files.
 
+mod init;
+mod junit;
 mod output;
+mod progress;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use rampart_sim::{SimError, WorldConfig};
+use clap::{ArgAction, Parser, Subcommand};
+use rampart_scenario::{Error, Outcome, Scenario};
+use rayon::prelude::*;
+
+use output::{OutputError, Writer};
 
 /// The bundled default scenario, compiled in so `rampart` works from any
 /// directory.
@@ -29,30 +37,83 @@ struct Cli {
     /// Directory reports are written under.
     #[arg(long, global = true, default_value = "reports")]
     out: PathBuf,
-    /// Print nothing but errors.
+    /// Print nothing but errors (no tables, no progress bars).
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run one scenario and write its report.
+    /// Run one scenario and write its report (exit 1 if an assertion fails).
     Run {
         /// The scenario file (TOML).
         file: PathBuf,
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Apply the scenario's [variants.NAME] overrides.
+        #[arg(long)]
+        variant: Option<String>,
         /// Run twice and fail unless both runs give identical results.
         #[arg(long)]
         check_determinism: bool,
     },
-    /// Check scenario files without running them.
+    /// Run scenarios' assertions for CI: a compact pass/fail table (exit 1 if any fails).
+    Check {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Also write the results as JUnit XML.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Override every scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Run a scenario's variants side by side and write a comparison report.
+    Compare {
+        /// The scenario file.
+        file: PathBuf,
+        /// Variants to compare, comma-separated; `base` is the file without
+        /// overrides. Default: base and every variant.
+        #[arg(long, value_delimiter = ',')]
+        variants: Vec<String>,
+        /// Override the seed of every variant.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Run the cartesian product of field values (and seeds) in parallel.
+    Sweep(sweep::SweepArgs),
+    /// Merge the outputs of sharded sweeps into one sweep report.
+    Merge {
+        /// Shard output directories (each holds a sweep.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
+    /// Check scenario files without running them (exit 2 on any problem).
     Validate {
         /// Scenario files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print the JSON Schema of scenario files (for editors).
+    Schema,
+    /// Write a commented starter scenario and policy (never overwrites).
+    Init {
+        /// Directory to write `scenario.toml` and `policy.toml` into.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+/// Options every command shares.
+#[derive(Clone, Debug)]
+pub struct Common {
+    pub out: PathBuf,
+    pub quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -69,189 +130,444 @@ fn main() -> ExitCode {
             };
         }
     };
-    match cli.command {
-        None => run_scenario(
-            DEFAULT_NAME,
-            DEFAULT_SCENARIO,
-            None,
-            None,
-            false,
-            &cli.out,
-            cli.quiet,
-        ),
+    init_logging(cli.verbose, cli.quiet);
+    let common = Common {
+        out: cli.out.clone(),
+        quiet: cli.quiet,
+    };
+    let code = match cli.command {
+        None => run_default(&common),
         Some(Command::Run {
             file,
             seed,
+            variant,
             check_determinism,
-        }) => match std::fs::read_to_string(&file) {
-            Ok(text) => {
-                let name = file.display().to_string();
-                run_scenario(
-                    &name,
-                    &text,
-                    Some(&file),
-                    seed,
-                    check_determinism,
-                    &cli.out,
-                    cli.quiet,
-                )
-            }
-            Err(e) => {
-                eprintln!("error: {}: {e}", file.display());
-                ExitCode::from(2)
-            }
+        }) => match load(&file) {
+            Ok(s) => run_one(
+                s,
+                Some(&file),
+                seed,
+                variant.as_deref(),
+                check_determinism,
+                &common,
+            ),
+            Err(code) => code,
         },
-        Some(Command::Validate { files }) => {
-            let mut ok = true;
-            for f in &files {
-                match std::fs::read_to_string(f)
-                    .map_err(|e| vec![format!("{}: {e}", f.display())])
-                    .and_then(|text| load(&f.display().to_string(), &text, Some(f)).map(|_| ()))
-                {
-                    Ok(()) => {
-                        if !cli.quiet {
-                            println!("ok: {}", f.display());
-                        }
-                    }
-                    Err(errs) => {
-                        ok = false;
-                        for e in errs {
-                            eprintln!("error: {e}");
-                        }
-                    }
-                }
+        Some(Command::Check { files, junit, seed }) => check(&files, junit.as_deref(), seed, &common),
+        Some(Command::Compare {
+            file,
+            variants,
+            seed,
+        }) => compare(&file, &variants, seed, &common),
+        Some(Command::Sweep(args)) => sweep::sweep(&args, &common),
+        Some(Command::Merge { dirs }) => sweep::merge(&dirs, &common),
+        Some(Command::Validate { files }) => validate(&files, &common),
+        Some(Command::Schema) => 0,
+        Some(Command::Init { dir }) => init::init(&dir, &common),
+    };
+    ExitCode::from(code)
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+/// Prints every diagnostic; the exit code for the error.
+fn report(e: &Error) -> u8 {
+    match e {
+        Error::Invalid(d) => {
+            for x in d {
+                eprintln!("error: {x}");
             }
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            }
+            2
+        }
+        Error::Io { .. } => {
+            eprintln!("error: {e}");
+            2
+        }
+        _ => {
+            eprintln!("error: {e}");
+            1
         }
     }
 }
 
-/// Parses and validates a scenario; every problem, located.
-fn load(name: &str, text: &str, path: Option<&Path>) -> Result<WorldConfig, Vec<String>> {
-    let mut cfg: WorldConfig = toml::from_str(text).map_err(|e| {
-        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        vec![format!("{name}:{line}:{col}: {}", e.message())]
-    })?;
-    // Trace files are read here, relative to the scenario: the world never
-    // touches the file system.
-    let base = path.and_then(Path::parent).unwrap_or(Path::new("."));
-    let mut errors = Vec::new();
-    for (i, t) in cfg.traffic.iter_mut().enumerate() {
-        if let rampart_traffic::Model::Trace { path: Some(p), csv } = &mut t.model
-            && csv.is_none()
-        {
-            match std::fs::read_to_string(base.join(&*p)) {
-                Ok(text) => *csv = Some(text),
-                Err(e) => errors.push(format!("{name}: traffic[{i}].model.path: {p}: {e}")),
-            }
-        }
-    }
-    if let Err(errs) = cfg.validate() {
-        errors.extend(
-            errs.into_iter()
-                .map(|e| format!("{name}: {}: {}", e.path, e.message)),
-        );
-    }
-    if errors.is_empty() {
-        Ok(cfg)
-    } else {
-        Err(errors)
+fn load(file: &Path) -> Result<Scenario, u8> {
+    tracing::info!(file = %file.display(), "loading scenario");
+    Scenario::load(file).map_err(|e| report(&e))
+}
+
+fn with_variant(s: Scenario, variant: Option<&str>) -> Result<Scenario, u8> {
+    match variant {
+        None | Some("base") => Ok(s),
+        Some(v) => s.with_variant(v).map_err(|e| report(&e)),
     }
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rfind('\n')
-        .map_or(before.len(), |nl| before.len() - nl - 1)
-        + 1;
-    (line, col)
+fn run_default(common: &Common) -> u8 {
+    match Scenario::parse(DEFAULT_NAME, DEFAULT_SCENARIO, Path::new(".")) {
+        // The demo's story includes a broken SLO; saying so is its job, so
+        // failed assertions do not make the README's main command fail.
+        Ok(s) => match run_one(s, None, None, None, false, common) {
+            1 if LAST_RUN_COMPLETED.load(std::sync::atomic::Ordering::Relaxed) => 0,
+            c => c,
+        },
+        Err(e) => report(&e),
+    }
 }
 
-fn run_scenario(
-    name: &str,
-    text: &str,
+/// Set once a run finished and its files are written: a later exit code 1
+/// then means "an assertion failed", not "the run failed".
+static LAST_RUN_COMPLETED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn run_one(
+    s: Scenario,
     path: Option<&Path>,
     seed: Option<u64>,
+    variant: Option<&str>,
     check_determinism: bool,
-    out: &Path,
-    quiet: bool,
-) -> ExitCode {
-    let mut cfg = match load(name, text, path) {
-        Ok(c) => c,
-        Err(errs) => {
-            for e in errs {
-                eprintln!("error: {e}");
-            }
-            return ExitCode::from(2);
-        }
+    common: &Common,
+) -> u8 {
+    let mut s = match with_variant(s, variant) {
+        Ok(s) => s,
+        Err(c) => return c,
     };
-    if let Some(s) = seed {
-        cfg.run.seed = s;
+    if let Some(seed) = seed {
+        s.world.run.seed = seed;
     }
-    let dir = out.join(output::safe_dir_name(&cfg.run.name));
-    if let Some(p) = path
-        && let Err(e) = output::refuse_overwriting_input(&dir, p)
-    {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+    let dir = common.out.join(output::safe_dir_name(&s.label()));
+    let w = Writer::new(path);
+    let mut cmd = match path {
+        Some(p) => format!("rampart run {} --seed {}", p.display(), s.world.run.seed),
+        None => format!("rampart run scenarios/default.toml --seed {}", s.world.run.seed),
+    };
+    if let Some(v) = &s.variant {
+        cmd.push_str(&format!(" --variant {v}"));
     }
-    if !quiet {
+    if !common.quiet {
         println!(
-            "running {name} (seed {}, {} of virtual time)...",
-            cfg.run.seed, cfg.run.duration
+            "running {}{} (seed {}, {} of virtual time)...",
+            s.name,
+            s.variant
+                .as_deref()
+                .map(|v| format!(" variant {v}"))
+                .unwrap_or_default(),
+            s.world.run.seed,
+            s.world.run.duration
         );
     }
-    let cmd = match path {
-        Some(p) => format!("rampart run {} --seed {}", p.display(), cfg.run.seed),
-        None => format!("rampart run scenarios/default.toml --seed {}", cfg.run.seed),
-    };
+    let bar = progress::for_run(&s);
+    let quiet = common.quiet;
     let wall = std::time::Instant::now();
-    let written = output::run_to_dir(&cfg, &dir, &cmd);
+    let tick_bar = bar.clone();
+    let result = output::run_to_dir(
+        &s,
+        &dir,
+        &cmd,
+        &w,
+        Box::new(move |t| progress::tick_run(&tick_bar, t, quiet)),
+    );
     let elapsed = wall.elapsed();
-    let result = match written {
-        Ok(r) => r,
-        Err(e) => return report_error(&e),
+    bar.finish_and_clear();
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => return output_error(&e),
     };
+    tracing::info!(dir = %dir.display(), "report written");
     if check_determinism {
-        match rampart_sim::run(&cfg, None) {
+        match rampart_scenario::run(&s) {
             Ok(again)
-                if again.trace_hash == result.trace_hash && again.metrics == result.metrics =>
+                if again.output.trace_hash == outcome.output.trace_hash
+                    && again.output.metrics == outcome.output.metrics =>
             {
-                if !quiet {
+                if !common.quiet {
                     println!(
                         "determinism: ok (two runs, identical trace hash {:016x})",
-                        result.trace_hash
+                        outcome.output.trace_hash
                     );
                 }
             }
             Ok(again) => {
                 eprintln!(
                     "error: nondeterminism with seed {}: trace hash {:016x} then {:016x}",
-                    cfg.run.seed, result.trace_hash, again.trace_hash
+                    s.world.run.seed, outcome.output.trace_hash, again.output.trace_hash
                 );
-                return ExitCode::FAILURE;
+                return 1;
             }
-            Err(e) => return report_error(&output::OutputError::Sim(e)),
+            Err(e) => return report(&e),
         }
     }
-    if !quiet {
-        output::print_summary(&cfg, &result, elapsed);
+    if !common.quiet {
+        output::print_summary(&s, &outcome, elapsed);
         println!("report:    {}", dir.join("index.html").display());
         println!("reproduce: {cmd}");
     }
-    ExitCode::SUCCESS
+    LAST_RUN_COMPLETED.store(true, std::sync::atomic::Ordering::Relaxed);
+    if outcome.passed() {
+        0
+    } else {
+        let failed = outcome.assertions.iter().filter(|a| !a.passed).count();
+        eprintln!(
+            "{failed} of {} assertions failed",
+            outcome.assertions.len()
+        );
+        1
+    }
 }
 
-fn report_error(e: &output::OutputError) -> ExitCode {
-    eprintln!("error: {e}");
+fn output_error(e: &OutputError) -> u8 {
     match e {
-        output::OutputError::Sim(SimError::Config(_)) => ExitCode::from(2),
-        _ => ExitCode::FAILURE,
+        OutputError::Scenario(se) => report(se),
+        other => {
+            eprintln!("error: {other}");
+            other.exit_code()
+        }
     }
+}
+
+/// One file's result in `check`.
+#[derive(Debug)]
+pub struct Checked {
+    pub file: PathBuf,
+    pub result: Result<(Scenario, Outcome), String>,
+    /// 2 when the file is invalid, 1 when the run failed.
+    pub code: u8,
+}
+
+fn check(files: &[PathBuf], junit: Option<&Path>, seed: Option<u64>, common: &Common) -> u8 {
+    let bar = progress::counter(files.len() as u64, "scenarios", common.quiet);
+    let results: Vec<Checked> = files
+        .par_iter()
+        .map(|f| {
+            let r = match Scenario::load(f) {
+                Err(e) => Checked {
+                    file: f.clone(),
+                    code: if matches!(e, Error::Run(_)) { 1 } else { 2 },
+                    result: Err(e.to_string()),
+                },
+                Ok(mut s) => {
+                    if let Some(seed) = seed {
+                        s.world.run.seed = seed;
+                    }
+                    match rampart_scenario::run(&s) {
+                        Ok(o) => Checked {
+                            file: f.clone(),
+                            code: 0,
+                            result: Ok((s, o)),
+                        },
+                        Err(e) => Checked {
+                            file: f.clone(),
+                            code: 1,
+                            result: Err(e.to_string()),
+                        },
+                    }
+                }
+            };
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut code = 0u8;
+    for c in &results {
+        match &c.result {
+            Err(e) => {
+                for line in e.lines() {
+                    eprintln!("error: {line}");
+                }
+                code = code.max(c.code);
+            }
+            Ok((s, o)) => {
+                if !o.passed() {
+                    code = code.max(1);
+                }
+                if !common.quiet {
+                    let verdict = if o.passed() { "PASS" } else { "FAIL" };
+                    let held = o.assertions.iter().filter(|a| a.passed).count();
+                    println!(
+                        "{verdict}  {}  ({}, seed {}: {held}/{} assertions hold)",
+                        c.file.display(),
+                        s.world.run.name,
+                        s.world.run.seed,
+                        o.assertions.len()
+                    );
+                    output::print_assertions(o);
+                }
+            }
+        }
+    }
+    if let Some(path) = junit {
+        let xml = junit::render(&results);
+        let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        if let Err(e) = Writer::new(inputs).write(path, xml.as_bytes()) {
+            return output_error(&e).max(code);
+        }
+        if !common.quiet {
+            println!("junit:     {}", path.display());
+        }
+    }
+    // Invalid input outranks a failed assertion.
+    if code == 2 { 2 } else { code }
+}
+
+fn compare(file: &Path, variants: &[String], seed: Option<u64>, common: &Common) -> u8 {
+    let base = match load(file) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let names: Vec<String> = if variants.is_empty() {
+        std::iter::once("base".to_owned())
+            .chain(base.variants.keys().cloned())
+            .collect()
+    } else {
+        variants.to_vec()
+    };
+    let mut scenarios = Vec::new();
+    for n in &names {
+        match with_variant(base.clone(), Some(n)) {
+            Ok(mut s) => {
+                if let Some(seed) = seed {
+                    s.world.run.seed = seed;
+                }
+                scenarios.push((n.clone(), s));
+            }
+            Err(c) => return c,
+        }
+    }
+    let dir = common
+        .out
+        .join(output::safe_dir_name(&format!("{}.compare", base.world.run.name)));
+    let w = Writer::new([file]);
+    let bar = progress::counter(scenarios.len() as u64, "variants", common.quiet);
+    let runs: Vec<Result<Outcome, Error>> = scenarios
+        .par_iter()
+        .map(|(_, s)| {
+            let r = rampart_scenario::run(s);
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut outcomes = Vec::new();
+    for r in runs {
+        match r {
+            Ok(o) => outcomes.push(o),
+            Err(e) => return report(&e),
+        }
+    }
+    let commands: Vec<String> = scenarios
+        .iter()
+        .map(|(n, s)| {
+            let mut c = format!("rampart run {} --seed {}", file.display(), s.world.run.seed);
+            if n != "base" {
+                c.push_str(&format!(" --variant {n}"));
+            }
+            c
+        })
+        .collect();
+    let parts: Vec<output::ReportParts> = scenarios
+        .iter()
+        .zip(&outcomes)
+        .map(|((_, s), o)| output::ReportParts::new(s, o))
+        .collect();
+    for (((n, s), o), cmd) in scenarios.iter().zip(&outcomes).zip(&commands) {
+        let vdir = dir.join(output::safe_dir_name(n));
+        if let Err(e) = output::write_run_files(s, o, &vdir, cmd, &w) {
+            return output_error(&e);
+        }
+    }
+    let reports: Vec<rampart_report::RunReport<'_>> = scenarios
+        .iter()
+        .zip(&outcomes)
+        .zip(&parts)
+        .zip(&commands)
+        .map(|((((_, s), o), p), c)| p.report(s, o, c))
+        .collect();
+    let pairs: Vec<(&str, &rampart_report::RunReport<'_>)> = names
+        .iter()
+        .map(String::as_str)
+        .zip(reports.iter())
+        .collect();
+    let html = rampart_report::render_compare(&pairs);
+    if let Err(e) = w.write(&dir.join("index.html"), html.as_bytes()) {
+        return output_error(&e);
+    }
+    let mut code = 0;
+    if !common.quiet {
+        println!(
+            "{:<20} {:>10} {:>12} {:>12} {:>10}  assertions",
+            "variant", "success", "p99", "inst-hours", "cost"
+        );
+    }
+    for ((n, _), o) in scenarios.iter().zip(&outcomes) {
+        if !o.passed() {
+            code = 1;
+        }
+        if !common.quiet {
+            let legit = o.metrics().totals.classes.get("legit");
+            let success = legit
+                .and_then(|l| l.success_rate)
+                .map_or("-".into(), |v| format!("{:.3}%", v * 100.0));
+            let p99 = legit
+                .and_then(|l| l.latency_ms.p99)
+                .map_or("-".into(), |v| format!("{v:.1} ms"));
+            let held = o.assertions.iter().filter(|a| a.passed).count();
+            println!(
+                "{n:<20} {success:>10} {p99:>12} {:>12.2} {:>10.2}  {held}/{} hold",
+                o.cost.instance_hours,
+                o.cost.money,
+                o.assertions.len()
+            );
+            for a in o.assertions.iter().filter(|a| !a.passed) {
+                println!(
+                    "{:<20}   FAIL {} (measured {})",
+                    "",
+                    a.assertion,
+                    a.measured_text()
+                );
+            }
+        }
+    }
+    if !common.quiet {
+        println!("report:    {}", dir.join("index.html").display());
+    }
+    code
+}
+
+fn validate(files: &[PathBuf], common: &Common) -> u8 {
+    let mut ok = true;
+    for f in files {
+        match Scenario::load(f) {
+            Ok(s) => {
+                if !common.quiet {
+                    let (hash, version) = s.policy_id();
+                    println!(
+                        "ok: {} ({}; {} assertions, {} variants; policy {version} {})",
+                        f.display(),
+                        s.world.run.name,
+                        s.assertions.len(),
+                        s.variants.len(),
+                        &hash[..8]
+                    );
+                }
+            }
+            Err(e) => {
+                ok = false;
+                report(&e);
+            }
+        }
+    }
+    if ok { 0 } else { 2 }
 }

@@ -4,16 +4,17 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use rampart_metrics::CsvSink;
+use rampart_metrics::{CsvSink, Row, RowSink};
 use rampart_report::{Annotation, AnnotationKind, Cost, RunReport};
-use rampart_sim::{RunOutput, SimError, WorldConfig};
+use rampart_scenario::{Outcome, Scenario};
+use rampart_sim::{RunOutput, WorldConfig};
 
-/// Why writing a run failed.
+/// Why writing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    /// The run itself failed.
+    /// The scenario or the run failed.
     #[error("{0}")]
-    Sim(#[from] SimError),
+    Scenario(#[from] rampart_scenario::Error),
     /// A file could not be written.
     #[error("{path}: {source}")]
     Io {
@@ -27,7 +28,17 @@ pub enum OutputError {
     WouldOverwriteInput(PathBuf),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+impl OutputError {
+    /// 2 for bad input, 1 for a failed run or write.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            OutputError::Scenario(rampart_scenario::Error::Run(_)) | OutputError::Io { .. } => 1,
+            _ => 2,
+        }
+    }
+}
+
+pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
     move |source| OutputError::Io {
         path: path.to_owned(),
         source,
@@ -51,26 +62,45 @@ pub fn safe_dir_name(name: &str) -> String {
     if s.is_empty() { "scenario".into() } else { s }
 }
 
-/// Errors if writing into `dir` could replace `input`.
-pub fn refuse_overwriting_input(dir: &Path, input: &Path) -> Result<(), OutputError> {
-    let input = fs::canonicalize(input).map_err(io(input))?;
-    for f in ["metrics.json", "timeseries.csv", "index.html"] {
-        let candidate = dir.join(f);
-        if fs::canonicalize(&candidate).is_ok_and(|c| c == input) {
-            return Err(OutputError::WouldOverwriteInput(candidate));
-        }
-    }
-    Ok(())
+/// Writes files, refusing any path that is one of the inputs.
+#[derive(Clone, Debug, Default)]
+pub struct Writer {
+    inputs: Vec<PathBuf>,
 }
 
-/// Writes `bytes` to `path` through a temporary sibling and a rename, so a
-/// reader never sees a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let tmp = tmp_path(path);
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+impl Writer {
+    /// A writer that will not replace any of `inputs` (files that do not
+    /// exist are ignored).
+    pub fn new<'a>(inputs: impl IntoIterator<Item = &'a Path>) -> Writer {
+        Writer {
+            inputs: inputs
+                .into_iter()
+                .filter_map(|p| fs::canonicalize(p).ok())
+                .collect(),
+        }
+    }
+
+    /// Errors if writing `path` would replace an input.
+    pub fn check(&self, path: &Path) -> Result<(), OutputError> {
+        if fs::canonicalize(path).is_ok_and(|c| self.inputs.contains(&c)) {
+            return Err(OutputError::WouldOverwriteInput(path.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` to `path` through a temporary sibling and a rename,
+    /// so a reader never sees a half-written file.
+    pub fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+        self.check(path)?;
+        if let Some(d) = path.parent() {
+            fs::create_dir_all(d).map_err(io(d))?;
+        }
+        let tmp = tmp_path(path);
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        fs::rename(&tmp, path).map_err(io(path))
+    }
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
@@ -79,15 +109,41 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Runs the world, streaming the time series to `dir/timeseries.csv`, and
+/// Passes rows on and reports each interval's end to a callback.
+struct Progress<S> {
+    inner: S,
+    tick: Box<dyn FnMut(rampart_time::Instant)>,
+}
+
+impl<S: RowSink<Error = std::io::Error>> RowSink for Progress<S> {
+    type Error = std::io::Error;
+    fn row(&mut self, row: &Row<'_>) -> std::io::Result<()> {
+        (self.tick)(row.end);
+        self.inner.row(row)
+    }
+}
+
+/// Runs a scenario, streaming the time series to `dir/timeseries.csv`, and
 /// writes `dir/metrics.json` and the HTML report `dir/index.html`.
-pub fn run_to_dir(cfg: &WorldConfig, dir: &Path, command: &str) -> Result<RunOutput, OutputError> {
-    fs::create_dir_all(dir).map_err(io(dir))?;
+pub fn run_to_dir(
+    s: &Scenario,
+    dir: &Path,
+    command: &str,
+    w: &Writer,
+    tick: Box<dyn FnMut(rampart_time::Instant)>,
+) -> Result<Outcome, OutputError> {
     let csv_path = dir.join("timeseries.csv");
+    for f in ["metrics.json", "timeseries.csv", "index.html"] {
+        w.check(&dir.join(f))?;
+    }
+    fs::create_dir_all(dir).map_err(io(dir))?;
     let csv_tmp = tmp_path(&csv_path);
     let file = File::create(&csv_tmp).map_err(io(&csv_tmp))?;
-    let sink = CsvSink::new(BufWriter::new(file));
-    let out = match rampart_sim::run(cfg, Some(Box::new(sink))) {
+    let sink = Progress {
+        inner: CsvSink::new(BufWriter::new(file)),
+        tick,
+    };
+    let out = match rampart_scenario::run_with_sink(s, Some(Box::new(sink))) {
         Ok(o) => o,
         Err(e) => {
             let _ = fs::remove_file(&csv_tmp);
@@ -96,12 +152,23 @@ pub fn run_to_dir(cfg: &WorldConfig, dir: &Path, command: &str) -> Result<RunOut
     };
     // The sink flushed on finish; the rename makes the file appear whole.
     fs::rename(&csv_tmp, &csv_path).map_err(io(&csv_path))?;
-    write_atomic(&dir.join("metrics.json"), out.metrics.to_json().as_bytes())?;
-    write_atomic(
-        &dir.join("index.html"),
-        render(cfg, &out, command).as_bytes(),
-    )?;
+    write_run_files(s, &out, dir, command, w)?;
     Ok(out)
+}
+
+/// Writes `metrics.json` and `index.html` of a finished run.
+pub fn write_run_files(
+    s: &Scenario,
+    out: &Outcome,
+    dir: &Path,
+    command: &str,
+    w: &Writer,
+) -> Result<(), OutputError> {
+    w.write(
+        &dir.join("metrics.json"),
+        out.output.metrics.to_json().as_bytes(),
+    )?;
+    w.write(&dir.join("index.html"), render(s, out, command).as_bytes())
 }
 
 /// Events worth a line on every time axis: traffic surges and the scaling
@@ -143,10 +210,8 @@ fn annotations(cfg: &WorldConfig, out: &RunOutput) -> Vec<Annotation> {
     v
 }
 
-/// The self-contained HTML report of a run.
-pub fn render(cfg: &WorldConfig, out: &RunOutput, command: &str) -> String {
-    let notes = annotations(cfg, out);
-    // Trace text can be large; the report shows the configuration, not the data.
+/// The effective configuration as TOML, trace data left out.
+pub fn config_toml(cfg: &WorldConfig) -> String {
     let mut shown = cfg.clone();
     for t in &mut shown.traffic {
         if let rampart_traffic::Model::Trace { csv, path } = &mut t.model
@@ -155,30 +220,66 @@ pub fn render(cfg: &WorldConfig, out: &RunOutput, command: &str) -> String {
             *csv = None;
         }
     }
-    let config_toml =
-        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# not shown: {e}"));
-    rampart_report::render_run(&RunReport {
-        scenario: &cfg.run.name,
-        seed: cfg.run.seed,
-        command,
-        metrics: &out.metrics,
-        annotations: &notes,
-        annotations_dropped: out.scale_events_dropped,
-        cost: Cost {
-            instance_hours: out.instance_seconds / 3600.0,
-            money: out.cost,
-        },
-        policy_hash: &out.policy_hash,
-        config_toml: &config_toml,
-        assertions: &[],
-    })
+    toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# not shown: {e}"))
+}
+
+/// The pieces a [`RunReport`] borrows, owned.
+pub struct ReportParts {
+    pub notes: Vec<Annotation>,
+    pub config: String,
+    pub assertions: Vec<rampart_report::AssertionResult>,
+    pub label: String,
+}
+
+impl ReportParts {
+    pub fn new(s: &Scenario, out: &Outcome) -> ReportParts {
+        let mut config = config_toml(&s.world);
+        if !s.overrides.is_empty() {
+            let mut head = String::from("# overrides applied to the file:\n");
+            for (p, v) in &s.overrides {
+                head.push_str(&format!("#   {p} = {v}\n"));
+            }
+            config = head + &config;
+        }
+        ReportParts {
+            notes: annotations(&s.world, &out.output),
+            config,
+            assertions: out.report_assertions(),
+            label: s.label(),
+        }
+    }
+
+    pub fn report<'a>(&'a self, s: &Scenario, out: &'a Outcome, command: &'a str) -> RunReport<'a> {
+        RunReport {
+            scenario: &self.label,
+            seed: s.world.run.seed,
+            command,
+            metrics: &out.output.metrics,
+            annotations: &self.notes,
+            annotations_dropped: out.output.scale_events_dropped,
+            cost: Cost {
+                instance_hours: out.cost.instance_hours,
+                money: out.cost.money,
+            },
+            policy_hash: &out.output.policy_hash,
+            config_toml: &self.config,
+            assertions: &self.assertions,
+        }
+    }
+}
+
+/// The self-contained HTML report of a run.
+pub fn render(s: &Scenario, out: &Outcome, command: &str) -> String {
+    let parts = ReportParts::new(s, out);
+    rampart_report::render_run(&parts.report(s, out, command))
 }
 
 /// A short table of what held and what broke.
-pub fn print_summary(cfg: &WorldConfig, out: &RunOutput, elapsed: std::time::Duration) {
+pub fn print_summary(s: &Scenario, o: &Outcome, elapsed: std::time::Duration) {
+    let out = &o.output;
     let t = &out.metrics.totals;
     println!();
-    println!("{:<28} {:>12}", "scenario", cfg.run.name);
+    println!("{:<28} {:>12}", "scenario", s.label());
     if let Some(l) = t.classes.get("legit") {
         let pct = |x: Option<f64>| x.map_or("-".into(), |v| format!("{:.3}%", v * 100.0));
         let ms = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.1} ms"));
@@ -210,8 +311,7 @@ pub fn print_summary(cfg: &WorldConfig, out: &RunOutput, elapsed: std::time::Dur
     );
     println!(
         "{:<28} {:>12.2}",
-        "cost (instance-hours)",
-        out.instance_seconds / 3600.0
+        "cost (instance-hours)", o.cost.instance_hours
     );
     println!(
         "{:<28} {:>12}",
@@ -225,8 +325,43 @@ pub fn print_summary(cfg: &WorldConfig, out: &RunOutput, elapsed: std::time::Dur
         format!(
             "{:.2} s ({:.2} M events/s)",
             elapsed.as_secs_f64(),
-            out.n_events as f64 / elapsed.as_secs_f64() / 1e6
+            out.n_events as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
         )
     );
+    if !o.assertions.is_empty() {
+        println!();
+        print_assertions(o);
+    }
     println!();
+}
+
+/// One line per assertion: verdict, expression, phase, measured.
+pub fn print_assertions(o: &Outcome) {
+    let width = o
+        .assertions
+        .iter()
+        .map(|a| label(a).chars().count())
+        .max()
+        .unwrap_or(0);
+    for a in &o.assertions {
+        let verdict = if a.passed { "PASS" } else { "FAIL" };
+        let phase = a.assertion.during.as_deref().unwrap_or("whole run");
+        let mut line = format!(
+            "  {verdict}  {:<width$}  {:<10}  measured {}",
+            label(a),
+            phase,
+            a.measured_text()
+        );
+        if let Some(e) = &a.error {
+            line.push_str(&format!(" ({e})"));
+        }
+        println!("{line}");
+    }
+}
+
+fn label(a: &rampart_scenario::AssertionOutcome) -> String {
+    match &a.assertion.name {
+        Some(n) => format!("{n}: {}", a.assertion.expr),
+        None => a.assertion.expr.clone(),
+    }
 }

@@ -1,5 +1,9 @@
 //! Rampart's one integration-test binary. Each module is a topic; every test
 //! says in its name what it proves.
 
+mod check;
 mod cli;
+mod mutate;
 mod scenarios;
+mod snapshots;
+mod sweep;

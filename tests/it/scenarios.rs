@@ -1,50 +1,105 @@
-//! Every bundled scenario validates and runs.
+//! Every bundled scenario (every `scenarios/*.toml`, and the `rampart init`
+//! starter) validates with all its variants, and runs when shortened.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use rampart_sim::WorldConfig;
-use rampart_time::Duration;
+use rampart_scenario::{Scenario, path};
 
-fn bundled() -> Vec<(String, WorldConfig)> {
+/// Every `.toml` under `scenarios/`: new files are picked up automatically.
+fn bundled() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut out = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     entries.sort();
-    for p in entries {
-        if p.extension().is_some_and(|e| e == "toml") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            let cfg: WorldConfig =
-                toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            out.push((p.display().to_string(), cfg));
-        }
-    }
-    assert!(!out.is_empty());
-    out
+    assert!(!entries.is_empty());
+    entries
+}
+
+/// The starter scenario `rampart init` writes, in a scratch directory.
+fn starter() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("starter-scenario");
+    let _ = std::fs::remove_dir_all(&d);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["init", d.to_str().unwrap(), "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    d.join("scenario.toml")
 }
 
 #[test]
-fn every_bundled_scenario_validates() {
-    for (name, cfg) in bundled() {
-        if let Err(errs) = cfg.validate() {
-            panic!("{name}: {errs:?}");
+fn every_bundled_scenario_and_each_of_its_variants_validates() {
+    for p in bundled().into_iter().chain([starter()]) {
+        let s = Scenario::load(&p).unwrap_or_else(|e| panic!("{}:\n{e}", p.display()));
+        for v in s.variants.keys() {
+            s.with_variant(v)
+                .unwrap_or_else(|e| panic!("{} variant {v}:\n{e}", p.display()));
+        }
+    }
+}
+
+/// The suite runs 30 s of each scenario with at most 2 000 accounts per
+/// source; the full files stay runnable from the CLI.
+fn shortened(s: &Scenario) -> Scenario {
+    let mut sets = vec![(
+        "run.duration".to_owned(),
+        toml::Value::String("30s".into()),
+    )];
+    if let Some(toml::Value::Array(ts)) = s.document.get("traffic") {
+        for (i, t) in ts.iter().enumerate() {
+            if t.get("accounts")
+                .and_then(toml::Value::as_integer)
+                .is_some_and(|a| a > 2_000)
+            {
+                sets.push((format!("traffic[{i}].accounts"), toml::Value::Integer(2_000)));
+            }
+        }
+    }
+    assert!(path::get(&s.document, "run.duration").is_some());
+    s.with_overrides(&sets, "test")
+        .unwrap_or_else(|e| panic!("{}: {e}", s.name))
+}
+
+#[test]
+fn every_bundled_scenario_runs_when_shortened_and_its_assertions_name_real_metrics() {
+    for p in bundled().into_iter().chain([starter()]) {
+        let s = shortened(&Scenario::load(&p).unwrap());
+        let out = rampart_scenario::run(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let legit = &out.metrics().totals.classes["legit"];
+        assert!(legit.offered > 0, "{} sent nothing", p.display());
+        // A phase beyond 30 s has no data yet, but every metric an
+        // assertion names must exist: a typo would fail every real run.
+        for a in &out.assertions {
+            if let Some(e) = &a.error {
+                assert!(
+                    !e.contains("unknown metric") && !e.contains("unknown phase"),
+                    "{}: {}: {e}",
+                    p.display(),
+                    a.assertion
+                );
+            }
         }
     }
 }
 
 #[test]
-fn every_bundled_scenario_runs_when_shortened() {
-    for (name, mut cfg) in bundled() {
-        // The full files stay runnable from the CLI; the suite runs 30 s of each.
-        cfg.run.duration = Duration::from_secs(30);
-        cfg.run.phases.clear();
-        for t in &mut cfg.traffic {
-            t.accounts = t.accounts.min(2_000);
+fn every_bundled_scenario_has_assertions_and_a_variant() {
+    for p in bundled() {
+        // The world bench's reference world is a workload, not a story.
+        if p.ends_with("reference-world.toml") {
+            continue;
         }
-        let out = rampart_sim::run(&cfg, None).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let legit = &out.metrics.totals.classes["legit"];
-        assert!(legit.offered > 0, "{name} sent nothing");
+        let s = Scenario::load(&p).unwrap();
+        assert!(!s.assertions.is_empty(), "{} asserts nothing", p.display());
+        assert!(!s.variants.is_empty(), "{} has no variant", p.display());
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.starts_with('#'),
+            "{} starts without a comment header saying what it shows",
+            p.display()
+        );
     }
 }

@@ -294,6 +294,12 @@ fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// Top-level keys a scenario may hold: a misplaced one gets a hint.
+const TOP_LEVEL: [&str; 13] = [
+    "scenario", "run", "fleet", "scaling", "token_service", "policy", "traffic", "attack", "fault",
+    "control", "assert", "variants", "explore",
+];
+
 /// Adds "did you mean" to serde's unknown-field and unknown-variant
 /// messages (``unknown field `fleeet`, expected one of `run`, `fleet` ``).
 pub(crate) fn improve_serde_message(msg: &str, extra_fields: &[&str]) -> String {
@@ -325,7 +331,16 @@ pub(crate) fn improve_serde_message(msg: &str, extra_fields: &[&str]) -> String 
         } else {
             after.to_owned()
         };
-        return format!("{kind}{wanted}`{list}{}", did_you_mean(&sugg));
+        let misplaced = !top_level && kind.contains("field") && TOP_LEVEL.contains(&wanted);
+        let hint = if misplaced {
+            format!(
+                " (`{wanted}` is a top-level key: in TOML it belongs before the first [section] header, \
+                 or write it as a [{wanted}] section)"
+            )
+        } else {
+            did_you_mean(&sugg)
+        };
+        return format!("{kind}{wanted}`{list}{hint}");
     }
     msg.to_owned()
 }
@@ -352,6 +367,15 @@ mod tests {
             &["assert", "variants"],
         );
         assert!(m.contains("did you mean `assert`?"), "{m}");
+    }
+
+    #[test]
+    fn a_top_level_key_inside_a_section_gets_a_placement_hint() {
+        let m = improve_serde_message(
+            "unknown field `policy`, expected one of `initial`, `controller`",
+            &[],
+        );
+        assert!(m.contains("belongs before the first [section] header"), "{m}");
     }
 
     #[test]

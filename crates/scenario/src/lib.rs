@@ -317,11 +317,16 @@ impl Scenario {
             let p = p.clone();
             let file = base_dir.join(&p);
             match std::fs::read_to_string(&file) {
-                Err(e) => diags.push(map.for_path(
-                    "policy",
-                    format!("cannot read policy file {}: {e}", file.display()),
-                    false,
-                )),
+                Err(e) => {
+                    diags.push(map.for_path(
+                        "policy",
+                        format!("cannot read policy file {}: {e}", file.display()),
+                        false,
+                    ));
+                    // Said once: the world pass should not also call the
+                    // path string a malformed policy.
+                    doc.remove("policy");
+                }
                 Ok(ptext) => {
                     let pname = file.display().to_string();
                     match DeTable::parse(&ptext) {
@@ -673,7 +678,10 @@ impl Scenario {
     }
 
     fn serde_diag_doc(&self, e: &toml::de::Error, text2: &str) -> Diagnostic {
-        let msg = diag::improve_serde_message(e.message(), &LAYER_KEYS);
+        let msg = diag::improve_serde_message(
+            e.message(),
+            &["scenario", LAYER_KEYS[0], LAYER_KEYS[1], LAYER_KEYS[2]],
+        );
         match self.locate_in_text(text2, e, "") {
             Some(p) if !p.is_empty() => {
                 let p = p.trim_start_matches('.').to_owned();
@@ -929,9 +937,24 @@ fn quote_key(k: &str) -> String {
     path::render(&[path::Segment::Key(k.to_owned())])
 }
 
+/// Drops repeats and orders by position: files in order of first mention,
+/// then line and column, so the list reads top to bottom.
 fn dedup(mut d: Vec<Diagnostic>) -> Vec<Diagnostic> {
     let mut seen = BTreeSet::new();
     d.retain(|x| seen.insert(x.to_string()));
+    let mut files: Vec<String> = Vec::new();
+    for x in &d {
+        if !files.contains(&x.file) {
+            files.push(x.file.clone());
+        }
+    }
+    d.sort_by_key(|x| {
+        (
+            files.iter().position(|f| *f == x.file),
+            x.line,
+            x.col,
+        )
+    });
     d
 }
 
