@@ -161,6 +161,7 @@ pub mod __bench {
 
 /// Why a token was rejected. The simulator counts each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Rejection {
@@ -249,6 +250,7 @@ impl std::fmt::Display for Rejection {
 
 /// The kind of work a verification took, for charging modelled CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CostClass {
     /// Answered from the verified-token cache (hash + compare + checks).
@@ -266,6 +268,7 @@ pub enum CostClass {
 /// plus parsing); the `auth` bench measured more under load (see
 /// crates/auth/README.md), so calibrate from a quiet bench run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct CostModel {
     /// Cache hit.

@@ -19,6 +19,7 @@ use crate::{Rejection, check_time, unix_secs};
 
 /// How passwords are checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PasswordMode {
     /// Real argon2id with the configured parameters. Use this in the live
@@ -35,6 +36,7 @@ pub enum PasswordMode {
 
 /// Password checking parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordConfig {
     /// Real or modelled checking.
@@ -66,6 +68,7 @@ impl Default for PasswordConfig {
 
 /// Token service configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceConfig {
     /// `iss` of every token.

@@ -15,6 +15,7 @@ use crate::{CostClass, Rejection, check_window};
 /// What to do when the revocation feed is older than
 /// [`VerifierConfig::revocation_staleness_max`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StalePolicy {
     /// Keep accepting tokens (RFC 7009's advice when the service is down);
@@ -26,6 +27,7 @@ pub enum StalePolicy {
 
 /// Verifier configuration: plain data for a policy file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct VerifierConfig {
     /// Required `iss`.
@@ -719,11 +721,13 @@ fn reject(r: Rejection, cost: CostClass, stale: bool) -> Verdict {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct JwksDoc {
     keys: Vec<JwkIn>,
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct JwkIn {
     kty: String,
     crv: Option<String>,
@@ -736,6 +740,7 @@ struct JwkIn {
 
 /// A JWKS document (RFC 7517) as the token service serves it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Jwks {
     /// The public keys.
     pub keys: Vec<Jwk>,
@@ -743,6 +748,7 @@ pub struct Jwks {
 
 /// One public key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Jwk {
     /// Always `OKP`.
     pub kty: String,

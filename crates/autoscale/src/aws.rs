@@ -147,6 +147,7 @@ fn ceil_to_i64(x: f64) -> i64 {
 
 /// A target tracking scaling policy on an Auto Scaling group.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TargetTrackingConfig {
     /// The group's `MinSize`.
@@ -358,6 +359,7 @@ impl Controller for TargetTracking {
 
 /// `ComparisonOperator` of a CloudWatch alarm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum Comparison {
     /// `GreaterThanOrEqualToThreshold`.
     GreaterThanOrEqualToThreshold,
@@ -388,6 +390,7 @@ impl Comparison {
 
 /// A CloudWatch metric alarm on the group's average metric.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AlarmConfig {
     /// `Threshold`.
@@ -481,6 +484,7 @@ impl Alarm {
 
 /// `AdjustmentType`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum AdjustmentType {
     /// Add (or remove) this many instances.
     ChangeInCapacity,
@@ -532,6 +536,7 @@ pub fn apply_adjustment(
 
 /// One `StepAdjustment`: bounds are offsets from the alarm threshold.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepAdjustment {
     /// `MetricIntervalLowerBound`; `None` is minus infinity.
@@ -546,6 +551,7 @@ pub struct StepAdjustment {
 
 /// A step scaling policy and its alarm.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepScalingConfig {
     /// `MinSize`.
@@ -775,6 +781,7 @@ impl Controller for StepScaling {
 
 /// A simple scaling policy: one adjustment per alarm, then a cooldown.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SimpleScalingConfig {
     /// `MinSize`.

@@ -51,6 +51,7 @@ pub const HISTORY_MAX: usize = 4096;
 
 /// An HPA spec plus the controller-manager settings that shape it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HpaConfig {
     /// `minReplicas`; defaults to 1. Zero is allowed only with an `Object` or
@@ -78,6 +79,7 @@ fn one() -> u32 {
 
 /// kube-controller-manager's `--horizontal-pod-autoscaler-*` flags.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct ControllerSettings {
     /// `--horizontal-pod-autoscaler-sync-period`, default 15 s. The driver
@@ -109,6 +111,7 @@ impl Default for ControllerSettings {
 
 /// One entry of `spec.metrics`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum MetricSpec {
     /// `type: Resource`: a per-pod resource (CPU, memory) from metrics-server.
@@ -154,6 +157,7 @@ impl MetricSpec {
 
 /// A resource a `Resource` metric measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ResourceName {
     /// CPU, in cores. The only resource with the readiness rules of `groupPods`.
@@ -164,6 +168,7 @@ pub enum ResourceName {
 
 /// `MetricTarget`: exactly one of the three fields, matching `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MetricTarget {
     /// `Utilization`, `Value` or `AverageValue`.
@@ -212,6 +217,7 @@ impl MetricTarget {
 
 /// `MetricTargetType`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum TargetType {
     /// Percent of the resource request, averaged over pods.
     Utilization,
@@ -223,6 +229,7 @@ pub enum TargetType {
 
 /// `spec.behavior`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Behavior {
     /// `scaleUp`; unset fields take `GenerateHPAScaleUpRules` defaults.
@@ -236,6 +243,7 @@ pub struct Behavior {
 /// `HPAScalingRules`. Every field is optional, as upstream; defaults are
 /// filled per field.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScalingRules {
     /// `stabilizationWindowSeconds`, 0 to 3600 s. Default 0 s up; down, the
@@ -256,6 +264,7 @@ pub struct ScalingRules {
 
 /// `selectPolicy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum SelectPolicy {
     /// The policy allowing the biggest change.
     Max,
@@ -267,6 +276,7 @@ pub enum SelectPolicy {
 
 /// `HPAScalingPolicy`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScalingPolicy {
     /// `Pods` or `Percent`.
@@ -299,6 +309,7 @@ impl ScalingPolicy {
 
 /// `HPAScalingPolicyType`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum PolicyType {
     /// An absolute number of pods.
     Pods,

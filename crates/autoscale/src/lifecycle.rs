@@ -26,6 +26,7 @@ use crate::observe::{InstanceObservation, InstancePhase, ResourceRequests};
 
 /// Where an instance is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum InstanceState {
     /// Requested; capacity is being provisioned.
     Pending,
@@ -52,6 +53,7 @@ impl InstanceState {
 
 /// A boot-time distribution, as data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", deny_unknown_fields)]
 pub enum BootTime {
     /// Always the same.
@@ -152,6 +154,7 @@ impl BootTime {
 
 /// Timings of the lifecycle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct LifecycleConfig {
     /// Pending → Booting: provisioning.
@@ -377,6 +380,7 @@ impl Instance {
 
 /// Instance refresh preferences.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct InstanceRefreshConfig {
     /// `MinHealthyPercentage`, default 90.

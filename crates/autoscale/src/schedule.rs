@@ -150,6 +150,7 @@ impl Cron {
 
 /// One `PutScheduledUpdateGroupAction`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScheduledAction {
     /// `ScheduledActionName`.
@@ -173,6 +174,7 @@ pub struct ScheduledAction {
 
 /// The scheduled actions of a group.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
     /// UTC Unix seconds of the driver's epoch.

@@ -118,6 +118,7 @@ pub(crate) fn divisor_for_tests(d: u64, x: u64) -> u64 {
 
 /// Configuration of a GCRA limit: one unit per `period`, up to `burst` at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GcraConfig {
     /// Emission interval: one unit is replenished every `period`.
@@ -234,6 +235,7 @@ impl Algorithm for Gcra {
 
 /// Configuration of an Envoy-style token bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenBucketConfig {
     /// Bucket size, which is also the initial fill.
@@ -381,6 +383,7 @@ impl Algorithm for TokenBucket {
 
 /// Configuration of a fixed-window counter: `limit` units per `window`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
     /// Units per window.
@@ -646,6 +649,7 @@ impl Algorithm for SlidingWindow {
 
 /// Any one of the keyed algorithms, as written in a policy file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "algorithm", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum LimitConfig {

@@ -16,6 +16,7 @@ use crate::error::ConfigError;
 
 /// Configuration of a concurrency limiter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConcurrencyConfig {
     /// Most requests in flight at once.
@@ -183,6 +184,7 @@ impl ConcurrencyLimiter {
 
 /// Request classes, in the order a Stripe-style shedder drops them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     /// Test traffic: shed first.
@@ -198,6 +200,7 @@ pub enum Priority {
 
 /// Configuration of a priority load shedder.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ShedderConfig {
     /// Capacity: requests in flight across all classes.

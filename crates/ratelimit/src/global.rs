@@ -85,6 +85,7 @@ use crate::store::{KeyedLimiter, LocalStore, Store, StoreConfig};
 
 /// How an instance spends the global budget between syncs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Split {
@@ -99,6 +100,7 @@ pub enum Split {
 
 /// A fleet-wide fixed-window limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GlobalConfig {
     /// Units per window across the whole fleet.

@@ -23,6 +23,7 @@ const KEYS_CACHED: usize = 16;
 
 /// One part of a rule's key (Envoy's descriptor entries).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum KeyPart {
@@ -45,6 +46,7 @@ pub enum KeyPart {
 
 /// Whether a rule's denials are enforced or only counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Denials deny.
@@ -64,6 +66,7 @@ pub enum Mode {
 /// limit = { algorithm = "gcra", period = "6s", burst = 5 }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Unique name; a denial names it, and the `RateLimit` headers carry it.
@@ -335,6 +338,7 @@ struct Rule<F: StoreFamily> {
 
 /// Instance-level options of a rule set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RuleSetConfig {
     /// This instance's id in the fleet (global rules report it to the store).

@@ -23,6 +23,7 @@ use crate::table::{Table, TableStats};
 
 /// Sizing of a keyed store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// Cap on tracked keys. The usable size is the largest power of two times

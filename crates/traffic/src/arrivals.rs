@@ -37,6 +37,7 @@ use crate::shape::{Profile, Shape};
 
 /// How arrivals are spaced around the shape's rate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Process {

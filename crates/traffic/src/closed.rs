@@ -20,6 +20,7 @@ pub const USERS_MAX: u32 = 10_000_000;
 /// A closed-model population. In TOML:
 /// `model = { kind = "closed", users = 200, think_time = { kind = "exponential", mean = "2s" } }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Closed {
     /// Concurrent users.
@@ -30,6 +31,7 @@ pub struct Closed {
 
 /// How long a user pauses between requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum ThinkTime {

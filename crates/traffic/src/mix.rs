@@ -18,6 +18,7 @@ pub const ROUTES_MAX: usize = u16::MAX as usize;
 
 /// An HTTP method.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "UPPERCASE")]
 #[allow(missing_docs)]
 pub enum Method {
@@ -33,6 +34,7 @@ pub enum Method {
 
 /// One API route and what a request to it costs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// A unique name, used by traces and reports.
@@ -280,6 +282,7 @@ mod tests {
     #[test]
     fn routes_read_from_toml_with_sizes_and_costs() {
         #[derive(Deserialize)]
+        #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
         struct F {
             routes: Vec<Route>,
         }

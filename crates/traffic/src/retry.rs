@@ -32,6 +32,7 @@ use crate::error::{Errors, FieldError};
 
 /// How long to wait between attempts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Backoff {
@@ -54,6 +55,7 @@ pub enum Backoff {
 
 /// The jitter variants of the AWS article.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Jitter {
@@ -77,6 +79,7 @@ pub enum Jitter {
 /// backoff = { kind = "exponential", base = "100ms", cap = "10s", jitter = "full" }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// The delay rule; no retries unless set.
@@ -195,6 +198,7 @@ fn exponential_ceiling(base: Duration, cap: Duration, retry: u32) -> Duration {
 /// (and counting it as a timeout, which the retry policy may retry). Plain
 /// data: the simulator arms a timer with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct ClientTimeout(pub Duration);
 

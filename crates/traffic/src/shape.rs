@@ -30,6 +30,7 @@ const NS_PER_S: f64 = 1e9;
 
 /// The offered rate over time. In TOML: `shape = { kind = "constant", rate = "10k/s" }`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Shape {
@@ -93,6 +94,7 @@ fn one_day() -> Duration {
 
 /// One stage of a [`Shape::Ramp`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
     /// How long the move to `target` takes.
@@ -657,6 +659,7 @@ mod tests {
     #[test]
     fn shapes_read_well_in_toml_and_refuse_unknown_keys() {
         #[derive(Deserialize)]
+        #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
         struct F {
             shape: Shape,
         }

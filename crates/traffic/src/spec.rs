@@ -17,6 +17,7 @@ pub const ACCOUNTS_MAX: u32 = 100_000_000;
 
 /// How an entry's requests are timed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Model {
@@ -61,6 +62,7 @@ pub enum Model {
 /// backend_cost = "5ms"
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TrafficSpec {
     /// A unique name for reports and RNG stream keys.
@@ -187,6 +189,7 @@ mod tests {
     use super::*;
 
     #[derive(Deserialize)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(deny_unknown_fields)]
     struct Scenario {
         traffic: Vec<TrafficSpec>,

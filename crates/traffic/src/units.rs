@@ -421,6 +421,22 @@ macro_rules! serde_as_string {
                 d.deserialize_any(V)
             }
         }
+
+        #[cfg(feature = "schemars")]
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($ty).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                // Written as a string with a unit; some forms also take a
+                // plain number (a zero rate, a byte count), which the
+                // deserialiser checks.
+                schemars::json_schema!({
+                    "type": ["string", "number"],
+                    "description": format!("Written as {}.", $expecting)
+                })
+            }
+        }
     };
 }
 
@@ -534,6 +550,7 @@ mod tests {
     #[test]
     fn serde_reads_strings_and_refuses_ambiguous_bare_numbers() {
         #[derive(serde::Deserialize, Debug)]
+        #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
         #[allow(dead_code)]
         struct F {
             r: Option<Rate>,

@@ -46,6 +46,7 @@ const CADENCE_SAMPLES: usize = 8;
 
 /// Abuse-detector configuration (plain data for the policy file).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct AbuseConfig {
     /// Short window for per-IP, per-prefix, per-account and global counts.

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 /// How a verdict over the threshold is enforced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Requests at or over the inbound threshold are blocked.
@@ -18,6 +19,7 @@ pub enum Mode {
 
 /// CRS anomaly severities; the discriminant is the score a match adds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Adds 2.
@@ -39,6 +41,7 @@ impl Severity {
 
 /// What kind of attack a rule detects. Also used as a bit in [`crate::ClassSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AttackClass {
     /// Request limits, malformed bodies, method and content-type allow-lists.
@@ -61,6 +64,7 @@ pub enum AttackClass {
 
 /// Which parts of a request a rule reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     /// The URL path (decoded).
@@ -77,6 +81,7 @@ pub enum Target {
 
 /// How a rule matches a decoded value. Every variant runs in linear time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Matcher {
     /// Any of these phrases (ASCII case-insensitive) matches. Run by one
@@ -101,6 +106,7 @@ pub enum Matcher {
 
 /// One detection rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Unique id, reported in verdicts.
@@ -121,6 +127,7 @@ pub struct Rule {
 
 /// Size and structure limits; each violation is a critical finding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Path plus `?` plus query, in bytes.
@@ -158,6 +165,7 @@ impl Default for Limits {
 
 /// Decoding bounds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Decode {
     /// Passes of URL + HTML-entity + full-width decoding per value. Two
@@ -193,6 +201,7 @@ impl Default for Decode {
 /// Per-route allow-lists and field rules. The longest matching
 /// `path_prefix` wins; with no match, [`Policy::default_route`] applies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Route {
     /// Path prefix, e.g. `/api/users`.
@@ -210,6 +219,7 @@ pub struct Route {
 
 /// The whole inspection policy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Blocking or detection-only.
