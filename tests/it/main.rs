@@ -3,6 +3,7 @@
 
 mod check;
 mod cli;
+mod properties;
 mod mutate;
 mod scenarios;
 mod snapshots;

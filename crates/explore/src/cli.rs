@@ -1,0 +1,459 @@
+//! `rampart explore FILE`: the command, for the `rampart` binary to mount.
+//!
+//! ```text
+//! rampart explore FILE [--cases N] [--seed S] [--jobs J] [--regressions PATH]
+//! ```
+//!
+//! Exit codes: 0 when every case held, 1 when a property failed (the
+//! minimal failing scenario is written and the replay command printed), 2
+//! when the input is invalid or an output cannot be written.
+//!
+//! Files: the minimal failing scenario goes to
+//! `<out>/explore/<scenario name>/minimal.toml` (`<out>` is the CLI's
+//! global `--out`, `reports` by default); failures are recorded in the
+//! regressions file (default `regressions/<stem>.toml` beside FILE, meant
+//! to be committed) and replayed first next time. Every write goes through
+//! a temporary file and a rename, and no output ever replaces FILE.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rampart_scenario::{Error as ScenarioError, Scenario};
+use toml::{Table, Value};
+
+use crate::case::{Case, standalone_toml};
+use crate::explore::{ExploreConfig, Found, Origin, Progress, Summary, explore};
+use crate::space::ExploreSpec;
+
+/// Cases run when neither the command line nor the file says.
+pub const CASES_DEFAULT: u32 = 100;
+
+/// The arguments of `rampart explore`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ExploreArgs {
+    /// The scenario file; its [explore] section says what varies.
+    pub file: PathBuf,
+    /// New cases to run [default: the file's explore.cases, else 100].
+    #[arg(long)]
+    pub cases: Option<u32>,
+    /// Seed the cases are drawn from; the same seed draws the same cases.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Runs at once, each single-threaded [default: the number of cores].
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Failures found before, replayed first; new failures are added
+    /// [default: regressions/<stem>.toml beside FILE].
+    #[arg(long, value_name = "PATH")]
+    pub regressions: Option<PathBuf>,
+    /// Where reports go (the CLI's global `--out`); the minimal failing
+    /// scenario is written under `<out>/explore/<name>/`.
+    #[arg(skip)]
+    pub out: Option<PathBuf>,
+    /// No progress bar and no summary (the CLI's global `--quiet`).
+    #[arg(skip)]
+    pub quiet: bool,
+}
+
+impl ExploreArgs {
+    /// Arguments for `file` with every option at its default.
+    pub fn new(file: impl Into<PathBuf>) -> ExploreArgs {
+        ExploreArgs {
+            file: file.into(),
+            cases: None,
+            seed: 0,
+            jobs: None,
+            regressions: None,
+            out: None,
+            quiet: false,
+        }
+    }
+}
+
+/// What [`execute`] did, for callers that want more than an exit code.
+#[derive(Debug)]
+pub struct Report {
+    /// The exploration's summary.
+    pub summary: Summary,
+    /// The minimal failing scenario file written, if a failure was found.
+    pub minimal_file: Option<PathBuf>,
+    /// The regressions file used.
+    pub regressions_file: PathBuf,
+    /// Wall-clock seconds spent (runs and shrinking).
+    pub elapsed_secs: f64,
+}
+
+/// Why the command could not do its job (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The scenario or its `[explore]` section is invalid.
+    #[error("{0}")]
+    Scenario(#[from] ScenarioError),
+    /// The regressions file could not be read or parsed.
+    #[error("{}: {message}", path.display())]
+    Regressions {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An output would replace the input file.
+    #[error("refusing to write {}: it is the input file", .0.display())]
+    WouldOverwriteInput(PathBuf),
+    /// An output could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Runs `rampart explore` and returns its exit code, printing as it goes.
+pub fn main(args: ExploreArgs) -> ExitCode {
+    match execute(&args) {
+        Ok(r) => {
+            if !args.quiet {
+                print!("{}", render_summary(&args, &r));
+            } else if let Some(f) = &r.minimal_file {
+                // Even quiet, a failure says where its reproduction is.
+                println!("rampart run {}", f.display());
+            }
+            if r.summary.found.is_some() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The default regressions file for a scenario: `regressions/<stem>.toml`
+/// in the scenario's directory (a subdirectory, so a folder of scenarios
+/// stays a folder of scenarios).
+pub fn default_regressions_path(file: &Path) -> PathBuf {
+    let dir = file.parent().unwrap_or(Path::new(""));
+    let stem = file
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    dir.join("regressions").join(format!("{stem}.toml"))
+}
+
+/// Does the work of [`main`] without printing the summary.
+pub fn execute(args: &ExploreArgs) -> Result<Report, CliError> {
+    let started = Instant::now();
+    let text = std::fs::read_to_string(&args.file).map_err(|source| ScenarioError::Io {
+        path: args.file.clone(),
+        source,
+    });
+    let text = text?;
+    let base_dir = match args.file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let scenario = Scenario::parse(&args.file.display().to_string(), &text, &base_dir)?;
+    let spec = ExploreSpec::from_scenario(&scenario, Some(&text))?;
+
+    let regressions_file = args
+        .regressions
+        .clone()
+        .unwrap_or_else(|| default_regressions_path(&args.file));
+    refuse_input(&args.file, &regressions_file)?;
+    let regressions = read_regressions(&regressions_file)?;
+
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let config = ExploreConfig {
+        cases: args.cases.or(spec.cases).unwrap_or(CASES_DEFAULT),
+        seed: args.seed,
+        jobs,
+        shrink_runs: spec.shrink_runs,
+    };
+
+    let bar = if args.quiet {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+    } else {
+        let b = ProgressBar::with_draw_target(
+            Some(regressions.len() as u64 + u64::from(config.cases)),
+            ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} explore [{bar:30}] {pos}/{len} cases {msg}")
+        {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b
+    };
+    let on_progress = |p: Progress| match p {
+        Progress::Regression | Progress::Case => bar.inc(1),
+        Progress::ShrinkStart => bar.set_message("failed; shrinking"),
+        Progress::Shrink { runs, steps } => {
+            bar.set_message(format!("shrinking: {runs} runs, {steps} steps smaller"));
+        }
+    };
+    let summary = explore(&scenario, &spec, &config, &regressions, &on_progress);
+    bar.finish_and_clear();
+
+    let mut minimal_file = None;
+    if let Some(found) = &summary.found {
+        let out_root = args.out.clone().unwrap_or_else(|| PathBuf::from("reports"));
+        let dir = out_root
+            .join("explore")
+            .join(sanitize(&scenario.world.run.name));
+        let file = dir.join("minimal.toml");
+        refuse_input(&args.file, &file)?;
+        let header = repro_header(args, found, &file);
+        write_atomic(&file, &standalone_toml(&found.scenario, &header))?;
+        minimal_file = Some(file);
+        if matches!(found.origin, Origin::Case(_)) {
+            append_regression(&regressions_file, &args.file, args.seed, found)?;
+        }
+    }
+    Ok(Report {
+        summary,
+        minimal_file,
+        regressions_file,
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("scenario{s}")
+    } else {
+        s
+    }
+}
+
+fn refuse_input(input: &Path, output: &Path) -> Result<(), CliError> {
+    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => std::path::absolute(input).ok() == std::path::absolute(output).ok(),
+    };
+    if same {
+        Err(CliError::WouldOverwriteInput(output.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads the cases of a regressions file; a missing file has none.
+pub fn read_regressions(path: &Path) -> Result<Vec<Case>, CliError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(CliError::Regressions {
+                path: path.to_owned(),
+                message: e.to_string(),
+            });
+        }
+    };
+    let bad = |message: String| CliError::Regressions {
+        path: path.to_owned(),
+        message,
+    };
+    let t: Table = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    match t.get("regression") {
+        None => Ok(Vec::new()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::Table(e) => {
+                    Case::from_table(e).map_err(|m| bad(format!("regression[{i}]: {m}")))
+                }
+                _ => Err(bad(format!("regression[{i}] is not a table"))),
+            })
+            .collect(),
+        Some(_) => Err(bad(
+            "`regression` must be an array of [[regression]] tables".into(),
+        )),
+    }
+}
+
+fn append_regression(path: &Path, input: &Path, seed: u64, found: &Found) -> Result<(), CliError> {
+    let mut text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(_) => format!(
+            "# Failing cases `rampart explore` found for {}.\n\
+             # They are replayed before any new case; commit this file.\n",
+            input.display()
+        ),
+    };
+    let mut entry = found.minimal.to_table();
+    let where_ = match found.origin {
+        Origin::Case(i) => format!("--seed {seed}, case {i}"),
+        Origin::Regression(i) => format!("regression {i}"),
+    };
+    entry.insert("found".into(), Value::String(where_));
+    entry.insert(
+        "failed".into(),
+        Value::String(found.failure.describe().replace('\n', "; ")),
+    );
+    let mut one = Table::new();
+    one.insert("regression".into(), Value::Array(vec![Value::Table(entry)]));
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(&toml::to_string(&one).unwrap_or_default());
+    write_atomic(path, &text)
+}
+
+/// Writes `text` to `path` through a temporary file in the same directory
+/// and a rename, so a reader never sees half a file.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
+    let err = |source| CliError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })
+}
+
+fn repro_header(args: &ExploreArgs, found: &Found, file: &Path) -> String {
+    let mut h = String::new();
+    let _ = writeln!(
+        h,
+        "The minimal failing case `rampart explore {}` found",
+        args.file.display()
+    );
+    match found.origin {
+        Origin::Case(i) => {
+            let _ = writeln!(
+                h,
+                "(--seed {}, case {i}; shrunk in {} runs, {} steps smaller).",
+                args.seed, found.shrink_runs, found.shrink_steps
+            );
+        }
+        Origin::Regression(i) => {
+            let _ = writeln!(h, "(replayed from regression {i}).");
+        }
+    }
+    h.push('\n');
+    h.push_str("What failed:\n");
+    for l in found.failure.describe().lines() {
+        let _ = writeln!(h, "  {l}");
+    }
+    h.push('\n');
+    h.push_str("What the case changed from the original file:\n");
+    for l in found.minimal.to_string().lines() {
+        let _ = writeln!(h, "  {l}");
+    }
+    h.push('\n');
+    let _ = writeln!(h, "Replay: rampart run {}", file.display());
+    h
+}
+
+/// The summary printed after a run.
+pub fn render_summary(args: &ExploreArgs, r: &Report) -> String {
+    let s = &r.summary;
+    let mut out = String::new();
+    let per_min = if r.elapsed_secs > 0.0 {
+        f64::from(s.cases_run) * 60.0 / r.elapsed_secs
+    } else {
+        0.0
+    };
+    if s.regressions_replayed > 0 {
+        let _ = writeln!(
+            out,
+            "replayed {} regression{} from {}",
+            s.regressions_replayed,
+            if s.regressions_replayed == 1 { "" } else { "s" },
+            r.regressions_file.display()
+        );
+        for (i, m) in &s.regressions_skipped {
+            let _ = writeln!(out, "  regression {i} no longer applies: {m}");
+        }
+    }
+    match &s.found {
+        None => {
+            let _ = writeln!(
+                out,
+                "explore: {} cases held (--seed {}) in {:.1}s, {:.0} cases/min",
+                s.cases_run, args.seed, r.elapsed_secs, per_min
+            );
+        }
+        Some(f) => {
+            let which = match f.origin {
+                Origin::Case(i) => format!("case {i} of --seed {}", args.seed),
+                Origin::Regression(i) => format!("regression {i}"),
+            };
+            let _ = writeln!(out, "explore: FAILED at {which}");
+            for l in f.failure.describe().lines() {
+                let _ = writeln!(out, "  {l}");
+            }
+            if f.shrink_runs > 0 {
+                let _ = writeln!(
+                    out,
+                    "shrunk in {} runs ({} steps): from {} to {}",
+                    f.shrink_runs,
+                    f.shrink_steps,
+                    f.original.size(),
+                    f.minimal.size()
+                );
+            }
+            let _ = writeln!(out, "minimal case:");
+            for l in f.minimal.to_string().lines() {
+                let _ = writeln!(out, "  {l}");
+            }
+            if let Some(file) = &r.minimal_file {
+                let _ = writeln!(out, "wrote {}", file.display());
+                let _ = writeln!(out, "replay: rampart run {}", file.display());
+            }
+            if matches!(f.origin, Origin::Case(_)) {
+                let _ = writeln!(
+                    out,
+                    "recorded in {} (replayed first next time)",
+                    r.regressions_file.display()
+                );
+            }
+        }
+    }
+    if s.invalid > 0 {
+        let _ = writeln!(
+            out,
+            "{} of {} cases gave an invalid scenario and were skipped; the first:\n  {}",
+            s.invalid,
+            s.cases_run,
+            s.first_invalid
+                .as_deref()
+                .unwrap_or("")
+                .replace('\n', "\n  ")
+        );
+    }
+    out
+}
