@@ -47,6 +47,7 @@ impl Errors {
 
 /// How the load balancer picks an instance.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LbAlgorithm {
     /// Each in-service instance in turn.
@@ -62,6 +63,7 @@ pub enum LbAlgorithm {
 
 /// The load balancer in front of the fleet.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct LbConfig {
     /// Selection algorithm.
@@ -93,6 +95,7 @@ impl Default for LbConfig {
 
 /// Modelled CPU per pipeline stage of a gateway instance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct StageCosts {
     /// A full TLS handshake (ECDHE-ECDSA: about 0.1–0.15 ms of server CPU).
@@ -143,6 +146,7 @@ impl Default for StageCosts {
 
 /// One gateway instance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     /// CPU workers (cores).
@@ -176,6 +180,7 @@ impl Default for GatewayConfig {
 
 /// The backend behind the gateways.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendConfig {
     /// Requests served concurrently.
@@ -202,6 +207,7 @@ impl Default for BackendConfig {
 
 /// The distribution of a service time around its mean or median.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ServiceTime {
     /// Log-normal with the route's cost as the median: a typical service,
@@ -218,6 +224,7 @@ pub enum ServiceTime {
 
 /// The network between clients, the fleet and the backend.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkConfig {
     /// One-way client ↔ gateway latency.
@@ -237,6 +244,7 @@ impl Default for NetworkConfig {
 
 /// The fleet: load balancer, instance model, backend, network.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct FleetConfig {
     /// Load balancer.
@@ -251,6 +259,7 @@ pub struct FleetConfig {
 
 /// Which controller scales the fleet.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ControllerConfig {
     /// A fixed fleet: no controller.
@@ -267,6 +276,7 @@ pub enum ControllerConfig {
 
 /// Per-instance metrics the pipeline can feed a controller, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ScalingMetric {
     /// CPU in cores for the HPA's `Resource cpu`; percent of the instance's
@@ -280,6 +290,7 @@ pub enum ScalingMetric {
 
 /// The metrics pipeline between the fleet and the controller.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsPipelineConfig {
     /// How often instances are scraped (metrics-server: 15 s).
@@ -299,6 +310,7 @@ impl Default for MetricsPipelineConfig {
 
 /// The scaling group.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScalingConfig {
     /// Instances at the start, already in service.
@@ -354,6 +366,7 @@ impl Default for ScalingConfig {
 
 /// How verifiers learn about revocations.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RevocationSync {
     /// The token service pushes each change; delivery takes a log-normal
@@ -371,6 +384,7 @@ pub enum RevocationSync {
 
 /// The token service.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenServiceConfig {
     /// Workers (cores) checking passwords and signing.
@@ -399,6 +413,7 @@ pub struct TokenServiceConfig {
 
 /// Token signing algorithm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SigningAlgorithm {
     /// Ed25519 (RFC 8037); verifiers need only the public key.
@@ -426,6 +441,7 @@ impl Default for TokenServiceConfig {
 
 /// A named window of the run, for phase totals and assertions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PhaseConfig {
     /// Name, such as `surge`.
@@ -438,6 +454,7 @@ pub struct PhaseConfig {
 
 /// Run-level settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     /// Scenario name, used for the report folder.
@@ -469,6 +486,7 @@ fn start_unix() -> u64 {
 
 /// Everything a world needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WorldConfig {
     /// Run settings.

@@ -19,6 +19,7 @@ use crate::config::Errors;
 
 /// The policy every instance boots with: plain data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyBundle {
     /// The author's version label, such as `2026-11-28.1`.
