@@ -162,7 +162,19 @@ fn main() -> ExitCode {
         Some(Command::Sweep(args)) => sweep::sweep(&args, &common),
         Some(Command::Merge { dirs }) => sweep::merge(&dirs, &common),
         Some(Command::Validate { files }) => validate(&files, &common),
-        Some(Command::Schema) => 0,
+        Some(Command::Schema) => {
+            let v = rampart_scenario::schema::json_schema();
+            match serde_json::to_string_pretty(&v) {
+                Ok(s) => {
+                    println!("{s}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: cannot encode the schema: {e}");
+                    1
+                }
+            }
+        }
         Some(Command::Init { dir }) => init::init(&dir, &common),
     };
     ExitCode::from(code)

@@ -97,6 +97,8 @@
 pub mod assertion;
 mod diag;
 pub mod path;
+#[cfg(feature = "schemars")]
+pub mod schema;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
