@@ -1195,3 +1195,91 @@ impl Acc {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trigger fragments, case variants and bytes that share no class with
+    /// them, so generated values are dense in overlapping occurrences.
+    const PIECES: &[&[u8]] = &[
+        b"'",
+        b"\"",
+        b"`",
+        b";",
+        b"|",
+        b"&",
+        b"&&",
+        b"$(",
+        b"${",
+        b"{{",
+        b"{%",
+        b"..",
+        b"//",
+        b"\\\\",
+        b"/*",
+        b"/*!",
+        b"sh",
+        b"SH",
+        b"nc",
+        b"select",
+        b"SeLeCt",
+        b"union",
+        b"like",
+        b"t :",
+        b"t\t:",
+        b"exp",
+        b"expression",
+        b"/etc/",
+        b"127.",
+        b"localhost",
+        b"data",
+        b"script",
+        b"a",
+        b" ",
+        b"\xc3\xa9",
+        b"\0",
+        b"\xff",
+    ];
+
+    /// Compiled once: building four inspectors per generated case would
+    /// dominate the test's time.
+    static INSPECTORS: std::sync::LazyLock<Vec<Inspector>> = std::sync::LazyLock::new(|| {
+        (1..=4)
+            .map(|pl| Inspector::new(Policy::at_paranoia(pl)).unwrap())
+            .collect()
+    });
+
+    #[test]
+    fn the_trigger_table_folds_case_into_few_byte_classes() {
+        for ins in INSPECTORS.iter() {
+            let t = &ins.trigger_table;
+            assert_eq!(t.classes[usize::from(b'S')], t.classes[usize::from(b's')]);
+            assert_eq!(t.classes[usize::from(b'q')], t.classes[usize::from(b'Q')]);
+            // Bytes in no trigger share class 0.
+            assert_eq!(t.classes[0xFF], 0);
+            assert!(
+                t.classes.iter().all(|&c| c < 128),
+                "classes were not folded"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// The flat-table walk with its replay gives exactly the rules and
+        /// the walked bytes of the restarted reference search, at every
+        /// paranoia level (PL4 has every built-in trigger).
+        #[test]
+        fn the_table_walk_replays_the_reference_trigger_search_exactly(
+            picks in proptest::collection::vec(0usize..PIECES.len(), 0..80),
+        ) {
+            let v: Vec<u8> = picks.iter().flat_map(|&k| PIECES[k].iter().copied()).collect();
+            for ins in INSPECTORS.iter() {
+                let (fast_hits, fast_walked) = ins.trigger_hits(&v);
+                let (ref_hits, ref_walked) = ins.trigger_hits_reference(&v);
+                proptest::prop_assert_eq!(fast_hits.0, ref_hits.0);
+                proptest::prop_assert_eq!(fast_walked, ref_walked);
+            }
+        }
+    }
+}
