@@ -58,7 +58,10 @@
 //! A violation stops the run and returns [`SimError::Invariant`] with the
 //! seed, so the failure can be replayed.
 
+mod attack;
 mod config;
+mod eventlog;
+mod fault;
 mod gateway;
 mod memo;
 mod meter;
@@ -77,10 +80,13 @@ pub use config::{
     MetricsPipelineConfig, NetworkConfig, PhaseConfig, RevocationSync, RunConfig, ScalingConfig,
     ScalingMetric, ServiceTime, SigningAlgorithm, StageCosts, TokenServiceConfig, WorldConfig,
 };
+pub use attack::{AttackConfig, AttackKind, AttackOutcome, Forgery, PayloadClass, Rotation};
+pub use eventlog::{EventLog, EventLogSummary};
+pub use fault::FaultConfig;
 pub use meter::{BoxedSink, DiscardSink, reason};
 pub use policy::{CompiledPolicy, PolicyBundle};
 pub use rampart_metrics::RunMetrics;
-pub use world::{Msg, ScaleEvent, World};
+pub use world::{AttackMsg, Msg, ScaleEvent, World};
 
 /// What a run produced.
 #[derive(Debug)]
@@ -103,6 +109,19 @@ pub struct RunOutput {
     pub instances_launched: usize,
     /// The policy bundle's content hash (hex, first 8 digits).
     pub policy_hash: String,
+    /// What each `[[attack]]` achieved, in scenario order.
+    pub attacks: Vec<AttackOutcome>,
+    /// What the event log wrote, if one was given.
+    pub events: Option<EventLogSummary>,
+}
+
+/// Where a run's outputs stream besides the returned metrics.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Interval rows (`timeseries.csv`).
+    pub sink: Option<BoxedSink>,
+    /// The JSON-lines event log.
+    pub events: Option<EventLog>,
 }
 
 /// Why a run failed.
@@ -130,14 +149,36 @@ pub enum SimError {
     Sink(#[from] std::io::Error),
 }
 
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("sink", &self.sink.as_ref().map(|_| "RowSink"))
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
 /// Runs a world to its end. Interval rows stream to `sink` if given.
 pub fn run(cfg: &WorldConfig, sink: Option<BoxedSink>) -> Result<RunOutput, SimError> {
+    run_with(
+        cfg,
+        RunOptions {
+            sink,
+            events: None,
+        },
+    )
+}
+
+/// Runs a world to its end, streaming interval rows and the event log to
+/// the sinks in `opts`. A write error in either is reported after the run.
+pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimError> {
     cfg.validate().map_err(SimError::Config)?;
     let seed = cfg.run.seed;
     let (mut world, initial) = World::new(cfg.clone()).map_err(SimError::Build)?;
-    if let Some(s) = sink {
+    if let Some(s) = opts.sink {
         world.meter.set_sink(s);
     }
+    world.ext.events = opts.events;
     let mut sim = Simulation::new(SimConfig {
         seed,
         trace_hash: true,
@@ -166,6 +207,8 @@ pub fn run(cfg: &WorldConfig, sink: Option<BoxedSink>) -> Result<RunOutput, SimE
     let scale_events = std::mem::take(&mut world.scale_events);
     let instances_launched = world.instances.len();
     let scale_events_dropped = world.scale_events_dropped;
+    let attacks = world.ext.attackers.iter().map(|a| a.outcome.clone()).collect();
+    let events = world.ext.events.take().map(EventLog::finish).transpose()?;
     let price = cfg.scaling.price_per_instance_hour;
     let world = sim.into_actors().pop().expect("one actor");
     let (metrics, sink_error) = world.meter.finish(end);
@@ -182,6 +225,8 @@ pub fn run(cfg: &WorldConfig, sink: Option<BoxedSink>) -> Result<RunOutput, SimE
         scale_events_dropped,
         instances_launched,
         policy_hash,
+        attacks,
+        events,
     })
 }
 
