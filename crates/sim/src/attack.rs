@@ -350,20 +350,21 @@ pub(crate) fn validate(cfg: &WorldConfig, e: &mut Errors) {
                 e.push(format!("{p}.shape.{}", fe.path), fe.message);
             }
         }
-        e.check(
-            (1..=IPS_MAX).contains(&a.ips),
-            &format!("{p}.ips"),
-            || format!("must be within 1..={IPS_MAX}"),
-        );
-        e.check(
-            a.subnets <= a.ips,
-            &format!("{p}.subnets"),
-            || "must be at most ips".into(),
-        );
+        e.check((1..=IPS_MAX).contains(&a.ips), &format!("{p}.ips"), || {
+            format!("must be within 1..={IPS_MAX}")
+        });
+        e.check(a.subnets <= a.ips, &format!("{p}.subnets"), || {
+            "must be at most ips".into()
+        });
         e.check(
             a.subnets == 0 || u64::from(a.ips) <= u64::from(a.subnets) * HOSTS_PER_SUBNET,
             &format!("{p}.subnets"),
-            || format!("{} subnets hold at most {HOSTS_PER_SUBNET} addresses each", a.subnets),
+            || {
+                format!(
+                    "{} subnets hold at most {HOSTS_PER_SUBNET} addresses each",
+                    a.subnets
+                )
+            },
         );
         if let Rotation::Bursty { burst } = a.rotation {
             e.check(burst > 0, &format!("{p}.rotation.burst"), || {
@@ -406,15 +407,16 @@ pub(crate) fn validate(cfg: &WorldConfig, e: &mut Errors) {
         };
         let n_chosen = target.routes.iter().filter(chosen).count();
         match &a.kind {
-            AttackKind::CredentialStuffing { valid_ratio, combos } => {
+            AttackKind::CredentialStuffing {
+                valid_ratio,
+                combos,
+            } => {
                 e.check(
                     (0.0..=1.0).contains(valid_ratio),
                     &format!("{p}.valid_ratio"),
                     || "must be within [0, 1]".into(),
                 );
-                e.check(*combos > 0, &format!("{p}.combos"), || {
-                    "must be > 0".into()
-                });
+                e.check(*combos > 0, &format!("{p}.combos"), || "must be > 0".into());
                 e.check(has_login, &format!("{p}.target"), || {
                     format!("traffic {:?} has no login route to stuff", target.name)
                 });
@@ -655,12 +657,7 @@ impl Attacker {
             source: source as u16,
             routes,
             login_route: src.login_route(),
-            arrivals: Arrivals::new(
-                &a.shape,
-                a.process,
-                start,
-                Some(Instant::ZERO + a.end),
-            ),
+            arrivals: Arrivals::new(&a.shape, a.process, start, Some(Instant::ZERO + a.end)),
             rng: actor_rng(seed, &format!("attack/{}", a.name)),
             start,
             name_hash: rng::fnv1a64(a.name.as_bytes()),
@@ -842,7 +839,6 @@ fn forge(
     let n = src.n_accounts().max(1);
     let subject = |k: usize| src.account(k as u32 % n).subject.clone();
     let ttl = b.cfg.token_service.access_ttl;
-    let leeway = b.cfg.policy.auth.leeway;
     // The attacker's own service: same issuer, audience and kid, its own key.
     let mut rogue = TokenService::new(ServiceConfig {
         access_ttl: ttl,
@@ -873,15 +869,28 @@ fn forge(
     for k in 0..FORGED_PER_KIND {
         for &f in kinds {
             let token = match f {
-                Forgery::WrongKey => rogue.issue(b.unix0, &subject(k), "api").map_err(err)?.access,
+                Forgery::WrongKey => {
+                    rogue
+                        .issue(b.unix0, &subject(k), "api")
+                        .map_err(err)?
+                        .access
+                }
                 Forgery::Expired => {
-                    // Issued so that it expired well before the run, beyond
-                    // any sane leeway.
-                    let issued = b.unix0 - ttl - leeway - Duration::from_mins(10);
-                    b.tokens.issue(issued, &subject(k), "api").map_err(err)?.access
+                    // Expired ten minutes before the run began: a stolen
+                    // token kept past its life. Only a verifier with more
+                    // than ten minutes of leeway takes it.
+                    let issued = b.unix0 - ttl - Duration::from_mins(10);
+                    b.tokens
+                        .issue(issued, &subject(k), "api")
+                        .map_err(err)?
+                        .access
                 }
                 Forgery::AlgNone => {
-                    let real = b.tokens.issue(b.unix0, &subject(k), "api").map_err(err)?.access;
+                    let real = b
+                        .tokens
+                        .issue(b.unix0, &subject(k), "api")
+                        .map_err(err)?
+                        .access;
                     let header = format!(
                         r#"{{"alg":"none","typ":"{}","kid":"k1"}}"#,
                         rampart_auth::TYP_ACCESS
@@ -890,8 +899,13 @@ fn forge(
                     format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(header))
                 }
                 Forgery::Tampered => {
-                    let real = b.tokens.issue(b.unix0, &subject(k), "api").map_err(err)?.access;
-                    tamper(&real).ok_or_else(|| format!("attack {:?}: cannot edit a token", a.name))?
+                    let real = b
+                        .tokens
+                        .issue(b.unix0, &subject(k), "api")
+                        .map_err(err)?
+                        .access;
+                    tamper(&real)
+                        .ok_or_else(|| format!("attack {:?}: cannot edit a token", a.name))?
                 }
             };
             out.push((f, token));
@@ -938,10 +952,7 @@ fn payloads(classes: &[PayloadClass]) -> Vec<Payload> {
             } else {
                 format!("{{\"q\":\"{}\",\"page\":1}}", json_escape(raw)).into_bytes()
             };
-            out.push(Payload {
-                query,
-                body,
-            });
+            out.push(Payload { query, body });
         }
     }
     out

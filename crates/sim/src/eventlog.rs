@@ -104,7 +104,12 @@ impl EventLog {
     }
 
     /// Writes one line of kind `ev` at `now`; `fields` appends the rest.
-    pub(crate) fn emit(&mut self, now: Instant, ev: &str, fields: impl FnOnce(Line<'_>) -> Line<'_>) {
+    pub(crate) fn emit(
+        &mut self,
+        now: Instant,
+        ev: &str,
+        fields: impl FnOnce(Line<'_>) -> Line<'_>,
+    ) {
         if self.written >= self.max_lines || self.error.is_some() {
             self.dropped += 1;
             return;
@@ -181,10 +186,18 @@ mod unit {
         let mut log = EventLog::new(Box::new(buf.clone()), 2);
         let t = Instant::from_nanos(1_500_000);
         for i in 0..5 {
-            log.emit(t, "fault", |l| l.str("kind", "a \"quoted\"\n\u{1}name").u64("i", i));
+            log.emit(t, "fault", |l| {
+                l.str("kind", "a \"quoted\"\n\u{1}name").u64("i", i)
+            });
         }
         let s = log.finish().unwrap();
-        assert_eq!(s, EventLogSummary { written: 2, dropped: 3 });
+        assert_eq!(
+            s,
+            EventLogSummary {
+                written: 2,
+                dropped: 3
+            }
+        );
         let text = String::from_utf8(buf.0.borrow().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);

@@ -200,7 +200,11 @@ impl FaultState {
 
     /// The lifecycle a launch at `now` follows: the configured one, with
     /// the boot-failure probability raised inside a failure window.
-    pub fn lifecycle_at<'a>(&self, now: Instant, lc: &'a LifecycleConfig) -> Cow<'a, LifecycleConfig> {
+    pub fn lifecycle_at<'a>(
+        &self,
+        now: Instant,
+        lc: &'a LifecycleConfig,
+    ) -> Cow<'a, LifecycleConfig> {
         let p = self
             .boot_failures
             .iter()

@@ -75,12 +75,12 @@ mod world;
 use rampart_des::{RunOutcome, SimConfig, Simulation};
 use rampart_time::Instant;
 
+pub use attack::{AttackConfig, AttackKind, AttackOutcome, Forgery, PayloadClass, Rotation};
 pub use config::{
     BackendConfig, ControllerConfig, FieldError, FleetConfig, GatewayConfig, LbAlgorithm, LbConfig,
     MetricsPipelineConfig, NetworkConfig, PhaseConfig, RevocationSync, RunConfig, ScalingConfig,
     ScalingMetric, ServiceTime, SigningAlgorithm, StageCosts, TokenServiceConfig, WorldConfig,
 };
-pub use attack::{AttackConfig, AttackKind, AttackOutcome, Forgery, PayloadClass, Rotation};
 pub use eventlog::{EventLog, EventLogSummary};
 pub use fault::FaultConfig;
 pub use meter::{BoxedSink, DiscardSink, reason};
@@ -160,13 +160,7 @@ impl std::fmt::Debug for RunOptions {
 
 /// Runs a world to its end. Interval rows stream to `sink` if given.
 pub fn run(cfg: &WorldConfig, sink: Option<BoxedSink>) -> Result<RunOutput, SimError> {
-    run_with(
-        cfg,
-        RunOptions {
-            sink,
-            events: None,
-        },
-    )
+    run_with(cfg, RunOptions { sink, events: None })
 }
 
 /// Runs a world to its end, streaming interval rows and the event log to
@@ -207,7 +201,12 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
     let scale_events = std::mem::take(&mut world.scale_events);
     let instances_launched = world.instances.len();
     let scale_events_dropped = world.scale_events_dropped;
-    let attacks = world.ext.attackers.iter().map(|a| a.outcome.clone()).collect();
+    let attacks = world
+        .ext
+        .attackers
+        .iter()
+        .map(|a| a.outcome.clone())
+        .collect();
     let events = world.ext.events.take().map(EventLog::finish).transpose()?;
     let price = cfg.scaling.price_per_instance_hour;
     let world = sim.into_actors().pop().expect("one actor");
@@ -232,3 +231,5 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_attack;

@@ -10,10 +10,10 @@
 
 use std::borrow::Cow;
 
-use rampart_autoscale::lifecycle::LifecycleConfig;
 use rampart_autoscale::InstanceState;
-use rampart_des::rng::{self, ActorRng, actor_rng};
+use rampart_autoscale::lifecycle::LifecycleConfig;
 use rampart_des::Ctx;
+use rampart_des::rng::{self, ActorRng, actor_rng};
 use rampart_time::{Duration, Instant};
 use rampart_waf::abuse::Decision as AbuseDecision;
 
@@ -183,7 +183,9 @@ impl World {
                 if let (Some(k), _) = a.combo(combo, src.n_accounts()) {
                     account = k;
                 }
-                let login = a.login_route.expect("validated: the target has a login route");
+                let login = a
+                    .login_route
+                    .expect("validated: the target has a login route");
                 (login, Kind::Login)
             }
             AttackKind::ForgedTokens { .. } => {
@@ -201,7 +203,9 @@ impl World {
                 let fresh = own.access.is_some() && unix + TOKEN_MARGIN < own.access_exp;
                 if src.route(route).auth && !fresh {
                     then = Some(route);
-                    let login = a.login_route.expect("validated: the target has a login route");
+                    let login = a
+                        .login_route
+                        .expect("validated: the target has a login route");
                     (login, Kind::Login)
                 } else {
                     (route, Kind::Api)
@@ -241,14 +245,22 @@ impl World {
     /// Admission of a slowloris connection: it takes an in-flight slot and
     /// no worker, and holds it until the gateway's header timeout or the
     /// attacker's hold, whichever is first. Returns whether it was held.
-    pub(super) fn maybe_hold(&mut self, ctx: &mut Ctx<'_, World>, attacker: u16, id: ReqId) -> bool {
+    pub(super) fn maybe_hold(
+        &mut self,
+        ctx: &mut Ctx<'_, World>,
+        attacker: u16,
+        id: ReqId,
+    ) -> bool {
         let AttackKind::Slowloris { hold } = self.ext.attackers[attacker as usize].cfg.kind else {
             return false;
         };
         let header_timeout = self.cfg.fleet.gateway.header_timeout;
         let r = self.reqs.get_mut(id).expect("live");
         r.stage = Stage::Queued;
-        ctx.send_self(hold.min(header_timeout), Msg::Attack(AttackMsg::Hold { req: id }));
+        ctx.send_self(
+            hold.min(header_timeout),
+            Msg::Attack(AttackMsg::Hold { req: id }),
+        );
         true
     }
 
@@ -258,7 +270,8 @@ impl World {
         let Some(r) = self.reqs.get_mut(id) else {
             return;
         };
-        let AttackKind::Slowloris { hold } = self.ext.attackers[r.attacker as usize].cfg.kind else {
+        let AttackKind::Slowloris { hold } = self.ext.attackers[r.attacker as usize].cfg.kind
+        else {
             return;
         };
         r.stage = Stage::Done;
@@ -385,7 +398,13 @@ impl World {
         if let Some(f) = forged_ok {
             self.forged_accepted(ctx, attacker, inst, f);
         }
-        ctx.send_self(cpu, Msg::CpuDone { instance: inst, req: id });
+        ctx.send_self(
+            cpu,
+            Msg::CpuDone {
+                instance: inst,
+                req: id,
+            },
+        );
     }
 
     /// A verifier accepted a forged token. No scenario leaks a key (yet), so
@@ -477,7 +496,8 @@ impl World {
         if a.outcome.first_block.is_none() {
             let since = now.saturating_since(a.start);
             a.outcome.first_block = Some(since);
-            self.meter.set_gauge(first_id, since.as_nanos() as f64 / 1e6);
+            self.meter
+                .set_gauge(first_id, since.as_nanos() as f64 / 1e6);
         }
     }
 
@@ -501,7 +521,8 @@ impl World {
                         if serving.is_empty() {
                             None
                         } else {
-                            let k = rng::uniform_u64(&mut self.ext.fault_rng, 0, serving.len() as u64);
+                            let k =
+                                rng::uniform_u64(&mut self.ext.fault_rng, 0, serving.len() as u64);
                             Some(serving[k as usize])
                         }
                     }
@@ -522,7 +543,8 @@ impl World {
                 let k = ((percent / 100.0) * live.len() as f64).ceil() as usize;
                 // A partial Fisher–Yates shuffle picks k distinct victims.
                 for j in 0..k.min(live.len()) {
-                    let pick = rng::uniform_u64(&mut self.ext.fault_rng, j as u64, live.len() as u64);
+                    let pick =
+                        rng::uniform_u64(&mut self.ext.fault_rng, j as u64, live.len() as u64);
                     live.swap(j, pick as usize);
                 }
                 for &v in live.iter().take(k) {
@@ -540,7 +562,9 @@ impl World {
                 .collect::<Vec<_>>()
                 .join(",");
             log.emit(now, "fault", |l| {
-                l.str("kind", f.kind()).u64("index", index as u64).str("instances", &list)
+                l.str("kind", f.kind())
+                    .u64("index", index as u64)
+                    .str("instances", &list)
             });
         }
         if !crashed.is_empty() {
@@ -581,7 +605,11 @@ impl World {
     }
 
     /// The lifecycle a launch at `now` follows (boot-failure windows).
-    pub(super) fn launch_lifecycle<'a>(&self, now: Instant, lc: &'a LifecycleConfig) -> Cow<'a, LifecycleConfig> {
+    pub(super) fn launch_lifecycle<'a>(
+        &self,
+        now: Instant,
+        lc: &'a LifecycleConfig,
+    ) -> Cow<'a, LifecycleConfig> {
         self.ext.faults.lifecycle_at(now, lc)
     }
 
@@ -599,13 +627,19 @@ impl World {
         let route = self.sources[r.source as usize].route(r.route).name.as_str();
         let g = self.instances.get(r.instance as usize);
         let rtt = self.cfg.fleet.network.client_one_way * 2;
-        let latency = why.is_none().then(|| ((now - r.intended_at) + rtt).as_nanos() / 1_000);
+        let latency = why
+            .is_none()
+            .then(|| ((now - r.intended_at) + rtt).as_nanos() / 1_000);
         let names = self.meter.reason_names();
         let ip = r.ip.to_string();
         log.emit(now, "request", |l| {
             l.str(
                 "class",
-                if r.attacker == NO_ATTACKER { "legit" } else { "attack" },
+                if r.attacker == NO_ATTACKER {
+                    "legit"
+                } else {
+                    "attack"
+                },
             )
             .str("source", class)
             .str("route", route)
@@ -621,7 +655,13 @@ impl World {
     }
 
     /// Logs an instance's state change.
-    pub(super) fn log_lifecycle(&mut self, now: Instant, inst: u32, from: InstanceState, to: InstanceState) {
+    pub(super) fn log_lifecycle(
+        &mut self,
+        now: Instant,
+        inst: u32,
+        from: InstanceState,
+        to: InstanceState,
+    ) {
         let Some(log) = self.ext.events.as_mut() else {
             return;
         };
@@ -666,8 +706,11 @@ fn login_subject(a: &Attacker, src: &Source, r: &Req) -> String {
 pub(crate) fn is_block(why: u16) -> bool {
     matches!(
         why,
-        reason::RATE_LIMITED | reason::INSPECTION_BLOCKED | reason::ABUSE_BLOCKED | reason::HEADER_TIMEOUT
-    ) || why >= reason::AUTH_BASE && why < reason::HEADER_TIMEOUT
+        reason::RATE_LIMITED
+            | reason::INSPECTION_BLOCKED
+            | reason::ABUSE_BLOCKED
+            | reason::HEADER_TIMEOUT
+    ) || (reason::AUTH_BASE..reason::HEADER_TIMEOUT).contains(&why)
 }
 
 fn kind_str(k: Kind) -> &'static str {
