@@ -113,6 +113,10 @@ pub struct RunOutput {
     pub attacks: Vec<AttackOutcome>,
     /// What the event log wrote, if one was given.
     pub events: Option<EventLogSummary>,
+    /// The most keys for client identities (IPs, prefixes, accounts) the
+    /// live instances' rate limiters and abuse detectors held at once,
+    /// sampled at interval boundaries: what a botnet makes the fleet track.
+    pub keys_tracked_peak: u64,
 }
 
 /// Where a run's outputs stream besides the returned metrics.
@@ -201,6 +205,7 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
     let scale_events = std::mem::take(&mut world.scale_events);
     let instances_launched = world.instances.len();
     let scale_events_dropped = world.scale_events_dropped;
+    let keys_tracked_peak = world.ext.keys_peak;
     let attacks = world
         .ext
         .attackers
@@ -226,6 +231,7 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
         policy_hash,
         attacks,
         events,
+        keys_tracked_peak,
     })
 }
 

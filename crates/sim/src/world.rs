@@ -1487,6 +1487,7 @@ impl World {
             self.reqs.live() as f64,
         );
         self.meter.instance_versions(&versions);
+        self.note_keys_tracked();
         self.meter.close_interval(t);
     }
 

@@ -66,6 +66,8 @@ pub(crate) struct Ext {
     pub faults: FaultState,
     fault_rng: ActorRng,
     pub events: Option<EventLog>,
+    /// The most client-identity keys the fleet's cores held at once.
+    pub keys_peak: u64,
 }
 
 impl Ext {
@@ -120,6 +122,7 @@ impl Ext {
             faults: FaultState::new(&cfg.fault),
             fault_rng: actor_rng(cfg.run.seed, "faults"),
             events: None,
+            keys_peak: 0,
         })
     }
 }
@@ -611,6 +614,23 @@ impl World {
         lc: &'a LifecycleConfig,
     ) -> Cow<'a, LifecycleConfig> {
         self.ext.faults.lifecycle_at(now, lc)
+    }
+
+    /// Keys the live instances' cores hold for client identities (IPs,
+    /// prefixes, accounts, composite keys): every rate-limit rule's table
+    /// and the abuse detector's IP, prefix and account tables. Notes the peak.
+    pub(super) fn note_keys_tracked(&mut self) {
+        let mut keys = 0;
+        for g in self.instances.iter().filter(|g| g.life.state().is_live()) {
+            for i in 0..g.limiter.len() {
+                if let Some(s) = g.limiter.rule_stats(rampart_ratelimit::RuleId(i as u16)) {
+                    keys += s.table.keys_tracked;
+                }
+            }
+            let a = g.abuse.stats();
+            keys += a.ips_tracked + a.prefixes_tracked + a.accounts_tracked;
+        }
+        self.ext.keys_peak = self.ext.keys_peak.max(keys);
     }
 
     // ----- event log -----------------------------------------------------
