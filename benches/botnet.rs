@@ -149,12 +149,20 @@ fn main() {
     println!(
         "botnet/peak_rss: {rss_mib:.1} MiB with 1M IPs, {:.1} MiB with 1 IP (anchor); target <= {RSS_TARGET_MIB} MB: {}",
         anchor.rss_kib as f64 / 1024.0,
-        if rss_mib * 1.048_576 <= RSS_TARGET_MIB { "met" } else { "MISSED" }
+        if rss_mib * 1.048_576 <= RSS_TARGET_MIB {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
     println!(
         "botnet/bytes_per_key: {per_key:.1} B ({:.0} extra bytes / {:.0} extra keys tracked); target <= {KEY_BYTES_TARGET} B: {}",
         delta_bytes,
         delta_keys,
-        if per_key <= KEY_BYTES_TARGET { "met" } else { "MISSED" }
+        if per_key <= KEY_BYTES_TARGET {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
 }

@@ -148,11 +148,15 @@ pub enum AttackKind {
         accounts: u32,
     },
     /// High-rate reads of the target's routes from accounts the attacker
-    /// created, each signing in through the token service.
+    /// created or stole, each signing in through the token service.
     Scraping {
         /// Accounts the attacker created.
         #[serde(default = "ten")]
         accounts: u32,
+        /// Accounts it stole: the target's first `stolen` users, with their
+        /// real passwords. Their owners share any per-account limit with it.
+        #[serde(default)]
+        stolen: u32,
     },
     /// Unauthenticated requests to random routes from many IPs, each on a
     /// new connection unless `connection_reuse` says otherwise: load that
@@ -428,11 +432,30 @@ pub(crate) fn validate(cfg: &WorldConfig, e: &mut Errors) {
                     || "forged tokens need a route with auth = true".into(),
                 );
             }
-            AttackKind::Injection { accounts, .. } | AttackKind::Scraping { accounts } => {
+            AttackKind::Injection { .. } | AttackKind::Scraping { .. } => {
+                let (created, stolen) = match a.kind {
+                    AttackKind::Scraping { accounts, stolen } => (accounts, stolen),
+                    AttackKind::Injection { accounts, .. } => (accounts, 0),
+                    _ => unreachable!("matched above"),
+                };
                 e.check(
-                    (1..=ATTACK_ACCOUNTS_MAX).contains(accounts),
+                    created <= ATTACK_ACCOUNTS_MAX,
                     &format!("{p}.accounts"),
-                    || format!("must be within 1..={ATTACK_ACCOUNTS_MAX}"),
+                    || format!("must be at most {ATTACK_ACCOUNTS_MAX}"),
+                );
+                e.check(created > 0 || stolen > 0, &format!("{p}.accounts"), || {
+                    "the attacker needs at least one account (created or stolen)".into()
+                });
+                e.check(
+                    stolen <= target.accounts.max(1),
+                    &format!("{p}.stolen"),
+                    || {
+                        format!(
+                            "traffic {:?} has only {} accounts",
+                            target.name,
+                            target.accounts.max(1)
+                        )
+                    },
                 );
                 let needs_login = target.routes.iter().filter(chosen).any(|r| r.auth);
                 e.check(!needs_login || has_login, &format!("{p}.target"), || {
@@ -618,10 +641,20 @@ impl Attacker {
         let seed = b.seed;
         let start = Instant::ZERO + a.start;
         let mut accounts = Vec::new();
-        let n_accounts = match a.kind {
-            AttackKind::Injection { accounts, .. } | AttackKind::Scraping { accounts } => accounts,
-            _ => 0,
+        let (n_accounts, stolen) = match a.kind {
+            AttackKind::Injection { accounts, .. } => (accounts, 0),
+            AttackKind::Scraping { accounts, stolen } => (accounts, stolen),
+            _ => (0, 0),
         };
+        for k in 0..stolen.min(src.n_accounts()) {
+            let victim = src.account(k);
+            accounts.push(OwnAccount {
+                subject: victim.subject.clone(),
+                password: victim.password.clone(),
+                access: None,
+                access_exp: Instant::ZERO,
+            });
+        }
         for i in 0..n_accounts {
             let subject = format!("attack-{}-{i}", a.name);
             let password = format!("pw-attack-{}-{i}", a.name).into_bytes();

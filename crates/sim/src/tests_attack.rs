@@ -250,6 +250,12 @@ fn a_per_account_limit_stops_scrapers_signed_in_with_their_own_accounts() {
     assert!(sound.attacks[0].first_block.is_some());
     // Legit users (under 1 request per second each) never hit the limit.
     assert_eq!(class(&sound, "legit").rejected_by_reason["rate_limited"], 0);
+    // A scraper on stolen accounts is stopped the same way, and the
+    // accounts' owners now share its limit: collateral damage.
+    let stolen = SCRAPING.replace("accounts = 3", "accounts = 0\n    stolen = 3");
+    let out = run(&world(100, 2, "10s", &format!("{stolen}\n{limit}")), None).unwrap();
+    assert!(class(&out, "attack.scraper").rejected_by_reason["rate_limited"] > 1_000);
+    assert!(class(&out, "legit").rejected_by_reason["rate_limited"] > 0);
 }
 
 #[test]
@@ -502,8 +508,15 @@ fn attacks_and_faults_replay_identically_and_the_event_log_is_byte_identical() {
         *kinds
             .entry(v["ev"].as_str().unwrap().to_owned())
             .or_default() += 1;
-        if v["ev"] == "request" && !v["instance"].is_null() {
-            assert_eq!(v["policy"], "v1");
+        if v["ev"] == "request" {
+            let class = v["class"].as_str().unwrap();
+            assert!(
+                ["legit", "attack.stuff", "attack.forger", "attack.inject"].contains(&class),
+                "{line}"
+            );
+            if !v["instance"].is_null() {
+                assert_eq!(v["policy"], "v1");
+            }
         }
     }
     let summary = a.events.unwrap();

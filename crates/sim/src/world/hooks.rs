@@ -641,9 +641,13 @@ impl World {
             return;
         };
         let class = match r.attacker {
-            NO_ATTACKER => "legit",
-            a => self.ext.attackers[a as usize].outcome.name.as_str(),
+            NO_ATTACKER => Cow::Borrowed("legit"),
+            a => Cow::Owned(format!(
+                "attack.{}",
+                self.ext.attackers[a as usize].cfg.name
+            )),
         };
+        let source = self.sources[r.source as usize].spec.name.as_str();
         let route = self.sources[r.source as usize].route(r.route).name.as_str();
         let g = self.instances.get(r.instance as usize);
         let rtt = self.cfg.fleet.network.client_one_way * 2;
@@ -653,24 +657,17 @@ impl World {
         let names = self.meter.reason_names();
         let ip = r.ip.to_string();
         log.emit(now, "request", |l| {
-            l.str(
-                "class",
-                if r.attacker == NO_ATTACKER {
-                    "legit"
-                } else {
-                    "attack"
-                },
-            )
-            .str("source", class)
-            .str("route", route)
-            .str("kind", kind_str(r.kind))
-            .u64("attempt", u64::from(r.attempt))
-            .str("ip", &ip)
-            .opt_u64("instance", g.map(|g| u64::from(g.id)))
-            .opt_str("policy", g.map(|g| g.policy.bundle.version.as_str()))
-            .str("outcome", if why.is_none() { "ok" } else { "rejected" })
-            .str("reason", why.map_or("ok", |w| names[w as usize].as_str()))
-            .opt_u64("latency_us", latency)
+            l.str("class", &class)
+                .str("source", source)
+                .str("route", route)
+                .str("kind", kind_str(r.kind))
+                .u64("attempt", u64::from(r.attempt))
+                .str("ip", &ip)
+                .opt_u64("instance", g.map(|g| u64::from(g.id)))
+                .opt_str("policy", g.map(|g| g.policy.bundle.version.as_str()))
+                .str("outcome", if why.is_none() { "ok" } else { "rejected" })
+                .str("reason", why.map_or("ok", |w| names[w as usize].as_str()))
+                .opt_u64("latency_us", latency)
         });
     }
 
