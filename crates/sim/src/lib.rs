@@ -49,11 +49,76 @@
 //! assert_eq!(run(&cfg, None).unwrap().trace_hash, out.trace_hash);
 //! ```
 //!
+//! # Attackers, faults and the event log
+//!
+//! `[[attack]]` entries add attackers (credential stuffing, forged tokens,
+//! injection payloads, scraping, L7 floods, slowloris), each with a start,
+//! an end, a rate shape and a pool of source IPs, aimed at one traffic
+//! source's routes and accounts. Their requests meet the same LB, gateway
+//! cores and token service as legit ones; each is a metrics class
+//! `attack.<name>` with outcome counters (`attack.<name>.blocked`,
+//! `.takeovers`, `.login_cpu_ms`, ...) and [`RunOutput::attacks`].
+//! `[[fault]]` entries crash instances, lose a zone, delay the metrics
+//! pipeline or fail boots. [`run_with`] also streams a JSON-lines
+//! [`EventLog`]: one line per answered attempt and per control event.
+//!
+//! ```
+//! use std::{cell::RefCell, io::Write, rc::Rc};
+//! use rampart_sim::{EventLog, RunOptions, WorldConfig, run_with};
+//!
+//! let cfg: WorldConfig = toml::from_str(r#"
+//!     [run]
+//!     name = "doc-attack"
+//!     duration = "10s"
+//!
+//!     [[traffic]]
+//!     name = "shoppers"
+//!     accounts = 100
+//!     model = { kind = "open", shape = { kind = "constant", rate = "50/s" } }
+//!     routes = [
+//!         { name = "login", method = "POST", path = "/login", weight = 0.0, backend_cost = "1ms", login = true },
+//!         { name = "browse", path = "/api/items", weight = 1.0, auth = true, backend_cost = "5ms" },
+//!     ]
+//!
+//!     [[attack]]
+//!     name = "forger"
+//!     kind = "forged_tokens"
+//!     start = "2s"
+//!     end = "8s"
+//!     shape = { kind = "constant", rate = "100/s" }
+//!     ips = 1000
+//!
+//!     [[fault]]
+//!     kind = "instance_crash"
+//!     at = "5s"
+//! "#).unwrap();
+//!
+//! #[derive(Clone, Default)]
+//! struct Buf(Rc<RefCell<Vec<u8>>>);
+//! impl Write for Buf {
+//!     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.borrow_mut().write(b) }
+//!     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+//! }
+//! let buf = Buf::default();
+//! let opts = RunOptions { sink: None, events: Some(EventLog::new(Box::new(buf.clone()), 1_000_000)) };
+//! let out = run_with(&cfg, opts).unwrap();
+//!
+//! let forger = &out.metrics.totals.classes["attack.forger"];
+//! assert!(forger.offered > 500);
+//! assert_eq!(forger.admitted, 0, "no forged token gets through");
+//! assert_eq!(out.attacks[0].forged_accepted, 0);
+//! assert!(out.attacks[0].first_block.is_some());
+//! let log = String::from_utf8(buf.0.borrow().clone()).unwrap();
+//! assert!(log.lines().any(|l| l.contains(r#""ev":"fault""#)));
+//! assert_eq!(out.events.unwrap().written, log.lines().count() as u64);
+//! ```
+//!
 //! # Invariants checked inside the run
 //!
 //! * Conservation: at every metrics interval, every attempt offered has been
 //!   answered or rejected exactly once, or is still awaited by its client.
 //! * No instance admits a request outside the in-service state.
+//! * No verifier accepts a forged token.
 //!
 //! A violation stops the run and returns [`SimError::Invariant`] with the
 //! seed, so the failure can be replayed.
