@@ -163,6 +163,10 @@ pub struct GatewayConfig {
     /// Requests in flight to the backend per instance (connection pool);
     /// beyond it requests fail fast with 503.
     pub upstream_in_flight_max: u32,
+    /// A connection that has not finished sending its headers this long
+    /// after it opened is closed with 408 (nginx `client_header_timeout`,
+    /// 60 s by default): the defence against slowloris.
+    pub header_timeout: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -174,6 +178,7 @@ impl Default for GatewayConfig {
             shed_queue_fraction: 1.0,
             costs: StageCosts::default(),
             upstream_in_flight_max: 10_000,
+            header_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -506,6 +511,12 @@ pub struct WorldConfig {
     /// Traffic.
     #[serde(default)]
     pub traffic: Vec<rampart_traffic::TrafficSpec>,
+    /// Attackers (`[[attack]]`), each against one traffic source's routes.
+    #[serde(default)]
+    pub attack: Vec<crate::attack::AttackConfig>,
+    /// Faults (`[[fault]]`) injected at given instants.
+    #[serde(default)]
+    pub fault: Vec<crate::fault::FaultConfig>,
 }
 
 impl WorldConfig {
@@ -655,6 +666,13 @@ impl WorldConfig {
                 );
             }
         }
+        e.check(
+            g.header_timeout > Duration::ZERO,
+            "fleet.gateway.header_timeout",
+            || "must be > 0".into(),
+        );
+        crate::attack::validate(self, &mut e);
+        crate::fault::validate(self, &mut e);
         if e.0.is_empty() { Ok(()) } else { Err(e.0) }
     }
 }

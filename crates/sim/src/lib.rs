@@ -49,16 +49,84 @@
 //! assert_eq!(run(&cfg, None).unwrap().trace_hash, out.trace_hash);
 //! ```
 //!
+//! # Attackers, faults and the event log
+//!
+//! `[[attack]]` entries add attackers (credential stuffing, forged tokens,
+//! injection payloads, scraping, L7 floods, slowloris), each with a start,
+//! an end, a rate shape and a pool of source IPs, aimed at one traffic
+//! source's routes and accounts. Their requests meet the same LB, gateway
+//! cores and token service as legit ones; each is a metrics class
+//! `attack.<name>` with outcome counters (`attack.<name>.blocked`,
+//! `.takeovers`, `.login_cpu_ms`, ...) and [`RunOutput::attacks`].
+//! `[[fault]]` entries crash instances, lose a zone, delay the metrics
+//! pipeline or fail boots. [`run_with`] also streams a JSON-lines
+//! [`EventLog`]: one line per answered attempt and per control event.
+//!
+//! ```
+//! use std::{cell::RefCell, io::Write, rc::Rc};
+//! use rampart_sim::{EventLog, RunOptions, WorldConfig, run_with};
+//!
+//! let cfg: WorldConfig = toml::from_str(r#"
+//!     [run]
+//!     name = "doc-attack"
+//!     duration = "10s"
+//!
+//!     [[traffic]]
+//!     name = "shoppers"
+//!     accounts = 100
+//!     model = { kind = "open", shape = { kind = "constant", rate = "50/s" } }
+//!     routes = [
+//!         { name = "login", method = "POST", path = "/login", weight = 0.0, backend_cost = "1ms", login = true },
+//!         { name = "browse", path = "/api/items", weight = 1.0, auth = true, backend_cost = "5ms" },
+//!     ]
+//!
+//!     [[attack]]
+//!     name = "forger"
+//!     kind = "forged_tokens"
+//!     start = "2s"
+//!     end = "8s"
+//!     shape = { kind = "constant", rate = "100/s" }
+//!     ips = 1000
+//!
+//!     [[fault]]
+//!     kind = "instance_crash"
+//!     at = "5s"
+//! "#).unwrap();
+//!
+//! #[derive(Clone, Default)]
+//! struct Buf(Rc<RefCell<Vec<u8>>>);
+//! impl Write for Buf {
+//!     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.borrow_mut().write(b) }
+//!     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+//! }
+//! let buf = Buf::default();
+//! let opts = RunOptions { sink: None, events: Some(EventLog::new(Box::new(buf.clone()), 1_000_000)) };
+//! let out = run_with(&cfg, opts).unwrap();
+//!
+//! let forger = &out.metrics.totals.classes["attack.forger"];
+//! assert!(forger.offered > 500);
+//! assert_eq!(forger.admitted, 0, "no forged token gets through");
+//! assert_eq!(out.attacks[0].forged_accepted, 0);
+//! assert!(out.attacks[0].first_block.is_some());
+//! let log = String::from_utf8(buf.0.borrow().clone()).unwrap();
+//! assert!(log.lines().any(|l| l.contains(r#""ev":"fault""#)));
+//! assert_eq!(out.events.unwrap().written, log.lines().count() as u64);
+//! ```
+//!
 //! # Invariants checked inside the run
 //!
 //! * Conservation: at every metrics interval, every attempt offered has been
 //!   answered or rejected exactly once, or is still awaited by its client.
 //! * No instance admits a request outside the in-service state.
+//! * No verifier accepts a forged token.
 //!
 //! A violation stops the run and returns [`SimError::Invariant`] with the
 //! seed, so the failure can be replayed.
 
+mod attack;
 mod config;
+mod eventlog;
+mod fault;
 mod gateway;
 mod memo;
 mod meter;
@@ -72,15 +140,18 @@ mod world;
 use rampart_des::{RunOutcome, SimConfig, Simulation};
 use rampart_time::Instant;
 
+pub use attack::{AttackConfig, AttackKind, AttackOutcome, Forgery, PayloadClass, Rotation};
 pub use config::{
     BackendConfig, ControllerConfig, FieldError, FleetConfig, GatewayConfig, LbAlgorithm, LbConfig,
     MetricsPipelineConfig, NetworkConfig, PhaseConfig, RevocationSync, RunConfig, ScalingConfig,
     ScalingMetric, ServiceTime, SigningAlgorithm, StageCosts, TokenServiceConfig, WorldConfig,
 };
+pub use eventlog::{EventLog, EventLogSummary};
+pub use fault::FaultConfig;
 pub use meter::{BoxedSink, DiscardSink, reason};
 pub use policy::{CompiledPolicy, PolicyBundle};
 pub use rampart_metrics::RunMetrics;
-pub use world::{Msg, ScaleEvent, World};
+pub use world::{AttackMsg, Msg, ScaleEvent, World};
 
 /// What a run produced.
 #[derive(Debug)]
@@ -103,6 +174,23 @@ pub struct RunOutput {
     pub instances_launched: usize,
     /// The policy bundle's content hash (hex, first 8 digits).
     pub policy_hash: String,
+    /// What each `[[attack]]` achieved, in scenario order.
+    pub attacks: Vec<AttackOutcome>,
+    /// What the event log wrote, if one was given.
+    pub events: Option<EventLogSummary>,
+    /// The most keys for client identities (IPs, prefixes, accounts) the
+    /// live instances' rate limiters and abuse detectors held at once,
+    /// sampled at interval boundaries: what a botnet makes the fleet track.
+    pub keys_tracked_peak: u64,
+}
+
+/// Where a run's outputs stream besides the returned metrics.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Interval rows (`timeseries.csv`).
+    pub sink: Option<BoxedSink>,
+    /// The JSON-lines event log.
+    pub events: Option<EventLog>,
 }
 
 /// Why a run failed.
@@ -130,14 +218,30 @@ pub enum SimError {
     Sink(#[from] std::io::Error),
 }
 
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("sink", &self.sink.as_ref().map(|_| "RowSink"))
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
 /// Runs a world to its end. Interval rows stream to `sink` if given.
 pub fn run(cfg: &WorldConfig, sink: Option<BoxedSink>) -> Result<RunOutput, SimError> {
+    run_with(cfg, RunOptions { sink, events: None })
+}
+
+/// Runs a world to its end, streaming interval rows and the event log to
+/// the sinks in `opts`. A write error in either is reported after the run.
+pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimError> {
     cfg.validate().map_err(SimError::Config)?;
     let seed = cfg.run.seed;
     let (mut world, initial) = World::new(cfg.clone()).map_err(SimError::Build)?;
-    if let Some(s) = sink {
+    if let Some(s) = opts.sink {
         world.meter.set_sink(s);
     }
+    world.ext.events = opts.events;
     let mut sim = Simulation::new(SimConfig {
         seed,
         trace_hash: true,
@@ -166,6 +270,14 @@ pub fn run(cfg: &WorldConfig, sink: Option<BoxedSink>) -> Result<RunOutput, SimE
     let scale_events = std::mem::take(&mut world.scale_events);
     let instances_launched = world.instances.len();
     let scale_events_dropped = world.scale_events_dropped;
+    let keys_tracked_peak = world.ext.keys_peak;
+    let attacks = world
+        .ext
+        .attackers
+        .iter()
+        .map(|a| a.outcome.clone())
+        .collect();
+    let events = world.ext.events.take().map(EventLog::finish).transpose()?;
     let price = cfg.scaling.price_per_instance_hour;
     let world = sim.into_actors().pop().expect("one actor");
     let (metrics, sink_error) = world.meter.finish(end);
@@ -182,8 +294,13 @@ pub fn run(cfg: &WorldConfig, sink: Option<BoxedSink>) -> Result<RunOutput, SimE
         scale_events_dropped,
         instances_launched,
         policy_hash,
+        attacks,
+        events,
+        keys_tracked_peak,
     })
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_attack;

@@ -41,6 +41,9 @@ pub mod reason {
     pub const CONNECTION_RESET: u16 = 12;
     /// First of the token verifier's rejections, one per [`Rejection`].
     pub const AUTH_BASE: u16 = 13;
+    /// A connection sent its headers too slowly and the gateway closed it
+    /// (408): how a header timeout ends a slowloris connection.
+    pub const HEADER_TIMEOUT: u16 = AUTH_BASE + Rejection::COUNT as u16;
 
     /// Names, in index order.
     pub fn names() -> Vec<String> {
@@ -68,6 +71,8 @@ pub mod reason {
                 .iter()
                 .map(|r| format!("auth.{}", r.as_str())),
         );
+        debug_assert_eq!(v.len(), HEADER_TIMEOUT as usize);
+        v.push("header_timeout".to_owned());
         v
     }
 
@@ -147,6 +152,8 @@ pub struct Meter {
     offered: u64,
     completed: u64,
     rejected: u64,
+    /// Each attacker's class and outcome metrics, in scenario order.
+    pub(crate) attack: Vec<crate::attack::AttackIds>,
 }
 
 impl std::fmt::Debug for Meter {
@@ -170,6 +177,7 @@ impl Meter {
         for g in GAUGES {
             gauges.push(names.add_gauge(g).map_err(|e| e.to_string())?);
         }
+        let attack = crate::attack::register(&mut names, cfg)?;
         for p in &cfg.run.phases {
             names
                 .add_phase(&p.name, Instant::ZERO + p.start, Instant::ZERO + p.end)
@@ -185,7 +193,9 @@ impl Meter {
         .map_err(|e| format!("run.metrics_interval: {e}"))?;
         Ok(Meter {
             rec,
-            classes: vec![legit],
+            classes: std::iter::once(legit)
+                .chain(attack.iter().map(|a| a.class))
+                .collect(),
             reasons,
             gauges,
             sink: Box::new(DiscardSink),
@@ -193,7 +203,19 @@ impl Meter {
             offered: 0,
             completed: 0,
             rejected: 0,
+            attack,
         })
+    }
+
+    /// Adds `n` to a counter.
+    #[inline]
+    pub(crate) fn count(&mut self, now: Instant, id: rampart_metrics::CounterId, n: u64) {
+        self.rec.count(now, id, n);
+    }
+
+    /// Sets a gauge; it keeps its value until set again.
+    pub(crate) fn set_gauge(&mut self, id: GaugeId, value: f64) {
+        self.rec.set_gauge(id, value);
     }
 
     /// Where interval rows go from now on.
@@ -231,6 +253,11 @@ impl Meter {
             self.classes[class as usize],
             self.reasons[why as usize],
         );
+    }
+
+    /// Rejection reason names, by index.
+    pub(crate) fn reason_names(&self) -> &[String] {
+        self.rec.names().reasons()
     }
 
     /// Attempts offered, completed and rejected so far.

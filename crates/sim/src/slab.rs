@@ -89,6 +89,11 @@ pub struct Req {
     pub then: Option<u16>,
     /// The backoff before this attempt (decorrelated jitter needs it).
     pub last_backoff: Option<rampart_time::Duration>,
+    /// The attacker that sent it, or `NO_ATTACKER` for legit traffic.
+    pub attacker: u16,
+    /// Attacker-specific: leaked-list entry, forged token, payload or own
+    /// account index.
+    pub payload: u32,
 }
 
 #[derive(Debug)]

@@ -277,6 +277,11 @@ impl Source {
         self.mix.len()
     }
 
+    /// Accounts in the population.
+    pub fn n_accounts(&self) -> u32 {
+        self.accounts.len() as u32
+    }
+
     /// An account.
     #[inline]
     pub fn account(&self, i: u32) -> &Account {

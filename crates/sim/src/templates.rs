@@ -126,7 +126,7 @@ impl Templates {
     }
 }
 
-fn method_str(m: Method) -> &'static str {
+pub(crate) fn method_str(m: Method) -> &'static str {
     match m {
         Method::Get => "GET",
         Method::Head => "HEAD",

@@ -46,6 +46,10 @@ use crate::slab::{Kind, Req, ReqId, Slab, Stage};
 use crate::sources::Source;
 use crate::templates::Templates;
 
+mod hooks;
+pub use hooks::AttackMsg;
+use hooks::{Ext, NO_ATTACKER};
+
 /// Everything that happens in the world.
 #[derive(Debug)]
 pub enum Msg {
@@ -81,6 +85,8 @@ pub enum Msg {
     RevocationPush { instance: u32 },
     /// An instance syncs its global rate-limit counters.
     LimiterSync { instance: u32 },
+    /// Attackers and faults (see `hooks`).
+    Attack(AttackMsg),
 }
 
 impl Message for Msg {
@@ -102,6 +108,7 @@ impl Message for Msg {
             Msg::VerifierPoll { .. } => "verifier_poll",
             Msg::RevocationPush { .. } => "revocation_push",
             Msg::LimiterSync { .. } => "limiter_sync",
+            Msg::Attack(_) => "attack",
         }
     }
 }
@@ -201,6 +208,7 @@ pub struct World {
     last_interval_at: Instant,
     pub(crate) violation: Option<String>,
     sig_memo: SigMemo,
+    pub(crate) ext: Ext,
 }
 
 /// Instances launched over a run; a guard against a runaway controller.
@@ -271,6 +279,8 @@ impl World {
             sources.push(src);
         }
         let templates = Templates::new(seed, &sources);
+        let mut ext_initial = Vec::new();
+        let ext = Ext::new(&cfg, &sources, &mut tokens, unix0, &mut ext_initial)?;
 
         let (controller, controller_period) = match build_controller(&cfg.scaling.controller)? {
             Some((c, p)) => (Some(c), p),
@@ -332,6 +342,7 @@ impl World {
             last_interval_at: Instant::ZERO,
             violation: None,
             sig_memo: SigMemo::default(),
+            ext,
             cfg,
         };
 
@@ -360,6 +371,7 @@ impl World {
         for (i, s) in world.sources.iter_mut().enumerate() {
             s.initial_events(i as u16, &mut initial);
         }
+        initial.extend(ext_initial);
         initial.push((
             Instant::ZERO + world.cfg.fleet.lb.health_check_interval,
             Msg::HealthCheck,
@@ -517,6 +529,8 @@ impl World {
             last_backoff: None,
             then,
             retry_after: None,
+            attacker: NO_ATTACKER,
+            payload: 0,
         };
         let id = self.reqs.insert(req);
         self.send(ctx, id);
@@ -526,11 +540,14 @@ impl World {
     fn send(&mut self, ctx: &mut Ctx<'_, World>, id: ReqId) {
         let now = ctx.now();
         let rtt = self.cfg.fleet.network.client_one_way * 2;
-        let (class, source) = {
+        let (class, source, attacker) = {
             let r = self.reqs.get(id).expect("a live request is sent");
-            (r.class, r.source)
+            (r.class, r.source, r.attacker)
         };
-        let timeout = self.sources[source as usize].timeout();
+        let timeout = match attacker {
+            NO_ATTACKER => self.sources[source as usize].timeout(),
+            a => self.attack_timeout(a),
+        };
         self.meter.offered(class, now);
         let timer = ctx.timer(timeout.saturating_sub(rtt), Msg::ClientTimeout { req: id });
         {
@@ -632,7 +649,6 @@ impl World {
     /// A request reaches instance `inst`.
     fn admit(&mut self, ctx: &mut Ctx<'_, World>, inst: u32, id: ReqId) {
         let now = ctx.now();
-        let gw = &self.cfg.fleet.gateway;
         let g = &mut self.instances[inst as usize];
         if g.life.state() != InstanceState::InService {
             let state = g.life.state();
@@ -647,6 +663,13 @@ impl World {
         let r = self.reqs.get_mut(id).expect("live");
         r.instance = inst;
         r.enqueued_at = now;
+        let attacker = r.attacker;
+        if attacker != NO_ATTACKER && self.maybe_hold(ctx, attacker, id) {
+            return;
+        }
+        let gw = &self.cfg.fleet.gateway;
+        let g = &mut self.instances[inst as usize];
+        let r = self.reqs.get_mut(id).expect("live");
         if g.busy < gw.workers {
             r.stage = Stage::Cpu;
             self.start_cpu(ctx, inst, id);
@@ -678,6 +701,9 @@ impl World {
     /// A worker takes request `id`: runs the pipeline through the real cores
     /// now and stays busy for the modelled CPU it costs.
     fn start_cpu(&mut self, ctx: &mut Ctx<'_, World>, inst: u32, id: ReqId) {
+        if self.reqs.get(id).is_some_and(|r| r.attacker != NO_ATTACKER) {
+            return self.attack_cpu(ctx, inst, id);
+        }
         let now = ctx.now();
         let unix = self.unix(now);
         let costs = &self.cfg.fleet.gateway.costs;
@@ -911,6 +937,7 @@ impl World {
             .expect("a request at the token service is live");
         r.stage = Stage::Done;
         let (kind, source, account, ip, inst) = (r.kind, r.source, r.account, r.ip, r.instance);
+        let attack_req = (r.attacker != NO_ATTACKER).then(|| r.clone());
         let g = &mut self.instances[inst as usize];
         g.upstream_in_flight -= 1;
         g.in_flight -= 1;
@@ -918,11 +945,15 @@ impl World {
         // client never hears of it: a rotated refresh token it never saw
         // later trips reuse detection, as it would in production.
         let gone = g.terminated_at.is_some();
-        let src = &mut self.sources[source as usize];
         let outcome = match kind {
             Kind::Login => {
-                let acc = src.account(account);
-                let (subject, password) = (acc.subject.clone(), acc.password.clone());
+                let (subject, password) = match &attack_req {
+                    None => {
+                        let acc = self.sources[source as usize].account(account);
+                        (acc.subject.clone(), acc.password.clone())
+                    }
+                    Some(r) => self.attack_credentials(r),
+                };
                 let login = self.tokens.login(unix, &subject, &password, "api");
                 let ok = login.result.is_ok();
                 // The gateway that proxied the login sees its outcome.
@@ -936,7 +967,14 @@ impl World {
                     },
                 };
                 self.instances[inst as usize].abuse.observe(now, event);
+                if let Some(r) = &attack_req {
+                    let cpu = self.cfg.token_service.login_cost;
+                    let pair = login.result.as_ref().ok().filter(|_| !gone).cloned();
+                    self.attack_login_done(now, r, cpu, pair);
+                }
+                let src = &mut self.sources[source as usize];
                 match login.result {
+                    Ok(_) if attack_req.is_some() => None,
                     Ok(pair) => {
                         if !gone {
                             src.account_mut(account).store(
@@ -951,6 +989,7 @@ impl World {
                 }
             }
             Kind::Refresh => {
+                let src = &mut self.sources[source as usize];
                 let refresh = src.account(account).refresh.clone();
                 match refresh.map(|t| self.tokens.refresh(unix, &t)) {
                     Some(Ok(pair)) => {
@@ -1027,6 +1066,7 @@ impl World {
         }
         let r = r.clone();
         self.reqs.release_if_done(id);
+        self.log_request(now, &r, why);
         match why {
             None => {
                 self.meter
@@ -1069,6 +1109,10 @@ impl World {
         why: u16,
         retry_after: Option<Duration>,
     ) {
+        if r.attacker != NO_ATTACKER {
+            self.attack_answered(ctx.now(), &r, why);
+            return;
+        }
         let src = &mut self.sources[r.source as usize];
         let retriable = reason::retriable(why);
         let delay = if retriable {
@@ -1120,6 +1164,7 @@ impl World {
         r.timeout = None;
         let r = r.clone();
         self.reqs.release_if_done(id);
+        self.log_request(now, &r, Some(reason::TIMEOUT));
         self.meter.rejected(r.class, reason::TIMEOUT, now);
         self.maybe_retry(ctx, r, reason::TIMEOUT, None);
     }
@@ -1133,6 +1178,7 @@ impl World {
         let transitions = self.instances[inst as usize].life.advance(now, &lc);
         let mut out = Vec::new();
         for t in transitions {
+            self.log_lifecycle(t.at, inst, t.from, t.to);
             match t.to {
                 InstanceState::WarmingUp => self.boot_cores(inst, now, &mut out),
                 InstanceState::Terminated | InstanceState::BootFailed => {
@@ -1213,10 +1259,12 @@ impl World {
             g.arrivals_scrape = 0;
         }
         self.pipeline.send(now, samples);
-        ctx.send_self(
-            self.cfg.scaling.pipeline.aggregation_delay,
-            Msg::MetricsArrive,
-        );
+        let arrive = self
+            .ext
+            .faults
+            .metrics_arrival(now, self.cfg.scaling.pipeline.aggregation_delay);
+        let me = ctx.me();
+        ctx.send_at(me, arrive, Msg::MetricsArrive);
         ctx.send_self(window, Msg::Scrape);
     }
 
@@ -1258,6 +1306,7 @@ impl World {
         let from = self.desired;
         let to = decision.desired_replicas;
         if from != to {
+            self.log_scale(now, from, to, &decision.message);
             if self.scale_events.len() < SCALE_EVENTS_MAX {
                 self.scale_events.push(ScaleEvent {
                     at: now,
@@ -1291,7 +1340,9 @@ impl World {
             .map(|g| g.id)
             .collect();
         let have = active.len() as u32;
-        let lc = self.cfg.scaling.lifecycle.clone();
+        let lc = self
+            .launch_lifecycle(now, &self.cfg.scaling.lifecycle)
+            .into_owned();
         if have < self.desired {
             for _ in have..self.desired {
                 self.launch(now, &lc, out)?;
@@ -1308,14 +1359,16 @@ impl World {
             });
             for &i in victims.iter().take((have - self.desired) as usize) {
                 let g = &mut self.instances[i as usize];
-                match g.life.begin_drain(now) {
-                    Ok(t) if t.to == InstanceState::Terminated => {
-                        g.terminated_at = Some(now);
-                        g.release_cores();
-                    }
-                    Ok(_) => {}
-                    Err(e) => return Err(format!("drain of instance {i} refused: {e}")),
+                let t = g
+                    .life
+                    .begin_drain(now)
+                    .map_err(|e| format!("drain of instance {i} refused: {e}"))?;
+                if t.to == InstanceState::Terminated {
+                    g.terminated_at = Some(now);
+                    g.release_cores();
                 }
+                self.log_lifecycle(now, i, t.from, t.to);
+                let g = &mut self.instances[i as usize];
                 if let Some(at) = g.life.next_transition_at(&lc) {
                     out.push((at, Msg::Lifecycle { instance: i }));
                 }
@@ -1434,6 +1487,7 @@ impl World {
             self.reqs.live() as f64,
         );
         self.meter.instance_versions(&versions);
+        self.note_keys_tracked();
         self.meter.close_interval(t);
     }
 
@@ -1506,6 +1560,7 @@ impl Actor for World {
             Msg::VerifierPoll { instance } => self.verifier_poll(ctx, instance),
             Msg::RevocationPush { instance } => self.revocation_push(ctx, instance),
             Msg::LimiterSync { instance } => self.limiter_sync(ctx, instance),
+            Msg::Attack(m) => self.on_attack(ctx, m),
         }
     }
 }

@@ -1,0 +1,246 @@
+//! Faults: `[[fault]]` entries of a scenario, and the state they leave.
+//!
+//! A fault happens at `at` (from the start of the run); some last for a
+//! window. Each is applied by the world at its instant through the same
+//! paths real failures take: a crashed instance is terminated and its
+//! requests see connection resets; the scaling group replaces lost capacity
+//! through its reconcile loop; a delayed metrics pipeline hands the
+//! controller stale samples; a failing boot ends in `boot_failed`.
+//!
+//! The enum is internally tagged by `kind`, so adding a fault is adding a
+//! variant, its validation and its handler.
+
+use std::borrow::Cow;
+
+use rampart_autoscale::lifecycle::LifecycleConfig;
+use rampart_time::{Duration, Instant};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Errors, WorldConfig};
+
+/// One `[[fault]]` entry.
+///
+/// ```toml
+/// [[fault]]
+/// kind = "zone_loss"
+/// at = "60s"
+/// percent = 33.0
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum FaultConfig {
+    /// One instance dies at once (a kernel panic, an OOM kill). Its queued
+    /// and in-flight requests are reset; the scaling group launches a
+    /// replacement, which boots and warms up like any other.
+    InstanceCrash {
+        /// When.
+        at: Duration,
+        /// Which instance (by id, the launch order from 0); a random
+        /// in-service instance when absent. Nothing happens if the named
+        /// instance is no longer live.
+        #[serde(default)]
+        instance: Option<u32>,
+    },
+    /// A zone goes dark: `percent` of the live instances, chosen at random,
+    /// die at the same instant.
+    ZoneLoss {
+        /// When.
+        at: Duration,
+        /// Share of live instances lost, in `(0, 100]` (rounded up).
+        percent: f64,
+    },
+    /// The metrics pipeline slows down: scrapes taken in `[at, at +
+    /// duration)` reach the controller `extra` later than usual (and no
+    /// scrape overtakes an earlier one), so the autoscaler acts on stale
+    /// numbers or none.
+    MetricsDelay {
+        /// When the spike begins.
+        at: Duration,
+        /// How long it lasts.
+        duration: Duration,
+        /// Delay added to the pipeline's aggregation delay.
+        extra: Duration,
+    },
+    /// Instances launched in `[at, at + duration)` fail to boot with this
+    /// probability (a bad AMI, an exhausted zone, a failing init script),
+    /// on top of the lifecycle's own `boot_failure_probability`.
+    BootFailure {
+        /// When the window opens.
+        at: Duration,
+        /// How long it stays open.
+        duration: Duration,
+        /// Probability that a launch in the window fails to boot.
+        probability: f64,
+    },
+}
+
+impl FaultConfig {
+    /// When the fault strikes (or its window opens).
+    pub fn at(&self) -> Duration {
+        match self {
+            FaultConfig::InstanceCrash { at, .. }
+            | FaultConfig::ZoneLoss { at, .. }
+            | FaultConfig::MetricsDelay { at, .. }
+            | FaultConfig::BootFailure { at, .. } => *at,
+        }
+    }
+
+    /// The snake_case kind, for the event log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FaultConfig::InstanceCrash { .. } => "instance_crash",
+            FaultConfig::ZoneLoss { .. } => "zone_loss",
+            FaultConfig::MetricsDelay { .. } => "metrics_delay",
+            FaultConfig::BootFailure { .. } => "boot_failure",
+        }
+    }
+}
+
+/// What can be wrong with the `[[fault]]` entries, under `fault[i]`.
+pub(crate) fn validate(cfg: &WorldConfig, e: &mut Errors) {
+    for (i, f) in cfg.fault.iter().enumerate() {
+        let p = format!("fault[{i}]");
+        e.check(f.at() < cfg.run.duration, &format!("{p}.at"), || {
+            format!("must be within the run (duration {})", cfg.run.duration)
+        });
+        match f {
+            FaultConfig::InstanceCrash { .. } => {}
+            FaultConfig::ZoneLoss { percent, .. } => {
+                e.check(
+                    *percent > 0.0 && *percent <= 100.0,
+                    &format!("{p}.percent"),
+                    || "must be within (0, 100]".into(),
+                );
+            }
+            FaultConfig::MetricsDelay {
+                duration, extra, ..
+            } => {
+                e.check(*duration > Duration::ZERO, &format!("{p}.duration"), || {
+                    "must be > 0".into()
+                });
+                e.check(*extra > Duration::ZERO, &format!("{p}.extra"), || {
+                    "must be > 0".into()
+                });
+            }
+            FaultConfig::BootFailure {
+                duration,
+                probability,
+                ..
+            } => {
+                e.check(*duration > Duration::ZERO, &format!("{p}.duration"), || {
+                    "must be > 0".into()
+                });
+                e.check(
+                    (0.0..=1.0).contains(probability),
+                    &format!("{p}.probability"),
+                    || "must be a probability within [0, 1]".into(),
+                );
+            }
+        }
+    }
+}
+
+/// The windows faults keep open, consulted by the world's hot paths.
+#[derive(Debug, Default)]
+pub(crate) struct FaultState {
+    /// `(from, until, extra)` metrics delays.
+    metrics_delays: Vec<(Instant, Instant, Duration)>,
+    /// `(from, until, probability)` boot-failure windows.
+    boot_failures: Vec<(Instant, Instant, f64)>,
+    /// When the last scrape in transit reaches the controller.
+    last_arrival: Instant,
+}
+
+impl FaultState {
+    /// Collects the windows of every fault.
+    pub fn new(faults: &[FaultConfig]) -> FaultState {
+        let mut s = FaultState::default();
+        for f in faults {
+            match *f {
+                FaultConfig::MetricsDelay {
+                    at,
+                    duration,
+                    extra,
+                } => s.metrics_delays.push((
+                    Instant::ZERO + at,
+                    Instant::ZERO + at + duration,
+                    extra,
+                )),
+                FaultConfig::BootFailure {
+                    at,
+                    duration,
+                    probability,
+                } => s.boot_failures.push((
+                    Instant::ZERO + at,
+                    Instant::ZERO + at + duration,
+                    probability,
+                )),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    /// When a scrape taken `now` reaches the controller: after the usual
+    /// `delay` plus any spike, and never before an earlier scrape (the
+    /// pipeline is a queue).
+    pub fn metrics_arrival(&mut self, now: Instant, delay: Duration) -> Instant {
+        let extra = self
+            .metrics_delays
+            .iter()
+            .filter(|(from, until, _)| (*from..*until).contains(&now))
+            .map(|&(_, _, extra)| extra)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        let at = (now + delay + extra).max(self.last_arrival);
+        self.last_arrival = at;
+        at
+    }
+
+    /// The lifecycle a launch at `now` follows: the configured one, with
+    /// the boot-failure probability raised inside a failure window.
+    pub fn lifecycle_at<'a>(
+        &self,
+        now: Instant,
+        lc: &'a LifecycleConfig,
+    ) -> Cow<'a, LifecycleConfig> {
+        let p = self
+            .boot_failures
+            .iter()
+            .filter(|(from, until, _)| (*from..*until).contains(&now))
+            .map(|&(_, _, p)| p)
+            .fold(lc.boot_failure_probability, f64::max);
+        if p > lc.boot_failure_probability {
+            Cow::Owned(LifecycleConfig {
+                boot_failure_probability: p,
+                ..lc.clone()
+            })
+        } else {
+            Cow::Borrowed(lc)
+        }
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn a_delay_spike_holds_back_scrapes_and_none_overtakes_another() {
+        let f: Vec<FaultConfig> = vec![FaultConfig::MetricsDelay {
+            at: Duration::from_secs(30),
+            duration: Duration::from_secs(30),
+            extra: Duration::from_secs(60),
+        }];
+        let mut s = FaultState::new(&f);
+        let d = Duration::from_secs(15);
+        let t = |s: u64| Instant::ZERO + Duration::from_secs(s);
+        assert_eq!(s.metrics_arrival(t(15), d), t(30));
+        assert_eq!(s.metrics_arrival(t(30), d), t(105));
+        assert_eq!(s.metrics_arrival(t(45), d), t(120));
+        // After the window the usual delay applies, but in order.
+        assert_eq!(s.metrics_arrival(t(60), d), t(120));
+        assert_eq!(s.metrics_arrival(t(120), d), t(135));
+    }
+}
