@@ -196,6 +196,7 @@ fn after_value(stack: &[(u8, u32)]) -> Expect {
 
 /// Index of the closing quote of a string whose body starts at `start`,
 /// and the flags of the bytes before it.
+#[inline]
 fn string_end(body: &[u8], start: usize) -> Option<(usize, StrFlags)> {
     use crate::decode::{HIGH_BITS, below_lanes, zero_lanes};
     const QUOTE: u64 = 0x2222_2222_2222_2222;
