@@ -44,6 +44,7 @@ use crate::sources::Source;
 /// valid_ratio = 0.02
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct AttackConfig {
     /// Unique name; the metrics class is `attack.<name>` and outcome
     /// counters are `attack.<name>.<outcome>`.
@@ -101,6 +102,7 @@ fn ten_s() -> Duration {
 
 /// How attempts rotate over the IP pool.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Rotation {
     /// Each address in turn: every IP sends `rate / ips`, under any per-IP
@@ -118,6 +120,7 @@ pub enum Rotation {
 
 /// The attack itself; `kind = "..."` in the `[[attack]]` table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AttackKind {
     /// Logins with leaked username/password pairs at the target's login
@@ -202,6 +205,7 @@ impl AttackKind {
 
 /// A way to forge an access token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Forgery {
     /// A real token's header rewritten to `alg: none`, signature dropped.
@@ -235,6 +239,7 @@ impl Forgery {
 
 /// A class of malicious payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PayloadClass {
     /// SQL injection.
