@@ -37,9 +37,8 @@ impl fmt::Display for CaseSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} appended entr{}, {} step{} above the low ends",
+            "{} appended + {} step{}",
             self.appended,
-            if self.appended == 1 { "y" } else { "ies" },
             self.distance,
             if self.distance == 1 { "" } else { "s" }
         )

@@ -419,7 +419,7 @@ pub fn render_summary(args: &ExploreArgs, r: &Report) -> String {
             if f.shrink_runs > 0 {
                 let _ = writeln!(
                     out,
-                    "shrunk in {} runs ({} steps): from {} to {}",
+                    "shrunk in {} runs ({} steps smaller): {} -> {}",
                     f.shrink_runs,
                     f.shrink_steps,
                     f.original.size(),

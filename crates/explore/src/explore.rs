@@ -352,3 +352,127 @@ fn shrink(
     }
     (best.0, best.1, runs, steps)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny world whose property fails once the fleet has three or more
+    /// instances: `instances.launched` counts the initial fleet.
+    const TINY: &str = r#"
+        [scenario]
+        name = "tiny"
+        duration = "2s"
+
+        [[traffic]]
+        name = "t"
+        accounts = 5
+        model = { kind = "open", shape = { kind = "constant", rate = "20/s" } }
+        routes = [{ name = "r", method = "GET", path = "/r", weight = 1, backend_cost = "1ms" }]
+
+        [[assert]]
+        that = "instances.launched <= 2"
+
+        [explore]
+        ranges = { "scaling.initial" = [1, 8], "traffic[0].model.shape.rate" = ["10/s", "100/s"] }
+    "#;
+
+    fn tiny() -> (Scenario, ExploreSpec) {
+        let s = Scenario::parse("tiny.toml", TINY, ".".as_ref()).unwrap();
+        let spec = ExploreSpec::from_scenario(&s, Some(TINY)).unwrap();
+        (s, spec)
+    }
+
+    fn go(jobs: usize) -> Summary {
+        let (s, spec) = tiny();
+        let cfg = ExploreConfig {
+            cases: 12,
+            seed: 5,
+            jobs,
+            shrink_runs: 40,
+        };
+        explore(&s, &spec, &cfg, &[], &|_| {})
+    }
+
+    #[test]
+    fn the_failure_found_and_its_shrunk_case_do_not_depend_on_the_number_of_jobs() {
+        let one = go(1);
+        let three = go(3);
+        let (a, b) = (one.found.unwrap(), three.found.unwrap());
+        assert_eq!(a.origin, b.origin);
+        assert_eq!(a.original, b.original);
+        assert_eq!(a.minimal, b.minimal);
+        // The smallest failing fleet is three, and the rate shrinks to its
+        // low end because it does not matter.
+        let fleet = a
+            .minimal
+            .get("scaling.initial")
+            .and_then(toml::Value::as_integer);
+        assert_eq!(fleet, Some(3), "{}", a.minimal);
+        assert_eq!(
+            a.minimal
+                .get("traffic[0].model.shape.rate")
+                .and_then(toml::Value::as_str),
+            Some("10/s")
+        );
+    }
+
+    #[test]
+    fn a_replayed_regression_is_checked_before_any_new_case() {
+        let (s, spec) = tiny();
+        let failing = Case {
+            sets: vec![("scaling.initial".into(), toml::Value::Integer(4))],
+            ..Case::default()
+        };
+        let passing = Case {
+            sets: vec![("scaling.initial".into(), toml::Value::Integer(1))],
+            ..Case::default()
+        };
+        let cfg = ExploreConfig {
+            cases: 50,
+            seed: 0,
+            jobs: 1,
+            shrink_runs: 0,
+        };
+        let sum = explore(&s, &spec, &cfg, &[passing, failing.clone()], &|_| {});
+        let f = sum.found.unwrap();
+        assert_eq!(f.origin, Origin::Regression(1));
+        assert_eq!(f.minimal, failing);
+        assert_eq!(sum.cases_run, 0);
+    }
+
+    #[test]
+    fn explore_section_errors_are_all_reported_with_file_line_and_column() {
+        let text = TINY.replace(
+            "[explore]\n        ranges = { \"scaling.initial\" = [1, 8], \"traffic[0].model.shape.rate\" = [\"10/s\", \"100/s\"] }",
+            "[explore]\n        cases = 0\n        rangez = 1\n        properties = [\"no such thing\"]\n        ranges = { \"scaling.initial\" = [\"1s\", 8] }",
+        );
+        let s = Scenario::parse("t.toml", &text, ".".as_ref()).unwrap();
+        let e = ExploreSpec::from_scenario(&s, Some(&text)).unwrap_err();
+        let d = e.diagnostics();
+        let shown = e.to_string();
+        assert_eq!(d.len(), 4, "{shown}");
+        assert!(shown.contains("did you mean `ranges`"), "{shown}");
+        assert!(shown.contains("differ in kind"), "{shown}");
+        assert!(
+            shown.contains("explore.cases: must be a positive integer"),
+            "{shown}"
+        );
+        assert!(shown.contains("not an [[assert]] name"), "{shown}");
+        assert!(
+            d.iter().all(|x| x.line > 1 && x.snippet.is_some()),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_range_over_a_path_that_does_not_fit_the_document_is_an_error() {
+        let text = TINY.replace(
+            "\"scaling.initial\" = [1, 8]",
+            "\"traffic[3].accounts\" = [1, 8]",
+        );
+        let s = Scenario::parse("t.toml", &text, ".".as_ref()).unwrap();
+        let e = ExploreSpec::from_scenario(&s, Some(&text)).unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+    }
+}

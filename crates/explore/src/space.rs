@@ -349,7 +349,10 @@ impl ExploreSpec {
                 }
             }
         }
-        if space.fields.is_empty() && space.pools.is_empty() && s.explore.is_some() {
+        let declared = ["ranges", "attack", "fault", "pool"]
+            .iter()
+            .any(|k| t.contains_key(*k));
+        if !declared && s.explore.is_some() {
             diags.push(loc.diag(
                 "explore",
                 "nothing varies: declare `ranges` or an attack or fault pool".into(),
