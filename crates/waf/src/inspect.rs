@@ -1,27 +1,54 @@
 //! The compiled inspector: one pass of decoding and matching per value,
 //! scored CRS-style.
 //!
+//! # Cost model and fast path
+//!
+//! [`Cost`] is defined by the straightforward implementation, kept as
+//! [`Inspector::inspect_reference`]: every value is decoded, searched for
+//! trigger literals by a non-overlapping search restarted one byte after
+//! each match start, and every rule a trigger selects (or that has no
+//! trigger) is *evaluated*: `rules_evaluated` counts it once and
+//! `bytes_scanned` charges one read of the value for it. [`Inspector::inspect`]
+//! computes the same verdict and the same [`Cost`] with less work:
+//! * the trigger search is one walk of a flat DFA table that replays, at each
+//!   match state, the match the restarted search would have returned, so the
+//!   walked bytes it reports are the reference's;
+//! * when two or more regex rules are selected on a value, one forward pass
+//!   of a `RegexSet` over all regex rules asks whether any pattern matches;
+//!   only a yes pays for the overlapping pass that says which. A rule the
+//!   set answered for counts as evaluated, exactly as if its own regex ran;
+//! * JSON strings the structure scan found free of escapes and of bytes a
+//!   decoder could change (`%`, `&`, `$`, >= 0x80) skip the unescape and
+//!   decode checks, which could not change them; the decode walk is still
+//!   charged as one read of the value, as the reference's check is.
+//!
+//! The `fastpath` integration tests and this module's property test require
+//! identical verdicts, cost included, from both paths.
+//!
 //! # Worst case per byte
 //!
 //! For a value of `n` bytes the inspector does, at most:
 //! * `3 * passes_max` decoding walks (URL, entities, full-width fold), each
 //!   O(1) per byte and writing at most as many bytes as it reads (a `%uXXXX`
 //!   of six bytes becomes at most four);
-//! * one Aho-Corasick DFA pass over all triggers: one step per byte. The
-//!   [`Cost`] it reports is that of the reference search it replaces
-//!   (non-overlapping, restarted one byte after each match start: at most
-//!   `trigger_len_max` steps per byte), so the cost model did not change;
+//! * one trigger DFA walk: one table step per byte (two loads, an add and a
+//!   compare), plus, at a match state, a replay of at most one step per
+//!   distinct trigger length ending there (at most `trigger_len_max`). The
+//!   [`Cost`] it reports is that of the reference search (at most
+//!   `trigger_len_max` steps per byte);
 //! * one run per triggered rule: a `regex` lazy DFA is O(1) per byte once
 //!   warm, and its fallback (PikeVM) is O(m) per byte for a pattern of size
 //!   m; the SSRF scan is O(1) per byte. When two or more regex rules are
-//!   triggered on one value, one pass of a `RegexSet` over all regex rules
-//!   answers them all (O(total pattern size) per byte on the PikeVM
-//!   fallback, still linear).
+//!   triggered on one value, one forward pass of a `RegexSet` over all regex
+//!   rules (and, only if it finds a match, one overlapping pass) answers
+//!   them all: O(total pattern size) per byte on the PikeVM fallback, still
+//!   linear.
 //!
 //! So the worst case is `O(passes_max + trigger_len_max + R)` automaton
-//! steps per byte for R active rules, with no input able to cause super-linear work. The
-//! JSON structure scan adds O(1) per body byte. Each [`Verdict`] carries the
-//! counted work in [`Cost`].
+//! steps per byte for R active rules, with no input able to cause
+//! super-linear work. The JSON structure scan adds O(1) per body byte (eight
+//! string bytes per word step). Each [`Verdict`] carries the counted work in
+//! [`Cost`].
 
 use std::borrow::Cow;
 
@@ -78,8 +105,12 @@ pub struct Cost {
     /// Bytes walked by all decoders, scanners and automata (a byte walked by
     /// three automata counts three times).
     pub bytes_scanned: u64,
-    /// Rule evaluations (a regex or SSRF check run on one value, or a
-    /// phrase match confirmed), plus one per engine check.
+    /// Rule evaluations, plus one per engine check. A rule is evaluated on
+    /// a value when a trigger selects it there (or it has no trigger) and it
+    /// has not fired yet in this request: its regex or SSRF check answers
+    /// for that value, whether it ran alone or a shared set pass answered
+    /// for it. Each evaluation also charges one read of the value to
+    /// `bytes_scanned`.
     pub rules_evaluated: u32,
     /// Values extracted and inspected.
     pub values_inspected: u32,

@@ -99,14 +99,18 @@
 //! For a value of `n` bytes the inspector does at most:
 //! * `3 × passes_max` decoding walks (URL, entities, full-width/overlong
 //!   fold), each O(1) per byte and never lengthening the value;
-//! * one Aho-Corasick search over all trigger literals (non-overlapping,
-//!   SIMD-prefiltered, restarted one byte after each match start): O(1) per
-//!   byte plus a re-read of at most `trigger_len_max` bytes per match, so at
-//!   most `trigger_len_max` steps per byte (20 with the built-in set);
+//! * one trigger search over all trigger literals. The cost model charges
+//!   the reference search (non-overlapping, restarted one byte after each
+//!   match start: at most `trigger_len_max` steps per byte, 18 with the
+//!   built-in set); [`Inspector::inspect`] computes that figure with one
+//!   walk of a flat DFA table, one step per byte plus at most
+//!   `trigger_len_max` replay steps at a match;
 //! * one run per triggered rule: the `regex` lazy DFA is O(1) per byte once
 //!   its states are built, and its fallback (PikeVM) is O(m) per byte for a
 //!   pattern of size m; rules compile in ASCII mode so non-ASCII input never
-//!   forces the fallback; the SSRF authority scan is O(1) per byte;
+//!   forces the fallback; the SSRF authority scan is O(1) per byte. Two or
+//!   more triggered regex rules are answered by one forward `RegexSet` pass
+//!   (plus an overlapping one only when something matches);
 //! * base64-marked values are inspected twice (raw and decoded).
 //!
 //! So the worst case is `O(passes_max + L + R)` automaton steps per byte for
