@@ -2,7 +2,7 @@
 //! (`valgrind --tool=callgrind`, `perf`): instruction counts are stable on a
 //! noisy machine where wall-clock benches are not.
 //!
-//! `cargo run --release -p rampart-waf --example clean_request -- [iterations] [paranoia]`
+//! `cargo run --release -p rampart-waf --example clean_request -- [iterations] [paranoia] [text]`
 //! (paranoia 0: level 1 without signature rules)
 
 use std::hint::black_box;
@@ -70,10 +70,21 @@ fn main() {
             value: b"session=s%3A8f2c1e.Zx9; theme=dark",
         },
     ];
-    let body = json_body(1024);
-    let req = Request::new("POST", "/api/posts/88412/comments", ip)
-        .with_headers(&headers)
-        .with_body("application/json", &body);
+    // A third argument `text` inspects the bench's 1 MiB plain-text body
+    // instead (one large value: the throughput case).
+    let text = args.next().as_deref() == Some("text");
+    let body = if text {
+        PROSE.join(" ").repeat(1000 * 1024 / 500).into_bytes()
+    } else {
+        json_body(1024)
+    };
+    let req = if text {
+        Request::new("POST", "/upload/notes", ip).with_body("text/plain", &body)
+    } else {
+        Request::new("POST", "/api/posts/88412/comments", ip)
+            .with_headers(&headers)
+            .with_body("application/json", &body)
+    };
     let mut last = ins.inspect(&req);
     for _ in 0..iterations {
         last = black_box(ins.inspect(black_box(&req)));
