@@ -457,3 +457,71 @@ pub fn render_summary(args: &ExploreArgs, r: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TINY: &str = r#"# tiny
+[scenario]
+name = "tiny"
+duration = "2s"
+
+[[traffic]]
+name = "t"
+accounts = 5
+model = { kind = "open", shape = { kind = "constant", rate = "20/s" } }
+routes = [{ name = "r", method = "GET", path = "/r", weight = 1, backend_cost = "1ms" }]
+
+[[assert]]
+that = "instances.launched <= 2"
+
+[explore]
+ranges = { "scaling.initial" = [1, 8] }
+"#;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rampart-explore-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn no_output_may_replace_the_input_file() {
+        let d = scratch("overwrite");
+        let file = d.join("tiny.toml");
+        std::fs::write(&file, TINY).unwrap();
+        let mut args = ExploreArgs::new(&file);
+        args.regressions = Some(d.join(".").join("tiny.toml"));
+        args.quiet = true;
+        let e = execute(&args).unwrap_err();
+        assert!(matches!(e, CliError::WouldOverwriteInput(_)), "{e}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), TINY);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_failure_writes_a_standalone_file_and_a_regression_beside_the_scenario() {
+        let d = scratch("files");
+        let file = d.join("tiny.toml");
+        std::fs::write(&file, TINY).unwrap();
+        let mut args = ExploreArgs::new(&file);
+        args.cases = Some(10);
+        args.jobs = Some(1);
+        args.out = Some(d.join("reports"));
+        args.quiet = true;
+        let r = execute(&args).unwrap();
+        assert!(r.summary.found.is_some());
+        assert_eq!(r.regressions_file, d.join("regressions").join("tiny.toml"));
+        assert_eq!(read_regressions(&r.regressions_file).unwrap().len(), 1);
+        let minimal = r.minimal_file.unwrap();
+        assert_eq!(minimal, d.join("reports/explore/tiny/minimal.toml"));
+        let text = std::fs::read_to_string(&minimal).unwrap();
+        assert!(text.contains("# Replay: rampart run"), "{text}");
+        assert!(!text.contains("[explore]"), "{text}");
+        let s = Scenario::load(&minimal).unwrap();
+        assert_eq!(s.world.scaling.initial, 3, "{text}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
