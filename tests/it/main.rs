@@ -3,8 +3,8 @@
 
 mod check;
 mod cli;
-mod properties;
 mod mutate;
+mod properties;
 mod scenarios;
 mod snapshots;
 mod sweep;
