@@ -37,17 +37,18 @@ pub fn init(dir: &Path, common: &Common) -> u8 {
             .and_then(|mut f| f.write_all(text.as_bytes()));
         if let Err(e) = r {
             eprintln!("error: {}: {e}", p.display());
-            return if e.kind() == std::io::ErrorKind::AlreadyExists { 2 } else { 1 };
+            return if e.kind() == std::io::ErrorKind::AlreadyExists {
+                2
+            } else {
+                1
+            };
         }
         if !common.quiet {
             println!("wrote {}", p.display());
         }
     }
     if !common.quiet {
-        println!(
-            "next: rampart run {}",
-            dir.join("scenario.toml").display()
-        );
+        println!("next: rampart run {}", dir.join("scenario.toml").display());
     }
     0
 }

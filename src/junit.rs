@@ -72,7 +72,10 @@ pub fn render(results: &[Checked]) -> String {
                             a.measured_text(),
                             a.assertion.op,
                             a.assertion.threshold_text,
-                            a.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                            a.error
+                                .as_deref()
+                                .map(|e| format!(": {e}"))
+                                .unwrap_or_default()
                         );
                         let _ = writeln!(
                             body,

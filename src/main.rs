@@ -60,6 +60,10 @@ enum Command {
         /// Run twice and fail unless both runs give identical results.
         #[arg(long)]
         check_determinism: bool,
+        /// Also write the JSON-lines event log, `events.jsonl` (every request
+        /// outcome and control event; capped at 10M lines).
+        #[arg(long)]
+        events: bool,
     },
     /// Run scenarios' assertions for CI: a compact pass/fail table (exit 1 if any fails).
     Check {
@@ -142,18 +146,24 @@ fn main() -> ExitCode {
             seed,
             variant,
             check_determinism,
+            events,
         }) => match load(&file) {
             Ok(s) => run_one(
                 s,
                 Some(&file),
-                seed,
-                variant.as_deref(),
-                check_determinism,
+                RunFlags {
+                    seed,
+                    variant: variant.as_deref(),
+                    check_determinism,
+                    events,
+                },
                 &common,
             ),
             Err(code) => code,
         },
-        Some(Command::Check { files, junit, seed }) => check(&files, junit.as_deref(), seed, &common),
+        Some(Command::Check { files, junit, seed }) => {
+            check(&files, junit.as_deref(), seed, &common)
+        }
         Some(Command::Compare {
             file,
             variants,
@@ -232,7 +242,7 @@ fn run_default(common: &Common) -> u8 {
     match Scenario::parse(DEFAULT_NAME, DEFAULT_SCENARIO, Path::new(".")) {
         // The demo's story includes a broken SLO; saying so is its job, so
         // failed assertions do not make the README's main command fail.
-        Ok(s) => match run_one(s, None, None, None, false, common) {
+        Ok(s) => match run_one(s, None, RunFlags::default(), common) {
             1 if LAST_RUN_COMPLETED.load(std::sync::atomic::Ordering::Relaxed) => 0,
             c => c,
         },
@@ -242,16 +252,25 @@ fn run_default(common: &Common) -> u8 {
 
 /// Set once a run finished and its files are written: a later exit code 1
 /// then means "an assertion failed", not "the run failed".
-static LAST_RUN_COMPLETED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static LAST_RUN_COMPLETED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
-fn run_one(
-    s: Scenario,
-    path: Option<&Path>,
+/// `rampart run`'s options.
+#[derive(Clone, Copy, Debug, Default)]
+struct RunFlags<'a> {
     seed: Option<u64>,
-    variant: Option<&str>,
+    variant: Option<&'a str>,
     check_determinism: bool,
-    common: &Common,
-) -> u8 {
+    events: bool,
+}
+
+fn run_one(s: Scenario, path: Option<&Path>, flags: RunFlags<'_>, common: &Common) -> u8 {
+    let RunFlags {
+        seed,
+        variant,
+        check_determinism,
+        events,
+    } = flags;
     let mut s = match with_variant(s, variant) {
         Ok(s) => s,
         Err(c) => return c,
@@ -263,7 +282,10 @@ fn run_one(
     let w = Writer::new(path);
     let mut cmd = match path {
         Some(p) => format!("rampart run {} --seed {}", p.display(), s.world.run.seed),
-        None => format!("rampart run scenarios/default.toml --seed {}", s.world.run.seed),
+        None => format!(
+            "rampart run scenarios/default.toml --seed {}",
+            s.world.run.seed
+        ),
     };
     if let Some(v) = &s.variant {
         cmd.push_str(&format!(" --variant {v}"));
@@ -290,6 +312,7 @@ fn run_one(
         &cmd,
         &w,
         Box::new(move |t| progress::tick_run(&tick_bar, t, quiet)),
+        events,
     );
     let elapsed = wall.elapsed();
     bar.finish_and_clear();
@@ -324,6 +347,18 @@ fn run_one(
     if !common.quiet {
         output::print_summary(&s, &outcome, elapsed);
         println!("report:    {}", dir.join("index.html").display());
+        if let Some(ev) = outcome.output.events {
+            println!(
+                "events:    {} ({} lines{})",
+                dir.join("events.jsonl").display(),
+                ev.written,
+                if ev.dropped > 0 {
+                    format!(", {} dropped past the cap", ev.dropped)
+                } else {
+                    String::new()
+                }
+            );
+        }
         println!("reproduce: {cmd}");
     }
     LAST_RUN_COMPLETED.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -331,10 +366,7 @@ fn run_one(
         0
     } else {
         let failed = outcome.assertions.iter().filter(|a| !a.passed).count();
-        eprintln!(
-            "{failed} of {} assertions failed",
-            outcome.assertions.len()
-        );
+        eprintln!("{failed} of {} assertions failed", outcome.assertions.len());
         1
     }
 }
@@ -458,9 +490,10 @@ fn compare(file: &Path, variants: &[String], seed: Option<u64>, common: &Common)
             Err(c) => return c,
         }
     }
-    let dir = common
-        .out
-        .join(output::safe_dir_name(&format!("{}.compare", base.world.run.name)));
+    let dir = common.out.join(output::safe_dir_name(&format!(
+        "{}.compare",
+        base.world.run.name
+    )));
     let w = Writer::new([file]);
     let bar = progress::counter(scenarios.len() as u64, "variants", common.quiet);
     let runs: Vec<Result<Outcome, Error>> = scenarios

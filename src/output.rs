@@ -109,6 +109,10 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The event log stops (and counts what it drops) past this many lines:
+/// about 2 GB of JSON, so a long run cannot fill a disk.
+pub const EVENT_LINES_MAX: u64 = 10_000_000;
+
 /// Passes rows on and reports each interval's end to a callback.
 struct Progress<S> {
     inner: S,
@@ -131,9 +135,16 @@ pub fn run_to_dir(
     command: &str,
     w: &Writer,
     tick: Box<dyn FnMut(rampart_time::Instant)>,
+    events: bool,
 ) -> Result<Outcome, OutputError> {
     let csv_path = dir.join("timeseries.csv");
-    for f in ["metrics.json", "timeseries.csv", "index.html"] {
+    let events_path = dir.join("events.jsonl");
+    for f in [
+        "metrics.json",
+        "timeseries.csv",
+        "index.html",
+        "events.jsonl",
+    ] {
         w.check(&dir.join(f))?;
     }
     fs::create_dir_all(dir).map_err(io(dir))?;
@@ -143,15 +154,33 @@ pub fn run_to_dir(
         inner: CsvSink::new(BufWriter::new(file)),
         tick,
     };
-    let out = match rampart_scenario::run_with_sink(s, Some(Box::new(sink))) {
+    let events_tmp = tmp_path(&events_path);
+    let log = if events {
+        let f = File::create(&events_tmp).map_err(io(&events_tmp))?;
+        Some(rampart_sim::EventLog::new(
+            Box::new(BufWriter::new(f)),
+            EVENT_LINES_MAX,
+        ))
+    } else {
+        None
+    };
+    let opts = rampart_sim::RunOptions {
+        sink: Some(Box::new(sink)),
+        events: log,
+    };
+    let out = match rampart_scenario::run_with(s, opts) {
         Ok(o) => o,
         Err(e) => {
             let _ = fs::remove_file(&csv_tmp);
+            let _ = fs::remove_file(&events_tmp);
             return Err(e.into());
         }
     };
-    // The sink flushed on finish; the rename makes the file appear whole.
+    // The sinks flushed on finish; the renames make the files appear whole.
     fs::rename(&csv_tmp, &csv_path).map_err(io(&csv_path))?;
+    if events {
+        fs::rename(&events_tmp, &events_path).map_err(io(&events_path))?;
+    }
     write_run_files(s, &out, dir, command, w)?;
     Ok(out)
 }

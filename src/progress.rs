@@ -65,4 +65,3 @@ pub fn tick_run(bar: &ProgressBar, t: rampart_time::Instant, quiet: bool) {
         bar.set_draw_target(ProgressDrawTarget::stderr());
     }
 }
-

@@ -114,8 +114,14 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     let (k, n) = s
         .split_once('/')
         .ok_or_else(|| format!("--shard {s}: write K/N, such as 1/4"))?;
-    let k: usize = k.trim().parse().map_err(|_| format!("--shard {s}: K is not a number"))?;
-    let n: usize = n.trim().parse().map_err(|_| format!("--shard {s}: N is not a number"))?;
+    let k: usize = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("--shard {s}: K is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("--shard {s}: N is not a number"))?;
     if n == 0 || k == 0 || k > n {
         return Err(format!("--shard {s}: need 1 <= K <= N"));
     }
@@ -171,7 +177,8 @@ pub fn sweep(a: &SweepArgs, common: &Common) -> u8 {
             return 2;
         }
     };
-    let base = match crate::load(&a.file).and_then(|s| crate::with_variant(s, a.variant.as_deref())) {
+    let base = match crate::load(&a.file).and_then(|s| crate::with_variant(s, a.variant.as_deref()))
+    {
         Ok(s) => s,
         Err(c) => return c,
     };
@@ -235,7 +242,9 @@ pub fn sweep(a: &SweepArgs, common: &Common) -> u8 {
             "sweep {}: {} of {total} points{}",
             a.file.display(),
             scenarios.len(),
-            shard.map(|(k, n)| format!(" (shard {k}/{n})")).unwrap_or_default()
+            shard
+                .map(|(k, n)| format!(" (shard {k}/{n})"))
+                .unwrap_or_default()
         );
     }
     let bar = progress::counter(scenarios.len() as u64, "runs", common.quiet);
@@ -265,7 +274,10 @@ pub fn sweep(a: &SweepArgs, common: &Common) -> u8 {
             Err(e) => return report(&e),
         };
         let pdir = dir.join("points").join(format!("{i:05}"));
-        if let Err(e) = w.write(&pdir.join("metrics.json"), o.output.metrics.to_json().as_bytes()) {
+        if let Err(e) = w.write(
+            &pdir.join("metrics.json"),
+            o.output.metrics.to_json().as_bytes(),
+        ) {
             eprintln!("error: {e}");
             return 1;
         }
@@ -295,7 +307,9 @@ fn point(index: usize, params: &[(String, String)], s: &Scenario, o: &Outcome) -
         .classes
         .iter()
         .filter(|(c, _)| c.as_str() != "legit")
-        .fold((0u64, 0u64), |(d, n), (_, t)| (d + t.completed, n + t.offered));
+        .fold((0u64, 0u64), |(d, n), (_, t)| {
+            (d + t.completed, n + t.offered)
+        });
     Point {
         index,
         params: params.to_vec(),
@@ -369,10 +383,7 @@ fn write_sweep(f: &SweepFile, dir: &Path, w: &Writer, common: &Common) -> u8 {
     }
     if !common.quiet {
         let failed = f.points.iter().filter(|p| !p.passed).count();
-        println!(
-            "{} points, {failed} with failed assertions",
-            f.points.len()
-        );
+        println!("{} points, {failed} with failed assertions", f.points.len());
         println!("sweep:     {}", dir.join("sweep.json").display());
         println!("report:    {}", dir.join("index.html").display());
     }
@@ -401,7 +412,11 @@ pub fn merge(dirs: &[PathBuf], common: &Common) -> u8 {
     let Some((_, first)) = files.first() else {
         return 2;
     };
-    let (id, scenario, total) = (first.sweep_id.clone(), first.scenario.clone(), first.total_points);
+    let (id, scenario, total) = (
+        first.sweep_id.clone(),
+        first.scenario.clone(),
+        first.total_points,
+    );
     let mut points: Vec<Point> = Vec::new();
     for (p, f) in &files {
         if f.sweep_id != id || f.total_points != total {

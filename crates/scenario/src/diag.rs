@@ -296,8 +296,19 @@ fn levenshtein(a: &str, b: &str) -> usize {
 
 /// Top-level keys a scenario may hold: a misplaced one gets a hint.
 const TOP_LEVEL: [&str; 13] = [
-    "scenario", "run", "fleet", "scaling", "token_service", "policy", "traffic", "attack", "fault",
-    "control", "assert", "variants", "explore",
+    "scenario",
+    "run",
+    "fleet",
+    "scaling",
+    "token_service",
+    "policy",
+    "traffic",
+    "attack",
+    "fault",
+    "control",
+    "assert",
+    "variants",
+    "explore",
 ];
 
 /// Adds "did you mean" to serde's unknown-field and unknown-variant
@@ -375,7 +386,10 @@ mod tests {
             "unknown field `policy`, expected one of `initial`, `controller`",
             &[],
         );
-        assert!(m.contains("belongs before the first [section] header"), "{m}");
+        assert!(
+            m.contains("belongs before the first [section] header"),
+            "{m}"
+        );
     }
 
     #[test]

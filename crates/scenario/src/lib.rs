@@ -598,10 +598,23 @@ impl Scenario {
                 diags.push(self.serde_diag(key, v, &e));
             }
         }
-        if let Some(Value::Array(ts)) = self.document.get("traffic") {
-            for (i, t) in ts.iter().enumerate() {
-                if let Err(e) = de_wrapped::<rampart_traffic::TrafficSpec>(t) {
-                    diags.push(self.serde_diag(&format!("traffic[{i}]"), t, &e));
+        let entries: [(&str, fn(&Value) -> Result<(), toml::de::Error>); 3] = [
+            ("traffic", |v| {
+                de_wrapped::<rampart_traffic::TrafficSpec>(v).map(drop)
+            }),
+            ("attack", |v| {
+                de_wrapped::<rampart_sim::AttackConfig>(v).map(drop)
+            }),
+            ("fault", |v| {
+                de_wrapped::<rampart_sim::FaultConfig>(v).map(drop)
+            }),
+        ];
+        for (key, check) in entries {
+            if let Some(Value::Array(xs)) = self.document.get(key) {
+                for (i, x) in xs.iter().enumerate() {
+                    if let Err(e) = check(x) {
+                        diags.push(self.serde_diag(&format!("{key}[{i}]"), x, &e));
+                    }
                 }
             }
         }
@@ -750,20 +763,6 @@ impl Scenario {
         for t in &world.traffic {
             for r in &t.routes {
                 routes.insert(&r.name);
-            }
-        }
-        // Other sections (attackers) may name routes too; accept those.
-        for key in ["attack"] {
-            if let Some(Value::Array(xs)) = self.document.get(key) {
-                for x in xs {
-                    if let Some(Value::Array(rs)) = x.get("routes") {
-                        for r in rs {
-                            if let Some(Value::String(n)) = r.get("name") {
-                                routes.insert(n);
-                            }
-                        }
-                    }
-                }
             }
         }
         for (i, rule) in world.policy.ratelimit.iter().enumerate() {
@@ -950,13 +949,7 @@ fn dedup(mut d: Vec<Diagnostic>) -> Vec<Diagnostic> {
             files.push(x.file.clone());
         }
     }
-    d.sort_by_key(|x| {
-        (
-            files.iter().position(|f| *f == x.file),
-            x.line,
-            x.col,
-        )
-    });
+    d.sort_by_key(|x| (files.iter().position(|f| *f == x.file), x.line, x.col));
     d
 }
 
@@ -1080,7 +1073,13 @@ pub fn run(s: &Scenario) -> Result<Outcome, Error> {
 
 /// [`run`], streaming interval rows to `sink`.
 pub fn run_with_sink(s: &Scenario, sink: Option<BoxedSink>) -> Result<Outcome, Error> {
-    let mut output = rampart_sim::run(&s.world, sink).map_err(|e| match e {
+    run_with(s, rampart_sim::RunOptions { sink, events: None })
+}
+
+/// [`run`] with the simulator's options: an interval-row sink and the
+/// JSON-lines event log.
+pub fn run_with(s: &Scenario, opts: rampart_sim::RunOptions) -> Result<Outcome, Error> {
+    let mut output = rampart_sim::run_with(&s.world, opts).map_err(|e| match e {
         SimError::Config(errs) => Error::Invalid(
             errs.iter()
                 .map(|fe| s.diag(&fe.path, fe.message.clone(), false))

@@ -92,7 +92,18 @@ mod tests {
     fn the_schema_names_every_section_and_forbids_unknown_ones() {
         let s = json_schema();
         let props = s["properties"].as_object().unwrap();
-        for k in ["scenario", "run", "fleet", "scaling", "token_service", "policy", "traffic", "assert", "variants", "explore"] {
+        for k in [
+            "scenario",
+            "run",
+            "fleet",
+            "scaling",
+            "token_service",
+            "policy",
+            "traffic",
+            "assert",
+            "variants",
+            "explore",
+        ] {
             assert!(props.contains_key(k), "{k}");
         }
         assert_eq!(s["additionalProperties"], json!(false));
