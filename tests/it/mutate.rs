@@ -37,8 +37,21 @@ enum Mutation {
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     let values = prop::sample::select(vec![
-        "\"x\"", "1", "-1", "0", "true", "[]", "{}", "1.5", "\"\"", "[1, \"a\"]", "{ kind = \"nope\" }",
-        "\"-5s\"", "\"0/s\"", "nan", "inf",
+        "\"x\"",
+        "1",
+        "-1",
+        "0",
+        "true",
+        "[]",
+        "{}",
+        "1.5",
+        "\"\"",
+        "[1, \"a\"]",
+        "{ kind = \"nope\" }",
+        "\"-5s\"",
+        "\"0/s\"",
+        "nan",
+        "inf",
     ]);
     let huge = prop::sample::select(vec![
         "99999999999999999999",
@@ -109,7 +122,10 @@ fn apply(text: &str, m: &Mutation) -> String {
 
 fn check_located(name: &str, text: &str, e: &Error) -> Result<(), TestCaseError> {
     let d = e.diagnostics();
-    prop_assert!(!d.is_empty(), "an invalid file gets at least one diagnostic: {e}");
+    prop_assert!(
+        !d.is_empty(),
+        "an invalid file gets at least one diagnostic: {e}"
+    );
     let lines = text.lines().count().max(1) + 1;
     for x in d {
         prop_assert!(x.line >= 1 && x.col >= 1, "{x}");
@@ -182,7 +198,10 @@ fn the_cli_exits_2_with_a_located_message_for_mutated_files() {
             .strip_prefix(&format!("error: {}:", f.display()))
             .and_then(|r| {
                 let mut it = r.splitn(3, ':');
-                Some((it.next()?.parse::<usize>().ok()?, it.next()?.parse::<usize>().ok()?))
+                Some((
+                    it.next()?.parse::<usize>().ok()?,
+                    it.next()?.parse::<usize>().ok()?,
+                ))
             });
         assert!(located.is_some(), "case {i}: not located: {first}");
     }

@@ -44,17 +44,17 @@ fn every_bundled_scenario_and_each_of_its_variants_validates() {
 /// The suite runs 30 s of each scenario with at most 2 000 accounts per
 /// source; the full files stay runnable from the CLI.
 fn shortened(s: &Scenario) -> Scenario {
-    let mut sets = vec![(
-        "run.duration".to_owned(),
-        toml::Value::String("30s".into()),
-    )];
+    let mut sets = vec![("run.duration".to_owned(), toml::Value::String("30s".into()))];
     if let Some(toml::Value::Array(ts)) = s.document.get("traffic") {
         for (i, t) in ts.iter().enumerate() {
             if t.get("accounts")
                 .and_then(toml::Value::as_integer)
                 .is_some_and(|a| a > 2_000)
             {
-                sets.push((format!("traffic[{i}].accounts"), toml::Value::Integer(2_000)));
+                sets.push((
+                    format!("traffic[{i}].accounts"),
+                    toml::Value::Integer(2_000),
+                ));
             }
         }
     }

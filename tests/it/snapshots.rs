@@ -31,14 +31,35 @@ fn help_of_every_command_reads_as_documented() {
     let cases: [(&[&str], ExpectFile); 10] = [
         (&["--help"], expect_file!["snapshots/help.txt"]),
         (&["run", "--help"], expect_file!["snapshots/help-run.txt"]),
-        (&["check", "--help"], expect_file!["snapshots/help-check.txt"]),
-        (&["compare", "--help"], expect_file!["snapshots/help-compare.txt"]),
-        (&["sweep", "--help"], expect_file!["snapshots/help-sweep.txt"]),
-        (&["merge", "--help"], expect_file!["snapshots/help-merge.txt"]),
-        (&["validate", "--help"], expect_file!["snapshots/help-validate.txt"]),
-        (&["schema", "--help"], expect_file!["snapshots/help-schema.txt"]),
+        (
+            &["check", "--help"],
+            expect_file!["snapshots/help-check.txt"],
+        ),
+        (
+            &["compare", "--help"],
+            expect_file!["snapshots/help-compare.txt"],
+        ),
+        (
+            &["sweep", "--help"],
+            expect_file!["snapshots/help-sweep.txt"],
+        ),
+        (
+            &["merge", "--help"],
+            expect_file!["snapshots/help-merge.txt"],
+        ),
+        (
+            &["validate", "--help"],
+            expect_file!["snapshots/help-validate.txt"],
+        ),
+        (
+            &["schema", "--help"],
+            expect_file!["snapshots/help-schema.txt"],
+        ),
         (&["init", "--help"], expect_file!["snapshots/help-init.txt"]),
-        (&["run"], expect_file!["snapshots/usage-run-without-file.txt"]),
+        (
+            &["run"],
+            expect_file!["snapshots/usage-run-without-file.txt"],
+        ),
     ];
     for (args, expected) in cases {
         expected.assert_eq(&rampart_in(fixtures(), args));
@@ -54,7 +75,10 @@ fn malformed_files_get_located_errors_and_exit_2() {
         ("assertion", expect_file!["snapshots/error-assertion.txt"]),
         ("variant", expect_file!["snapshots/error-variant.txt"]),
         ("type", expect_file!["snapshots/error-type.txt"]),
-        ("policy-missing", expect_file!["snapshots/error-policy-missing.txt"]),
+        (
+            "policy-missing",
+            expect_file!["snapshots/error-policy-missing.txt"],
+        ),
         ("misplaced", expect_file!["snapshots/error-misplaced.txt"]),
     ];
     for (name, expected) in cases {

@@ -30,14 +30,24 @@ fn text(o: &Output) -> String {
 /// A 5 s, one-instance version of the asserted fixture, next to its policy file.
 fn short_fixture(d: &Path) -> PathBuf {
     let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures");
-    std::fs::copy(fx.join("asserted-policy.toml"), d.join("asserted-policy.toml")).unwrap();
+    std::fs::copy(
+        fx.join("asserted-policy.toml"),
+        d.join("asserted-policy.toml"),
+    )
+    .unwrap();
     let text = std::fs::read_to_string(fx.join("asserted.toml"))
         .unwrap()
         .replace("duration = \"20s\"", "duration = \"5s\"")
         // One instance at ~8 ms of gateway CPU per request: one worker
         // cannot carry 300 rps, four can.
-        .replace("[scaling]\ninitial = 2", "[scaling]\ninitial = 1\n[fleet.gateway]\ncosts = { proxy = \"8ms\" }")
-        .replace("start = \"10s\"\nend = \"20s\"", "start = \"2s\"\nend = \"5s\"");
+        .replace(
+            "[scaling]\ninitial = 2",
+            "[scaling]\ninitial = 1\n[fleet.gateway]\ncosts = { proxy = \"8ms\" }",
+        )
+        .replace(
+            "start = \"10s\"\nend = \"20s\"",
+            "start = \"2s\"\nend = \"5s\"",
+        );
     let f = d.join("short.toml");
     std::fs::write(&f, text).unwrap();
     f
@@ -97,7 +107,12 @@ fn shards_merge_into_exactly_the_unsharded_sweep() {
     }
     let merged = d.join("merged");
     let dirs: Vec<String> = (1..=3)
-        .map(|k| shards.join(format!("asserted.sweep.shard-{k}-of-3")).display().to_string())
+        .map(|k| {
+            shards
+                .join(format!("asserted.sweep.shard-{k}-of-3"))
+                .display()
+                .to_string()
+        })
         .collect();
     let mut args = vec!["merge"];
     args.extend(dirs.iter().map(String::as_str));
@@ -110,19 +125,52 @@ fn shards_merge_into_exactly_the_unsharded_sweep() {
     );
 
     // Two of three shards: merged, but said to be incomplete.
-    let o = rampart(&["merge", &dirs[0], &dirs[2], "--out", d.join("partial").to_str().unwrap(), "-q"]);
+    let o = rampart(&[
+        "merge",
+        &dirs[0],
+        &dirs[2],
+        "--out",
+        d.join("partial").to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("incomplete sweep"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("incomplete sweep"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
 fn a_sweep_with_a_bad_path_or_value_exits_2_naming_it() {
     let d = scratch("sweep_bad");
     let f = short_fixture(&d);
-    let o = rampart(&["sweep", f.to_str().unwrap(), "--set", "fleet.gateway.wrokers=1,2", "--out", d.to_str().unwrap()]);
+    let o = rampart(&[
+        "sweep",
+        f.to_str().unwrap(),
+        "--set",
+        "fleet.gateway.wrokers=1,2",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `workers`?"), "{}", text(&o));
-    let o = rampart(&["sweep", f.to_str().unwrap(), "--set", "fleet.gateway.workers=0", "--out", d.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("did you mean `workers`?"),
+        "{}",
+        text(&o)
+    );
+    let o = rampart(&[
+        "sweep",
+        f.to_str().unwrap(),
+        "--set",
+        "fleet.gateway.workers=0",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--set: fleet.gateway.workers: must be > 0"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--set: fleet.gateway.workers: must be > 0"),
+        "{}",
+        text(&o)
+    );
 }
