@@ -267,3 +267,65 @@ mod tests {
         assert_eq!(shape["stages"][0]["target"].as_str(), Some("100/s"));
     }
 }
+
+#[cfg(test)]
+mod against_the_simulator {
+    use proptest::strategy::{Strategy, ValueTree};
+
+    use super::*;
+    use crate::explore::runner_for;
+    use rampart_scenario::Scenario;
+
+    const BASE: &str = r#"
+        [scenario]
+        name = "templates"
+        duration = "3m"
+
+        [scaling]
+        initial = 4
+
+        [[traffic]]
+        name = "shoppers"
+        accounts = 50
+        model = { kind = "open", shape = { kind = "constant", rate = "20/s" } }
+        routes = [
+            { name = "login", method = "POST", path = "/login", weight = 0, backend_cost = "1ms", login = true },
+            { name = "browse", method = "GET", path = "/api/items", weight = 1, backend_cost = "5ms", auth = true },
+        ]
+    "#;
+
+    #[test]
+    fn every_attack_and_fault_template_gives_a_valid_scenario_at_its_simplest_and_when_drawn() {
+        let base = Scenario::parse("t.toml", BASE, ".".as_ref()).unwrap();
+        let space = attacks().merge(faults());
+        // Every entry at once, at its simplest.
+        let mut all = crate::Case::default();
+        for (array, g) in &space.pools {
+            all.appends.push((array.clone(), g.simplest()));
+        }
+        let every = match all.apply(&base) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        // It runs, and the attackers' outcome metrics are there to assert on.
+        let short = every
+            .with_overrides(&[("run.duration".into(), "60s".into())], "test")
+            .unwrap();
+        let outcome = crate::run(&short).unwrap();
+        use crate::Check;
+        assert_eq!(
+            outcome.value("attack.stuffing.takeovers").map(|_| ()),
+            Some(())
+        );
+        assert!(outcome.value("attack.flood.offered").unwrap_or(0.0) > 0.0);
+        // And a few random draws (each switches a subset on).
+        let mut runner = runner_for(1);
+        let strategy = space.strategy();
+        for _ in 0..8 {
+            let c = strategy.new_tree(&mut runner).unwrap().current();
+            if let Err(e) = c.apply(&base) {
+                panic!("{c}\n{e}");
+            }
+        }
+    }
+}
