@@ -597,3 +597,70 @@ fn attack_and_fault_errors_are_all_reported_with_their_paths() {
     let text = format!("[run]\nname = \"t\"\nduration = \"1s\"\n{typo}");
     assert!(toml::from_str::<WorldConfig>(&text).is_err());
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::world;
+    use crate::{SimError, run};
+
+    const KINDS: [&str; 6] = [
+        "kind = \"credential_stuffing\"\nvalid_ratio = 0.2",
+        "kind = \"forged_tokens\"",
+        "kind = \"injection\"\naccounts = 2",
+        "kind = \"scraping\"\naccounts = 2\nstolen = 1",
+        "kind = \"l7_flood\"",
+        "kind = \"slowloris\"\nhold = \"2s\"",
+    ];
+    const ROTATIONS: [&str; 3] = [
+        "{ kind = \"low_and_slow\" }",
+        "{ kind = \"random\" }",
+        "{ kind = \"bursty\", burst = 7 }",
+    ];
+    const FAULTS: [&str; 5] = [
+        "",
+        "[[fault]]\nkind = \"instance_crash\"\nat = \"1s\"",
+        "[[fault]]\nkind = \"zone_loss\"\nat = \"2s\"\npercent = 60.0",
+        "[[fault]]\nkind = \"metrics_delay\"\nat = \"0s\"\nduration = \"2s\"\nextra = \"5s\"",
+        "[[fault]]\nkind = \"boot_failure\"\nat = \"0s\"\nduration = \"3s\"\nprobability = 0.5",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        /// Any attacker with any rotation, pool and fault runs to its end:
+        /// conservation is checked at every interval inside the run, no
+        /// forged token is accepted, and every attempt is accounted for.
+        #[test]
+        fn any_attack_and_fault_runs_conserving_every_attempt(
+            kind in 0..KINDS.len(),
+            rotation in 0..ROTATIONS.len(),
+            fault in 0..FAULTS.len(),
+            ips in 1u32..5_000,
+            rate in 1u32..400,
+            seed in any::<u64>(),
+        ) {
+            let extra = format!(
+                "[[attack]]\nname = \"a\"\n{}\nstart = \"0s\"\nend = \"3s\"\nshape = {{ kind = \"constant\", rate = \"{rate}/s\" }}\nips = {ips}\nrotation = {}\n{}\n",
+                KINDS[kind], ROTATIONS[rotation], FAULTS[fault]
+            );
+            let mut cfg = world(50, 2, "4s", &extra);
+            cfg.run.seed = seed;
+            cfg.fleet.lb.max_in_flight_per_instance = 30;
+            cfg.fleet.gateway.header_timeout = rampart_time::Duration::from_secs(1);
+            let out = match run(&cfg, None) {
+                Ok(o) => o,
+                Err(SimError::Invariant { message, .. }) => {
+                    return Err(TestCaseError::fail(message));
+                }
+                Err(e) => panic!("{e}"),
+            };
+            let a = &out.metrics.totals.classes["attack.a"];
+            prop_assert!(a.admitted <= a.offered);
+            prop_assert!(a.completed + a.rejected <= a.offered);
+            prop_assert_eq!(out.attacks[0].forged_accepted, 0);
+            prop_assert!(out.attacks[0].blocked <= a.rejected);
+            prop_assert_eq!(out.attacks[0].blocked, out.metrics.totals.counters["attack.a.blocked"]);
+        }
+    }
+}
