@@ -85,6 +85,9 @@ pub struct Point {
     pub failed: Vec<String>,
 }
 
+/// A point's overrides: (path, value as written).
+type Params = Vec<(String, String)>;
+
 /// Splits `a,b,"c,d",[1,2]` on top-level commas.
 fn split_values(s: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -183,7 +186,7 @@ pub fn sweep(a: &SweepArgs, common: &Common) -> u8 {
         Err(c) => return c,
     };
     // The cartesian product, first --set outermost, seeds innermost.
-    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    let mut combos: Vec<Params> = vec![Vec::new()];
     for (p, vals) in &axes {
         combos = combos
             .into_iter()
@@ -197,7 +200,7 @@ pub fn sweep(a: &SweepArgs, common: &Common) -> u8 {
             .collect();
     }
     let seed0 = base.world.run.seed;
-    let all: Vec<(usize, Vec<(String, String)>, u64)> = combos
+    let all: Vec<(usize, Params, u64)> = combos
         .iter()
         .flat_map(|c| (0..a.seeds).map(move |j| (c.clone(), seed0.wrapping_add(j))))
         .enumerate()

@@ -576,7 +576,7 @@ impl Scenario {
         // One pass per known section so each reports its first type error,
         // then the whole document (unknown sections, the simulator's newer
         // sections).
-        let sections: [(&str, fn(&Value) -> Result<(), toml::de::Error>); 5] = [
+        let sections: [(&str, SectionCheck); 5] = [
             ("run", |v| de_wrapped::<rampart_sim::RunConfig>(v).map(drop)),
             ("fleet", |v| {
                 de_wrapped::<rampart_sim::FleetConfig>(v).map(drop)
@@ -598,7 +598,7 @@ impl Scenario {
                 diags.push(self.serde_diag(key, v, &e));
             }
         }
-        let entries: [(&str, fn(&Value) -> Result<(), toml::de::Error>); 3] = [
+        let entries: [(&str, SectionCheck); 3] = [
             ("traffic", |v| {
                 de_wrapped::<rampart_traffic::TrafficSpec>(v).map(drop)
             }),
@@ -965,6 +965,9 @@ fn controller_fields(c: &rampart_sim::ControllerConfig) -> Vec<rampart_autoscale
     };
     r.err().map(|e| e.fields().to_vec()).unwrap_or_default()
 }
+
+/// Deserialises one section of the document, for its first type error.
+type SectionCheck = fn(&Value) -> Result<(), toml::de::Error>;
 
 #[derive(serde::Deserialize)]
 struct Wrap<T> {
