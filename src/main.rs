@@ -105,6 +105,9 @@ enum Command {
     },
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
+    /// Hunt for the case that breaks a scenario's properties ([explore]
+    /// section), shrink it, and write a file that reproduces it (exit 1).
+    Explore(rampart_explore::cli::ExploreArgs),
     /// Write a commented starter scenario and policy (never overwrites).
     Init {
         /// Directory to write `scenario.toml` and `policy.toml` into.
@@ -140,6 +143,13 @@ fn main() -> ExitCode {
         quiet: cli.quiet,
     };
     let code = match cli.command {
+        Some(Command::Explore(mut args)) => {
+            // `--out` and `-q` are the root CLI's global flags; the explore
+            // arguments leave them for us to fill in.
+            args.out = Some(common.out.clone());
+            args.quiet = common.quiet;
+            return rampart_explore::cli::main(args);
+        }
         None => run_default(&common),
         Some(Command::Run {
             file,

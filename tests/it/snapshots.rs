@@ -28,7 +28,7 @@ fn fixtures() -> &'static Path {
 
 #[test]
 fn help_of_every_command_reads_as_documented() {
-    let cases: [(&[&str], ExpectFile); 10] = [
+    let cases: [(&[&str], ExpectFile); 11] = [
         (&["--help"], expect_file!["snapshots/help.txt"]),
         (&["run", "--help"], expect_file!["snapshots/help-run.txt"]),
         (
@@ -56,6 +56,10 @@ fn help_of_every_command_reads_as_documented() {
             expect_file!["snapshots/help-schema.txt"],
         ),
         (&["init", "--help"], expect_file!["snapshots/help-init.txt"]),
+        (
+            &["explore", "--help"],
+            expect_file!["snapshots/help-explore.txt"],
+        ),
         (
             &["run"],
             expect_file!["snapshots/usage-run-without-file.txt"],
