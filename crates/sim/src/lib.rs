@@ -125,6 +125,7 @@
 
 mod attack;
 mod config;
+mod control_config;
 mod eventlog;
 mod fault;
 mod gateway;
@@ -145,6 +146,11 @@ pub use config::{
     BackendConfig, ControllerConfig, FieldError, FleetConfig, GatewayConfig, LbAlgorithm, LbConfig,
     MetricsPipelineConfig, NetworkConfig, PhaseConfig, RevocationSync, RunConfig, ScalingConfig,
     ScalingMetric, ServiceTime, SigningAlgorithm, StageCosts, TokenServiceConfig, WorldConfig,
+};
+pub use control_config::{
+    AccountRef, AdminRevocation, AdmissionConfig, ControlConfig, DriftDetectorConfig,
+    KeyLeakConfig, PolicyOverrides, Remediation, RevocationTargetConfig, RolloutConfig,
+    SkewDirection, TokenFault, TokenReplayConfig,
 };
 pub use eventlog::{EventLog, EventLogSummary};
 pub use fault::FaultConfig;
@@ -182,6 +188,9 @@ pub struct RunOutput {
     /// live instances' rate limiters and abuse detectors held at once,
     /// sampled at interval boundaries: what a botnet makes the fleet track.
     pub keys_tracked_peak: u64,
+    /// Tokens the token service had revoked that each instance still
+    /// accepted, `(instance id, count)`, for instances with any.
+    pub revoked_accepted_by_instance: Vec<(u32, u64)>,
 }
 
 /// Where a run's outputs stream besides the returned metrics.
@@ -269,6 +278,7 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
     let policy_hash = world.policies[0].short_hash();
     let scale_events = std::mem::take(&mut world.scale_events);
     let instances_launched = world.instances.len();
+    let revoked_accepted_by_instance = world.revoked_accepted_by_instance();
     let scale_events_dropped = world.scale_events_dropped;
     let keys_tracked_peak = world.ext.keys_peak;
     let attacks = world
@@ -297,9 +307,12 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
         attacks,
         events,
         keys_tracked_peak,
+        revoked_accepted_by_instance,
     })
 }
 
+#[cfg(test)]
+mod control_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
