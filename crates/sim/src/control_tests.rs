@@ -372,8 +372,19 @@ fn replacement_with_a_lagging_launch_template_boots_stale_again() {
     .unwrap();
     let mut lagging = prompt.clone();
     lagging.control.rollouts[0].launch_template_lag = "12s".parse().unwrap();
+    let mut drifting = prompt.clone();
+    drifting.control.rollouts[0].stale_boot_probability = 1.0;
     let prompt = run(&prompt, None).unwrap();
     let lagging = run(&lagging, None).unwrap();
+    let drifting = run(&drifting, None).unwrap();
+    // A drift fault that boots every instance stale defeats replacement.
+    assert!(metric(&drifting, "control.replacements") > 4.0);
+    assert!(
+        drifting
+            .metrics
+            .lookup("stale_policy.converge_ms", None)
+            .is_err()
+    );
     assert_eq!(metric(&prompt, "control.replacements"), 2.0);
     assert!(metric(&lagging, "control.replacements") > 2.0);
     let c = |o: &RunOutput| metric(o, "stale_policy.converge_ms");
@@ -496,4 +507,94 @@ fn control_configuration_errors_are_all_reported_with_their_paths() {
     ] {
         assert!(paths.contains(&p), "missing {p} in {paths:?}");
     }
+}
+
+#[test]
+fn a_verifier_claiming_a_revocation_version_it_does_not_hold_violates_the_invariant() {
+    use rampart_des::{SimConfig, Simulation};
+    use rampart_time::Instant;
+
+    let cfg = world(100, 2, "30s", REPLAY);
+    let (w, initial) = crate::World::new(cfg.clone()).unwrap();
+    let mut sim = Simulation::new(SimConfig {
+        seed: 3,
+        trace_hash: false,
+    });
+    let id = sim.add_actor("world", w);
+    for (at, msg) in initial {
+        sim.schedule(at, id, msg);
+    }
+    sim.run_until(Instant::ZERO + rampart_time::Duration::from_secs(6));
+    // A broken feed: each verifier is told it is at version 1000 with no
+    // entries, so it never learns of the replay's revocation at 10 s.
+    let bogus = rampart_auth::RevocationDelta {
+        since_version: 0,
+        version: 1_000,
+        entries: Vec::new(),
+    };
+    let now = Instant::from_nanos(cfg.run.start_unix_secs * 1_000_000_000 + 6_000_000_000);
+    for g in &mut sim.actors_mut()[0].instances {
+        g.verifier.apply_revocations(now, &bogus).unwrap();
+    }
+    sim.run_until(Instant::ZERO + rampart_time::Duration::from_secs(30));
+    let v = sim.actors_mut()[0].violation.clone();
+    let msg = v.expect("the invariant must catch the broken feed");
+    assert!(msg.contains("has applied revocation version 1000"), "{msg}");
+}
+
+/// The example in `control_config`'s module docs, verbatim.
+const DOC_EXAMPLE: &str = r#"
+[[control.rollouts]]
+at = "20s"
+version = "v2"
+launch_template_lag = "30s"
+overrides = { auth = { leeway = "5s" } }
+
+[control.drift_detector]
+interval = "10s"
+remediation = "hot_reload"
+reload_delay = "2s"
+
+[control.admission]
+zero_trust = true
+
+[[control.revocations]]
+at = "30s"
+target = { kind = "user", traffic = "shoppers", account = 3 }
+
+[[control.token_replays]]
+name = "replay"
+at = "10s"
+victim = { traffic = "shoppers", account = 0 }
+revoke_after = "5s"
+shape = { kind = "constant", rate = "20/s" }
+
+[[control.key_leaks]]
+name = "leak"
+at = "10s"
+rotate_at = "40s"
+traffic = "shoppers"
+shape = { kind = "constant", rate = "20/s" }
+
+[[token_faults]]
+kind = "revocation_partition"
+start = "10s"
+end = "40s"
+percent = 50.0
+"#;
+
+#[test]
+fn the_documented_control_syntax_parses_validates_and_runs() {
+    let cfg = world(100, 3, "45s", DOC_EXAMPLE);
+    let out = run(&cfg, None).unwrap();
+    for path in [
+        "attack.replay.offered",
+        "attack.leak.forged_accepted",
+        "control.revocations",
+        "stale_policy.requests",
+    ] {
+        out.metrics.lookup(path, None).unwrap();
+    }
+    assert!(metric(&out, "attack.leak.forged_accepted") > 0.0);
+    assert!(metric(&out, "stale_policy.converge_ms") > 0.0);
 }
