@@ -424,6 +424,12 @@ pub(crate) fn validate<'a>(
             &format!("{p}.version"),
             || "must not be empty".into(),
         );
+        if control.rollouts[..i].iter().any(|q| q.version == r.version) {
+            e.push(
+                format!("{p}.version"),
+                format!("duplicate rollout version {:?}", r.version),
+            );
+        }
         e.check(
             (0.0..=1.0).contains(&r.stale_boot_probability),
             &format!("{p}.stale_boot_probability"),

@@ -461,6 +461,10 @@ fn control_configuration_errors_are_all_reported_with_their_paths() {
         at = "4s"
         version = "v3"
 
+        [[control.rollouts]]
+        at = "6s"
+        version = "v3"
+
         [[control.revocations]]
         at = "1s"
         target = { kind = "user", traffic = "nope", account = 0 }
@@ -496,6 +500,7 @@ fn control_configuration_errors_are_all_reported_with_their_paths() {
         "control.rollouts[0].version",
         "control.rollouts[0].stale_boot_probability",
         "control.rollouts[1].at",
+        "control.rollouts[2].version",
         "control.revocations[0].target.traffic",
         "control.token_replays[0].name",
         "control.token_replays[0].victim.account",

@@ -314,6 +314,7 @@ impl World {
         let control = Control::new(
             &cfg,
             secret,
+            policy.hash,
             &attack_sources,
             meter.control_class_base(),
             &mut sources,
@@ -583,7 +584,7 @@ impl World {
             self.routable_cache.extend(
                 self.instances
                     .iter()
-                    .filter(|g| g.routable(0) && self.control.admits(g.policy.index))
+                    .filter(|g| g.routable(0) && self.control.admits(&g.policy.hash))
                     .map(|g| g.id),
             );
             self.routable_dirty = false;

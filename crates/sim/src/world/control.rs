@@ -504,6 +504,8 @@ struct Attacker {
 pub(crate) struct Control {
     /// The control plane's current policy (index into the world's policies).
     pub(crate) desired: usize,
+    /// Its content hash: what attestation and drift detection compare.
+    desired_hash: [u8; 32],
     rollout_at: Option<Instant>,
     converge: Option<Duration>,
     stale_ns: u128,
@@ -534,6 +536,7 @@ impl Control {
     pub(crate) fn new(
         cfg: &WorldConfig,
         first_secret: [u8; 32],
+        first_hash: [u8; 32],
         attack_sources: &[u16],
         class_base: u16,
         sources: &mut [Source],
@@ -602,6 +605,7 @@ impl Control {
         };
         Control {
             desired: 0,
+            desired_hash: first_hash,
             rollout_at: None,
             converge: None,
             stale_ns: 0,
@@ -688,11 +692,11 @@ impl Control {
                 .any(|w| w.active(now) && w.sel.selects(inst))
     }
 
-    /// Whether zero-trust admission lets the LB route to an instance
-    /// running policy `index`.
+    /// Whether zero-trust admission lets the LB route to an instance that
+    /// attests a policy with this content hash.
     #[inline]
-    pub(crate) fn admits(&self, policy_index: u32) -> bool {
-        !self.zero_trust || policy_index as usize == self.desired
+    pub(crate) fn admits(&self, policy_hash: &[u8; 32]) -> bool {
+        !self.zero_trust || *policy_hash == self.desired_hash
     }
 
     fn attacker_of(&self, source: u16) -> Option<usize> {
@@ -716,6 +720,7 @@ impl World {
         match ev {
             ControlEvent::Rollout(i) => {
                 self.control.desired = i as usize + 1;
+                self.control.desired_hash = self.policies[i as usize + 1].hash;
                 self.control.rollout_at = Some(now);
                 self.control.converge = None;
                 self.routable_dirty = true;
