@@ -135,6 +135,7 @@ fn partitioned_instances_accept_revoked_tokens_longer() {
         exp(&base)
     );
     assert!(exp(&cut) > 5_000.0, "partitioned until 20 s: {}", exp(&cut));
+    assert!(metric(&cut, "attack.replay.accepted_after_revocation.instances") >= 2.0);
     // Only the partitioned instances accept the revoked token late.
     assert!(
         cut.revoked_accepted_by_instance

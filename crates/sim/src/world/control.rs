@@ -109,6 +109,8 @@ struct AttackerIds {
     accepted_after_rotation: Option<CounterId>,
     /// Replay: the longest exposure.
     exposure_max_ms: Option<GaugeId>,
+    /// Replay: instances that accepted the token after its revocation.
+    instances: Option<GaugeId>,
     first_block_ms: GaugeId,
 }
 
@@ -157,6 +159,11 @@ pub(crate) fn register(cfg: &WorldConfig, names: &mut Names) -> Result<ControlId
                     .add_gauge(&format!("attack.{n}.exposure_max_ms"))
                     .map_err(e)?,
             ),
+            instances: Some(
+                names
+                    .add_gauge(&format!("attack.{n}.accepted_after_revocation.instances"))
+                    .map_err(e)?,
+            ),
             first_block_ms: names
                 .add_gauge(&format!("attack.{n}.first_block_ms"))
                 .map_err(e)?,
@@ -175,6 +182,7 @@ pub(crate) fn register(cfg: &WorldConfig, names: &mut Names) -> Result<ControlId
                     .map_err(e)?,
             ),
             exposure_max_ms: None,
+            instances: None,
             first_block_ms: names
                 .add_gauge(&format!("attack.{n}.first_block_ms"))
                 .map_err(e)?,
@@ -497,6 +505,9 @@ struct Attacker {
     kid: Option<String>,
     /// Key leaks: when the leaked key was rotated out.
     rotated_at: Option<Instant>,
+    /// Replay: instances that accepted the token after its revocation
+    /// (instance ids are bounded by the launch cap).
+    instances: BTreeSet<u32>,
 }
 
 /// Runtime state of the control plane and the token-side events.
@@ -556,6 +567,7 @@ impl Control {
                 exposure_max: None,
                 kid: None,
                 rotated_at: None,
+                instances: BTreeSet::new(),
             });
         }
         let mut outages = Vec::new();
@@ -995,6 +1007,7 @@ impl World {
                 {
                     let a = &mut c.attackers[k];
                     a.exposure_max = Some(a.exposure_max.map_or(lag, |x| x.max(lag)));
+                    a.instances.insert(inst);
                     let id = self.meter.control.attackers[k].accepted;
                     self.meter.count(now, id, 1);
                 }
@@ -1250,6 +1263,9 @@ impl World {
             sets.push((ai.first_block_ms, ms(a.first_block)));
             if let Some(g) = ai.exposure_max_ms {
                 sets.push((g, ms(a.exposure_max)));
+            }
+            if let Some(g) = ai.instances {
+                sets.push((g, a.instances.len() as f64));
             }
         }
         for (g, v) in sets {
