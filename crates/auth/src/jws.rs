@@ -782,6 +782,16 @@ fn slow_header<'k>(
     Ok(key)
 }
 
+/// Signs arbitrary `claims` as a compact access or refresh token (`typ`)
+/// with `material`, outside any token service. This is what whoever holds a
+/// key can do: test drivers, and the simulator's attacker that models a
+/// leaked signing key (its tokens are indistinguishable from genuine ones
+/// until the key is withdrawn, which is the point of the scenario).
+pub fn sign_claims(material: &KeyMaterial, typ: &str, claims: &Claims) -> Result<String, KeyError> {
+    let (sign, verify) = SignKey::from_material(material)?;
+    Ok(sign_token(&sign, &verify, typ, claims))
+}
+
 /// Signs `claims` as a compact JWS with `key`.
 pub(crate) fn sign_token(sign: &SignKey, verify: &VerifyKey, typ: &str, claims: &Claims) -> String {
     let payload = serde_json::to_vec(claims).expect("claims are plain strings and integers");

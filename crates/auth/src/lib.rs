@@ -104,7 +104,7 @@ use serde::{Deserialize, Serialize};
 
 pub use jws::{
     Alg, Claims, HS256_SECRET_BYTES_MIN, KeyError, KeyMaterial, NoMemo, SignatureMemo, TYP_ACCESS,
-    TYP_REFRESH,
+    TYP_REFRESH, sign_claims,
 };
 pub use revocation::{Revocation, RevocationDelta, RevocationLog, RevocationTarget};
 pub use service::{

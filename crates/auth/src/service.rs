@@ -129,6 +129,9 @@ pub enum ServiceError {
     /// A key with this id already exists.
     #[error("key id {0:?} is already in use")]
     DuplicateKid(String),
+    /// No key with this id is held.
+    #[error("no key with id {0:?}")]
+    UnknownKey(String),
     /// The grant table is at [`ServiceConfig::grants_max`] with nothing
     /// expired to prune.
     #[error("grant table full")]
@@ -332,6 +335,43 @@ impl TokenService {
             sign: SignKeyDebug(sign),
             verify,
             signs_from,
+            last_exp: Instant::ZERO,
+            last_access_exp: Instant::ZERO,
+        });
+        Ok(())
+    }
+
+    /// Emergency rotation after a key compromise. `replacement` signs from
+    /// `now`, with no publication lead (waiting would keep signing with the
+    /// leaked key), and `compromised` is withdrawn at once: the JWKS stops
+    /// listing it and tokens it signed, refresh tokens included, no longer
+    /// verify here, so their holders must log in again. Verifiers stop
+    /// trusting it at their next JWKS fetch, which is the exposure window a
+    /// leak scenario measures.
+    pub fn rotate_compromised(
+        &mut self,
+        now: Instant,
+        compromised: &str,
+        replacement: &KeyMaterial,
+    ) -> Result<(), ServiceError> {
+        if !self.keys.iter().any(|k| &*k.verify.kid == compromised) {
+            return Err(ServiceError::UnknownKey(compromised.to_owned()));
+        }
+        if self
+            .keys
+            .iter()
+            .any(|k| &*k.verify.kid == replacement.kid())
+        {
+            return Err(ServiceError::DuplicateKid(replacement.kid().to_owned()));
+        }
+        let (sign, verify) = SignKey::from_material(replacement)?;
+        self.keys.retain(|k| &*k.verify.kid != compromised);
+        // Pushed last with `signs_from = now`, the replacement is the newest
+        // key that may sign, so it outranks any key still in its lead.
+        self.keys.push(ServiceKey {
+            sign: SignKeyDebug(sign),
+            verify,
+            signs_from: now,
             last_exp: Instant::ZERO,
             last_access_exp: Instant::ZERO,
         });

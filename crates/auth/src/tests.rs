@@ -983,3 +983,57 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_leaked_key_forges_accepted_tokens_until_verifiers_fetch_the_emergency_rotation() {
+    let mut s = service();
+    let now = t0();
+    let mut v = synced_verifier(&s, now, VerifierConfig::default());
+    let leaked = KeyMaterial::Ed25519 {
+        kid: "k1".into(),
+        secret: SECRET,
+    };
+    let iat = unix_secs(now);
+    let claims = Claims {
+        iss: "rampart".into(),
+        sub: "admin".into(),
+        aud: vec!["api".into()],
+        iat,
+        nbf: iat,
+        exp: iat + 300,
+        jti: "forged-1".into(),
+        sid: "forged-s1".into(),
+        scope: "api".into(),
+    };
+    let forged = sign_claims(&leaked, TYP_ACCESS, &claims).unwrap();
+    assert!(v.verify(now, &forged).is_accepted());
+    let legit = s.issue(now, "alice", "api").unwrap();
+
+    let later = now + Duration::from_secs(10);
+    let fresh = KeyMaterial::Ed25519 {
+        kid: "k2".into(),
+        secret: [9; 32],
+    };
+    s.rotate_compromised(later, "k1", &fresh).unwrap();
+    assert_eq!(s.signing_kid(later), Some("k2"));
+    assert!(s.jwks(later).keys.iter().all(|k| k.kid != "k1"));
+    // Until it refetches the JWKS the verifier still trusts the leaked key.
+    assert!(v.verify(later, &forged).is_accepted());
+    v.on_jwks(&s.jwks_json(later)).unwrap();
+    assert_eq!(
+        v.verify(later, &forged).rejection(),
+        Some(Rejection::UnknownKid)
+    );
+    // Genuine tokens signed with the withdrawn key die with it, refresh included.
+    assert_eq!(
+        v.verify(later, &legit.access).rejection(),
+        Some(Rejection::UnknownKid)
+    );
+    assert!(s.refresh(later, &legit.refresh).is_err());
+    let next = s.issue(later, "alice", "api").unwrap();
+    assert!(v.verify(later, &next.access).is_accepted());
+    assert!(matches!(
+        s.rotate_compromised(later, "k1", &fresh),
+        Err(ServiceError::UnknownKey(_))
+    ));
+}

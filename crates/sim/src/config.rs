@@ -479,6 +479,17 @@ pub struct RunConfig {
     /// Named windows.
     #[serde(default)]
     pub phases: Vec<PhaseConfig>,
+    /// Lags D for the counters `revoked.accepted_after.<D>`: revoked tokens
+    /// accepted more than D after the token service revoked them.
+    #[serde(default = "lag_thresholds")]
+    pub revocation_lag_thresholds: Vec<Duration>,
+}
+
+fn lag_thresholds() -> Vec<Duration> {
+    ["0s", "1s", "5s", "30s"]
+        .iter()
+        .map(|s| s.parse().expect("valid duration literals"))
+        .collect()
 }
 
 fn one_s() -> Duration {
@@ -517,6 +528,13 @@ pub struct WorldConfig {
     /// Faults (`[[fault]]`) injected at given instants.
     #[serde(default)]
     pub fault: Vec<crate::fault::FaultConfig>,
+    /// The control plane (rollouts, drift detection, zero-trust admission)
+    /// and token-side security events (admin revocations, replay, key leaks).
+    #[serde(default)]
+    pub control: crate::control_config::ControlConfig,
+    /// Token-side faults: service outage, revocation partition, clock skew.
+    #[serde(default)]
+    pub token_faults: Vec<crate::control_config::TokenFault>,
 }
 
 impl WorldConfig {
@@ -650,6 +668,14 @@ impl WorldConfig {
             );
         }
         self.policy.validate(&mut e);
+        crate::control_config::validate(
+            &self.control,
+            &self.attack,
+            &self.token_faults,
+            &self.traffic,
+            self.token_service.algorithm == SigningAlgorithm::EdDsa,
+            &mut e,
+        );
         if self.traffic.is_empty() {
             e.push("traffic", "declare at least one [[traffic]] source");
         }

@@ -95,6 +95,35 @@ impl Gateway {
         })
     }
 
+    /// Hot-reloads a policy bundle: rebuilds the cores whose configuration
+    /// changed (their state starts afresh, as a real reload does) and keeps
+    /// the others. Returns whether the verifier was rebuilt, in which case
+    /// the driver must reload its keys and revocations.
+    pub fn reload(&mut self, policy: Rc<CompiledPolicy>) -> Result<bool, String> {
+        let old = &self.policy.bundle;
+        let new = &policy.bundle;
+        if old.ratelimit != new.ratelimit {
+            self.limiter = RuleSet::new(
+                &new.ratelimit,
+                RuleSetConfig {
+                    instance: self.id,
+                    fingerprint_seed: 0x5241_4d50_4152_5421,
+                },
+            )
+            .map_err(|e| format!("policy.ratelimit: {e}"))?;
+        }
+        if old.abuse != new.abuse {
+            self.abuse =
+                AbuseDetector::new(new.abuse.clone()).map_err(|e| format!("policy.abuse: {e}"))?;
+        }
+        let verifier = old.auth != new.auth;
+        if verifier {
+            self.verifier = Verifier::new(new.auth.clone());
+        }
+        self.policy = policy;
+        Ok(verifier)
+    }
+
     /// Whether the LB may send it new requests.
     #[inline]
     pub fn routable(&self, max_in_flight: u32) -> bool {

@@ -113,18 +113,74 @@
 //! assert_eq!(out.events.unwrap().written, log.lines().count() as u64);
 //! ```
 //!
+//! # Security events, faults and the control plane
+//!
+//! A `[control]` section and a `[[token_faults]]` list (see
+//! [`ControlConfig`] and [`TokenFault`]) add what the security half of the
+//! world is about: policy rollouts with a lagging launch template, a drift
+//! detector that hot-reloads or replaces stale instances, zero-trust
+//! admission at the LB, admin revocations, a stolen-token replay attacker,
+//! a signing-key leak with emergency rotation, a token-service outage
+//! against fail-open or fail-closed verifiers, a revocation-feed partition
+//! and clock skew. The token service's revocation log is the ground truth:
+//! every acceptance of a token it has revoked is counted
+//! (`revoked.accepted`, `revoked.accepted_after.<D>` for each
+//! `run.revocation_lag_thresholds` entry, `revoked.exposure_max_ms`).
+//!
+//! ```
+//! use rampart_sim::{WorldConfig, run};
+//!
+//! let cfg: WorldConfig = toml::from_str(r#"
+//!     [run]
+//!     name = "replay"
+//!     duration = "20s"
+//!
+//!     [policy.auth]
+//!     revocation_poll_interval = "10s"
+//!     revocation_staleness_max = "1m"
+//!
+//!     [[traffic]]
+//!     name = "shoppers"
+//!     accounts = 50
+//!     model = { kind = "open", process = "poisson", shape = { kind = "constant", rate = "50/s" } }
+//!     routes = [
+//!         { name = "login", method = "POST", path = "/login", weight = 0.0, backend_cost = "1ms", login = true },
+//!         { name = "browse", method = "GET", path = "/api/items", weight = 1.0, auth = true, backend_cost = "5ms" },
+//!     ]
+//!
+//!     [[control.token_replays]]
+//!     name = "thief"
+//!     at = "2s"
+//!     victim = { traffic = "shoppers", account = 0 }
+//!     revoke_after = "3s"
+//!     shape = { kind = "constant", rate = "20/s" }
+//! "#).unwrap();
+//! let out = run(&cfg, None).unwrap();
+//! // Polling every 10 s, the stolen token outlives its revocation by seconds.
+//! let late = out.metrics.lookup("attack.thief.accepted_after_revocation", None).unwrap();
+//! assert!(late > 0.0);
+//! assert!(out.metrics.lookup("revoked.exposure_max_ms", None).unwrap() > 1_000.0);
+//! ```
+//!
 //! # Invariants checked inside the run
 //!
 //! * Conservation: at every metrics interval, every attempt offered has been
 //!   answered or rejected exactly once, or is still awaited by its client.
 //! * No instance admits a request outside the in-service state.
-//! * No verifier accepts a forged token.
+//! * No verifier accepts a forged token (`[[attack]]` forgeries), unless it
+//!   verified under a key a `[[control.key_leaks]]` entry has leaked.
+//! * An instance that has applied revocation version `v` never accepts a
+//!   token the token service revoked at a version `<= v` (not judged for an
+//!   instance whose clock a skew fault has moved).
+//! * A token forged by a key-leak attacker is accepted only with a key the
+//!   scenario has leaked.
 //!
 //! A violation stops the run and returns [`SimError::Invariant`] with the
 //! seed, so the failure can be replayed.
 
 mod attack;
 mod config;
+mod control_config;
 mod eventlog;
 mod fault;
 mod gateway;
@@ -145,6 +201,11 @@ pub use config::{
     BackendConfig, ControllerConfig, FieldError, FleetConfig, GatewayConfig, LbAlgorithm, LbConfig,
     MetricsPipelineConfig, NetworkConfig, PhaseConfig, RevocationSync, RunConfig, ScalingConfig,
     ScalingMetric, ServiceTime, SigningAlgorithm, StageCosts, TokenServiceConfig, WorldConfig,
+};
+pub use control_config::{
+    AccountRef, AdminRevocation, AdmissionConfig, ControlConfig, DriftDetectorConfig,
+    KeyLeakConfig, PolicyOverrides, Remediation, RevocationTargetConfig, RolloutConfig,
+    SkewDirection, TokenFault, TokenReplayConfig,
 };
 pub use eventlog::{EventLog, EventLogSummary};
 pub use fault::FaultConfig;
@@ -182,6 +243,9 @@ pub struct RunOutput {
     /// live instances' rate limiters and abuse detectors held at once,
     /// sampled at interval boundaries: what a botnet makes the fleet track.
     pub keys_tracked_peak: u64,
+    /// Tokens the token service had revoked that each instance still
+    /// accepted, `(instance id, count)`, for instances with any.
+    pub revoked_accepted_by_instance: Vec<(u32, u64)>,
 }
 
 /// Where a run's outputs stream besides the returned metrics.
@@ -269,6 +333,7 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
     let policy_hash = world.policies[0].short_hash();
     let scale_events = std::mem::take(&mut world.scale_events);
     let instances_launched = world.instances.len();
+    let revoked_accepted_by_instance = world.revoked_accepted_by_instance();
     let scale_events_dropped = world.scale_events_dropped;
     let keys_tracked_peak = world.ext.keys_peak;
     let attacks = world
@@ -297,9 +362,12 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
         attacks,
         events,
         keys_tracked_peak,
+        revoked_accepted_by_instance,
     })
 }
 
+#[cfg(test)]
+mod control_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

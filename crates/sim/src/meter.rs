@@ -149,6 +149,8 @@ pub struct Meter {
     gauges: Vec<GaugeId>,
     sink: BoxedSink,
     sink_error: Option<std::io::Error>,
+    /// Ids of the control plane's and token attackers' metrics.
+    pub(crate) control: crate::world::control::ControlIds,
     offered: u64,
     completed: u64,
     rejected: u64,
@@ -178,6 +180,7 @@ impl Meter {
             gauges.push(names.add_gauge(g).map_err(|e| e.to_string())?);
         }
         let attack = crate::attack::register(&mut names, cfg)?;
+        let control = crate::world::control::register(cfg, &mut names)?;
         for p in &cfg.run.phases {
             names
                 .add_phase(&p.name, Instant::ZERO + p.start, Instant::ZERO + p.end)
@@ -191,11 +194,15 @@ impl Meter {
             names,
         )
         .map_err(|e| format!("run.metrics_interval: {e}"))?;
+        let mut classes: Vec<_> = std::iter::once(legit)
+            .chain(attack.iter().map(|a| a.class))
+            .collect();
+        // The token attackers' classes follow the `[[attack]]` ones.
+        let control = control.assign_classes(&mut classes);
         Ok(Meter {
             rec,
-            classes: std::iter::once(legit)
-                .chain(attack.iter().map(|a| a.class))
-                .collect(),
+            classes,
+            control,
             reasons,
             gauges,
             sink: Box::new(DiscardSink),
@@ -216,6 +223,11 @@ impl Meter {
     /// Sets a gauge; it keeps its value until set again.
     pub(crate) fn set_gauge(&mut self, id: GaugeId, value: f64) {
         self.rec.set_gauge(id, value);
+    }
+
+    /// Index of the first token attacker's class.
+    pub(crate) fn control_class_base(&self) -> u16 {
+        self.control.class_base
     }
 
     /// Where interval rows go from now on.

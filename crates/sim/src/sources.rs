@@ -29,14 +29,25 @@ pub struct Account {
     pub access_exp: Instant,
     /// The current refresh token, if any.
     pub refresh: Option<String>,
+    /// The session (`sid`) of the current tokens, for admin revocations.
+    pub sid: String,
 }
 
 impl Account {
     /// Keeps a fresh token pair.
     pub fn store(&mut self, pair: TokenPair, access_ttl: Duration, unix_now: Instant) {
+        self.sid = pair.access_claims.sid;
         self.access = Some(pair.access);
         self.refresh = Some(pair.refresh);
         self.access_exp = unix_now + access_ttl;
+    }
+
+    /// Drops the access token after a 401 that says it is dead for good
+    /// (revoked, or signed by a withdrawn key): the next call refreshes, and
+    /// logs in if the refresh fails too, as an OAuth client does.
+    pub fn drop_access(&mut self) {
+        self.access = None;
+        self.access_exp = Instant::ZERO;
     }
 
     /// Forgets the session (a refresh failed: log in again).
@@ -76,6 +87,10 @@ pub struct Source {
     pub rng: ActorRng,
     start: Instant,
     end: Option<Instant>,
+    /// An attacker's source holds tokens it did not get by signing in
+    /// (stolen or forged): it never logs in or refreshes, and replays what
+    /// it holds whatever the answer.
+    pub token_only: bool,
 }
 
 impl Source {
@@ -145,6 +160,7 @@ impl Source {
                 access: None,
                 access_exp: Instant::ZERO,
                 refresh: None,
+                sid: String::new(),
             });
         }
         let rng = actor_rng(seed, &format!("traffic/{}", spec.name));
@@ -157,7 +173,24 @@ impl Source {
             rng,
             start,
             end,
+            token_only: false,
         })
+    }
+
+    /// An attacker's source (see [`Source::token_only`]): the spec names
+    /// its rate, routes and address pool (one account per address); its
+    /// accounts are not registered with the real token service.
+    pub fn attacker(index: u16, spec: TrafficSpec, seed: u64) -> Result<Source, String> {
+        let mut scratch = TokenService::new(rampart_auth::ServiceConfig {
+            password: rampart_auth::PasswordConfig {
+                mode: rampart_auth::PasswordMode::Modelled,
+                ..rampart_auth::PasswordConfig::default()
+            },
+            ..rampart_auth::ServiceConfig::default()
+        });
+        let mut s = Source::new(index, spec, seed, &mut scratch)?;
+        s.token_only = true;
+        Ok(s)
     }
 
     /// Signs every account in before the run: sessions issued at ages spread
@@ -301,6 +334,9 @@ impl Source {
     /// What an authenticated call needs first: nothing, a refresh, or a login.
     pub fn auth_step(&self, account: u32, unix_now: Instant) -> Kind {
         let a = &self.accounts[account as usize];
+        if self.token_only {
+            return Kind::Api;
+        }
         if a.access.is_some() && unix_now + REFRESH_MARGIN < a.access_exp {
             Kind::Api
         } else if a.refresh.is_some() {

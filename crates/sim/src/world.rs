@@ -36,6 +36,10 @@ use rampart_ratelimit::InMemoryCounterStore;
 use rampart_time::{Duration, Instant};
 use rampart_waf::abuse::{AuthEvent, Decision as AbuseDecision, Outcome as AuthOutcome};
 
+pub(crate) mod control;
+
+use control::{Control, ControlEvent};
+
 use crate::config::{LbAlgorithm, RevocationSync, ServiceTime, SigningAlgorithm, WorldConfig};
 use crate::gateway::Gateway;
 use crate::memo::SigMemo;
@@ -87,6 +91,8 @@ pub enum Msg {
     LimiterSync { instance: u32 },
     /// Attackers and faults (see `hooks`).
     Attack(AttackMsg),
+    /// A control-plane or token-security event (see `world::control`).
+    Control(ControlEvent),
 }
 
 impl Message for Msg {
@@ -109,6 +115,7 @@ impl Message for Msg {
             Msg::RevocationPush { .. } => "revocation_push",
             Msg::LimiterSync { .. } => "limiter_sync",
             Msg::Attack(_) => "attack",
+            Msg::Control(_) => "control",
         }
     }
 }
@@ -209,6 +216,7 @@ pub struct World {
     pub(crate) violation: Option<String>,
     sig_memo: SigMemo,
     pub(crate) ext: Ext,
+    pub(crate) control: Control,
 }
 
 /// Instances launched over a run; a guard against a runaway controller.
@@ -278,6 +286,7 @@ impl World {
             }
             sources.push(src);
         }
+        let attack_sources = control::add_attack_sources(&cfg, &mut sources)?;
         let templates = Templates::new(seed, &sources);
         let mut ext_initial = Vec::new();
         let ext = Ext::new(&cfg, &sources, &mut tokens, unix0, &mut ext_initial)?;
@@ -302,9 +311,18 @@ impl World {
             .min();
 
         let meter = Meter::new(&cfg, &sources)?;
+        let control = Control::new(
+            &cfg,
+            secret,
+            policy.hash,
+            &attack_sources,
+            meter.control_class_base(),
+            &mut sources,
+        );
+        let policies = control::compile_policies(&cfg, policy)?;
         let mut world = World {
             epoch_ns,
-            policies: vec![policy],
+            policies,
             current_policy: 0,
             instances: Vec::new(),
             rr_next: 0,
@@ -343,6 +361,7 @@ impl World {
             violation: None,
             sig_memo: SigMemo::default(),
             ext,
+            control,
             cfg,
         };
 
@@ -383,6 +402,7 @@ impl World {
             ));
             initial.push((Instant::ZERO + eval, Msg::Evaluate));
         }
+        Control::initial_events(&world.cfg, &mut initial);
         Ok((world, initial))
     }
 
@@ -410,7 +430,8 @@ impl World {
             boot: rng::unit(&mut self.scaling_rng),
             failure: rng::unit(&mut self.scaling_rng),
         };
-        let policy = self.policies[self.current_policy].clone();
+        let boot = self.boot_policy_index();
+        let policy = self.policies[boot].clone();
         let life = Instance::launch(u64::from(id), policy.index, now, lc, draw);
         let g = Gateway::new(
             id,
@@ -428,25 +449,10 @@ impl World {
     /// Loads keys and revocations into a booted instance's verifier, and
     /// starts its periodic polls and syncs.
     fn boot_cores(&mut self, id: u32, now: Instant, out: &mut Vec<(Instant, Msg)>) {
-        let unix = self.unix(now);
-        let jwks = self.tokens.jwks_json(unix);
-        let delta = self.tokens.revocations_since(0);
+        // Keys and revocations come from the token service, unless a fault
+        // cuts the instance off; its polls then retry.
+        self.load_verifier(id, now);
         let g = &mut self.instances[id as usize];
-        match &self.shared_secret {
-            Some((kid, secret)) => {
-                g.verifier
-                    .add_shared_key(kid, secret)
-                    .expect("the service's own HS256 key is valid");
-            }
-            None => {
-                g.verifier
-                    .on_jwks(&jwks)
-                    .expect("the service's own JWKS is valid");
-            }
-        }
-        g.verifier
-            .apply_revocations(unix, &delta)
-            .expect("a delta from version 0 has no gap");
         out.push((
             now + g.verifier.config().revocation_poll_interval,
             Msg::VerifierPoll { instance: id },
@@ -486,6 +492,9 @@ impl World {
     ) {
         let now = ctx.now();
         let unix = self.unix(now);
+        if self.sources[source as usize].token_only {
+            self.arm_attacker(source, account, now);
+        }
         let src = &mut self.sources[source as usize];
         let template = rng::uniform_u64(&mut src.rng, 0, self.templates.per_route() as u64) as u16;
         let r = src.route(route);
@@ -575,7 +584,7 @@ impl World {
             self.routable_cache.extend(
                 self.instances
                     .iter()
-                    .filter(|g| g.routable(0))
+                    .filter(|g| g.routable(0) && self.control.admits(&g.policy.hash))
                     .map(|g| g.id),
             );
             self.routable_dirty = false;
@@ -706,6 +715,7 @@ impl World {
         }
         let now = ctx.now();
         let unix = self.unix(now);
+        let verifier_unix = self.control.verifier_clock(inst, now, unix);
         let costs = &self.cfg.fleet.gateway.costs;
         let g = &mut self.instances[inst as usize];
         g.busy += 1;
@@ -728,6 +738,7 @@ impl World {
         let account = src.account(r.account);
         let route_key = route.name.as_str();
         let mut rejected = None;
+        let mut verdict = None;
 
         // Rate limits, keyed by IP, prefix, account and route.
         cpu += costs.ratelimit_check;
@@ -748,7 +759,9 @@ impl World {
         if rejected.is_none() && r.kind == Kind::Api && route.auth {
             match account.access.as_deref() {
                 Some(token) => {
-                    let v = g.verifier.verify_with_memo(unix, token, &mut self.sig_memo);
+                    let v = g
+                        .verifier
+                        .verify_with_memo(verifier_unix, token, &mut self.sig_memo);
                     cpu += match v.cost {
                         CostClass::CacheHit => costs.verify_cache_hit,
                         CostClass::ColdEdDsa => costs.verify_cold_eddsa,
@@ -758,6 +771,7 @@ impl World {
                     if let Some(why) = v.rejection() {
                         rejected = Some(reason::auth(why));
                     }
+                    verdict = Some(v);
                 }
                 None => rejected = Some(reason::auth(Rejection::Malformed)),
             }
@@ -785,7 +799,9 @@ impl World {
         }
 
         r.rejected = rejected;
+        let (class, source) = (r.class, r.source);
         g.charge(cpu);
+        self.on_verdict(ctx, inst, class, source, verdict.as_ref(), rejected);
         ctx.send_self(
             cpu,
             Msg::CpuDone {
@@ -843,6 +859,9 @@ impl World {
                     Offered::Queued => {}
                     Offered::Refused => self.upstream_failed(ctx, id, reason::BACKEND_ERROR),
                 }
+            }
+            Kind::Login | Kind::Refresh if self.control.token_service_down(now) => {
+                self.upstream_failed(ctx, id, reason::TOKEN_SERVICE_UNAVAILABLE);
             }
             Kind::Login | Kind::Refresh => {
                 let ts = &self.cfg.token_service;
@@ -1025,6 +1044,7 @@ impl World {
     /// In push mode, each revocation change travels to every live instance
     /// with its own delivery delay.
     fn push_revocations(&mut self, ctx: &mut Ctx<'_, World>) {
+        self.sync_truth(ctx.now());
         let v = self.tokens.revocation_log().version();
         if v == self.revocation_version_pushed {
             return;
@@ -1080,6 +1100,16 @@ impl World {
             }
             Some(why) => {
                 self.meter.rejected(r.class, why, now);
+                // A 401 saying the token is dead for good makes a client
+                // re-authenticate; attackers replay what they hold.
+                if why == reason::auth(Rejection::Revoked)
+                    || why == reason::auth(Rejection::UnknownKid)
+                {
+                    let src = &mut self.sources[r.source as usize];
+                    if !src.token_only {
+                        src.account_mut(r.account).drop_access();
+                    }
+                }
                 self.maybe_retry(ctx, r, why, retry_after);
             }
         }
@@ -1380,21 +1410,25 @@ impl World {
     fn verifier_poll(&mut self, ctx: &mut Ctx<'_, World>, inst: u32) {
         let now = ctx.now();
         let unix = self.unix(now);
+        // The verifier reads its own (possibly skewed) clock; the token
+        // service answers on true time, when the instance can reach it.
+        let vunix = self.control.verifier_clock(inst, now, unix);
+        let reachable = self.control.feed_reachable(inst, now);
         let g = &mut self.instances[inst as usize];
         if !g.life.state().is_live() {
             return;
         }
-        while let Some(effect) = g.verifier.poll_effect(unix) {
+        while let Some(effect) = g.verifier.poll_effect(vunix) {
             match effect {
-                rampart_auth::Effect::FetchJwks => {
+                rampart_auth::Effect::FetchJwks if reachable => {
                     let jwks = self.tokens.jwks_json(unix);
                     g.verifier
                         .on_jwks(&jwks)
                         .expect("the service's own JWKS is valid");
                 }
-                rampart_auth::Effect::FetchRevocations { since_version } => {
+                rampart_auth::Effect::FetchRevocations { since_version } if reachable => {
                     let delta = self.tokens.revocations_since(since_version);
-                    if let Err(e) = g.verifier.apply_revocations(unix, &delta) {
+                    if let Err(e) = g.verifier.apply_revocations(vunix, &delta) {
                         let msg = format!("instance {inst}: revocation delta refused: {e}");
                         self.violated(ctx, msg);
                         return;
@@ -1404,12 +1438,17 @@ impl World {
             }
         }
         let next = g.verifier.next_poll_at();
-        let wait = next.saturating_since(unix).max(Duration::from_millis(1));
+        let wait = next.saturating_since(vunix).max(Duration::from_millis(1));
         ctx.send_self(wait, Msg::VerifierPoll { instance: inst });
     }
 
     fn revocation_push(&mut self, ctx: &mut Ctx<'_, World>, inst: u32) {
-        let unix = self.unix(ctx.now());
+        let now = ctx.now();
+        let unix = self.control.verifier_clock(inst, now, self.unix(now));
+        // A push that cannot get through is lost; the next poll catches up.
+        if !self.control.feed_reachable(inst, now) {
+            return;
+        }
         let g = &mut self.instances[inst as usize];
         if !g.life.state().is_live() {
             return;
@@ -1455,7 +1494,9 @@ impl World {
                 q_max = q_max.max(g.queue.len());
             }
             if s.is_live() {
-                versions.push((g.id, g.life.template_version));
+                // The version the instance runs (a hot reload changes it),
+                // which is what the drift heatmap shows.
+                versions.push((g.id, g.policy.index));
             }
             g.busy_ns_interval = 0;
         }
@@ -1488,6 +1529,7 @@ impl World {
         );
         self.meter.instance_versions(&versions);
         self.note_keys_tracked();
+        self.control_sample(t, interval);
         self.meter.close_interval(t);
     }
 
@@ -1561,6 +1603,7 @@ impl Actor for World {
             Msg::RevocationPush { instance } => self.revocation_push(ctx, instance),
             Msg::LimiterSync { instance } => self.limiter_sync(ctx, instance),
             Msg::Attack(m) => self.on_attack(ctx, m),
+            Msg::Control(ev) => self.control_event(ctx, ev),
         }
     }
 }

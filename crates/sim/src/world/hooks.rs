@@ -296,6 +296,8 @@ impl World {
     pub(super) fn attack_cpu(&mut self, ctx: &mut Ctx<'_, World>, inst: u32, id: ReqId) {
         let now = ctx.now();
         let unix = self.unix(now);
+        // The instance's verifier reads its own clock (clock-skew faults).
+        let verifier_unix = self.control.verifier_clock(inst, now, unix);
         let costs = &self.cfg.fleet.gateway.costs;
         let g = &mut self.instances[inst as usize];
         g.busy += 1;
@@ -333,6 +335,7 @@ impl World {
             rejected = Some(reason::RATE_LIMITED);
         }
         let mut forged_ok = None;
+        let mut verdict = None;
         if rejected.is_none() && r.kind == Kind::Api && route.auth {
             let (token, forgery) = match a.cfg.kind {
                 AttackKind::ForgedTokens { .. } => {
@@ -343,7 +346,9 @@ impl World {
             };
             match token {
                 Some(token) => {
-                    let v = g.verifier.verify_with_memo(unix, token, &mut self.sig_memo);
+                    let v = g
+                        .verifier
+                        .verify_with_memo(verifier_unix, token, &mut self.sig_memo);
                     cpu += match v.cost {
                         rampart_auth::CostClass::CacheHit => costs.verify_cache_hit,
                         rampart_auth::CostClass::ColdEdDsa => costs.verify_cold_eddsa,
@@ -352,10 +357,11 @@ impl World {
                             costs.verify_rejected_early
                         }
                     };
-                    match v.rejection() {
-                        Some(why) => rejected = Some(reason::auth(why)),
-                        None => forged_ok = forgery,
+                    match &v.outcome {
+                        Err(why) => rejected = Some(reason::auth(*why)),
+                        Ok(p) => forged_ok = forgery.map(|f| (f, p.kid.to_string())),
                     }
+                    verdict = Some(v);
                 }
                 None => rejected = Some(reason::auth(rampart_auth::Rejection::Malformed)),
             }
@@ -391,6 +397,7 @@ impl World {
         let us = a.add_gateway_cpu(cpu);
         let (cpu_id, detected_id) = (ids.gateway_cpu_us, ids.detected);
         let attacker = r.attacker;
+        let (class, source) = (r.class, r.source);
         if us > 0 {
             self.meter.count(now, cpu_id, us);
         }
@@ -398,8 +405,11 @@ impl World {
             a.outcome.detected += 1;
             self.meter.count(now, detected_id, 1);
         }
-        if let Some(f) = forged_ok {
-            self.forged_accepted(ctx, attacker, inst, f);
+        // Ground truth, stale-policy and version-invariant checks apply to
+        // attack traffic as to legit traffic.
+        self.on_verdict(ctx, inst, class, source, verdict.as_ref(), rejected);
+        if let Some((f, kid)) = forged_ok {
+            self.forged_accepted(ctx, attacker, inst, f, &kid);
         }
         ctx.send_self(
             cpu,
@@ -410,16 +420,27 @@ impl World {
         );
     }
 
-    /// A verifier accepted a forged token. No scenario leaks a key (yet), so
-    /// this is always a violation of the safety property "a forged token is
-    /// never accepted unless the scenario leaked the key"; the exception for
-    /// a leaked key belongs here.
-    fn forged_accepted(&mut self, ctx: &mut Ctx<'_, World>, attacker: u16, inst: u32, f: Forgery) {
+    /// A verifier accepted a forged token: a violation of the safety
+    /// property "a forged token is never accepted unless the scenario leaked
+    /// the key" unless the key (`kid`) it verified under was leaked by a
+    /// `[[control.key_leaks]]` entry by now.
+    fn forged_accepted(
+        &mut self,
+        ctx: &mut Ctx<'_, World>,
+        attacker: u16,
+        inst: u32,
+        f: Forgery,
+        kid: &str,
+    ) {
         let now = ctx.now();
+        let leaked = self.key_leaked(kid, now);
         let a = &mut self.ext.attackers[attacker as usize];
         a.outcome.forged_accepted += 1;
         let id = self.meter.attack[attacker as usize].forged_accepted;
         self.meter.count(now, id, 1);
+        if leaked {
+            return;
+        }
         let msg = format!(
             "instance {inst} accepted a forged token ({}) from attack {:?}",
             f.as_str(),

@@ -1,0 +1,1286 @@
+//! The control plane and token-side security, inside the world.
+//!
+//! * **Revocation ground truth.** The token service's revocation log is the
+//!   truth. Every change to it is mirrored here with the virtual instant it
+//!   happened ([`Truth`]); whenever a gateway's verifier accepts a token the
+//!   truth says is revoked, the acceptance is counted (`revoked.accepted`,
+//!   `revoked.accepted_after.<D>`, `revoked.exposure_max_ms`) and checked
+//!   against the safety invariant: an instance that has applied revocation
+//!   version `v` never accepts a token revoked at a version `<= v`.
+//! * **Policy drift.** Rollouts publish new bundle versions; the launch
+//!   template follows after a lag; a drift detector compares policy hashes
+//!   and remediates by hot reload or replacement; zero-trust admission makes
+//!   the load balancer route only to instances running the current version.
+//! * **Token attackers.** A replay attacker steals a live token and keeps
+//!   using it after the victim's sessions are revoked; a key-leak attacker
+//!   forges tokens with a leaked signing key until an emergency rotation
+//!   reaches the verifiers. Both are traffic sources of their own
+//!   ([`Source::token_only`]) with a metrics class `attack.<name>`.
+//! * **Token faults.** A token-service outage, a revocation-feed partition,
+//!   and clock skew change what each verifier can fetch and what time it
+//!   reads; the verifier's own fail-open/fail-closed policy does the rest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use rampart_auth::{
+    Claims, KeyMaterial, Principal, Revocation, RevocationTarget, TYP_ACCESS, Verdict, sign_claims,
+    unix_secs,
+};
+use rampart_autoscale::InstanceState;
+use rampart_des::Ctx;
+use rampart_des::rng::{self, ActorRng, actor_rng};
+use rampart_metrics::{ClassId, CounterId, GaugeId, Names};
+use rampart_time::{Duration, Instant};
+use rampart_traffic::{ClientTimeout, Model, Process, RetryPolicy, Route, TrafficSpec};
+
+use super::{Msg, World};
+use crate::config::{RevocationSync, SigningAlgorithm, WorldConfig};
+use crate::control_config::{Remediation, RevocationTargetConfig, SkewDirection, TokenFault};
+use crate::meter::reason;
+use crate::policy::{CompiledPolicy, PolicyBundle};
+use crate::sources::Source;
+
+/// Ground-truth revocation entries mirrored at most; past it new entries
+/// are counted in `revoked.truth_overflow` and their tokens go unmeasured.
+const TRUTH_ENTRIES_MAX: usize = 1_000_000;
+
+/// Attackers refresh a forged token this long before it expires.
+const FORGE_MARGIN: Duration = Duration::from_secs(60);
+
+/// A control-plane or token-security event.
+#[derive(Debug)]
+pub enum ControlEvent {
+    /// Rollout `i` publishes its version.
+    Rollout(u16),
+    /// The launch template takes rollout `i`'s version.
+    TemplateUpdate(u16),
+    /// The drift detector runs.
+    DriftCheck,
+    /// A hot reload scheduled by the drift detector takes effect.
+    Reload {
+        /// The instance.
+        instance: u32,
+    },
+    /// Admin revocation `i`.
+    Revoke(u16),
+    /// Replay attacker `i` steals its token.
+    Steal(u16),
+    /// The victim of replay attacker `i` has its sessions revoked.
+    ReplayRevoke(u16),
+    /// Key leak `i` happens.
+    Leak(u16),
+    /// Key leak `i`'s key is rotated out.
+    Rotate(u16),
+    /// A JWKS change pushed to an instance arrives.
+    JwksPush {
+        /// The instance.
+        instance: u32,
+    },
+}
+
+/// Metric ids of the control plane and the token attackers.
+#[derive(Debug)]
+pub(crate) struct ControlIds {
+    revoked_accepted: CounterId,
+    revoked_after: Vec<(Duration, CounterId)>,
+    truth_overflow: CounterId,
+    accepted_stale: CounterId,
+    stale_requests: CounterId,
+    reloads: CounterId,
+    replacements: CounterId,
+    admin_revocations: CounterId,
+    exposure_max_ms: GaugeId,
+    revoked_instances: GaugeId,
+    revoked_instance_max: GaugeId,
+    stale_instances: GaugeId,
+    stale_instance_seconds: GaugeId,
+    stale_converge_ms: GaugeId,
+    attackers: Vec<AttackerIds>,
+    class_ids: Vec<ClassId>,
+    pub(crate) class_base: u16,
+}
+
+#[derive(Debug)]
+struct AttackerIds {
+    /// Replay: accepted after revocation; leak: forged accepted.
+    accepted: CounterId,
+    /// Leak: forged accepted after the rotation.
+    accepted_after_rotation: Option<CounterId>,
+    /// Replay: the longest exposure.
+    exposure_max_ms: Option<GaugeId>,
+    /// Replay: instances that accepted the token after its revocation.
+    instances: Option<GaugeId>,
+    first_block_ms: GaugeId,
+}
+
+/// Registers every name this module records, in a fixed order.
+pub(crate) fn register(cfg: &WorldConfig, names: &mut Names) -> Result<ControlIds, String> {
+    let e = |e: rampart_metrics::NamesError| e.to_string();
+    let revoked_accepted = names.add_counter("revoked.accepted").map_err(e)?;
+    let mut lags = cfg.run.revocation_lag_thresholds.clone();
+    lags.sort();
+    lags.dedup();
+    let mut revoked_after = Vec::new();
+    for d in lags {
+        let id = names
+            .add_counter(&format!("revoked.accepted_after.{d}"))
+            .map_err(e)?;
+        revoked_after.push((d, id));
+    }
+    let truth_overflow = names.add_counter("revoked.truth_overflow").map_err(e)?;
+    let accepted_stale = names.add_counter("verifier.accepted_stale").map_err(e)?;
+    let stale_requests = names.add_counter("stale_policy.requests").map_err(e)?;
+    let reloads = names.add_counter("control.reloads").map_err(e)?;
+    let replacements = names.add_counter("control.replacements").map_err(e)?;
+    let admin_revocations = names.add_counter("control.revocations").map_err(e)?;
+    let exposure_max_ms = names.add_gauge("revoked.exposure_max_ms").map_err(e)?;
+    let revoked_instances = names.add_gauge("revoked.accepted.instances").map_err(e)?;
+    let revoked_instance_max = names
+        .add_gauge("revoked.accepted.instance_max")
+        .map_err(e)?;
+    let stale_instances = names.add_gauge("stale_policy.instances").map_err(e)?;
+    let stale_instance_seconds = names
+        .add_gauge("stale_policy.instance_seconds")
+        .map_err(e)?;
+    let stale_converge_ms = names.add_gauge("stale_policy.converge_ms").map_err(e)?;
+    let mut attackers = Vec::new();
+    let mut class_ids = Vec::new();
+    for r in &cfg.control.token_replays {
+        let n = &r.name;
+        class_ids.push(names.add_class(&format!("attack.{n}")).map_err(e)?);
+        attackers.push(AttackerIds {
+            accepted: names
+                .add_counter(&format!("attack.{n}.accepted_after_revocation"))
+                .map_err(e)?,
+            accepted_after_rotation: None,
+            exposure_max_ms: Some(
+                names
+                    .add_gauge(&format!("attack.{n}.exposure_max_ms"))
+                    .map_err(e)?,
+            ),
+            instances: Some(
+                names
+                    .add_gauge(&format!("attack.{n}.accepted_after_revocation.instances"))
+                    .map_err(e)?,
+            ),
+            first_block_ms: names
+                .add_gauge(&format!("attack.{n}.first_block_ms"))
+                .map_err(e)?,
+        });
+    }
+    for k in &cfg.control.key_leaks {
+        let n = &k.name;
+        class_ids.push(names.add_class(&format!("attack.{n}")).map_err(e)?);
+        attackers.push(AttackerIds {
+            accepted: names
+                .add_counter(&format!("attack.{n}.forged_accepted"))
+                .map_err(e)?,
+            accepted_after_rotation: Some(
+                names
+                    .add_counter(&format!("attack.{n}.forged_accepted_after_rotation"))
+                    .map_err(e)?,
+            ),
+            exposure_max_ms: None,
+            instances: None,
+            first_block_ms: names
+                .add_gauge(&format!("attack.{n}.first_block_ms"))
+                .map_err(e)?,
+        });
+    }
+    Ok(ControlIds {
+        revoked_accepted,
+        revoked_after,
+        truth_overflow,
+        accepted_stale,
+        stale_requests,
+        reloads,
+        replacements,
+        admin_revocations,
+        exposure_max_ms,
+        revoked_instances,
+        revoked_instance_max,
+        stale_instances,
+        stale_instance_seconds,
+        stale_converge_ms,
+        attackers,
+        class_ids,
+        class_base: 0,
+    })
+}
+
+impl ControlIds {
+    /// Appends the attackers' classes to the meter's class table and
+    /// remembers where they start.
+    pub(crate) fn assign_classes(mut self, classes: &mut Vec<ClassId>) -> ControlIds {
+        self.class_base = classes.len() as u16;
+        classes.extend(self.class_ids.iter().copied());
+        self
+    }
+}
+
+/// Compiles the bundle of every rollout after the initial one, in order.
+pub(crate) fn compile_policies(
+    cfg: &WorldConfig,
+    initial: Rc<CompiledPolicy>,
+) -> Result<Vec<Rc<CompiledPolicy>>, String> {
+    let mut out = vec![initial];
+    for (i, r) in cfg.control.rollouts.iter().enumerate() {
+        let prev = &out[out.len() - 1].bundle;
+        let mut b: PolicyBundle = match &r.policy {
+            Some(p) => p.clone(),
+            None => prev.clone(),
+        };
+        let o = &r.overrides;
+        if let Some(x) = &o.ratelimit {
+            b.ratelimit = x.clone();
+        }
+        if let Some(x) = &o.auth {
+            b.auth = x.clone();
+        }
+        if let Some(x) = &o.waf {
+            b.waf = x.clone();
+        }
+        if let Some(x) = &o.abuse {
+            b.abuse = x.clone();
+        }
+        b.version = r.version.clone();
+        out.push(
+            CompiledPolicy::compile(i as u32 + 1, b)
+                .map_err(|e| format!("control.rollouts[{i}]: {e}"))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Builds the token attackers' traffic sources and appends them.
+pub(crate) fn add_attack_sources(
+    cfg: &WorldConfig,
+    sources: &mut Vec<Source>,
+) -> Result<Vec<u16>, String> {
+    let seed = cfg.run.seed;
+    let mut ids = Vec::new();
+    let route_of =
+        |traffic: &str, route: &Option<String>| -> Result<(Vec<Route>, ClientTimeout), String> {
+            let t = cfg
+                .traffic
+                .iter()
+                .find(|t| t.name == traffic)
+                .ok_or_else(|| format!("no traffic source {traffic:?}"))?;
+            let r = match route {
+                Some(name) => t.routes.iter().find(|r| &r.name == name),
+                None => t.routes.iter().find(|r| r.auth),
+            }
+            .ok_or_else(|| format!("source {traffic:?} has no authenticated route"))?;
+            let mut r = r.clone();
+            r.weight = 1.0;
+            // The mix wants a way to obtain a token; the attacker never takes it.
+            let mut routes = vec![r];
+            if let Some(login) = t.routes.iter().find(|r| r.login) {
+                let mut login = login.clone();
+                login.weight = 0.0;
+                routes.push(login);
+            }
+            Ok((routes, t.timeout))
+        };
+    let mut specs = Vec::new();
+    for r in &cfg.control.token_replays {
+        let (route, timeout) = route_of(&r.victim.traffic, &r.route)?;
+        specs.push((
+            r.name.clone(),
+            r.shape.clone(),
+            r.at,
+            r.end,
+            r.ips,
+            route,
+            timeout,
+        ));
+    }
+    for k in &cfg.control.key_leaks {
+        let (route, timeout) = route_of(&k.traffic, &k.route)?;
+        specs.push((
+            k.name.clone(),
+            k.shape.clone(),
+            k.at,
+            k.end,
+            k.ips,
+            route,
+            timeout,
+        ));
+    }
+    for (name, shape, at, end, ips, route, timeout) in specs {
+        let index = sources.len() as u16;
+        let spec = TrafficSpec {
+            name,
+            model: Model::Open {
+                shape,
+                process: Process::Poisson,
+            },
+            routes: route,
+            accounts: ips,
+            retry: RetryPolicy::default(),
+            timeout,
+            // A hair after the theft or leak, so the first request carries
+            // the token whatever the arrival process draws.
+            start: Some(at + Duration::from_millis(1)),
+            end,
+        };
+        sources.push(Source::attacker(index, spec, seed)?);
+        ids.push(index);
+    }
+    Ok(ids)
+}
+
+/// A revocation the truth holds: its log version, when it happened
+/// (virtual time) and when every token it can match has expired (Unix).
+#[derive(Clone, Copy, Debug)]
+struct Mark {
+    version: u64,
+    at: Instant,
+    until: Instant,
+}
+
+/// The token service's revocations, with the virtual time each happened.
+#[derive(Debug, Default)]
+struct Truth {
+    version: u64,
+    jti: BTreeMap<Box<str>, Mark>,
+    sid: BTreeMap<Box<str>, Mark>,
+    sub: BTreeMap<Box<str>, Vec<(u64, Mark)>>,
+    len: usize,
+}
+
+impl Truth {
+    /// Mirrors one log entry that appeared at `at`; false at the cap.
+    fn insert(&mut self, r: &Revocation, at: Instant) -> bool {
+        if self.len >= TRUTH_ENTRIES_MAX {
+            return false;
+        }
+        let m = Mark {
+            version: r.version,
+            at,
+            until: r.until,
+        };
+        // The earliest revocation of a key is the one exposure counts from.
+        let fresh = match &r.target {
+            RevocationTarget::Token { jti } => self.jti.insert_if_absent(jti, m),
+            RevocationTarget::Session { sid } => self.sid.insert_if_absent(sid, m),
+            RevocationTarget::Subject {
+                sub,
+                issued_at_or_before_s,
+            } => {
+                self.sub
+                    .entry(sub.as_str().into())
+                    .or_default()
+                    .push((*issued_at_or_before_s, m));
+                true
+            }
+            _ => false,
+        };
+        self.len += usize::from(fresh);
+        true
+    }
+
+    /// The earliest revocation that covers this token, if any.
+    fn lookup(&self, p: &Principal) -> Option<Mark> {
+        if self.len == 0 {
+            return None;
+        }
+        let mut best: Option<Mark> = None;
+        let mut take = |m: Mark| {
+            if best.is_none_or(|b| m.at < b.at) {
+                best = Some(m);
+            }
+        };
+        if let Some(m) = self.jti.get(&*p.token_id) {
+            take(*m);
+        }
+        if let Some(m) = self.sid.get(&*p.session_id) {
+            take(*m);
+        }
+        if let Some(v) = self.sub.get(&*p.subject) {
+            for (before, m) in v {
+                if p.issued_at_s <= *before {
+                    take(*m);
+                }
+            }
+        }
+        best
+    }
+
+    /// Drops entries whose tokens have all expired (`unix` is Unix time).
+    fn prune(&mut self, unix: Instant) {
+        self.jti.retain(|_, m| m.until > unix);
+        self.sid.retain(|_, m| m.until > unix);
+        self.sub.retain(|_, v| {
+            v.retain(|(_, m)| m.until > unix);
+            !v.is_empty()
+        });
+        self.len = self.jti.len() + self.sid.len() + self.sub.values().map(Vec::len).sum::<usize>();
+    }
+}
+
+trait InsertIfAbsent {
+    fn insert_if_absent(&mut self, k: &str, m: Mark) -> bool;
+}
+
+impl InsertIfAbsent for BTreeMap<Box<str>, Mark> {
+    fn insert_if_absent(&mut self, k: &str, m: Mark) -> bool {
+        if self.contains_key(k) {
+            return false;
+        }
+        self.insert(k.into(), m);
+        true
+    }
+}
+
+/// Which instances a fault hits.
+#[derive(Debug)]
+struct Selection {
+    ids: Vec<u32>,
+    percent: Option<f64>,
+    salt: u64,
+}
+
+impl Selection {
+    fn selects(&self, inst: u32) -> bool {
+        if !self.ids.is_empty() {
+            return self.ids.contains(&inst);
+        }
+        match self.percent {
+            None => true,
+            Some(p) => {
+                // A fixed mix of (fault, instance): the same instances are
+                // hit on every run, and later instances are hit in the same
+                // proportion.
+                let h = splitmix64(self.salt ^ u64::from(inst).wrapping_mul(0x9e37_79b9));
+                (h % 10_000) as f64 / 100.0 < p
+            }
+        }
+    }
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[derive(Debug)]
+struct Window {
+    start: Instant,
+    end: Instant,
+    sel: Selection,
+}
+
+impl Window {
+    #[inline]
+    fn active(&self, now: Instant) -> bool {
+        self.start <= now && now < self.end
+    }
+}
+
+#[derive(Debug)]
+struct Skew {
+    w: Window,
+    offset: Duration,
+    ahead: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttackKind {
+    Replay(u16),
+    Leak(u16),
+}
+
+#[derive(Debug)]
+struct Attacker {
+    kind: AttackKind,
+    source: u16,
+    start: Instant,
+    first_block: Option<Duration>,
+    exposure_max: Option<Duration>,
+    /// Key leaks: the leaked key id once the leak happened.
+    kid: Option<String>,
+    /// Key leaks: when the leaked key was rotated out.
+    rotated_at: Option<Instant>,
+    /// Replay: instances that accepted the token after its revocation
+    /// (instance ids are bounded by the launch cap).
+    instances: BTreeSet<u32>,
+}
+
+/// Runtime state of the control plane and the token-side events.
+#[derive(Debug)]
+pub(crate) struct Control {
+    /// The control plane's current policy (index into the world's policies).
+    pub(crate) desired: usize,
+    /// Its content hash: what attestation and drift detection compare.
+    desired_hash: [u8; 32],
+    rollout_at: Option<Instant>,
+    converge: Option<Duration>,
+    stale_ns: u128,
+    stale_boot_probability: f64,
+    rng: ActorRng,
+    pending_reload: BTreeSet<u32>,
+    replacing: Vec<(u32, u32)>,
+    zero_trust: bool,
+    truth: Truth,
+    revoked_by_instance: Vec<u64>,
+    exposure_max: Option<Duration>,
+    attackers: Vec<Attacker>,
+    outages: Vec<(Instant, Instant)>,
+    partitions: Vec<Window>,
+    skews: Vec<Skew>,
+    /// Key material the world created, by kid (the sim knows every secret).
+    keys: Vec<(String, [u8; 32])>,
+    /// Keys leaked so far, with the instant of the leak.
+    leaked: Vec<(String, Instant)>,
+    rotations: u32,
+    forged: u64,
+}
+
+impl Control {
+    /// The state at time zero. `first_secret` is the token service's first
+    /// Ed25519 secret (kid `k1`); `sources` are the attackers' sources, in
+    /// replay-then-leak order.
+    pub(crate) fn new(
+        cfg: &WorldConfig,
+        first_secret: [u8; 32],
+        first_hash: [u8; 32],
+        attack_sources: &[u16],
+        class_base: u16,
+        sources: &mut [Source],
+    ) -> Control {
+        let mut attackers = Vec::new();
+        let c = &cfg.control;
+        let kinds = (0..c.token_replays.len())
+            .map(|i| (AttackKind::Replay(i as u16), c.token_replays[i].at))
+            .chain((0..c.key_leaks.len()).map(|i| (AttackKind::Leak(i as u16), c.key_leaks[i].at)));
+        for (k, ((kind, at), &source)) in kinds.zip(attack_sources).enumerate() {
+            sources[source as usize].class = class_base + k as u16;
+            attackers.push(Attacker {
+                kind,
+                source,
+                start: Instant::ZERO + at,
+                first_block: None,
+                exposure_max: None,
+                kid: None,
+                rotated_at: None,
+                instances: BTreeSet::new(),
+            });
+        }
+        let mut outages = Vec::new();
+        let mut partitions = Vec::new();
+        let mut skews = Vec::new();
+        for (i, f) in cfg.token_faults.iter().enumerate() {
+            let (s, e) = f.window();
+            let (start, end) = (Instant::ZERO + s, Instant::ZERO + e);
+            let salt = splitmix64(cfg.run.seed ^ (i as u64).wrapping_mul(0x5851_f42d));
+            match f {
+                TokenFault::TokenServiceOutage { .. } => outages.push((start, end)),
+                TokenFault::RevocationPartition {
+                    instances, percent, ..
+                } => partitions.push(Window {
+                    start,
+                    end,
+                    sel: Selection {
+                        ids: instances.clone(),
+                        percent: *percent,
+                        salt,
+                    },
+                }),
+                TokenFault::ClockSkew {
+                    offset,
+                    direction,
+                    instances,
+                    percent,
+                    ..
+                } => skews.push(Skew {
+                    w: Window {
+                        start,
+                        end,
+                        sel: Selection {
+                            ids: instances.clone(),
+                            percent: *percent,
+                            salt,
+                        },
+                    },
+                    offset: *offset,
+                    ahead: *direction == SkewDirection::Ahead,
+                }),
+            }
+        }
+        let keys = match cfg.token_service.algorithm {
+            SigningAlgorithm::EdDsa => vec![("k1".to_owned(), first_secret)],
+            SigningAlgorithm::Hs256 => Vec::new(),
+        };
+        Control {
+            desired: 0,
+            desired_hash: first_hash,
+            rollout_at: None,
+            converge: None,
+            stale_ns: 0,
+            stale_boot_probability: 0.0,
+            rng: actor_rng(cfg.run.seed, "control"),
+            pending_reload: BTreeSet::new(),
+            replacing: Vec::new(),
+            zero_trust: c.admission.zero_trust,
+            truth: Truth::default(),
+            revoked_by_instance: Vec::new(),
+            exposure_max: None,
+            attackers,
+            outages,
+            partitions,
+            skews,
+            keys,
+            leaked: Vec::new(),
+            rotations: 0,
+            forged: 0,
+        }
+    }
+
+    /// The events to schedule before the run.
+    pub(crate) fn initial_events(cfg: &WorldConfig, out: &mut Vec<(Instant, Msg)>) {
+        let c = &cfg.control;
+        let ev = |at: Duration, e: ControlEvent| (Instant::ZERO + at, Msg::Control(e));
+        for (i, r) in c.rollouts.iter().enumerate() {
+            out.push(ev(r.at, ControlEvent::Rollout(i as u16)));
+            out.push(ev(
+                r.at + r.launch_template_lag,
+                ControlEvent::TemplateUpdate(i as u16),
+            ));
+        }
+        if let Some(d) = &c.drift_detector {
+            out.push(ev(d.interval, ControlEvent::DriftCheck));
+        }
+        for (i, r) in c.revocations.iter().enumerate() {
+            out.push(ev(r.at, ControlEvent::Revoke(i as u16)));
+        }
+        for (i, r) in c.token_replays.iter().enumerate() {
+            out.push(ev(r.at, ControlEvent::Steal(i as u16)));
+            if let Some(d) = r.revoke_after {
+                out.push(ev(r.at + d, ControlEvent::ReplayRevoke(i as u16)));
+            }
+        }
+        for (i, k) in c.key_leaks.iter().enumerate() {
+            out.push(ev(k.at, ControlEvent::Leak(i as u16)));
+            if let Some(r) = k.rotate_at {
+                out.push(ev(r, ControlEvent::Rotate(i as u16)));
+            }
+        }
+    }
+
+    /// The Unix time instance `inst`'s verifier reads when the truth is
+    /// `unix`: skewed while a clock-skew fault holds it.
+    #[inline]
+    pub(crate) fn verifier_clock(&self, inst: u32, now: Instant, unix: Instant) -> Instant {
+        let mut t = unix;
+        for s in &self.skews {
+            if s.w.active(now) && s.w.sel.selects(inst) {
+                t = if s.ahead {
+                    t + s.offset
+                } else {
+                    t.saturating_sub(s.offset)
+                };
+            }
+        }
+        t
+    }
+
+    /// Whether the token service is down at `now`.
+    #[inline]
+    pub(crate) fn token_service_down(&self, now: Instant) -> bool {
+        self.outages.iter().any(|&(s, e)| s <= now && now < e)
+    }
+
+    /// Whether instance `inst` can reach the revocation feed and the JWKS.
+    #[inline]
+    pub(crate) fn feed_reachable(&self, inst: u32, now: Instant) -> bool {
+        !self.token_service_down(now)
+            && !self
+                .partitions
+                .iter()
+                .any(|w| w.active(now) && w.sel.selects(inst))
+    }
+
+    /// Whether zero-trust admission lets the LB route to an instance that
+    /// attests a policy with this content hash.
+    #[inline]
+    pub(crate) fn admits(&self, policy_hash: &[u8; 32]) -> bool {
+        !self.zero_trust || *policy_hash == self.desired_hash
+    }
+
+    fn attacker_of(&self, source: u16) -> Option<usize> {
+        self.attackers.iter().position(|a| a.source == source)
+    }
+
+    /// Whether any clock-skew fault has held `inst` by `now`: its verifier
+    /// may have pruned or skipped revocations on a clock that has since
+    /// moved back, so the version invariant cannot be judged for it.
+    fn ever_skewed(&self, inst: u32, now: Instant) -> bool {
+        self.skews
+            .iter()
+            .any(|s| s.w.start <= now && s.w.sel.selects(inst))
+    }
+}
+
+impl World {
+    /// Handles a control-plane or token-security event.
+    pub(crate) fn control_event(&mut self, ctx: &mut Ctx<'_, World>, ev: ControlEvent) {
+        let now = ctx.now();
+        match ev {
+            ControlEvent::Rollout(i) => {
+                self.control.desired = i as usize + 1;
+                self.control.desired_hash = self.policies[i as usize + 1].hash;
+                self.control.rollout_at = Some(now);
+                self.control.converge = None;
+                self.routable_dirty = true;
+                self.check_converged(now);
+            }
+            ControlEvent::TemplateUpdate(i) => {
+                let idx = i as usize + 1;
+                if self.current_policy < idx {
+                    self.current_policy = idx;
+                    self.control.stale_boot_probability =
+                        self.cfg.control.rollouts[i as usize].stale_boot_probability;
+                }
+            }
+            ControlEvent::DriftCheck => self.drift_check(ctx),
+            ControlEvent::Reload { instance } => self.reload(ctx, instance),
+            ControlEvent::Revoke(i) => {
+                let target = self.cfg.control.revocations[i as usize].target.clone();
+                let unix = self.unix(now);
+                match target {
+                    RevocationTargetConfig::User { traffic, account } => {
+                        let subject = self.account_of(&traffic, account).subject.clone();
+                        self.tokens.revoke_subject(unix, &subject);
+                    }
+                    RevocationTargetConfig::Session { traffic, account } => {
+                        let sid = self.account_of(&traffic, account).sid.clone();
+                        if !sid.is_empty() {
+                            self.tokens.revoke_session(unix, &sid);
+                        }
+                    }
+                    RevocationTargetConfig::Subject { subject } => {
+                        self.tokens.revoke_subject(unix, &subject);
+                    }
+                }
+                let id = self.meter.control.admin_revocations;
+                self.meter.count(now, id, 1);
+                self.push_revocations(ctx);
+            }
+            ControlEvent::Steal(i) => {
+                let r = &self.cfg.control.token_replays[i as usize];
+                let token = self
+                    .account_of(&r.victim.traffic, r.victim.account)
+                    .access
+                    .clone();
+                let a = self
+                    .control
+                    .attackers
+                    .iter()
+                    .find(|a| a.kind == AttackKind::Replay(i))
+                    .expect("one attacker per replay");
+                let src = &mut self.sources[a.source as usize];
+                for acc in 0..r.ips {
+                    let acc = src.account_mut(acc);
+                    acc.access = token.clone();
+                    acc.access_exp = Instant::MAX;
+                }
+            }
+            ControlEvent::ReplayRevoke(i) => {
+                let r = &self.cfg.control.token_replays[i as usize];
+                let subject = self
+                    .account_of(&r.victim.traffic, r.victim.account)
+                    .subject
+                    .clone();
+                let unix = self.unix(now);
+                self.tokens.revoke_subject(unix, &subject);
+                self.push_revocations(ctx);
+            }
+            ControlEvent::Leak(i) => {
+                let unix = self.unix(now);
+                let kid = self.tokens.signing_kid(unix).map(str::to_owned);
+                if let Some(kid) = kid {
+                    self.control.leaked.push((kid.clone(), now));
+                    if let Some(a) = self
+                        .control
+                        .attackers
+                        .iter_mut()
+                        .find(|a| a.kind == AttackKind::Leak(i))
+                    {
+                        a.kid = Some(kid);
+                    }
+                }
+            }
+            ControlEvent::Rotate(i) => self.rotate(ctx, i),
+            ControlEvent::JwksPush { instance } => {
+                let unix = self.unix(now);
+                let g = &mut self.instances[instance as usize];
+                if g.life.state().is_live() && self.control.feed_reachable(instance, now) {
+                    let jwks = self.tokens.jwks_json(unix);
+                    g.verifier
+                        .on_jwks(&jwks)
+                        .expect("the service's own JWKS is valid");
+                }
+            }
+        }
+    }
+
+    fn account_of(&self, traffic: &str, account: u32) -> &crate::sources::Account {
+        let src = self
+            .sources
+            .iter()
+            .find(|s| s.spec.name == traffic && !s.token_only)
+            .expect("validation checked the traffic name");
+        src.account(account)
+    }
+
+    /// Whether the scenario has leaked signing key `kid` by `now`. A forged
+    /// token may be accepted only then.
+    pub(crate) fn key_leaked(&self, kid: &str, now: Instant) -> bool {
+        self.control
+            .leaked
+            .iter()
+            .any(|(k, at)| k == kid && *at <= now)
+    }
+
+    /// The emergency rotation of key leak `i`'s key; verifiers learn of it
+    /// through the JWKS (pushed in push mode, at their next fetch in poll
+    /// mode).
+    fn rotate(&mut self, ctx: &mut Ctx<'_, World>, i: u16) {
+        let now = ctx.now();
+        let unix = self.unix(now);
+        let Some(kid) = self
+            .control
+            .attackers
+            .iter()
+            .find(|a| a.kind == AttackKind::Leak(i))
+            .and_then(|a| a.kid.clone())
+        else {
+            return;
+        };
+        self.control.rotations += 1;
+        let new_kid = format!("r{}", self.control.rotations);
+        let mut krng = actor_rng(self.cfg.run.seed, &format!("token_service/{new_kid}"));
+        let mut secret = [0u8; 32];
+        rand::RngExt::fill(&mut krng, &mut secret[..]);
+        let material = KeyMaterial::Ed25519 {
+            kid: new_kid.clone(),
+            secret,
+        };
+        // An earlier rotation may have withdrawn the key already.
+        if self
+            .tokens
+            .rotate_compromised(unix, &kid, &material)
+            .is_err()
+        {
+            return;
+        }
+        self.control.keys.push((new_kid, secret));
+        for a in &mut self.control.attackers {
+            if a.kid.as_deref() == Some(&kid) {
+                a.rotated_at = Some(now);
+            }
+        }
+        if let RevocationSync::Push { median, sigma } = self.cfg.token_service.revocation_sync {
+            for g in &self.instances {
+                if g.life.state().is_live() {
+                    let d = rng::lognormal(&mut self.control.rng, median, sigma);
+                    ctx.send_self(d, Msg::Control(ControlEvent::JwksPush { instance: g.id }));
+                }
+            }
+        }
+    }
+
+    /// Before an attacker's request leaves: a key-leak attacker forges a
+    /// fresh token for this address when it holds none or it is expiring.
+    pub(crate) fn arm_attacker(&mut self, source: u16, account: u32, now: Instant) {
+        let Some(k) = self.control.attacker_of(source) else {
+            return;
+        };
+        let a = &self.control.attackers[k];
+        let (AttackKind::Leak(i), Some(kid)) = (a.kind, a.kid.as_deref()) else {
+            return;
+        };
+        let unix = self.unix(now);
+        let src = &self.sources[source as usize];
+        let acc = src.account(account);
+        if acc.access.is_some() && unix + FORGE_MARGIN < acc.access_exp {
+            return;
+        }
+        let Some((_, secret)) = self.control.keys.iter().find(|(k, _)| k == kid) else {
+            return;
+        };
+        let leak = &self.cfg.control.key_leaks[i as usize];
+        let subject = match &leak.subject {
+            Some(s) => s.clone(),
+            None => self.account_of(&leak.traffic, 0).subject.clone(),
+        };
+        self.control.forged += 1;
+        let n = self.control.forged;
+        let iat = unix_secs(unix);
+        let ttl = self.cfg.token_service.access_ttl;
+        let claims = Claims {
+            iss: self.cfg.policy.auth.issuer.clone(),
+            sub: subject,
+            aud: vec![self.cfg.policy.auth.audience.clone()],
+            iat,
+            nbf: iat,
+            exp: iat + ttl.as_secs().max(1),
+            jti: format!("forged-{}-{n}", leak.name),
+            sid: format!("forged-{}-{n}", leak.name),
+            scope: "api".into(),
+        };
+        let material = KeyMaterial::Ed25519 {
+            kid: kid.to_owned(),
+            secret: *secret,
+        };
+        let token = sign_claims(&material, TYP_ACCESS, &claims).expect("a kid we issued is valid");
+        let acc = self.sources[source as usize].account_mut(account);
+        acc.access = Some(token);
+        acc.access_exp = unix + ttl;
+    }
+
+    /// The policy index a newly launched instance boots with: the launch
+    /// template's, or under a drift fault sometimes the one before it.
+    pub(crate) fn boot_policy_index(&mut self) -> usize {
+        let idx = self.current_policy;
+        let p = self.control.stale_boot_probability;
+        if p > 0.0 && idx > 0 && rng::bernoulli(&mut self.control.rng, p) {
+            idx - 1
+        } else {
+            idx
+        }
+    }
+
+    /// After a gateway decided on a request: ground truth for accepted
+    /// tokens, the safety invariants, stale-policy and attacker metrics.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_verdict(
+        &mut self,
+        ctx: &mut Ctx<'_, World>,
+        inst: u32,
+        class: u16,
+        source: u16,
+        verdict: Option<&Verdict>,
+        rejected: Option<u16>,
+    ) {
+        let now = ctx.now();
+        let ids = &self.meter.control;
+        let (stale_requests, accepted_stale, revoked_accepted) =
+            (ids.stale_requests, ids.accepted_stale, ids.revoked_accepted);
+        let g = &self.instances[inst as usize];
+        if g.policy.hash != self.policies[self.control.desired].hash {
+            self.meter.count(now, stale_requests, 1);
+        }
+        let attacker = if class == 0 {
+            None
+        } else {
+            self.control.attacker_of(source)
+        };
+        if let Some(v) = verdict
+            && let Ok(p) = &v.outcome
+        {
+            if v.revocation_feed_stale {
+                self.meter.count(now, accepted_stale, 1);
+            }
+            if let Some(m) = self.control.truth.lookup(p) {
+                let lag = now.saturating_since(m.at);
+                self.meter.count(now, revoked_accepted, 1);
+                for k in 0..self.meter.control.revoked_after.len() {
+                    let (d, id) = self.meter.control.revoked_after[k];
+                    if lag > d {
+                        self.meter.count(now, id, 1);
+                    }
+                }
+                let c = &mut self.control;
+                c.exposure_max = Some(c.exposure_max.map_or(lag, |x| x.max(lag)));
+                let i = inst as usize;
+                if c.revoked_by_instance.len() <= i {
+                    c.revoked_by_instance.resize(i + 1, 0);
+                }
+                c.revoked_by_instance[i] += 1;
+                if let Some(k) = attacker
+                    && let AttackKind::Replay(_) = c.attackers[k].kind
+                {
+                    let a = &mut c.attackers[k];
+                    a.exposure_max = Some(a.exposure_max.map_or(lag, |x| x.max(lag)));
+                    a.instances.insert(inst);
+                    let id = self.meter.control.attackers[k].accepted;
+                    self.meter.count(now, id, 1);
+                }
+                let applied = self.instances[inst as usize].verifier.revocation_version();
+                if m.version <= applied && !self.control.ever_skewed(inst, now) {
+                    let msg = format!(
+                        "instance {inst} has applied revocation version {applied} but accepted a token revoked at version {} (subject {:?}, session {:?})",
+                        m.version, p.subject, p.session_id
+                    );
+                    self.violated(ctx, msg);
+                    return;
+                }
+            }
+            if let Some(k) = attacker
+                && let AttackKind::Leak(_) = self.control.attackers[k].kind
+            {
+                if !self.key_leaked(&p.kid, now) {
+                    let msg = format!(
+                        "instance {inst} accepted a forged token signed with key {:?}, which the scenario never leaked",
+                        p.kid
+                    );
+                    self.violated(ctx, msg);
+                    return;
+                }
+                let ids = &self.meter.control.attackers[k];
+                let (acc, late) = (ids.accepted, ids.accepted_after_rotation);
+                self.meter.count(now, acc, 1);
+                if self.control.attackers[k]
+                    .rotated_at
+                    .is_some_and(|r| r <= now)
+                    && let Some(late) = late
+                {
+                    self.meter.count(now, late, 1);
+                }
+            }
+        }
+        if let (Some(k), Some(why)) = (attacker, rejected) {
+            let security = why >= reason::AUTH_BASE
+                || matches!(
+                    why,
+                    reason::RATE_LIMITED | reason::INSPECTION_BLOCKED | reason::ABUSE_BLOCKED
+                );
+            let a = &mut self.control.attackers[k];
+            if security && a.first_block.is_none() {
+                a.first_block = Some(now.saturating_since(a.start));
+            }
+        }
+    }
+
+    /// Mirrors new entries of the token service's revocation log into the
+    /// ground truth, stamped with the virtual instant they appeared.
+    pub(crate) fn sync_truth(&mut self, now: Instant) {
+        let v = self.tokens.revocation_log().version();
+        if v == self.control.truth.version {
+            return;
+        }
+        let delta = self.tokens.revocations_since(self.control.truth.version);
+        let mut overflow = 0;
+        for r in &delta.entries {
+            if !self.control.truth.insert(r, now) {
+                overflow += 1;
+            }
+        }
+        self.control.truth.version = v;
+        if overflow > 0 {
+            let id = self.meter.control.truth_overflow;
+            self.meter.count(now, id, overflow);
+        }
+    }
+
+    /// The drift detector: every instance that reports a policy hash other
+    /// than the control plane's is remediated.
+    fn drift_check(&mut self, ctx: &mut Ctx<'_, World>) {
+        let now = ctx.now();
+        let Some(d) = self.cfg.control.drift_detector.clone() else {
+            return;
+        };
+        let want = self.policies[self.control.desired].hash;
+        let lc = self.cfg.scaling.lifecycle.clone();
+        let mut out = Vec::new();
+        // Replacements that are serving now retire the instance they replace.
+        let mut still = Vec::new();
+        for (new, old) in std::mem::take(&mut self.control.replacing) {
+            match self.instances[new as usize].life.state() {
+                InstanceState::InService => {
+                    self.routable_dirty = true;
+                    let g = &mut self.instances[old as usize];
+                    if g.life.state() == InstanceState::InService {
+                        match g.life.begin_drain(now) {
+                            Ok(_) => {
+                                if let Some(at) = g.life.next_transition_at(&lc) {
+                                    out.push((at, Msg::Lifecycle { instance: old }));
+                                }
+                            }
+                            Err(e) => {
+                                self.violated(ctx, format!("drain of instance {old} refused: {e}"));
+                                return;
+                            }
+                        }
+                    }
+                }
+                s if s.is_live() => still.push((new, old)),
+                // The replacement failed to boot: the next check tries again.
+                _ => {}
+            }
+        }
+        self.control.replacing = still;
+        let stale: Vec<u32> = self
+            .instances
+            .iter()
+            .filter(|g| {
+                matches!(
+                    g.life.state(),
+                    InstanceState::InService | InstanceState::WarmingUp
+                ) && g.policy.hash != want
+            })
+            .map(|g| g.id)
+            .collect();
+        for id in stale {
+            match d.remediation {
+                Remediation::HotReload => {
+                    if self.control.pending_reload.insert(id) {
+                        ctx.send_self(
+                            d.reload_delay,
+                            Msg::Control(ControlEvent::Reload { instance: id }),
+                        );
+                    }
+                }
+                Remediation::Replace => {
+                    let busy = self.control.replacing.iter().any(|&(_, o)| o == id);
+                    if busy || self.instances[id as usize].life.state() != InstanceState::InService
+                    {
+                        continue;
+                    }
+                    match self.launch(now, &lc, &mut out) {
+                        Ok(new) => {
+                            self.control.replacing.push((new, id));
+                            let c = self.meter.control.replacements;
+                            self.meter.count(now, c, 1);
+                        }
+                        Err(e) => {
+                            self.violated(ctx, e);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        Self::schedule_all(ctx, out);
+        ctx.send_self(d.interval, Msg::Control(ControlEvent::DriftCheck));
+    }
+
+    /// A hot reload takes effect: the instance runs the control plane's
+    /// current bundle from now on.
+    fn reload(&mut self, ctx: &mut Ctx<'_, World>, inst: u32) {
+        let now = ctx.now();
+        self.control.pending_reload.remove(&inst);
+        let policy = self.policies[self.control.desired].clone();
+        let g = &mut self.instances[inst as usize];
+        if !matches!(
+            g.life.state(),
+            InstanceState::InService | InstanceState::WarmingUp
+        ) || g.policy.hash == policy.hash
+        {
+            return;
+        }
+        match g.reload(policy) {
+            Ok(true) => self.load_verifier(inst, now),
+            Ok(false) => {}
+            Err(e) => {
+                self.violated(ctx, format!("instance {inst}: reload failed: {e}"));
+                return;
+            }
+        }
+        self.routable_dirty = true;
+        let id = self.meter.control.reloads;
+        self.meter.count(now, id, 1);
+        self.check_converged(now);
+    }
+
+    /// Loads keys and revocations into a (re)built verifier, if the feed is
+    /// reachable; otherwise its own polls will.
+    pub(crate) fn load_verifier(&mut self, inst: u32, now: Instant) {
+        let unix = self.unix(now);
+        let vunix = self.control.verifier_clock(inst, now, unix);
+        let reachable = self.control.feed_reachable(inst, now);
+        let g = &mut self.instances[inst as usize];
+        if let Some((kid, secret)) = &self.shared_secret {
+            g.verifier
+                .add_shared_key(kid, secret)
+                .expect("the service's own HS256 key is valid");
+        } else if reachable {
+            g.verifier
+                .on_jwks(&self.tokens.jwks_json(unix))
+                .expect("the service's own JWKS is valid");
+        }
+        if reachable {
+            g.verifier
+                .apply_revocations(vunix, &self.tokens.revocations_since(0))
+                .expect("a delta from version 0 has no gap");
+        }
+    }
+
+    fn check_converged(&mut self, now: Instant) {
+        let Some(at) = self.control.rollout_at else {
+            return;
+        };
+        if self.control.converge.is_some() {
+            return;
+        }
+        let want = self.policies[self.control.desired].hash;
+        let all = self
+            .instances
+            .iter()
+            .filter(|g| g.life.state() == InstanceState::InService)
+            .all(|g| g.policy.hash == want);
+        if all {
+            self.control.converge = Some(now.saturating_since(at));
+        }
+    }
+
+    /// At each metrics boundary: stale-policy time, convergence, gauges,
+    /// and pruning of the ground truth.
+    pub(crate) fn control_sample(&mut self, t: Instant, interval: Duration) {
+        let unix = self.unix(t);
+        self.control.truth.prune(unix);
+        let want = self.policies[self.control.desired].hash;
+        let stale = self
+            .instances
+            .iter()
+            .filter(|g| g.life.state() == InstanceState::InService && g.policy.hash != want)
+            .count();
+        self.control.stale_ns += stale as u128 * u128::from(interval.as_nanos());
+        self.check_converged(t);
+        let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_nanos() as f64 / 1e6);
+        let c = &self.control;
+        let ids = &self.meter.control;
+        let mut sets: Vec<(GaugeId, f64)> = vec![
+            (ids.stale_instances, stale as f64),
+            (ids.stale_instance_seconds, c.stale_ns as f64 / 1e9),
+            (ids.stale_converge_ms, ms(c.converge)),
+            (ids.exposure_max_ms, ms(c.exposure_max)),
+            (
+                ids.revoked_instances,
+                c.revoked_by_instance.iter().filter(|&&n| n > 0).count() as f64,
+            ),
+            (
+                ids.revoked_instance_max,
+                c.revoked_by_instance.iter().copied().max().unwrap_or(0) as f64,
+            ),
+        ];
+        for (a, ai) in c.attackers.iter().zip(&ids.attackers) {
+            sets.push((ai.first_block_ms, ms(a.first_block)));
+            if let Some(g) = ai.exposure_max_ms {
+                sets.push((g, ms(a.exposure_max)));
+            }
+            if let Some(g) = ai.instances {
+                sets.push((g, a.instances.len() as f64));
+            }
+        }
+        for (g, v) in sets {
+            self.meter.set_gauge(g, v);
+        }
+    }
+
+    /// Revoked tokens accepted per instance, for instances that accepted any.
+    pub(crate) fn revoked_accepted_by_instance(&self) -> Vec<(u32, u64)> {
+        self.control
+            .revoked_by_instance
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| (i as u32, *n))
+            .collect()
+    }
+}
