@@ -549,7 +549,24 @@ impl Scenario {
         // Revocation-lag counters exist only for the thresholds asked for.
         let lags: BTreeSet<rampart_time::Duration> =
             self.assertions.iter().filter_map(|a| a.argument).collect();
-        if !lags.is_empty() {
+        if !lags.is_empty() && !simulator_records_revocation_lags() {
+            for (a, src) in self.assertions.iter().zip(&self.sources.assert_paths) {
+                if a.argument.is_some() {
+                    let p = format!("{src}.that");
+                    let mut d = self.sources.map.for_path(
+                        &p,
+                        format!(
+                            "`{}` needs the simulator's revocation-lag counters \
+                             (`run.revocation_lag_thresholds`), which this build does not record",
+                            a.expr
+                        ),
+                        false,
+                    );
+                    d.path = Some(p);
+                    diags.push(d);
+                }
+            }
+        } else if !lags.is_empty() {
             let run = self
                 .document
                 .entry("run")
@@ -964,6 +981,15 @@ fn controller_fields(c: &rampart_sim::ControllerConfig) -> Vec<rampart_autoscale
         C::Simple(_) => Ok(()),
     };
     r.err().map(|e| e.fields().to_vec()).unwrap_or_default()
+}
+
+/// Whether `[run]` knows `revocation_lag_thresholds` (the control-plane
+/// metrics of issue 8), so `f(D)` assertions can ask for their counters.
+fn simulator_records_revocation_lags() -> bool {
+    toml::from_str::<rampart_sim::RunConfig>(
+        "name = \"x\"\nduration = \"1s\"\nrevocation_lag_thresholds = []\n",
+    )
+    .is_ok()
 }
 
 /// Deserialises one section of the document, for its first type error.

@@ -347,3 +347,23 @@ fn garbage_is_an_error_never_a_panic() {
         assert!(parse(text).is_err(), "{text:?} loaded");
     }
 }
+
+#[test]
+fn a_revocation_lag_assertion_is_accepted_only_when_the_simulator_records_it() {
+    let text = format!("{BASE}\n[[assert]]\nthat = \"revoked.accepted_after(5s) == 0\"\n");
+    match parse(&text) {
+        Ok(s) => {
+            assert!(simulator_records_revocation_lags());
+            let lags = path::get(&s.document, "run.revocation_lag_thresholds");
+            assert_eq!(lags, Some(&Value::Array(vec![Value::String("5s".into())])));
+        }
+        Err(e) => {
+            assert!(!simulator_records_revocation_lags());
+            let e = e.to_string();
+            assert!(
+                e.contains("needs the simulator's revocation-lag counters"),
+                "{e}"
+            );
+        }
+    }
+}
