@@ -217,10 +217,12 @@ pub struct Route {
     pub base64_params: Vec<String>,
 }
 
-/// The whole inspection policy.
+/// The whole inspection policy. Fields left out of a policy file take their
+/// values from [`Policy::default`] (blocking, paranoia 1, the built-in rule
+/// set), so `[policy.waf] mode = "detection_only"` is a whole policy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Policy {
     /// Blocking or detection-only.
     #[serde(default)]
