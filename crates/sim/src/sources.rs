@@ -29,6 +29,9 @@ pub struct Account {
     pub access_exp: Instant,
     /// The current refresh token, if any.
     pub refresh: Option<String>,
+    /// The client's address, derived once from the source name and index:
+    /// deriving it per request formatted and hashed a string every time.
+    pub ip: IpAddr,
 }
 
 impl Account {
@@ -145,6 +148,7 @@ impl Source {
                 access: None,
                 access_exp: Instant::ZERO,
                 refresh: None,
+                ip: ip_for(&spec.name, i),
             });
         }
         let rng = actor_rng(seed, &format!("traffic/{}", spec.name));
@@ -282,6 +286,11 @@ impl Source {
         self.accounts.len() as u32
     }
 
+    /// All accounts, in index order.
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
     /// An account.
     #[inline]
     pub fn account(&self, i: u32) -> &Account {
@@ -295,7 +304,7 @@ impl Source {
 
     /// The client address of an account.
     pub fn ip_of(&self, account: u32) -> IpAddr {
-        ip_for(&self.spec.name, account)
+        self.accounts[account as usize].ip
     }
 
     /// What an authenticated call needs first: nothing, a refresh, or a login.
