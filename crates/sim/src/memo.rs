@@ -41,6 +41,26 @@ fn key(kid: &str, token: &str) -> [u8; 16] {
     k
 }
 
+impl SigMemo {
+    /// Records a token the world's own token service has just signed with
+    /// its Ed25519 key `kid`, before any gateway sees it.
+    ///
+    /// Why this is not a shortcut around the check: an Ed25519 signature made
+    /// by the signer always passes the strict check under the matching public
+    /// key, and the gateways only ever load the service's own keys. So the
+    /// first gateway's real check would say "valid" anyway; vouching here
+    /// saves that one curve check per legit token (a long run mints tens of
+    /// thousands), at the price of one SHA-256. Only call it for tokens of
+    /// the world's service, never for an attacker's key, and only with the
+    /// kid that signed them (`TokenService::signing_kid` at the minting
+    /// instant); with no kid (no signing key), nothing is recorded.
+    pub fn vouch_minted(&mut self, kid: Option<&str>, token: &str) {
+        if let Some(kid) = kid {
+            self.remember_valid(kid, token);
+        }
+    }
+}
+
 impl SignatureMemo for SigMemo {
     fn is_known_valid(&mut self, kid: &str, token: &str) -> bool {
         self.valid.contains(&key(kid, token))
@@ -104,11 +124,61 @@ mod tests {
         let forged = format!("{}.{sig}", parts.next().unwrap());
         let v = verifier().verify_with_memo(now, &forged, &mut memo);
         assert_eq!(v.rejection(), Some(Rejection::BadSignature));
+        memo.vouch_minted(svc.signing_kid(t0), &other.access);
+        assert_eq!(
+            verifier()
+                .verify_with_memo(now, &forged, &mut memo)
+                .rejection(),
+            Some(Rejection::BadSignature),
+            "vouching for the genuine token does not vouch for a forgery built on it"
+        );
         let plain = verifier().verify(now, &forged);
         assert_eq!(
             plain.rejection(),
             v.rejection(),
             "memo or not, the same verdict"
         );
+    }
+
+    #[test]
+    fn a_token_vouched_for_at_minting_gets_the_verdict_and_cost_of_a_real_check() {
+        let t0 = Instant::from_nanos(1_767_225_600 * 1_000_000_000);
+        let mut svc = TokenService::new(ServiceConfig::default());
+        svc.add_key(
+            t0,
+            &KeyMaterial::Ed25519 {
+                kid: "k1".into(),
+                secret: [9; 32],
+            },
+        )
+        .unwrap();
+        let jwks = svc.jwks_json(t0);
+        let verifier = || {
+            let mut v = Verifier::new(VerifierConfig::default());
+            v.on_jwks(&jwks).unwrap();
+            v
+        };
+        let now = t0 + Duration::from_secs(1);
+        for subject in ["alice", "bob", "carol"] {
+            let pair = svc.issue(t0, subject, "api").unwrap();
+            let mut memo = SigMemo::default();
+            memo.vouch_minted(svc.signing_kid(t0), &pair.access);
+            let vouched = verifier().verify_with_memo(now, &pair.access, &mut memo);
+            let checked = verifier().verify(now, &pair.access);
+            assert!(checked.is_accepted());
+            assert_eq!(vouched.is_accepted(), checked.is_accepted());
+            assert_eq!(vouched.cost, checked.cost, "the same modelled cost");
+            // Expired: the claims are still checked after a memo hit.
+            let late = t0 + Duration::from_hours(2);
+            assert_eq!(
+                verifier()
+                    .verify_with_memo(late, &pair.access, &mut memo)
+                    .rejection(),
+                verifier().verify(late, &pair.access).rejection()
+            );
+        }
+        let mut memo = SigMemo::default();
+        memo.vouch_minted(None, "a.b.c");
+        assert!(!memo.is_known_valid("k1", "a.b.c"), "no kid, no record");
     }
 }

@@ -31,6 +31,9 @@ pub struct Account {
     pub refresh: Option<String>,
     /// The session (`sid`) of the current tokens, for admin revocations.
     pub sid: String,
+    /// The client's address, derived once from the source name and index:
+    /// deriving it per request formatted and hashed a string every time.
+    pub ip: IpAddr,
 }
 
 impl Account {
@@ -161,6 +164,7 @@ impl Source {
                 access_exp: Instant::ZERO,
                 refresh: None,
                 sid: String::new(),
+                ip: ip_for(&spec.name, i),
             });
         }
         let rng = actor_rng(seed, &format!("traffic/{}", spec.name));
@@ -315,6 +319,11 @@ impl Source {
         self.accounts.len() as u32
     }
 
+    /// All accounts, in index order.
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
     /// An account.
     #[inline]
     pub fn account(&self, i: u32) -> &Account {
@@ -328,7 +337,7 @@ impl Source {
 
     /// The client address of an account.
     pub fn ip_of(&self, account: u32) -> IpAddr {
-        ip_for(&self.spec.name, account)
+        self.accounts[account as usize].ip
     }
 
     /// What an authenticated call needs first: nothing, a refresh, or a login.

@@ -365,6 +365,15 @@ impl World {
             cfg,
         };
 
+        // Warm sessions' access tokens were signed by the world's own key.
+        for a in world.sources.iter().flat_map(Source::accounts) {
+            if let (Some(t), None) = (&a.access, &world.shared_secret) {
+                world
+                    .sig_memo
+                    .vouch_minted(world.tokens.signing_kid(unix0), t);
+            }
+        }
+
         let mut initial = Vec::new();
         // The initial fleet is already in service at time zero.
         let instant_boot = LifecycleConfig {
@@ -996,6 +1005,10 @@ impl World {
                     Ok(_) if attack_req.is_some() => None,
                     Ok(pair) => {
                         if !gone {
+                            if self.shared_secret.is_none() {
+                                let kid = self.tokens.signing_kid(unix);
+                                self.sig_memo.vouch_minted(kid, &pair.access);
+                            }
                             src.account_mut(account).store(
                                 pair,
                                 self.cfg.token_service.access_ttl,
@@ -1013,6 +1026,10 @@ impl World {
                 match refresh.map(|t| self.tokens.refresh(unix, &t)) {
                     Some(Ok(pair)) => {
                         if !gone {
+                            if self.shared_secret.is_none() {
+                                let kid = self.tokens.signing_kid(unix);
+                                self.sig_memo.vouch_minted(kid, &pair.access);
+                            }
                             src.account_mut(account).store(
                                 pair,
                                 self.cfg.token_service.access_ttl,
