@@ -525,16 +525,16 @@ pub struct WorldConfig {
     /// Attackers (`[[attack]]`), each against one traffic source's routes.
     #[serde(default)]
     pub attack: Vec<crate::attack::AttackConfig>,
-    /// Faults (`[[fault]]`) injected at given instants.
+    /// Faults (`[[fault]]`) injected at given instants or over windows:
+    /// instance crashes, zone loss, metrics delay, boot failures and the
+    /// token-side ones (token-service outage, revocation partition, clock
+    /// skew), all in one list.
     #[serde(default)]
     pub fault: Vec<crate::fault::FaultConfig>,
     /// The control plane (rollouts, drift detection, zero-trust admission)
     /// and token-side security events (admin revocations, replay, key leaks).
     #[serde(default)]
     pub control: crate::control_config::ControlConfig,
-    /// Token-side faults: service outage, revocation partition, clock skew.
-    #[serde(default)]
-    pub token_faults: Vec<crate::control_config::TokenFault>,
 }
 
 impl WorldConfig {
@@ -671,7 +671,7 @@ impl WorldConfig {
         crate::control_config::validate(
             &self.control,
             &self.attack,
-            &self.token_faults,
+            &self.fault,
             &self.traffic,
             self.token_service.algorithm == SigningAlgorithm::EdDsa,
             &mut e,

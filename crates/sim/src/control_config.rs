@@ -35,7 +35,7 @@
 //! traffic = "shoppers"
 //! shape = { kind = "constant", rate = "20/s" }
 //!
-//! [[token_faults]]
+//! [[fault]]
 //! kind = "revocation_partition"
 //! start = "10s"
 //! end = "40s"
@@ -302,11 +302,11 @@ pub enum SkewDirection {
     Behind,
 }
 
-/// A token-side fault over `[start, end)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum TokenFault {
+/// A token-side fault over `[start, end)`: the control plane's view of the
+/// token variants of a `[[fault]]` entry ([`crate::FaultConfig`]), from
+/// [`crate::FaultConfig::as_token_fault`]. Not read from a scenario itself.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum TokenFault {
     /// The token service is down: logins and refreshes fail with
     /// `token_service_unavailable`, and no verifier can fetch revocations or
     /// the JWKS. Verifiers then go stale and their `stale_policy`
@@ -325,10 +325,8 @@ pub enum TokenFault {
         /// End (exclusive).
         end: Duration,
         /// Instance ids; with `percent` empty too, every instance.
-        #[serde(default)]
         instances: Vec<u32>,
         /// A share of instances, picked by a hash of the instance id.
-        #[serde(default)]
         percent: Option<f64>,
     },
     /// The selected instances' verifiers read a clock `offset` off.
@@ -340,13 +338,10 @@ pub enum TokenFault {
         /// How far off.
         offset: Duration,
         /// Which way.
-        #[serde(default)]
         direction: SkewDirection,
         /// Instance ids; with `percent` empty too, every instance.
-        #[serde(default)]
         instances: Vec<u32>,
         /// A share of instances, picked by a hash of the instance id.
-        #[serde(default)]
         percent: Option<f64>,
     },
 }
@@ -362,13 +357,14 @@ impl TokenFault {
     }
 }
 
-/// Checks the control section and the token faults; `attacks` and
+/// Checks the control section and the token-side `[[fault]]` entries
+/// (reported under `fault[i]`, `i` the index in the whole list); `attacks` and
 /// `traffic` are the `[[attack]]` and `[[traffic]]` entries (names must not
 /// clash), `eddsa` whether tokens are Ed25519-signed.
 pub(crate) fn validate<'a>(
     control: &'a ControlConfig,
     attacks: &[crate::attack::AttackConfig],
-    faults: &[TokenFault],
+    faults: &[crate::fault::FaultConfig],
     traffic: &[rampart_traffic::TrafficSpec],
     eddsa: bool,
     e: &mut Errors,
@@ -551,13 +547,17 @@ pub(crate) fn validate<'a>(
             );
         }
     }
-    for (i, f) in faults.iter().enumerate() {
-        let p = format!("token_faults[{i}]");
+    let token_faults = faults
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| Some((i, f.as_token_fault()?)));
+    for (i, f) in token_faults {
+        let p = format!("fault[{i}]");
         let (start, end) = f.window();
-        e.check(start < end, &p, || {
-            format!("start ({start}) must be before end ({end})")
+        e.check(start < end, &format!("{p}.end"), || {
+            format!("must be after start ({start}); is {end}")
         });
-        let (instances, percent) = match f {
+        let (instances, percent) = match &f {
             TokenFault::TokenServiceOutage { .. } => continue,
             TokenFault::RevocationPartition {
                 instances, percent, ..

@@ -121,11 +121,9 @@ fn partitioned_instances_accept_revoked_tokens_longer() {
         ),
     );
     let mut cut = base.clone();
-    cut.token_faults = toml::from_str::<Faults>(
-        r#"token_faults = [{ kind = "revocation_partition", start = "8s", end = "20s", instances = [0, 1] }]"#,
-    )
-    .unwrap()
-    .token_faults;
+    cut.fault = faults(
+        r#"fault = [{ kind = "revocation_partition", start = "8s", end = "20s", instances = [0, 1] }]"#,
+    );
     let base = run(&base, None).unwrap();
     let cut = run(&cut, None).unwrap();
     let exp = |o: &RunOutput| metric(o, "revoked.exposure_max_ms");
@@ -149,11 +147,11 @@ fn partitioned_instances_accept_revoked_tokens_longer() {
 
 #[derive(serde::Deserialize)]
 struct Faults {
-    token_faults: Vec<crate::TokenFault>,
+    fault: Vec<crate::FaultConfig>,
 }
 
-fn faults(text: &str) -> Vec<crate::TokenFault> {
-    toml::from_str::<Faults>(text).unwrap().token_faults
+fn faults(text: &str) -> Vec<crate::FaultConfig> {
+    toml::from_str::<Faults>(text).unwrap().fault
 }
 
 #[test]
@@ -165,8 +163,8 @@ fn fail_closed_refuses_what_fail_open_accepts_during_a_token_service_outage() {
         "[policy.auth]\nrevocation_poll_interval = \"1s\"\nrevocation_staleness_max = \"3s\"\nstale_policy = \"fail_open\"\n",
     );
     let mut open = base.clone();
-    open.token_faults =
-        faults(r#"token_faults = [{ kind = "token_service_outage", start = "10s", end = "20s" }]"#);
+    open.fault =
+        faults(r#"fault = [{ kind = "token_service_outage", start = "10s", end = "20s" }]"#);
     let mut closed = open.clone();
     closed.policy.auth.stale_policy = rampart_auth::StalePolicy::FailClosed;
     let base = run(&base, None).unwrap();
@@ -194,8 +192,8 @@ fn fail_closed_refuses_what_fail_open_accepts_during_a_token_service_outage() {
 fn clock_skew_beyond_the_leeway_rejects_valid_tokens() {
     let skewed = |offset: &str| {
         let mut c = world(100, 2, "20s", "");
-        c.token_faults = faults(&format!(
-            r#"token_faults = [{{ kind = "clock_skew", start = "5s", end = "15s", offset = "{offset}", direction = "behind" }}]"#
+        c.fault = faults(&format!(
+            r#"fault = [{{ kind = "clock_skew", start = "5s", end = "15s", offset = "{offset}", direction = "behind" }}]"#
         ));
         run(&c, None).unwrap()
     };
@@ -206,8 +204,8 @@ fn clock_skew_beyond_the_leeway_rejects_valid_tokens() {
     assert_eq!(metric(&within, "legit.rejected.auth.not_yet_valid"), 0.0);
     assert!(metric(&beyond, "legit.rejected.auth.not_yet_valid") > 50.0);
     let mut ahead = world(100, 2, "20s", "");
-    ahead.token_faults = faults(
-        r#"token_faults = [{ kind = "clock_skew", start = "5s", end = "15s", offset = "20m", percent = 100.0 }]"#,
+    ahead.fault = faults(
+        r#"fault = [{ kind = "clock_skew", start = "5s", end = "15s", offset = "20m", percent = 100.0 }]"#,
     );
     let ahead = run(&ahead, None).unwrap();
     // 20 min ahead, every 15-minute token looks expired.
@@ -435,8 +433,8 @@ fn the_same_seed_replays_every_control_feature_identically() {
             "{ROLLOUT}{REPLAY}\n[control.drift_detector]\ninterval = \"2s\"\n\
              [[control.key_leaks]]\nname = \"leak\"\nat = \"4s\"\nrotate_at = \"9s\"\ntraffic = \"shoppers\"\nshape = {{ kind = \"constant\", rate = \"10/s\" }}\n\
              [[control.revocations]]\nat = \"3s\"\ntarget = {{ kind = \"user\", traffic = \"shoppers\", account = 2 }}\n\
-             [[token_faults]]\nkind = \"revocation_partition\"\nstart = \"2s\"\nend = \"8s\"\npercent = 50.0\n\
-             [[token_faults]]\nkind = \"clock_skew\"\nstart = \"2s\"\nend = \"8s\"\noffset = \"5s\"\ninstances = [1]\n"
+             [[fault]]\nkind = \"revocation_partition\"\nstart = \"2s\"\nend = \"8s\"\npercent = 50.0\n\
+             [[fault]]\nkind = \"clock_skew\"\nstart = \"2s\"\nend = \"8s\"\noffset = \"5s\"\ninstances = [1]\n"
         ),
     );
     let a = run(&cfg, None).unwrap();
@@ -485,7 +483,11 @@ fn control_configuration_errors_are_all_reported_with_their_paths() {
         route = "login"
         shape = { kind = "constant", rate = "1/s" }
 
-        [[token_faults]]
+        [[fault]]
+        kind = "instance_crash"
+        at = "20s"
+
+        [[fault]]
         kind = "clock_skew"
         start = "5s"
         end = "5s"
@@ -508,8 +510,9 @@ fn control_configuration_errors_are_all_reported_with_their_paths() {
         "control.token_replays[0].ips",
         "control.key_leaks[0].rotate_at",
         "control.key_leaks[0].route",
-        "token_faults[0]",
-        "token_faults[0].percent",
+        "fault[0].at",
+        "fault[1].end",
+        "fault[1].percent",
     ] {
         assert!(paths.contains(&p), "missing {p} in {paths:?}");
     }
@@ -582,7 +585,7 @@ rotate_at = "40s"
 traffic = "shoppers"
 shape = { kind = "constant", rate = "20/s" }
 
-[[token_faults]]
+[[fault]]
 kind = "revocation_partition"
 start = "10s"
 end = "40s"
@@ -603,4 +606,58 @@ fn the_documented_control_syntax_parses_validates_and_runs() {
     }
     assert!(metric(&out, "attack.leak.forged_accepted") > 0.0);
     assert!(metric(&out, "stale_policy.converge_ms") > 0.0);
+}
+
+#[test]
+fn every_fault_kind_shares_the_one_fault_list_with_precise_serde_errors() {
+    let all = faults(
+        r#"fault = [
+            { kind = "instance_crash", at = "1s" },
+            { kind = "zone_loss", at = "1s", percent = 50.0 },
+            { kind = "metrics_delay", at = "1s", duration = "1s", extra = "1s" },
+            { kind = "boot_failure", at = "1s", duration = "1s", probability = 0.5 },
+            { kind = "token_service_outage", start = "1s", end = "2s" },
+            { kind = "revocation_partition", start = "1s", end = "2s", percent = 10.0 },
+            { kind = "clock_skew", start = "1s", end = "2s", offset = "1s", direction = "behind" },
+        ]"#,
+    );
+    let kinds: Vec<&str> = all.iter().map(crate::FaultConfig::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "instance_crash",
+            "zone_loss",
+            "metrics_delay",
+            "boot_failure",
+            "token_service_outage",
+            "revocation_partition",
+            "clock_skew"
+        ]
+    );
+    let tokens = all.iter().filter(|f| f.as_token_fault().is_some()).count();
+    assert_eq!(tokens, 3);
+
+    let err = |text: &str| toml::from_str::<Faults>(text).err().unwrap().to_string();
+    let e = err(
+        r#"fault = [{ kind = "clock_skew", start = "1s", end = "2s", offset = "1s", precent = 5.0 }]"#,
+    );
+    assert!(e.contains("unknown field `precent`"), "{e}");
+    let e = err(r#"fault = [{ kind = "token_service_outage", start = "1s" }]"#);
+    assert!(e.contains("missing field `end`"), "{e}");
+    let e = err(r#"fault = [{ kind = "clock_skw", start = "1s", end = "2s" }]"#);
+    assert!(
+        e.contains("unknown variant `clock_skw`")
+            && e.contains("clock_skew")
+            && e.contains("boot_failure"),
+        "{e}"
+    );
+    // The old separate list is gone, not silently ignored.
+    let e = toml::from_str::<crate::WorldConfig>(
+        "[run]\nname = \"x\"\nduration = \"1s\"\n\
+         [[token_faults]]\nkind = \"token_service_outage\"\nstart = \"1s\"\nend = \"2s\"\n",
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("unknown field `token_faults`"), "{e}");
 }

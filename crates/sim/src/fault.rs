@@ -7,6 +7,12 @@
 //! through its reconcile loop; a delayed metrics pipeline hands the
 //! controller stale samples; a failing boot ends in `boot_failed`.
 //!
+//! The three token-side faults (`token_service_outage`,
+//! `revocation_partition`, `clock_skew`) live in the same list, so a
+//! scenario has one place for everything that goes wrong; they hold a
+//! `[start, end)` window instead of `at`, and the control plane (not this
+//! module) applies them through [`FaultConfig::as_token_fault`].
+//!
 //! The enum is internally tagged by `kind`, so adding a fault is adding a
 //! variant, its validation and its handler.
 
@@ -17,6 +23,7 @@ use rampart_time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Errors, WorldConfig};
+use crate::control_config::{SkewDirection, TokenFault};
 
 /// One `[[fault]]` entry.
 ///
@@ -25,6 +32,14 @@ use crate::config::{Errors, WorldConfig};
 /// kind = "zone_loss"
 /// at = "60s"
 /// percent = 33.0
+///
+/// [[fault]]
+/// kind = "clock_skew"
+/// start = "10s"
+/// end = "40s"
+/// offset = "5m"
+/// direction = "behind"
+/// percent = 50.0
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
@@ -74,6 +89,49 @@ pub enum FaultConfig {
         /// Probability that a launch in the window fails to boot.
         probability: f64,
     },
+    /// The token service is down over `[start, end)`: logins and refreshes
+    /// fail with `token_service_unavailable`, and no verifier can fetch
+    /// revocations or the JWKS. Verifiers then go stale and their
+    /// `stale_policy` (fail-open or fail-closed) decides.
+    TokenServiceOutage {
+        /// Start, from the run's start.
+        start: Duration,
+        /// End (exclusive).
+        end: Duration,
+    },
+    /// The selected instances cannot reach the revocation feed (polls and
+    /// pushes, JWKS included) over `[start, end)`.
+    RevocationPartition {
+        /// Start, from the run's start.
+        start: Duration,
+        /// End (exclusive).
+        end: Duration,
+        /// Instance ids; with `percent` empty too, every instance.
+        #[serde(default)]
+        instances: Vec<u32>,
+        /// A share of instances, picked by a hash of the instance id.
+        #[serde(default)]
+        percent: Option<f64>,
+    },
+    /// The selected instances' verifiers read a clock `offset` off over
+    /// `[start, end)`.
+    ClockSkew {
+        /// Start, from the run's start.
+        start: Duration,
+        /// End (exclusive).
+        end: Duration,
+        /// How far off.
+        offset: Duration,
+        /// Which way.
+        #[serde(default)]
+        direction: SkewDirection,
+        /// Instance ids; with `percent` empty too, every instance.
+        #[serde(default)]
+        instances: Vec<u32>,
+        /// A share of instances, picked by a hash of the instance id.
+        #[serde(default)]
+        percent: Option<f64>,
+    },
 }
 
 impl FaultConfig {
@@ -84,7 +142,62 @@ impl FaultConfig {
             | FaultConfig::ZoneLoss { at, .. }
             | FaultConfig::MetricsDelay { at, .. }
             | FaultConfig::BootFailure { at, .. } => *at,
+            FaultConfig::TokenServiceOutage { start, .. }
+            | FaultConfig::RevocationPartition { start, .. }
+            | FaultConfig::ClockSkew { start, .. } => *start,
         }
+    }
+
+    /// Whether the control plane applies this fault (a token-side fault
+    /// with a window) rather than the world's fault handler.
+    pub(crate) fn is_token_fault(&self) -> bool {
+        matches!(
+            self,
+            FaultConfig::TokenServiceOutage { .. }
+                | FaultConfig::RevocationPartition { .. }
+                | FaultConfig::ClockSkew { .. }
+        )
+    }
+
+    /// The control plane's view of a token-side fault; `None` for the
+    /// others.
+    pub(crate) fn as_token_fault(&self) -> Option<TokenFault> {
+        Some(match self {
+            FaultConfig::TokenServiceOutage { start, end } => TokenFault::TokenServiceOutage {
+                start: *start,
+                end: *end,
+            },
+            FaultConfig::RevocationPartition {
+                start,
+                end,
+                instances,
+                percent,
+            } => TokenFault::RevocationPartition {
+                start: *start,
+                end: *end,
+                instances: instances.clone(),
+                percent: *percent,
+            },
+            FaultConfig::ClockSkew {
+                start,
+                end,
+                offset,
+                direction,
+                instances,
+                percent,
+            } => TokenFault::ClockSkew {
+                start: *start,
+                end: *end,
+                offset: *offset,
+                direction: *direction,
+                instances: instances.clone(),
+                percent: *percent,
+            },
+            FaultConfig::InstanceCrash { .. }
+            | FaultConfig::ZoneLoss { .. }
+            | FaultConfig::MetricsDelay { .. }
+            | FaultConfig::BootFailure { .. } => return None,
+        })
     }
 
     /// The snake_case kind, for the event log.
@@ -94,19 +207,29 @@ impl FaultConfig {
             FaultConfig::ZoneLoss { .. } => "zone_loss",
             FaultConfig::MetricsDelay { .. } => "metrics_delay",
             FaultConfig::BootFailure { .. } => "boot_failure",
+            FaultConfig::TokenServiceOutage { .. } => "token_service_outage",
+            FaultConfig::RevocationPartition { .. } => "revocation_partition",
+            FaultConfig::ClockSkew { .. } => "clock_skew",
         }
     }
 }
 
 /// What can be wrong with the `[[fault]]` entries, under `fault[i]`.
+/// Token-side faults are checked by `control_config::validate`.
 pub(crate) fn validate(cfg: &WorldConfig, e: &mut Errors) {
     for (i, f) in cfg.fault.iter().enumerate() {
+        if f.is_token_fault() {
+            continue;
+        }
         let p = format!("fault[{i}]");
         e.check(f.at() < cfg.run.duration, &format!("{p}.at"), || {
             format!("must be within the run (duration {})", cfg.run.duration)
         });
         match f {
-            FaultConfig::InstanceCrash { .. } => {}
+            FaultConfig::InstanceCrash { .. }
+            | FaultConfig::TokenServiceOutage { .. }
+            | FaultConfig::RevocationPartition { .. }
+            | FaultConfig::ClockSkew { .. } => {}
             FaultConfig::ZoneLoss { percent, .. } => {
                 e.check(
                     *percent > 0.0 && *percent <= 100.0,

@@ -115,8 +115,8 @@
 //!
 //! # Security events, faults and the control plane
 //!
-//! A `[control]` section and a `[[token_faults]]` list (see
-//! [`ControlConfig`] and [`TokenFault`]) add what the security half of the
+//! A `[control]` section and the token-side kinds of `[[fault]]` (see
+//! [`ControlConfig`] and [`FaultConfig`]) add what the security half of the
 //! world is about: policy rollouts with a lagging launch template, a drift
 //! detector that hot-reloads or replaces stale instances, zero-trust
 //! admission at the LB, admin revocations, a stolen-token replay attacker,
@@ -205,7 +205,7 @@ pub use config::{
 pub use control_config::{
     AccountRef, AdminRevocation, AdmissionConfig, ControlConfig, DriftDetectorConfig,
     KeyLeakConfig, PolicyOverrides, Remediation, RevocationTargetConfig, RolloutConfig,
-    SkewDirection, TokenFault, TokenReplayConfig,
+    SkewDirection, TokenReplayConfig,
 };
 pub use eventlog::{EventLog, EventLogSummary};
 pub use fault::FaultConfig;

@@ -573,11 +573,14 @@ impl Control {
         let mut outages = Vec::new();
         let mut partitions = Vec::new();
         let mut skews = Vec::new();
-        for (i, f) in cfg.token_faults.iter().enumerate() {
+        // `i` counts token faults only, so the instance selection of one
+        // does not move when other kinds of `[[fault]]` are added around it.
+        let token_faults = cfg.fault.iter().filter_map(|f| f.as_token_fault());
+        for (i, f) in token_faults.enumerate() {
             let (s, e) = f.window();
             let (start, end) = (Instant::ZERO + s, Instant::ZERO + e);
             let salt = splitmix64(cfg.run.seed ^ (i as u64).wrapping_mul(0x5851_f42d));
-            match f {
+            match &f {
                 TokenFault::TokenServiceOutage { .. } => outages.push((start, end)),
                 TokenFault::RevocationPartition {
                     instances, percent, ..

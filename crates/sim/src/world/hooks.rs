@@ -112,6 +112,11 @@ impl Ext {
             attackers.push(at);
         }
         for (i, f) in cfg.fault.iter().enumerate() {
+            // Token-side faults are windows the control plane consults;
+            // nothing happens at their start.
+            if f.is_token_fault() {
+                continue;
+            }
             initial.push((
                 Instant::ZERO + f.at(),
                 Msg::Attack(AttackMsg::Fault { index: i as u16 }),
