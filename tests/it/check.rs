@@ -241,7 +241,13 @@ fn schema_is_json_that_describes_the_sections_and_validates_field_names() {
 #[test]
 fn run_with_events_writes_a_json_lines_log_beside_the_report() {
     let out = scratch("run_events");
-    let o = rampart(&["run", &fixture("asserted.toml"), "--events", "--out", out.to_str().unwrap()]);
+    let o = rampart(&[
+        "run",
+        &fixture("asserted.toml"),
+        "--events",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let log = std::fs::read_to_string(out.join("asserted/events.jsonl")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
@@ -250,5 +256,9 @@ fn run_with_events_writes_a_json_lines_log_beside_the_report() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         assert!(v["t_us"].is_u64() && v["ev"].is_string(), "{l}");
     }
-    assert!(String::from_utf8_lossy(&o.stdout).contains("events:"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("events:"),
+        "{}",
+        text(&o)
+    );
 }

@@ -445,7 +445,11 @@ fn expired_tokens_leave_the_cache_without_waiting_for_the_cap() {
             assert!(v.verify(now, &pair.access).is_accepted());
         }
         // Every token of the previous generation expired exactly at `now`.
-        assert_eq!(v.cache_len(), per_generation as usize, "generation {generation}");
+        assert_eq!(
+            v.cache_len(),
+            per_generation as usize,
+            "generation {generation}"
+        );
         assert_eq!(v.stats().cache_expired, generation * per_generation);
     }
     assert_eq!(v.stats().cache_evictions, 0);
