@@ -61,9 +61,12 @@ enum Command {
         #[arg(long)]
         check_determinism: bool,
         /// Also write the JSON-lines event log, `events.jsonl` (every request
-        /// outcome and control event; capped at 10M lines).
+        /// outcome and control event).
         #[arg(long)]
         events: bool,
+        /// Lines the event log keeps; later lines are counted as dropped.
+        #[arg(long, default_value_t = output::EVENT_LINES_MAX, requires = "events")]
+        events_max: u64,
     },
     /// Run scenarios' assertions for CI: a compact pass/fail table (exit 1 if any fails).
     Check {
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
             variant,
             check_determinism,
             events,
+            events_max,
         }) => match load(&file) {
             Ok(s) => run_one(
                 s,
@@ -165,7 +169,7 @@ fn main() -> ExitCode {
                     seed,
                     variant: variant.as_deref(),
                     check_determinism,
-                    events,
+                    events: events.then_some(events_max),
                 },
                 &common,
             ),
@@ -271,7 +275,8 @@ struct RunFlags<'a> {
     seed: Option<u64>,
     variant: Option<&'a str>,
     check_determinism: bool,
-    events: bool,
+    /// The event log's line cap, when one is written.
+    events: Option<u64>,
 }
 
 fn run_one(s: Scenario, path: Option<&Path>, flags: RunFlags<'_>, common: &Common) -> u8 {

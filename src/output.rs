@@ -135,7 +135,7 @@ pub fn run_to_dir(
     command: &str,
     w: &Writer,
     tick: Box<dyn FnMut(rampart_time::Instant)>,
-    events: bool,
+    events: Option<u64>,
 ) -> Result<Outcome, OutputError> {
     let csv_path = dir.join("timeseries.csv");
     let events_path = dir.join("events.jsonl");
@@ -155,11 +155,11 @@ pub fn run_to_dir(
         tick,
     };
     let events_tmp = tmp_path(&events_path);
-    let log = if events {
+    let log = if let Some(lines_max) = events {
         let f = File::create(&events_tmp).map_err(io(&events_tmp))?;
         Some(rampart_sim::EventLog::new(
             Box::new(BufWriter::new(f)),
-            EVENT_LINES_MAX,
+            lines_max,
         ))
     } else {
         None
@@ -178,7 +178,7 @@ pub fn run_to_dir(
     };
     // The sinks flushed on finish; the renames make the files appear whole.
     fs::rename(&csv_tmp, &csv_path).map_err(io(&csv_path))?;
-    if events {
+    if events.is_some() {
         fs::rename(&events_tmp, &events_path).map_err(io(&events_path))?;
     }
     write_run_files(s, &out, dir, command, w)?;

@@ -80,6 +80,44 @@ fn run_writes_metrics_and_a_time_series_and_says_how_to_reproduce() {
     );
 }
 
+/// The event log is bounded by a flag: past `--events-max` lines are
+/// counted, not written, and the summary says how many were dropped.
+#[test]
+fn events_max_caps_the_event_log_and_counts_what_it_dropped() {
+    let out = scratch("events_max");
+    let o = rampart(&[
+        "run",
+        fixture("small.toml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--events",
+        "--events-max",
+        "25",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let log = std::fs::read_to_string(out.join("small/events.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 25);
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v.get("ev").is_some(), "{line}");
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("dropped"), "{stdout}");
+
+    let o = rampart(&[
+        "run",
+        fixture("small.toml").to_str().unwrap(),
+        "--events-max",
+        "5",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--events-max needs --events: {}",
+        text(&o)
+    );
+}
+
 #[test]
 fn the_same_scenario_and_seed_give_byte_identical_files() {
     let (a, b) = (scratch("identical_a"), scratch("identical_b"));
