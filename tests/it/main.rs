@@ -7,4 +7,5 @@ mod mutate;
 mod properties;
 mod scenarios;
 mod snapshots;
+mod support;
 mod sweep;
