@@ -7,7 +7,7 @@ use crate::{RunOutput, SimError, WorldConfig, run};
 /// A small world: a fixed fleet of `instances`, one open Poisson source at
 /// `rps`, a browse/buy mix behind tokens. `extra` is appended to the TOML,
 /// so a test can add tables; `over` replaces whole lines of the base.
-fn world(rps: u32, instances: u32, duration: &str, extra: &str) -> WorldConfig {
+pub(crate) fn world(rps: u32, instances: u32, duration: &str, extra: &str) -> WorldConfig {
     let text = format!(
         r#"
         [run]

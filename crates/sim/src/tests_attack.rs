@@ -11,34 +11,15 @@ use rampart_time::Duration;
 
 use crate::{EventLog, RunOptions, RunOutput, SimError, WorldConfig, run, run_with};
 
-/// A small world: `instances` fixed instances, legit Poisson traffic at
-/// `rps` over a login/browse/buy mix behind tokens; `extra` is TOML appended
-/// (attacks, faults, policy tables).
+/// The small world of the legit tests (`instances` fixed instances, legit
+/// Poisson traffic at `rps` over a login/browse/buy mix behind tokens, with
+/// `extra` TOML appended for attacks, faults and policy tables), under this
+/// module's own name and seed.
 fn world(rps: u32, instances: u32, duration: &str, extra: &str) -> WorldConfig {
-    let text = format!(
-        r#"
-        [run]
-        name = "attack-test"
-        seed = 9
-        duration = "{duration}"
-
-        [scaling]
-        initial = {instances}
-
-        [[traffic]]
-        name = "shoppers"
-        accounts = 500
-        timeout = "5s"
-        model = {{ kind = "open", process = "poisson", shape = {{ kind = "constant", rate = "{rps}/s" }} }}
-        routes = [
-            {{ name = "login", method = "POST", path = "/login", weight = 0.0, backend_cost = "1ms", login = true }},
-            {{ name = "browse", method = "GET", path = "/api/items/{{id}}", weight = 9.0, auth = true, backend_cost = "5ms" }},
-            {{ name = "buy", method = "POST", path = "/api/orders", weight = 1.0, auth = true, request_bytes = "1KiB", backend_cost = "20ms" }},
-        ]
-        {extra}
-        "#
-    );
-    toml::from_str(&text).unwrap_or_else(|e| panic!("test config: {e}\n{text}"))
+    let mut cfg = crate::tests::world(rps, instances, duration, extra);
+    cfg.run.name = "attack-test".into();
+    cfg.run.seed = 9;
+    cfg
 }
 
 fn class<'a>(out: &'a RunOutput, name: &str) -> &'a ClassTotals {
