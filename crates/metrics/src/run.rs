@@ -369,7 +369,8 @@ pub enum LookupError {
     },
 }
 
-fn did_you_mean(s: &[String]) -> String {
+/// "; did you mean `x`?" or nothing.
+pub fn did_you_mean(s: &[String]) -> String {
     match s {
         [] => String::new(),
         [one] => format!("; did you mean `{one}`?"),
@@ -521,13 +522,17 @@ impl fmt::Display for RunMetrics {
 
 /// Up to three candidates at the smallest edit distance from `wanted`, if
 /// that distance is small; ties in name order.
-fn closest<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
+/// Up to three names closest to `wanted` by edit distance, if close enough:
+/// the "did you mean" of every unknown name, here and in the scenario layer.
+pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let limit = (wanted.chars().count() / 3).max(2);
     let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
         .map(|c| (levenshtein(wanted, c), c))
         .filter(|&(d, _)| d <= limit)
         .collect();
     scored.sort();
+    scored.dedup();
     // Only the nearest: `latncy.p99` should suggest `latency.p99`, not p90.
     let best = scored.first().map_or(0, |s| s.0);
     scored

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
+pub use rampart_metrics::run::{closest, did_you_mean};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -243,55 +244,6 @@ fn index_value(v: &DeValue<'_>, prefix: &str, file: usize, out: &mut BTreeMap<St
         }
         _ => {}
     }
-}
-
-/// Up to three names closest to `wanted` by edit distance, if close enough.
-pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let limit = (wanted.chars().count() / 3).max(2);
-    let mut scored: Vec<(usize, &str)> = candidates
-        .into_iter()
-        .map(|c| (levenshtein(wanted, c), c))
-        .filter(|&(d, _)| d <= limit)
-        .collect();
-    scored.sort();
-    scored.dedup();
-    let best = scored.first().map_or(0, |s| s.0);
-    scored
-        .into_iter()
-        .take_while(|s| s.0 == best)
-        .take(3)
-        .map(|(_, c)| c.to_owned())
-        .collect()
-}
-
-/// "; did you mean `x`?" or nothing.
-pub fn did_you_mean(s: &[String]) -> String {
-    match s {
-        [] => String::new(),
-        [one] => format!("; did you mean `{one}`?"),
-        many => format!(
-            "; did you mean one of {}?",
-            many.iter()
-                .map(|m| format!("`{m}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 /// Top-level keys a scenario may hold: a misplaced one gets a hint.
