@@ -24,6 +24,8 @@ fn main() {
         ..Case::default()
     };
     let n = 20u32;
+    // A measuring tool, not a run: the wall clock times the phases of a
+    // case from outside; nothing it reads reaches a simulation.
     let t = Instant::now();
     let applied: Vec<Scenario> = (0..n)
         .map(|_| case.apply(&s).expect("the base scenario applies"))
