@@ -455,6 +455,67 @@ fn expired_tokens_leave_the_cache_without_waiting_for_the_cap() {
     assert_eq!(v.stats().cache_evictions, 0);
 }
 
+/// Gateways first see tokens in any order of expiry (a session minted long
+/// ago shows up after a fresh one). A long-lived entry cached first must not
+/// keep the dead ones behind it in memory.
+#[test]
+fn expired_tokens_leave_the_cache_even_behind_a_longer_lived_entry() {
+    let mut s = service();
+    let ttl = ServiceConfig::default().access_ttl;
+    let cfg = VerifierConfig {
+        cache_entries_max: 1_000,
+        ..VerifierConfig::default()
+    };
+    let half = t0() + Duration::from_nanos(ttl.as_nanos() / 2);
+    let old: Vec<_> = (0..10)
+        .map(|i| s.issue(t0(), &format!("old{i}"), "read").unwrap().access)
+        .collect();
+    let young = s.issue(half, "young", "read").unwrap().access;
+    let mut v = synced_verifier(&s, half, cfg);
+    assert!(v.verify(half, &young).is_accepted());
+    for t in &old {
+        assert!(v.verify(half, t).is_accepted());
+    }
+    assert_eq!(v.cache_len(), 11);
+    let later = t0() + ttl + Duration::from_secs(1);
+    sync(&mut v, &s, later);
+    let fresh = s.issue(later, "fresh", "read").unwrap().access;
+    assert!(v.verify(later, &fresh).is_accepted());
+    assert_eq!(v.stats().cache_expired, 10, "every old token has expired");
+    assert_eq!(v.cache_len(), 2, "the young token and the fresh one");
+    assert_eq!(v.verify(later, &young).cost, CostClass::CacheHit);
+}
+
+/// At the cap, the entry with the least life left makes room.
+#[test]
+fn at_the_cap_the_entry_closest_to_expiry_is_evicted() {
+    let mut s = service();
+    let ttl = ServiceConfig::default().access_ttl;
+    let cfg = VerifierConfig {
+        cache_entries_max: 2,
+        ..VerifierConfig::default()
+    };
+    let half = t0() + Duration::from_nanos(ttl.as_nanos() / 2);
+    let young = s.issue(half, "young", "read").unwrap().access;
+    let old = s.issue(t0(), "old", "read").unwrap().access;
+    let newest = s.issue(half, "newest", "read").unwrap().access;
+    let mut v = synced_verifier(&s, half, cfg);
+    for t in [&young, &old, &newest] {
+        assert!(v.verify(half, t).is_accepted());
+    }
+    assert_eq!(v.stats().cache_evictions, 1);
+    assert_eq!(
+        v.verify(half, &young).cost,
+        CostClass::CacheHit,
+        "the first inserted stays"
+    );
+    assert_ne!(
+        v.verify(half, &old).cost,
+        CostClass::CacheHit,
+        "the soonest to expire went"
+    );
+}
+
 #[test]
 fn revoking_a_subject_rejects_its_earlier_tokens_only() {
     let mut s = service();
@@ -884,12 +945,28 @@ proptest! {
     fn a_forged_token_that_shares_a_cached_tokens_index_is_not_accepted(
         pos in any::<prop::sample::Index>(),
         byte in prop::sample::select(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.".to_vec()),
+        shared in any::<bool>(),
     ) {
         let mut s = service();
         let mut v = synced_verifier(&s, t0(), VerifierConfig::default());
         let token = s.issue(t0(), "alice", "read").unwrap().access;
-        prop_assert!(v.verify(t0(), &token).is_accepted());
-        prop_assert_eq!(v.verify(t0(), &token).cost, CostClass::CacheHit);
+        // Cached either as a copy or as a reference to the caller's `Arc`;
+        // the forgery below is presented either way too.
+        let present = |v: &mut Verifier, t: &str| {
+            if shared {
+                v.verify_shared(t0(), &std::sync::Arc::from(t), &mut crate::jws::NoMemo)
+            } else {
+                v.verify(t0(), t)
+            }
+        };
+        let kept: std::sync::Arc<str> = token.as_str().into();
+        prop_assert!(v.verify_shared(t0(), &kept, &mut crate::jws::NoMemo).is_accepted());
+        prop_assert_eq!(
+            v.verify_shared(t0(), &kept, &mut crate::jws::NoMemo).cost,
+            CostClass::CacheHit,
+            "the same allocation hits"
+        );
+        prop_assert_eq!(v.verify(t0(), &token).cost, CostClass::CacheHit, "an equal copy hits");
         let mut bytes = token.clone().into_bytes();
         let i = pos.index(bytes.len() - 16);
         prop_assume!(bytes[i] != byte);
@@ -899,12 +976,47 @@ proptest! {
             crate::fxhash::cache_index(forged.as_bytes()),
             crate::fxhash::cache_index(token.as_bytes())
         );
-        let verdict = v.verify(t0(), &forged);
+        let verdict = present(&mut v, &forged);
         prop_assert!(!verdict.is_accepted());
         prop_assert_ne!(verdict.cost, CostClass::CacheHit);
-        let again = v.verify(t0(), &token);
+        let again = present(&mut v, &token);
         prop_assert!(again.is_accepted());
         prop_assert_eq!(again.cost, CostClass::CacheHit);
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(16))]
+
+    /// Borrowed and shared verification are one decision procedure: the
+    /// same verdicts, cost classes and stats over a sequence of valid,
+    /// tampered and repeated tokens.
+    #[test]
+    fn verify_shared_decides_exactly_as_verify(
+        picks in prop::collection::vec((0usize..4, any::<bool>()), 1..24),
+    ) {
+        let mut s = service();
+        let tokens: Vec<String> = (0..4)
+            .map(|i| {
+                let t = s.issue(t0(), &format!("user{i}"), "read").unwrap().access;
+                if i == 3 { t.replacen('.', ".x", 1) } else { t }
+            })
+            .collect();
+        let shared: Vec<std::sync::Arc<str>> = tokens.iter().map(|t| t.as_str().into()).collect();
+        let mut borrowed_v = synced_verifier(&s, t0(), VerifierConfig::default());
+        let mut shared_v = synced_verifier(&s, t0(), VerifierConfig::default());
+        for (i, copy) in picks {
+            let a = borrowed_v.verify(t0(), &tokens[i]);
+            let b = if copy {
+                shared_v.verify_shared(t0(), &std::sync::Arc::from(tokens[i].as_str()), &mut crate::jws::NoMemo)
+            } else {
+                shared_v.verify_shared(t0(), &shared[i], &mut crate::jws::NoMemo)
+            };
+            prop_assert_eq!(a.is_accepted(), b.is_accepted());
+            prop_assert_eq!(a.cost, b.cost);
+            prop_assert_eq!(a.rejection(), b.rejection());
+        }
+        prop_assert_eq!(format!("{:?}", borrowed_v.stats()), format!("{:?}", shared_v.stats()));
     }
 }
 

@@ -1,6 +1,7 @@
 //! The verifier core: one per gateway instance.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use rampart_time::{Duration, Instant};
@@ -49,8 +50,9 @@ pub struct VerifierConfig {
     /// Minimum gap between JWKS fetches triggered by an unknown `kid`: the
     /// rate limit that keeps forged kids from causing one fetch per request.
     pub jwks_unknown_kid_refetch_min: Duration,
-    /// Verified-token cache capacity; at the cap the oldest entry is evicted
-    /// (FIFO), counted in [`VerifierStats::cache_evictions`].
+    /// Verified-token cache capacity; at the cap the entry closest to its
+    /// expiry is evicted (it has the least use left), counted in
+    /// [`VerifierStats::cache_evictions`].
     pub cache_entries_max: usize,
     /// Denylist capacity; at the cap the verifier cannot hold every live
     /// revocation, so it counts the overflow, treats its feed as stale (the
@@ -213,7 +215,11 @@ pub struct VerifierStats {
 
 #[derive(Debug)]
 struct CacheEntry {
-    token: Box<str>,
+    // Shared with the caller when it verifies through `verify_shared`, so a
+    // fleet of verifiers caching one token holds one copy of its bytes, and
+    // a lookup with the very same allocation is decided by address instead
+    // of comparing ~400 cold bytes.
+    token: Arc<str>,
     principal: Arc<Principal>,
     // No later than the token's `exp`: past it the cold path decides, with
     // leeway, so a cached entry never outlives its token.
@@ -222,6 +228,30 @@ struct CacheEntry {
     // The denylist generation this entry was last checked against.
     checked_generation: u64,
     seq: u64,
+}
+
+/// A token as the caller hands it over: borrowed (copied into the cache
+/// on insert) or shared (the cache keeps another reference).
+#[derive(Clone, Copy)]
+enum Token<'a> {
+    Borrowed(&'a str),
+    Shared(&'a Arc<str>),
+}
+
+impl<'a> Token<'a> {
+    fn as_str(self) -> &'a str {
+        match self {
+            Token::Borrowed(s) => s,
+            Token::Shared(s) => s,
+        }
+    }
+
+    fn into_arc(self) -> Arc<str> {
+        match self {
+            Token::Borrowed(s) => s.into(),
+            Token::Shared(s) => Arc::clone(s),
+        }
+    }
 }
 
 /// The per-gateway verifier: key set, revocation cache, verified-token cache.
@@ -245,7 +275,9 @@ pub struct Verifier {
     last_jwks_request: Option<Instant>,
     unknown_kid_pending: bool,
     cache: HashMap<u64, CacheEntry, IdentityBuild>,
-    cache_order: VecDeque<(u64, u64)>,
+    // Entries by expiry, soonest on top: (expires_at, index, seq). Records
+    // of entries since removed or replaced are skipped by their seq.
+    cache_expiry: BinaryHeap<Reverse<(Instant, u64, u64)>>,
     cache_seq: u64,
     // Where the cold path decodes token payloads; kept between calls so an
     // accepted token costs no allocation to parse. At most
@@ -272,7 +304,7 @@ impl Verifier {
             last_jwks_request: None,
             unknown_kid_pending: false,
             cache: HashMap::default(),
-            cache_order: VecDeque::new(),
+            cache_expiry: BinaryHeap::new(),
             cache_seq: 0,
             payload_scratch: Vec::new(),
             stats: VerifierStats::default(),
@@ -363,7 +395,25 @@ impl Verifier {
         token: &str,
         memo: &mut dyn SignatureMemo,
     ) -> Verdict {
-        let v = self.verify_inner(now, token, memo);
+        let v = self.verify_inner(now, Token::Borrowed(token), memo);
+        self.count(v)
+    }
+
+    /// [`Verifier::verify_with_memo`] for a token the caller keeps in an
+    /// `Arc<str>`: a cache entry for it shares the caller's allocation
+    /// instead of copying the token. Same decisions, same cost classes; only
+    /// memory and lookup time differ.
+    pub fn verify_shared(
+        &mut self,
+        now: Instant,
+        token: &Arc<str>,
+        memo: &mut dyn SignatureMemo,
+    ) -> Verdict {
+        let v = self.verify_inner(now, Token::Shared(token), memo);
+        self.count(v)
+    }
+
+    fn count(&mut self, v: Verdict) -> Verdict {
         match &v.outcome {
             Ok(_) => {
                 self.stats.accepted += 1;
@@ -379,7 +429,13 @@ impl Verifier {
         v
     }
 
-    fn verify_inner(&mut self, now: Instant, token: &str, memo: &mut dyn SignatureMemo) -> Verdict {
+    fn verify_inner(
+        &mut self,
+        now: Instant,
+        given: Token<'_>,
+        memo: &mut dyn SignatureMemo,
+    ) -> Verdict {
+        let token = given.as_str();
         let stale = self.is_stale(now);
         if token.len() > self.config.token_bytes_max {
             return reject(
@@ -438,7 +494,7 @@ impl Verifier {
         let expires_at = Instant::from_nanos(c.exp.saturating_mul(1_000_000_000));
         let not_before = Instant::from_nanos(c.nbf.saturating_mul(1_000_000_000));
         if now < expires_at {
-            self.cache_insert(now, h, token, principal.clone(), expires_at, not_before);
+            self.cache_insert(now, h, given, principal.clone(), expires_at, not_before);
         }
         Verdict {
             outcome: Ok(principal),
@@ -450,7 +506,11 @@ impl Verifier {
     fn cache_lookup(&mut self, now: Instant, h: u64, token: &str, stale: bool) -> Option<Verdict> {
         let e = self.cache.get_mut(&h)?;
         // The hash is only an index: trust the entry for this exact token.
-        if *e.token != *token {
+        // The same address and length is the same bytes (both are live,
+        // immutable borrows); anything else is compared byte for byte.
+        let same_allocation =
+            std::ptr::eq(e.token.as_ptr(), token.as_ptr()) && e.token.len() == token.len();
+        if !same_allocation && *e.token != *token {
             return None;
         }
         if now >= e.expires_at || (now + self.config.leeway) < e.not_before {
@@ -486,7 +546,7 @@ impl Verifier {
         &mut self,
         now: Instant,
         h: u64,
-        token: &str,
+        token: Token<'_>,
         principal: Arc<Principal>,
         expires_at: Instant,
         not_before: Instant,
@@ -497,26 +557,22 @@ impl Verifier {
         // An expired token is never looked up again, so lookups alone never
         // reclaim it: without this, dead entries pile up until the cap and a
         // long run holds the cap's worth of memory where a short one holds
-        // only the live sessions. Tokens of one issuer share a TTL, so
-        // insertion order is (nearly) expiry order and the front of the queue
-        // is where the dead ones are: amortised O(1) per insert. An entry with
-        // a longer life in front stops the sweep early; the cap still bounds.
-        while let Some(&(key, seq)) = self.cache_order.front() {
-            match self.cache.get(&key) {
-                Some(e) if e.seq == seq => {
-                    if now < e.expires_at {
-                        break;
-                    }
-                    self.cache.remove(&key);
-                    self.stats.cache_expired += 1;
-                }
-                // A record left behind by a removal or a re-insert.
-                _ => {}
+        // only the live sessions. Tokens reach a gateway in any order of
+        // expiry (a session minted long ago is first seen now), so a FIFO
+        // sweep would stall behind one long-lived entry: the heap pops
+        // exactly the dead ones, O(log n) per insert.
+        while let Some(&Reverse((expires_at, key, seq))) = self.cache_expiry.peek() {
+            if now < expires_at {
+                break;
             }
-            self.cache_order.pop_front();
+            self.cache_expiry.pop();
+            if self.cache.get(&key).is_some_and(|e| e.seq == seq) {
+                self.cache.remove(&key);
+                self.stats.cache_expired += 1;
+            }
         }
         while self.cache.len() >= self.config.cache_entries_max && !self.cache.contains_key(&h) {
-            let Some((key, seq)) = self.cache_order.pop_front() else {
+            let Some(Reverse((_, key, seq))) = self.cache_expiry.pop() else {
                 break;
             };
             if self.cache.get(&key).is_some_and(|e| e.seq == seq) {
@@ -529,7 +585,7 @@ impl Verifier {
         self.cache.insert(
             h,
             CacheEntry {
-                token: token.into(),
+                token: token.into_arc(),
                 principal,
                 expires_at,
                 not_before,
@@ -537,19 +593,19 @@ impl Verifier {
                 seq,
             },
         );
-        self.cache_order.push_back((h, seq));
-        // Entries removed on expiry or revocation leave stale order records;
-        // compact so the queue stays within twice the cap.
-        if self.cache_order.len() > 2 * self.config.cache_entries_max {
+        self.cache_expiry.push(Reverse((expires_at, h, seq)));
+        // Entries removed on lookup or revocation, or replaced, leave stale
+        // records; compact so the heap stays within twice the cap.
+        if self.cache_expiry.len() > 2 * self.config.cache_entries_max {
             let cache = &self.cache;
-            self.cache_order
-                .retain(|(k, s)| cache.get(k).is_some_and(|e| e.seq == *s));
+            self.cache_expiry
+                .retain(|Reverse((_, k, s))| cache.get(k).is_some_and(|e| e.seq == *s));
         }
     }
 
     fn clear_cache(&mut self) {
         self.cache.clear();
-        self.cache_order.clear();
+        self.cache_expiry.clear();
     }
 
     fn note_unknown_kid(&mut self, now: Instant) {
