@@ -5,6 +5,7 @@
 //! random stream.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use rampart_auth::{TokenPair, TokenService};
 use rampart_des::rng::{self, ActorRng, actor_rng};
@@ -23,8 +24,9 @@ pub struct Account {
     pub subject: String,
     /// Password (legit clients know theirs).
     pub password: Vec<u8>,
-    /// The current access token, if any.
-    pub access: Option<String>,
+    /// The current access token, if any. Shared: every gateway's verified-
+    /// token cache keeps a reference to this allocation instead of a copy.
+    pub access: Option<Arc<str>>,
     /// When the access token expires (Unix-time instant).
     pub access_exp: Instant,
     /// The current refresh token, if any.
@@ -40,7 +42,7 @@ impl Account {
     /// Keeps a fresh token pair.
     pub fn store(&mut self, pair: TokenPair, access_ttl: Duration, unix_now: Instant) {
         self.sid = pair.access_claims.sid;
-        self.access = Some(pair.access);
+        self.access = Some(pair.access.into());
         self.refresh = Some(pair.refresh);
         self.access_exp = unix_now + access_ttl;
     }

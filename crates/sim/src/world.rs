@@ -766,11 +766,11 @@ impl World {
 
         // Authentication.
         if rejected.is_none() && r.kind == Kind::Api && route.auth {
-            match account.access.as_deref() {
+            match account.access.as_ref() {
                 Some(token) => {
                     let v = g
                         .verifier
-                        .verify_with_memo(verifier_unix, token, &mut self.sig_memo);
+                        .verify_shared(verifier_unix, token, &mut self.sig_memo);
                     cpu += match v.cost {
                         CostClass::CacheHit => costs.verify_cache_hit,
                         CostClass::ColdEdDsa => costs.verify_cold_eddsa,

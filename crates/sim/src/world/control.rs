@@ -942,7 +942,7 @@ impl World {
         };
         let token = sign_claims(&material, TYP_ACCESS, &claims).expect("a kid we issued is valid");
         let acc = self.sources[source as usize].account_mut(account);
-        acc.access = Some(token);
+        acc.access = Some(token.into());
         acc.access_exp = unix + ttl;
     }
 
