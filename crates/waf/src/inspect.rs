@@ -180,9 +180,6 @@ impl Bits {
     fn set(&mut self, i: usize) {
         self.0[i / 64] |= 1 << (i % 64);
     }
-    fn get(&self, i: usize) -> bool {
-        self.0[i / 64] & (1 << (i % 64)) != 0
-    }
     fn or(&mut self, o: &Bits) {
         for (a, b) in self.0.iter_mut().zip(o.0) {
             *a |= b;
@@ -193,18 +190,28 @@ impl Bits {
             *a &= b;
         }
     }
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0.iter().enumerate().flat_map(|(w, &word)| {
+    /// Clears every bit set in `o`.
+    fn and_not(&mut self, o: &Bits) {
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a &= !b;
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.0.iter().fold(0, |a, &w| a | w) == 0
+    }
+    fn count(&self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
+    }
+    /// The set bits, lowest first. A plain loop over the words: the
+    /// `flat_map` it replaced cost a few dozen instructions per value.
+    fn for_each(&self, mut f: impl FnMut(usize)) {
+        for (w, &word) in self.0.iter().enumerate() {
             let mut word = word;
-            std::iter::from_fn(move || {
-                if word == 0 {
-                    return None;
-                }
-                let t = word.trailing_zeros() as usize;
+            while word != 0 {
+                f(w * 64 + word.trailing_zeros() as usize);
                 word &= word - 1;
-                Some(w * 64 + t)
-            })
-        })
+            }
+        }
     }
 }
 
@@ -249,6 +256,8 @@ pub struct Inspector {
     regex_set: Option<RegexSet>,
     /// Per rule, its index in `regex_set` (`u16::MAX` for non-regex rules).
     set_index: Vec<u16>,
+    /// The rules whose matcher is a regex (the ones the set answers for).
+    regex_rules: Bits,
     /// Per trigger pattern, the rules it selects (closure over containment).
     trigger_rules: Vec<Bits>,
     trigger_len_max: usize,
@@ -420,8 +429,10 @@ impl Inspector {
             .build()
             .ok();
         let mut set_index = vec![u16::MAX; rules.len()];
+        let mut regex_rules = Bits::default();
         for (k, (idx, _)) in set_sources.iter().enumerate() {
             set_index[*idx] = k as u16;
+            regex_rules.set(*idx);
         }
         let compile_route = |r: &Route| CompiledRoute {
             prefix: r.path_prefix.as_bytes().to_vec(),
@@ -471,6 +482,7 @@ impl Inspector {
             trigger_table,
             regex_set,
             set_index,
+            regex_rules,
             trigger_rules,
             trigger_len_max: patterns.iter().map(String::len).max().unwrap_or(0),
             always,
@@ -795,6 +807,13 @@ impl Inspector {
     /// [`Inspector::inspect_reference`] on the corpora, mutated corpora and
     /// arbitrary bytes.
     fn trigger_hits(&self, v: &[u8]) -> (Bits, u64) {
+        self.trigger_hits_on(v, self.trigger_table.trans16.as_deref())
+    }
+
+    /// [`Inspector::trigger_hits`] over the `u16` table `trans16`, or over
+    /// the `u32` one when `None` (policies too large for `u16` states; the
+    /// tests walk both).
+    fn trigger_hits_on(&self, v: &[u8], trans16: Option<&[u16; TRANS16_LEN]>) -> (Bits, u64) {
         if self.trigger_rules.is_empty() {
             // No triggers: the reference's single search finds nothing and
             // walks the whole value.
@@ -806,11 +825,16 @@ impl Inspector {
             walked: 0,
             pos: 0,
         };
-        let mut sid = t.start;
-        for (i, &b) in v.iter().enumerate() {
-            sid = t.trans[(sid + u32::from(t.classes[usize::from(b)])) as usize];
-            if sid < t.match_limit {
-                t.replay(&mut walk, i + 1, sid);
+        match trans16 {
+            Some(trans) => t.walk16(trans, v, &mut walk),
+            None => {
+                let mut sid = t.start;
+                for (i, &b) in v.iter().enumerate() {
+                    sid = t.trans[(sid + u32::from(t.classes[usize::from(b)])) as usize];
+                    if sid < t.match_limit {
+                        t.replay(&mut walk, i + 1, sid);
+                    }
+                }
             }
         }
         if walk.pos < v.len() {
@@ -851,12 +875,24 @@ impl Inspector {
 
     fn match_value(&self, target: Target, v: &[u8], acc: &mut Acc) {
         acc.cost.values_inspected += 1;
-        let (mut hits, walked) = match acc.path {
+        let (mut live, walked) = match acc.path {
             SearchPath::Fast => self.trigger_hits(v),
             SearchPath::Reference => self.trigger_hits_reference(v),
         };
         acc.cost.bytes_scanned += walked;
-        hits.and(&self.by_target[target as usize]);
+        // The rules evaluated here: selected, reading this target, and not
+        // fired yet in this request. Each is charged one evaluation and one
+        // read of the value, however its answer is obtained. A rule firing
+        // below only marks itself, so counting them up front is the same
+        // as counting in the loop.
+        live.and(&self.by_target[target as usize]);
+        live.and_not(&acc.fired);
+        if live.is_empty() {
+            return;
+        }
+        let evaluated = live.count();
+        acc.cost.rules_evaluated += evaluated;
+        acc.cost.bytes_scanned += u64::from(evaluated) * v.len() as u64;
         // Several regex rules to run on one value: one pass of the set
         // answers them all. Most values are clean, so the set first asks
         // only "does any pattern match?" (a forward search that stops at
@@ -867,11 +903,11 @@ impl Inspector {
         // per rule, as the model the simulator charges is per rule.
         let set_answer = match (&self.regex_set, acc.path) {
             (Some(set), SearchPath::Fast)
-                if hits
-                    .iter()
-                    .filter(|&r| !acc.fired.get(r) && matches!(self.rules[r].kind, Kind::Regex(_)))
-                    .nth(1)
-                    .is_some() =>
+                if {
+                    let mut regex_live = live;
+                    regex_live.and(&self.regex_rules);
+                    regex_live.count() >= 2
+                } =>
             {
                 if set.is_match(v) {
                     SetAnswer::Which(set.matches(v))
@@ -881,31 +917,21 @@ impl Inspector {
             }
             _ => SetAnswer::NotAsked,
         };
-        for r in hits.iter() {
-            if acc.fired.get(r) {
-                continue;
-            }
+        live.for_each(|r| {
             let rule = &self.rules[r];
-            acc.cost.rules_evaluated += 1;
             let matched = match &rule.kind {
-                Kind::Regex(re) => {
-                    acc.cost.bytes_scanned += v.len() as u64;
-                    match &set_answer {
-                        SetAnswer::Which(m) => m.matched(usize::from(self.set_index[r])),
-                        SetAnswer::NoneMatch => false,
-                        SetAnswer::NotAsked => re.is_match(v),
-                    }
-                }
-                Kind::InternalUrl => {
-                    acc.cost.bytes_scanned += v.len() as u64;
-                    ssrf::has_internal_url(v)
-                }
+                Kind::Regex(re) => match &set_answer {
+                    SetAnswer::Which(m) => m.matched(usize::from(self.set_index[r])),
+                    SetAnswer::NoneMatch => false,
+                    SetAnswer::NotAsked => re.is_match(v),
+                },
+                Kind::InternalUrl => ssrf::has_internal_url(v),
             };
             if matched {
                 acc.fired.set(r);
                 acc.rule(rule);
             }
-        }
+        });
     }
 }
 
@@ -974,6 +1000,9 @@ impl<'a> Seen<'a> {
     }
 }
 
+/// Entries of the `u16` trigger table: every `u16` is a valid index.
+const TRANS16_LEN: usize = 1 << 16;
+
 /// The trigger DFA as one flat table, so the per-byte step is two loads,
 /// an add and a compare.
 ///
@@ -989,6 +1018,11 @@ struct TriggerTable {
     classes: [u8; 256],
     /// `trans[state + class]`: the next state, premultiplied.
     trans: Vec<u32>,
+    /// The same table as `u16` in a fixed 64 Ki array, when every
+    /// premultiplied state fits (the built-in rules need under 40 Ki
+    /// entries at PL4): a `u16` index cannot be out of bounds, so the walk
+    /// has no bounds check, and the table is half the size.
+    trans16: Option<Box<[u16; TRANS16_LEN]>>,
     /// The unanchored start state, premultiplied.
     start: u32,
     /// States below this (premultiplied) are match states.
@@ -1112,8 +1146,17 @@ impl TriggerTable {
             match_hits.push(hits);
             match_lens.push(lens.into_boxed_slice());
         }
+        let trans16 = (trans.len() <= TRANS16_LEN).then(|| {
+            let mut t = Box::new([0u16; TRANS16_LEN]);
+            for (d, &s) in t.iter_mut().zip(&trans) {
+                // Every entry is a premultiplied state below `trans.len()`.
+                *d = s as u16;
+            }
+            t
+        });
         Ok(Some(TriggerTable {
             classes,
+            trans16,
             trans,
             start: premultiplied(index[&start])?,
             match_limit: premultiplied(n_match)?,
@@ -1121,6 +1164,44 @@ impl TriggerTable {
             match_hits,
             match_lens,
         }))
+    }
+
+    /// The walk over the `u16` table, four bytes per step: the four next
+    /// states are computed first and one comparison of their minimum says
+    /// whether any is a match state (rare on clean input); only then are
+    /// they replayed one by one, in order.
+    #[inline]
+    fn walk16(&self, trans: &[u16; TRANS16_LEN], v: &[u8], walk: &mut Walk) {
+        let cls = &self.classes;
+        // Both fit: `new` builds this table only when every premultiplied
+        // state is below `TRANS16_LEN`.
+        let limit = self.match_limit as u16;
+        let mut sid = self.start as u16;
+        // `sid + class` stays below the table length: `sid` is a
+        // premultiplied state and `class` is below the stride.
+        let step = |sid: u16, b: u8| trans[usize::from(sid + u16::from(cls[usize::from(b)]))];
+        let (quads, rest) = v.as_chunks::<4>();
+        for (k, &[a, b, c, d]) in quads.iter().enumerate() {
+            let s1 = step(sid, a);
+            let s2 = step(s1, b);
+            let s3 = step(s2, c);
+            let s4 = step(s3, d);
+            if s1.min(s2).min(s3.min(s4)) < limit {
+                for (j, s) in [s1, s2, s3, s4].into_iter().enumerate() {
+                    if s < limit {
+                        self.replay(walk, 4 * k + j + 1, u32::from(s));
+                    }
+                }
+            }
+            sid = s4;
+        }
+        let base = quads.len() * 4;
+        for (j, &b) in rest.iter().enumerate() {
+            sid = step(sid, b);
+            if sid < limit {
+                self.replay(walk, base + j + 1, u32::from(sid));
+            }
+        }
     }
 
     /// Folds match state `sid`, reached at byte offset `end`, into `walk`:
@@ -1271,6 +1352,10 @@ mod tests {
         b"\xc3\xa9",
         b"\0",
         b"\xff",
+        // Runs of bytes in no trigger, of lengths that shift the following
+        // trigger across the four-byte steps of the `u16` walk.
+        b"\xf0\xf1\xf2",
+        b"\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xfb\xfc",
     ];
 
     /// Compiled once: building four inspectors per generated case would
@@ -1306,10 +1391,14 @@ mod tests {
         ) {
             let v: Vec<u8> = picks.iter().flat_map(|&k| PIECES[k].iter().copied()).collect();
             for ins in INSPECTORS.iter() {
-                let (fast_hits, fast_walked) = ins.trigger_hits(&v);
+                proptest::prop_assert!(ins.trigger_table.trans16.is_some());
                 let (ref_hits, ref_walked) = ins.trigger_hits_reference(&v);
-                proptest::prop_assert_eq!(fast_hits.0, ref_hits.0);
-                proptest::prop_assert_eq!(fast_walked, ref_walked);
+                // The `u16` four-byte walk the built-in policies use, and
+                // the `u32` one larger policies fall back to.
+                for (fast_hits, fast_walked) in [ins.trigger_hits(&v), ins.trigger_hits_on(&v, None)] {
+                    proptest::prop_assert_eq!(fast_hits.0, ref_hits.0);
+                    proptest::prop_assert_eq!(fast_walked, ref_walked);
+                }
             }
         }
     }
