@@ -807,13 +807,13 @@ impl Inspector {
     /// [`Inspector::inspect_reference`] on the corpora, mutated corpora and
     /// arbitrary bytes.
     fn trigger_hits(&self, v: &[u8]) -> (Bits, u64) {
-        self.trigger_hits_on(v, self.trigger_table.trans16.as_deref())
+        self.trigger_hits_on(v, self.trigger_table.narrow.as_ref())
     }
 
-    /// [`Inspector::trigger_hits`] over the `u16` table `trans16`, or over
+    /// [`Inspector::trigger_hits`] over the `u16` table `narrow`, or over
     /// the `u32` one when `None` (policies too large for `u16` states; the
     /// tests walk both).
-    fn trigger_hits_on(&self, v: &[u8], trans16: Option<&[u16; TRANS16_LEN]>) -> (Bits, u64) {
+    fn trigger_hits_on(&self, v: &[u8], narrow: Option<&Narrow>) -> (Bits, u64) {
         if self.trigger_rules.is_empty() {
             // No triggers: the reference's single search finds nothing and
             // walks the whole value.
@@ -825,8 +825,8 @@ impl Inspector {
             walked: 0,
             pos: 0,
         };
-        match trans16 {
-            Some(trans) => t.walk16(trans, v, &mut walk),
+        match narrow {
+            Some(n) => t.walk_narrow(n, v, &mut walk),
             None => {
                 let mut sid = t.start;
                 for (i, &b) in v.iter().enumerate() {
@@ -1000,8 +1000,27 @@ impl<'a> Seen<'a> {
     }
 }
 
-/// Entries of the `u16` trigger table: every `u16` is a valid index.
-const TRANS16_LEN: usize = 1 << 16;
+/// Entries of the `u16` trigger table: any `u16` state plus any `u8`
+/// class is a valid index, so the walk needs no bounds check.
+const NARROW_LEN: usize = (1 << 16) + 256;
+
+/// The trigger DFA with `u16` states in a fixed-size array, renumbered so
+/// that match states are exactly the states at or above `match_base`, a
+/// power of two: the OR of several states is at or above it exactly when
+/// one of them is a match state, so a block of bytes is walked with one
+/// test at its end. Half the size of the `u32` table, too.
+#[derive(Debug)]
+struct Narrow {
+    /// `trans[state + class]`: the next state, premultiplied; the tail
+    /// past the last state is padding.
+    trans: Box<[u16; NARROW_LEN]>,
+    start: u16,
+    /// Non-match states lie below it, match states at or above it.
+    match_base: u16,
+    /// Per `state - match_base` of a match state, its index into
+    /// `match_hits` and `match_lens` (other entries are unused).
+    match_index: Vec<u16>,
+}
 
 /// The trigger DFA as one flat table, so the per-byte step is two loads,
 /// an add and a compare.
@@ -1018,11 +1037,9 @@ struct TriggerTable {
     classes: [u8; 256],
     /// `trans[state + class]`: the next state, premultiplied.
     trans: Vec<u32>,
-    /// The same table as `u16` in a fixed 64 Ki array, when every
-    /// premultiplied state fits (the built-in rules need under 40 Ki
-    /// entries at PL4): a `u16` index cannot be out of bounds, so the walk
-    /// has no bounds check, and the table is half the size.
-    trans16: Option<Box<[u16; TRANS16_LEN]>>,
+    /// The same automaton with `u16` states, when they fit (the built-in
+    /// rules need under 48 Ki entries at PL4); `None` for larger policies.
+    narrow: Option<Narrow>,
     /// The unanchored start state, premultiplied.
     start: u32,
     /// States below this (premultiplied) are match states.
@@ -1146,17 +1163,10 @@ impl TriggerTable {
             match_hits.push(hits);
             match_lens.push(lens.into_boxed_slice());
         }
-        let trans16 = (trans.len() <= TRANS16_LEN).then(|| {
-            let mut t = Box::new([0u16; TRANS16_LEN]);
-            for (d, &s) in t.iter_mut().zip(&trans) {
-                // Every entry is a premultiplied state below `trans.len()`.
-                *d = s as u16;
-            }
-            t
-        });
+        let narrow = Narrow::new(&trans, stride, n_match, premultiplied(index[&start])?);
         Ok(Some(TriggerTable {
             classes,
-            trans16,
+            narrow,
             trans,
             start: premultiplied(index[&start])?,
             match_limit: premultiplied(n_match)?,
@@ -1166,42 +1176,51 @@ impl TriggerTable {
         }))
     }
 
-    /// The walk over the `u16` table, four bytes per step: the four next
-    /// states are computed first and one comparison of their minimum says
-    /// whether any is a match state (rare on clean input); only then are
-    /// they replayed one by one, in order.
+    /// The walk over the `u16` table, eight bytes per step: the eight
+    /// next states are computed with no test, and one comparison of their
+    /// OR says whether any is a match state (rare on clean input); only
+    /// then are they looked at one by one, in order, and replayed.
     #[inline]
-    fn walk16(&self, trans: &[u16; TRANS16_LEN], v: &[u8], walk: &mut Walk) {
+    fn walk_narrow(&self, n: &Narrow, v: &[u8], walk: &mut Walk) {
         let cls = &self.classes;
-        // Both fit: `new` builds this table only when every premultiplied
-        // state is below `TRANS16_LEN`.
-        let limit = self.match_limit as u16;
-        let mut sid = self.start as u16;
-        // `sid + class` stays below the table length: `sid` is a
-        // premultiplied state and `class` is below the stride.
-        let step = |sid: u16, b: u8| trans[usize::from(sid + u16::from(cls[usize::from(b)]))];
-        let (quads, rest) = v.as_chunks::<4>();
-        for (k, &[a, b, c, d]) in quads.iter().enumerate() {
-            let s1 = step(sid, a);
-            let s2 = step(s1, b);
-            let s3 = step(s2, c);
-            let s4 = step(s3, d);
-            if s1.min(s2).min(s3.min(s4)) < limit {
-                for (j, s) in [s1, s2, s3, s4].into_iter().enumerate() {
-                    if s < limit {
-                        self.replay(walk, 4 * k + j + 1, u32::from(s));
+        let trans = &*n.trans;
+        // A `u16` state plus a `u8` class is always below `NARROW_LEN`.
+        let step = |s: u16, b: u8| trans[usize::from(s) + usize::from(cls[usize::from(b)])];
+        let base = n.match_base;
+        let mut sid = n.start;
+        let (blocks, rest) = v.as_chunks::<8>();
+        for (k, blk) in blocks.iter().enumerate() {
+            let s1 = step(sid, blk[0]);
+            let s2 = step(s1, blk[1]);
+            let s3 = step(s2, blk[2]);
+            let s4 = step(s3, blk[3]);
+            let s5 = step(s4, blk[4]);
+            let s6 = step(s5, blk[5]);
+            let s7 = step(s6, blk[6]);
+            let s8 = step(s7, blk[7]);
+            sid = s8;
+            if (s1 | s2 | s3 | s4 | s5 | s6 | s7 | s8) >= base {
+                for (j, s) in [s1, s2, s3, s4, s5, s6, s7, s8].into_iter().enumerate() {
+                    if s >= base {
+                        self.replay_narrow(n, walk, 8 * k + j + 1, s);
                     }
                 }
             }
-            sid = s4;
         }
-        let base = quads.len() * 4;
+        let offset = blocks.len() * 8;
         for (j, &b) in rest.iter().enumerate() {
             sid = step(sid, b);
-            if sid < limit {
-                self.replay(walk, base + j + 1, u32::from(sid));
+            if sid >= base {
+                self.replay_narrow(n, walk, offset + j + 1, sid);
             }
         }
+    }
+
+    /// [`TriggerTable::replay`] for match state `sid` of `n`.
+    #[inline(never)]
+    fn replay_narrow(&self, n: &Narrow, walk: &mut Walk, end: usize, sid: u16) {
+        let k = usize::from(n.match_index[usize::from(sid - n.match_base)]);
+        self.replay_match(walk, end, k);
     }
 
     /// Folds match state `sid`, reached at byte offset `end`, into `walk`:
@@ -1212,7 +1231,12 @@ impl TriggerTable {
     /// increasing order does exactly that, repeatedly.
     #[inline]
     fn replay(&self, walk: &mut Walk, end: usize, sid: u32) {
-        let k = usize::from(self.match_index[sid as usize]);
+        self.replay_match(walk, end, usize::from(self.match_index[sid as usize]));
+    }
+
+    /// [`TriggerTable::replay`] for match state number `k`.
+    #[inline]
+    fn replay_match(&self, walk: &mut Walk, end: usize, k: usize) {
         walk.hits.or(&self.match_hits[k]);
         for &len in self.match_lens[k].iter() {
             // A trigger ending at `end` was read whole from offset 0, so
@@ -1225,6 +1249,48 @@ impl TriggerTable {
                 walk.pos = start + 1;
             }
         }
+    }
+}
+
+impl Narrow {
+    /// Renumbers the `u32` table (match states first, premultiplied by
+    /// `stride`): non-match states from 0, match states from the next power
+    /// of two. `None` when that does not fit `u16`.
+    fn new(trans: &[u32], stride: usize, n_match: usize, start: u32) -> Option<Narrow> {
+        let n = trans.len() / stride;
+        let match_base = ((n - n_match) * stride).next_power_of_two();
+        if match_base + n_match * stride > 1 << 16 {
+            return None;
+        }
+        let renumber = |old: u32| -> u16 {
+            let k = old as usize / stride;
+            let new = if k < n_match {
+                match_base + k * stride
+            } else {
+                (k - n_match) * stride
+            };
+            // Below 1 << 16, checked above.
+            new as u16
+        };
+        let mut table: Box<[u16; NARROW_LEN]> =
+            vec![0u16; NARROW_LEN].into_boxed_slice().try_into().ok()?;
+        for k in 0..n {
+            let from = usize::from(renumber((k * stride) as u32));
+            for c in 0..stride {
+                table[from + c] = renumber(trans[k * stride + c]);
+            }
+        }
+        let mut match_index = vec![0u16; n_match * stride];
+        for k in 0..n_match {
+            // At most 64 Ki / stride match states, so `k` fits.
+            match_index[k * stride] = k as u16;
+        }
+        Some(Narrow {
+            trans: table,
+            start: renumber(start),
+            match_base: match_base as u16,
+            match_index,
+        })
     }
 }
 
@@ -1353,7 +1419,7 @@ mod tests {
         b"\0",
         b"\xff",
         // Runs of bytes in no trigger, of lengths that shift the following
-        // trigger across the four-byte steps of the `u16` walk.
+        // trigger across the eight-byte steps of the `u16` walk.
         b"\xf0\xf1\xf2",
         b"\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xfb\xfc",
     ];
@@ -1391,9 +1457,9 @@ mod tests {
         ) {
             let v: Vec<u8> = picks.iter().flat_map(|&k| PIECES[k].iter().copied()).collect();
             for ins in INSPECTORS.iter() {
-                proptest::prop_assert!(ins.trigger_table.trans16.is_some());
+                proptest::prop_assert!(ins.trigger_table.narrow.is_some());
                 let (ref_hits, ref_walked) = ins.trigger_hits_reference(&v);
-                // The `u16` four-byte walk the built-in policies use, and
+                // The `u16` eight-byte walk the built-in policies use, and
                 // the `u32` one larger policies fall back to.
                 for (fast_hits, fast_walked) in [ins.trigger_hits(&v), ins.trigger_hits_on(&v, None)] {
                     proptest::prop_assert_eq!(fast_hits.0, ref_hits.0);
