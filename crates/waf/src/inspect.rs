@@ -940,7 +940,7 @@ impl Inspector {
 /// cannot hide a value). Bounded: past the cap, values are simply
 /// inspected again.
 struct Seen<'a> {
-    entries: Vec<(u64, u8, &'a [u8])>,
+    entries: Vec<SeenEntry<'a>>,
     /// Open-addressing index into `entries` by fingerprint (0 = empty,
     /// else index + 1). Twice `SEEN_MAX` slots, so a probe always ends.
     slots: [u8; SEEN_SLOTS],
@@ -959,6 +959,7 @@ impl<'a> Seen<'a> {
     }
 
     /// Records `(v, tag)`; returns whether it is new (or the memo is full).
+    #[inline]
     fn insert(&mut self, v: &'a [u8], tag: u8) -> bool {
         // A fingerprint from the length and the first and last eight bytes:
         // O(1) per value, and enough to skip most unequal candidates. Equal
@@ -975,17 +976,30 @@ impl<'a> Seen<'a> {
             }
         };
         let k = v.len().min(8);
-        let h = ((v.len() as u64)
-            ^ word(&v[..k]).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ word(&v[v.len() - k..]).rotate_left(29))
-        .wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        let (first, last) = (word(&v[..k]), word(&v[v.len() - k..]));
+        let h =
+            ((v.len() as u64) ^ first.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ last.rotate_left(29))
+                .wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        // Up to 16 bytes, the length and the two words cover every byte
+        // (the words overlap below 16; below 8 they are the bytes
+        // themselves), so comparing them is comparing the values, without
+        // a `memcmp` call.
+        let short = v.len() <= 16;
         let mut i = (h >> 57) as usize % SEEN_SLOTS;
         loop {
             match self.slots[i] {
                 0 => break,
                 e => {
-                    let (eh, et, ev) = self.entries[usize::from(e) - 1];
-                    if eh == h && et == tag && ev == v {
+                    let en = &self.entries[usize::from(e) - 1];
+                    if en.hash == h
+                        && en.tag == tag
+                        && en.value.len() == v.len()
+                        && if short {
+                            en.first == first && en.last == last
+                        } else {
+                            en.value == v
+                        }
+                    {
                         return false;
                     }
                 }
@@ -993,11 +1007,26 @@ impl<'a> Seen<'a> {
             i = (i + 1) % SEEN_SLOTS;
         }
         if self.entries.len() < SEEN_MAX {
-            self.entries.push((h, tag, v));
+            self.entries.push(SeenEntry {
+                hash: h,
+                tag,
+                value: v,
+                first,
+                last,
+            });
             self.slots[i] = self.entries.len() as u8;
         }
         true
     }
+}
+
+/// One value a [`Seen`] memo holds, with its fingerprint and end words.
+struct SeenEntry<'a> {
+    hash: u64,
+    tag: u8,
+    value: &'a [u8],
+    first: u64,
+    last: u64,
 }
 
 /// Entries of the `u16` trigger table: any `u16` state plus any `u8`
@@ -1448,6 +1477,45 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The memo answers "seen before?" exactly as a list of the values
+        /// it recorded would (it records at most `SEEN_MAX`): values from a two-letter alphabet, so equal ends with
+        /// different middles, equal lengths and short values are common.
+        #[test]
+        fn the_seen_memo_answers_like_a_plain_list(
+            picks in proptest::collection::vec(
+                (
+                    proptest::collection::vec(
+                        proptest::prop_oneof![proptest::prelude::Just(b'a'), proptest::prelude::Just(b'b')],
+                        0..6,
+                    ),
+                    0usize..3,
+                    0u8..2,
+                ),
+                0..90,
+            ),
+        ) {
+            // Short values as they are; longer ones between fixed ends, so
+            // equal ends and fingerprints with different middles are common
+            // (above 16 bytes and below).
+            let values: Vec<(Vec<u8>, u8)> = picks
+                .into_iter()
+                .map(|(mid, shape, tag)| match shape {
+                    0 => (mid, tag),
+                    1 => ([&b"aaaaaaaa"[..], &mid, b"bbbbbbbb"].concat(), tag),
+                    _ => ([&b"abab"[..], &mid, b"ab"].concat(), tag),
+                })
+                .collect();
+            let mut seen = Seen::new();
+            let mut list: Vec<(Vec<u8>, u8)> = Vec::new();
+            for (v, tag) in &values {
+                let present = list.contains(&(v.clone(), *tag));
+                if !present && list.len() < SEEN_MAX {
+                    list.push((v.clone(), *tag));
+                }
+                proptest::prop_assert_eq!(seen.insert(v, *tag), !present);
+            }
+        }
+
         /// The flat-table walk with its replay gives exactly the rules and
         /// the walked bytes of the restarted reference search, at every
         /// paranoia level (PL4 has every built-in trigger).
