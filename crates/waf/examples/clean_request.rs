@@ -2,8 +2,9 @@
 //! (`valgrind --tool=callgrind`, `perf`): instruction counts are stable on a
 //! noisy machine where wall-clock benches are not.
 //!
-//! `cargo run --release -p rampart-waf --example clean_request -- [iterations] [paranoia] [text]`
-//! (paranoia 0: level 1 without signature rules)
+//! `cargo run --release -p rampart-waf --example clean_request -- [iterations] [paranoia] [text|json]`
+//! (paranoia 0: level 1 without signature rules; `text` or `json` as a
+//! third argument: the bench's 1 MiB bodies)
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -54,6 +55,11 @@ fn main() {
         forbidden_fields: vec!["is_admin".into(), "role".into()],
         ..Route::default()
     });
+    let mode = args.next();
+    if mode.as_deref() == Some("json") {
+        // Room for the 1 MiB document's ~20k keys, as the bench allows.
+        p.limits.json_keys_max = 100_000;
+    }
     let ins = Inspector::new(p).expect("the built-in policy compiles");
     let ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 20));
     let headers = [
@@ -71,10 +77,13 @@ fn main() {
         },
     ];
     // A third argument `text` inspects the bench's 1 MiB plain-text body
-    // instead (one large value: the throughput case).
-    let text = args.next().as_deref() == Some("text");
+    // instead (one large value), `json` its 1 MiB JSON body (~7k values):
+    // the throughput cases.
+    let text = mode.as_deref() == Some("text");
     let body = if text {
         PROSE.join(" ").repeat(1000 * 1024 / 500).into_bytes()
+    } else if mode.as_deref() == Some("json") {
+        json_body(1 << 20)
     } else {
         json_body(1024)
     };

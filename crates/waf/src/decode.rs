@@ -126,6 +126,26 @@ pub(crate) const fn has_byte(w: u64, b: u8) -> bool {
     x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS != 0
 }
 
+/// Index of the first byte of `s` equal to `a` or `b`, eight bytes per
+/// step: the lowest lane a zero-lane mask flags is always right, so the
+/// lowest of the two masks' is too.
+#[inline]
+pub(crate) fn find_either(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    let (wa, wb) = (LOW_BITS * u64::from(a), LOW_BITS * u64::from(b));
+    let (words, tail) = s.as_chunks::<8>();
+    for (k, c) in words.iter().enumerate() {
+        let w = u64::from_le_bytes(*c);
+        let m = zero_lanes(w ^ wa) | zero_lanes(w ^ wb);
+        if m != 0 {
+            return Some(8 * k + (m.trailing_zeros() / 8) as usize);
+        }
+    }
+    let base = words.len() * 8;
+    tail.iter()
+        .position(|&x| x == a || x == b)
+        .map(|p| base + p)
+}
+
 /// Non-zero exactly when some byte of `w` is below `n` (`n <= 128`; exact
 /// per word, like [`zero_lanes`]).
 #[inline]
@@ -152,8 +172,17 @@ fn push_char(out: &mut Vec<u8>, cp: u32) {
 fn url_decode_into(src: &[u8], form: bool, out: &mut Vec<u8>) -> bool {
     let mut changed = false;
     let mut i = 0;
+    // Only `%` (and `+` in forms) can change: the runs between them are
+    // copied whole, found eight bytes per step.
+    let plus = if form { b'+' } else { b'%' };
     while i < src.len() {
         let b = src[i];
+        if b != b'%' && b != plus {
+            let run = find_either(&src[i..], b'%', plus).map_or(src.len(), |p| i + p);
+            out.extend_from_slice(&src[i..run]);
+            i = run;
+            continue;
+        }
         if b == b'%' {
             if let (Some(h), Some(l)) = (
                 src.get(i + 1).copied().and_then(hex),
@@ -231,6 +260,13 @@ fn html_decode_into(src: &[u8], out: &mut Vec<u8>) -> bool {
     let mut changed = false;
     let mut i = 0;
     while i < src.len() {
+        // Only `&` starts an entity: copy the run before the next one whole.
+        if src[i] != b'&' {
+            let run = find_either(&src[i..], b'&', b'&').map_or(src.len(), |p| i + p);
+            out.extend_from_slice(&src[i..run]);
+            i = run;
+            continue;
+        }
         if src[i] == b'&'
             && let Some((consumed, ok)) = decode_entity(&src[i + 1..], out)
             && ok
@@ -294,6 +330,17 @@ fn fold_into(src: &[u8], out: &mut Vec<u8>) -> bool {
     let mut changed = false;
     let mut i = 0;
     while i < src.len() {
+        // Every fold starts at a lead byte >= 0xC0: copy the run before the
+        // next one whole instead of testing each byte.
+        if src[i] < 0xC0 {
+            let run = src[i..]
+                .iter()
+                .position(|&b| b >= 0xC0)
+                .map_or(src.len(), |p| i + p);
+            out.extend_from_slice(&src[i..run]);
+            i = run;
+            continue;
+        }
         // Overlong UTF-8 encodings of `.`, `/` and `\`, which old decoders
         // accepted (`%c0%af`): fold them to what they spell.
         if i + 1 < src.len() {
@@ -379,8 +426,11 @@ pub(crate) fn json_unescape(raw: &[u8]) -> Cow<'_, [u8]> {
     let mut i = 0;
     while i < raw.len() {
         if raw[i] != b'\\' || i + 1 >= raw.len() {
-            out.push(raw[i]);
-            i += 1;
+            // Copy the run up to the next backslash whole (a trailing lone
+            // backslash is copied as itself).
+            let run = find_either(&raw[i + 1..], b'\\', b'\\').map_or(raw.len(), |p| i + 1 + p);
+            out.extend_from_slice(&raw[i..run]);
+            i = run;
             continue;
         }
         let e = raw[i + 1];
@@ -502,5 +552,262 @@ mod tests {
         assert_eq!(&*json_unescape(br"\u003cscript\u003e"), b"<script>");
         assert_eq!(&*json_unescape(br"\ud83d\ude00"), "\u{1F600}".as_bytes());
         assert_eq!(&*json_unescape(br#"a\"b"#), b"a\"b");
+    }
+
+    /// The byte-at-a-time loop `json_unescape` had before it copied runs.
+    fn json_unescape_bytewise(raw: &[u8]) -> Cow<'_, [u8]> {
+        if !raw.contains(&b'\\') {
+            return Cow::Borrowed(raw);
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            if raw[i] != b'\\' || i + 1 >= raw.len() {
+                out.push(raw[i]);
+                i += 1;
+                continue;
+            }
+            let e = raw[i + 1];
+            let simple = match e {
+                b'"' => Some(b'"'),
+                b'\\' => Some(b'\\'),
+                b'/' => Some(b'/'),
+                b'b' => Some(8),
+                b'f' => Some(12),
+                b'n' => Some(b'\n'),
+                b'r' => Some(b'\r'),
+                b't' => Some(b'\t'),
+                _ => None,
+            };
+            if let Some(c) = simple {
+                out.push(c);
+                i += 2;
+                continue;
+            }
+            if e == b'u'
+                && let Some(hi) = hex4(&raw[i + 2..])
+            {
+                i += 6;
+                if (0xD800..0xDC00).contains(&hi)
+                    && raw.get(i) == Some(&b'\\')
+                    && raw.get(i + 1) == Some(&b'u')
+                    && let Some(lo) = hex4(&raw[i + 2..]).filter(|lo| (0xDC00..0xE000).contains(lo))
+                {
+                    push_char(&mut out, 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                    i += 6;
+                    continue;
+                }
+                push_char(&mut out, hi);
+                continue;
+            }
+            out.push(raw[i]);
+            i += 1;
+        }
+        Cow::Owned(out)
+    }
+
+    /// The byte-at-a-time loops the URL and entity passes had before they
+    /// copied runs.
+    fn url_decode_into_bytewise(src: &[u8], form: bool, out: &mut Vec<u8>) -> bool {
+        let mut changed = false;
+        let mut i = 0;
+        while i < src.len() {
+            let b = src[i];
+            if b == b'%' {
+                if let (Some(h), Some(l)) = (
+                    src.get(i + 1).copied().and_then(hex),
+                    src.get(i + 2).copied().and_then(hex),
+                ) {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    changed = true;
+                    continue;
+                }
+                // IIS-style `%uXXXX`.
+                if matches!(src.get(i + 1), Some(b'u' | b'U')) && i + 6 <= src.len() {
+                    let mut cp = 0u32;
+                    let mut ok = true;
+                    for &d in &src[i + 2..i + 6] {
+                        match hex(d) {
+                            Some(v) => cp = cp << 4 | u32::from(v),
+                            None => ok = false,
+                        }
+                    }
+                    if ok {
+                        push_char(out, cp);
+                        i += 6;
+                        changed = true;
+                        continue;
+                    }
+                }
+            } else if form && b == b'+' {
+                out.push(b' ');
+                i += 1;
+                changed = true;
+                continue;
+            }
+            out.push(b);
+            i += 1;
+        }
+        changed
+    }
+
+    fn html_decode_into_bytewise(src: &[u8], out: &mut Vec<u8>) -> bool {
+        let mut changed = false;
+        let mut i = 0;
+        while i < src.len() {
+            if src[i] == b'&'
+                && let Some((consumed, ok)) = decode_entity(&src[i + 1..], out)
+                && ok
+            {
+                i += 1 + consumed;
+                changed = true;
+                continue;
+            }
+            out.push(src[i]);
+            i += 1;
+        }
+        changed
+    }
+
+    /// The byte-at-a-time loop `fold_into` had before it copied runs.
+    fn fold_into_bytewise(src: &[u8], out: &mut Vec<u8>) -> bool {
+        let mut changed = false;
+        let mut i = 0;
+        while i < src.len() {
+            // Overlong UTF-8 encodings of `.`, `/` and `\`, which old decoders
+            // accepted (`%c0%af`): fold them to what they spell.
+            if i + 1 < src.len() {
+                let (a, b) = (src[i], src[i + 1]);
+                let folded = ((a == 0xC0 || a == 0xC1) && b & 0xC0 == 0x80)
+                    .then_some(((a & 0x1F) << 6) | (b & 0x3F));
+                if let Some(c) = folded {
+                    out.push(c);
+                    i += 2;
+                    changed = true;
+                    continue;
+                }
+            }
+            if i + 2 < src.len() {
+                let (a, b, c) = (src[i], src[i + 1], src[i + 2]);
+                let cp =
+                    (u32::from(a & 0x0F) << 12) | (u32::from(b & 0x3F) << 6) | u32::from(c & 0x3F);
+                let three_byte = a & 0xF0 == 0xE0 && b & 0xC0 == 0x80 && c & 0xC0 == 0x80;
+                if three_byte && a == 0xE0 && cp < 0x80 {
+                    // Three-byte overlong ASCII (`%e0%80%ae`).
+                    out.push(cp as u8);
+                    i += 3;
+                    changed = true;
+                    continue;
+                }
+                if three_byte && (0xFF01..=0xFF5E).contains(&cp) {
+                    out.push((cp - 0xFF01 + 0x21) as u8);
+                    i += 3;
+                    changed = true;
+                    continue;
+                }
+                // Division and fraction slashes and set-minus pass for `/` and `\`
+                // in some path normalisers.
+                if three_byte && (cp == 0x2215 || cp == 0x2044 || cp == 0x2216) {
+                    out.push(if cp == 0x2216 { b'\\' } else { b'/' });
+                    i += 3;
+                    changed = true;
+                    continue;
+                }
+                if three_byte && (cp == 0x3002 || cp == 0xFF61) {
+                    out.push(b'.');
+                    i += 3;
+                    changed = true;
+                    continue;
+                }
+            }
+            out.push(src[i]);
+            i += 1;
+        }
+        changed
+    }
+
+    proptest::proptest! {
+        /// Copying the runs between `%`, `+` and `&` whole decodes exactly
+        /// what the byte loops decoded.
+        #[test]
+        fn run_copying_url_and_entity_passes_match_the_byte_loops(
+            raw in proptest::collection::vec(proptest::prop_oneof![
+                proptest::prelude::Just(b"%".to_vec()),
+                proptest::prelude::Just(b"%2".to_vec()),
+                proptest::prelude::Just(b"%27".to_vec()),
+                proptest::prelude::Just(b"%u003c".to_vec()),
+                proptest::prelude::Just(b"+".to_vec()),
+                proptest::prelude::Just(b"&".to_vec()),
+                proptest::prelude::Just(b"&#x3c;".to_vec()),
+                proptest::prelude::Just(b"&lt".to_vec()),
+                proptest::prelude::Just(b"&amp;".to_vec()),
+                proptest::prelude::Just(b"abcdefghij".to_vec()),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6),
+            ], 0..24),
+            form in proptest::prelude::any::<bool>(),
+        ) {
+            let raw: Vec<u8> = raw.concat();
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            let changed = url_decode_into(&raw, form, &mut fast);
+            proptest::prop_assert_eq!(changed, url_decode_into_bytewise(&raw, form, &mut slow));
+            proptest::prop_assert_eq!(&fast, &slow);
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            let changed = html_decode_into(&raw, &mut fast);
+            proptest::prop_assert_eq!(changed, html_decode_into_bytewise(&raw, &mut slow));
+            proptest::prop_assert_eq!(&fast, &slow);
+        }
+
+        /// Copying the runs below 0xC0 whole folds exactly what the byte
+        /// loop folded, on bytes dense in lead bytes, continuation bytes
+        /// and the folded forms.
+        #[test]
+        fn run_copying_fold_matches_the_byte_loop(
+            raw in proptest::collection::vec(proptest::prop_oneof![
+                proptest::prelude::Just(vec![0xC0u8, 0xAF]),
+                proptest::prelude::Just(vec![0xE0u8, 0x80, 0xAE]),
+                proptest::prelude::Just(vec![0xEFu8, 0xBC, 0x9C]),
+                proptest::prelude::Just(vec![0xE2u8, 0x88, 0x95]),
+                proptest::prelude::Just(vec![0xE3u8, 0x80, 0x82]),
+                proptest::prelude::Just(vec![0x80u8]),
+                proptest::prelude::Just(vec![0xC3u8]),
+                proptest::prelude::Just(b"abc".to_vec()),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6),
+            ], 0..24),
+        ) {
+            let raw: Vec<u8> = raw.concat();
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            let changed = fold_into(&raw, &mut fast);
+            proptest::prop_assert_eq!(changed, fold_into_bytewise(&raw, &mut slow));
+            proptest::prop_assert_eq!(fast, slow);
+        }
+
+        /// Copying the runs between backslashes whole gives what the byte
+        /// loop gave, on strings dense in escapes, lone and trailing
+        /// backslashes and surrogate halves; and `find_either` finds what
+        /// a byte search finds.
+        #[test]
+        fn run_copying_unescape_matches_the_byte_loop(
+            raw in proptest::collection::vec(proptest::prop_oneof![
+                proptest::prelude::Just(b"\\".to_vec()),
+                proptest::prelude::Just(b"\\u".to_vec()),
+                proptest::prelude::Just(b"\\ud83d".to_vec()),
+                proptest::prelude::Just(b"\\ude00".to_vec()),
+                proptest::prelude::Just(b"00e9".to_vec()),
+                proptest::prelude::Just(b"n".to_vec()),
+                proptest::prelude::Just(b"\"".to_vec()),
+                proptest::prelude::Just(b"abcdefghij".to_vec()),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+            ], 0..24),
+            a in proptest::prelude::any::<u8>(),
+            b in proptest::prelude::any::<u8>(),
+        ) {
+            let raw: Vec<u8> = raw.concat();
+            proptest::prop_assert_eq!(&*json_unescape(&raw), &*json_unescape_bytewise(&raw));
+            proptest::prop_assert_eq!(
+                find_either(&raw, a, b),
+                raw.iter().position(|&x| x == a || x == b)
+            );
+        }
     }
 }

@@ -12,7 +12,9 @@
 //! computes the same verdict and the same [`Cost`] with less work:
 //! * the trigger search is one walk of a flat DFA table that replays, at each
 //!   match state, the match the restarted search would have returned, so the
-//!   walked bytes it reports are the reference's;
+//!   walked bytes it reports are the reference's. With `u16` states (every
+//!   built-in level) the walk takes eight steps with no test and one compare
+//!   of their OR, as match states are numbered from a power of two up;
 //! * when two or more regex rules are selected on a value, one forward pass
 //!   of a `RegexSet` over all regex rules asks whether any pattern matches;
 //!   only a yes pays for the overlapping pass that says which. A rule the
@@ -30,10 +32,12 @@
 //! For a value of `n` bytes the inspector does, at most:
 //! * `3 * passes_max` decoding walks (URL, entities, full-width fold), each
 //!   O(1) per byte and writing at most as many bytes as it reads (a `%uXXXX`
-//!   of six bytes becomes at most four);
-//! * one trigger DFA walk: one table step per byte (two loads, an add and a
-//!   compare), plus, at a match state, a replay of at most one step per
-//!   distinct trigger length ending there (at most `trigger_len_max`). The
+//!   of six bytes becomes at most four); each copies the runs between the
+//!   bytes it acts on whole, found eight bytes per step;
+//! * one trigger DFA walk: one table step per byte (a class load, an add
+//!   and a table load, plus one OR; one compare per eight bytes), plus, at
+//!   a match state, a replay of at most one step per distinct trigger
+//!   length ending there (at most `trigger_len_max`). The
 //!   [`Cost`] it reports is that of the reference search (at most
 //!   `trigger_len_max` steps per byte);
 //! * one run per triggered rule: a `regex` lazy DFA is O(1) per byte once
@@ -180,9 +184,6 @@ impl Bits {
     fn set(&mut self, i: usize) {
         self.0[i / 64] |= 1 << (i % 64);
     }
-    fn get(&self, i: usize) -> bool {
-        self.0[i / 64] & (1 << (i % 64)) != 0
-    }
     fn or(&mut self, o: &Bits) {
         for (a, b) in self.0.iter_mut().zip(o.0) {
             *a |= b;
@@ -193,18 +194,28 @@ impl Bits {
             *a &= b;
         }
     }
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0.iter().enumerate().flat_map(|(w, &word)| {
+    /// Clears every bit set in `o`.
+    fn and_not(&mut self, o: &Bits) {
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a &= !b;
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.0.iter().fold(0, |a, &w| a | w) == 0
+    }
+    fn count(&self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
+    }
+    /// The set bits, lowest first. A plain loop over the words: the
+    /// `flat_map` it replaced cost a few dozen instructions per value.
+    fn for_each(&self, mut f: impl FnMut(usize)) {
+        for (w, &word) in self.0.iter().enumerate() {
             let mut word = word;
-            std::iter::from_fn(move || {
-                if word == 0 {
-                    return None;
-                }
-                let t = word.trailing_zeros() as usize;
+            while word != 0 {
+                f(w * 64 + word.trailing_zeros() as usize);
                 word &= word - 1;
-                Some(w * 64 + t)
-            })
-        })
+            }
+        }
     }
 }
 
@@ -249,6 +260,8 @@ pub struct Inspector {
     regex_set: Option<RegexSet>,
     /// Per rule, its index in `regex_set` (`u16::MAX` for non-regex rules).
     set_index: Vec<u16>,
+    /// The rules whose matcher is a regex (the ones the set answers for).
+    regex_rules: Bits,
     /// Per trigger pattern, the rules it selects (closure over containment).
     trigger_rules: Vec<Bits>,
     trigger_len_max: usize,
@@ -420,8 +433,10 @@ impl Inspector {
             .build()
             .ok();
         let mut set_index = vec![u16::MAX; rules.len()];
+        let mut regex_rules = Bits::default();
         for (k, (idx, _)) in set_sources.iter().enumerate() {
             set_index[*idx] = k as u16;
+            regex_rules.set(*idx);
         }
         let compile_route = |r: &Route| CompiledRoute {
             prefix: r.path_prefix.as_bytes().to_vec(),
@@ -471,6 +486,7 @@ impl Inspector {
             trigger_table,
             regex_set,
             set_index,
+            regex_rules,
             trigger_rules,
             trigger_len_max: patterns.iter().map(String::len).max().unwrap_or(0),
             always,
@@ -795,6 +811,13 @@ impl Inspector {
     /// [`Inspector::inspect_reference`] on the corpora, mutated corpora and
     /// arbitrary bytes.
     fn trigger_hits(&self, v: &[u8]) -> (Bits, u64) {
+        self.trigger_hits_on(v, self.trigger_table.narrow.as_ref())
+    }
+
+    /// [`Inspector::trigger_hits`] over the `u16` table `narrow`, or over
+    /// the `u32` one when `None` (policies too large for `u16` states; the
+    /// tests walk both).
+    fn trigger_hits_on(&self, v: &[u8], narrow: Option<&Narrow>) -> (Bits, u64) {
         if self.trigger_rules.is_empty() {
             // No triggers: the reference's single search finds nothing and
             // walks the whole value.
@@ -806,11 +829,16 @@ impl Inspector {
             walked: 0,
             pos: 0,
         };
-        let mut sid = t.start;
-        for (i, &b) in v.iter().enumerate() {
-            sid = t.trans[(sid + u32::from(t.classes[usize::from(b)])) as usize];
-            if sid < t.match_limit {
-                t.replay(&mut walk, i + 1, sid);
+        match narrow {
+            Some(n) => t.walk_narrow(n, v, &mut walk),
+            None => {
+                let mut sid = t.start;
+                for (i, &b) in v.iter().enumerate() {
+                    sid = t.trans[(sid + u32::from(t.classes[usize::from(b)])) as usize];
+                    if sid < t.match_limit {
+                        t.replay(&mut walk, i + 1, sid);
+                    }
+                }
             }
         }
         if walk.pos < v.len() {
@@ -851,12 +879,24 @@ impl Inspector {
 
     fn match_value(&self, target: Target, v: &[u8], acc: &mut Acc) {
         acc.cost.values_inspected += 1;
-        let (mut hits, walked) = match acc.path {
+        let (mut live, walked) = match acc.path {
             SearchPath::Fast => self.trigger_hits(v),
             SearchPath::Reference => self.trigger_hits_reference(v),
         };
         acc.cost.bytes_scanned += walked;
-        hits.and(&self.by_target[target as usize]);
+        // The rules evaluated here: selected, reading this target, and not
+        // fired yet in this request. Each is charged one evaluation and one
+        // read of the value, however its answer is obtained. A rule firing
+        // below only marks itself, so counting them up front is the same
+        // as counting in the loop.
+        live.and(&self.by_target[target as usize]);
+        live.and_not(&acc.fired);
+        if live.is_empty() {
+            return;
+        }
+        let evaluated = live.count();
+        acc.cost.rules_evaluated += evaluated;
+        acc.cost.bytes_scanned += u64::from(evaluated) * v.len() as u64;
         // Several regex rules to run on one value: one pass of the set
         // answers them all. Most values are clean, so the set first asks
         // only "does any pattern match?" (a forward search that stops at
@@ -867,11 +907,11 @@ impl Inspector {
         // per rule, as the model the simulator charges is per rule.
         let set_answer = match (&self.regex_set, acc.path) {
             (Some(set), SearchPath::Fast)
-                if hits
-                    .iter()
-                    .filter(|&r| !acc.fired.get(r) && matches!(self.rules[r].kind, Kind::Regex(_)))
-                    .nth(1)
-                    .is_some() =>
+                if {
+                    let mut regex_live = live;
+                    regex_live.and(&self.regex_rules);
+                    regex_live.count() >= 2
+                } =>
             {
                 if set.is_match(v) {
                     SetAnswer::Which(set.matches(v))
@@ -881,31 +921,21 @@ impl Inspector {
             }
             _ => SetAnswer::NotAsked,
         };
-        for r in hits.iter() {
-            if acc.fired.get(r) {
-                continue;
-            }
+        live.for_each(|r| {
             let rule = &self.rules[r];
-            acc.cost.rules_evaluated += 1;
             let matched = match &rule.kind {
-                Kind::Regex(re) => {
-                    acc.cost.bytes_scanned += v.len() as u64;
-                    match &set_answer {
-                        SetAnswer::Which(m) => m.matched(usize::from(self.set_index[r])),
-                        SetAnswer::NoneMatch => false,
-                        SetAnswer::NotAsked => re.is_match(v),
-                    }
-                }
-                Kind::InternalUrl => {
-                    acc.cost.bytes_scanned += v.len() as u64;
-                    ssrf::has_internal_url(v)
-                }
+                Kind::Regex(re) => match &set_answer {
+                    SetAnswer::Which(m) => m.matched(usize::from(self.set_index[r])),
+                    SetAnswer::NoneMatch => false,
+                    SetAnswer::NotAsked => re.is_match(v),
+                },
+                Kind::InternalUrl => ssrf::has_internal_url(v),
             };
             if matched {
                 acc.fired.set(r);
                 acc.rule(rule);
             }
-        }
+        });
     }
 }
 
@@ -914,7 +944,7 @@ impl Inspector {
 /// cannot hide a value). Bounded: past the cap, values are simply
 /// inspected again.
 struct Seen<'a> {
-    entries: Vec<(u64, u8, &'a [u8])>,
+    entries: Vec<SeenEntry<'a>>,
     /// Open-addressing index into `entries` by fingerprint (0 = empty,
     /// else index + 1). Twice `SEEN_MAX` slots, so a probe always ends.
     slots: [u8; SEEN_SLOTS],
@@ -933,6 +963,7 @@ impl<'a> Seen<'a> {
     }
 
     /// Records `(v, tag)`; returns whether it is new (or the memo is full).
+    #[inline]
     fn insert(&mut self, v: &'a [u8], tag: u8) -> bool {
         // A fingerprint from the length and the first and last eight bytes:
         // O(1) per value, and enough to skip most unequal candidates. Equal
@@ -949,17 +980,30 @@ impl<'a> Seen<'a> {
             }
         };
         let k = v.len().min(8);
-        let h = ((v.len() as u64)
-            ^ word(&v[..k]).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ word(&v[v.len() - k..]).rotate_left(29))
-        .wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        let (first, last) = (word(&v[..k]), word(&v[v.len() - k..]));
+        let h =
+            ((v.len() as u64) ^ first.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ last.rotate_left(29))
+                .wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        // Up to 16 bytes, the length and the two words cover every byte
+        // (the words overlap below 16; below 8 they are the bytes
+        // themselves), so comparing them is comparing the values, without
+        // a `memcmp` call.
+        let short = v.len() <= 16;
         let mut i = (h >> 57) as usize % SEEN_SLOTS;
         loop {
             match self.slots[i] {
                 0 => break,
                 e => {
-                    let (eh, et, ev) = self.entries[usize::from(e) - 1];
-                    if eh == h && et == tag && ev == v {
+                    let en = &self.entries[usize::from(e) - 1];
+                    if en.hash == h
+                        && en.tag == tag
+                        && en.value.len() == v.len()
+                        && if short {
+                            en.first == first && en.last == last
+                        } else {
+                            en.value == v
+                        }
+                    {
                         return false;
                     }
                 }
@@ -967,15 +1011,53 @@ impl<'a> Seen<'a> {
             i = (i + 1) % SEEN_SLOTS;
         }
         if self.entries.len() < SEEN_MAX {
-            self.entries.push((h, tag, v));
+            self.entries.push(SeenEntry {
+                hash: h,
+                tag,
+                value: v,
+                first,
+                last,
+            });
             self.slots[i] = self.entries.len() as u8;
         }
         true
     }
 }
 
+/// One value a [`Seen`] memo holds, with its fingerprint and end words.
+struct SeenEntry<'a> {
+    hash: u64,
+    tag: u8,
+    value: &'a [u8],
+    first: u64,
+    last: u64,
+}
+
+/// Entries of the `u16` trigger table: any `u16` state plus any `u8`
+/// class is a valid index, so the walk needs no bounds check.
+const NARROW_LEN: usize = (1 << 16) + 256;
+
+/// The trigger DFA with `u16` states in a fixed-size array, renumbered so
+/// that match states are exactly the states at or above `match_base`, a
+/// power of two: the OR of several states is at or above it exactly when
+/// one of them is a match state, so a block of bytes is walked with one
+/// test at its end. 128.5 KiB whatever the policy, where the `u32` table
+/// of the built-in rules takes 114 KB (PL1) to 151 KB (PL4).
+#[derive(Debug)]
+struct Narrow {
+    /// `trans[state + class]`: the next state, premultiplied; the tail
+    /// past the last state is padding.
+    trans: Box<[u16; NARROW_LEN]>,
+    start: u16,
+    /// Non-match states lie below it, match states at or above it.
+    match_base: u16,
+    /// Per `state - match_base` of a match state, its index into
+    /// `match_hits` and `match_lens` (other entries are unused).
+    match_index: Vec<u16>,
+}
+
 /// The trigger DFA as one flat table, so the per-byte step is two loads,
-/// an add and a compare.
+/// an add and a compare (the `u32` walk; see [`Narrow`] for the `u16` one).
 ///
 /// Built from aho-corasick's unanchored DFA by visiting every reachable
 /// state: byte classes fold ASCII case and merge every byte that occurs in
@@ -987,8 +1069,13 @@ impl<'a> Seen<'a> {
 struct TriggerTable {
     /// Byte to class.
     classes: [u8; 256],
-    /// `trans[state + class]`: the next state, premultiplied.
+    /// `trans[state + class]`: the next state, premultiplied. Empty when
+    /// `narrow` is built (outside unit tests): only walked without it.
     trans: Vec<u32>,
+    /// The same automaton with `u16` states, when they fit (they do at
+    /// every built-in level; the unit tests check); `None` for larger
+    /// policies.
+    narrow: Option<Narrow>,
     /// The unanchored start state, premultiplied.
     start: u32,
     /// States below this (premultiplied) are match states.
@@ -1112,8 +1199,18 @@ impl TriggerTable {
             match_hits.push(hits);
             match_lens.push(lens.into_boxed_slice());
         }
+        let narrow = Narrow::new(&trans, stride, n_match, premultiplied(index[&start])?);
+        // With a `u16` table the `u32` one is never walked, so it is not
+        // kept (one table per inspector, not two), except in this crate's
+        // unit tests, which walk both against the reference.
+        let trans = if narrow.is_some() && !cfg!(test) {
+            Vec::new()
+        } else {
+            trans
+        };
         Ok(Some(TriggerTable {
             classes,
+            narrow,
             trans,
             start: premultiplied(index[&start])?,
             match_limit: premultiplied(n_match)?,
@@ -1121,6 +1218,55 @@ impl TriggerTable {
             match_hits,
             match_lens,
         }))
+    }
+
+    /// The walk over the `u16` table, eight bytes per step: the eight
+    /// next states are computed with no test, and one comparison of their
+    /// OR says whether any is a match state (rare on clean input); only
+    /// then are they looked at one by one, in order, and replayed.
+    #[inline]
+    fn walk_narrow(&self, n: &Narrow, v: &[u8], walk: &mut Walk) {
+        let cls = &self.classes;
+        let trans = &*n.trans;
+        // A `u16` state plus a `u8` class is always below `NARROW_LEN`.
+        let step = |s: u16, b: u8| trans[usize::from(s) + usize::from(cls[usize::from(b)])];
+        let base = n.match_base;
+        let mut sid = n.start;
+        let (blocks, rest) = v.as_chunks::<8>();
+        for (k, blk) in blocks.iter().enumerate() {
+            let s1 = step(sid, blk[0]);
+            let s2 = step(s1, blk[1]);
+            let s3 = step(s2, blk[2]);
+            let s4 = step(s3, blk[3]);
+            let s5 = step(s4, blk[4]);
+            let s6 = step(s5, blk[5]);
+            let s7 = step(s6, blk[6]);
+            let s8 = step(s7, blk[7]);
+            sid = s8;
+            if (s1 | s2 | s3 | s4 | s5 | s6 | s7 | s8) >= base {
+                for (j, s) in [s1, s2, s3, s4, s5, s6, s7, s8].into_iter().enumerate() {
+                    if s >= base {
+                        self.replay_narrow(n, walk, 8 * k + j + 1, s);
+                    }
+                }
+            }
+        }
+        let offset = blocks.len() * 8;
+        for (j, &b) in rest.iter().enumerate() {
+            sid = step(sid, b);
+            if sid >= base {
+                self.replay_narrow(n, walk, offset + j + 1, sid);
+            }
+        }
+    }
+
+    /// [`TriggerTable::replay`] for match state `sid` of `n`. Out of line:
+    /// inlined into the block loop it cost ~900 more instructions per clean
+    /// request (register pressure in the eight-step loop).
+    #[inline(never)]
+    fn replay_narrow(&self, n: &Narrow, walk: &mut Walk, end: usize, sid: u16) {
+        let k = usize::from(n.match_index[usize::from(sid - n.match_base)]);
+        self.replay_match(walk, end, k);
     }
 
     /// Folds match state `sid`, reached at byte offset `end`, into `walk`:
@@ -1131,7 +1277,12 @@ impl TriggerTable {
     /// increasing order does exactly that, repeatedly.
     #[inline]
     fn replay(&self, walk: &mut Walk, end: usize, sid: u32) {
-        let k = usize::from(self.match_index[sid as usize]);
+        self.replay_match(walk, end, usize::from(self.match_index[sid as usize]));
+    }
+
+    /// [`TriggerTable::replay`] for match state number `k`.
+    #[inline]
+    fn replay_match(&self, walk: &mut Walk, end: usize, k: usize) {
         walk.hits.or(&self.match_hits[k]);
         for &len in self.match_lens[k].iter() {
             // A trigger ending at `end` was read whole from offset 0, so
@@ -1144,6 +1295,49 @@ impl TriggerTable {
                 walk.pos = start + 1;
             }
         }
+    }
+}
+
+impl Narrow {
+    /// Renumbers the `u32` table (match states first, premultiplied by
+    /// `stride`): non-match states from 0, match states from the next power
+    /// of two. `None` when that does not fit `u16`.
+    fn new(trans: &[u32], stride: usize, n_match: usize, start: u32) -> Option<Narrow> {
+        let n = trans.len() / stride;
+        let match_base = ((n - n_match) * stride).next_power_of_two();
+        // Every state id, and `match_base` itself, must fit `u16`.
+        if match_base >= 1 << 16 || match_base + n_match * stride > 1 << 16 {
+            return None;
+        }
+        let renumber = |old: u32| -> u16 {
+            let k = old as usize / stride;
+            let new = if k < n_match {
+                match_base + k * stride
+            } else {
+                (k - n_match) * stride
+            };
+            // Below 1 << 16, checked above.
+            new as u16
+        };
+        let mut table: Box<[u16; NARROW_LEN]> =
+            vec![0u16; NARROW_LEN].into_boxed_slice().try_into().ok()?;
+        for k in 0..n {
+            let from = usize::from(renumber((k * stride) as u32));
+            for c in 0..stride {
+                table[from + c] = renumber(trans[k * stride + c]);
+            }
+        }
+        let mut match_index = vec![0u16; n_match * stride];
+        for k in 0..n_match {
+            // At most 64 Ki / stride match states, so `k` fits.
+            match_index[k * stride] = k as u16;
+        }
+        Some(Narrow {
+            trans: table,
+            start: renumber(start),
+            match_base: match_base as u16,
+            match_index,
+        })
     }
 }
 
@@ -1271,6 +1465,10 @@ mod tests {
         b"\xc3\xa9",
         b"\0",
         b"\xff",
+        // Runs of bytes in no trigger, of lengths that shift the following
+        // trigger across the eight-byte steps of the `u16` walk.
+        b"\xf0\xf1\xf2",
+        b"\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xfb\xfc",
     ];
 
     /// Compiled once: building four inspectors per generated case would
@@ -1297,6 +1495,45 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The memo answers "seen before?" exactly as a list of the values
+        /// it recorded would (it records at most `SEEN_MAX`), on values
+        /// from a two-letter alphabet.
+        #[test]
+        fn the_seen_memo_answers_like_a_plain_list(
+            picks in proptest::collection::vec(
+                (
+                    proptest::collection::vec(
+                        proptest::prop_oneof![proptest::prelude::Just(b'a'), proptest::prelude::Just(b'b')],
+                        0..6,
+                    ),
+                    0usize..3,
+                    0u8..2,
+                ),
+                0..90,
+            ),
+        ) {
+            // Short values as they are; longer ones between fixed ends, so
+            // equal ends and fingerprints with different middles are common
+            // (above 16 bytes and below).
+            let values: Vec<(Vec<u8>, u8)> = picks
+                .into_iter()
+                .map(|(mid, shape, tag)| match shape {
+                    0 => (mid, tag),
+                    1 => ([&b"aaaaaaaa"[..], &mid, b"bbbbbbbb"].concat(), tag),
+                    _ => ([&b"abab"[..], &mid, b"ab"].concat(), tag),
+                })
+                .collect();
+            let mut seen = Seen::new();
+            let mut list: Vec<(Vec<u8>, u8)> = Vec::new();
+            for (v, tag) in &values {
+                let present = list.contains(&(v.clone(), *tag));
+                if !present && list.len() < SEEN_MAX {
+                    list.push((v.clone(), *tag));
+                }
+                proptest::prop_assert_eq!(seen.insert(v, *tag), !present);
+            }
+        }
+
         /// The flat-table walk with its replay gives exactly the rules and
         /// the walked bytes of the restarted reference search, at every
         /// paranoia level (PL4 has every built-in trigger).
@@ -1306,10 +1543,14 @@ mod tests {
         ) {
             let v: Vec<u8> = picks.iter().flat_map(|&k| PIECES[k].iter().copied()).collect();
             for ins in INSPECTORS.iter() {
-                let (fast_hits, fast_walked) = ins.trigger_hits(&v);
+                proptest::prop_assert!(ins.trigger_table.narrow.is_some());
                 let (ref_hits, ref_walked) = ins.trigger_hits_reference(&v);
-                proptest::prop_assert_eq!(fast_hits.0, ref_hits.0);
-                proptest::prop_assert_eq!(fast_walked, ref_walked);
+                // The `u16` eight-byte walk the built-in policies use, and
+                // the `u32` one larger policies fall back to.
+                for (fast_hits, fast_walked) in [ins.trigger_hits(&v), ins.trigger_hits_on(&v, None)] {
+                    proptest::prop_assert_eq!(fast_hits.0, ref_hits.0);
+                    proptest::prop_assert_eq!(fast_walked, ref_walked);
+                }
             }
         }
     }

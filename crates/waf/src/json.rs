@@ -327,8 +327,9 @@ mod tests {
                 proptest::prelude::Just(b'\\'),
                 proptest::prelude::Just(0x1Fu8),
                 proptest::prelude::Just(0x20u8),
+                proptest::prelude::Just(b'$'),
                 proptest::prelude::any::<u8>(),
-            ], 0..64),
+            ], 0..160),
             start in 0usize..64,
         ) {
             let start = start.min(body.len());

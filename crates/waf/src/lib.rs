@@ -103,8 +103,9 @@
 //!   the reference search (non-overlapping, restarted one byte after each
 //!   match start: at most `trigger_len_max` steps per byte, 18 with the
 //!   built-in set); [`Inspector::inspect`] computes that figure with one
-//!   walk of a flat DFA table, one step per byte plus at most
-//!   `trigger_len_max` replay steps at a match;
+//!   walk of a flat DFA table (`u16` states, eight steps between match
+//!   tests), one step per byte plus at most `trigger_len_max` replay steps
+//!   at a match;
 //! * one run per triggered rule: the `regex` lazy DFA is O(1) per byte once
 //!   its states are built, and its fallback (PikeVM) is O(m) per byte for a
 //!   pattern of size m; rules compile in ASCII mode so non-ASCII input never

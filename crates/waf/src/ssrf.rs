@@ -10,6 +10,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::decode;
+
 /// Hosts longer than this are not parsed (no DNS name or IP literal is).
 const HOST_LEN_MAX: usize = 260;
 
@@ -41,7 +43,14 @@ const REBIND_SUFFIXES: &[&str] = &[
 pub(crate) fn has_internal_url(v: &[u8]) -> bool {
     let mut i = 0;
     while i + 1 < v.len() {
-        let slash_pair = (v[i] == b'/' || v[i] == b'\\') && (v[i + 1] == b'/' || v[i + 1] == b'\\');
+        // Only a `/` or `\` can start the slash pair of an authority: jump
+        // to the next one, eight bytes per step (it must have a byte after
+        // it, hence the search stops one byte short of the end).
+        let Some(p) = decode::find_either(&v[i..v.len() - 1], b'/', b'\\') else {
+            return false;
+        };
+        i += p;
+        let slash_pair = v[i + 1] == b'/' || v[i + 1] == b'\\';
         // An authority follows a scheme's `:` or starts a (protocol-relative
         // or UNC) reference; `1//2` in prose is not a URL.
         let starts_reference =
@@ -280,6 +289,78 @@ mod tests {
             "http://172.32.0.1/",
         ] {
             assert!(!has_internal_url(s.as_bytes()), "{s}");
+        }
+    }
+
+    /// The byte-at-a-time scan `has_internal_url` had before it jumped
+    /// between slashes.
+    fn has_internal_url_bytewise(v: &[u8]) -> bool {
+        let mut i = 0;
+        while i + 1 < v.len() {
+            let slash_pair =
+                (v[i] == b'/' || v[i] == b'\\') && (v[i + 1] == b'/' || v[i + 1] == b'\\');
+            // An authority follows a scheme's `:` or starts a (protocol-relative
+            // or UNC) reference; `1//2` in prose is not a URL.
+            let starts_reference =
+                i == 0 || matches!(v[i - 1], b':' | b'=' | b'"' | b'\'' | b' ' | b'(' | b'\n');
+            if !slash_pair || !starts_reference {
+                i += 1;
+                continue;
+            }
+            let start = i + 2;
+            let mut end = start;
+            while end < v.len() && !is_authority_end(v[end]) {
+                end += 1;
+            }
+            if end > start && host_is_internal(&v[start..end]) {
+                return true;
+            }
+            // `http://evil.example#@127.0.0.1/`: parsers disagree on whether `#`
+            // or `?` ends the authority, so also try the host after an `@` that
+            // precedes the next slash.
+            if end < v.len() && matches!(v[end], b'?' | b'#') {
+                let mut e2 = end;
+                while e2 < v.len() && !matches!(v[e2], b'/' | b'\\' | b' ' | b'"' | b'\'' | b'\n') {
+                    e2 += 1;
+                }
+                if let Some(at) = v[end..e2].iter().rposition(|&b| b == b'@')
+                    && host_is_internal(&v[end + at + 1..e2])
+                {
+                    return true;
+                }
+                end = e2;
+            }
+            i = end.max(i + 1);
+        }
+        false
+    }
+
+    proptest::proptest! {
+        /// Jumping from slash to slash finds what the byte scan found, on
+        /// values dense in slashes, schemes, hosts and delimiters.
+        #[test]
+        fn the_slash_jumping_scan_agrees_with_the_byte_scan(
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                proptest::prelude::Just("/"),
+                proptest::prelude::Just("\\"),
+                proptest::prelude::Just("//"),
+                proptest::prelude::Just("\\\\"),
+                proptest::prelude::Just("http:"),
+                proptest::prelude::Just("127.0.0.1"),
+                proptest::prelude::Just("localhost"),
+                proptest::prelude::Just("example.com"),
+                proptest::prelude::Just("@"),
+                proptest::prelude::Just("#"),
+                proptest::prelude::Just("?"),
+                proptest::prelude::Just(" "),
+                proptest::prelude::Just("="),
+                proptest::prelude::Just("'"),
+                proptest::prelude::Just("1"),
+                proptest::prelude::Just("abcdefghijk"),
+            ], 0..24),
+        ) {
+            let v = parts.concat();
+            proptest::prop_assert_eq!(has_internal_url(v.as_bytes()), has_internal_url_bytewise(v.as_bytes()));
         }
     }
 }
