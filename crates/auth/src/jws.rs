@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -156,7 +157,8 @@ pub(crate) enum KeyCheck {
 /// header JSON parsing when the bytes match exactly).
 #[derive(Clone)]
 pub(crate) struct VerifyKey {
-    pub(crate) kid: Box<str>,
+    // Shared with every principal this key verifies.
+    pub(crate) kid: Arc<str>,
     pub(crate) check: KeyCheck,
     header_access_b64: Box<str>,
     header_refresh_b64: Box<str>,

@@ -112,8 +112,8 @@ pub use service::{
     ServiceError, ServiceStats, TokenPair, TokenService,
 };
 pub use verifier::{
-    DeltaError, Effect, Jwk, Jwks, JwksError, Principal, StalePolicy, Verdict, Verifier,
-    VerifierConfig, VerifierStats,
+    DeltaError, Effect, Jwk, Jwks, JwksError, Principal, PrincipalClaims, StalePolicy, Verdict,
+    Verifier, VerifierConfig, VerifierStats,
 };
 
 /// Not API: the HMAC-SHA-256 both HS256 verifiers must compute, exposed so

@@ -1153,3 +1153,30 @@ fn a_leaked_key_forges_accepted_tokens_until_verifiers_fetch_the_emergency_rotat
         Err(ServiceError::UnknownKey(_))
     ));
 }
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    /// The packed principal gives back each claim as it went in, empty and
+    /// non-ASCII ones included.
+    #[test]
+    fn a_principal_gives_back_every_claim_it_was_built_from(
+        subject in any::<String>(),
+        session_id in any::<String>(),
+        token_id in any::<String>(),
+        scope in any::<String>(),
+        times in any::<[u64; 3]>(),
+    ) {
+        let p = Principal::new(
+            crate::PrincipalClaims { subject: &subject, session_id: &session_id, token_id: &token_id, scope: &scope },
+            times,
+            "k9".into(),
+        );
+        prop_assert_eq!(p.subject(), subject.as_str());
+        prop_assert_eq!(p.session_id(), session_id.as_str());
+        prop_assert_eq!(p.token_id(), token_id.as_str());
+        prop_assert_eq!(p.scope(), scope.as_str());
+        prop_assert_eq!(p.kid(), "k9");
+        prop_assert_eq!([p.issued_at_s, p.not_before_s, p.expires_at_s], times);
+    }
+}
