@@ -368,9 +368,12 @@ impl World {
         // Warm sessions' access tokens were signed by the world's own key.
         for a in world.sources.iter().flat_map(Source::accounts) {
             if let (Some(t), None) = (&a.access, &world.shared_secret) {
-                world
-                    .sig_memo
-                    .vouch_minted(world.tokens.signing_kid(unix0), t);
+                world.sig_memo.vouch_minted(
+                    world.tokens.signing_kid(unix0),
+                    t,
+                    a.access_exp,
+                    unix0,
+                );
             }
         }
 
@@ -1005,15 +1008,14 @@ impl World {
                     Ok(_) if attack_req.is_some() => None,
                     Ok(pair) => {
                         if !gone {
-                            if self.shared_secret.is_none() {
+                            let acc = src.account_mut(account);
+                            acc.store(pair, self.cfg.token_service.access_ttl, unix);
+                            if self.shared_secret.is_none()
+                                && let Some(t) = &acc.access
+                            {
                                 let kid = self.tokens.signing_kid(unix);
-                                self.sig_memo.vouch_minted(kid, &pair.access);
+                                self.sig_memo.vouch_minted(kid, t, acc.access_exp, unix);
                             }
-                            src.account_mut(account).store(
-                                pair,
-                                self.cfg.token_service.access_ttl,
-                                unix,
-                            );
                         }
                         None
                     }
@@ -1026,15 +1028,14 @@ impl World {
                 match refresh.map(|t| self.tokens.refresh(unix, &t)) {
                     Some(Ok(pair)) => {
                         if !gone {
-                            if self.shared_secret.is_none() {
+                            let acc = src.account_mut(account);
+                            acc.store(pair, self.cfg.token_service.access_ttl, unix);
+                            if self.shared_secret.is_none()
+                                && let Some(t) = &acc.access
+                            {
                                 let kid = self.tokens.signing_kid(unix);
-                                self.sig_memo.vouch_minted(kid, &pair.access);
+                                self.sig_memo.vouch_minted(kid, t, acc.access_exp, unix);
                             }
-                            src.account_mut(account).store(
-                                pair,
-                                self.cfg.token_service.access_ttl,
-                                unix,
-                            );
                         }
                         None
                     }

@@ -392,13 +392,13 @@ impl Truth {
                 best = Some(m);
             }
         };
-        if let Some(m) = self.jti.get(&*p.token_id) {
+        if let Some(m) = self.jti.get(p.token_id()) {
             take(*m);
         }
-        if let Some(m) = self.sid.get(&*p.session_id) {
+        if let Some(m) = self.sid.get(p.session_id()) {
             take(*m);
         }
-        if let Some(v) = self.sub.get(&*p.subject) {
+        if let Some(v) = self.sub.get(p.subject()) {
             for (before, m) in v {
                 if p.issued_at_s <= *before {
                     take(*m);
@@ -1018,7 +1018,9 @@ impl World {
                 if m.version <= applied && !self.control.ever_skewed(inst, now) {
                     let msg = format!(
                         "instance {inst} has applied revocation version {applied} but accepted a token revoked at version {} (subject {:?}, session {:?})",
-                        m.version, p.subject, p.session_id
+                        m.version,
+                        p.subject(),
+                        p.session_id()
                     );
                     self.violated(ctx, msg);
                     return;
@@ -1027,10 +1029,10 @@ impl World {
             if let Some(k) = attacker
                 && let AttackKind::Leak(_) = self.control.attackers[k].kind
             {
-                if !self.key_leaked(&p.kid, now) {
+                if !self.key_leaked(p.kid(), now) {
                     let msg = format!(
                         "instance {inst} accepted a forged token signed with key {:?}, which the scenario never leaked",
-                        p.kid
+                        p.kid()
                     );
                     self.violated(ctx, msg);
                     return;

@@ -364,7 +364,7 @@ impl World {
                     };
                     match &v.outcome {
                         Err(why) => rejected = Some(reason::auth(*why)),
-                        Ok(p) => forged_ok = forgery.map(|f| (f, p.kid.to_string())),
+                        Ok(p) => forged_ok = forgery.map(|f| (f, p.kid().to_string())),
                     }
                     verdict = Some(v);
                 }
