@@ -83,6 +83,7 @@
 mod queue;
 pub mod rng;
 mod sim;
+mod timers;
 
 pub use queue::EventQueue;
 pub use sim::{Actor, ActorId, Ctx, Message, RunOutcome, SimConfig, Simulation, Step, TimerId};
