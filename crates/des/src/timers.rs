@@ -264,16 +264,14 @@ impl<M> Timers<M> {
                     moved = true;
                     off = o + 1;
                 }
-                self.horizon_ns = (last + 1).checked_mul(1 << WIDTH_LOG2).unwrap_or(u64::MAX);
+                self.horizon_ns = (last + 1).saturating_mul(1 << WIDTH_LOG2);
                 moved
             }
             None if self.parked > 0 => {
                 let o = self.next_occupied(first, 0).expect("a parked timer");
                 let bucket = first + o as u64;
                 self.drain(ring_of(bucket), queue);
-                self.horizon_ns = (bucket + 1)
-                    .checked_mul(1 << WIDTH_LOG2)
-                    .unwrap_or(u64::MAX);
+                self.horizon_ns = (bucket + 1).saturating_mul(1 << WIDTH_LOG2);
                 true
             }
             None => false,
