@@ -12,6 +12,11 @@
 //! Throughput is in events per second; the ratio kernel / bare is the cost of
 //! the kernel's abstractions, and kernel / nexosim the gain over the nearest
 //! general-purpose Rust DES.
+//!
+//! `rampart_des_timeouts` is the same loop with the world's timer pattern on
+//! top: every event also arms a timeout about 5 s out and cancels the one its
+//! actor armed on its previous event, as a client does per request. Its
+//! ratio to `bare` (which has no timers) is the price of that pattern.
 
 use std::time::Instant as WallInstant;
 
@@ -20,7 +25,7 @@ mod bare;
 
 use bare::{Bare, DELAY_NS_MAX, N_ACTORS};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rampart_des::{Actor, Ctx, Message, SimConfig, Simulation};
+use rampart_des::{Actor, Ctx, Message, SimConfig, Simulation, TimerId};
 use rampart_time::{Duration, Instant};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -47,6 +52,44 @@ impl Actor for Churn {
         let delay = ctx.rng().random_range(1..DELAY_NS_MAX);
         ctx.send_self(Duration::from_nanos(delay), msg);
     }
+}
+
+/// Like [`Churn`], and arms a timeout per event, cancelling the previous one.
+struct TimeoutChurn {
+    timeout: Option<TimerId>,
+}
+
+/// Client timeouts are about this long; the jitter keeps them apart.
+const TIMEOUT_NS: u64 = 5_000_000_000;
+
+impl Actor for TimeoutChurn {
+    type Msg = Tick;
+    #[inline]
+    fn handle(&mut self, msg: Tick, ctx: &mut Ctx<'_, Self>) {
+        if let Some(t) = self.timeout.take() {
+            ctx.cancel(t);
+        }
+        let delay = ctx.rng().random_range(1..DELAY_NS_MAX);
+        let timeout = TIMEOUT_NS + ctx.rng().random_range(0..DELAY_NS_MAX);
+        self.timeout = Some(ctx.timer(Duration::from_nanos(timeout), Tick));
+        ctx.send_self(Duration::from_nanos(delay), msg);
+    }
+}
+
+fn timeout_world(pending: usize) -> Simulation<TimeoutChurn> {
+    let mut sim = Simulation::new(SimConfig {
+        seed: 1,
+        trace_hash: false,
+    });
+    let ids: Vec<_> = (0..N_ACTORS)
+        .map(|i| sim.add_actor(format!("churn/{i}"), TimeoutChurn { timeout: None }))
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    for i in 0..pending {
+        let t = rng.random_range(1..DELAY_NS_MAX);
+        sim.schedule(Instant::from_nanos(t), ids[i % ids.len()], Tick);
+    }
+    sim
 }
 
 fn kernel_world(pending: usize) -> Simulation<Churn> {
@@ -158,6 +201,16 @@ fn kernel(c: &mut Criterion) {
                 pending,
                 "the workload keeps P events pending"
             );
+        });
+        g.bench_function(BenchmarkId::new("rampart_des_timeouts", pending), |b| {
+            let mut sim = timeout_world(pending);
+            b.iter_custom(|iters| {
+                let t0 = WallInstant::now();
+                for _ in 0..iters {
+                    sim.step();
+                }
+                t0.elapsed()
+            });
         });
         g.bench_function(BenchmarkId::new("nexosim", pending), |b| {
             let mut sim = nexo::world(pending);

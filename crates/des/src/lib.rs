@@ -11,7 +11,8 @@
 //!   ├── EventQueue   radix heap of (time ns << 64 | seq, dst, timer, msg)
 //!   ├── actors: Vec<A>          A is an enum: one match per event
 //!   ├── rngs:   Vec<ChaCha8>    stream = hash(actor key), key = seed
-//!   └── timers: slot table      cancel = flip a slot, O(1)
+//!   └── timers: slot table + timing wheel (2048 buckets of ~4 ms)
+//!               far-off timers wait in the wheel; cancel = swap_remove, O(1)
 //! ```
 //!
 //! # Author, assemble, run
@@ -64,11 +65,19 @@
 //!   heap, which exploits the fact that a simulation never schedules into
 //!   the past (see [`EventQueue`]). The `kernel` bench compares all this
 //!   against a bare `BinaryHeap` loop.
-//! * **Timers.** [`Ctx::timer`] returns a [`TimerId`]; [`Ctx::cancel`] flips a
-//!   slot in O(1) (no scan of the queue), and a cancelled timer never fires.
-//!   Dead entries are dropped when they reach the head, or by a compaction
-//!   once they outnumber live entries, so a timeout armed and cancelled per
-//!   request does not bloat the heap.
+//! * **Timers.** [`Ctx::timer`] returns a [`TimerId`]; [`Ctx::cancel`] is
+//!   O(1) and a cancelled timer never fires. A timer due more than one
+//!   wheel bucket (about 4 ms) ahead and within the wheel's span (about
+//!   8.6 s) is parked in a timing wheel rather than the event queue, and
+//!   cancelling it removes it from its bucket on the spot: a request timeout
+//!   armed and cancelled per request never touches the queue. Buckets move
+//!   into the queue just before the queue's head reaches them, with the
+//!   `(time, seq)` key the timer got when armed, so the order is the same as
+//!   if it had been queued all along (a property test checks deliveries
+//!   against a `BTreeMap` oracle). Nearer or farther timers go straight to
+//!   the queue, where cancelling flips a slot; their dead entries are dropped
+//!   when they reach the head, or by a compaction once they outnumber live
+//!   entries.
 //! * **Randomness.** See [`rng`]: one ChaCha8 stream per actor, numbered by a
 //!   hash of the actor's stable key. Adding an actor never changes another
 //!   actor's draws.
@@ -83,6 +92,7 @@
 mod queue;
 pub mod rng;
 mod sim;
+mod timers;
 
 pub use queue::EventQueue;
 pub use sim::{Actor, ActorId, Ctx, Message, RunOutcome, SimConfig, Simulation, Step, TimerId};

@@ -192,10 +192,34 @@ impl<M> EventQueue<M> {
 
     #[inline]
     pub(crate) fn push_entry(&mut self, time: u64, dst: u32, timer: u32, msg: M) -> u64 {
+        let key = self.take_key(time);
+        self.push_key(key, dst, timer, msg);
+        key as u64
+    }
+
+    /// The time of the last popped entry: nothing can be pushed before it.
+    #[inline]
+    pub(crate) fn popped_ns(&self) -> u64 {
+        self.popped_ns
+    }
+
+    /// Takes the next sequence number and returns the key of an entry at
+    /// `time` (clamped to the last popped time) pushed now. The entry may be
+    /// pushed later with [`EventQueue::push_key`], as long as nothing at or
+    /// after its key has been popped by then: the timer wheel parks far-off
+    /// timers this way and hands them over when they come near.
+    #[inline]
+    pub(crate) fn take_key(&mut self, time: u64) -> u128 {
         let seq = self.next_seq;
         self.next_seq += 1;
         let time = time.max(self.popped_ns);
-        let key = (u128::from(time) << 64) | u128::from(seq);
+        (u128::from(time) << 64) | u128::from(seq)
+    }
+
+    /// Pushes an entry under a key from [`EventQueue::take_key`].
+    #[inline]
+    pub(crate) fn push_key(&mut self, key: u128, dst: u32, timer: u32, msg: M) {
+        debug_assert!(key >= self.popped_key, "pushed before the last pop");
         let e = Entry {
             key,
             dst,
@@ -211,7 +235,6 @@ impl<M> EventQueue<M> {
         if !self.radix && self.len > self.grow_at {
             self.switch_to_radix();
         }
-        seq
     }
 
     #[inline]

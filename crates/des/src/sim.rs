@@ -8,6 +8,8 @@ use rampart_time::{Duration, Instant};
 
 use crate::queue::{EventQueue, NO_TIMER};
 use crate::rng::{ActorRng, actor_rng, stream_of};
+pub use crate::timers::TimerId;
+use crate::timers::Timers;
 
 /// The address of an actor: an index into the simulation's actor table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,93 +54,6 @@ pub trait Actor: Sized {
     fn handle(&mut self, msg: Self::Msg, ctx: &mut Ctx<'_, Self>);
 }
 
-/// A handle on a scheduled cancellable timer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TimerId {
-    slot: u32,
-    generation: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum TimerState {
-    Free,
-    Armed,
-    Cancelled,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct TimerSlot {
-    generation: u32,
-    state: TimerState,
-}
-
-/// Slots for cancellable timers. Cancelling is O(1): it flips the slot's
-/// state. The queue entry is dropped when it reaches the head, or earlier by
-/// a compaction once cancelled entries outnumber live ones, so memory stays
-/// within twice the live events.
-#[derive(Debug, Default)]
-struct Timers {
-    slots: Vec<TimerSlot>,
-    free: Vec<u32>,
-    cancelled_pending: usize,
-}
-
-impl Timers {
-    fn arm(&mut self) -> TimerId {
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                let s = u32::try_from(self.slots.len()).expect("fewer than 2^32 live timers");
-                self.slots.push(TimerSlot {
-                    generation: 0,
-                    state: TimerState::Free,
-                });
-                s
-            }
-        };
-        let t = &mut self.slots[slot as usize];
-        debug_assert_eq!(t.state, TimerState::Free);
-        t.state = TimerState::Armed;
-        TimerId {
-            slot,
-            generation: t.generation,
-        }
-    }
-
-    fn cancel(&mut self, id: TimerId) -> bool {
-        match self.slots.get_mut(id.slot as usize) {
-            Some(t) if t.generation == id.generation && t.state == TimerState::Armed => {
-                t.state = TimerState::Cancelled;
-                self.cancelled_pending += 1;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Releases the slot of a popped or discarded entry; returns whether the
-    /// timer was still armed (so it should fire).
-    fn release(&mut self, slot: u32) -> bool {
-        let t = &mut self.slots[slot as usize];
-        let armed = match t.state {
-            TimerState::Armed => true,
-            TimerState::Cancelled => {
-                self.cancelled_pending -= 1;
-                false
-            }
-            TimerState::Free => unreachable!("a queued timer's slot is never free"),
-        };
-        t.state = TimerState::Free;
-        t.generation = t.generation.wrapping_add(1);
-        self.free.push(slot);
-        armed
-    }
-
-    fn is_cancelled(&self, slot: u32) -> bool {
-        self.slots[slot as usize].state == TimerState::Cancelled
-    }
-}
-
 /// Incremental FNV-1a over `(time, actor, message kind)` of every delivered
 /// event: two runs with the same trace hash delivered the same events in the
 /// same order.
@@ -162,7 +77,7 @@ pub struct Ctx<'a, A: Actor> {
     me: ActorId,
     queue: &'a mut EventQueue<A::Msg>,
     rng: &'a mut ActorRng,
-    timers: &'a mut Timers,
+    timers: &'a mut Timers<A::Msg>,
     spawned: &'a mut Vec<(String, A)>,
     n_actors: u32,
     stop: &'a mut bool,
@@ -216,10 +131,8 @@ impl<A: Actor> Ctx<'_, A> {
     /// cancelled with [`Ctx::cancel`].
     #[inline]
     pub fn timer(&mut self, delay: Duration, msg: A::Msg) -> TimerId {
-        let id = self.timers.arm();
-        self.queue
-            .push_entry((self.now + delay).as_nanos(), self.me.0, id.slot, msg);
-        id
+        self.timers
+            .arm((self.now + delay).as_nanos(), self.me.0, msg, self.queue)
     }
 
     /// Cancels a timer. Returns false if it already fired or was cancelled;
@@ -291,7 +204,7 @@ pub struct Simulation<A: Actor> {
     rngs: Vec<ActorRng>,
     keys: Vec<String>,
     streams: BTreeMap<u64, u32>,
-    timers: Timers,
+    timers: Timers<A::Msg>,
     spawned: Vec<(String, A)>,
     trace: Option<TraceHasher>,
     n_events: u64,
@@ -317,6 +230,14 @@ impl<A: Actor> Simulation<A> {
             n_events: 0,
             stopped: false,
         }
+    }
+
+    /// Swaps in a queue that switches representation at the given sizes, so
+    /// tests can reach the radix mode with few events. Only before any push.
+    #[cfg(test)]
+    pub(crate) fn set_queue_thresholds(&mut self, grow_at: usize, shrink_at: usize) {
+        assert!(self.queue.is_empty());
+        self.queue = EventQueue::with_thresholds(grow_at, shrink_at);
     }
 
     /// Adds an actor under a stable key; see [`Ctx::spawn`].
@@ -362,9 +283,10 @@ impl<A: Actor> Simulation<A> {
         self.n_events
     }
 
-    /// Entries in the queue, including cancelled timers not yet discarded.
+    /// Events pending: entries in the queue (including cancelled timers
+    /// not yet discarded) and timers parked in the wheel.
     pub fn n_pending(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.timers.parked()
     }
 
     /// The actor table.
@@ -402,24 +324,35 @@ impl<A: Actor> Simulation<A> {
 
     /// The time of the next event to deliver, skipping cancelled timers.
     pub fn peek_time(&mut self) -> Option<Instant> {
-        self.discard_cancelled_head();
-        self.queue.peek_time()
-    }
-
-    fn discard_cancelled_head(&mut self) {
-        while let Some(e) = self.queue.peek_entry() {
+        loop {
+            let head = self.head_ns()?;
+            let e = self.queue.peek_entry().expect("a head");
             if e.timer == NO_TIMER || !self.timers.is_cancelled(e.timer) {
-                return;
+                return Some(Instant::from_nanos(head));
             }
             let e = self.queue.pop_entry().expect("peeked");
             self.timers.release(e.timer);
         }
     }
 
+    /// The time of the queue's head once every parked timer due by then is
+    /// in the queue: the next entry to pop. Every pop goes through here, which
+    /// is what keeps the wheel's invariant (see `timers`).
+    #[inline]
+    fn head_ns(&mut self) -> Option<u64> {
+        loop {
+            let head = self.queue.peek_entry().map(|e| e.time());
+            if self.timers.head_is_due_first(head) || !self.timers.advance(head, &mut self.queue) {
+                return head;
+            }
+        }
+    }
+
     /// Delivers the next event. Returns `None` when the queue is empty.
     pub fn step(&mut self) -> Option<Step> {
         loop {
-            let e = self.queue.pop_entry()?;
+            self.head_ns()?;
+            let e = self.queue.pop_entry().expect("a head");
             if let Some(step) = self.deliver(e) {
                 return Some(step);
             }
@@ -528,8 +461,8 @@ impl<A: Actor> Simulation<A> {
             if self.stopped {
                 return RunOutcome::Stopped;
             }
-            let next_event = match self.queue.peek_time() {
-                Some(t) if t.as_nanos() <= end_ns => t.as_nanos(),
+            let next_event = match self.head_ns() {
+                Some(t) if t <= end_ns => t,
                 _ => u64::MAX,
             };
             if next_sample <= end_ns && next_sample <= next_event {

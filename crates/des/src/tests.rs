@@ -251,3 +251,206 @@ proptest! {
         prop_assert_eq!(sim.n_pending(), 0);
     }
 }
+
+/// One move of the scripted actor below, taken each time it handles an event.
+#[derive(Clone, Debug)]
+enum ScriptOp {
+    Send(u64),
+    Timer(u64),
+    /// Cancels the `i % n`-th timer armed so far.
+    Cancel(usize),
+}
+
+/// How the driver advances the run between checks.
+#[derive(Clone, Copy, Debug)]
+enum Drive {
+    Step,
+    RunFor(u64),
+}
+
+/// Replays a script: on every delivered event it logs `(time, tag)` and
+/// takes the next two moves.
+#[derive(Debug, Default)]
+struct Scripted {
+    ops: Vec<ScriptOp>,
+    cursor: usize,
+    next_tag: u32,
+    log: Vec<(u64, u32)>,
+    armed: Vec<TimerId>,
+    cancels: Vec<bool>,
+}
+
+impl Actor for Scripted {
+    type Msg = Msg;
+    fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_, Self>) {
+        let (Msg::Note(tag) | Msg::Fire(tag)) = msg else {
+            unreachable!("the script only sends notes and timers")
+        };
+        self.log.push((ctx.now().as_nanos(), tag));
+        for _ in 0..2 {
+            let Some(op) = self.ops.get(self.cursor).cloned() else {
+                return;
+            };
+            self.cursor += 1;
+            match op {
+                ScriptOp::Send(d) => {
+                    ctx.send_self(Duration::from_nanos(d), Msg::Note(self.next_tag));
+                    self.next_tag += 1;
+                }
+                ScriptOp::Timer(d) => {
+                    let id = ctx.timer(Duration::from_nanos(d), Msg::Fire(self.next_tag));
+                    self.next_tag += 1;
+                    self.armed.push(id);
+                }
+                ScriptOp::Cancel(i) if !self.armed.is_empty() => {
+                    let id = self.armed[i % self.armed.len()];
+                    self.cancels.push(ctx.cancel(id));
+                }
+                ScriptOp::Cancel(_) => {}
+            }
+        }
+    }
+}
+
+/// The oracle: every pending event in a `BTreeMap` keyed by `(time, seq)`,
+/// timers marked cancelled in a side table and skipped when they come up.
+#[derive(Debug, Default)]
+struct Oracle {
+    queue: std::collections::BTreeMap<(u64, u64), (u32, Option<usize>)>,
+    seq: u64,
+    /// Per armed timer: still armed (neither fired nor cancelled)?
+    armed: Vec<bool>,
+    ops: Vec<ScriptOp>,
+    cursor: usize,
+    next_tag: u32,
+    log: Vec<(u64, u32)>,
+    cancels: Vec<bool>,
+}
+
+impl Oracle {
+    fn push(&mut self, time: u64, timer: Option<usize>) {
+        self.queue.insert((time, self.seq), (self.next_tag, timer));
+        self.seq += 1;
+        self.next_tag += 1;
+    }
+
+    /// The time of the next event that will be delivered.
+    fn next_time(&self) -> Option<u64> {
+        self.queue
+            .iter()
+            .find(|(_, (_, timer))| timer.is_none_or(|i| self.armed[i]))
+            .map(|(&(t, _), _)| t)
+    }
+
+    /// Delivers the next live event, as the kernel should.
+    fn step(&mut self) -> bool {
+        while let Some(((now, _), (tag, timer))) = self.queue.pop_first() {
+            if let Some(i) = timer {
+                if !self.armed[i] {
+                    continue;
+                }
+                self.armed[i] = false;
+            }
+            self.log.push((now, tag));
+            for _ in 0..2 {
+                let Some(op) = self.ops.get(self.cursor).cloned() else {
+                    return true;
+                };
+                self.cursor += 1;
+                match op {
+                    ScriptOp::Send(d) => self.push(now.saturating_add(d), None),
+                    ScriptOp::Timer(d) => {
+                        self.armed.push(true);
+                        self.push(now.saturating_add(d), Some(self.armed.len() - 1));
+                    }
+                    ScriptOp::Cancel(i) if !self.armed.is_empty() => {
+                        let j = i % self.armed.len();
+                        self.cancels.push(self.armed[j]);
+                        self.armed[j] = false;
+                    }
+                    ScriptOp::Cancel(_) => {}
+                }
+            }
+            return true;
+        }
+        false
+    }
+}
+
+fn delay() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        // Ties and near ties.
+        0u64..4,
+        // Within one wheel bucket (about 4 ms) and a few buckets.
+        0u64..20_000_000,
+        // A fixed timeout give or take a little, as a world arms them: many
+        // share a wheel bucket, so cancels reorder buckets.
+        5_000_000_000u64..5_010_000_000,
+        // Seconds, up to past the wheel's span (about 8.6 s).
+        0u64..12_000_000_000,
+        // Far beyond it.
+        0u64..1 << 44,
+    ]
+}
+
+fn script_op() -> impl Strategy<Value = ScriptOp> {
+    prop_oneof![
+        2 => delay().prop_map(ScriptOp::Send),
+        3 => delay().prop_map(ScriptOp::Timer),
+        3 => any::<usize>().prop_map(ScriptOp::Cancel),
+    ]
+}
+
+proptest! {
+    /// Whatever mix of sends, timers (near, parked in the wheel, or beyond
+    /// it) and cancellations, the kernel delivers exactly the events a
+    /// `(time, seq)`-ordered map delivers, in the same order; cancellations
+    /// report the same results; and a peek always names the next delivery.
+    #[test]
+    fn deliveries_match_a_btreemap_oracle_under_timers_and_cancels(
+        ops in prop::collection::vec(script_op(), 0..600),
+        starts in prop::collection::vec(0u64..30_000_000, 1..6),
+        drives in prop::collection::vec(
+            prop_oneof![3 => Just(Drive::Step), 1 => (0u64..100_000_000).prop_map(Drive::RunFor)],
+            1..50,
+        ),
+        thresholds in prop_oneof![Just((16_384, 4_096)), Just((16, 4)), Just((1, 0))],
+    ) {
+        let mut sim = Simulation::new(SimConfig::default());
+        sim.set_queue_thresholds(thresholds.0, thresholds.1);
+        let a = sim.add_actor("a", Scripted { ops: ops.clone(), ..Scripted::default() });
+        let mut oracle = Oracle { ops, ..Oracle::default() };
+        for &t in &starts {
+            sim.schedule(Instant::from_nanos(t), a, Msg::Note(oracle.next_tag));
+            oracle.push(t, None);
+        }
+        sim.actors_mut()[0].next_tag = oracle.next_tag;
+        let mut end = 0u64;
+        for drive in drives.iter().cycle().take(5_000) {
+            prop_assert_eq!(sim.peek_time().map(Instant::as_nanos), oracle.next_time());
+            match *drive {
+                Drive::Step => {
+                    let stepped = sim.step().is_some();
+                    prop_assert_eq!(stepped, oracle.step());
+                    end = end.max(sim.now().as_nanos());
+                }
+                Drive::RunFor(d) => {
+                    end = end.max(sim.now().as_nanos()).saturating_add(d);
+                    sim.run_until(Instant::from_nanos(end));
+                    while oracle.next_time().is_some_and(|t| t <= end) {
+                        oracle.step();
+                    }
+                }
+            }
+            if oracle.next_time().is_none() {
+                break;
+            }
+        }
+        while sim.step().is_some() {}
+        while oracle.step() {}
+        let s = sim.actor(a);
+        prop_assert_eq!(&s.log, &oracle.log);
+        prop_assert_eq!(&s.cancels, &oracle.cancels);
+        prop_assert_eq!(sim.n_pending(), 0);
+    }
+}
