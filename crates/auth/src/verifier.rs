@@ -778,10 +778,12 @@ impl Verifier {
         }
         self.denylist.prune(now);
         let mut overflow = false;
+        let mut added = false;
         for r in &delta.entries {
             if r.version <= self.revocation_version && !self.denylist_overflowed {
                 continue;
             }
+            added = true;
             if !self
                 .denylist
                 .insert(now, r, self.config.denylist_entries_max)
@@ -790,7 +792,12 @@ impl Verifier {
                 overflow = true;
             }
         }
-        self.generation += 1;
+        // Cached tokens recheck the denylist only when it has gained
+        // entries: pruning can't revoke anything, and bumping on every
+        // (usually empty) poll sent every cache hit back to its principal.
+        if added || overflow {
+            self.generation += 1;
+        }
         if overflow {
             // Some live revocation is not held: the feed cannot be trusted.
             // Resync everything from scratch on the next poll.
