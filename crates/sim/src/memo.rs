@@ -183,25 +183,35 @@ mod tests {
     use rampart_time::{Duration, Instant};
     use std::sync::Arc;
 
-    #[test]
-    fn a_shared_memo_changes_no_decision_and_never_vouches_for_a_forgery() {
+    /// A token service with one Ed25519 key `k1`, its start instant and its
+    /// JWKS document.
+    fn service(secret: [u8; 32]) -> (Instant, TokenService, String) {
         let t0 = Instant::from_nanos(1_767_225_600 * 1_000_000_000);
         let mut svc = TokenService::new(ServiceConfig::default());
         svc.add_key(
             t0,
             &KeyMaterial::Ed25519 {
                 kid: "k1".into(),
-                secret: [7; 32],
+                secret,
             },
         )
         .unwrap();
-        let pair = svc.issue(t0, "alice", "api").unwrap();
         let jwks = svc.jwks_json(t0);
-        let verifier = || {
-            let mut v = Verifier::new(VerifierConfig::default());
-            v.on_jwks(&jwks).unwrap();
-            v
-        };
+        (t0, svc, jwks)
+    }
+
+    /// A fresh gateway verifier that trusts `jwks`.
+    fn verifier(jwks: &str) -> Verifier {
+        let mut v = Verifier::new(VerifierConfig::default());
+        v.on_jwks(jwks).unwrap();
+        v
+    }
+
+    #[test]
+    fn a_shared_memo_changes_no_decision_and_never_vouches_for_a_forgery() {
+        let (t0, mut svc, jwks) = service([7; 32]);
+        let verifier = || verifier(&jwks);
+        let pair = svc.issue(t0, "alice", "api").unwrap();
         let mut memo = SigMemo::default();
         let now = t0 + Duration::from_secs(1);
         let first = verifier().verify_with_memo(now, &pair.access, &mut memo);
@@ -244,22 +254,8 @@ mod tests {
 
     #[test]
     fn a_token_vouched_for_at_minting_gets_the_verdict_and_cost_of_a_real_check() {
-        let t0 = Instant::from_nanos(1_767_225_600 * 1_000_000_000);
-        let mut svc = TokenService::new(ServiceConfig::default());
-        svc.add_key(
-            t0,
-            &KeyMaterial::Ed25519 {
-                kid: "k1".into(),
-                secret: [9; 32],
-            },
-        )
-        .unwrap();
-        let jwks = svc.jwks_json(t0);
-        let verifier = || {
-            let mut v = Verifier::new(VerifierConfig::default());
-            v.on_jwks(&jwks).unwrap();
-            v
-        };
+        let (t0, mut svc, jwks) = service([9; 32]);
+        let verifier = || verifier(&jwks);
         let now = t0 + Duration::from_secs(1);
         let exp = t0 + Duration::from_mins(5);
         for subject in ["alice", "bob", "carol"] {
@@ -294,22 +290,8 @@ mod tests {
     /// signature is broken: a hit accepts it, a real check refuses it.
     #[test]
     fn a_minted_token_is_known_by_its_address_length_and_kid_only_while_it_lives() {
-        let t0 = Instant::from_nanos(1_767_225_600 * 1_000_000_000);
-        let mut svc = TokenService::new(ServiceConfig::default());
-        svc.add_key(
-            t0,
-            &KeyMaterial::Ed25519 {
-                kid: "k1".into(),
-                secret: [5; 32],
-            },
-        )
-        .unwrap();
-        let jwks = svc.jwks_json(t0);
-        let verifier = || {
-            let mut v = Verifier::new(VerifierConfig::default());
-            v.on_jwks(&jwks).unwrap();
-            v
-        };
+        let (t0, mut svc, jwks) = service([5; 32]);
+        let verifier = || verifier(&jwks);
         let now = t0 + Duration::from_secs(1);
         let exp = t0 + Duration::from_mins(5);
         let genuine = svc.issue(t0, "alice", "api").unwrap().access;
