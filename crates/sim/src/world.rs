@@ -823,6 +823,26 @@ impl World {
         );
     }
 
+    /// A client keeps the pair its login or refresh just got, and the memo
+    /// vouches for the access token the world's own service signed (the
+    /// client's `Arc`, which the gateways' caches will share).
+    fn keep_minted(
+        &mut self,
+        source: u16,
+        account: u32,
+        pair: rampart_auth::TokenPair,
+        unix: Instant,
+    ) {
+        let acc = self.sources[source as usize].account_mut(account);
+        acc.store(pair, self.cfg.token_service.access_ttl, unix);
+        if self.shared_secret.is_none()
+            && let Some(t) = &acc.access
+        {
+            let kid = self.tokens.signing_kid(unix);
+            self.sig_memo.vouch_minted(kid, t, acc.access_exp, unix);
+        }
+    }
+
     /// A worker is done with a request.
     fn cpu_done(&mut self, ctx: &mut Ctx<'_, World>, inst: u32, id: ReqId) {
         let now = ctx.now();
@@ -1003,19 +1023,11 @@ impl World {
                     let pair = login.result.as_ref().ok().filter(|_| !gone).cloned();
                     self.attack_login_done(now, r, cpu, pair);
                 }
-                let src = &mut self.sources[source as usize];
                 match login.result {
                     Ok(_) if attack_req.is_some() => None,
                     Ok(pair) => {
                         if !gone {
-                            let acc = src.account_mut(account);
-                            acc.store(pair, self.cfg.token_service.access_ttl, unix);
-                            if self.shared_secret.is_none()
-                                && let Some(t) = &acc.access
-                            {
-                                let kid = self.tokens.signing_kid(unix);
-                                self.sig_memo.vouch_minted(kid, t, acc.access_exp, unix);
-                            }
+                            self.keep_minted(source, account, pair, unix);
                         }
                         None
                     }
@@ -1028,14 +1040,7 @@ impl World {
                 match refresh.map(|t| self.tokens.refresh(unix, &t)) {
                     Some(Ok(pair)) => {
                         if !gone {
-                            let acc = src.account_mut(account);
-                            acc.store(pair, self.cfg.token_service.access_ttl, unix);
-                            if self.shared_secret.is_none()
-                                && let Some(t) = &acc.access
-                            {
-                                let kid = self.tokens.signing_kid(unix);
-                                self.sig_memo.vouch_minted(kid, t, acc.access_exp, unix);
-                            }
+                            self.keep_minted(source, account, pair, unix);
                         }
                         None
                     }
