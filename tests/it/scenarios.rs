@@ -70,6 +70,35 @@ fn every_bundled_scenario_runs_when_shortened_and_its_assertions_name_real_metri
         let out = rampart_scenario::run(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         let legit = &out.metrics().totals.classes["legit"];
         assert!(legit.offered > 0, "{} sent nothing", p.display());
+        // The catalog that validation checks assertion paths against holds
+        // exactly the metrics a run records (less the derived whole-run
+        // ones the scenario layer adds), so it can reject no real metric.
+        let catalog = rampart_sim::metric_catalog(&s.world).unwrap();
+        let derived = ["cost.instance_hours", "cost.money", "instances.launched"];
+        let mut recorded = out.metrics().paths();
+        recorded.retain(|m| !derived.iter().any(|d| m.contains(d)));
+        assert_eq!(catalog.paths(), recorded, "{}", p.display());
+        let phase_names = |m: &rampart_sim::RunMetrics| -> Vec<String> {
+            m.phases.iter().map(|ph| ph.name.clone()).collect()
+        };
+        assert_eq!(phase_names(&catalog), phase_names(out.metrics()));
+        let unknown = |m: &rampart_sim::RunMetrics, path: &str, phase: &str| {
+            matches!(
+                m.lookup(path, Some(phase)),
+                Err(rampart_metrics::LookupError::UnknownPath { .. })
+            )
+        };
+        for ph in &out.metrics().phases {
+            for path in &recorded {
+                assert_eq!(
+                    unknown(&catalog, path, &ph.name),
+                    unknown(out.metrics(), path, &ph.name),
+                    "{}: {path} during {}",
+                    p.display(),
+                    ph.name
+                );
+            }
+        }
         // A phase beyond 30 s has no data yet, but every metric an
         // assertion names must exist: a typo would fail every real run.
         for a in &out.assertions {

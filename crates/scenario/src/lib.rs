@@ -104,7 +104,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rampart_metrics::RunMetrics;
+use rampart_metrics::{LookupError, RunMetrics};
 use rampart_sim::{BoxedSink, RunOutput, SimError, WorldConfig};
 use serde::de::DeserializeOwned;
 use toml::de::DeTable;
@@ -756,6 +756,49 @@ impl Scenario {
     }
 
     /// Names that must resolve: phases in `during`, routes in rate-limit rules.
+    /// A metric an assertion names must be one the run records: a typo is
+    /// an input error, reported now with its location, not a failed
+    /// assertion after the whole run. The catalog holds every name the world
+    /// registers from this configuration (see
+    /// [`rampart_sim::metric_catalog`]); assertions over an unknown phase
+    /// were reported by the caller.
+    fn check_metric_paths(
+        &self,
+        world: &WorldConfig,
+        phases: &[&str],
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        if self.assertions.is_empty() {
+            return;
+        }
+        // A world that cannot be built says why when it runs; the
+        // configuration checks above have normally caught it already.
+        let Ok(mut catalog) = rampart_sim::metric_catalog(world) else {
+            return;
+        };
+        add_derived(&mut catalog, 0.0, 0.0, 0);
+        for (a, src) in self.assertions.iter().zip(&self.sources.assert_paths) {
+            if a.during.as_deref().is_some_and(|p| !phases.contains(&p)) {
+                continue;
+            }
+            if let Err(
+                LookupError::UnknownPath { .. }
+                | LookupError::UnknownPhase { .. }
+                | LookupError::Ambiguous { .. },
+            ) = catalog.lookup(&a.metric, a.during.as_deref())
+            {
+                let message = a
+                    .evaluate(&catalog)
+                    .error
+                    .expect("a failed lookup is an error");
+                let p = format!("{src}.that");
+                let mut d = self.sources.map.for_path(&p, message, false);
+                d.path = Some(p);
+                diags.push(d);
+            }
+        }
+    }
+
     fn check_references(&self, world: &WorldConfig, diags: &mut Vec<Diagnostic>) {
         let phases: Vec<&str> = world.run.phases.iter().map(|p| p.name.as_str()).collect();
         for (a, src) in self.assertions.iter().zip(&self.sources.assert_paths) {
@@ -776,6 +819,7 @@ impl Scenario {
                 diags.push(d);
             }
         }
+        self.check_metric_paths(world, &phases, diags);
         let mut routes: BTreeSet<&str> = BTreeSet::new();
         for t in &world.traffic {
             for r in &t.routes {
@@ -1072,12 +1116,21 @@ impl Outcome {
 /// `metrics.json` have them: `cost.instance_hours`, `cost.money`,
 /// `instances.launched`.
 pub fn add_derived_metrics(out: &mut RunOutput) {
+    add_derived(
+        &mut out.metrics,
+        out.instance_seconds,
+        out.cost,
+        out.instances_launched,
+    );
+}
+
+/// The derived whole-run metrics, recorded into `m`.
+fn add_derived(m: &mut RunMetrics, instance_seconds: f64, cost: f64, launched: usize) {
     let derived = [
-        ("cost.instance_hours", out.instance_seconds / 3600.0),
-        ("cost.money", out.cost),
-        ("instances.launched", out.instances_launched as f64),
+        ("cost.instance_hours", instance_seconds / 3600.0),
+        ("cost.money", cost),
+        ("instances.launched", launched as f64),
     ];
-    let m = &mut out.metrics;
     for (name, v) in derived {
         m.totals.gauges.insert(
             name.to_owned(),

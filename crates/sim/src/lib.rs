@@ -296,6 +296,16 @@ pub fn run(cfg: &WorldConfig, sink: Option<BoxedSink>) -> Result<RunOutput, SimE
     run_with(cfg, RunOptions { sink, events: None })
 }
 
+/// Every metric a run of `cfg` records, each without data: what an
+/// assertion may name, known before the run. The world registers its
+/// classes, reasons, counters, gauges and phases from the configuration
+/// alone, when it is built, so a path this catalog does not hold, no run of
+/// `cfg` records, and a scenario can reject it before spending the run.
+pub fn metric_catalog(cfg: &WorldConfig) -> Result<RunMetrics, String> {
+    let meter = meter::Meter::new(cfg, &[])?;
+    Ok(meter.finish(Instant::ZERO).0)
+}
+
 /// Runs a world to its end, streaming interval rows and the event log to
 /// the sinks in `opts`. A write error in either is reported after the run.
 pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimError> {
