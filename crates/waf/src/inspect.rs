@@ -284,9 +284,9 @@ impl Inspector {
                 level: policy.paranoia_level,
             });
         }
-        if !(policy.paranoia_level..=4).contains(&policy.detection_paranoia_level) {
+        if !(policy.paranoia_level..=4).contains(&policy.detection_level()) {
             return Err(PolicyError::ParanoiaOutOfRange {
-                level: policy.detection_paranoia_level,
+                level: policy.detection_level(),
             });
         }
         if policy.inbound_threshold == 0 {
@@ -312,7 +312,7 @@ impl Inspector {
                     level: r.paranoia,
                 });
             }
-            if r.paranoia > policy.detection_paranoia_level {
+            if r.paranoia > policy.detection_level() {
                 continue;
             }
             if rules.len() == RULES_MAX {

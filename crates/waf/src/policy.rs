@@ -220,7 +220,11 @@ pub struct Route {
 /// The whole inspection policy. Fields left out of a policy file take their
 /// values from [`Policy::default`] (blocking, paranoia 1, the built-in rule
 /// set), so `[policy.waf] mode = "detection_only"` is a whole policy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// It serialises with the detection level in effect written out (see the
+/// `Serialize` impl), so a left-out level and the same level written
+/// serialise alike.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
@@ -230,7 +234,11 @@ pub struct Policy {
     /// Rules at or below this paranoia level count towards blocking (1–4).
     pub paranoia_level: u8,
     /// Rules up to this level run and are reported (>= `paranoia_level`).
-    pub detection_paranoia_level: u8,
+    /// Left out, it is `paranoia_level`, as CRS's
+    /// `tx.detection_paranoia_level` follows the blocking level: raising
+    /// `paranoia_level` alone is a whole change.
+    #[serde(default)]
+    pub detection_paranoia_level: Option<u8>,
     /// Blocking score threshold (CRS default 5).
     pub inbound_threshold: u16,
     /// Limits.
@@ -247,6 +255,26 @@ pub struct Policy {
     pub routes: Vec<Route>,
     /// Signature rules.
     pub rules: Vec<Rule>,
+}
+
+impl Serialize for Policy {
+    /// The derived field order and names, with the detection level in
+    /// effect: what a policy serialised to before that level could be left
+    /// out, so bundle hashes over the serialised form did not change.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Policy", 9)?;
+        st.serialize_field("mode", &self.mode)?;
+        st.serialize_field("paranoia_level", &self.paranoia_level)?;
+        st.serialize_field("detection_paranoia_level", &self.detection_level())?;
+        st.serialize_field("inbound_threshold", &self.inbound_threshold)?;
+        st.serialize_field("limits", &self.limits)?;
+        st.serialize_field("decode", &self.decode)?;
+        st.serialize_field("default_route", &self.default_route)?;
+        st.serialize_field("routes", &self.routes)?;
+        st.serialize_field("rules", &self.rules)?;
+        st.end()
+    }
 }
 
 /// SHA-256 over the canonical serialization of a [`Policy`].
@@ -267,9 +295,15 @@ impl Policy {
     pub fn at_paranoia(level: u8) -> Policy {
         Policy {
             paranoia_level: level,
-            detection_paranoia_level: level,
+            detection_paranoia_level: Some(level),
             ..Policy::default()
         }
+    }
+
+    /// The detection paranoia level in effect: the one set, or
+    /// `paranoia_level`.
+    pub fn detection_level(&self) -> u8 {
+        self.detection_paranoia_level.unwrap_or(self.paranoia_level)
     }
 
     /// The content hash. Order-insensitive where order has no meaning (rules
@@ -281,7 +315,7 @@ impl Policy {
         c.str("rampart-waf-policy/v1");
         c.u64(self.mode as u64);
         c.u64(u64::from(self.paranoia_level));
-        c.u64(u64::from(self.detection_paranoia_level));
+        c.u64(u64::from(self.detection_level()));
         c.u64(u64::from(self.inbound_threshold));
         let l = &self.limits;
         for v in [
@@ -384,7 +418,7 @@ impl Default for Policy {
         Policy {
             mode: Mode::Blocking,
             paranoia_level: 1,
-            detection_paranoia_level: 1,
+            detection_paranoia_level: Some(1),
             inbound_threshold: 5,
             limits: Limits::default(),
             decode: Decode::default(),

@@ -383,7 +383,7 @@ fn detection_only_mode_scores_like_blocking_mode_but_never_blocks() {
 #[test]
 fn detection_paranoia_above_blocking_paranoia_reports_without_blocking() {
     let mut p = test_policy(1);
-    p.detection_paranoia_level = 4;
+    p.detection_paranoia_level = Some(4);
     let ins = Inspector::new(p).unwrap();
     // Only PL4 rules fire on a lone apostrophe.
     let o = get("/api/search", "q=it%27s".into());

@@ -221,6 +221,39 @@ fn a_small_hand_written_toml_policy_loads_and_enforces_its_rules() {
 }
 
 #[test]
+fn the_detection_level_follows_the_blocking_level_unless_set() {
+    // Raising `paranoia_level` alone is a whole change, as in CRS.
+    let p: Policy = toml::from_str("paranoia_level = 3").expect("parses");
+    assert_eq!((p.detection_paranoia_level, p.detection_level()), (None, 3));
+    // The PL2 and PL3 rules run.
+    let ins = Inspector::new(p.clone()).expect("compiles");
+    assert!(
+        ins.active_rules()
+            > Inspector::new(Policy::at_paranoia(1))
+                .unwrap()
+                .active_rules()
+    );
+    // Omitted and set to the same level are the same policy to drift
+    // detection; a higher detection level is a different one.
+    let same: Policy = toml::from_str("paranoia_level = 3\ndetection_paranoia_level = 3").unwrap();
+    assert_eq!(p.content_hash(), same.content_hash());
+    let more: Policy = toml::from_str("paranoia_level = 3\ndetection_paranoia_level = 4").unwrap();
+    assert_ne!(p.content_hash(), more.content_hash());
+    // It serialises with the level in effect, as before it could be left
+    // out, and reads back as the same policy.
+    let text = toml::to_string(&p).unwrap();
+    assert!(text.contains("detection_paranoia_level = 3"), "{text}");
+    let back: Policy = toml::from_str(&text).unwrap();
+    assert_eq!(back.content_hash(), p.content_hash());
+    // Below the blocking level is still an error.
+    let low: Policy = toml::from_str("paranoia_level = 3\ndetection_paranoia_level = 2").unwrap();
+    assert!(matches!(
+        Inspector::new(low),
+        Err(PolicyError::ParanoiaOutOfRange { level: 2 })
+    ));
+}
+
+#[test]
 fn malformed_policies_are_typed_errors_not_panics() {
     let bad_field = "paranoia_level = 1\ndetection_paranoia_level = 1\ninbound_threshold = 5\nrules = []\nsurprise = 1\n";
     assert!(toml::from_str::<Policy>(bad_field).is_err());
