@@ -152,3 +152,29 @@ fn the_default_per_ip_policy_never_throttles_an_honest_shopper_whatever_the_surg
         })
         .unwrap();
 }
+
+#[test]
+fn every_bundled_attack_and_fault_template_draws_scenarios_that_validate() {
+    // The library's templates are data checked only by use: draw cases that
+    // switch each pool entry on and apply them to a bundled scenario, which
+    // validates every drawn field (ranges, windows, kinds) as a file would.
+    use proptest::strategy::{Strategy, ValueTree};
+    use rampart_explore::strategies::{attacks, faults};
+    let base = Scenario::load(&scenario_path("default.toml")).unwrap();
+    let space = attacks().merge(faults());
+    let mut runner = TestRunner::deterministic();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..64 {
+        let case = space.strategy().new_tree(&mut runner).unwrap().current();
+        for (array, entry) in &case.appends {
+            let kind = entry.get("kind").and_then(|k| k.as_str()).unwrap_or("?");
+            seen.insert(format!("{array}.{kind}"));
+        }
+        if let Err(e) = case.apply(&base) {
+            panic!("{case:?}\n{e}");
+        }
+    }
+    // 13 templates, each on in half the cases: 64 draws miss one with
+    // probability ~13 * 2^-64.
+    assert_eq!(seen.len(), 13, "{seen:?}");
+}

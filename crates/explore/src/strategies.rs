@@ -95,6 +95,25 @@ kind = "boot_failure"
 at = { range = ["0s", "1m"] }
 duration = { range = ["30s", "3m"] }
 probability = { range = [0.05, 0.5] }
+
+[[fault]]
+kind = "token_service_outage"
+start = { range = ["5s", "1m"] }
+end = { range = ["1m10s", "3m"] }
+
+[[fault]]
+kind = "revocation_partition"
+start = { range = ["5s", "1m"] }
+end = { range = ["1m10s", "3m"] }
+percent = { range = [10.0, 100.0] }
+
+[[fault]]
+kind = "clock_skew"
+start = { range = ["5s", "1m"] }
+end = { range = ["1m10s", "3m"] }
+offset = { range = ["1s", "10m"] }
+direction = { one_of = ["ahead", "behind"] }
+percent = { range = [10.0, 100.0] }
 "#;
 
 fn templates(text: &str, array: &str) -> Vec<Value> {
@@ -140,7 +159,8 @@ pub fn faults() -> Space {
 }
 
 /// One fault kind (`instance_crash`, `zone_loss`, `metrics_delay`,
-/// `boot_failure`); `None` for an unknown kind.
+/// `boot_failure`, `token_service_outage`, `revocation_partition`,
+/// `clock_skew`); `None` for an unknown kind.
 pub fn fault(kind: &str) -> Option<Space> {
     let s = pool(FAULT_TEMPLATES, "fault", kind_is(kind));
     (!s.pools.is_empty()).then_some(s)
@@ -235,12 +255,15 @@ mod tests {
             "zone_loss",
             "metrics_delay",
             "boot_failure",
+            "token_service_outage",
+            "revocation_partition",
+            "clock_skew",
         ] {
             assert!(fault(k).is_some(), "{k}");
         }
         assert!(attack("teleport").is_none());
         assert_eq!(attacks().pools.len(), 6);
-        assert_eq!(faults().pools.len(), 4);
+        assert_eq!(faults().pools.len(), 7);
     }
 
     #[test]
