@@ -5,8 +5,14 @@
 //!   minutes, an HPA scaling from 4 towards 40 instances, and the full
 //!   security pipeline (rate limits, Ed25519 tokens, inspection, abuse
 //!   detection). Throughput is simulated requests per wall-second.
-//! * `world/bare_kernel`: the kernel bench's bare `BinaryHeap` + ChaCha8
-//!   loop at 100k pending events: the physical limit of one event.
+//! * `world/bare_kernel_same_events`: the kernel bench's bare `BinaryHeap` +
+//!   ChaCha8 loop at 100k pending events, run for as many events as the
+//!   2-minute world delivers: the physical limit of its events.
+//! * `world/cores_only_{4,40}_instances`: the security cores alone, one
+//!   limiter check and one cache-hit token verify per request, on the
+//!   reference fleet's base (4) and peak (40) instance counts, each caching
+//!   the 20k accounts' tokens (`common/cores_floor.rs`): the floor of the
+//!   world's per-request work, with no world and no kernel.
 //!
 //! Before criterion runs, the bench re-executes itself twice as a child
 //! process to measure peak RSS (VmHWM) and wall time for a 10-minute and a
@@ -16,8 +22,11 @@ use std::time::Instant as WallInstant;
 
 #[path = "common/bare.rs"]
 mod bare;
+#[path = "common/cores_floor.rs"]
+mod cores_floor;
 
 use bare::Bare;
+use cores_floor::CoresFloor;
 use criterion::{Criterion, Throughput};
 use rampart_sim::WorldConfig;
 use rampart_time::Duration;
@@ -129,6 +138,16 @@ fn benches(c: &mut Criterion) {
         let mut w = Bare::new(100_000);
         b.iter(|| w.run(events));
     });
+    // The floor under the world: its security cores alone, per request,
+    // at its peak working set (see `common/cores_floor.rs`).
+    const BATCH: usize = 1000;
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for instances in [4, 40] {
+        let mut floor = CoresFloor::new(&cfg, instances);
+        g.bench_function(format!("cores_only_{instances}_instances"), |b| {
+            b.iter(|| floor.run(BATCH))
+        });
+    }
     g.finish();
 }
 
@@ -137,7 +156,14 @@ fn main() {
         child(&d);
         return;
     }
-    rss_report();
+    // A name filter (`cargo bench --bench world -- cores_only`) runs just the
+    // criterion cases it names, without the minutes-long child runs.
+    let filtered = std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && a != "--bench");
+    if !filtered {
+        rss_report();
+    }
     let mut c = Criterion::default().configure_from_args();
     benches(&mut c);
     c.final_summary();
