@@ -131,8 +131,8 @@ impl CoresFloor {
         for _ in 0..n {
             // 50k requests per virtual second.
             let step = Duration::from_micros(20);
-            self.now = self.now + step;
-            self.unix = self.unix + step;
+            self.now += step;
+            self.unix += step;
             let g = self.draw(self.limiters.len());
             let a = self.draw(self.tokens.len());
             let req = Request::new(self.ips[a], "read").with_account(&self.subjects[a]);
