@@ -13,6 +13,9 @@
 //!   reference fleet's base (4) and peak (40) instance counts, each caching
 //!   the 20k accounts' tokens (`common/cores_floor.rs`): the floor of the
 //!   world's per-request work, with no world and no kernel.
+//! * `world/dependent_load_256mib`: one load whose address is the previous
+//!   load's value, over a random cycle through 256 MiB (about the world's
+//!   peak RSS): what a lookup that misses every cache costs on this machine.
 //!
 //! Before criterion runs, the bench re-executes itself twice as a child
 //! process to measure peak RSS (VmHWM) and wall time for a 10-minute and a
@@ -26,7 +29,7 @@ mod bare;
 mod cores_floor;
 
 use bare::Bare;
-use cores_floor::CoresFloor;
+use cores_floor::{CoresFloor, DependentLoads};
 use criterion::{Criterion, Throughput};
 use rampart_sim::WorldConfig;
 use rampart_time::Duration;
@@ -148,6 +151,10 @@ fn benches(c: &mut Criterion) {
             b.iter(|| floor.run(BATCH))
         });
     }
+    // The machine's anchor for those: one dependent load that misses every
+    // cache, over the world's peak RSS.
+    let mut loads = DependentLoads::new(256);
+    g.bench_function("dependent_load_256mib", |b| b.iter(|| loads.run(BATCH)));
     g.finish();
 }
 

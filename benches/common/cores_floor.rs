@@ -143,3 +143,46 @@ impl CoresFloor {
         black_box(passed)
     }
 }
+
+/// The machine's latency for one dependent load that misses every cache: a
+/// random cycle through one word per 64-byte line of `mib` MiB, each load's
+/// address read from the previous one. The anchor for the floor above: at
+/// the world's working set (~250 MiB peak RSS) a core lookup that touches a
+/// line not seen recently costs about this much.
+pub struct DependentLoads {
+    next: Vec<u32>,
+    at: u32,
+}
+
+impl DependentLoads {
+    pub fn new(mib: usize) -> DependentLoads {
+        const WORDS_PER_LINE: usize = 16;
+        let lines = mib * 1024 * 1024 / 64;
+        let mut order: Vec<u32> = (0..lines as u32).collect();
+        // Sattolo's shuffle: one cycle through every line.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in (1..lines).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let j = ((u128::from(x) * i as u128) >> 64) as usize;
+            order.swap(i, j);
+        }
+        let mut next = vec![0u32; lines * WORDS_PER_LINE];
+        for w in 0..lines {
+            let from = order[w] as usize * WORDS_PER_LINE;
+            next[from] = order[(w + 1) % lines] * WORDS_PER_LINE as u32;
+        }
+        DependentLoads { next, at: 0 }
+    }
+
+    /// `n` dependent loads.
+    pub fn run(&mut self, n: usize) -> u32 {
+        let mut p = self.at;
+        for _ in 0..n {
+            p = self.next[p as usize];
+        }
+        self.at = p;
+        black_box(p)
+    }
+}
