@@ -82,23 +82,6 @@ fn every_bundled_scenario_runs_when_shortened_and_its_assertions_name_real_metri
             m.phases.iter().map(|ph| ph.name.clone()).collect()
         };
         assert_eq!(phase_names(&catalog), phase_names(out.metrics()));
-        let unknown = |m: &rampart_sim::RunMetrics, path: &str, phase: &str| {
-            matches!(
-                m.lookup(path, Some(phase)),
-                Err(rampart_metrics::LookupError::UnknownPath { .. })
-            )
-        };
-        for ph in &out.metrics().phases {
-            for path in &recorded {
-                assert_eq!(
-                    unknown(&catalog, path, &ph.name),
-                    unknown(out.metrics(), path, &ph.name),
-                    "{}: {path} during {}",
-                    p.display(),
-                    ph.name
-                );
-            }
-        }
         // A phase beyond 30 s has no data yet, but every metric an
         // assertion names must exist: a typo would fail every real run.
         for a in &out.assertions {
@@ -130,5 +113,25 @@ fn every_bundled_scenario_has_assertions_and_a_variant() {
             "{} starts without a comment header saying what it shows",
             p.display()
         );
+    }
+}
+
+#[test]
+fn the_bundled_policies_hash_as_they_did_before_the_detection_level_could_be_left_out() {
+    // Bundle hashes are SHA-256 over the serialised bundle and are printed in
+    // every report; a change to how a policy serialises would change them
+    // all. Pinned from the build before `detection_paranoia_level` became
+    // optional: `default.toml` leaves `[policy.waf]` out,
+    // `drift-on-scale-out.toml` sets it.
+    for (file, short) in [
+        ("default.toml", "f77140f3"),
+        ("drift-on-scale-out.toml", "d8c14bc3"),
+        ("credential-stuffing.toml", "0e7fba5a"),
+    ] {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(file);
+        let (hash, _) = Scenario::load(&p).unwrap().policy_id();
+        assert!(hash.starts_with(short), "{file}: {hash}");
     }
 }

@@ -466,6 +466,23 @@ mod tests {
     }
 
     #[test]
+    fn a_property_naming_a_metric_no_run_records_is_a_located_error() {
+        let text = TINY.replace(
+            "[explore]\n",
+            "[explore]\n        properties = [\"legit.latncy.p99 <= 1s\", \"legit.latency.p99 <= 1s\"]\n",
+        );
+        let s = Scenario::parse("t.toml", &text, ".".as_ref()).unwrap();
+        let e = ExploreSpec::from_scenario(&s, Some(&text)).unwrap_err();
+        let shown = e.to_string();
+        assert_eq!(e.diagnostics().len(), 1, "{shown}");
+        assert!(
+            shown.contains("explore.properties[0]: unknown metric `legit.latncy.p99`; did you mean `legit.latency.p99`?"),
+            "{shown}"
+        );
+        assert!(e.diagnostics()[0].line > 1, "{shown}");
+    }
+
+    #[test]
     fn a_range_over_a_path_that_does_not_fit_the_document_is_an_error() {
         let text = TINY.replace(
             "\"scaling.initial\" = [1, 8]",

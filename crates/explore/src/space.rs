@@ -387,7 +387,10 @@ impl ExploreSpec {
                         continue;
                     }
                     match Assertion::parse(p) {
-                        Ok(a) => properties.push(a),
+                        Ok(a) => match s.unknown_metric(&a) {
+                            None => properties.push(a),
+                            Some(why) => diags.push(loc.diag(&here, why, false)),
+                        },
                         Err(e) => {
                             let names: Vec<&str> = s
                                 .assertions

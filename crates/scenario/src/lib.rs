@@ -74,7 +74,8 @@
 //! every problem found: TOML syntax (one, where the parser stops), type
 //! errors (one per section), unknown keys with "did you mean", and every
 //! semantic problem of [`rampart_sim::WorldConfig::validate`] plus this
-//! layer's own checks (assertion syntax, phase names in `during`, route
+//! layer's own checks (assertion syntax, phase names in `during`, metric
+//! paths every run of the scenario and of each variant records, route
 //! names in rate-limit rules, each variant applied and validated). Each
 //! [`Diagnostic`] names the file, line and column (found by mapping the
 //! field path back to the TOML spans) and quotes the line with a caret.
@@ -756,6 +757,23 @@ impl Scenario {
     }
 
     /// Names that must resolve: phases in `during`, routes in rate-limit rules.
+    /// Every metric a run of `world` records, with no data, the derived
+    /// whole-run ones included; `None` if the world cannot be built (its run
+    /// says why).
+    fn catalog(world: &WorldConfig) -> Option<RunMetrics> {
+        let mut catalog = rampart_sim::metric_catalog(world).ok()?;
+        add_derived(&mut catalog, 0.0, 0.0, 0);
+        Some(catalog)
+    }
+
+    /// Why no run of this scenario could evaluate `a` (a metric it never
+    /// records, or records over the whole run only, or an unknown phase),
+    /// or `None` if it can. For assertions that do not come from the file,
+    /// such as `rampart explore`'s properties.
+    pub fn unknown_metric(&self, a: &Assertion) -> Option<String> {
+        unknown_in(&Self::catalog(&self.world)?, a)
+    }
+
     /// A metric an assertion names must be one the run records: a typo is
     /// an input error, reported now with its location, not a failed
     /// assertion after the whole run. The catalog holds every name the world
@@ -768,32 +786,32 @@ impl Scenario {
         phases: &[&str],
         diags: &mut Vec<Diagnostic>,
     ) {
-        if self.assertions.is_empty() {
+        // Assertions replaced after loading (explore's properties) have no
+        // `[[assert]]` to point at: their owner checks them with
+        // `unknown_metric`.
+        if self.assertions.is_empty() || self.assertions.len() != self.sources.assert_paths.len() {
             return;
         }
-        // A world that cannot be built says why when it runs; the
-        // configuration checks above have normally caught it already.
-        let Ok(mut catalog) = rampart_sim::metric_catalog(world) else {
+        let Some(catalog) = Self::catalog(world) else {
             return;
         };
-        add_derived(&mut catalog, 0.0, 0.0, 0);
+        // Under a variant or `--set` the assertion is fine as written; the
+        // changed world is what lacks the metric, so say which change.
+        let mut origins: Vec<&str> = Vec::new();
+        for o in &self.applied {
+            if !origins.contains(&o.origin.as_str()) {
+                origins.push(&o.origin);
+            }
+        }
         for (a, src) in self.assertions.iter().zip(&self.sources.assert_paths) {
             if a.during.as_deref().is_some_and(|p| !phases.contains(&p)) {
                 continue;
             }
-            if let Err(
-                LookupError::UnknownPath { .. }
-                | LookupError::UnknownPhase { .. }
-                | LookupError::Ambiguous { .. },
-            ) = catalog.lookup(&a.metric, a.during.as_deref())
-            {
-                let message = a
-                    .evaluate(&catalog)
-                    .error
-                    .expect("a failed lookup is an error");
+            if let Some(message) = unknown_in(&catalog, a) {
                 let p = format!("{src}.that");
                 let mut d = self.sources.map.for_path(&p, message, false);
                 d.path = Some(p);
+                d.origin = (!origins.is_empty()).then(|| origins.join(" + "));
                 diags.push(d);
             }
         }
@@ -840,6 +858,18 @@ impl Scenario {
                 }
             }
         }
+    }
+}
+
+/// Why `a` cannot be evaluated against `catalog`'s names, or `None`.
+fn unknown_in(catalog: &RunMetrics, a: &Assertion) -> Option<String> {
+    match catalog.lookup(&a.metric, a.during.as_deref()) {
+        Err(
+            LookupError::UnknownPath { .. }
+            | LookupError::UnknownPhase { .. }
+            | LookupError::Ambiguous { .. },
+        ) => a.evaluate(catalog).error,
+        _ => None,
     }
 }
 

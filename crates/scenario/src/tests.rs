@@ -263,9 +263,23 @@ fn an_assertion_naming_no_recorded_metric_is_an_input_error_before_the_run() {
             parse(&text).err().map(|e| e.to_string())
         );
     }
-    // And each variant is checked against its own world.
-    let text = BASE.replace("legit.success_rate", "legit.sucess_rate");
-    assert!(errors(&text).len() == 1);
+    // Each variant is checked against its own world, and the error says
+    // which variant lacks the metric: here the base records it.
+    let text = format!(
+        "{BASE}\n[[attack]]\nname = \"flood\"\nkind = \"l7_flood\"\nstart = \"1s\"\nend = \"3s\"\nshape = {{ kind = \"constant\", rate = \"10/s\" }}\nips = 10\n\n[[assert]]\nthat = \"attack.flood.offered >= 1\"\n\n[variants.calm]\nattack = []\n"
+    );
+    let base = text.replace("[variants.calm]\nattack = []\n", "");
+    assert!(
+        parse(&base).is_ok(),
+        "{:?}",
+        parse(&base).err().map(|e| e.to_string())
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains(": variant `calm`: assert[1].that: unknown metric `attack.flood.offered`"),
+        "{e:?}"
+    );
 }
 
 #[test]
