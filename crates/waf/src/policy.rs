@@ -221,10 +221,10 @@ pub struct Route {
 /// values from [`Policy::default`] (blocking, paranoia 1, the built-in rule
 /// set), so `[policy.waf] mode = "detection_only"` is a whole policy.
 ///
-/// It serialises with the detection level in effect written out (see the
-/// `Serialize` impl), so a left-out level and the same level written
-/// serialise alike.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// It serialises, compares and hashes with the detection level in effect
+/// (see the `Serialize` and `PartialEq` impls), so a left-out level and the
+/// same level written are the same policy.
+#[derive(Clone, Debug, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
@@ -256,6 +256,22 @@ pub struct Policy {
     /// Signature rules.
     pub rules: Vec<Rule>,
 }
+
+impl PartialEq for Policy {
+    fn eq(&self, o: &Policy) -> bool {
+        self.mode == o.mode
+            && self.paranoia_level == o.paranoia_level
+            && self.detection_level() == o.detection_level()
+            && self.inbound_threshold == o.inbound_threshold
+            && self.limits == o.limits
+            && self.decode == o.decode
+            && self.default_route == o.default_route
+            && self.routes == o.routes
+            && self.rules == o.rules
+    }
+}
+
+impl Eq for Policy {}
 
 impl Serialize for Policy {
     /// The derived field order and names, with the detection level in
@@ -295,7 +311,6 @@ impl Policy {
     pub fn at_paranoia(level: u8) -> Policy {
         Policy {
             paranoia_level: level,
-            detection_paranoia_level: Some(level),
             ..Policy::default()
         }
     }
@@ -418,7 +433,7 @@ impl Default for Policy {
         Policy {
             mode: Mode::Blocking,
             paranoia_level: 1,
-            detection_paranoia_level: Some(1),
+            detection_paranoia_level: None,
             inbound_threshold: 5,
             limits: Limits::default(),
             decode: Decode::default(),

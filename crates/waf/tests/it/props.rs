@@ -225,6 +225,14 @@ fn the_detection_level_follows_the_blocking_level_unless_set() {
     // Raising `paranoia_level` alone is a whole change, as in CRS.
     let p: Policy = toml::from_str("paranoia_level = 3").expect("parses");
     assert_eq!((p.detection_paranoia_level, p.detection_level()), (None, 3));
+    assert_eq!(
+        p,
+        Policy {
+            paranoia_level: 3,
+            ..Policy::default()
+        }
+    );
+    assert_eq!(Policy::default(), toml::from_str::<Policy>("").unwrap());
     // The PL2 and PL3 rules run.
     let ins = Inspector::new(p.clone()).expect("compiles");
     assert!(
