@@ -20,6 +20,9 @@
 //! Before criterion runs, the bench re-executes itself twice as a child
 //! process to measure peak RSS (VmHWM) and wall time for a 10-minute and a
 //! 1-hour run of the reference world; it prints both and their ratio.
+//! `RAMPART_WORLD_BENCH_NO_CHILD=1` skips them (for example with a name
+//! filter: `RAMPART_WORLD_BENCH_NO_CHILD=1 cargo bench --bench world --
+//! cores_only`).
 
 use std::time::Instant as WallInstant;
 
@@ -36,6 +39,7 @@ use rampart_time::Duration;
 
 const REFERENCE: &str = include_str!("../scenarios/reference-world.toml");
 const CHILD_ENV: &str = "RAMPART_WORLD_BENCH_CHILD";
+const NO_CHILD_ENV: &str = "RAMPART_WORLD_BENCH_NO_CHILD";
 
 /// The reference world, lasting `duration`, with its surge inside the run:
 /// it starts at 30% of the run and lasts five minutes (or half the run).
@@ -63,10 +67,14 @@ fn reference(duration: Duration) -> WorldConfig {
 }
 
 fn peak_rss_kib() -> u64 {
+    proc_status_kib("VmHWM:")
+}
+
+fn proc_status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -163,12 +171,11 @@ fn main() {
         child(&d);
         return;
     }
-    // A name filter (`cargo bench --bench world -- cores_only`) runs just the
-    // criterion cases it names, without the minutes-long child runs.
-    let filtered = std::env::args()
-        .skip(1)
-        .any(|a| !a.starts_with('-') && a != "--bench");
-    if !filtered {
+    // `RAMPART_WORLD_BENCH_NO_CHILD=1` skips the minutes-long child runs,
+    // for a quick look at the criterion cases alone.
+    if std::env::var_os(NO_CHILD_ENV).is_some() {
+        println!("{NO_CHILD_ENV} is set: no 10-minute and 1-hour child runs");
+    } else {
         rss_report();
     }
     let mut c = Criterion::default().configure_from_args();

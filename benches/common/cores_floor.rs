@@ -21,7 +21,9 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use rampart_auth::{CostClass, KeyMaterial, ServiceConfig, SignatureMemo, TokenService, Verifier};
+use rampart_auth::{
+    CostClass, KeyMaterial, RevocationDelta, ServiceConfig, SignatureMemo, TokenService, Verifier,
+};
 use rampart_ratelimit::{Local, Request, RuleSet, RuleSetConfig};
 use rampart_sim::WorldConfig;
 use rampart_time::{Duration, Instant};
@@ -40,6 +42,10 @@ impl SignatureMemo for Minted {
 pub struct CoresFloor {
     limiters: Vec<RuleSet<Local>>,
     verifiers: Vec<Verifier>,
+    /// The service's (empty) revocation feed, applied once per virtual
+    /// second as the world's polls do, so no verifier runs stale.
+    feed: RevocationDelta,
+    requests: u64,
     tokens: Vec<Arc<str>>,
     subjects: Vec<String>,
     ips: Vec<IpAddr>,
@@ -70,6 +76,7 @@ impl CoresFloor {
         )
         .expect("an Ed25519 key");
         let jwks = svc.jwks_json(t0);
+        let feed = svc.revocations_since(0);
         let subjects: Vec<String> = (0..accounts).map(|i| format!("user-{i}")).collect();
         let tokens: Vec<Arc<str>> = subjects
             .iter()
@@ -88,6 +95,7 @@ impl CoresFloor {
         for id in 0..instances {
             let mut v = Verifier::new(cfg.policy.auth.clone());
             v.on_jwks(&jwks).expect("the service's JWKS");
+            v.apply_revocations(unix, &feed).expect("a delta from 0");
             for t in &tokens {
                 assert!(v.verify_shared(unix, t, &mut Minted).is_accepted());
             }
@@ -106,6 +114,8 @@ impl CoresFloor {
         let mut floor = CoresFloor {
             limiters,
             verifiers,
+            feed,
+            requests: 0,
             tokens,
             subjects,
             ips,
@@ -115,6 +125,7 @@ impl CoresFloor {
         };
         let v = floor.verifiers[0].verify_shared(unix, &floor.tokens[0], &mut Minted);
         assert_eq!(v.cost, CostClass::CacheHit, "the caches are warm");
+        assert!(!v.revocation_feed_stale, "the feed is fresh");
         floor
     }
 
@@ -133,6 +144,13 @@ impl CoresFloor {
             let step = Duration::from_micros(20);
             self.now += step;
             self.unix += step;
+            self.requests += 1;
+            if self.requests.is_multiple_of(50_000) {
+                for v in &mut self.verifiers {
+                    v.apply_revocations(self.unix, &self.feed)
+                        .expect("the same version");
+                }
+            }
             let g = self.draw(self.limiters.len());
             let a = self.draw(self.tokens.len());
             let req = Request::new(self.ips[a], "read").with_account(&self.subjects[a]);
