@@ -72,8 +72,8 @@
 //!
 //! [`Scenario::load`] and [`Scenario::parse`] return [`Error::Invalid`] with
 //! every problem found: TOML syntax (one, where the parser stops), type
-//! errors (one per section), unknown keys with "did you mean", and every
-//! semantic problem of [`rampart_sim::WorldConfig::validate`] plus this
+//! errors (every one, section by section), unknown keys with "did you
+//! mean", and every semantic problem of [`rampart_sim::WorldConfig::validate`] plus this
 //! layer's own checks (assertion syntax, phase names in `during`, metric
 //! paths every run of the scenario and of each variant records, route
 //! names in rate-limit rules, each variant applied and validated). Each
@@ -591,9 +591,9 @@ impl Scenario {
                 run.insert("revocation_lag_thresholds".into(), Value::Array(have));
             }
         }
-        // One pass per known section so each reports its first type error,
-        // then the whole document (unknown sections, the simulator's newer
-        // sections).
+        // One pass per known section, reporting every type error in it
+        // (`section_diags`), then the whole document (unknown sections, the
+        // simulator's newer sections).
         let sections: [(&str, SectionCheck); 5] = [
             ("run", |v| de_wrapped::<rampart_sim::RunConfig>(v).map(drop)),
             ("fleet", |v| {
@@ -610,10 +610,8 @@ impl Scenario {
             }),
         ];
         for (key, check) in sections {
-            if let Some(v) = self.document.get(key)
-                && let Err(e) = check(v)
-            {
-                diags.push(self.serde_diag(key, v, &e));
+            if let Some(v) = self.document.get(key) {
+                self.section_diags(key, v, check, &mut diags);
             }
         }
         let entries: [(&str, SectionCheck); 3] = [
@@ -630,9 +628,7 @@ impl Scenario {
         for (key, check) in entries {
             if let Some(Value::Array(xs)) = self.document.get(key) {
                 for (i, x) in xs.iter().enumerate() {
-                    if let Err(e) = check(x) {
-                        diags.push(self.serde_diag(&format!("{key}[{i}]"), x, &e));
-                    }
+                    self.section_diags(&format!("{key}[{i}]"), x, check, &mut diags);
                 }
             }
         }
@@ -697,17 +693,70 @@ impl Scenario {
         }
     }
 
-    fn serde_diag(&self, key: &str, v: &Value, e: &toml::de::Error) -> Diagnostic {
+    /// The diagnostic for a serde error in section or entry `key`, and the
+    /// path inside `v` it points at (`None` when the error has no location,
+    /// such as a missing field).
+    fn serde_diag_at(
+        &self,
+        key: &str,
+        v: &Value,
+        e: &toml::de::Error,
+    ) -> (Diagnostic, Option<String>) {
         let mut wrap = Table::new();
         wrap.insert("v".into(), v.clone());
         let text2 = toml::to_string(&wrap).unwrap_or_default();
         let sub = self.locate_in_text(&text2, e, "v");
-        let path = match sub {
+        let path = match &sub {
             Some(rest) => format!("{key}{rest}"),
             None => key.to_owned(),
         };
         let msg = diag::improve_serde_message(e.message(), &[]);
-        self.diag(&path, msg, e.message().starts_with("unknown field"))
+        let d = self.diag(&path, msg, e.message().starts_with("unknown field"));
+        (d, sub.filter(|r| !r.is_empty()))
+    }
+
+    /// Every type error in one section or entry, not just serde's first:
+    /// after each, the offending key is dropped from a copy and the section
+    /// is read again. Only table keys are dropped (dropping an array element
+    /// would shift the indices of later errors), and a "missing field" that
+    /// the dropping itself caused, or that names a dropped misspelling of
+    /// it, ends the pass.
+    fn section_diags(
+        &self,
+        key: &str,
+        v: &Value,
+        check: SectionCheck,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        const ERRORS_PER_SECTION_MAX: usize = 32;
+        let mut v = v.clone();
+        let mut dropped: Vec<String> = Vec::new();
+        for _ in 0..ERRORS_PER_SECTION_MAX {
+            let Err(e) = check(&v) else { return };
+            // A field missing because a bad value was dropped, or because
+            // its name was misspelt (`inital` dropped, `initial` missing),
+            // was said already.
+            if let Some(field) = e
+                .message()
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split('`').next())
+                && !closest(field, dropped.iter().filter_map(|d| d.rsplit('.').next())).is_empty()
+            {
+                return;
+            }
+            let (d, sub) = self.serde_diag_at(key, &v, &e);
+            diags.push(d);
+            let Some(sub) = sub else { return };
+            let mut wrap = Table::new();
+            wrap.insert("v".into(), v);
+            let inner = format!("v{sub}");
+            let removed = path::remove(&mut wrap, &inner).is_some();
+            v = wrap.remove("v").expect("put there");
+            if !removed {
+                return;
+            }
+            dropped.push(inner);
+        }
     }
 
     fn serde_diag_doc(&self, e: &toml::de::Error, text2: &str) -> Diagnostic {
@@ -756,7 +805,6 @@ impl Scenario {
         }
     }
 
-    /// Names that must resolve: phases in `during`, routes in rate-limit rules.
     /// Every metric a run of `world` records, with no data, the derived
     /// whole-run ones included; `None` if the world cannot be built (its run
     /// says why).
@@ -817,6 +865,8 @@ impl Scenario {
         }
     }
 
+    /// Names that must resolve: phases in `during`, metrics in assertions,
+    /// routes in rate-limit rules.
     fn check_references(&self, world: &WorldConfig, diags: &mut Vec<Diagnostic>) {
         let phases: Vec<&str> = world.run.phases.iter().map(|p| p.name.as_str()).collect();
         for (a, src) in self.assertions.iter().zip(&self.sources.assert_paths) {
@@ -1066,7 +1116,8 @@ fn simulator_records_revocation_lags() -> bool {
     .is_ok()
 }
 
-/// Deserialises one section of the document, for its first type error.
+/// Deserialises one section of the document, for its first type error
+/// (`Scenario::section_diags` asks again for the next).
 type SectionCheck = fn(&Value) -> Result<(), toml::de::Error>;
 
 #[derive(serde::Deserialize)]

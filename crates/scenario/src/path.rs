@@ -211,6 +211,31 @@ fn set_in(
     set_in(child, tail, value, here, all)
 }
 
+/// Removes the table key `path` ends in and returns its value; `None` if
+/// the path does not lead to a key of a table (an array element is never
+/// removed, so other elements keep their indices).
+pub fn remove(doc: &mut Table, path: &str) -> Option<Value> {
+    let segs = parse(path).ok()?;
+    let (Segment::Key(last), init) = segs.split_last()? else {
+        return None;
+    };
+    let Some((Segment::Key(first), rest)) = init.split_first() else {
+        return doc.remove(last);
+    };
+    let mut v = doc.get_mut(first)?;
+    for seg in rest {
+        v = match (seg, v) {
+            (Segment::Key(k), Value::Table(t)) => t.get_mut(k)?,
+            (Segment::Index(n), Value::Array(a)) => a.get_mut(*n)?,
+            _ => return None,
+        };
+    }
+    match v {
+        Value::Table(t) => t.remove(last),
+        _ => None,
+    }
+}
+
 /// The value at `path`, if there is one.
 pub fn get<'a>(doc: &'a Table, path: &str) -> Option<&'a Value> {
     let segs = parse(path).ok()?;

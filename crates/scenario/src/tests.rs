@@ -213,6 +213,34 @@ fn a_type_error_names_the_field_and_its_line() {
 }
 
 #[test]
+fn every_type_error_in_a_section_is_reported_not_just_the_first() {
+    // Two bad fields and an unknown key in one section, one bad field in a
+    // traffic entry: four diagnostics, each at its own line.
+    let text = BASE
+        .replace(
+            "workers = 2",
+            "workers = \"two\"\nqueue_max = \"lots\"\nwokers = 1",
+        )
+        .replace("accounts = 20", "accounts = \"twenty\"");
+    let e = errors(&text);
+    let line = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert_eq!(e.len(), 4, "{e:#?}");
+    for (needle, path) in [
+        ("\"two\"", "fleet.gateway.workers"),
+        ("\"lots\"", "fleet.gateway.queue_max"),
+        ("wokers", "fleet.gateway.wokers"),
+        ("\"twenty\"", "traffic[0].accounts"),
+    ] {
+        let at = format!("s.toml:{}:", line(needle));
+        assert!(
+            e.iter()
+                .any(|d| d.starts_with(&at) && d.contains(&format!(": {path}: "))),
+            "{path} at {at}: {e:#?}"
+        );
+    }
+}
+
+#[test]
 fn a_bad_assertion_is_quoted_with_a_caret() {
     let text = BASE.replace(">= 90%", "=> 90%");
     let e = errors(&text);
