@@ -257,17 +257,53 @@ pub struct Policy {
     pub rules: Vec<Rule>,
 }
 
+/// A policy as it compares and serialises: every field, with the detection
+/// level in effect. One list of fields for both impls; the exhaustive
+/// destructuring in [`Policy::view`] makes a new field a compile error here.
+#[derive(PartialEq, Eq, Serialize)]
+#[serde(rename = "Policy")]
+struct PolicyView<'a> {
+    mode: &'a Mode,
+    paranoia_level: u8,
+    detection_paranoia_level: u8,
+    inbound_threshold: u16,
+    limits: &'a Limits,
+    decode: &'a Decode,
+    default_route: &'a Route,
+    routes: &'a [Route],
+    rules: &'a [Rule],
+}
+
+impl Policy {
+    fn view(&self) -> PolicyView<'_> {
+        let Policy {
+            mode,
+            paranoia_level,
+            detection_paranoia_level: _,
+            inbound_threshold,
+            limits,
+            decode,
+            default_route,
+            routes,
+            rules,
+        } = self;
+        PolicyView {
+            mode,
+            paranoia_level: *paranoia_level,
+            detection_paranoia_level: self.detection_level(),
+            inbound_threshold: *inbound_threshold,
+            limits,
+            decode,
+            default_route,
+            routes,
+            rules,
+        }
+    }
+}
+
 impl PartialEq for Policy {
     fn eq(&self, o: &Policy) -> bool {
-        self.mode == o.mode
-            && self.paranoia_level == o.paranoia_level
-            && self.detection_level() == o.detection_level()
-            && self.inbound_threshold == o.inbound_threshold
-            && self.limits == o.limits
-            && self.decode == o.decode
-            && self.default_route == o.default_route
-            && self.routes == o.routes
-            && self.rules == o.rules
+        self.view() == o.view()
     }
 }
 
@@ -278,18 +314,7 @@ impl Serialize for Policy {
     /// effect: what a policy serialised to before that level could be left
     /// out, so bundle hashes over the serialised form did not change.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Policy", 9)?;
-        st.serialize_field("mode", &self.mode)?;
-        st.serialize_field("paranoia_level", &self.paranoia_level)?;
-        st.serialize_field("detection_paranoia_level", &self.detection_level())?;
-        st.serialize_field("inbound_threshold", &self.inbound_threshold)?;
-        st.serialize_field("limits", &self.limits)?;
-        st.serialize_field("decode", &self.decode)?;
-        st.serialize_field("default_route", &self.default_route)?;
-        st.serialize_field("routes", &self.routes)?;
-        st.serialize_field("rules", &self.rules)?;
-        st.end()
+        self.view().serialize(s)
     }
 }
 
