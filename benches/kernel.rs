@@ -76,6 +76,15 @@ impl Actor for TimeoutChurn {
     }
 }
 
+/// Wall time of `iters` kernel steps (one event each).
+fn time_steps<A: Actor>(sim: &mut Simulation<A>, iters: u64) -> std::time::Duration {
+    let t0 = WallInstant::now();
+    for _ in 0..iters {
+        sim.step();
+    }
+    t0.elapsed()
+}
+
 fn timeout_world(pending: usize) -> Simulation<TimeoutChurn> {
     let mut sim = Simulation::new(SimConfig {
         seed: 1,
@@ -189,13 +198,7 @@ fn kernel(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("rampart_des", pending), |b| {
             let mut sim = kernel_world(pending);
-            b.iter_custom(|iters| {
-                let t0 = WallInstant::now();
-                for _ in 0..iters {
-                    sim.step();
-                }
-                t0.elapsed()
-            });
+            b.iter_custom(|iters| time_steps(&mut sim, iters));
             assert_eq!(
                 sim.n_pending(),
                 pending,
@@ -204,13 +207,7 @@ fn kernel(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("rampart_des_timeouts", pending), |b| {
             let mut sim = timeout_world(pending);
-            b.iter_custom(|iters| {
-                let t0 = WallInstant::now();
-                for _ in 0..iters {
-                    sim.step();
-                }
-                t0.elapsed()
-            });
+            b.iter_custom(|iters| time_steps(&mut sim, iters));
         });
         g.bench_function(BenchmarkId::new("nexosim", pending), |b| {
             let mut sim = nexo::world(pending);
