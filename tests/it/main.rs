@@ -1,6 +1,7 @@
 //! Rampart's one integration-test binary. Each module is a topic; every test
 //! says in its name what it proves.
 
+mod anchor;
 mod check;
 mod cli;
 mod mutate;
