@@ -25,6 +25,17 @@ SecRule REQUEST_URI|ARGS|ARGS_NAMES "@rx (?i)(?:union.*select|select.*from|inser
     t:lowercase,t:urlDecodeUni,t:htmlEntityDecode"
 "#;
 
+/// JSON bodies one of Rampart's PL1 rules denies, one per class the
+/// translation covers; the anchor must deny them too, or it is not
+/// evaluating the rules it is timed on.
+pub const ATTACKS: &[&[u8]] = &[
+    br#"{"q":"x' OR '1'='1"}"#,
+    br#"{"q":"<script>alert(1)</script>"}"#,
+    br#"{"q":"%3Cscript%3Ealert(1)%3C/script%3E"}"#,
+    br#"{"q":"../../etc/passwd"}"#,
+    br#"{"q":"a; cat /etc/passwd"}"#,
+];
+
 /// What [`seclang`] wrote and what it could not.
 pub struct Translation {
     /// The SecLang text.
