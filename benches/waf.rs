@@ -21,12 +21,16 @@
 //! * `abuse/*`: one `observe` + one `check` per event over 100k rotating
 //!   IPs, and the same with a botnet of 10M IPs hitting a capped table.
 //!
-//! On a shared, noisy machine, count instructions instead: the
-//! `clean_request` example of `rampart-waf` inspects the same request in a
-//! loop for `valgrind --tool=callgrind` (see the crate README).
+//! On a shared, noisy machine, count instructions instead:
+//! `benches/waf_instructions.rs` runs Rampart's and the anchor's cases in a
+//! plain loop for `valgrind --tool=callgrind`, and the `clean_request`
+//! example of `rampart-waf` does the same for the prose request alone
+//! (see the crate README).
 
 #[path = "common/modsec_anchor.rs"]
 mod modsec_anchor;
+#[path = "common/waf_requests.rs"]
+mod waf_requests;
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -34,101 +38,18 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart_time::Instant;
 use rampart_waf::abuse::{AbuseConfig, AbuseDetector, AuthEvent, Outcome};
-use rampart_waf::{Header, Inspector, Policy, Request, Route};
-
-const PROSE: &[&str] = &[
-    "I've been using the new export for a week and it's great, but the CSV button doesn't work on Safari 17.",
-    "Please select the union members from the list and drop me a line when you're done -- thanks!",
-    "Order #4521 arrived damaged; the box said \\\"fragile\\\" but someone clearly ignored it.",
-    "We'll update the table of contents before Friday. See https://docs.example.org/v2/start for details.",
-    "Siobhán O'Brien (St. Mary's) asked whether 30 copies qualify for the bulk discount.",
-];
-
-fn json_body(target_len: usize) -> Vec<u8> {
-    let mut comments = String::new();
-    let mut k = 0;
-    while comments.len() + 200 < target_len {
-        if !comments.is_empty() {
-            comments.push(',');
-        }
-        // Every text differs (as real comments do) while keys repeat, so the
-        // per-request memo of identical values does not flatter the figures.
-        comments.push_str(&format!(
-            r#"{{"id":{k},"text":"{} (re: #{})","likes":{}}}"#,
-            PROSE[k % PROSE.len()],
-            1000 + k * 7,
-            k * 3
-        ));
-        k += 1;
-    }
-    format!(r#"{{"author":"D'Angelo McAllister","post_id":88412,"tags":["api","billing"],"comments":[{comments}],"notify":true}}"#).into_bytes()
-}
-
-/// A ~1 KB structured API body (an order: ids, SKUs, prices, ISO times, an
-/// address, a name with an apostrophe) rather than prose: the other common
-/// shape of a clean request, measured beside the prose one so the target
-/// can be read per request class.
-fn structured_body() -> Vec<u8> {
-    let mut items = String::new();
-    for k in 0..6 {
-        if k > 0 {
-            items.push(',');
-        }
-        items.push_str(&format!(
-            r#"{{"sku":"SKU-{:05}-{}","qty":{},"unit_price":{{"amount":"{}.{:02}","currency":"EUR"}},"gift":{}}}"#,
-            10_417 + k * 389,
-            ["BLK", "WHT", "RED"][k % 3],
-            1 + k % 3,
-            12 + k * 7,
-            (k * 37) % 100,
-            k % 2 == 0
-        ));
-    }
-    format!(
-        r#"{{"order_id":"ord_8f2c1e9a7b","created_at":"2026-11-28T21:43:58Z","customer":{{"id":48213,"email":"d.mcallister@example.com","name":"D'Angelo McAllister","tier":"gold"}},"shipping":{{"line1":"12 Harbour View Rd","city":"Cork","postcode":"T12 X8Y2","country":"IE"}},"items":[{items}],"coupon":null,"notes":"Leave at the side door, please.","total":{{"amount":"187.45","currency":"EUR"}}}}"#
-    )
-    .into_bytes()
-}
-
-fn policy(pl: u8) -> Policy {
-    let mut p = Policy::at_paranoia(pl);
-    // Room for the 1 MiB document's ~20k keys, so the whole body is scanned.
-    p.limits.json_keys_max = 100_000;
-    p.routes.push(Route {
-        path_prefix: "/api/posts".into(),
-        methods: vec!["GET".into(), "POST".into()],
-        content_types: vec!["application/json".into()],
-        forbidden_fields: vec!["is_admin".into(), "role".into()],
-        ..Route::default()
-    });
-    p
-}
-
-const UA: &[u8] = b"Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0";
-const COOKIE: &[u8] = b"session=s%3A8f2c1e.Zx9; theme=dark";
+use rampart_waf::{Inspector, Request};
+use waf_requests::{PROSE, json_body, policy, structured_body};
 
 fn inspect_bench(c: &mut Criterion) {
     let ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 20));
-    let headers = [
-        Header {
-            name: "user-agent",
-            value: UA,
-        },
-        Header {
-            name: "accept",
-            value: b"application/json",
-        },
-        Header {
-            name: "cookie",
-            value: COOKIE,
-        },
-    ];
+    let headers = waf_requests::headers();
     let body = json_body(1024);
     println!("clean request body: {} bytes", body.len());
     let mut g = c.benchmark_group("inspect_clean_1k_json");
     for pl in [1u8, 4] {
         let ins = Inspector::new(policy(pl)).unwrap();
-        let req = Request::new("POST", "/api/posts/88412/comments", ip)
+        let req = Request::new("POST", waf_requests::PATH, ip)
             .with_headers(&headers)
             .with_body("application/json", &body);
         let v = ins.inspect(&req);
@@ -145,7 +66,7 @@ fn inspect_bench(c: &mut Criterion) {
     let order = structured_body();
     println!("structured request body: {} bytes", order.len());
     let ins = Inspector::new(policy(1)).unwrap();
-    let req = Request::new("POST", "/api/posts/88412/comments", ip)
+    let req = Request::new("POST", waf_requests::PATH, ip)
         .with_headers(&headers)
         .with_body("application/json", &order);
     let v = ins.inspect(&req);
@@ -162,7 +83,7 @@ fn inspect_bench(c: &mut Criterion) {
     let mut bare = policy(1);
     bare.rules.clear();
     let ins = Inspector::new(bare).unwrap();
-    let req = Request::new("POST", "/api/posts/88412/comments", ip)
+    let req = Request::new("POST", waf_requests::PATH, ip)
         .with_headers(&headers)
         .with_body("application/json", &body);
     g.bench_function("no_signature_rules", |b| {
@@ -258,32 +179,25 @@ fn abuse_bench(c: &mut Criterion) {
 /// bench does since its figures were found to skip phase 2.
 fn anchor_bench(c: &mut Criterion) {
     use zentinel_modsec::ModSecurity;
-    let ua = std::str::from_utf8(UA).expect("ASCII");
-    let cookie = std::str::from_utf8(COOKIE).expect("ASCII");
-    let get_headers = [("Host", "example.com"), ("User-Agent", "Mozilla/5.0")];
-    let post_headers = [
-        ("Host", "example.com"),
-        ("User-Agent", ua),
-        ("Accept", "application/json"),
-        ("Cookie", cookie),
-        ("Content-Type", "application/json"),
-    ];
+    let get_headers = modsec_anchor::PUBLISHED_HEADERS;
+    let post_headers = waf_requests::anchor_headers();
     let prose = json_body(1024);
     let order = structured_body();
     let published = ModSecurity::from_string(modsec_anchor::PUBLISHED_RULES).expect("loads");
     let t = modsec_anchor::seclang(&policy(1));
     println!(
-        "anchor: {} Rampart PL1 rules as SecLang, {:?} left out (no SecLang equivalent)",
-        t.translated, t.skipped
+        "anchor: {} Rampart PL1 rules as SecLang, {:?} left out (no SecLang form)",
+        t.patterns.len(),
+        t.skipped
     );
     let ours = ModSecurity::from_string(&t.rules).expect("Rampart's rules load as SecLang");
     assert_eq!(
         ours.rule_count(),
-        t.translated + 2,
+        t.patterns.len() + 2,
         "every written rule loaded"
     );
 
-    let path = "/api/posts/88412/comments";
+    let path = waf_requests::PATH;
     let run = modsec_anchor::run;
     let attack_get = "/api/users?id=1 UNION SELECT * FROM passwords--";
     assert!(run(&published, "GET", attack_get, &get_headers, b""));
