@@ -11,8 +11,9 @@
 //!   M-series in the publication); the other cases run it on this bench's
 //!   requests: the structured order with that one rule (which misfires on
 //!   the prose request), and both requests with Rampart's PL1 rules written
-//!   out as SecLang (`common/modsec_anchor.rs`), so both engines do the
-//!   same matching.
+//!   out as SecLang (`common/modsec_anchor.rs`): the same rules on the same
+//!   requests, each engine reading them its own way (the crate README
+//!   lists how).
 //! * `floor_sum_1k`: an in-run floor, one pass summing the same body's
 //!   bytes. Not an anchor for the WAF; it says how far we are from
 //!   touching each byte once.
@@ -24,8 +25,8 @@
 //! On a shared, noisy machine, count instructions instead:
 //! `benches/waf_instructions.rs` runs Rampart's and the anchor's cases in a
 //! plain loop for `valgrind --tool=callgrind`, and the `clean_request`
-//! example of `rampart-waf` does the same for the prose request alone
-//! (see the crate README).
+//! example of `rampart-waf` does the same for Rampart's requests (see the
+//! crate README).
 
 #[path = "common/modsec_anchor.rs"]
 mod modsec_anchor;
