@@ -37,8 +37,13 @@ fn main() -> ExitCode {
             "usage: waf_instructions CASE N (CASE: rampart-prose, rampart-structured, \
              anchor-published, anchor-prose, anchor-structured)"
         );
-        // Under `cargo bench` with no arguments there is nothing to count.
-        return ExitCode::SUCCESS;
+        // Under `cargo bench`, with no arguments, there is nothing to count;
+        // anything else that does not parse is a bad command line.
+        return if args.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        };
     };
     let prose = waf_requests::json_body(1024);
     let order = waf_requests::structured_body();
