@@ -89,6 +89,7 @@ fn timeout_world(pending: usize) -> Simulation<TimeoutChurn> {
     let mut sim = Simulation::new(SimConfig {
         seed: 1,
         trace_hash: false,
+        ..SimConfig::default()
     });
     let ids: Vec<_> = (0..N_ACTORS)
         .map(|i| sim.add_actor(format!("churn/{i}"), TimeoutChurn { timeout: None }))
@@ -105,6 +106,7 @@ fn kernel_world(pending: usize) -> Simulation<Churn> {
     let mut sim = Simulation::new(SimConfig {
         seed: 1,
         trace_hash: false,
+        ..SimConfig::default()
     });
     let ids: Vec<_> = (0..N_ACTORS)
         .map(|i| sim.add_actor(format!("churn/{i}"), Churn { n_events: 0 }))

@@ -40,7 +40,7 @@
 //! }
 //!
 //! let run = |seed| {
-//!     let mut sim = Simulation::new(SimConfig { seed, trace_hash: true });
+//!     let mut sim = Simulation::new(SimConfig { seed, trace_hash: true, ..SimConfig::default() });
 //!     let t = sim.add_actor("ticker", Ticker { ticks: 0 });
 //!     sim.schedule(Instant::ZERO, t, Msg::Tick);
 //!     sim.run_until(Instant::ZERO + Duration::from_secs(10));

@@ -171,6 +171,18 @@ pub enum RunOutcome {
     Idle,
     /// An actor called [`Ctx::stop`].
     Stopped,
+    /// More than [`SimConfig::max_events_per_instant`] events were delivered
+    /// at one instant without time advancing: a zero-delay loop (say, a
+    /// client retrying immediately against an instant rejection) that would
+    /// otherwise never end. The run stops instead of hanging.
+    Stalled {
+        /// The instant time stopped at.
+        at: Instant,
+        /// Events delivered at that instant.
+        events: u64,
+        /// The kind of the event that crossed the limit.
+        kind: &'static str,
+    },
 }
 
 /// One delivered event, as returned by [`Simulation::step`].
@@ -192,6 +204,10 @@ pub struct SimConfig {
     /// Whether to hash the event trace (see [`Simulation::trace_hash`]).
     /// Costs a few nanoseconds per event.
     pub trace_hash: bool,
+    /// The most events delivered at one instant before the run stops with
+    /// [`RunOutcome::Stalled`]; 0 means no limit. Virtual time that stops
+    /// advancing is a model bug or a hostile configuration, never a result.
+    pub max_events_per_instant: u64,
 }
 
 /// A deterministic discrete-event simulation over actors of type `A`.
@@ -209,6 +225,12 @@ pub struct Simulation<A: Actor> {
     trace: Option<TraceHasher>,
     n_events: u64,
     stopped: bool,
+    max_events_per_instant: u64,
+    /// The instant of the last delivered event, and how many events were
+    /// delivered at it.
+    instant_ns: u64,
+    at_instant: u64,
+    stalled: Option<RunOutcome>,
 }
 
 impl<A: Actor> Simulation<A> {
@@ -229,6 +251,10 @@ impl<A: Actor> Simulation<A> {
                 .then_some(TraceHasher(0xcbf2_9ce4_8422_2325)),
             n_events: 0,
             stopped: false,
+            max_events_per_instant: config.max_events_per_instant,
+            instant_ns: 0,
+            at_instant: 0,
+            stalled: None,
         }
     }
 
@@ -367,8 +393,22 @@ impl<A: Actor> Simulation<A> {
         }
         let time = e.time();
         debug_assert!(time >= self.now.as_nanos(), "time ran backwards");
-        self.now = Instant::from_nanos(time);
         let kind = e.msg.kind();
+        if time == self.instant_ns {
+            self.at_instant += 1;
+            if self.max_events_per_instant != 0 && self.at_instant > self.max_events_per_instant {
+                self.stalled = Some(RunOutcome::Stalled {
+                    at: Instant::from_nanos(time),
+                    events: self.at_instant,
+                    kind,
+                });
+                self.stopped = true;
+            }
+        } else {
+            self.instant_ns = time;
+            self.at_instant = 1;
+        }
+        self.now = Instant::from_nanos(time);
         if let Some(t) = &mut self.trace {
             t.write(&time.to_le_bytes());
             t.write(&e.dst.to_le_bytes());
@@ -428,11 +468,16 @@ impl<A: Actor> Simulation<A> {
         self.run_sampled(end, Duration::MAX, |_, _| {})
     }
 
+    /// Why a stopped run stopped: a stall the kernel detected, or an actor.
+    fn stop_outcome(&self) -> RunOutcome {
+        self.stalled.unwrap_or(RunOutcome::Stopped)
+    }
+
     /// Delivers events until none are left or an actor stops the run.
     pub fn run_until_idle(&mut self) -> RunOutcome {
         while self.step().is_some() {
             if self.stopped {
-                return RunOutcome::Stopped;
+                return self.stop_outcome();
             }
         }
         RunOutcome::Idle
@@ -459,7 +504,7 @@ impl<A: Actor> Simulation<A> {
         let end_ns = end.as_nanos();
         loop {
             if self.stopped {
-                return RunOutcome::Stopped;
+                return self.stop_outcome();
             }
             let next_event = match self.head_ns() {
                 Some(t) if t <= end_ns => t,

@@ -84,6 +84,7 @@ fn ticking_world(seed: u64, extra_actor: bool) -> (Simulation<Node>, ActorId) {
     let mut sim = Simulation::new(SimConfig {
         seed,
         trace_hash: true,
+        ..SimConfig::default()
     });
     if extra_actor {
         // Created first, so it takes index 0 and shifts every other index.
@@ -142,6 +143,7 @@ fn spawned_actors_receive_messages_and_get_their_own_stream() {
     let mut sim = Simulation::new(SimConfig {
         seed: 3,
         trace_hash: false,
+        ..SimConfig::default()
     });
     let p = sim.add_actor("parent", Node::default());
     sim.schedule(Instant::ZERO, p, Msg::Spawn);
@@ -453,4 +455,92 @@ proptest! {
         prop_assert_eq!(&s.cancels, &oracle.cancels);
         prop_assert_eq!(sim.n_pending(), 0);
     }
+}
+
+/// A sender of `Msg::Note`s: each one it handles sends the next after
+/// `gap_ns`, until `left` reaches zero.
+#[derive(Debug)]
+struct Echo {
+    gap_ns: u64,
+    left: u64,
+}
+
+impl Actor for Echo {
+    type Msg = Msg;
+    fn handle(&mut self, _msg: Msg, ctx: &mut Ctx<'_, Self>) {
+        if self.left > 0 {
+            self.left -= 1;
+            ctx.send_self(Duration::from_nanos(self.gap_ns), Msg::Note(0));
+        }
+    }
+}
+
+fn echo_run(gap_ns: u64, left: u64, limit: u64, end_ms: u64) -> (RunOutcome, u64) {
+    let mut sim = Simulation::new(SimConfig {
+        seed: 1,
+        max_events_per_instant: limit,
+        ..SimConfig::default()
+    });
+    let e = sim.add_actor("echo", Echo { gap_ns, left });
+    sim.schedule(Instant::from_nanos(7), e, Msg::Note(0));
+    let out = sim.run_until(Instant::ZERO + Duration::from_millis(end_ms));
+    (out, sim.n_events())
+}
+
+#[test]
+fn a_zero_delay_loop_stops_the_run_as_stalled_instead_of_hanging() {
+    let (out, n) = echo_run(0, u64::MAX, 1000, 10);
+    assert_eq!(
+        out,
+        RunOutcome::Stalled {
+            at: Instant::from_nanos(7),
+            events: 1001,
+            kind: "note"
+        }
+    );
+    assert_eq!(n, 1001, "the event that crossed the limit is the last one");
+}
+
+#[test]
+fn the_stall_limit_counts_one_instant_only_and_zero_disables_it() {
+    // Exactly the limit at one instant is allowed.
+    assert_eq!(echo_run(0, 999, 1000, 10), (RunOutcome::ReachedTime, 1000));
+    // Many events in all, but time advances between them.
+    assert_eq!(echo_run(1, 5000, 1000, 10), (RunOutcome::ReachedTime, 5001));
+    // No limit: a long zero-delay burst that ends by itself runs through.
+    assert_eq!(echo_run(0, 5000, 0, 10), (RunOutcome::ReachedTime, 5001));
+}
+
+#[test]
+fn an_instant_reached_by_sampling_does_not_inherit_an_earlier_instants_count() {
+    // 600 events at t = 7 ns, then 600 more at the first sample boundary:
+    // each instant is under the limit of 1000 even though the two add up.
+    let mut sim = Simulation::new(SimConfig {
+        seed: 1,
+        max_events_per_instant: 1000,
+        ..SimConfig::default()
+    });
+    let a = sim.add_actor(
+        "a",
+        Echo {
+            gap_ns: 0,
+            left: 599,
+        },
+    );
+    let b = sim.add_actor(
+        "b",
+        Echo {
+            gap_ns: 0,
+            left: 599,
+        },
+    );
+    sim.schedule(Instant::from_nanos(7), a, Msg::Note(0));
+    sim.schedule(Instant::ZERO + Duration::from_millis(1), b, Msg::Note(0));
+    let out = sim.run_sampled(
+        Instant::ZERO + Duration::from_millis(2),
+        Duration::from_millis(1),
+        |_, _| {},
+    );
+    assert_eq!(out, RunOutcome::ReachedTime);
+    assert_eq!(sim.n_events(), 1200);
 }

@@ -483,6 +483,17 @@ pub struct RunConfig {
     /// accepted more than D after the token service revoked them.
     #[serde(default = "lag_thresholds")]
     pub revocation_lag_thresholds: Vec<Duration>,
+    /// The most events one instant of virtual time may hold before the run
+    /// stops with an error: time that stops advancing is a zero-delay loop
+    /// (immediate retries with no network delay, say), never a result. The
+    /// default is far above any real burst; raise it for a trace that
+    /// replays millions of requests at one timestamp.
+    #[serde(default = "events_per_instant_max")]
+    pub max_events_per_instant: u64,
+}
+
+fn events_per_instant_max() -> u64 {
+    16_000_000
 }
 
 fn lag_thresholds() -> Vec<Duration> {

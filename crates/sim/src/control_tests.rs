@@ -528,6 +528,7 @@ fn a_verifier_claiming_a_revocation_version_it_does_not_hold_violates_the_invari
     let mut sim = Simulation::new(SimConfig {
         seed: 3,
         trace_hash: false,
+        ..SimConfig::default()
     });
     let id = sim.add_actor("world", w);
     for (at, msg) in initial {

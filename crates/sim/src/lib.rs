@@ -277,6 +277,22 @@ pub enum SimError {
         /// What broke, and when.
         message: String,
     },
+    /// Virtual time stopped advancing: more than
+    /// `run.max_events_per_instant` events happened at one instant.
+    #[error(
+        "virtual time stopped at {at}: {events} events (the last a {kind:?}) happened at that instant without time advancing, more than run.max_events_per_instant allows; \
+         a zero-delay loop such as immediate retries with no network delay never ends\nreplay with the same scenario and --seed {seed}"
+    )]
+    Stalled {
+        /// The run's seed.
+        seed: u64,
+        /// The instant time stopped at.
+        at: Instant,
+        /// Events delivered at it.
+        events: u64,
+        /// The kind of the last one.
+        kind: &'static str,
+    },
     /// Writing interval rows failed.
     #[error("writing the time series failed: {0}")]
     Sink(#[from] std::io::Error),
@@ -319,6 +335,7 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
     let mut sim = Simulation::new(SimConfig {
         seed,
         trace_hash: true,
+        max_events_per_instant: cfg.run.max_events_per_instant,
     });
     let id = sim.add_actor("world", world);
     for (at, msg) in initial {
@@ -337,6 +354,14 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
     let world = &mut sim.actors_mut()[0];
     if let Some(message) = world.violation.take() {
         return Err(SimError::Invariant { seed, message });
+    }
+    if let RunOutcome::Stalled { at, events, kind } = outcome {
+        return Err(SimError::Stalled {
+            seed,
+            at,
+            events,
+            kind,
+        });
     }
     debug_assert_eq!(outcome, RunOutcome::ReachedTime);
     let instance_seconds = world.instance_seconds(end);

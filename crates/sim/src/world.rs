@@ -1173,6 +1173,10 @@ impl World {
         } else {
             None
         };
+        // The client hears the answer one round trip after the edge gave it
+        // (the outbound leg is folded into the send; see `send`), so even an
+        // immediate retry cannot arrive at the instant it was rejected.
+        let rtt = self.cfg.fleet.network.client_one_way * 2;
         match delay {
             Some(d) => {
                 let mut next = r;
@@ -1184,19 +1188,21 @@ impl World {
                 next.retry_after = None;
                 next.timeout = None;
                 let id = self.reqs.insert(next);
-                ctx.send_self(d, Msg::Send { req: id });
+                ctx.send_self(rtt + d, Msg::Send { req: id });
             }
             None => self.finish(ctx, &r),
         }
     }
 
-    /// A logical request is over: a closed-model user thinks, then goes on.
+    /// A logical request is over: a closed-model user hears the answer one
+    /// round trip later, thinks, then goes on.
     fn finish(&mut self, ctx: &mut Ctx<'_, World>, r: &Req) {
         if let Some(user) = r.user {
+            let rtt = self.cfg.fleet.network.client_one_way * 2;
             let src = &mut self.sources[r.source as usize];
             let think = src.think();
             ctx.send_self(
-                think,
+                rtt + think,
                 Msg::UserNext {
                     source: r.source,
                     user,
