@@ -505,6 +505,9 @@ pub(crate) struct AttackIds {
     pub login_cpu_ms: CounterId,
     pub gateway_cpu_us: CounterId,
     pub forged_accepted: CounterId,
+    /// Forged-token attacks only: the subset of `forged_accepted` that an
+    /// instance accepted only because a clock-skew fault set its clock back.
+    pub forged_accepted_on_skew: Option<CounterId>,
     pub detected: CounterId,
     pub first_block_ms: GaugeId,
 }
@@ -528,6 +531,10 @@ pub(crate) fn register(names: &mut Names, cfg: &WorldConfig) -> Result<Vec<Attac
             login_cpu_ms: c(names, "login_cpu_ms")?,
             gateway_cpu_us: c(names, "gateway_cpu_us")?,
             forged_accepted: c(names, "forged_accepted")?,
+            forged_accepted_on_skew: match a.kind {
+                AttackKind::ForgedTokens { .. } => Some(c(names, "forged_accepted_on_skew")?),
+                _ => None,
+            },
             detected: c(names, "detected")?,
             first_block_ms: names
                 .add_gauge(&format!("attack.{n}.first_block_ms"))
@@ -575,6 +582,10 @@ pub struct AttackOutcome {
     pub gateway_cpu: Duration,
     /// Forged tokens a verifier accepted.
     pub forged_accepted: u64,
+    /// Of those, expired tokens accepted by an instance whose clock a
+    /// `clock_skew` fault had set back: what the fault models, not a flaw
+    /// of the verifier.
+    pub forged_accepted_on_skew: u64,
     /// Payloads the inspector flagged (blocked, or logged in detection-only
     /// mode).
     pub detected: u64,

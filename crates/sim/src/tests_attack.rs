@@ -645,3 +645,47 @@ mod props {
         }
     }
 }
+
+/// A clock set ten minutes back sees a recently expired token as valid:
+/// exactly what a skew fault models. The run goes on, counts those
+/// acceptances as their own outcome, and still accepts no other forgery.
+#[test]
+fn expired_forgeries_accepted_on_a_skewed_clock_are_an_outcome_not_a_violation() {
+    let cfg = world(
+        50,
+        2,
+        "8s",
+        r#"
+        [[attack]]
+        name = "forger"
+        kind = "forged_tokens"
+        start = "1s"
+        end = "7s"
+        shape = { kind = "constant", rate = "100/s" }
+        ips = 10
+        forgery = ["expired", "alg_none"]
+
+        [[fault]]
+        kind = "clock_skew"
+        start = "2s"
+        end = "6s"
+        offset = "10m"
+        direction = "behind"
+        percent = 100.0
+        "#,
+    );
+    let out = run(&cfg, None).unwrap();
+    let a = &out.attacks[0];
+    assert!(a.forged_accepted > 0, "the skewed clock took some: {a:?}");
+    assert_eq!(
+        a.forged_accepted, a.forged_accepted_on_skew,
+        "every acceptance is an expired token on a skewed clock"
+    );
+    assert_eq!(
+        counter(&out, "attack.forger.forged_accepted_on_skew"),
+        a.forged_accepted_on_skew
+    );
+    let c = class(&out, "attack.forger");
+    assert!(c.rejected_by_reason["auth.expired"] > 0, "before the skew");
+    assert!(c.rejected_by_reason["auth.unsupported_alg"] > 0);
+}

@@ -721,7 +721,7 @@ impl Control {
     /// Whether any clock-skew fault has held `inst` by `now`: its verifier
     /// may have pruned or skipped revocations on a clock that has since
     /// moved back, so the version invariant cannot be judged for it.
-    fn ever_skewed(&self, inst: u32, now: Instant) -> bool {
+    pub(crate) fn ever_skewed(&self, inst: u32, now: Instant) -> bool {
         self.skews
             .iter()
             .any(|s| s.w.start <= now && s.w.sel.selects(inst))

@@ -439,11 +439,22 @@ impl World {
     ) {
         let now = ctx.now();
         let leaked = self.key_leaked(kid, now);
+        // An expired token is valid on a clock set far enough back: that is
+        // what a skew fault models, so it is an outcome, not a violation. A
+        // skewed clock explains no other forgery.
+        let on_skew = f == Forgery::Expired && self.control.ever_skewed(inst, now);
         let a = &mut self.ext.attackers[attacker as usize];
         a.outcome.forged_accepted += 1;
-        let id = self.meter.attack[attacker as usize].forged_accepted;
+        let ids = &self.meter.attack[attacker as usize];
+        let (id, skew_id) = (ids.forged_accepted, ids.forged_accepted_on_skew);
         self.meter.count(now, id, 1);
-        if leaked {
+        if on_skew {
+            a.outcome.forged_accepted_on_skew += 1;
+            if let Some(id) = skew_id {
+                self.meter.count(now, id, 1);
+            }
+        }
+        if leaked || on_skew {
             return;
         }
         let msg = format!(
