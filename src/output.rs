@@ -239,17 +239,10 @@ fn annotations(cfg: &WorldConfig, out: &RunOutput) -> Vec<Annotation> {
     v
 }
 
-/// The effective configuration as TOML, trace data left out.
+/// The effective configuration as TOML. A trace read from a file is named,
+/// not inlined: its text is never serialised.
 pub fn config_toml(cfg: &WorldConfig) -> String {
-    let mut shown = cfg.clone();
-    for t in &mut shown.traffic {
-        if let rampart_traffic::Model::Trace { csv, path } = &mut t.model
-            && path.is_some()
-        {
-            *csv = None;
-        }
-    }
-    toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# not shown: {e}"))
+    toml::to_string_pretty(cfg).unwrap_or_else(|e| format!("# not shown: {e}"))
 }
 
 /// The pieces a [`RunReport`] borrows, owned.

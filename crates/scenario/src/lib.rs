@@ -550,24 +550,7 @@ impl Scenario {
         // Revocation-lag counters exist only for the thresholds asked for.
         let lags: BTreeSet<rampart_time::Duration> =
             self.assertions.iter().filter_map(|a| a.argument).collect();
-        if !lags.is_empty() && !simulator_records_revocation_lags() {
-            for (a, src) in self.assertions.iter().zip(&self.sources.assert_paths) {
-                if a.argument.is_some() {
-                    let p = format!("{src}.that");
-                    let mut d = self.sources.map.for_path(
-                        &p,
-                        format!(
-                            "`{}` needs the simulator's revocation-lag counters \
-                             (`run.revocation_lag_thresholds`), which this build does not record",
-                            a.expr
-                        ),
-                        false,
-                    );
-                    d.path = Some(p);
-                    diags.push(d);
-                }
-            }
-        } else if !lags.is_empty() {
+        if !lags.is_empty() {
             let run = self
                 .document
                 .entry("run")
@@ -786,23 +769,91 @@ impl Scenario {
         p.strip_prefix(prefix).map(str::to_owned)
     }
 
+    /// Reads every trace file into its model and checks every trace, inline
+    /// or read, against its entry's routes, so a bad row is a located load
+    /// error, not a failed run.
     fn load_traces(&self, world: &mut WorldConfig, diags: &mut Vec<Diagnostic>) {
         // Trace files are read here, relative to the scenario: the world
         // never touches the file system.
         for (i, t) in world.traffic.iter_mut().enumerate() {
-            if let rampart_traffic::Model::Trace { path: Some(p), csv } = &mut t.model
-                && csv.is_none()
-            {
-                match std::fs::read_to_string(self.base_dir.join(&*p)) {
-                    Ok(text) => *csv = Some(text),
-                    Err(e) => diags.push(self.diag(
-                        &format!("traffic[{i}].model.path"),
-                        format!("cannot read trace {p}: {e}"),
-                        false,
-                    )),
+            let rampart_traffic::Model::Trace { path, csv, loaded } = &mut t.model else {
+                continue;
+            };
+            if let (Some(p), None) = (&*path, &*csv) {
+                match std::fs::read_to_string(self.base_dir.join(p)) {
+                    Ok(text) => *loaded = Some(text.into()),
+                    Err(e) => {
+                        diags.push(self.diag(
+                            &format!("traffic[{i}].model.path"),
+                            format!("cannot read trace {p}: {e}"),
+                            false,
+                        ));
+                        continue;
+                    }
                 }
             }
+            let Some(text) = t.model.trace_text() else {
+                continue;
+            };
+            // Route errors are the entry's own, reported by validation.
+            let Ok(mix) = rampart_traffic::RouteMix::new(t.routes.clone()) else {
+                continue;
+            };
+            let errs = match rampart_traffic::parse_trace(text) {
+                Ok(rows) => rampart_traffic::compile_trace(&rows, &mix).err(),
+                Err(e) => Some(e),
+            };
+            for e in errs.into_iter().flatten() {
+                diags.push(self.trace_diag(i, &t.model, text, &e));
+            }
         }
+    }
+
+    /// A trace error located where the user sees the row: in the trace file
+    /// for `path`, in the scenario file for an inline `csv` (the row's line
+    /// in the TOML file, when the string holds the rows verbatim).
+    fn trace_diag(
+        &self,
+        i: usize,
+        model: &rampart_traffic::Model,
+        text: &str,
+        e: &rampart_traffic::TraceError,
+    ) -> Diagnostic {
+        let rampart_traffic::Model::Trace { path, .. } = model else {
+            unreachable!("only trace models have trace errors")
+        };
+        let offset = |text: &str| diag::offset_of(text, e.line, e.column);
+        if let Some(p) = path {
+            let shown = self.base_dir.join(p);
+            let at = offset(text);
+            let mut d = diag::located(
+                &shown.display().to_string(),
+                text,
+                at..at + 1,
+                None,
+                e.message.clone(),
+            );
+            d.path = Some(format!("traffic[{i}].model.path"));
+            return d;
+        }
+        let field = format!("traffic[{i}].model.csv");
+        if self.applied.iter().all(|o| !is_under(&o.target, &field))
+            && let Some(l) = self.sources.map.locate(&field)
+            && l.value.end > l.value.start
+        {
+            let (name, file_text) = &self.sources.map.files[l.file];
+            if let Some(start) = diag::verbatim_string_start(file_text, l.value.clone(), text) {
+                let at = start + offset(text);
+                let mut d = diag::located(name, file_text, at..at + 1, None, e.message.clone());
+                d.path = Some(field);
+                return d;
+            }
+        }
+        self.diag(
+            &field,
+            format!("trace line {}, column {}: {}", e.line, e.column, e.message),
+            false,
+        )
     }
 
     /// Every metric a run of `world` records, with no data, the derived
@@ -1105,15 +1156,6 @@ fn controller_fields(c: &rampart_sim::ControllerConfig) -> Vec<rampart_autoscale
         C::Simple(_) => Ok(()),
     };
     r.err().map(|e| e.fields().to_vec()).unwrap_or_default()
-}
-
-/// Whether `[run]` knows `revocation_lag_thresholds` (the control-plane
-/// metrics of issue 8), so `f(D)` assertions can ask for their counters.
-fn simulator_records_revocation_lags() -> bool {
-    toml::from_str::<rampart_sim::RunConfig>(
-        "name = \"x\"\nduration = \"1s\"\nrevocation_lag_thresholds = []\n",
-    )
-    .is_ok()
 }
 
 /// Deserialises one section of the document, for its first type error

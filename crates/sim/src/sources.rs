@@ -121,12 +121,12 @@ impl Source {
                 Driver::Open(Arrivals::new(shape, *process, start, end))
             }
             Model::Closed(c) => Driver::Closed { users: c.users },
-            Model::Trace { csv, path: file } => {
+            model @ Model::Trace { path: file, .. } => {
                 // The driver (the CLI) reads `path` and hands the text over:
                 // the world never touches the file system.
-                let Some(text) = csv else {
+                let Some(text) = model.trace_text() else {
                     return Err(format!(
-                        "{path}.model: trace file {file:?} was not loaded; the driver must supply its text as `csv`"
+                        "{path}.model: trace file {file:?} was not loaded; the driver must load its text"
                     ));
                 };
                 let fmt = |errs: Vec<rampart_traffic::TraceError>| {

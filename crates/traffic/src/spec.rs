@@ -32,9 +32,9 @@ pub enum Model {
     /// A fixed number of users with think time.
     Closed(Closed),
     /// A recorded trace. The driver reads the CSV named by `path` (relative
-    /// to the scenario file) and passes its text to
-    /// [`crate::trace::parse_trace`]; `csv` holds a small trace inline
-    /// instead. Exactly one of the two is set.
+    /// to the scenario file) into `loaded`; `csv` holds a small trace inline
+    /// instead. Exactly one of `path` and `csv` is set; [`Model::trace_text`]
+    /// is the text either way.
     Trace {
         /// The trace file, relative to the scenario file.
         #[serde(default)]
@@ -42,7 +42,25 @@ pub enum Model {
         /// The trace itself, for short examples and tests.
         #[serde(default)]
         csv: Option<String>,
+        /// The text of the file `path` names, as the driver read it. Never
+        /// read from or written to a scenario file, so a configuration shown
+        /// back to the user names the file instead of inlining it.
+        #[serde(skip)]
+        #[cfg_attr(feature = "schemars", schemars(skip))]
+        loaded: Option<std::sync::Arc<str>>,
     },
+}
+
+impl Model {
+    /// A trace model's text: the inline `csv`, or the file the driver
+    /// loaded for `path`. `None` for other models, or before loading.
+    pub fn trace_text(&self) -> Option<&str> {
+        match self {
+            Model::Trace { csv: Some(c), .. } => Some(c),
+            Model::Trace { loaded, .. } => loaded.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// One population of legitimate clients. In TOML:
@@ -108,7 +126,7 @@ impl TrafficSpec {
         match &self.model {
             Model::Open { shape, .. } => errors.nested("model.shape", shape.validate()),
             Model::Closed(closed) => errors.nested("model", closed.validate()),
-            Model::Trace { path, csv } => {
+            Model::Trace { path, csv, .. } => {
                 if path.is_some() == csv.is_some() {
                     errors.push("model", "set exactly one of `path` and `csv`");
                 }
