@@ -549,7 +549,7 @@ pub(crate) fn register(names: &mut Names, cfg: &WorldConfig) -> Result<Vec<Attac
 pub(crate) struct OwnAccount {
     pub subject: String,
     pub password: Vec<u8>,
-    pub access: Option<String>,
+    pub access: Option<std::sync::Arc<str>>,
     /// Unix-time expiry of `access`.
     pub access_exp: Instant,
 }
@@ -611,7 +611,7 @@ pub(crate) struct Attacker {
     /// Attempts begun (the leaked list's cursor for stuffing).
     pub seq: u64,
     pub accounts: Vec<OwnAccount>,
-    pub forged: Vec<(Forgery, String)>,
+    pub forged: Vec<(Forgery, std::sync::Arc<str>)>,
     pub payloads: Vec<Payload>,
     /// `[policy index][payload]` → (blocked, flagged, bytes scanned).
     verdicts: Vec<Vec<Option<(bool, bool, u64)>>>,
@@ -881,7 +881,7 @@ fn forge(
     kinds: &[Forgery],
     b: &mut BuildCtx<'_>,
     source: usize,
-) -> Result<Vec<(Forgery, String)>, String> {
+) -> Result<Vec<(Forgery, std::sync::Arc<str>)>, String> {
     let kinds: &[Forgery] = if kinds.is_empty() { &FORGERIES } else { kinds };
     let sources = b.sources;
     let src = &sources[source];
@@ -957,7 +957,7 @@ fn forge(
                         .ok_or_else(|| format!("attack {:?}: cannot edit a token", a.name))?
                 }
             };
-            out.push((f, token));
+            out.push((f, token.into()));
         }
     }
     Ok(out)

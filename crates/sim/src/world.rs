@@ -26,7 +26,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 
 use rampart_auth::{
-    CostClass, KeyMaterial, PasswordConfig, PasswordMode, Rejection, ServiceConfig, TokenService,
+    KeyMaterial, PasswordConfig, PasswordMode, Rejection, ServiceConfig, TokenService,
 };
 use rampart_autoscale::lifecycle::{BootDraw, BootTime, LifecycleConfig};
 use rampart_autoscale::{Instance, InstanceState, Observation};
@@ -34,7 +34,7 @@ use rampart_des::rng::{self, ActorRng, actor_rng};
 use rampart_des::{Actor, Ctx, Message};
 use rampart_ratelimit::InMemoryCounterStore;
 use rampart_time::{Duration, Instant};
-use rampart_waf::abuse::{AuthEvent, Decision as AbuseDecision, Outcome as AuthOutcome};
+use rampart_waf::abuse::{AuthEvent, Outcome as AuthOutcome};
 
 pub(crate) mod control;
 
@@ -51,6 +51,7 @@ use crate::sources::Source;
 use crate::templates::Templates;
 
 mod hooks;
+mod pipeline;
 pub use hooks::AttackMsg;
 use hooks::{Ext, NO_ATTACKER};
 
@@ -717,110 +718,6 @@ impl World {
                 g.queue.push_back(id);
             }
         }
-    }
-
-    /// A worker takes request `id`: runs the pipeline through the real cores
-    /// now and stays busy for the modelled CPU it costs.
-    fn start_cpu(&mut self, ctx: &mut Ctx<'_, World>, inst: u32, id: ReqId) {
-        if self.reqs.get(id).is_some_and(|r| r.attacker != NO_ATTACKER) {
-            return self.attack_cpu(ctx, inst, id);
-        }
-        let now = ctx.now();
-        let unix = self.unix(now);
-        let verifier_unix = self.control.verifier_clock(inst, now, unix);
-        let costs = &self.cfg.fleet.gateway.costs;
-        let g = &mut self.instances[inst as usize];
-        g.busy += 1;
-        debug_assert!(g.busy <= self.cfg.fleet.gateway.workers);
-        let r = self.reqs.get_mut(id).expect("live");
-        r.stage = Stage::Cpu;
-        let src = &self.sources[r.source as usize];
-        let route = src.route(r.route);
-        let mut cpu = costs.proxy;
-
-        // TLS: most requests ride an open connection.
-        if !rng::bernoulli(&mut g.rng, costs.connection_reuse) {
-            cpu += if rng::bernoulli(&mut g.rng, costs.tls_resumption) {
-                costs.tls_resumed
-            } else {
-                costs.tls_handshake
-            };
-        }
-
-        let account = src.account(r.account);
-        let route_key = route.name.as_str();
-        let mut rejected = None;
-        let mut verdict = None;
-
-        // Rate limits, keyed by IP, prefix, account and route.
-        cpu += costs.ratelimit_check;
-        let rl_req = rampart_ratelimit::Request::new(r.ip, route_key);
-        let rl_req = if r.kind == Kind::Api && route.auth {
-            rl_req.with_account(&account.subject)
-        } else {
-            rl_req
-        };
-        let d = g.limiter.check(now, &rl_req);
-        if !d.allowed {
-            rejected = Some(reason::RATE_LIMITED);
-            // The 429 carries Retry-After; clients may honour it.
-            r.retry_after = d.retry_at.map(|t| t.saturating_since(now));
-        }
-
-        // Authentication.
-        if rejected.is_none() && r.kind == Kind::Api && route.auth {
-            match account.access.as_ref() {
-                Some(token) => {
-                    let v = g
-                        .verifier
-                        .verify_shared(verifier_unix, token, &mut self.sig_memo);
-                    cpu += match v.cost {
-                        CostClass::CacheHit => costs.verify_cache_hit,
-                        CostClass::ColdEdDsa => costs.verify_cold_eddsa,
-                        CostClass::ColdHs256 => costs.verify_cold_hs256,
-                        CostClass::RejectedBeforeSignature => costs.verify_rejected_early,
-                    };
-                    if let Some(why) = v.rejection() {
-                        rejected = Some(reason::auth(why));
-                    }
-                    verdict = Some(v);
-                }
-                None => rejected = Some(reason::auth(Rejection::Malformed)),
-            }
-        }
-
-        // Inspection, reusing the real inspector's verdict per template and
-        // rule set; the CPU is charged every time.
-        if rejected.is_none() {
-            let policy = &g.policy;
-            let (blocked, bytes) = self
-                .templates
-                .verdict(policy, r.source, r.route, r.template);
-            cpu += costs.inspect_base + costs.inspect_per_kib * bytes / 1024;
-            if blocked {
-                rejected = Some(reason::INSPECTION_BLOCKED);
-            }
-        }
-
-        // Abuse detection guards the login endpoint.
-        if rejected.is_none()
-            && r.kind == Kind::Login
-            && let AbuseDecision::Block { .. } = g.abuse.check(now, r.ip, Some(&account.subject))
-        {
-            rejected = Some(reason::ABUSE_BLOCKED);
-        }
-
-        r.rejected = rejected;
-        let (class, source) = (r.class, r.source);
-        g.charge(cpu);
-        self.on_verdict(ctx, inst, class, source, verdict.as_ref(), rejected);
-        ctx.send_self(
-            cpu,
-            Msg::CpuDone {
-                instance: inst,
-                req: id,
-            },
-        );
     }
 
     /// A client keeps the pair its login or refresh just got, and the memo

@@ -9,17 +9,18 @@
 //! answer means to the attacker (`attack_answered`).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use rampart_autoscale::InstanceState;
 use rampart_autoscale::lifecycle::LifecycleConfig;
 use rampart_des::Ctx;
 use rampart_des::rng::{self, ActorRng, actor_rng};
 use rampart_time::{Duration, Instant};
-use rampart_waf::abuse::Decision as AbuseDecision;
 
+use super::pipeline::{Inspect, Presented, connection_cpu};
 use super::{Msg, World};
 use crate::attack::{AttackKind, Attacker, BuildCtx, Forgery};
-use crate::config::WorldConfig;
+use crate::config::{StageCosts, WorldConfig};
 use crate::eventlog::EventLog;
 use crate::fault::{FaultConfig, FaultState};
 use crate::meter::reason;
@@ -295,134 +296,48 @@ impl World {
         self.respond(ctx, id, Some(why), None);
     }
 
-    /// A worker judges an attacker's attempt with the instance's real cores,
-    /// in the order `start_cpu` uses for legit requests (TLS, rate limit,
-    /// token, inspection, abuse on logins), and stays busy for the CPU.
-    pub(super) fn attack_cpu(&mut self, ctx: &mut Ctx<'_, World>, inst: u32, id: ReqId) {
+    /// Books what the pipeline's verdict on attempt `id` means to its
+    /// attacker: the gateway CPU it cost and whether the inspector flagged
+    /// its payload.
+    pub(super) fn attack_judged(
+        &mut self,
+        ctx: &mut Ctx<'_, World>,
+        id: ReqId,
+        cpu: Duration,
+        flagged: bool,
+    ) {
         let now = ctx.now();
-        let unix = self.unix(now);
-        // The instance's verifier reads its own clock (clock-skew faults).
-        let verifier_unix = self.control.verifier_clock(inst, now, unix);
-        let costs = &self.cfg.fleet.gateway.costs;
-        let g = &mut self.instances[inst as usize];
-        g.busy += 1;
-        let r = self.reqs.get_mut(id).expect("live");
-        r.stage = Stage::Cpu;
-        let a = &mut self.ext.attackers[r.attacker as usize];
-        let ids = &self.meter.attack[r.attacker as usize];
-        let src = &self.sources[r.source as usize];
-        let route = src.route(r.route);
-        let mut cpu = costs.proxy;
-        // Bots rotating addresses rarely reuse a connection; the draw is the
-        // attacker's, so its presence does not shift the gateway's stream.
-        if !rng::bernoulli(&mut a.rng, a.cfg.connection_reuse) {
-            cpu += if rng::bernoulli(&mut a.rng, costs.tls_resumption) {
-                costs.tls_resumed
-            } else {
-                costs.tls_handshake
-            };
-        }
-        let own = match a.cfg.kind {
-            AttackKind::Injection { .. } | AttackKind::Scraping { .. } => {
-                a.accounts.get(r.account as usize)
-            }
-            _ => None,
-        };
-        let mut rejected = None;
-        cpu += costs.ratelimit_check;
-        let rl_req = rampart_ratelimit::Request::new(r.ip, route.name.as_str());
-        let rl_req = match own {
-            Some(o) if r.kind == Kind::Api && route.auth => rl_req.with_account(&o.subject),
-            _ => rl_req,
-        };
-        let d = g.limiter.check(now, &rl_req);
-        if !d.allowed {
-            rejected = Some(reason::RATE_LIMITED);
-        }
-        let mut forged_ok = None;
-        let mut verdict = None;
-        if rejected.is_none() && r.kind == Kind::Api && route.auth {
-            let (token, forgery) = match a.cfg.kind {
-                AttackKind::ForgedTokens { .. } => {
-                    let (f, t) = &a.forged[r.payload as usize];
-                    (Some(t.as_str()), Some(*f))
-                }
-                _ => (own.and_then(|o| o.access.as_deref()), None),
-            };
-            match token {
-                Some(token) => {
-                    let v = g
-                        .verifier
-                        .verify_with_memo(verifier_unix, token, &mut self.sig_memo);
-                    cpu += match v.cost {
-                        rampart_auth::CostClass::CacheHit => costs.verify_cache_hit,
-                        rampart_auth::CostClass::ColdEdDsa => costs.verify_cold_eddsa,
-                        rampart_auth::CostClass::ColdHs256 => costs.verify_cold_hs256,
-                        rampart_auth::CostClass::RejectedBeforeSignature => {
-                            costs.verify_rejected_early
-                        }
-                    };
-                    match &v.outcome {
-                        Err(why) => rejected = Some(reason::auth(*why)),
-                        Ok(p) => forged_ok = forgery.map(|f| (f, p.kid().to_string())),
-                    }
-                    verdict = Some(v);
-                }
-                None => rejected = Some(reason::auth(rampart_auth::Rejection::Malformed)),
-            }
-        }
-        let mut detected = false;
-        if rejected.is_none() {
-            let (blocked, bytes) = if let AttackKind::Injection { .. } = a.cfg.kind {
-                let (blocked, flagged, bytes) =
-                    a.payload_verdict(&g.policy, route, r.payload as usize);
-                detected = flagged;
-                (blocked, bytes)
-            } else {
-                self.templates
-                    .verdict(&g.policy, r.source, r.route, r.template)
-            };
-            cpu += costs.inspect_base + costs.inspect_per_kib * bytes / 1024;
-            if blocked {
-                rejected = Some(reason::INSPECTION_BLOCKED);
-            }
-        }
-        if rejected.is_none() && r.kind == Kind::Login {
-            let subject = login_subject(a, src, r);
-            // Bots do not solve challenges: for them a challenge is a block.
-            if !matches!(
-                g.abuse.check(now, r.ip, Some(&subject)),
-                AbuseDecision::Allow
-            ) {
-                rejected = Some(reason::ABUSE_BLOCKED);
-            }
-        }
-        r.rejected = rejected;
-        g.charge(cpu);
-        let us = a.add_gateway_cpu(cpu);
+        let attacker = self.reqs.get(id).expect("live").attacker as usize;
+        let a = &mut self.ext.attackers[attacker];
+        let ids = &self.meter.attack[attacker];
         let (cpu_id, detected_id) = (ids.gateway_cpu_us, ids.detected);
-        let attacker = r.attacker;
-        let (class, source) = (r.class, r.source);
+        let us = a.add_gateway_cpu(cpu);
         if us > 0 {
             self.meter.count(now, cpu_id, us);
         }
-        if detected {
+        if flagged {
             a.outcome.detected += 1;
             self.meter.count(now, detected_id, 1);
         }
-        // Ground truth, stale-policy and version-invariant checks apply to
-        // attack traffic as to legit traffic.
-        self.on_verdict(ctx, inst, class, source, verdict.as_ref(), rejected);
-        if let Some((f, kid)) = forged_ok {
+    }
+
+    /// The verifier accepted the token attempt `id` presented: for a forged
+    /// token, a violation unless the scenario explains it.
+    pub(super) fn attack_token_accepted(
+        &mut self,
+        ctx: &mut Ctx<'_, World>,
+        inst: u32,
+        id: ReqId,
+        v: &rampart_auth::Verdict,
+    ) {
+        let r = self.reqs.get(id).expect("live");
+        let (attacker, payload) = (r.attacker, r.payload as usize);
+        let a = &self.ext.attackers[attacker as usize];
+        if let (Ok(p), AttackKind::ForgedTokens { .. }) = (&v.outcome, &a.cfg.kind) {
+            let f = a.forged[payload].0;
+            let kid = p.kid().to_string();
             self.forged_accepted(ctx, attacker, inst, f, &kid);
         }
-        ctx.send_self(
-            cpu,
-            Msg::CpuDone {
-                instance: inst,
-                req: id,
-            },
-        );
     }
 
     /// A verifier accepted a forged token: a violation of the safety
@@ -515,7 +430,7 @@ impl World {
             }
             _ => {
                 if let Some(o) = a.accounts.get_mut(r.account as usize) {
-                    o.access = Some(pair.access);
+                    o.access = Some(pair.access.into());
                     o.access_exp = unix + ttl;
                 }
             }
@@ -784,5 +699,46 @@ fn state_str(s: InstanceState) -> &'static str {
         InstanceState::Draining => "draining",
         InstanceState::Terminated => "terminated",
         InstanceState::BootFailed => "boot_failed",
+    }
+}
+
+impl Attacker {
+    /// What this attacker's attempt `r` presents to the gateway pipeline:
+    /// its own connection draws, the account and token it holds (a forged
+    /// token, or its own account's), its payload for an injection, and a
+    /// bot's answer to a challenge, which is no answer.
+    pub(crate) fn presents(
+        &mut self,
+        src: &Source,
+        costs: &StageCosts,
+        r: &Req,
+    ) -> Presented<'static> {
+        // Bots rotating addresses rarely reuse a connection; the draw is the
+        // attacker's, so its presence does not shift the gateway's stream.
+        let connection_cpu = connection_cpu(&mut self.rng, self.cfg.connection_reuse, costs);
+        let api_auth = r.kind == Kind::Api && src.route(r.route).auth;
+        let own = match self.cfg.kind {
+            AttackKind::Injection { .. } | AttackKind::Scraping { .. } => {
+                self.accounts.get(r.account as usize)
+            }
+            _ => None,
+        };
+        let token = match self.cfg.kind {
+            AttackKind::ForgedTokens { .. } => Some(Arc::clone(&self.forged[r.payload as usize].1)),
+            _ => own.and_then(|o| o.access.clone()),
+        };
+        Presented {
+            connection_cpu,
+            account: own
+                .filter(|_| api_auth)
+                .map(|o| Cow::Owned(o.subject.clone())),
+            token: token.filter(|_| api_auth).map(Cow::Owned),
+            inspect: match self.cfg.kind {
+                AttackKind::Injection { .. } => Inspect::Payload,
+                _ => Inspect::Template,
+            },
+            login_subject: (r.kind == Kind::Login).then(|| Cow::Owned(login_subject(self, src, r))),
+            solves_challenges: false,
+        }
     }
 }
