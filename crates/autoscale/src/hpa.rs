@@ -11,8 +11,9 @@
 //!   `Tolerances.isWithin`;
 //! * `metrics/utilization.go`: `GetResourceUtilizationRatio`,
 //!   `GetMetricUsageRatio`;
-//! * `horizontal.go`: `reconcileAutoscaler`, `computeReplicasForMetrics`,
-//!   `normalizeDesiredReplicas` (no `behavior`), `stabilizeRecommendation`,
+//! * `horizontal.go`: `reconcileAutoscaler`, `recordInitialRecommendation`,
+//!   `computeReplicasForMetrics`, `normalizeDesiredReplicas` (no `behavior`),
+//!   `stabilizeRecommendation`,
 //!   `convertDesiredReplicasWithRules`, `normalizeDesiredReplicasWithBehaviors`,
 //!   `stabilizeRecommendationWithBehaviors`,
 //!   `convertDesiredReplicasWithBehaviorRate`,
@@ -679,6 +680,7 @@ impl Hpa {
         let current = i64::from(obs.current_replicas);
         let min = i64::from(self.config.min_replicas);
         let max = i64::from(self.config.max_replicas);
+        self.record_initial_recommendation(now, current);
         let (desired, reason, message) = if current == 0 && min != 0 {
             return Decision {
                 desired_replicas: 0,
@@ -730,6 +732,24 @@ impl Hpa {
             desired_replicas: u32::try_from(desired.max(0)).unwrap_or(u32::MAX),
             reason,
             message,
+        }
+    }
+
+    /// `recordInitialRecommendation`: a controller with no history yet first
+    /// records the current count as if it had been recommended now. The
+    /// scale-down window then holds the current count on the first sync, so a
+    /// controller that has just started (or restarted) cannot shrink a target
+    /// it has never watched. Upstream does this before the min/max checks, on
+    /// every path. The history is never emptied once seeded (each
+    /// stabilization pass pushes the new recommendation after pruning, and the
+    /// cap drops one entry only to push another), so an empty history means
+    /// exactly upstream's missing map entry.
+    fn record_initial_recommendation(&mut self, now: Instant, current: i64) {
+        if self.recommendations.is_empty() {
+            self.recommendations.push_back(Timestamped {
+                value: current,
+                at: now,
+            });
         }
     }
 

@@ -727,3 +727,56 @@ fn pods_added_inside_a_period_can_be_taken_back_at_once() {
     let counts: Vec<u32> = r.iter().map(|(_, d)| d.desired_replicas).collect();
     assert_eq!(counts, vec![20, 9, 9]);
 }
+
+#[test]
+fn the_first_sync_cannot_scale_down_inside_the_window_because_it_seeds_the_current_count() {
+    // src reconcileAutoscaler / recordInitialRecommendation: before anything
+    // else, a key with no history gets {current replicas, now}. Five pods at
+    // 30% of a 50% target propose ceil(0.6 x 5) = 3 at every sync.
+    let legacy = run(cpu50(1, 10), 5, 22, |_| 30);
+    let counts: Vec<u32> = legacy.iter().map(|(_, d)| d.desired_replicas).collect();
+    // src stabilizeRecommendation keeps a sample unless it is strictly before
+    // the cutoff, so the seed of step 0 still holds 300 s later (step 20).
+    assert_eq!(counts, [vec![5; 21], vec![3]].concat());
+    assert_eq!(legacy[0].1.reason, Reason::ScaleDownStabilized);
+    assert_eq!(legacy[21].1.reason, Reason::DesiredWithinRange);
+
+    let behavior = run(with_behavior(None, None), 5, 21, |_| 30);
+    let counts: Vec<u32> = behavior.iter().map(|(_, d)| d.desired_replicas).collect();
+    // src stabilizeRecommendationWithBehaviors counts only samples strictly
+    // after the cutoff, so the seed no longer holds 300 s later (step 20).
+    assert_eq!(counts, [vec![5; 20], vec![3]].concat());
+    assert_eq!(behavior[0].1.reason, Reason::ScaleDownStabilized);
+
+    // The seed is the current count, so it never holds back a first
+    // scale-up (default up window 0 s) nor a scale-down with a 0 s window.
+    let up = run(cpu50(1, 100), 5, 1, |_| 100);
+    assert_eq!(up[0].1.desired_replicas, 10);
+    let up = run(with_behavior(None, None), 5, 1, |_| 100);
+    assert_eq!(up[0].1.desired_replicas, 10);
+    let mut h = Hpa::new(no_limits(1, 10)).unwrap();
+    assert_eq!(
+        eval(&mut h, t(3600), 5, &fleet(&[Some(30); 5], t(3600))).desired_replicas,
+        3
+    );
+}
+
+#[test]
+fn the_seed_is_recorded_even_when_the_first_sync_skips_the_metrics() {
+    // src reconcileAutoscaler records the initial recommendation before the
+    // min/max checks. Above maxReplicas the first sync goes to max without
+    // metrics; the seed (12) then holds a scale-down below max for 300 s.
+    let mut h = Hpa::new(cpu50(1, 8)).unwrap();
+    let d = eval(&mut h, t(3600), 12, &fleet(&[None; 12], t(3600)));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (8, Reason::AboveMaxReplicas)
+    );
+    let d = eval(&mut h, t(3615), 8, &fleet(&[Some(10); 8], t(3615)));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (8, Reason::TooManyReplicas),
+        "the seeded 12 is the highest recent recommendation, capped at max: {}",
+        d.message
+    );
+}

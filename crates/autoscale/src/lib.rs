@@ -52,8 +52,9 @@
 //!   (tolerance, per-direction tolerances, ready-pod counting, missing and
 //!   not-ready pods, the recomputed ratio and the direction-flip rules, CPU
 //!   initialization period and initial readiness delay, several metrics,
-//!   `behavior` policies, select policy and stabilization windows, the
-//!   legacy path without `behavior`).
+//!   `behavior` policies, select policy and stabilization windows seeded
+//!   with the current count on the first sync, the legacy path without
+//!   `behavior`).
 //! * [`aws`]: EC2 Auto Scaling target tracking (3-of-3 out, 15 in, warmup,
 //!   `disable_scale_in`), step scaling (validated offset steps, AWS percent
 //!   rounding, `min_adjustment_magnitude`) and simple scaling with cooldown.
