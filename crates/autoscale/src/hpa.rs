@@ -4,8 +4,8 @@
 //! The code follows the upstream functions one by one; each Rust function
 //! names the Go function it mirrors:
 //!
-//! * `replica_calculator.go`: `groupPods`, `GetResourceReplicas`,
-//!   `calcPlainMetricReplicas`, `GetObjectMetricReplicas`,
+//! * `replica_calculator.go`: `groupPods`, `calculateRequests`,
+//!   `GetResourceReplicas`, `calcPlainMetricReplicas`, `GetObjectMetricReplicas`,
 //!   `GetObjectPerPodMetricReplicas`, `GetExternalMetricReplicas`,
 //!   `GetExternalPerPodMetricReplicas`, `getUsageRatioReplicaCount`,
 //!   `Tolerances.isWithin`;
@@ -148,7 +148,7 @@ pub enum MetricSpec {
 impl MetricSpec {
     fn name(&self) -> String {
         match self {
-            MetricSpec::Resource { name, .. } => format!("{name:?}").to_lowercase(),
+            MetricSpec::Resource { name, .. } => name.as_str().to_string(),
             MetricSpec::Pods { name, .. }
             | MetricSpec::Object { name, .. }
             | MetricSpec::External { name, .. } => name.clone(),
@@ -165,6 +165,16 @@ pub enum ResourceName {
     Cpu,
     /// Memory, in bytes.
     Memory,
+}
+
+impl ResourceName {
+    /// The Kubernetes name: `cpu` or `memory`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceName::Cpu => "cpu",
+            ResourceName::Memory => "memory",
+        }
+    }
 }
 
 /// `MetricTarget`: exactly one of the three fields, matching `type`.
@@ -559,22 +569,32 @@ pub struct Hpa {
 enum MetricError {
     NoPods,
     NoMetricsForTargetedPods,
+    /// A `Utilization` target over a resource that this pod does not request.
+    MissingRequest {
+        resource: ResourceName,
+        pod: u64,
+    },
     ZeroRequests,
     Unavailable,
 }
 
 impl std::fmt::Display for MetricError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        let text = match self {
             MetricError::NoPods => "no pods returned by selector while calculating replica count",
             MetricError::NoMetricsForTargetedPods => {
                 "did not receive metrics for targeted pods (pods might be unready)"
+            }
+            MetricError::MissingRequest { resource, pod } => {
+                // Upstream names the container; a pod here is one request sum.
+                return write!(f, "missing request for {} in pod {pod}", resource.as_str());
             }
             MetricError::ZeroRequests => {
                 "no metrics returned matched known pods (zero total request)"
             }
             MetricError::Unavailable => "metric unavailable",
-        })
+        };
+        f.write_str(text)
     }
 }
 
@@ -945,13 +965,8 @@ impl Hpa {
         if g.metrics.is_empty() {
             return Err(MetricError::NoMetricsForTargetedPods);
         }
-        let request = |k: usize| -> i64 {
-            let r = &obs.instances[k].requests;
-            milli(match resource {
-                ResourceName::Cpu => r.cpu_cores,
-                ResourceName::Memory => r.memory_bytes,
-            })
-        };
+        let requests = calculate_requests(obs.instances, resource)?;
+        let request = |k: usize| -> i64 { requests.get(k).copied().unwrap_or(0) };
         // `GetResourceUtilizationRatio`: integer percent, then the ratio.
         let ratio_of = |m: &[(usize, i64)]| -> Result<f64, MetricError> {
             let mut total: i64 = 0;
@@ -960,6 +975,8 @@ impl Hpa {
                 total = total.saturating_add(v);
                 requests = requests.saturating_add(request(k));
             }
+            // Every request is positive by now; upstream's check stays so
+            // the division below can never be by zero.
             if requests == 0 {
                 return Err(MetricError::ZeroRequests);
             }
@@ -1323,6 +1340,36 @@ impl Controller for Hpa {
     fn evaluate(&mut self, obs: &Observation<'_>) -> Decision {
         Hpa::evaluate(self, obs)
     }
+}
+
+/// `calculateRequests`: each pod's request for `resource`, in milli-units,
+/// indexed like `pods`. Upstream reads the request of every pod the selector
+/// lists, failed and unready ones included, and a pod without one makes the
+/// whole `Utilization` metric fail: a utilization over the pods that do have
+/// a request would be a percentage of the wrong total. A request that is not
+/// a positive number counts as missing (see [`ResourceRequests`]).
+///
+/// [`ResourceRequests`]: crate::observe::ResourceRequests
+fn calculate_requests(
+    pods: &[InstanceObservation],
+    resource: ResourceName,
+) -> Result<Vec<i64>, MetricError> {
+    pods.iter()
+        .map(|p| {
+            let r = milli(match resource {
+                ResourceName::Cpu => p.requests.cpu_cores,
+                ResourceName::Memory => p.requests.memory_bytes,
+            });
+            if r > 0 {
+                Ok(r)
+            } else {
+                Err(MetricError::MissingRequest {
+                    resource,
+                    pod: p.id,
+                })
+            }
+        })
+        .collect()
 }
 
 /// `getReplicasChangePerPeriod`: the replicas changed by events strictly

@@ -780,3 +780,137 @@ fn the_seed_is_recorded_even_when_the_first_sync_skips_the_metrics() {
         d.message
     );
 }
+
+#[test]
+fn a_utilization_target_fails_when_any_pod_has_no_request_but_an_average_value_target_does_not() {
+    // src calculateRequests: a Utilization target needs every listed pod's
+    // request ("missing request for cpu in container ..."), so one pod
+    // without a CPU request makes the metric invalid: no change, rather
+    // than a utilization computed over the pods that have one (here 400m
+    // used over 3 cores of requests, 133%, which would propose 11).
+    let now = t(3600);
+    let mut pods = fleet(&[Some(100); 4], now);
+    pods[3].requests.cpu_cores = 0.0;
+    let mut h = Hpa::new(no_limits(1, 100)).unwrap();
+    let d = eval(&mut h, now, 4, &pods);
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (4, Reason::MetricsUnavailable)
+    );
+    assert!(
+        d.message.contains("missing request for cpu in pod 3"),
+        "{}",
+        d.message
+    );
+
+    // Upstream reads the requests of every pod the selector lists, so even a
+    // failed pod, whose sample is ignored, must have one.
+    let mut failed = fleet(&[Some(100); 4], now);
+    failed[3].phase = InstancePhase::Failed;
+    failed[3].requests.cpu_cores = 0.0;
+    let mut h = Hpa::new(no_limits(1, 100)).unwrap();
+    assert_eq!(
+        eval(&mut h, now, 3, &failed).reason,
+        Reason::MetricsUnavailable
+    );
+
+    // Requests are read only once some ready pod has a sample.
+    let mut silent = fleet(&[None; 4], now);
+    silent[3].requests.cpu_cores = 0.0;
+    let mut h = Hpa::new(no_limits(1, 100)).unwrap();
+    let d = eval(&mut h, now, 4, &silent);
+    assert!(
+        d.message.contains("did not receive metrics"),
+        "{}",
+        d.message
+    );
+
+    // AverageValue and other resources do not read the CPU request:
+    // 1 core against 0.5 per pod doubles to 8; memory at 25% of its
+    // request halves to 2.
+    let avg = |target| HpaConfig {
+        metrics: vec![MetricSpec::Resource {
+            name: ResourceName::Cpu,
+            target,
+        }],
+        ..no_limits(1, 100)
+    };
+    let mut h = Hpa::new(avg(MetricTarget::average_value(0.5))).unwrap();
+    let d = eval(&mut h, now, 4, &pods);
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (8, Reason::DesiredWithinRange),
+        "{}",
+        d.message
+    );
+    let memory = HpaConfig {
+        metrics: vec![MetricSpec::Resource {
+            name: ResourceName::Memory,
+            target: MetricTarget::utilization(50),
+        }],
+        ..no_limits(1, 100)
+    };
+    let mut mem_pods = pods.clone();
+    for p in &mut mem_pods {
+        p.metrics = vec![Some(p.requests.memory_bytes / 4.0)];
+    }
+    let mut h = Hpa::new(memory).unwrap();
+    assert_eq!(eval(&mut h, now, 4, &mem_pods).desired_replicas, 2);
+}
+
+#[test]
+fn a_metric_failing_on_a_missing_request_blocks_only_a_scale_down_of_the_others() {
+    // src computeReplicasForMetrics: with some metric invalid, the valid
+    // ones still decide unless their largest proposal is below the current
+    // count; then nothing changes. Equal to the current count goes ahead.
+    let now = t(3600);
+    let cfg = HpaConfig {
+        metrics: vec![
+            MetricSpec::Resource {
+                name: ResourceName::Cpu,
+                target: MetricTarget::utilization(50),
+            },
+            MetricSpec::Pods {
+                name: "rps".into(),
+                target: MetricTarget::average_value(10.0),
+            },
+        ],
+        ..no_limits(1, 100)
+    };
+    let with_rps = |rps: f64| {
+        let mut pods = fleet(&[Some(10); 4], now); // CPU alone would say 1
+        for p in &mut pods {
+            p.metrics.push(Some(rps));
+        }
+        pods[0].requests.cpu_cores = 0.0;
+        pods
+    };
+    let mut h = Hpa::new(cfg.clone()).unwrap();
+    let d = eval(&mut h, now, 4, &with_rps(15.0));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (6, Reason::DesiredWithinRange),
+        "rps 1.5x target scales up despite cpu: {}",
+        d.message
+    );
+    let mut h = Hpa::new(cfg.clone()).unwrap();
+    let d = eval(&mut h, now, 4, &with_rps(10.0));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (4, Reason::WithinTolerance),
+        "rps at target proposes the current count, which is not a scale-down: {}",
+        d.message
+    );
+    let mut h = Hpa::new(cfg).unwrap();
+    let d = eval(&mut h, now, 4, &with_rps(5.0));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (4, Reason::MetricsUnavailable),
+        "rps at half the target would scale down: blocked"
+    );
+    assert!(
+        d.message.contains("missing request for cpu in pod 0"),
+        "{}",
+        d.message
+    );
+}

@@ -45,7 +45,7 @@ pub struct InstanceObservation {
     /// The window over which the samples were averaged (metrics-server
     /// reports about 15 s to 30 s).
     pub metrics_window: Duration,
-    /// Resource requests, used by `Resource` utilization targets.
+    /// Resource requests, used by `Resource` targets of type `Utilization`.
     pub requests: ResourceRequests,
 }
 
@@ -68,11 +68,20 @@ impl InstanceObservation {
 }
 
 /// Resource requests of one instance (the sum over its containers).
+///
+/// A value that is not a positive number (0, negative, NaN) means the pod has
+/// no request for that resource, as when any of its containers leaves
+/// `resources.requests.cpu` unset: the sum is then 0, not the sum of the
+/// containers that do set it. The HPA's `Utilization` target fails on such a
+/// pod, as upstream's `calculateRequests` does; `AverageValue` targets never
+/// read requests. Upstream tells an explicit request of `0` from a missing
+/// one and adds the former to the total as 0; here both are "no request",
+/// since a percentage of nothing is not a utilization.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResourceRequests {
-    /// CPU request in cores.
+    /// CPU request in cores; see the type's docs for "no request".
     pub cpu_cores: f64,
-    /// Memory request in bytes.
+    /// Memory request in bytes; see the type's docs for "no request".
     pub memory_bytes: f64,
 }
 
