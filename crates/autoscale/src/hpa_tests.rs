@@ -914,3 +914,112 @@ fn a_metric_failing_on_a_missing_request_blocks_only_a_scale_down_of_the_others(
         d.message
     );
 }
+
+#[test]
+fn the_decision_reports_each_metrics_current_value_in_spec_order() {
+    // src computeStatusFor{Resource,Pods,Object,External}Metric fill
+    // status.currentMetrics[i] for spec i: Utilization gives the average
+    // utilization and the raw average, AverageValue the per-pod average,
+    // Value the total. A metric that fails keeps its slot with the reason.
+    let now = t(3600);
+    let cfg = HpaConfig {
+        metrics: vec![
+            MetricSpec::Resource {
+                name: ResourceName::Cpu,
+                target: MetricTarget::utilization(50),
+            },
+            MetricSpec::Resource {
+                name: ResourceName::Memory,
+                target: MetricTarget::average_value(512.0 * 1024.0 * 1024.0),
+            },
+            MetricSpec::Pods {
+                name: "rps".into(),
+                target: MetricTarget::average_value(10.0),
+            },
+            MetricSpec::Object {
+                name: "queue".into(),
+                target: MetricTarget::value(100.0),
+            },
+            MetricSpec::External {
+                name: "sqs".into(),
+                target: MetricTarget::average_value(50.0),
+            },
+            MetricSpec::External {
+                name: "lag".into(),
+                target: MetricTarget::value(10.0),
+            },
+        ],
+        ..no_limits(1, 100)
+    };
+    let mut pods = fleet(&[Some(30), Some(40), Some(50), Some(60)], now);
+    for (p, rps) in pods.iter_mut().zip([9.0, 10.0, 11.0, 12.5]) {
+        p.metrics.extend([Some(256.0 * 1024.0 * 1024.0), Some(rps)]);
+    }
+    let mut h = Hpa::new(cfg).unwrap();
+    let d = h.evaluate(&Observation {
+        now,
+        current_replicas: 4,
+        instances: &pods,
+        object_metrics: &[None, None, None, Some(150.0), Some(90.0), None],
+    });
+    assert_eq!(
+        d.desired_replicas, 6,
+        "queue 1.5 x 4 wins; lag is invalid but the rest scale up"
+    );
+    let names: Vec<&str> = d.metrics.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["cpu", "memory", "rps", "queue", "sqs", "lag"]);
+    let ok = |value_milli, average_value_milli, average_utilization| {
+        Ok(MetricValueStatus {
+            value_milli,
+            average_value_milli,
+            average_utilization,
+        })
+    };
+    let current: Vec<_> = d.metrics.iter().map(|m| m.current.clone()).collect();
+    assert_eq!(
+        current,
+        [
+            ok(None, Some(450), Some(45)),         // 1800m used of 4000m requested
+            ok(None, Some(268_435_456_000), None), // 256 MiB per pod
+            ok(None, Some(10_625), None),          // 42.5 / 4 pods
+            ok(Some(150_000), None, None),
+            ok(None, Some(22_500), None), // ceil(90 / 4 pods)
+            Err("metric unavailable".to_string()),
+        ]
+    );
+    let cpu = d.metrics[0].current.as_ref().unwrap();
+    assert_eq!(cpu.average_value(), Some(0.45));
+    assert_eq!(cpu.value(), None);
+}
+
+#[test]
+fn reported_values_come_from_the_samples_before_missing_pods_are_filled_in() {
+    // src GetResourceReplicas returns the utilization of the first ratio,
+    // over ready pods with a sample: 20% here, though the recomputed ratio
+    // with the missing pod at 100% (46%) is what holds the count.
+    let now = t(3600);
+    let mut h = Hpa::new(no_limits(1, 100)).unwrap();
+    let d = eval(&mut h, now, 3, &fleet(&[Some(20), Some(20), None], now));
+    assert_eq!(d.desired_replicas, 3);
+    assert_eq!(h.metric_specs(), &no_limits(1, 100).metrics[..]);
+    assert_eq!(d.metrics.len(), 1);
+    let cpu = d.metrics[0].current.as_ref().unwrap();
+    assert_eq!(
+        (cpu.average_utilization, cpu.average_value_milli),
+        (Some(20), Some(200))
+    );
+
+    // When every metric fails the entries still say why; outside [min, max]
+    // the metrics are not read and the list is empty, as upstream.
+    let mut no_request = fleet(&[Some(20); 3], now);
+    no_request[1].requests.cpu_cores = 0.0;
+    let d = eval(&mut h, now, 3, &no_request);
+    assert_eq!(d.reason, Reason::MetricsUnavailable);
+    assert_eq!(
+        d.metrics[0].current,
+        Err("missing request for cpu in pod 1".to_string())
+    );
+    let d = eval(&mut h, now, 200, &fleet(&[Some(20); 3], now));
+    assert_eq!(d.reason, Reason::AboveMaxReplicas);
+    assert!(d.metrics.is_empty());
+}

@@ -167,6 +167,59 @@ pub struct Decision {
     pub reason: Reason,
     /// Why, for people.
     pub message: String,
+    /// Each metric's current value, one entry per metric in the order of the
+    /// controller's metric list (Kubernetes `status.currentMetrics`). Empty
+    /// when this evaluation read no metrics (the HPA outside
+    /// [min, max] or with scaling disabled, as upstream leaves
+    /// `currentMetrics` empty then) and for controllers that do not report
+    /// them (the AWS controllers).
+    pub metrics: Vec<MetricStatus>,
+}
+
+/// One metric's current value at one evaluation: an entry of Kubernetes
+/// `status.currentMetrics`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricStatus {
+    /// `cpu` or `memory` for a resource metric, else the metric's name.
+    pub name: String,
+    /// The value, or why it could not be computed this time. Upstream leaves
+    /// a failed metric's entry empty (`kubectl describe` shows `<unknown>`)
+    /// and puts the first error in the `ScalingActive` condition; here the
+    /// entry keeps its place in the list and says why, so every metric can be
+    /// read by its index.
+    pub current: Result<MetricValueStatus, String>,
+}
+
+/// `MetricValueStatus`: the fields upstream sets for the metric's type, as
+/// integer milli-units, which is what `resource.Quantity` holds and what the
+/// controller computed with (so a value shown here is exactly the one that
+/// decided). [`MetricValueStatus::value`] and
+/// [`MetricValueStatus::average_value`] give plain numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetricValueStatus {
+    /// `value`, the total, × 1000: `Object` and `External` metrics with a
+    /// `Value` target.
+    pub value_milli: Option<i64>,
+    /// `averageValue`, per pod, × 1000: `Resource` metrics (both target
+    /// types), `Pods` metrics, and `Object` and `External` metrics with an
+    /// `AverageValue` target (unset there when there are no pods to share
+    /// the value).
+    pub average_value_milli: Option<i64>,
+    /// `averageUtilization`, percent of the request: `Resource` metrics with
+    /// a `Utilization` target.
+    pub average_utilization: Option<i64>,
+}
+
+impl MetricValueStatus {
+    /// `value` in the metric's own unit.
+    pub fn value(&self) -> Option<f64> {
+        self.value_milli.map(|m| m as f64 / 1000.0)
+    }
+
+    /// `averageValue` in the metric's own unit (cores, bytes, ...).
+    pub fn average_value(&self) -> Option<f64> {
+        self.average_value_milli.map(|m| m as f64 / 1000.0)
+    }
 }
 
 /// A sans-IO autoscaling controller. The driver calls [`Controller::evaluate`]
