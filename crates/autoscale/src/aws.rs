@@ -283,6 +283,7 @@ impl Controller for TargetTracking {
             desired_replicas: clamp(i64::from(current), c.min_size, c.max_size),
             reason: Reason::WithinTolerance,
             message: "no alarm".into(),
+            metrics: Vec::new(),
         };
         if decision.desired_replicas != current {
             decision.reason = if current < c.min_size {
@@ -733,6 +734,7 @@ impl Controller for StepScaling {
             desired_replicas: clamp(i64::from(current), c.min_size, c.max_size),
             reason: Reason::WithinTolerance,
             message: "alarm not in ALARM".into(),
+            metrics: Vec::new(),
         };
         for v in self.alarm.push(obs.now, sample) {
             let Some(step) = c.step_for(v) else { continue };
@@ -851,6 +853,7 @@ impl Controller for SimpleScaling {
             desired_replicas: clamp(i64::from(current), c.min_size, c.max_size),
             reason: Reason::WithinTolerance,
             message: "alarm not in ALARM".into(),
+            metrics: Vec::new(),
         };
         for v in self.alarm.push(obs.now, sample) {
             if self.cooldown_until.is_some_and(|u| obs.now < u) {

@@ -4,14 +4,15 @@
 //! The code follows the upstream functions one by one; each Rust function
 //! names the Go function it mirrors:
 //!
-//! * `replica_calculator.go`: `groupPods`, `GetResourceReplicas`,
-//!   `calcPlainMetricReplicas`, `GetObjectMetricReplicas`,
-//!   `GetObjectPerPodMetricReplicas`, `GetExternalMetricReplicas`,
-//!   `GetExternalPerPodMetricReplicas`, `getUsageRatioReplicaCount`,
-//!   `Tolerances.isWithin`;
+//! * `replica_calculator.go`: `groupPods`, `calculateRequests`,
+//!   `GetResourceReplicas`, `calcPlainMetricReplicas`,
+//!   `GetObjectMetricReplicas`, `GetObjectPerPodMetricReplicas`,
+//!   `GetExternalMetricReplicas`, `GetExternalPerPodMetricReplicas`,
+//!   `getUsageRatioReplicaCount`, `Tolerances.isWithin`;
 //! * `metrics/utilization.go`: `GetResourceUtilizationRatio`,
 //!   `GetMetricUsageRatio`;
-//! * `horizontal.go`: `reconcileAutoscaler`, `computeReplicasForMetrics`,
+//! * `horizontal.go`: `reconcileAutoscaler`, `recordInitialRecommendation`,
+//!   `computeReplicasForMetrics` with the `computeStatusFor*Metric` statuses,
 //!   `normalizeDesiredReplicas` (no `behavior`), `stabilizeRecommendation`,
 //!   `convertDesiredReplicasWithRules`, `normalizeDesiredReplicasWithBehaviors`,
 //!   `stabilizeRecommendationWithBehaviors`,
@@ -35,7 +36,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Errors};
 use crate::observe::{
-    Controller, Decision, InstanceObservation, InstancePhase, Observation, Reason,
+    Controller, Decision, InstanceObservation, InstancePhase, MetricStatus, MetricValueStatus,
+    Observation, Reason,
 };
 
 /// Upstream caps `stabilizationWindowSeconds` at one hour.
@@ -147,7 +149,7 @@ pub enum MetricSpec {
 impl MetricSpec {
     fn name(&self) -> String {
         match self {
-            MetricSpec::Resource { name, .. } => format!("{name:?}").to_lowercase(),
+            MetricSpec::Resource { name, .. } => name.as_str().to_string(),
             MetricSpec::Pods { name, .. }
             | MetricSpec::Object { name, .. }
             | MetricSpec::External { name, .. } => name.clone(),
@@ -164,6 +166,16 @@ pub enum ResourceName {
     Cpu,
     /// Memory, in bytes.
     Memory,
+}
+
+impl ResourceName {
+    /// The Kubernetes name: `cpu` or `memory`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceName::Cpu => "cpu",
+            ResourceName::Memory => "memory",
+        }
+    }
 }
 
 /// `MetricTarget`: exactly one of the three fields, matching `type`.
@@ -558,22 +570,32 @@ pub struct Hpa {
 enum MetricError {
     NoPods,
     NoMetricsForTargetedPods,
+    /// A `Utilization` target over a resource that this pod does not request.
+    MissingRequest {
+        resource: ResourceName,
+        pod: u64,
+    },
     ZeroRequests,
     Unavailable,
 }
 
 impl std::fmt::Display for MetricError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        let text = match self {
             MetricError::NoPods => "no pods returned by selector while calculating replica count",
             MetricError::NoMetricsForTargetedPods => {
                 "did not receive metrics for targeted pods (pods might be unready)"
+            }
+            MetricError::MissingRequest { resource, pod } => {
+                // Upstream names the container; a pod here is one request sum.
+                return write!(f, "missing request for {} in pod {pod}", resource.as_str());
             }
             MetricError::ZeroRequests => {
                 "no metrics returned matched known pods (zero total request)"
             }
             MetricError::Unavailable => "metric unavailable",
-        })
+        };
+        f.write_str(text)
     }
 }
 
@@ -658,6 +680,13 @@ impl Hpa {
         &self.config
     }
 
+    /// The metrics this controller reads, in the order of
+    /// [`Decision::metrics`]: the configured list, or upstream's default
+    /// (80% average CPU utilization) when that list is empty.
+    pub fn metric_specs(&self) -> &[MetricSpec] {
+        &self.metrics
+    }
+
     /// How often the driver should call [`Hpa::evaluate`].
     pub fn sync_period(&self) -> Duration {
         self.config.controller.sync_period
@@ -679,11 +708,15 @@ impl Hpa {
         let current = i64::from(obs.current_replicas);
         let min = i64::from(self.config.min_replicas);
         let max = i64::from(self.config.max_replicas);
+        self.record_initial_recommendation(now, current);
+        // Upstream's `metricStatuses`: filled only where the metrics are read.
+        let mut metrics = Vec::new();
         let (desired, reason, message) = if current == 0 && min != 0 {
             return Decision {
                 desired_replicas: 0,
                 reason: Reason::ScalingDisabled,
                 message: "scaling is disabled since the replica count of the target is zero".into(),
+                metrics: Vec::new(),
             };
         } else if current > max {
             (
@@ -698,13 +731,16 @@ impl Hpa {
                 "Current number of replicas below Spec.MinReplicas".to_string(),
             )
         } else {
-            let (metric_desired, metric_msg) = match self.compute_replicas_for_metrics(obs) {
+            let (result, statuses) = self.compute_replicas_for_metrics(obs);
+            metrics = statuses;
+            let (metric_desired, metric_msg) = match result {
                 Ok(x) => x,
                 Err(msg) => {
                     return Decision {
                         desired_replicas: obs.current_replicas,
                         reason: Reason::MetricsUnavailable,
                         message: format!("failed to compute desired number of replicas: {msg}"),
+                        metrics,
                     };
                 }
             };
@@ -730,20 +766,52 @@ impl Hpa {
             desired_replicas: u32::try_from(desired.max(0)).unwrap_or(u32::MAX),
             reason,
             message,
+            metrics,
+        }
+    }
+
+    /// `recordInitialRecommendation`: a controller with no history yet first
+    /// records the current count as if it had been recommended now. The
+    /// scale-down window then holds the current count on the first sync, so a
+    /// controller that has just started (or restarted) cannot shrink a target
+    /// it has never watched. Upstream does this before the min/max checks, on
+    /// every path. The history is never emptied once seeded (each
+    /// stabilization pass pushes the new recommendation after pruning, and the
+    /// cap drops one entry only to push another), so an empty history means
+    /// exactly upstream's missing map entry.
+    fn record_initial_recommendation(&mut self, now: Instant, current: i64) {
+        if self.recommendations.is_empty() {
+            self.recommendations.push_back(Timestamped {
+                value: current,
+                at: now,
+            });
         }
     }
 
     /// `computeReplicasForMetrics`: the largest proposal across metrics. Errs
     /// when every metric is invalid, or when some are invalid and the valid
-    /// ones would scale down.
-    fn compute_replicas_for_metrics(&self, obs: &Observation<'_>) -> Result<(i64, String), String> {
+    /// ones would scale down. The statuses come back either way, one per
+    /// metric in spec order, as upstream's `statuses`.
+    fn compute_replicas_for_metrics(
+        &self,
+        obs: &Observation<'_>,
+    ) -> (Result<(i64, String), String>, Vec<MetricStatus>) {
         let spec_replicas = i64::from(obs.current_replicas);
         let mut replicas: i64 = 0;
         let mut invalid = 0usize;
         let mut first_err = String::new();
         let mut chosen = String::new();
+        let mut statuses = Vec::with_capacity(self.metrics.len());
         for (i, spec) in self.metrics.iter().enumerate() {
-            match self.metric_proposal(i, spec, obs) {
+            let proposal = self.metric_proposal(i, spec, obs);
+            statuses.push(MetricStatus {
+                name: spec.name(),
+                current: proposal
+                    .as_ref()
+                    .map(|&(_, status)| status)
+                    .map_err(ToString::to_string),
+            });
+            match proposal.map(|(p, _)| p) {
                 Ok(p) => {
                     if p > replicas || chosen.is_empty() {
                         if p > replicas {
@@ -761,17 +829,20 @@ impl Hpa {
             }
         }
         if invalid >= self.metrics.len() || (invalid > 0 && replicas < spec_replicas) {
-            return Err(first_err);
+            return (Err(first_err), statuses);
         }
-        Ok((replicas, chosen))
+        (Ok((replicas, chosen)), statuses)
     }
 
+    /// One metric's proposal and its current value (upstream's
+    /// `computeReplicasForMetric` with the `computeStatusFor*Metric` it
+    /// calls).
     fn metric_proposal(
         &self,
         i: usize,
         spec: &MetricSpec,
         obs: &Observation<'_>,
-    ) -> Result<i64, MetricError> {
+    ) -> Result<(i64, MetricValueStatus), MetricError> {
         let current = i64::from(obs.current_replicas);
         match spec {
             MetricSpec::Resource { name, target } => match target.kind {
@@ -809,17 +880,37 @@ impl Hpa {
                         // `GetExternalPerPodMetricReplicas`.
                         let t = milli(target.average_value.unwrap_or(0.0));
                         let ratio = usage as f64 / (t as f64 * status_replicas as f64);
-                        if self.tolerances.is_within(ratio) {
-                            Ok(status_replicas)
+                        let replicas = if self.tolerances.is_within(ratio) {
+                            status_replicas
                         } else {
-                            Ok(ceil_i64(usage as f64 / t as f64))
-                        }
+                            ceil_i64(usage as f64 / t as f64)
+                        };
+                        // Upstream divides by zero pods too and reports
+                        // whatever its float conversion gives; with no pods
+                        // there is no per-pod value to report.
+                        let average = (status_replicas > 0)
+                            .then(|| (usage as f64 / status_replicas as f64).ceil() as i64);
+                        Ok((
+                            replicas,
+                            MetricValueStatus {
+                                average_value_milli: average,
+                                ..MetricValueStatus::default()
+                            },
+                        ))
                     }
                     _ => {
                         // `GetObjectMetricReplicas` / `GetExternalMetricReplicas`.
                         let t = milli(target.value.unwrap_or(0.0));
                         let ratio = usage as f64 / t as f64;
-                        self.get_usage_ratio_replica_count(current, ratio, obs.instances)
+                        let replicas =
+                            self.get_usage_ratio_replica_count(current, ratio, obs.instances)?;
+                        Ok((
+                            replicas,
+                            MetricValueStatus {
+                                value_milli: Some(usage),
+                                ..MetricValueStatus::default()
+                            },
+                        ))
                     }
                 }
             }
@@ -916,7 +1007,7 @@ impl Hpa {
         resource: ResourceName,
         target_utilization: i64,
         obs: &Observation<'_>,
-    ) -> Result<i64, MetricError> {
+    ) -> Result<(i64, MetricValueStatus), MetricError> {
         if obs.instances.is_empty() {
             return Err(MetricError::NoPods);
         }
@@ -925,34 +1016,44 @@ impl Hpa {
         if g.metrics.is_empty() {
             return Err(MetricError::NoMetricsForTargetedPods);
         }
-        let request = |k: usize| -> i64 {
-            let r = &obs.instances[k].requests;
-            milli(match resource {
-                ResourceName::Cpu => r.cpu_cores,
-                ResourceName::Memory => r.memory_bytes,
-            })
-        };
-        // `GetResourceUtilizationRatio`: integer percent, then the ratio.
-        let ratio_of = |m: &[(usize, i64)]| -> Result<f64, MetricError> {
+        let requests = calculate_requests(obs.instances, resource)?;
+        let request = |k: usize| -> i64 { requests.get(k).copied().unwrap_or(0) };
+        // `GetResourceUtilizationRatio`: integer percent, then the ratio;
+        // also the percent and the raw average, which upstream reports.
+        let ratio_of = |m: &[(usize, i64)]| -> Result<(f64, i64, i64), MetricError> {
             let mut total: i64 = 0;
             let mut requests: i64 = 0;
             for &(k, v) in m {
                 total = total.saturating_add(v);
                 requests = requests.saturating_add(request(k));
             }
+            // Every request is positive by now; upstream's check stays so
+            // the division below can never be by zero.
             if requests == 0 {
                 return Err(MetricError::ZeroRequests);
             }
             let utilization = total.saturating_mul(100) / requests;
-            Ok(utilization as f64 / target_utilization as f64)
+            let raw_average = total / m.len().max(1) as i64;
+            Ok((
+                utilization as f64 / target_utilization as f64,
+                utilization,
+                raw_average,
+            ))
         };
-        let usage_ratio = ratio_of(&g.metrics)?;
+        let (usage_ratio, utilization, raw_average) = ratio_of(&g.metrics)?;
+        // Upstream reports the first ratio's figures, over the ready pods
+        // with a sample, whatever the fills below do to the proposal.
+        let status = MetricValueStatus {
+            average_utilization: Some(utilization),
+            average_value_milli: Some(raw_average),
+            value_milli: None,
+        };
         let scale_up_with_unready = !g.unready.is_empty() && usage_ratio > 1.0;
         if !scale_up_with_unready && g.missing.is_empty() {
             if self.tolerances.is_within(usage_ratio) {
-                return Ok(current);
+                return Ok((current, status));
             }
-            return Ok(ceil_i64(usage_ratio * g.ready_count as f64));
+            return Ok((ceil_i64(usage_ratio * g.ready_count as f64), status));
         }
         let mut metrics = g.metrics.clone();
         if !g.missing.is_empty() {
@@ -973,33 +1074,28 @@ impl Hpa {
         if scale_up_with_unready {
             metrics.extend(g.unready.iter().map(|&k| (k, 0)));
         }
-        let new_ratio = ratio_of(&metrics)?;
-        self.finish_recomputed(current, usage_ratio, new_ratio, metrics.len())
+        let (new_ratio, _, _) = ratio_of(&metrics)?;
+        let replicas = self.finish_recomputed(current, usage_ratio, new_ratio, metrics.len());
+        Ok((replicas, status))
     }
 
     /// The tail shared by `GetResourceReplicas` and `calcPlainMetricReplicas`:
     /// the recomputed ratio, the tolerance and the direction-flip rules.
-    fn finish_recomputed(
-        &self,
-        current: i64,
-        usage_ratio: f64,
-        new_ratio: f64,
-        n: usize,
-    ) -> Result<i64, MetricError> {
+    fn finish_recomputed(&self, current: i64, usage_ratio: f64, new_ratio: f64, n: usize) -> i64 {
         if self.tolerances.is_within(new_ratio)
             || (usage_ratio < 1.0 && new_ratio > 1.0)
             || (usage_ratio > 1.0 && new_ratio < 1.0)
         {
-            return Ok(current);
+            return current;
         }
         let new_replicas = ceil_i64(new_ratio * n as f64);
         if (new_ratio < 1.0 && new_replicas > current)
             || (new_ratio > 1.0 && new_replicas < current)
         {
             // The count of pods considered would flip the direction.
-            return Ok(current);
+            return current;
         }
-        Ok(new_replicas)
+        new_replicas
     }
 
     /// `calcPlainMetricReplicas` with `GetMetricUsageRatio`.
@@ -1009,7 +1105,7 @@ impl Hpa {
         resource: Option<ResourceName>,
         target_usage: i64,
         obs: &Observation<'_>,
-    ) -> Result<i64, MetricError> {
+    ) -> Result<(i64, MetricValueStatus), MetricError> {
         if obs.instances.is_empty() {
             return Err(MetricError::NoPods);
         }
@@ -1018,19 +1114,24 @@ impl Hpa {
         if g.metrics.is_empty() {
             return Err(MetricError::NoMetricsForTargetedPods);
         }
-        // Integer average, then the ratio, as upstream.
-        let ratio_of = |m: &[(usize, i64)]| -> f64 {
+        // `GetMetricUsageRatio`: integer average, then the ratio; the
+        // average is what upstream reports.
+        let ratio_of = |m: &[(usize, i64)]| -> (f64, i64) {
             let total = m.iter().fold(0i64, |a, &(_, v)| a.saturating_add(v));
-            let avg = total / m.len() as i64;
-            avg as f64 / target_usage as f64
+            let avg = total / m.len().max(1) as i64;
+            (avg as f64 / target_usage as f64, avg)
         };
-        let usage_ratio = ratio_of(&g.metrics);
+        let (usage_ratio, usage) = ratio_of(&g.metrics);
+        let status = MetricValueStatus {
+            average_value_milli: Some(usage),
+            ..MetricValueStatus::default()
+        };
         let scale_up_with_unready = !g.unready.is_empty() && usage_ratio > 1.0;
         if !scale_up_with_unready && g.missing.is_empty() {
             if self.tolerances.is_within(usage_ratio) {
-                return Ok(current);
+                return Ok((current, status));
             }
-            return Ok(ceil_i64(usage_ratio * g.ready_count as f64));
+            return Ok((ceil_i64(usage_ratio * g.ready_count as f64), status));
         }
         let mut metrics = g.metrics.clone();
         if !g.missing.is_empty() {
@@ -1043,8 +1144,9 @@ impl Hpa {
         if scale_up_with_unready {
             metrics.extend(g.unready.iter().map(|&k| (k, 0)));
         }
-        let new_ratio = ratio_of(&metrics);
-        self.finish_recomputed(current, usage_ratio, new_ratio, metrics.len())
+        let (new_ratio, _) = ratio_of(&metrics);
+        let replicas = self.finish_recomputed(current, usage_ratio, new_ratio, metrics.len());
+        Ok((replicas, status))
     }
 
     fn push_bounded(q: &mut VecDeque<Timestamped>, item: Timestamped, evictions: &mut u64) {
@@ -1303,6 +1405,36 @@ impl Controller for Hpa {
     fn evaluate(&mut self, obs: &Observation<'_>) -> Decision {
         Hpa::evaluate(self, obs)
     }
+}
+
+/// `calculateRequests`: each pod's request for `resource`, in milli-units,
+/// indexed like `pods`. Upstream reads the request of every pod the selector
+/// lists, failed and unready ones included, and a pod without one makes the
+/// whole `Utilization` metric fail: a utilization over the pods that do have
+/// a request would be a percentage of the wrong total. A request that is not
+/// a positive number counts as missing (see [`ResourceRequests`]).
+///
+/// [`ResourceRequests`]: crate::observe::ResourceRequests
+fn calculate_requests(
+    pods: &[InstanceObservation],
+    resource: ResourceName,
+) -> Result<Vec<i64>, MetricError> {
+    pods.iter()
+        .map(|p| {
+            let r = milli(match resource {
+                ResourceName::Cpu => p.requests.cpu_cores,
+                ResourceName::Memory => p.requests.memory_bytes,
+            });
+            if r > 0 {
+                Ok(r)
+            } else {
+                Err(MetricError::MissingRequest {
+                    resource,
+                    pod: p.id,
+                })
+            }
+        })
+        .collect()
 }
 
 /// `getReplicasChangePerPeriod`: the replicas changed by events strictly

@@ -727,3 +727,299 @@ fn pods_added_inside_a_period_can_be_taken_back_at_once() {
     let counts: Vec<u32> = r.iter().map(|(_, d)| d.desired_replicas).collect();
     assert_eq!(counts, vec![20, 9, 9]);
 }
+
+#[test]
+fn the_first_sync_cannot_scale_down_inside_the_window_because_it_seeds_the_current_count() {
+    // src reconcileAutoscaler / recordInitialRecommendation: before anything
+    // else, a key with no history gets {current replicas, now}. Five pods at
+    // 30% of a 50% target propose ceil(0.6 x 5) = 3 at every sync.
+    let legacy = run(cpu50(1, 10), 5, 22, |_| 30);
+    let counts: Vec<u32> = legacy.iter().map(|(_, d)| d.desired_replicas).collect();
+    // src stabilizeRecommendation keeps a sample unless it is strictly before
+    // the cutoff, so the seed of step 0 still holds 300 s later (step 20).
+    assert_eq!(counts, [vec![5; 21], vec![3]].concat());
+    assert_eq!(legacy[0].1.reason, Reason::ScaleDownStabilized);
+    assert_eq!(legacy[21].1.reason, Reason::DesiredWithinRange);
+
+    let behavior = run(with_behavior(None, None), 5, 21, |_| 30);
+    let counts: Vec<u32> = behavior.iter().map(|(_, d)| d.desired_replicas).collect();
+    // src stabilizeRecommendationWithBehaviors counts only samples strictly
+    // after the cutoff, so the seed no longer holds 300 s later (step 20).
+    assert_eq!(counts, [vec![5; 20], vec![3]].concat());
+    assert_eq!(behavior[0].1.reason, Reason::ScaleDownStabilized);
+
+    // The seed is the current count, so it never holds back a first
+    // scale-up (default up window 0 s) nor a scale-down with a 0 s window.
+    let up = run(cpu50(1, 100), 5, 1, |_| 100);
+    assert_eq!(up[0].1.desired_replicas, 10);
+    let up = run(with_behavior(None, None), 5, 1, |_| 100);
+    assert_eq!(up[0].1.desired_replicas, 10);
+    let mut h = Hpa::new(no_limits(1, 10)).unwrap();
+    assert_eq!(
+        eval(&mut h, t(3600), 5, &fleet(&[Some(30); 5], t(3600))).desired_replicas,
+        3
+    );
+}
+
+#[test]
+fn the_seed_is_recorded_even_when_the_first_sync_skips_the_metrics() {
+    // src reconcileAutoscaler records the initial recommendation before the
+    // min/max checks. Above maxReplicas the first sync goes to max without
+    // metrics; the seed (12) then holds a scale-down below max for 300 s.
+    let mut h = Hpa::new(cpu50(1, 8)).unwrap();
+    let d = eval(&mut h, t(3600), 12, &fleet(&[None; 12], t(3600)));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (8, Reason::AboveMaxReplicas)
+    );
+    let d = eval(&mut h, t(3615), 8, &fleet(&[Some(10); 8], t(3615)));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (8, Reason::TooManyReplicas),
+        "the seeded 12 is the highest recent recommendation, capped at max: {}",
+        d.message
+    );
+}
+
+#[test]
+fn a_utilization_target_fails_when_any_pod_has_no_request_but_an_average_value_target_does_not() {
+    // src calculateRequests: a Utilization target needs every listed pod's
+    // request ("missing request for cpu in container ..."), so one pod
+    // without a CPU request makes the metric invalid: no change, rather
+    // than a utilization computed over the pods that have one (here 400m
+    // used over 3 cores of requests, 133%, which would propose 11).
+    let now = t(3600);
+    let mut pods = fleet(&[Some(100); 4], now);
+    pods[3].requests.cpu_cores = 0.0;
+    let mut h = Hpa::new(no_limits(1, 100)).unwrap();
+    let d = eval(&mut h, now, 4, &pods);
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (4, Reason::MetricsUnavailable)
+    );
+    assert!(
+        d.message.contains("missing request for cpu in pod 3"),
+        "{}",
+        d.message
+    );
+
+    // Upstream reads the requests of every pod the selector lists, so even a
+    // failed pod, whose sample is ignored, must have one.
+    let mut failed = fleet(&[Some(100); 4], now);
+    failed[3].phase = InstancePhase::Failed;
+    failed[3].requests.cpu_cores = 0.0;
+    let mut h = Hpa::new(no_limits(1, 100)).unwrap();
+    assert_eq!(
+        eval(&mut h, now, 3, &failed).reason,
+        Reason::MetricsUnavailable
+    );
+
+    // Requests are read only once some ready pod has a sample.
+    let mut silent = fleet(&[None; 4], now);
+    silent[3].requests.cpu_cores = 0.0;
+    let mut h = Hpa::new(no_limits(1, 100)).unwrap();
+    let d = eval(&mut h, now, 4, &silent);
+    assert!(
+        d.message.contains("did not receive metrics"),
+        "{}",
+        d.message
+    );
+
+    // AverageValue and other resources do not read the CPU request:
+    // 1 core against 0.5 per pod doubles to 8; memory at 25% of its
+    // request halves to 2.
+    let avg = |target| HpaConfig {
+        metrics: vec![MetricSpec::Resource {
+            name: ResourceName::Cpu,
+            target,
+        }],
+        ..no_limits(1, 100)
+    };
+    let mut h = Hpa::new(avg(MetricTarget::average_value(0.5))).unwrap();
+    let d = eval(&mut h, now, 4, &pods);
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (8, Reason::DesiredWithinRange),
+        "{}",
+        d.message
+    );
+    let memory = HpaConfig {
+        metrics: vec![MetricSpec::Resource {
+            name: ResourceName::Memory,
+            target: MetricTarget::utilization(50),
+        }],
+        ..no_limits(1, 100)
+    };
+    let mut mem_pods = pods.clone();
+    for p in &mut mem_pods {
+        p.metrics = vec![Some(p.requests.memory_bytes / 4.0)];
+    }
+    let mut h = Hpa::new(memory).unwrap();
+    assert_eq!(eval(&mut h, now, 4, &mem_pods).desired_replicas, 2);
+}
+
+#[test]
+fn a_metric_failing_on_a_missing_request_blocks_only_a_scale_down_of_the_others() {
+    // src computeReplicasForMetrics: with some metric invalid, the valid
+    // ones still decide unless their largest proposal is below the current
+    // count; then nothing changes. Equal to the current count goes ahead.
+    let now = t(3600);
+    let cfg = HpaConfig {
+        metrics: vec![
+            MetricSpec::Resource {
+                name: ResourceName::Cpu,
+                target: MetricTarget::utilization(50),
+            },
+            MetricSpec::Pods {
+                name: "rps".into(),
+                target: MetricTarget::average_value(10.0),
+            },
+        ],
+        ..no_limits(1, 100)
+    };
+    let with_rps = |rps: f64| {
+        let mut pods = fleet(&[Some(10); 4], now); // CPU alone would say 1
+        for p in &mut pods {
+            p.metrics.push(Some(rps));
+        }
+        pods[0].requests.cpu_cores = 0.0;
+        pods
+    };
+    let mut h = Hpa::new(cfg.clone()).unwrap();
+    let d = eval(&mut h, now, 4, &with_rps(15.0));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (6, Reason::DesiredWithinRange),
+        "rps 1.5x target scales up despite cpu: {}",
+        d.message
+    );
+    let mut h = Hpa::new(cfg.clone()).unwrap();
+    let d = eval(&mut h, now, 4, &with_rps(10.0));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (4, Reason::WithinTolerance),
+        "rps at target proposes the current count, which is not a scale-down: {}",
+        d.message
+    );
+    let mut h = Hpa::new(cfg).unwrap();
+    let d = eval(&mut h, now, 4, &with_rps(5.0));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (4, Reason::MetricsUnavailable),
+        "rps at half the target would scale down: blocked"
+    );
+    assert!(
+        d.message.contains("missing request for cpu in pod 0"),
+        "{}",
+        d.message
+    );
+}
+
+#[test]
+fn the_decision_reports_each_metrics_current_value_in_spec_order() {
+    // src computeStatusFor{Resource,Pods,Object,External}Metric fill
+    // status.currentMetrics[i] for spec i: Utilization gives the average
+    // utilization and the raw average, AverageValue the per-pod average,
+    // Value the total. A metric that fails keeps its slot with the reason.
+    let now = t(3600);
+    let cfg = HpaConfig {
+        metrics: vec![
+            MetricSpec::Resource {
+                name: ResourceName::Cpu,
+                target: MetricTarget::utilization(50),
+            },
+            MetricSpec::Resource {
+                name: ResourceName::Memory,
+                target: MetricTarget::average_value(512.0 * 1024.0 * 1024.0),
+            },
+            MetricSpec::Pods {
+                name: "rps".into(),
+                target: MetricTarget::average_value(10.0),
+            },
+            MetricSpec::Object {
+                name: "queue".into(),
+                target: MetricTarget::value(100.0),
+            },
+            MetricSpec::External {
+                name: "sqs".into(),
+                target: MetricTarget::average_value(50.0),
+            },
+            MetricSpec::External {
+                name: "lag".into(),
+                target: MetricTarget::value(10.0),
+            },
+        ],
+        ..no_limits(1, 100)
+    };
+    let mut pods = fleet(&[Some(30), Some(40), Some(50), Some(60)], now);
+    for (p, rps) in pods.iter_mut().zip([9.0, 10.0, 11.0, 12.5]) {
+        p.metrics.extend([Some(256.0 * 1024.0 * 1024.0), Some(rps)]);
+    }
+    let mut h = Hpa::new(cfg).unwrap();
+    let d = h.evaluate(&Observation {
+        now,
+        current_replicas: 4,
+        instances: &pods,
+        object_metrics: &[None, None, None, Some(150.0), Some(90.0), None],
+    });
+    assert_eq!(
+        d.desired_replicas, 6,
+        "queue 1.5 x 4 wins; lag is invalid but the rest scale up"
+    );
+    let names: Vec<&str> = d.metrics.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["cpu", "memory", "rps", "queue", "sqs", "lag"]);
+    let ok = |value_milli, average_value_milli, average_utilization| {
+        Ok(MetricValueStatus {
+            value_milli,
+            average_value_milli,
+            average_utilization,
+        })
+    };
+    let current: Vec<_> = d.metrics.iter().map(|m| m.current.clone()).collect();
+    assert_eq!(
+        current,
+        [
+            ok(None, Some(450), Some(45)),         // 1800m used of 4000m requested
+            ok(None, Some(268_435_456_000), None), // 256 MiB per pod
+            ok(None, Some(10_625), None),          // 42.5 / 4 pods
+            ok(Some(150_000), None, None),
+            ok(None, Some(22_500), None), // ceil(90 / 4 pods)
+            Err("metric unavailable".to_string()),
+        ]
+    );
+    let cpu = d.metrics[0].current.as_ref().unwrap();
+    assert_eq!(cpu.average_value(), Some(0.45));
+    assert_eq!(cpu.value(), None);
+}
+
+#[test]
+fn reported_values_come_from_the_samples_before_missing_pods_are_filled_in() {
+    // src GetResourceReplicas returns the utilization of the first ratio,
+    // over ready pods with a sample: 20% here, though the recomputed ratio
+    // with the missing pod at 100% (46%) is what holds the count.
+    let now = t(3600);
+    let mut h = Hpa::new(no_limits(1, 100)).unwrap();
+    let d = eval(&mut h, now, 3, &fleet(&[Some(20), Some(20), None], now));
+    assert_eq!(d.desired_replicas, 3);
+    assert_eq!(h.metric_specs(), &no_limits(1, 100).metrics[..]);
+    assert_eq!(d.metrics.len(), 1);
+    let cpu = d.metrics[0].current.as_ref().unwrap();
+    assert_eq!(
+        (cpu.average_utilization, cpu.average_value_milli),
+        (Some(20), Some(200))
+    );
+
+    // When every metric fails the entries still say why; outside [min, max]
+    // the metrics are not read and the list is empty, as upstream.
+    let mut no_request = fleet(&[Some(20); 3], now);
+    no_request[1].requests.cpu_cores = 0.0;
+    let d = eval(&mut h, now, 3, &no_request);
+    assert_eq!(d.reason, Reason::MetricsUnavailable);
+    assert_eq!(
+        d.metrics[0].current,
+        Err("missing request for cpu in pod 1".to_string())
+    );
+    let d = eval(&mut h, now, 200, &fleet(&[Some(20); 3], now));
+    assert_eq!(d.reason, Reason::AboveMaxReplicas);
+    assert!(d.metrics.is_empty());
+}

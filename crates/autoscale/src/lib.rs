@@ -6,7 +6,9 @@
 //! current desired capacity, and what each instance reports (phase,
 //! readiness, start time, metric samples or `None` when missing). The
 //! controller answers with a [`Decision`]: the desired capacity, a structured
-//! [`Reason`] for counting, and a sentence for people.
+//! [`Reason`] for counting, a sentence for people and, from the HPA, each
+//! metric's current value as [`MetricStatus`] (Kubernetes
+//! `status.currentMetrics`).
 //!
 //! ```text
 //!   driver ── every sync period / metrics arrival ──► Controller::evaluate(&Observation)
@@ -43,6 +45,10 @@
 //! // ratio 1.8 -> ceil(1.8 x 3) = 6, within the legacy limit max(2 x 3, 4).
 //! assert_eq!(d.desired_replicas, 6);
 //! assert_eq!(d.reason, Reason::DesiredWithinRange);
+//! // What `kubectl describe hpa` would show as the current metric.
+//! let cpu = d.metrics[0].current.as_ref().unwrap();
+//! assert_eq!(cpu.average_utilization, Some(90));
+//! assert_eq!(cpu.average_value(), Some(0.9));
 //! ```
 //!
 //! # What is in the box
@@ -52,8 +58,9 @@
 //!   (tolerance, per-direction tolerances, ready-pod counting, missing and
 //!   not-ready pods, the recomputed ratio and the direction-flip rules, CPU
 //!   initialization period and initial readiness delay, several metrics,
-//!   `behavior` policies, select policy and stabilization windows, the
-//!   legacy path without `behavior`).
+//!   `behavior` policies, select policy and stabilization windows seeded
+//!   with the current count on the first sync, the legacy path without
+//!   `behavior`).
 //! * [`aws`]: EC2 Auto Scaling target tracking (3-of-3 out, 15 in, warmup,
 //!   `disable_scale_in`), step scaling (validated offset steps, AWS percent
 //!   rounding, `min_adjustment_magnitude`) and simple scaling with cooldown.
@@ -85,6 +92,7 @@ pub use error::{ConfigError, FieldError};
 pub use hpa::{Hpa, HpaConfig};
 pub use lifecycle::{Instance, InstanceRefresh, InstanceState, LifecycleConfig, RefreshStep};
 pub use observe::{
-    Controller, Decision, InstanceObservation, InstancePhase, Observation, Reason, ResourceRequests,
+    Controller, Decision, InstanceObservation, InstancePhase, MetricStatus, MetricValueStatus,
+    Observation, Reason, ResourceRequests,
 };
 pub use schedule::{Schedule, ScheduleConfig};

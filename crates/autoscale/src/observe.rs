@@ -45,7 +45,7 @@ pub struct InstanceObservation {
     /// The window over which the samples were averaged (metrics-server
     /// reports about 15 s to 30 s).
     pub metrics_window: Duration,
-    /// Resource requests, used by `Resource` utilization targets.
+    /// Resource requests, used by `Resource` targets of type `Utilization`.
     pub requests: ResourceRequests,
 }
 
@@ -68,11 +68,20 @@ impl InstanceObservation {
 }
 
 /// Resource requests of one instance (the sum over its containers).
+///
+/// A value that is not a positive number (0, negative, NaN) means the pod has
+/// no request for that resource, as when any of its containers leaves
+/// `resources.requests.cpu` unset: the sum is then 0, not the sum of the
+/// containers that do set it. The HPA's `Utilization` target fails on such a
+/// pod, as upstream's `calculateRequests` does; `AverageValue` targets never
+/// read requests. Upstream tells an explicit request of `0` from a missing
+/// one and adds the former to the total as 0; here both are "no request",
+/// since a percentage of nothing is not a utilization.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResourceRequests {
-    /// CPU request in cores.
+    /// CPU request in cores; see the type's docs for "no request".
     pub cpu_cores: f64,
-    /// Memory request in bytes.
+    /// Memory request in bytes; see the type's docs for "no request".
     pub memory_bytes: f64,
 }
 
@@ -158,6 +167,59 @@ pub struct Decision {
     pub reason: Reason,
     /// Why, for people.
     pub message: String,
+    /// Each metric's current value, one entry per metric in the order of the
+    /// controller's metric list (Kubernetes `status.currentMetrics`). Empty
+    /// when this evaluation read no metrics (the HPA outside
+    /// [min, max] or with scaling disabled, as upstream leaves
+    /// `currentMetrics` empty then) and for controllers that do not report
+    /// them (the AWS controllers).
+    pub metrics: Vec<MetricStatus>,
+}
+
+/// One metric's current value at one evaluation: an entry of Kubernetes
+/// `status.currentMetrics`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricStatus {
+    /// `cpu` or `memory` for a resource metric, else the metric's name.
+    pub name: String,
+    /// The value, or why it could not be computed this time. Upstream leaves
+    /// a failed metric's entry empty (`kubectl describe` shows `<unknown>`)
+    /// and puts the first error in the `ScalingActive` condition; here the
+    /// entry keeps its place in the list and says why, so every metric can be
+    /// read by its index.
+    pub current: Result<MetricValueStatus, String>,
+}
+
+/// `MetricValueStatus`: the fields upstream sets for the metric's type, as
+/// integer milli-units, which is what `resource.Quantity` holds and what the
+/// controller computed with (so a value shown here is exactly the one that
+/// decided). [`MetricValueStatus::value`] and
+/// [`MetricValueStatus::average_value`] give plain numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetricValueStatus {
+    /// `value`, the total, × 1000: `Object` and `External` metrics with a
+    /// `Value` target.
+    pub value_milli: Option<i64>,
+    /// `averageValue`, per pod, × 1000: `Resource` metrics (both target
+    /// types), `Pods` metrics, and `Object` and `External` metrics with an
+    /// `AverageValue` target (unset there when there are no pods to share
+    /// the value).
+    pub average_value_milli: Option<i64>,
+    /// `averageUtilization`, percent of the request: `Resource` metrics with
+    /// a `Utilization` target.
+    pub average_utilization: Option<i64>,
+}
+
+impl MetricValueStatus {
+    /// `value` in the metric's own unit.
+    pub fn value(&self) -> Option<f64> {
+        self.value_milli.map(|m| m as f64 / 1000.0)
+    }
+
+    /// `averageValue` in the metric's own unit (cores, bytes, ...).
+    pub fn average_value(&self) -> Option<f64> {
+        self.average_value_milli.map(|m| m as f64 / 1000.0)
+    }
 }
 
 /// A sans-IO autoscaling controller. The driver calls [`Controller::evaluate`]
