@@ -33,7 +33,7 @@
 //! * `3 * passes_max` decoding walks (URL, entities, full-width fold), each
 //!   O(1) per byte and writing at most as many bytes as it reads (a `%uXXXX`
 //!   of six bytes becomes at most four); each copies the runs between the
-//!   bytes it acts on whole, found eight bytes per step;
+//!   bytes it acts on whole, found by `memchr` (SIMD);
 //! * one trigger DFA walk: one table step per byte (a class load, an add
 //!   and a table load, plus one OR; one compare per eight bytes), plus, at
 //!   a match state, a replay of at most one step per distinct trigger

@@ -10,8 +10,6 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::decode;
-
 /// Hosts longer than this are not parsed (no DNS name or IP literal is).
 const HOST_LEN_MAX: usize = 260;
 
@@ -44,9 +42,9 @@ pub(crate) fn has_internal_url(v: &[u8]) -> bool {
     let mut i = 0;
     while i + 1 < v.len() {
         // Only a `/` or `\` can start the slash pair of an authority: jump
-        // to the next one, eight bytes per step (it must have a byte after
-        // it, hence the search stops one byte short of the end).
-        let Some(p) = decode::find_either(&v[i..v.len() - 1], b'/', b'\\') else {
+        // to the next one (it must have a byte after it, hence the search
+        // stops one byte short of the end).
+        let Some(p) = memchr::memchr2(b'/', b'\\', &v[i..v.len() - 1]) else {
             return false;
         };
         i += p;
