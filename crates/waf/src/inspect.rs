@@ -59,6 +59,7 @@ use std::borrow::Cow;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
+use crate::bytes;
 use crate::decode;
 use crate::json::{self, JsonItem, JsonLimits, JsonOutcome, StrFlags};
 use crate::policy::{AttackClass, Matcher, Mode, Policy, Route, RulesetHash, Severity, Target};
@@ -402,7 +403,7 @@ impl Inspector {
             .map(|inner| {
                 let mut b = Bits::default();
                 for (j, outer) in lower.iter().enumerate() {
-                    if outer.windows(inner.len()).any(|w| w == inner.as_slice()) {
+                    if memchr::memmem::find(outer, inner).is_some() {
                         b.set(usize::from(trigger_rule[j]));
                     }
                 }
@@ -611,8 +612,8 @@ impl Inspector {
                     continue;
                 }
                 if name.eq_ignore_ascii_case("cookie") {
-                    for pair in h.value.split(|&b| b == b';') {
-                        let v = match pair.iter().position(|&b| b == b'=') {
+                    for pair in bytes::split(h.value, b';') {
+                        let v = match memchr::memchr(b'=', pair) {
                             Some(eq) => &pair[eq + 1..],
                             None => pair,
                         };
@@ -646,7 +647,7 @@ impl Inspector {
         }
         acc.cost.bytes_scanned += s.len() as u64;
         let mut count = 0u32;
-        for pair in s.split(|&b| b == b'&') {
+        for pair in bytes::split(s, b'&') {
             if pair.is_empty() {
                 continue;
             }
@@ -655,7 +656,7 @@ impl Inspector {
                 acc.engine(ids::TOO_MANY_PARAMS, AttackClass::Protocol);
                 return;
             }
-            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            let (name, value) = match memchr::memchr(b'=', pair) {
                 Some(eq) => (&pair[..eq], &pair[eq + 1..]),
                 None => (pair, &pair[..0]),
             };

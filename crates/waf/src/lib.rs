@@ -122,6 +122,7 @@
 //! [`Cost::bytes_scanned`] stays under that bound for arbitrary bytes.
 
 pub mod abuse;
+mod bytes;
 mod decode;
 pub mod ids;
 mod inspect;
