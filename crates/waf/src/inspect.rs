@@ -154,6 +154,7 @@ impl MatchedIds {
 /// The result of one inspection: small, `Copy`, and a pure function of the
 /// request and the policy, so a simulator may cache it per (request
 /// template, [`RulesetHash`]).
+#[must_use = "a verdict that is not acted on lets a blocked request through"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Verdict {
     /// What to do.

@@ -93,7 +93,8 @@ proptest! {
         ct in content_type(),
     ) {
         let req = Request::new("POST", "/api/x", CLIENT).with_query("a=1").with_body(ct, &body);
-        check_linear(&INSPECTORS[3], &req);
+        // The bounds are the point here, not the verdict.
+        let _ = check_linear(&INSPECTORS[3], &req);
     }
 }
 
