@@ -943,7 +943,11 @@ impl Inspector {
 
 /// Values already inspected in this request, compared byte for byte (the
 /// fingerprint only skips unequal candidates quickly, so a crafted collision
-/// cannot hide a value). Bounded: past the cap, values are simply
+/// cannot hide a value). It holds at most one value per fingerprint, so a
+/// lookup compares at most one value in full: with a chain of values that
+/// share a fingerprint, each lookup would compare the whole chain, up to
+/// `SEEN_MAX` full comparisons per value. Bounded: past the cap, and for a
+/// value whose fingerprint a different value holds, values are simply
 /// inspected again.
 struct Seen<'a> {
     entries: Vec<SeenEntry<'a>>,
@@ -964,7 +968,8 @@ impl<'a> Seen<'a> {
         }
     }
 
-    /// Records `(v, tag)`; returns whether it is new (or the memo is full).
+    /// Records `(v, tag)`; returns whether it is new (or the memo is full,
+    /// or a different value holds its fingerprint).
     #[inline]
     fn insert(&mut self, v: &'a [u8], tag: u8) -> bool {
         // A fingerprint from the length and the first and last eight bytes:
@@ -1000,13 +1005,14 @@ impl<'a> Seen<'a> {
                     if en.hash == h
                         && en.tag == tag
                         && en.value.len() == v.len()
-                        && if short {
-                            en.first == first && en.last == last
-                        } else {
-                            en.value == v
-                        }
+                        && en.first == first
+                        && en.last == last
                     {
-                        return false;
+                        // The one value with this fingerprint: `v` was seen
+                        // exactly when it is this value. If not, `v` is not
+                        // recorded (see [`Seen`]).
+                        let equal = short || en.value == v;
+                        return !equal;
                     }
                 }
             }
@@ -1498,8 +1504,10 @@ mod tests {
 
     proptest::proptest! {
         /// The memo answers "seen before?" exactly as a list of the values
-        /// it recorded would (it records at most `SEEN_MAX`), on values
-        /// from a two-letter alphabet.
+        /// it recorded would (it records at most `SEEN_MAX`, and a value
+        /// only if no different value with its length, tag and first and
+        /// last eight bytes is recorded), on values from a two-letter
+        /// alphabet.
         #[test]
         fn the_seen_memo_answers_like_a_plain_list(
             picks in proptest::collection::vec(
@@ -1525,11 +1533,16 @@ mod tests {
                     _ => ([&b"abab"[..], &mid, b"ab"].concat(), tag),
                 })
                 .collect();
+            let ends = |v: &[u8]| {
+                let k = v.len().min(8);
+                (v.len(), v[..k].to_vec(), v[v.len() - k..].to_vec())
+            };
             let mut seen = Seen::new();
             let mut list: Vec<(Vec<u8>, u8)> = Vec::new();
             for (v, tag) in &values {
                 let present = list.contains(&(v.clone(), *tag));
-                if !present && list.len() < SEEN_MAX {
+                let taken = list.iter().any(|(w, t)| t == tag && ends(w) == ends(v));
+                if !taken && list.len() < SEEN_MAX {
                     list.push((v.clone(), *tag));
                 }
                 proptest::prop_assert_eq!(seen.insert(v, *tag), !present);
