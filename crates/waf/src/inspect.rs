@@ -613,6 +613,10 @@ impl Inspector {
                     continue;
                 }
                 if name.eq_ignore_ascii_case("cookie") {
+                    // Splitting reads the whole header, as for a query
+                    // string; a header of only separators and empty values
+                    // would otherwise cost nothing.
+                    acc.cost.bytes_scanned += h.value.len() as u64;
                     for pair in bytes::split(h.value, b';') {
                         let v = match memchr::memchr(b'=', pair) {
                             Some(eq) => &pair[eq + 1..],
