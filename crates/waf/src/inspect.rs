@@ -793,8 +793,12 @@ impl Inspector {
             acc.engine(ids::RESIDUAL_ENCODING, AttackClass::Evasion);
         }
         self.match_value(target, &n.bytes, acc);
-        if b64 && let Some(decoded) = decode::base64_value(&n.bytes) {
-            acc.cost.bytes_scanned += n.bytes.len() as u64;
+        if !b64 {
+            return;
+        }
+        // The attempt reads the value whether or not it decodes.
+        acc.cost.bytes_scanned += n.bytes.len() as u64;
+        if let Some(decoded) = decode::base64_value(&n.bytes) {
             let n2 = decode::normalize(&decoded, false, self.policy.decode.passes_max);
             acc.cost.bytes_scanned += n2.bytes_scanned;
             self.match_value(target, &n2.bytes, acc);
