@@ -11,7 +11,9 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use memchr::{memchr, memchr2, memchr3};
+
+use crate::bytes::{self, find, find2, find3};
+use crate::work;
 
 /// What normalising one value produced.
 pub(crate) struct Normalized<'a> {
@@ -76,11 +78,11 @@ pub(crate) fn normalize(raw: &[u8], form: bool, passes_max: u8) -> Normalized<'_
 /// lead is non-ASCII, and `is_ascii` is cheaper than those two searches).
 fn needs_decoding(raw: &[u8], form: bool) -> bool {
     let ascii = if form {
-        memchr3(b'%', b'&', b'+', raw)
+        find3(b'%', b'&', b'+', raw)
     } else {
-        memchr2(b'%', b'&', raw)
+        find2(b'%', b'&', raw)
     };
-    ascii.is_some() || (!raw.is_ascii() && FoldLeads::new(raw).next_from(0).is_some())
+    ascii.is_some() || (!bytes::is_ascii(raw) && FoldLeads::new(raw).next_from(0).is_some())
 }
 
 /// The bytes a fold can start at, in two groups of three (the widest
@@ -106,7 +108,7 @@ impl<'a> FoldLeads<'a> {
     fn new(src: &'a [u8]) -> FoldLeads<'a> {
         FoldLeads {
             src,
-            hits: FOLD_LEADS.map(|[a, b, c]| memchr3(a, b, c, src)),
+            hits: FOLD_LEADS.map(|[a, b, c]| find3(a, b, c, src)),
         }
     }
 
@@ -115,7 +117,7 @@ impl<'a> FoldLeads<'a> {
     fn next_from(&mut self, from: usize) -> Option<usize> {
         for (hit, [a, b, c]) in self.hits.iter_mut().zip(FOLD_LEADS) {
             if hit.is_some_and(|p| p < from) {
-                *hit = memchr3(a, b, c, &self.src[from..]).map(|p| from + p);
+                *hit = find3(a, b, c, &self.src[from..]).map(|p| from + p);
             }
         }
         self.hits.into_iter().flatten().min()
@@ -139,15 +141,16 @@ fn push_char(out: &mut Vec<u8>, cp: u32) {
 
 /// One URL-decoding pass. Returns whether anything changed.
 fn url_decode_into(src: &[u8], form: bool, out: &mut Vec<u8>) -> bool {
+    work::touch(src.len());
     let mut changed = false;
     let mut i = 0;
     // Only `%` (and `+` in forms) can change: the runs between them are
     // copied whole.
     let next_stop = |s: &[u8]| {
         if form {
-            memchr2(b'%', b'+', s)
+            find2(b'%', b'+', s)
         } else {
-            memchr(b'%', s)
+            find(b'%', s)
         }
     };
     while i < src.len() {
@@ -232,12 +235,13 @@ const NAMED_ENTITIES: &[(&[u8], &[u8])] = &[
 /// One HTML-entity pass: numeric (`&#60;`, `&#x3c;`, semicolon optional as
 /// browsers accept) and a small named set. Returns whether anything changed.
 fn html_decode_into(src: &[u8], out: &mut Vec<u8>) -> bool {
+    work::touch(src.len());
     let mut changed = false;
     let mut i = 0;
     while i < src.len() {
         // Only `&` starts an entity: copy the run before the next one whole.
         if src[i] != b'&' {
-            let run = memchr(b'&', &src[i..]).map_or(src.len(), |p| i + p);
+            let run = find(b'&', &src[i..]).map_or(src.len(), |p| i + p);
             out.extend_from_slice(&src[i..run]);
             i = run;
             continue;
@@ -302,6 +306,7 @@ fn decode_entity(s: &[u8], out: &mut Vec<u8>) -> Option<(usize, bool)> {
 /// Folds full-width ASCII (U+FF01..U+FF5E) and the ideographic full stop to
 /// ASCII, which browsers and some back ends treat as equivalents.
 fn fold_into(src: &[u8], out: &mut Vec<u8>) -> bool {
+    work::touch(src.len());
     let mut changed = false;
     let mut leads = FoldLeads::new(src);
     let mut i = 0;
@@ -366,14 +371,20 @@ fn fold_into(src: &[u8], out: &mut Vec<u8>) -> bool {
 }
 
 fn has_decodable_layer(v: &[u8]) -> bool {
-    memchr::memchr_iter(b'%', v).any(
-        |p| matches!(v.get(p + 1..p + 3), Some(&[h, l]) if hex(h).is_some() && hex(l).is_some()),
-    )
+    let mut i = 0;
+    while let Some(p) = find(b'%', &v[i..]).map(|p| i + p) {
+        if matches!(v.get(p + 1..p + 3), Some(&[h, l]) if hex(h).is_some() && hex(l).is_some()) {
+            return true;
+        }
+        i = p + 1;
+    }
+    false
 }
 
 /// Decodes a base64 value (standard or URL-safe alphabet, padding optional).
 pub(crate) fn base64_value(v: &[u8]) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    work::touch(v.len());
     let trimmed: Vec<u8> = v
         .iter()
         .copied()
@@ -382,20 +393,25 @@ pub(crate) fn base64_value(v: &[u8]) -> Option<Vec<u8>> {
     if trimmed.len() < 4 {
         return None;
     }
-    STANDARD
-        .decode(&trimmed)
-        .or_else(|_| STANDARD_NO_PAD.decode(&trimmed))
-        .or_else(|_| URL_SAFE.decode(&trimmed))
-        .or_else(|_| URL_SAFE_NO_PAD.decode(&trimmed))
+    // Each attempt reads the value (up to its first bad byte, at most all).
+    let attempt = |e: &base64::engine::GeneralPurpose| {
+        work::touch(trimmed.len());
+        e.decode(&trimmed)
+    };
+    attempt(&STANDARD)
+        .or_else(|_| attempt(&STANDARD_NO_PAD))
+        .or_else(|_| attempt(&URL_SAFE))
+        .or_else(|_| attempt(&URL_SAFE_NO_PAD))
         .ok()
 }
 
 /// Unescapes a JSON string body (between the quotes). Invalid escapes are
 /// kept literally; lone surrogates become U+FFFD.
 pub(crate) fn json_unescape(raw: &[u8]) -> Cow<'_, [u8]> {
-    let Some(first) = memchr(b'\\', raw) else {
+    let Some(first) = find(b'\\', raw) else {
         return Cow::Borrowed(raw);
     };
+    work::touch(raw.len() - first);
     let mut out = Vec::with_capacity(raw.len());
     out.extend_from_slice(&raw[..first]);
     let mut i = first;
@@ -403,7 +419,7 @@ pub(crate) fn json_unescape(raw: &[u8]) -> Cow<'_, [u8]> {
         if raw[i] != b'\\' || i + 1 >= raw.len() {
             // Copy the run up to the next backslash whole (a trailing lone
             // backslash is copied as itself).
-            let run = memchr(b'\\', &raw[i + 1..]).map_or(raw.len(), |p| i + 1 + p);
+            let run = find(b'\\', &raw[i + 1..]).map_or(raw.len(), |p| i + 1 + p);
             out.extend_from_slice(&raw[i..run]);
             i = run;
             continue;

@@ -65,6 +65,7 @@ use crate::json::{self, JsonItem, JsonLimits, JsonOutcome, StrFlags};
 use crate::policy::{AttackClass, Matcher, Mode, Policy, Route, RulesetHash, Severity, Target};
 use crate::request::Request;
 use crate::ssrf;
+use crate::work;
 use crate::{PolicyError, ids};
 
 /// Most rules a policy may hold (the per-value hit set is a fixed bitset).
@@ -618,7 +619,7 @@ impl Inspector {
                     // would otherwise cost nothing.
                     acc.cost.bytes_scanned += h.value.len() as u64;
                     for pair in bytes::split(h.value, b';') {
-                        let v = match memchr::memchr(b'=', pair) {
+                        let v = match bytes::find(b'=', pair) {
                             Some(eq) => &pair[eq + 1..],
                             None => pair,
                         };
@@ -661,7 +662,7 @@ impl Inspector {
                 acc.engine(ids::TOO_MANY_PARAMS, AttackClass::Protocol);
                 return;
             }
-            let (name, value) = match memchr::memchr(b'=', pair) {
+            let (name, value) = match bytes::find(b'=', pair) {
                 Some(eq) => (&pair[..eq], &pair[eq + 1..]),
                 None => (pair, &pair[..0]),
             };
@@ -833,6 +834,7 @@ impl Inspector {
             // walks the whole value.
             return (self.always, v.len() as u64);
         }
+        work::touch(v.len());
         let t = &self.trigger_table;
         let mut walk = Walk {
             hits: self.always,
@@ -875,9 +877,11 @@ impl Inspector {
                 .triggers
                 .find(aho_corasick::Input::new(v).span(pos..v.len()))
             else {
+                work::touch(v.len() - pos);
                 walked += (v.len() - pos) as u64;
                 break;
             };
+            work::touch(m.end() - pos);
             // The walk covered pos..end; restarting at start + 1 re-reads at
             // most `trigger_len_max - 1` bytes per match.
             walked += (m.end() - pos) as u64;
@@ -923,7 +927,9 @@ impl Inspector {
                     regex_live.count() >= 2
                 } =>
             {
+                work::touch(v.len());
                 if set.is_match(v) {
+                    work::touch(v.len());
                     SetAnswer::Which(set.matches(v))
                 } else {
                     SetAnswer::NoneMatch
@@ -937,7 +943,10 @@ impl Inspector {
                 Kind::Regex(re) => match &set_answer {
                     SetAnswer::Which(m) => m.matched(usize::from(self.set_index[r])),
                     SetAnswer::NoneMatch => false,
-                    SetAnswer::NotAsked => re.is_match(v),
+                    SetAnswer::NotAsked => {
+                        work::touch(v.len());
+                        re.is_match(v)
+                    }
                 },
                 Kind::InternalUrl => ssrf::has_internal_url(v),
             };
@@ -1019,7 +1028,10 @@ impl<'a> Seen<'a> {
                         // The one value with this fingerprint: `v` was seen
                         // exactly when it is this value. If not, `v` is not
                         // recorded (see [`Seen`]).
-                        let equal = short || en.value == v;
+                        let equal = short || {
+                            work::touch(v.len());
+                            en.value == v
+                        };
                         return !equal;
                     }
                 }

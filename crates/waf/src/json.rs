@@ -62,6 +62,9 @@ pub(crate) fn scan<'a>(
     limits: JsonLimits,
     mut visit: impl FnMut(JsonItem<'a>),
 ) -> JsonOutcome {
+    // One walk over the body at most; it may stop early, so this is the
+    // most it reads.
+    crate::work::touch(body.len());
     // Containers: b'{' or b'['; array lengths live beside them.
     // Typical documents nest a few levels: one allocation, not a growth series.
     let mut stack: Vec<(u8, u32)> = Vec::with_capacity((limits.depth_max as usize).min(16));
