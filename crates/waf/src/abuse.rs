@@ -187,6 +187,7 @@ pub enum Reason {
 }
 
 /// What to do with the next attempt.
+#[must_use = "a decision that is not acted on lets a blocked attempt through"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Decision {
     /// Let it through.

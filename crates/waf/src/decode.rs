@@ -12,6 +12,9 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 
+use crate::bytes::{self, find, find2, find3};
+use crate::work;
+
 /// What normalising one value produced.
 pub(crate) struct Normalized<'a> {
     /// The decoded bytes (borrowed when nothing needed decoding).
@@ -68,89 +71,57 @@ pub(crate) fn normalize(raw: &[u8], form: bool, passes_max: u8) -> Normalized<'_
     }
 }
 
-/// Bytes that can start something a pass would change: `%`, `&`, `+`
-/// (forms only), overlong lead bytes and the lead bytes of the folded
-/// three-byte forms. One table lookup per byte keeps the clean path cheap.
-const DECODE_START: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'%' as usize] = 1;
-    t[b'&' as usize] = 1;
-    t[b'+' as usize] = 2;
-    t[0xC0] = 1;
-    t[0xC1] = 1;
-    t[0xE0] = 1;
-    t[0xE2] = 1;
-    t[0xE3] = 1;
-    t[0xEF] = 1;
-    t
-};
-
+/// Whether some byte of `raw` can start something a pass would change: `%`,
+/// `&`, `+` (forms only), or a byte a fold starts at. Clean values are the
+/// common case, so this is one SIMD search that runs to the end and, on a
+/// value with a non-ASCII byte, two more for the fold leads (every fold
+/// lead is non-ASCII, and `is_ascii` is cheaper than those two searches).
 fn needs_decoding(raw: &[u8], form: bool) -> bool {
-    let mask = if form { 3 } else { 1 };
-    let slow = |chunk: &[u8]| {
-        chunk
-            .iter()
-            .any(|&b| DECODE_START[usize::from(b)] & mask != 0)
+    let ascii = if form {
+        find3(b'%', b'&', b'+', raw)
+    } else {
+        find2(b'%', b'&', raw)
     };
-    // Eight bytes at a time: a clean ASCII word without `%`, `&` (or `+`
-    // in forms) cannot start anything a pass would change; any other word
-    // goes through the exact table.
-    let (words, tail) = raw.as_chunks::<8>();
-    for c in words {
-        let w = u64::from_le_bytes(*c);
-        let suspect = w & HIGH_BITS != 0
-            || has_byte(w, b'%')
-            || has_byte(w, b'&')
-            || (form && has_byte(w, b'+'));
-        if suspect && slow(c) {
-            return true;
+    ascii.is_some() || (!bytes::is_ascii(raw) && FoldLeads::new(raw).next_from(0).is_some())
+}
+
+/// The bytes a fold can start at, in two groups of three (the widest
+/// `memchr` search): the overlong leads 0xC0, 0xC1 and 0xE0, and the leads
+/// of the folded three-byte forms (U+2044..U+2216 under 0xE2, U+3002 under
+/// 0xE3, the full-width forms and U+FF61 under 0xEF). [`fold_into`] copies
+/// every other byte as it is.
+const FOLD_LEADS: [[u8; 3]; 2] = [[0xC0, 0xC1, 0xE0], [0xE2, 0xE3, 0xEF]];
+
+/// The next fold lead of a value, for a walk that asks from increasing
+/// positions. Each group remembers its next hit and searches again only
+/// once the walk has passed it, so every byte is read at most once per
+/// group: searching both groups afresh at every stop would rescan the rest
+/// of the value for a group that is not there, quadratic in its length.
+struct FoldLeads<'a> {
+    src: &'a [u8],
+    /// Per group of [`FOLD_LEADS`], its first hit at or after the last
+    /// search's start (`None`: none up to the end).
+    hits: [Option<usize>; 2],
+}
+
+impl<'a> FoldLeads<'a> {
+    fn new(src: &'a [u8]) -> FoldLeads<'a> {
+        FoldLeads {
+            src,
+            hits: FOLD_LEADS.map(|[a, b, c]| find3(a, b, c, src)),
         }
     }
-    slow(tail)
-}
 
-const LOW_BITS: u64 = 0x0101_0101_0101_0101;
-pub(crate) const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-
-/// Non-zero exactly when some byte of `x` is zero (the classic test: the
-/// lane it flags can be wrong above a real zero byte, the word never is).
-#[inline]
-pub(crate) const fn zero_lanes(x: u64) -> u64 {
-    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
-}
-
-/// Whether any byte of `w` equals `b` (exact: the classic zero-byte test on
-/// `w ^ b…b` can flag a wrong lane, never a wrong word).
-pub(crate) const fn has_byte(w: u64, b: u8) -> bool {
-    let x = w ^ (LOW_BITS * b as u64);
-    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS != 0
-}
-
-/// Index of the first byte of `s` equal to `a` or `b`, eight bytes per
-/// step: the lowest lane a zero-lane mask flags is always right, so the
-/// lowest of the two masks' is too.
-#[inline]
-pub(crate) fn find_either(s: &[u8], a: u8, b: u8) -> Option<usize> {
-    let (wa, wb) = (LOW_BITS * u64::from(a), LOW_BITS * u64::from(b));
-    let (words, tail) = s.as_chunks::<8>();
-    for (k, c) in words.iter().enumerate() {
-        let w = u64::from_le_bytes(*c);
-        let m = zero_lanes(w ^ wa) | zero_lanes(w ^ wb);
-        if m != 0 {
-            return Some(8 * k + (m.trailing_zeros() / 8) as usize);
+    /// The first fold lead at or after `from`; `from` must not decrease
+    /// from one call to the next.
+    fn next_from(&mut self, from: usize) -> Option<usize> {
+        for (hit, [a, b, c]) in self.hits.iter_mut().zip(FOLD_LEADS) {
+            if hit.is_some_and(|p| p < from) {
+                *hit = find3(a, b, c, &self.src[from..]).map(|p| from + p);
+            }
         }
+        self.hits.into_iter().flatten().min()
     }
-    let base = words.len() * 8;
-    tail.iter()
-        .position(|&x| x == a || x == b)
-        .map(|p| base + p)
-}
-
-/// Non-zero exactly when some byte of `w` is below `n` (`n <= 128`; exact
-/// per word, like [`zero_lanes`]).
-#[inline]
-pub(crate) const fn below_lanes(w: u64, n: u8) -> u64 {
-    w.wrapping_sub(LOW_BITS * n as u64) & !w & HIGH_BITS
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -170,15 +141,22 @@ fn push_char(out: &mut Vec<u8>, cp: u32) {
 
 /// One URL-decoding pass. Returns whether anything changed.
 fn url_decode_into(src: &[u8], form: bool, out: &mut Vec<u8>) -> bool {
+    work::touch(src.len());
     let mut changed = false;
     let mut i = 0;
     // Only `%` (and `+` in forms) can change: the runs between them are
-    // copied whole, found eight bytes per step.
-    let plus = if form { b'+' } else { b'%' };
+    // copied whole.
+    let next_stop = |s: &[u8]| {
+        if form {
+            find2(b'%', b'+', s)
+        } else {
+            find(b'%', s)
+        }
+    };
     while i < src.len() {
         let b = src[i];
-        if b != b'%' && b != plus {
-            let run = find_either(&src[i..], b'%', plus).map_or(src.len(), |p| i + p);
+        if b != b'%' && !(form && b == b'+') {
+            let run = next_stop(&src[i..]).map_or(src.len(), |p| i + p);
             out.extend_from_slice(&src[i..run]);
             i = run;
             continue;
@@ -257,12 +235,13 @@ const NAMED_ENTITIES: &[(&[u8], &[u8])] = &[
 /// One HTML-entity pass: numeric (`&#60;`, `&#x3c;`, semicolon optional as
 /// browsers accept) and a small named set. Returns whether anything changed.
 fn html_decode_into(src: &[u8], out: &mut Vec<u8>) -> bool {
+    work::touch(src.len());
     let mut changed = false;
     let mut i = 0;
     while i < src.len() {
         // Only `&` starts an entity: copy the run before the next one whole.
         if src[i] != b'&' {
-            let run = find_either(&src[i..], b'&', b'&').map_or(src.len(), |p| i + p);
+            let run = find(b'&', &src[i..]).map_or(src.len(), |p| i + p);
             out.extend_from_slice(&src[i..run]);
             i = run;
             continue;
@@ -327,16 +306,15 @@ fn decode_entity(s: &[u8], out: &mut Vec<u8>) -> Option<(usize, bool)> {
 /// Folds full-width ASCII (U+FF01..U+FF5E) and the ideographic full stop to
 /// ASCII, which browsers and some back ends treat as equivalents.
 fn fold_into(src: &[u8], out: &mut Vec<u8>) -> bool {
+    work::touch(src.len());
     let mut changed = false;
+    let mut leads = FoldLeads::new(src);
     let mut i = 0;
     while i < src.len() {
-        // Every fold starts at a lead byte >= 0xC0: copy the run before the
-        // next one whole instead of testing each byte.
-        if src[i] < 0xC0 {
-            let run = src[i..]
-                .iter()
-                .position(|&b| b >= 0xC0)
-                .map_or(src.len(), |p| i + p);
+        // Every fold starts at a fold lead: copy the run before the next
+        // one whole instead of testing each byte.
+        let run = leads.next_from(i).unwrap_or(src.len());
+        if run > i {
             out.extend_from_slice(&src[i..run]);
             i = run;
             continue;
@@ -393,13 +371,20 @@ fn fold_into(src: &[u8], out: &mut Vec<u8>) -> bool {
 }
 
 fn has_decodable_layer(v: &[u8]) -> bool {
-    v.windows(3)
-        .any(|w| w[0] == b'%' && hex(w[1]).is_some() && hex(w[2]).is_some())
+    let mut i = 0;
+    while let Some(p) = find(b'%', &v[i..]).map(|p| i + p) {
+        if matches!(v.get(p + 1..p + 3), Some(&[h, l]) if hex(h).is_some() && hex(l).is_some()) {
+            return true;
+        }
+        i = p + 1;
+    }
+    false
 }
 
 /// Decodes a base64 value (standard or URL-safe alphabet, padding optional).
 pub(crate) fn base64_value(v: &[u8]) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    work::touch(v.len());
     let trimmed: Vec<u8> = v
         .iter()
         .copied()
@@ -408,27 +393,33 @@ pub(crate) fn base64_value(v: &[u8]) -> Option<Vec<u8>> {
     if trimmed.len() < 4 {
         return None;
     }
-    STANDARD
-        .decode(&trimmed)
-        .or_else(|_| STANDARD_NO_PAD.decode(&trimmed))
-        .or_else(|_| URL_SAFE.decode(&trimmed))
-        .or_else(|_| URL_SAFE_NO_PAD.decode(&trimmed))
+    // Each attempt reads the value (up to its first bad byte, at most all).
+    let attempt = |e: &base64::engine::GeneralPurpose| {
+        work::touch(trimmed.len());
+        e.decode(&trimmed)
+    };
+    attempt(&STANDARD)
+        .or_else(|_| attempt(&STANDARD_NO_PAD))
+        .or_else(|_| attempt(&URL_SAFE))
+        .or_else(|_| attempt(&URL_SAFE_NO_PAD))
         .ok()
 }
 
 /// Unescapes a JSON string body (between the quotes). Invalid escapes are
 /// kept literally; lone surrogates become U+FFFD.
 pub(crate) fn json_unescape(raw: &[u8]) -> Cow<'_, [u8]> {
-    if !raw.contains(&b'\\') {
+    let Some(first) = find(b'\\', raw) else {
         return Cow::Borrowed(raw);
-    }
+    };
+    work::touch(raw.len() - first);
     let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
+    out.extend_from_slice(&raw[..first]);
+    let mut i = first;
     while i < raw.len() {
         if raw[i] != b'\\' || i + 1 >= raw.len() {
             // Copy the run up to the next backslash whole (a trailing lone
             // backslash is copied as itself).
-            let run = find_either(&raw[i + 1..], b'\\', b'\\').map_or(raw.len(), |p| i + 1 + p);
+            let run = find(b'\\', &raw[i + 1..]).map_or(raw.len(), |p| i + 1 + p);
             out.extend_from_slice(&raw[i..run]);
             i = run;
             continue;
@@ -515,35 +506,43 @@ mod tests {
         assert_eq!(&*n.bytes, b"'");
     }
 
+    /// Bytes that can start something a pass would change, one table entry
+    /// per byte: `%`, `&`, `+` (forms only), overlong lead bytes and the
+    /// lead bytes of the folded three-byte forms. The oracle of the SIMD
+    /// pre-check.
+    const DECODE_START: [u8; 256] = {
+        let mut t = [0u8; 256];
+        t[b'%' as usize] = 1;
+        t[b'&' as usize] = 1;
+        t[b'+' as usize] = 2;
+        t[0xC0] = 1;
+        t[0xC1] = 1;
+        t[0xE0] = 1;
+        t[0xE2] = 1;
+        t[0xE3] = 1;
+        t[0xEF] = 1;
+        t
+    };
+
     proptest::proptest! {
-        /// The word-at-a-time pre-check says "nothing to decode" exactly
-        /// when the byte table does.
+        /// The SIMD pre-check says "nothing to decode" exactly when the
+        /// byte table does.
         #[test]
-        fn the_word_at_a_time_decode_check_agrees_with_the_byte_table(
+        fn the_simd_decode_check_agrees_with_the_byte_table(
             raw in proptest::collection::vec(proptest::prop_oneof![
                 proptest::prelude::any::<u8>(),
                 proptest::prelude::Just(b'a'),
                 proptest::prelude::Just(b'%'),
                 proptest::prelude::Just(b'+'),
                 proptest::prelude::Just(b'&'),
+                proptest::prelude::Just(0xC1u8),
+                proptest::prelude::Just(0xEFu8),
             ], 0..40),
             form in proptest::prelude::any::<bool>(),
         ) {
             let mask = if form { 3 } else { 1 };
             let table = raw.iter().any(|&b| DECODE_START[usize::from(b)] & mask != 0);
             proptest::prop_assert_eq!(needs_decoding(&raw, form), table);
-        }
-
-        /// The word tests agree with a byte-by-byte look.
-        #[test]
-        fn word_byte_tests_agree_with_a_byte_loop(w in proptest::prelude::any::<u64>(), b in proptest::prelude::any::<u8>(), lane in 0usize..8, n in 0u8..=128) {
-            let mut bytes = w.to_le_bytes();
-            // Plant the byte in one lane half the time, so hits are common.
-            if lane % 2 == 0 { bytes[lane] = b; }
-            let w = u64::from_le_bytes(bytes);
-            proptest::prop_assert_eq!(has_byte(w, b), bytes.contains(&b));
-            proptest::prop_assert_eq!(below_lanes(w, n) != 0, bytes.iter().any(|&x| x < n));
-            proptest::prop_assert_eq!(zero_lanes(w) != 0, bytes.contains(&0));
         }
     }
 
@@ -758,9 +757,10 @@ mod tests {
             proptest::prop_assert_eq!(&fast, &slow);
         }
 
-        /// Copying the runs below 0xC0 whole folds exactly what the byte
-        /// loop folded, on bytes dense in lead bytes, continuation bytes
-        /// and the folded forms.
+        /// Copying the runs between fold leads whole folds exactly what the
+        /// byte loop folded, on bytes dense in lead bytes (of both groups,
+        /// and leads of neither), continuation bytes, truncated forms and
+        /// the folded forms.
         #[test]
         fn run_copying_fold_matches_the_byte_loop(
             raw in proptest::collection::vec(proptest::prop_oneof![
@@ -769,6 +769,11 @@ mod tests {
                 proptest::prelude::Just(vec![0xEFu8, 0xBC, 0x9C]),
                 proptest::prelude::Just(vec![0xE2u8, 0x88, 0x95]),
                 proptest::prelude::Just(vec![0xE3u8, 0x80, 0x82]),
+                proptest::prelude::Just(vec![0xE2u8, 0x81, 0x84]),
+                proptest::prelude::Just(vec![0xEFu8, 0xBD, 0xA1]),
+                proptest::prelude::Just(vec![0xC1u8, 0x9C]),
+                proptest::prelude::Just(vec![0xEFu8, 0xBC]),
+                proptest::prelude::Just(vec![0xE1u8, 0x80, 0x80]),
                 proptest::prelude::Just(vec![0x80u8]),
                 proptest::prelude::Just(vec![0xC3u8]),
                 proptest::prelude::Just(b"abc".to_vec()),
@@ -784,8 +789,7 @@ mod tests {
 
         /// Copying the runs between backslashes whole gives what the byte
         /// loop gave, on strings dense in escapes, lone and trailing
-        /// backslashes and surrogate halves; and `find_either` finds what
-        /// a byte search finds.
+        /// backslashes and surrogate halves.
         #[test]
         fn run_copying_unescape_matches_the_byte_loop(
             raw in proptest::collection::vec(proptest::prop_oneof![
@@ -799,15 +803,9 @@ mod tests {
                 proptest::prelude::Just(b"abcdefghij".to_vec()),
                 proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
             ], 0..24),
-            a in proptest::prelude::any::<u8>(),
-            b in proptest::prelude::any::<u8>(),
         ) {
             let raw: Vec<u8> = raw.concat();
             proptest::prop_assert_eq!(&*json_unescape(&raw), &*json_unescape_bytewise(&raw));
-            proptest::prop_assert_eq!(
-                find_either(&raw, a, b),
-                raw.iter().position(|&x| x == a || x == b)
-            );
         }
     }
 }

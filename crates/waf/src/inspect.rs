@@ -33,7 +33,7 @@
 //! * `3 * passes_max` decoding walks (URL, entities, full-width fold), each
 //!   O(1) per byte and writing at most as many bytes as it reads (a `%uXXXX`
 //!   of six bytes becomes at most four); each copies the runs between the
-//!   bytes it acts on whole, found eight bytes per step;
+//!   bytes it acts on whole, found by `memchr` (SIMD);
 //! * one trigger DFA walk: one table step per byte (a class load, an add
 //!   and a table load, plus one OR; one compare per eight bytes), plus, at
 //!   a match state, a replay of at most one step per distinct trigger
@@ -59,11 +59,13 @@ use std::borrow::Cow;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
+use crate::bytes;
 use crate::decode;
 use crate::json::{self, JsonItem, JsonLimits, JsonOutcome, StrFlags};
 use crate::policy::{AttackClass, Matcher, Mode, Policy, Route, RulesetHash, Severity, Target};
 use crate::request::Request;
 use crate::ssrf;
+use crate::work;
 use crate::{PolicyError, ids};
 
 /// Most rules a policy may hold (the per-value hit set is a fixed bitset).
@@ -153,6 +155,7 @@ impl MatchedIds {
 /// The result of one inspection: small, `Copy`, and a pure function of the
 /// request and the policy, so a simulator may cache it per (request
 /// template, [`RulesetHash`]).
+#[must_use = "a verdict that is not acted on lets a blocked request through"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Verdict {
     /// What to do.
@@ -402,7 +405,7 @@ impl Inspector {
             .map(|inner| {
                 let mut b = Bits::default();
                 for (j, outer) in lower.iter().enumerate() {
-                    if outer.windows(inner.len()).any(|w| w == inner.as_slice()) {
+                    if memchr::memmem::find(outer, inner).is_some() {
                         b.set(usize::from(trigger_rule[j]));
                     }
                 }
@@ -611,8 +614,12 @@ impl Inspector {
                     continue;
                 }
                 if name.eq_ignore_ascii_case("cookie") {
-                    for pair in h.value.split(|&b| b == b';') {
-                        let v = match pair.iter().position(|&b| b == b'=') {
+                    // Splitting reads the whole header, as for a query
+                    // string; a header of only separators and empty values
+                    // would otherwise cost nothing.
+                    acc.cost.bytes_scanned += h.value.len() as u64;
+                    for pair in bytes::split(h.value, b';') {
+                        let v = match bytes::find(b'=', pair) {
                             Some(eq) => &pair[eq + 1..],
                             None => pair,
                         };
@@ -646,7 +653,7 @@ impl Inspector {
         }
         acc.cost.bytes_scanned += s.len() as u64;
         let mut count = 0u32;
-        for pair in s.split(|&b| b == b'&') {
+        for pair in bytes::split(s, b'&') {
             if pair.is_empty() {
                 continue;
             }
@@ -655,7 +662,7 @@ impl Inspector {
                 acc.engine(ids::TOO_MANY_PARAMS, AttackClass::Protocol);
                 return;
             }
-            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            let (name, value) = match bytes::find(b'=', pair) {
                 Some(eq) => (&pair[..eq], &pair[eq + 1..]),
                 None => (pair, &pair[..0]),
             };
@@ -787,8 +794,12 @@ impl Inspector {
             acc.engine(ids::RESIDUAL_ENCODING, AttackClass::Evasion);
         }
         self.match_value(target, &n.bytes, acc);
-        if b64 && let Some(decoded) = decode::base64_value(&n.bytes) {
-            acc.cost.bytes_scanned += n.bytes.len() as u64;
+        if !b64 {
+            return;
+        }
+        // The attempt reads the value whether or not it decodes.
+        acc.cost.bytes_scanned += n.bytes.len() as u64;
+        if let Some(decoded) = decode::base64_value(&n.bytes) {
             let n2 = decode::normalize(&decoded, false, self.policy.decode.passes_max);
             acc.cost.bytes_scanned += n2.bytes_scanned;
             self.match_value(target, &n2.bytes, acc);
@@ -823,6 +834,7 @@ impl Inspector {
             // walks the whole value.
             return (self.always, v.len() as u64);
         }
+        work::touch(v.len());
         let t = &self.trigger_table;
         let mut walk = Walk {
             hits: self.always,
@@ -865,9 +877,11 @@ impl Inspector {
                 .triggers
                 .find(aho_corasick::Input::new(v).span(pos..v.len()))
             else {
+                work::touch(v.len() - pos);
                 walked += (v.len() - pos) as u64;
                 break;
             };
+            work::touch(m.end() - pos);
             // The walk covered pos..end; restarting at start + 1 re-reads at
             // most `trigger_len_max - 1` bytes per match.
             walked += (m.end() - pos) as u64;
@@ -913,7 +927,9 @@ impl Inspector {
                     regex_live.count() >= 2
                 } =>
             {
+                work::touch(v.len());
                 if set.is_match(v) {
+                    work::touch(v.len());
                     SetAnswer::Which(set.matches(v))
                 } else {
                     SetAnswer::NoneMatch
@@ -927,7 +943,10 @@ impl Inspector {
                 Kind::Regex(re) => match &set_answer {
                     SetAnswer::Which(m) => m.matched(usize::from(self.set_index[r])),
                     SetAnswer::NoneMatch => false,
-                    SetAnswer::NotAsked => re.is_match(v),
+                    SetAnswer::NotAsked => {
+                        work::touch(v.len());
+                        re.is_match(v)
+                    }
                 },
                 Kind::InternalUrl => ssrf::has_internal_url(v),
             };
@@ -941,7 +960,11 @@ impl Inspector {
 
 /// Values already inspected in this request, compared byte for byte (the
 /// fingerprint only skips unequal candidates quickly, so a crafted collision
-/// cannot hide a value). Bounded: past the cap, values are simply
+/// cannot hide a value). It holds at most one value per fingerprint, so a
+/// lookup compares at most one value in full: with a chain of values that
+/// share a fingerprint, each lookup would compare the whole chain, up to
+/// `SEEN_MAX` full comparisons per value. Bounded: past the cap, and for a
+/// value whose fingerprint a different value holds, values are simply
 /// inspected again.
 struct Seen<'a> {
     entries: Vec<SeenEntry<'a>>,
@@ -962,7 +985,8 @@ impl<'a> Seen<'a> {
         }
     }
 
-    /// Records `(v, tag)`; returns whether it is new (or the memo is full).
+    /// Records `(v, tag)`; returns whether it is new (or the memo is full,
+    /// or a different value holds its fingerprint).
     #[inline]
     fn insert(&mut self, v: &'a [u8], tag: u8) -> bool {
         // A fingerprint from the length and the first and last eight bytes:
@@ -998,13 +1022,17 @@ impl<'a> Seen<'a> {
                     if en.hash == h
                         && en.tag == tag
                         && en.value.len() == v.len()
-                        && if short {
-                            en.first == first && en.last == last
-                        } else {
-                            en.value == v
-                        }
+                        && en.first == first
+                        && en.last == last
                     {
-                        return false;
+                        // The one value with this fingerprint: `v` was seen
+                        // exactly when it is this value. If not, `v` is not
+                        // recorded (see [`Seen`]).
+                        let equal = short || {
+                            work::touch(v.len());
+                            en.value == v
+                        };
+                        return !equal;
                     }
                 }
             }
@@ -1496,8 +1524,10 @@ mod tests {
 
     proptest::proptest! {
         /// The memo answers "seen before?" exactly as a list of the values
-        /// it recorded would (it records at most `SEEN_MAX`), on values
-        /// from a two-letter alphabet.
+        /// it recorded would (it records at most `SEEN_MAX`, and a value
+        /// only if no different value with its length, tag and first and
+        /// last eight bytes is recorded), on values from a two-letter
+        /// alphabet.
         #[test]
         fn the_seen_memo_answers_like_a_plain_list(
             picks in proptest::collection::vec(
@@ -1523,11 +1553,16 @@ mod tests {
                     _ => ([&b"abab"[..], &mid, b"ab"].concat(), tag),
                 })
                 .collect();
+            let ends = |v: &[u8]| {
+                let k = v.len().min(8);
+                (v.len(), v[..k].to_vec(), v[v.len() - k..].to_vec())
+            };
             let mut seen = Seen::new();
             let mut list: Vec<(Vec<u8>, u8)> = Vec::new();
             for (v, tag) in &values {
                 let present = list.contains(&(v.clone(), *tag));
-                if !present && list.len() < SEEN_MAX {
+                let taken = list.iter().any(|(w, t)| t == tag && ends(w) == ends(v));
+                if !taken && list.len() < SEEN_MAX {
                     list.push((v.clone(), *tag));
                 }
                 proptest::prop_assert_eq!(seen.insert(v, *tag), !present);

@@ -62,6 +62,9 @@ pub(crate) fn scan<'a>(
     limits: JsonLimits,
     mut visit: impl FnMut(JsonItem<'a>),
 ) -> JsonOutcome {
+    // One walk over the body at most; it may stop early, so this is the
+    // most it reads.
+    crate::work::touch(body.len());
     // Containers: b'{' or b'['; array lengths live beside them.
     // Typical documents nest a few levels: one allocation, not a growth series.
     let mut stack: Vec<(u8, u32)> = Vec::with_capacity((limits.depth_max as usize).min(16));
@@ -194,11 +197,34 @@ fn after_value(stack: &[(u8, u32)]) -> Expect {
     }
 }
 
+// The string walk below stays word-at-a-time rather than `memchr`: it stops
+// at a quote, a backslash *or any byte below 0x20*, and notes on the way
+// whether a byte is one of `$%&` or at least 0x80. `memchr` finds at most
+// three given bytes; "any byte below N" and "any byte with the high bit" are
+// ranges it cannot search for, and a second pass to check them would read
+// every string twice.
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Non-zero exactly when some byte of `x` is zero (the classic test: the
+/// lane it flags can be wrong above a real zero byte, the word never is).
+#[inline]
+const fn zero_lanes(x: u64) -> u64 {
+    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
+}
+
+/// Non-zero exactly when some byte of `w` is below `n` (`n <= 128`; exact
+/// per word, like [`zero_lanes`]).
+#[inline]
+const fn below_lanes(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(LOW_BITS * n as u64) & !w & HIGH_BITS
+}
+
 /// Index of the closing quote of a string whose body starts at `start`,
 /// and the flags of the bytes before it.
 #[inline]
 fn string_end(body: &[u8], start: usize) -> Option<(usize, StrFlags)> {
-    use crate::decode::{HIGH_BITS, below_lanes, zero_lanes};
     const QUOTE: u64 = 0x2222_2222_2222_2222;
     const BACKSLASH: u64 = 0x5C5C_5C5C_5C5C_5C5C;
     // `$` `%` `&` are 0x24..=0x26: xor with 0x24 maps them below 3.
@@ -314,6 +340,26 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The word tests agree with a byte-by-byte look.
+        #[test]
+        fn word_byte_tests_agree_with_a_byte_loop(
+            w in proptest::prelude::any::<u64>(),
+            b in proptest::prelude::any::<u8>(),
+            lane in 0usize..8,
+            n in 0u8..=128,
+        ) {
+            let mut bytes = w.to_le_bytes();
+            // Plant the byte in one lane half the time, so hits are common.
+            if lane % 2 == 0 { bytes[lane] = b; }
+            let w = u64::from_le_bytes(bytes);
+            proptest::prop_assert_eq!(below_lanes(w, n) != 0, bytes.iter().any(|&x| x < n));
+            proptest::prop_assert_eq!(zero_lanes(w) != 0, bytes.contains(&0));
+            proptest::prop_assert_eq!(
+                zero_lanes(w ^ (LOW_BITS * u64::from(b))) != 0,
+                bytes.contains(&b)
+            );
+        }
+
         #[test]
         fn word_skipping_finds_the_same_string_end_and_flags_as_the_byte_loop(
             body in proptest::collection::vec(proptest::prop_oneof![

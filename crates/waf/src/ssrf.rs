@@ -10,7 +10,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::decode;
+use crate::bytes::{find, find2, rfind};
+use crate::work;
 
 /// Hosts longer than this are not parsed (no DNS name or IP literal is).
 const HOST_LEN_MAX: usize = 260;
@@ -44,9 +45,9 @@ pub(crate) fn has_internal_url(v: &[u8]) -> bool {
     let mut i = 0;
     while i + 1 < v.len() {
         // Only a `/` or `\` can start the slash pair of an authority: jump
-        // to the next one, eight bytes per step (it must have a byte after
-        // it, hence the search stops one byte short of the end).
-        let Some(p) = decode::find_either(&v[i..v.len() - 1], b'/', b'\\') else {
+        // to the next one (it must have a byte after it, hence the search
+        // stops one byte short of the end).
+        let Some(p) = find2(b'/', b'\\', &v[i..v.len() - 1]) else {
             return false;
         };
         i += p;
@@ -64,6 +65,7 @@ pub(crate) fn has_internal_url(v: &[u8]) -> bool {
         while end < v.len() && !is_authority_end(v[end]) {
             end += 1;
         }
+        work::touch(end - start);
         if end > start && host_is_internal(&v[start..end]) {
             return true;
         }
@@ -75,7 +77,8 @@ pub(crate) fn has_internal_url(v: &[u8]) -> bool {
             while e2 < v.len() && !matches!(v[e2], b'/' | b'\\' | b' ' | b'"' | b'\'' | b'\n') {
                 e2 += 1;
             }
-            if let Some(at) = v[end..e2].iter().rposition(|&b| b == b'@')
+            work::touch(e2 - end);
+            if let Some(at) = rfind(b'@', &v[end..e2])
                 && host_is_internal(&v[end + at + 1..e2])
             {
                 return true;
@@ -110,17 +113,17 @@ fn is_authority_end(b: u8) -> bool {
 
 fn host_is_internal(authority: &[u8]) -> bool {
     // Userinfo: `http://public.example@127.0.0.1/` goes to the part after the last `@`.
-    let host_port = match authority.iter().rposition(|&b| b == b'@') {
+    let host_port = match rfind(b'@', authority) {
         Some(at) => &authority[at + 1..],
         None => authority,
     };
     let host: &[u8] = if host_port.first() == Some(&b'[') {
-        match host_port.iter().position(|&b| b == b']') {
+        match find(b']', host_port) {
             Some(close) => &host_port[1..close],
             None => &host_port[1..],
         }
     } else {
-        match host_port.iter().rposition(|&b| b == b':') {
+        match rfind(b':', host_port) {
             Some(colon) if host_port[colon + 1..].iter().all(u8::is_ascii_digit) => {
                 &host_port[..colon]
             }
