@@ -141,6 +141,16 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose, cli.quiet);
+    // An interrupted run removes the temporary files it was writing, so a
+    // report folder holds whole files or none. 130 is the shell's code for
+    // a run ended by a signal.
+    if let Err(e) = ctrlc::set_handler(|| {
+        output::remove_partials();
+        eprintln!("interrupted: removed the unfinished output files");
+        std::process::exit(130);
+    }) {
+        tracing::warn!("cannot handle Ctrl-C: {e}");
+    }
     let common = Common {
         out: cli.out.clone(),
         quiet: cli.quiet,
@@ -269,6 +279,57 @@ fn run_default(common: &Common) -> u8 {
 static LAST_RUN_COMPLETED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
+/// Simulated requests per wall-clock second the world runs at, roughly, on
+/// one core of a small machine (the `world` bench measures it): enough to
+/// tell a run of seconds from one of hours, which is all the estimate is for.
+const REQUESTS_PER_WALL_SECOND: f64 = 500_000.0;
+
+/// A run estimated to take longer than this gets a warning before it starts.
+const WALL_WARN_SECS: f64 = 600.0;
+
+/// What a run will cost, said before it starts: a warning when the offered
+/// load implies a long wall time, or more event lines than `--events-max`
+/// keeps (every request writes one; the log stops at the cap and counts
+/// what it drops).
+fn preflight(s: &Scenario, events: Option<u64>, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let requests = s.expected_requests();
+    if let Some(cap) = events
+        && requests > cap as f64
+    {
+        eprintln!(
+            "warning: {} offers about {} requests, each a line of events.jsonl: the log will \
+             stop at --events-max ({cap} lines) and count what it drops",
+            s.label(),
+            human_count(requests)
+        );
+    }
+    let secs = requests / REQUESTS_PER_WALL_SECOND;
+    if secs > WALL_WARN_SECS {
+        eprintln!(
+            "warning: {} offers about {} requests over {} of virtual time; at roughly {} \
+             simulated requests per second that is about {} of wall time",
+            s.label(),
+            human_count(requests),
+            s.world.run.duration,
+            human_count(REQUESTS_PER_WALL_SECOND),
+            rampart_time::Duration::from_secs(secs as u64)
+        );
+    }
+}
+
+/// `12.3M`, `450.0k`, `87`: a count for a person to read.
+fn human_count(n: f64) -> String {
+    match n {
+        n if n >= 1e9 => format!("{:.1}G", n / 1e9),
+        n if n >= 1e6 => format!("{:.1}M", n / 1e6),
+        n if n >= 1e3 => format!("{:.1}k", n / 1e3),
+        n => format!("{n:.0}"),
+    }
+}
+
 /// `rampart run`'s options.
 #[derive(Clone, Copy, Debug, Default)]
 struct RunFlags<'a> {
@@ -293,6 +354,7 @@ fn run_one(s: Scenario, path: Option<&Path>, flags: RunFlags<'_>, common: &Commo
     if let Some(seed) = seed {
         s.world.run.seed = seed;
     }
+    preflight(&s, events, common.quiet);
     let dir = common.out.join(output::safe_dir_name(&s.label()));
     let w = Writer::new(path);
     let mut cmd = match path {

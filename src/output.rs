@@ -96,17 +96,61 @@ impl Writer {
             fs::create_dir_all(d).map_err(io(d))?;
         }
         let tmp = tmp_path(path);
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        fs::rename(&tmp, path).map_err(io(path))
+        let written = File::create(&tmp).and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        });
+        if let Err(e) = written {
+            discard(&tmp);
+            return Err(io(&tmp)(e));
+        }
+        commit(&tmp, path).map_err(io(path))
     }
 }
 
+/// The temporary sibling a file is written to before its rename, recorded
+/// so an interrupted run can remove it (see [`remove_partials`]).
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".partial-{}", std::process::id()));
-    path.with_file_name(name)
+    let tmp = path.with_file_name(name);
+    partials().insert(tmp.clone());
+    tmp
+}
+
+/// The `*.partial-*` files this process has created and not yet renamed or
+/// removed. At most a few per run in flight (the time series, the event log,
+/// one file being written), so the set stays small.
+fn partials() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<PathBuf>> {
+    static PARTIALS: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    // A panic while holding the lock leaves a set that is still correct.
+    PARTIALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Renames a finished temporary file into place and forgets it.
+fn commit(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    let r = fs::rename(tmp, path);
+    partials().remove(tmp);
+    r
+}
+
+/// Removes a temporary file of a failed write and forgets it.
+fn discard(tmp: &Path) {
+    let _ = fs::remove_file(tmp);
+    partials().remove(tmp);
+}
+
+/// Removes every temporary file still in flight: what an interrupted run
+/// (Ctrl-C, SIGTERM) calls before it exits, so no `*.partial-*` is left.
+/// Returns how many it removed.
+pub fn remove_partials() -> usize {
+    let mut set = partials();
+    let n = set.iter().filter(|p| fs::remove_file(p).is_ok()).count();
+    set.clear();
+    n
 }
 
 /// The event log stops (and counts what it drops) past this many lines:
@@ -171,15 +215,17 @@ pub fn run_to_dir(
     let out = match rampart_scenario::run_with(s, opts) {
         Ok(o) => o,
         Err(e) => {
-            let _ = fs::remove_file(&csv_tmp);
-            let _ = fs::remove_file(&events_tmp);
+            discard(&csv_tmp);
+            discard(&events_tmp);
             return Err(e.into());
         }
     };
     // The sinks flushed on finish; the renames make the files appear whole.
-    fs::rename(&csv_tmp, &csv_path).map_err(io(&csv_path))?;
+    commit(&csv_tmp, &csv_path).map_err(io(&csv_path))?;
     if events.is_some() {
-        fs::rename(&events_tmp, &events_path).map_err(io(&events_path))?;
+        commit(&events_tmp, &events_path).map_err(io(&events_path))?;
+    } else {
+        partials().remove(&events_tmp);
     }
     write_run_files(s, &out, dir, command, w)?;
     Ok(out)

@@ -210,3 +210,90 @@ fn a_run_never_writes_over_its_own_input_file() {
         "the input is intact"
     );
 }
+
+/// A scenario whose time series would have 2.6 billion rows is refused at
+/// load time, located at the interval and naming the key that allows more.
+#[test]
+fn a_time_series_over_its_row_budget_is_a_located_load_error() {
+    let dir = scratch("row_budget");
+    let file = dir.join("rows.toml");
+    let body = std::fs::read_to_string(fixture("small.toml"))
+        .unwrap()
+        .replace(
+            "duration = \"20s\"",
+            "duration = \"30d\"\nmetrics_interval = \"1ms\"",
+        );
+    std::fs::write(&file, body).unwrap();
+    let o = rampart(&["validate", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("rows.toml:6:20: run.metrics_interval: 1ms over 30d makes 2592000000 rows"),
+        "{err}"
+    );
+    assert!(err.contains("raise timeseries_rows_max"), "{err}");
+}
+
+/// A run that offers hours of wall time's worth of requests says so before
+/// it starts; SIGTERM then ends it with 130 and no `*.partial-*` file left.
+#[cfg(unix)]
+#[test]
+fn a_long_run_is_estimated_up_front_and_an_interrupted_one_leaves_no_partial_files() {
+    let dir = scratch("interrupted");
+    let file = dir.join("long.toml");
+    let body = std::fs::read_to_string(fixture("small.toml"))
+        .unwrap()
+        .replace("duration = \"20s\"", "duration = \"2h\"")
+        .replace("rate = \"300/s\"", "rate = \"200k/s\"");
+    std::fs::write(&file, body).unwrap();
+    let out = dir.join("out");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--events",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (at most 60 s) until the run is writing its files.
+    let folder = out.join("small");
+    let partials = || -> Vec<String> {
+        std::fs::read_dir(&folder)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.contains(".partial-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while partials().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        partials().len(),
+        2,
+        "the time series and the event log are in flight"
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert_eq!(partials(), Vec::<String>::new());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("offers about 1.4G requests over 2h"), "{err}");
+    assert!(err.contains("will stop at --events-max"), "{err}");
+    assert!(
+        err.contains("interrupted: removed the unfinished output files"),
+        "{err}"
+    );
+}

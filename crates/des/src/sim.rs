@@ -171,7 +171,7 @@ pub enum RunOutcome {
     Idle,
     /// An actor called [`Ctx::stop`].
     Stopped,
-    /// More than [`SimConfig::max_events_per_instant`] events were delivered
+    /// More than [`SimConfig::events_per_instant_max`] events were delivered
     /// at one instant without time advancing: a zero-delay loop (say, a
     /// client retrying immediately against an instant rejection) that would
     /// otherwise never end. The run stops instead of hanging.
@@ -207,7 +207,7 @@ pub struct SimConfig {
     /// The most events delivered at one instant before the run stops with
     /// [`RunOutcome::Stalled`]; 0 means no limit. Virtual time that stops
     /// advancing is a model bug or a hostile configuration, never a result.
-    pub max_events_per_instant: u64,
+    pub events_per_instant_max: u64,
 }
 
 /// A deterministic discrete-event simulation over actors of type `A`.
@@ -225,7 +225,7 @@ pub struct Simulation<A: Actor> {
     trace: Option<TraceHasher>,
     n_events: u64,
     stopped: bool,
-    max_events_per_instant: u64,
+    events_per_instant_max: u64,
     /// The instant of the last delivered event, and how many events were
     /// delivered at it.
     instant_ns: u64,
@@ -251,7 +251,7 @@ impl<A: Actor> Simulation<A> {
                 .then_some(TraceHasher(0xcbf2_9ce4_8422_2325)),
             n_events: 0,
             stopped: false,
-            max_events_per_instant: config.max_events_per_instant,
+            events_per_instant_max: config.events_per_instant_max,
             instant_ns: 0,
             at_instant: 0,
             stalled: None,
@@ -396,7 +396,7 @@ impl<A: Actor> Simulation<A> {
         let kind = e.msg.kind();
         if time == self.instant_ns {
             self.at_instant += 1;
-            if self.max_events_per_instant != 0 && self.at_instant > self.max_events_per_instant {
+            if self.events_per_instant_max != 0 && self.at_instant > self.events_per_instant_max {
                 self.stalled = Some(RunOutcome::Stalled {
                     at: Instant::from_nanos(time),
                     events: self.at_instant,

@@ -478,7 +478,7 @@ impl Actor for Echo {
 fn echo_run(gap_ns: u64, left: u64, limit: u64, end_ms: u64) -> (RunOutcome, u64) {
     let mut sim = Simulation::new(SimConfig {
         seed: 1,
-        max_events_per_instant: limit,
+        events_per_instant_max: limit,
         ..SimConfig::default()
     });
     let e = sim.add_actor("echo", Echo { gap_ns, left });
@@ -517,7 +517,7 @@ fn an_instant_reached_by_sampling_does_not_inherit_an_earlier_instants_count() {
     // each instant is under the limit of 1000 even though the two add up.
     let mut sim = Simulation::new(SimConfig {
         seed: 1,
-        max_events_per_instant: 1000,
+        events_per_instant_max: 1000,
         ..SimConfig::default()
     });
     let a = sim.add_actor(

@@ -460,6 +460,39 @@ impl Scenario {
         )
     }
 
+    /// The requests a run of this scenario is expected to offer, before
+    /// retries: the integral of every open entry's and attacker's rate over
+    /// its window, each closed-model user's requests at its mean think time
+    /// (an upper bound: responses take time too), and each trace's rows.
+    /// A run's wall time and event-log size grow with it.
+    pub fn expected_requests(&self) -> f64 {
+        let run_end = self.world.run.duration;
+        let mut total = 0.0;
+        for t in &self.world.traffic {
+            let start = t.start.unwrap_or_default().min(run_end);
+            let end = t.end.unwrap_or(run_end).min(run_end);
+            let span = end.saturating_sub(start);
+            total += match &t.model {
+                rampart_traffic::Model::Open { shape, .. } => {
+                    shape.expected_count(rampart_time::Duration::ZERO, span)
+                }
+                rampart_traffic::Model::Closed(c) => {
+                    let think = c.mean_think().as_secs_f64().max(1e-3);
+                    f64::from(c.users) * span.as_secs_f64() / think
+                }
+                m => m
+                    .trace_text()
+                    .map_or(0.0, |text| text.lines().count().saturating_sub(1) as f64),
+            };
+        }
+        for a in &self.world.attack {
+            let end = a.end.min(run_end);
+            let span = end.saturating_sub(a.start);
+            total += a.shape.expected_count(rampart_time::Duration::ZERO, span);
+        }
+        total
+    }
+
     /// A short label: the scenario name, plus the variant if any.
     pub fn label(&self) -> String {
         match &self.variant {

@@ -489,7 +489,16 @@ pub struct RunConfig {
     /// default is far above any real burst; raise it for a trace that
     /// replays millions of requests at one timestamp.
     #[serde(default = "events_per_instant_max")]
-    pub max_events_per_instant: u64,
+    pub events_per_instant_max: u64,
+    /// The most rows the time series (`timeseries.csv`, one row per metrics
+    /// interval) may have: a run that would write more is refused before it
+    /// starts. The default holds a day at 1 s intervals with room to spare.
+    #[serde(default = "timeseries_rows_max")]
+    pub timeseries_rows_max: u64,
+}
+
+fn timeseries_rows_max() -> u64 {
+    200_000
 }
 
 fn events_per_instant_max() -> u64 {
@@ -564,6 +573,21 @@ impl WorldConfig {
             "run.metrics_interval",
             || "must be at least 1ms".into(),
         );
+        if r.metrics_interval >= Duration::from_millis(1) {
+            // One time-series row per interval: bound the file before a
+            // single event runs, not when the disk is full.
+            let rows = r
+                .duration
+                .as_nanos()
+                .div_ceil(r.metrics_interval.as_nanos());
+            e.check(rows <= r.timeseries_rows_max, "run.metrics_interval", || {
+                format!(
+                    "{} over {} makes {rows} rows of timeseries.csv, more than the {} that \
+                     timeseries_rows_max allows: widen metrics_interval, or raise timeseries_rows_max",
+                    r.metrics_interval, r.duration, r.timeseries_rows_max
+                )
+            });
+        }
         for (i, p) in r.phases.iter().enumerate() {
             e.check(p.start < p.end, &format!("run.phases[{i}]"), || {
                 format!("start ({}) must be before end ({})", p.start, p.end)

@@ -278,9 +278,9 @@ pub enum SimError {
         message: String,
     },
     /// Virtual time stopped advancing: more than
-    /// `run.max_events_per_instant` events happened at one instant.
+    /// `run.events_per_instant_max` events happened at one instant.
     #[error(
-        "virtual time stopped at {at}: {events} events (the last a {kind:?}) happened at that instant without time advancing, more than run.max_events_per_instant allows; \
+        "virtual time stopped at {at}: {events} events (the last a {kind:?}) happened at that instant without time advancing, more than run.events_per_instant_max allows; \
          a zero-delay loop such as immediate retries with no network delay never ends\nreplay with the same scenario and --seed {seed}"
     )]
     Stalled {
@@ -335,7 +335,7 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
     let mut sim = Simulation::new(SimConfig {
         seed,
         trace_hash: true,
-        max_events_per_instant: cfg.run.max_events_per_instant,
+        events_per_instant_max: cfg.run.events_per_instant_max,
     });
     let id = sim.add_actor("world", world);
     for (at, msg) in initial {

@@ -397,7 +397,7 @@ fn immediate_retries_wait_for_the_round_trip_so_virtual_time_advances() {
 #[test]
 fn a_zero_delay_retry_loop_stops_with_the_seed_instead_of_hanging() {
     let mut cfg = immediate_retry_storm("0s");
-    cfg.run.max_events_per_instant = 10_000;
+    cfg.run.events_per_instant_max = 10_000;
     cfg.run.seed = 5;
     match run(&cfg, None) {
         Err(
@@ -409,7 +409,7 @@ fn a_zero_delay_retry_loop_stops_with_the_seed_instead_of_hanging() {
         ) => {
             let msg = e.to_string();
             assert!(msg.contains("--seed 5"), "{msg}");
-            assert!(msg.contains("max_events_per_instant"), "{msg}");
+            assert!(msg.contains("events_per_instant_max"), "{msg}");
         }
         other => panic!("expected a stall, got {other:?}"),
     }
