@@ -247,7 +247,7 @@ fn a_long_run_is_estimated_up_front_and_an_interrupted_one_leaves_no_partial_fil
         .replace("rate = \"300/s\"", "rate = \"200k/s\"");
     std::fs::write(&file, body).unwrap();
     let out = dir.join("out");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
         .args([
             "run",
             file.to_str().unwrap(),
