@@ -75,7 +75,7 @@ fn bytes_per_key() {
     let before = rss_bytes();
     let ours: KeyedLimiter<Gcra> = KeyedLimiter::new(gcra(1_000, 10), &store()).unwrap();
     for k in 0..KEYS {
-        ours.check(Instant::ZERO, Key::from_u128(k.into()));
+        let _ = ours.check(Instant::ZERO, Key::from_u128(k.into()));
     }
     let ours_rss = rss_bytes().saturating_sub(before);
     let s = ours.stats();
@@ -107,7 +107,7 @@ fn bytes_per_key() {
     )
     .unwrap();
     for k in 0..keys {
-        full.check(Instant::ZERO, Key::from_u128(k.into()));
+        let _ = full.check(Instant::ZERO, Key::from_u128(k.into()));
     }
     let s = full.stats();
     println!(
@@ -177,8 +177,8 @@ fn keyed(c: &mut Criterion) {
     let clock = FakeRelativeClock::default();
     let theirs = RateLimiter::dashmap_with_clock(quota(period_ns, burst), clock.clone());
     for k in 0..KEYS {
-        ours.check(Instant::ZERO, Key::from_u128(k.into()));
-        sharded.check(Instant::ZERO, Key::from_u128(k.into()));
+        let _ = ours.check(Instant::ZERO, Key::from_u128(k.into()));
+        let _ = sharded.check(Instant::ZERO, Key::from_u128(k.into()));
         let _ = theirs.check_key(&k);
     }
     let mut i = 0u64;
@@ -310,8 +310,8 @@ fn paired() {
     let theirs =
         RateLimiter::dashmap_with_clock(quota(period_ns, burst), FakeRelativeClock::default());
     for k in 0..KEYS {
-        ours.check(Instant::ZERO, Key::from_u128(k.into()));
-        sharded.check(Instant::ZERO, Key::from_u128(k.into()));
+        let _ = ours.check(Instant::ZERO, Key::from_u128(k.into()));
+        let _ = sharded.check(Instant::ZERO, Key::from_u128(k.into()));
         let _ = theirs.check_key(&k);
     }
     let (mut i, mut j, mut now) = (0u64, 0u64, 0u64);

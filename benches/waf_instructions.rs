@@ -62,7 +62,7 @@ fn main() -> ExitCode {
                 .with_body("application/json", body);
             assert!(!inspector.inspect(&req).is_attack());
             for _ in 0..n {
-                black_box(inspector.inspect(black_box(&req)));
+                let _verdict = black_box(inspector.inspect(black_box(&req)));
             }
         }
         "anchor-published" => {

@@ -206,6 +206,7 @@ impl std::fmt::Debug for Principal {
 }
 
 /// The result of one [`Verifier::verify`].
+#[must_use = "a verdict that is not acted on lets a rejected token through"]
 #[derive(Clone, Debug)]
 pub struct Verdict {
     /// Accepted with the principal, or rejected with the reason.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CheckError, ConfigError};
 
 /// The answer of one algorithm for one key.
+#[must_use = "an outcome that is not acted on admits a request the limit refused"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outcome {
     /// Whether the units were granted.

@@ -138,6 +138,7 @@ pub struct Quota {
 }
 
 /// The answer for one request.
+#[must_use = "a decision that is not acted on admits a request the limit refused"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {
     /// Whether to serve the request.

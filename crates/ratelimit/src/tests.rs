@@ -487,7 +487,7 @@ fn gcra_key_state_is_one_u64_and_a_slot_is_24_bytes() {
     // 80% of the cap: below the ~87% at which the first eviction happens.
     let keys = (1u128 << 20) * 80 / 100;
     for i in 0..keys {
-        l.check(Instant::ZERO, Key::from_u128(i));
+        let _ = l.check(Instant::ZERO, Key::from_u128(i));
     }
     let s = l.stats();
     let per_key = s.bytes_allocated as f64 / s.keys_tracked as f64;
@@ -679,7 +679,7 @@ fn at_the_cap_the_key_closest_to_fresh_is_evicted_and_debt_survives() {
     let t = Instant::ZERO;
     while l.check(t, attacker).allowed {}
     for i in 0..1_000u128 {
-        l.check(t, Key::from_u128(100 + i));
+        let _ = l.check(t, Key::from_u128(100 + i));
     }
     let s = l.stats();
     assert_eq!(s.keys_tracked, 8);
@@ -734,7 +734,7 @@ fn sharded_store_is_shared_safely_across_threads() {
         for _ in 0..4 {
             s.spawn(|| {
                 for _ in 0..100 {
-                    set.check(
+                    let _ = set.check(
                         Instant::ZERO,
                         &Request::new("192.0.2.1".parse().unwrap(), "/"),
                     );
@@ -964,7 +964,7 @@ fn a_table_fills_most_of_its_cap_before_the_first_eviction() {
         .unwrap();
         let mut i = 0u128;
         while l.stats().evictions == 0 {
-            l.check(
+            let _ = l.check(
                 Instant::ZERO,
                 Key::from_u128(i * 0x9E37_79B9 + u128::from(seed)),
             );
