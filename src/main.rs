@@ -5,6 +5,7 @@
 //! deterministic: the same scenario and seed give byte-identical output
 //! files.
 
+mod explore;
 mod init;
 mod junit;
 mod output;
@@ -110,7 +111,7 @@ enum Command {
     Schema,
     /// Hunt for the case that breaks a scenario's properties ([explore]
     /// section), shrink it, and write a file that reproduces it (exit 1).
-    Explore(rampart_explore::cli::ExploreArgs),
+    Explore(explore::ExploreArgs),
     /// Write a commented starter scenario and policy (never overwrites).
     Init {
         /// Directory to write `scenario.toml` and `policy.toml` into.
@@ -161,7 +162,7 @@ fn main() -> ExitCode {
             // arguments leave them for us to fill in.
             args.out = Some(common.out.clone());
             args.quiet = common.quiet;
-            return rampart_explore::cli::main(args);
+            return explore::main(args);
         }
         None => run_default(&common),
         Some(Command::Run {

@@ -291,6 +291,17 @@ pub fn config_toml(cfg: &WorldConfig) -> String {
     toml::to_string_pretty(cfg).unwrap_or_else(|e| format!("# not shown: {e}"))
 }
 
+/// The report's view of one assertion's outcome.
+pub fn report_assertion(o: &rampart_scenario::AssertionOutcome) -> rampart_report::AssertionResult {
+    rampart_report::AssertionResult {
+        expr: o.label(),
+        phase: o.assertion.during.clone(),
+        measured: o.measured,
+        threshold: o.assertion.threshold_text.clone(),
+        passed: o.passed,
+    }
+}
+
 /// The pieces a [`RunReport`] borrows, owned.
 pub struct ReportParts {
     pub notes: Vec<Annotation>,
@@ -312,7 +323,7 @@ impl ReportParts {
         ReportParts {
             notes: annotations(&s.world, &out.output),
             config,
-            assertions: out.report_assertions(),
+            assertions: out.assertions.iter().map(report_assertion).collect(),
             label: s.label(),
         }
     }

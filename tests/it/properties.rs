@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use proptest::test_runner::{Config, TestRunner};
-use rampart_explore::cli::{ExploreArgs, execute};
-use rampart_explore::explore::{ExploreConfig, Origin, explore};
+use rampart_explore::explore::{ExploreConfig, explore};
 use rampart_explore::strategies::{SurgeBounds, surge};
 use rampart_explore::{Check, ExploreSpec, Scenario, run};
+
+use crate::support::{rampart, text};
 
 fn scenario_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -63,39 +64,60 @@ fn explore_finds_that_local_limits_loosen_with_the_fleet_and_shrinks_to_a_smalle
     let dir = scratch("local-limits");
     let file = scenario_path("explore-local-limits.toml");
     let regressions = dir.join("regressions.toml");
-    let mut args = ExploreArgs::new(&file);
-    args.cases = Some(cases(8));
-    args.seed = 3;
-    args.jobs = Some(2);
-    args.regressions = Some(regressions.clone());
-    args.out = Some(dir.clone());
-    args.quiet = true;
-
-    let report = execute(&args).unwrap();
-    let found = report
-        .summary
-        .found
-        .as_ref()
-        .expect("a per-instance limit lets one client through N times over");
-    assert!(matches!(found.origin, Origin::Case(_)));
+    let n = cases(8).to_string();
+    let explore = || {
+        rampart(&[
+            "explore",
+            file.to_str().unwrap(),
+            "--cases",
+            &n,
+            "--seed",
+            "3",
+            "--jobs",
+            "2",
+            "--regressions",
+            regressions.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let o = explore();
+    assert_eq!(o.status.code(), Some(1), "a property fails: {}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
-        found.minimal.size() < found.original.size(),
-        "shrinking made no progress: {} -> {}",
-        found.original.size(),
-        found.minimal.size()
+        stdout.contains("explore: FAILED at case "),
+        "a per-instance limit lets one client through N times over: {stdout}"
     );
-    let fleet = |c: &rampart_explore::Case| c.get("scaling.initial").and_then(|v| v.as_integer());
-    assert!(fleet(&found.minimal) <= fleet(&found.original));
+    // "shrunk in R runs (S steps smaller): A -> B", each size written as
+    // "N appended + D steps" and ordered as the pair (N, D).
+    let case_size = |t: &str| -> (u64, u64) {
+        let (n, d) = t.split_once(" appended + ").expect("a case size");
+        let d = d.trim_end_matches(" steps").trim_end_matches(" step");
+        (n.trim().parse().unwrap(), d.trim().parse().unwrap())
+    };
+    let sizes = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("shrunk in ")?.split_once("): "))
+        .and_then(|(_, ab)| ab.split_once(" -> "))
+        .map(|(a, b)| (case_size(a), case_size(b)));
+    let (original, minimal_size) = sizes.unwrap_or_else(|| panic!("no shrink line: {stdout}"));
     assert!(
-        fleet(&found.minimal) >= Some(2),
-        "one instance enforces the limit; the failure needs a fleet"
+        minimal_size < original,
+        "shrinking made no progress: {original:?} -> {minimal_size:?}"
     );
 
     // The written file stands alone and reproduces the failure.
-    let minimal = report.minimal_file.as_ref().unwrap();
-    assert!(minimal.starts_with(&dir), "{}", minimal.display());
-    let replay = Scenario::load(minimal).unwrap();
+    let minimal = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("wrote "))
+        .unwrap_or_else(|| panic!("no file written: {stdout}"));
+    assert!(Path::new(minimal).starts_with(&dir), "{minimal}");
+    let replay = Scenario::load(Path::new(minimal)).unwrap();
     assert!(replay.explore.is_none());
+    assert!(
+        replay.world.scaling.initial >= 2,
+        "one instance enforces the limit; the failure needs a fleet"
+    );
     let outcome = run(&replay).unwrap();
     assert!(
         !outcome.passed(),
@@ -104,10 +126,14 @@ fn explore_finds_that_local_limits_loosen_with_the_fleet_and_shrinks_to_a_smalle
     );
 
     // The failure is recorded, and replayed first next time.
-    let again = execute(&args).unwrap();
-    let f = again.summary.found.as_ref().unwrap();
-    assert_eq!(f.origin, Origin::Regression(0));
-    assert_eq!(again.summary.cases_run, 0);
+    let again = explore();
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("replayed 1 regression from"), "{stdout}");
+    assert!(
+        stdout.contains("explore: FAILED at regression 0"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -135,3 +135,30 @@ fn the_bundled_policies_hash_as_they_did_before_the_detection_level_could_be_lef
         assert!(hash.starts_with(short), "{file}: {hash}");
     }
 }
+
+/// The default scenario's story, which the README tells: under the base
+/// policy the HPA reacts late and too little, so shoppers are not served
+/// during the surge; the `prewarmed` variant serves them and pays for it
+/// with the day's budget. Both runs are whole: the budget is a whole-day
+/// figure.
+#[test]
+fn the_default_story_base_breaks_the_surge_slo_and_prewarmed_holds_it_over_budget() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/default.toml");
+    let base = Scenario::load(&p).unwrap();
+    let verdicts = |s: &Scenario| -> Vec<(String, bool)> {
+        let out = rampart_scenario::run(s).unwrap();
+        out.assertions
+            .iter()
+            .map(|a| (a.assertion.name.clone().unwrap_or_default(), a.passed))
+            .collect()
+    };
+    let surge = "shoppers are served during the surge";
+    let budget = "the day fits the budget";
+    let b = verdicts(&base);
+    let p = verdicts(&base.with_variant("prewarmed").unwrap());
+    let get = |v: &[(String, bool)], n: &str| v.iter().find(|(m, _)| m == n).unwrap().1;
+    assert!(!get(&b, surge), "base breaks the surge SLO: {b:?}");
+    assert!(get(&b, budget), "base fits the budget: {b:?}");
+    assert!(get(&p, surge), "prewarmed holds the surge SLO: {p:?}");
+    assert!(!get(&p, budget), "prewarmed breaks the budget: {p:?}");
+}

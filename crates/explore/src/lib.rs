@@ -73,10 +73,10 @@
 //! rayon, each run single-threaded; the result does not depend on the
 //! number of jobs), and shrinks the first failure; [`standalone_toml`]
 //! writes the minimal failing scenario so `rampart run FILE` reproduces
-//! it. [`cli`] is the command itself, for the `rampart` binary to mount.
+//! it. The `rampart explore` command in the root package drives all this:
+//! it alone touches files, the terminal and the wall clock.
 
 pub mod case;
-pub mod cli;
 pub mod explore;
 pub mod generate;
 mod locate;

@@ -140,20 +140,15 @@ pub struct AssertionOutcome {
 }
 
 impl AssertionOutcome {
-    /// The report's view of this outcome.
-    pub fn to_report(&self) -> rampart_report::AssertionResult {
+    /// How the outcome is named to a reader: the assertion's name (if it
+    /// has one) and expression, and why it has no value (if so).
+    pub fn label(&self) -> String {
         let a = &self.assertion;
-        rampart_report::AssertionResult {
-            expr: match (&a.name, &self.error) {
-                (Some(n), None) => format!("{n}: {}", a.expr),
-                (Some(n), Some(e)) => format!("{n}: {} ({e})", a.expr),
-                (None, None) => a.expr.clone(),
-                (None, Some(e)) => format!("{} ({e})", a.expr),
-            },
-            phase: a.during.clone(),
-            measured: self.measured,
-            threshold: a.threshold_text.clone(),
-            passed: self.passed,
+        match (&a.name, &self.error) {
+            (Some(n), None) => format!("{n}: {}", a.expr),
+            (Some(n), Some(e)) => format!("{n}: {} ({e})", a.expr),
+            (None, None) => a.expr.clone(),
+            (None, Some(e)) => format!("{} ({e})", a.expr),
         }
     }
 

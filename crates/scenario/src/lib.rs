@@ -1258,13 +1258,6 @@ impl Outcome {
     pub fn passed(&self) -> bool {
         self.assertions.iter().all(|a| a.passed)
     }
-    /// The report's view of the assertions.
-    pub fn report_assertions(&self) -> Vec<rampart_report::AssertionResult> {
-        self.assertions
-            .iter()
-            .map(AssertionOutcome::to_report)
-            .collect()
-    }
 }
 
 /// Records whole-run metrics that come from the run's output rather than

@@ -400,7 +400,7 @@ fn a_run_evaluates_assertions_and_derived_cost() {
     assert!(!a[2].passed && a[2].measured.is_some());
     assert!(!out.passed());
     assert_eq!(
-        out.report_assertions()[2].expr,
+        out.assertions[2].label(),
         "impossible: legit.latency.p50 < 0ms"
     );
 }

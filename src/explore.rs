@@ -1,4 +1,5 @@
-//! `rampart explore FILE`: the command, for the `rampart` binary to mount.
+//! `rampart explore FILE`: property-testing a policy from the command line,
+//! over the `rampart-explore` library.
 //!
 //! ```text
 //! rampart explore FILE [--cases N] [--seed S] [--jobs J] [--regressions PATH]
@@ -24,9 +25,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rampart_scenario::{Error as ScenarioError, Scenario};
 use toml::{Table, Value};
 
-use crate::case::{Case, standalone_toml};
-use crate::explore::{ExploreConfig, Found, Origin, Progress, Summary, explore};
-use crate::space::ExploreSpec;
+use rampart_explore::case::{Case, standalone_toml};
+use rampart_explore::explore::{ExploreConfig, Found, Origin, Progress, Summary, explore};
+use rampart_explore::space::ExploreSpec;
 
 /// Cases run when neither the command line nor the file says.
 pub const CASES_DEFAULT: u32 = 100;
@@ -60,6 +61,7 @@ pub struct ExploreArgs {
 
 impl ExploreArgs {
     /// Arguments for `file` with every option at its default.
+    #[cfg(test)]
     pub fn new(file: impl Into<PathBuf>) -> ExploreArgs {
         ExploreArgs {
             file: file.into(),
@@ -322,26 +324,18 @@ fn append_regression(path: &Path, input: &Path, seed: u64, found: &Found) -> Res
 }
 
 /// Writes `text` to `path` through a temporary file in the same directory
-/// and a rename, so a reader never sees half a file.
+/// and a rename, so a reader never sees half a file (and an interrupted run
+/// leaves no temporary file: see [`crate::output::remove_partials`]).
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
-    let err = |source| CliError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e)
-    })
+    crate::output::Writer::default()
+        .write(path, text.as_bytes())
+        .map_err(|e| CliError::Write {
+            path: path.to_owned(),
+            source: match e {
+                crate::output::OutputError::Io { source, .. } => source,
+                other => std::io::Error::other(other.to_string()),
+            },
+        })
 }
 
 fn repro_header(args: &ExploreArgs, found: &Found, file: &Path) -> String {
