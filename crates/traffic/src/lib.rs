@@ -54,7 +54,7 @@
 //! #     model = { kind = "open", shape = { kind = "surge", base = "1k/s", multiplier = "5x", start = "30s", duration = "10s" } }
 //! #     routes = [{ name = "orders", path = "/orders", weight = 1, backend_cost = "5ms" }]
 //! # "#).unwrap();
-//! use rampart_des::rng::actor_rng;
+//! use rampart_rng::actor_rng;
 //! use rampart_time::{Duration, Instant};
 //!
 //! let mut rng = actor_rng(42, "traffic/shoppers");

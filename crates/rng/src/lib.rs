@@ -1,9 +1,17 @@
-//! Seeded randomness: one ChaCha stream per actor, and the distributions the
-//! world needs.
+//! Seeded randomness for Rampart: one ChaCha stream per actor, and the
+//! distributions the world draws from.
 //!
 //! A run has one `u64` seed. Each actor has a stable string key, such as
 //! `"gateway/3"` or `"attack/stuffing"`. The actor's generator is ChaCha8
-//! keyed by the seed, on the stream numbered by a hash of the key. So:
+//! keyed by the seed, on the stream numbered by a hash of the key:
+//!
+//! ```text
+//!   seed ──seed_from_u64──▶ ChaCha8 key ─┐
+//!                                        ├──▶ ActorRng for "gateway/3"
+//!   "gateway/3" ──FNV-1a──▶ stream no. ──┘
+//! ```
+//!
+//! So:
 //!
 //! * an actor's draws depend only on (seed, key), never on how many actors
 //!   exist or in which order they were created: adding an actor leaves every
@@ -13,8 +21,37 @@
 //!
 //! The key hash is FNV-1a, chosen because it is tiny, stable across
 //! platforms and Rust versions (unlike `std`'s `DefaultHasher`), and this is
-//! not a security boundary. The simulation refuses two actors whose keys hash
-//! to the same stream.
+//! not a security boundary. The kernel (`rampart-des`) refuses two actors
+//! whose keys hash to the same stream.
+//!
+//! # Derive a stream, draw from it
+//!
+//! The kernel hands each actor its stream; a driver without the kernel (the
+//! traffic model under a live load generator, a test) derives it itself with
+//! [`actor_rng`]:
+//!
+//! ```
+//! use rampart_rng::{actor_rng, exponential, WeightedTable};
+//! use rampart_time::Duration;
+//!
+//! let mut shoppers = actor_rng(42, "traffic/shoppers");
+//! let gap = exponential(&mut shoppers, Duration::from_millis(10));
+//! let routes = WeightedTable::new(&[9.0, 1.0]).unwrap();
+//! let route = routes.sample(&mut shoppers);
+//!
+//! // The same (seed, key) replays the same draws, whatever else exists...
+//! let mut again = actor_rng(42, "traffic/shoppers");
+//! let _other_actor = actor_rng(42, "gateway/0");
+//! assert_eq!(exponential(&mut again, Duration::from_millis(10)), gap);
+//! assert_eq!(routes.sample(&mut again), route);
+//!
+//! // ...and another key is another, independent stream.
+//! let mut gateway = actor_rng(42, "gateway/0");
+//! assert_ne!(exponential(&mut gateway, Duration::from_millis(10)), gap);
+//! ```
+//!
+//! Each call advances only its own actor's stream, so a component that
+//! changes how much it draws shifts its own later draws and nobody else's.
 
 use rampart_time::Duration;
 use rand::RngExt;
