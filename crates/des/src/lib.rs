@@ -78,9 +78,9 @@
 //!   the queue, where cancelling flips a slot; their dead entries are dropped
 //!   when they reach the head, or by a compaction once they outnumber live
 //!   entries.
-//! * **Randomness.** See [`rng`]: one ChaCha8 stream per actor, numbered by a
-//!   hash of the actor's stable key. Adding an actor never changes another
-//!   actor's draws.
+//! * **Randomness.** See [`rng`] (the `rampart-rng` crate, re-exported): one
+//!   ChaCha8 stream per actor, numbered by a hash of the actor's stable key.
+//!   Adding an actor never changes another actor's draws.
 //! * **Time.** Integer nanoseconds ([`rampart_time::Instant`]); nothing in
 //!   this crate reads the wall clock or the OS RNG.
 //! * **Checks.** With [`SimConfig::trace_hash`] the kernel folds every
@@ -90,9 +90,14 @@
 //!   of an interval of virtual time, for metrics.
 
 mod queue;
-pub mod rng;
 mod sim;
 mod timers;
+
+/// Stream derivation and distributions, from `rampart-rng`. The kernel
+/// re-exports them so a simulation needs one dependency, while crates that
+/// only draw numbers (the traffic model, a live load generator) can use
+/// `rampart-rng` without the kernel.
+pub use rampart_rng as rng;
 
 pub use queue::EventQueue;
 pub use sim::{Actor, ActorId, Ctx, Message, RunOutcome, SimConfig, Simulation, Step, TimerId};

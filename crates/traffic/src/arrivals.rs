@@ -29,7 +29,7 @@
 //! also when the rate is zero from some point on forever (a ramp that ends
 //! at zero), so a driver never polls a dead generator.
 
-use rampart_des::rng::{self, ActorRng};
+use rampart_rng::{self as rng, ActorRng};
 use rampart_time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
@@ -165,7 +165,7 @@ mod tests {
     use crate::shape::Stage;
     use crate::units::Rate;
     use proptest::prelude::*;
-    use rampart_des::rng::actor_rng;
+    use rampart_rng::actor_rng;
 
     fn rate(s: &str) -> Rate {
         s.parse().unwrap()

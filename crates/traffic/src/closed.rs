@@ -7,7 +7,7 @@
 //! because comparing the two is instructive. The simulator runs `users`
 //! loops; this module only says how long each one thinks.
 
-use rampart_des::rng::{self, ActorRng};
+use rampart_rng::{self as rng, ActorRng};
 use rampart_time::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -98,7 +98,7 @@ impl Closed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rampart_des::rng::actor_rng;
+    use rampart_rng::actor_rng;
 
     #[test]
     fn think_times_follow_their_distribution() {

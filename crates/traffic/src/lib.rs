@@ -5,7 +5,10 @@
 //! for send times, routes, think times and retry delays. Everything here is
 //! a pure function or a small state machine: it takes `now` and a
 //! `&mut ActorRng` from the caller and never reads a clock, a file or the OS
-//! RNG, so the same seed gives the same traffic on every machine.
+//! RNG, so the same seed gives the same traffic on every machine. For the
+//! same reason the diurnal shape takes its `sin` and `cos` from the [`libm`]
+//! crate rather than the platform's math library, whose last bit can differ
+//! between platforms (see `rampart_rng`).
 //!
 //! ```text
 //!   scenario file ──serde──▶ TrafficSpec ──validate()──▶ Vec<FieldError> (all of them, with paths)
@@ -54,7 +57,7 @@
 //! #     model = { kind = "open", shape = { kind = "surge", base = "1k/s", multiplier = "5x", start = "30s", duration = "10s" } }
 //! #     routes = [{ name = "orders", path = "/orders", weight = 1, backend_cost = "5ms" }]
 //! # "#).unwrap();
-//! use rampart_des::rng::actor_rng;
+//! use rampart_rng::actor_rng;
 //! use rampart_time::{Duration, Instant};
 //!
 //! let mut rng = actor_rng(42, "traffic/shoppers");

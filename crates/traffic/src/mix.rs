@@ -6,7 +6,7 @@
 //! drawn per request with one uniform draw and a binary search
 //! ([`WeightedTable`]), so a mix of 50 routes costs the same as a mix of 2.
 
-use rampart_des::rng::{ActorRng, WeightedTable};
+use rampart_rng::{ActorRng, WeightedTable};
 use rampart_time::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -202,7 +202,7 @@ impl RouteMix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rampart_des::rng::actor_rng;
+    use rampart_rng::actor_rng;
 
     fn route(name: &str, weight: f64) -> Route {
         Route {

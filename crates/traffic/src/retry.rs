@@ -24,7 +24,7 @@
 //!
 //! `random_between` is inclusive of both ends here ([`rng::uniform_duration`]).
 
-use rampart_des::rng::{self, ActorRng};
+use rampart_rng::{self as rng, ActorRng};
 use rampart_time::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -213,7 +213,7 @@ impl Default for ClientTimeout {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use rampart_des::rng::actor_rng;
+    use rampart_rng::actor_rng;
 
     fn exponential(jitter: Jitter, max_attempts: u32, honour: bool) -> RetryPolicy {
         RetryPolicy {

@@ -353,7 +353,7 @@ impl Profile {
                 peak_ns,
             } => {
                 let phase = diurnal_phase(t, *peak_ns, *period_ns);
-                (mean * (1.0 + amplitude * phase.cos())).max(0.0)
+                (mean * (1.0 + amplitude * libm::cos(phase))).max(0.0)
             }
         }
     }
@@ -420,8 +420,8 @@ impl Profile {
                 peak_ns,
             } => {
                 let omega = std::f64::consts::TAU / secs(*period_ns);
-                let sa = diurnal_phase(a, *peak_ns, *period_ns).sin();
-                let sb = diurnal_phase(b, *peak_ns, *period_ns).sin();
+                let sa = libm::sin(diurnal_phase(a, *peak_ns, *period_ns));
+                let sb = libm::sin(diurnal_phase(b, *peak_ns, *period_ns));
                 mean * secs(b - a) + mean * amplitude / omega * (sb - sa)
             }
         }

@@ -1,9 +1,17 @@
-//! Seeded randomness: one ChaCha stream per actor, and the distributions the
-//! world needs.
+//! Seeded randomness for Rampart: one ChaCha stream per actor, and the
+//! distributions the world draws from.
 //!
 //! A run has one `u64` seed. Each actor has a stable string key, such as
 //! `"gateway/3"` or `"attack/stuffing"`. The actor's generator is ChaCha8
-//! keyed by the seed, on the stream numbered by a hash of the key. So:
+//! keyed by the seed, on the stream numbered by a hash of the key:
+//!
+//! ```text
+//!   seed ──seed_from_u64──▶ ChaCha8 key ─┐
+//!                                        ├──▶ ActorRng for "gateway/3"
+//!   "gateway/3" ──FNV-1a──▶ stream no. ──┘
+//! ```
+//!
+//! So:
 //!
 //! * an actor's draws depend only on (seed, key), never on how many actors
 //!   exist or in which order they were created: adding an actor leaves every
@@ -13,8 +21,49 @@
 //!
 //! The key hash is FNV-1a, chosen because it is tiny, stable across
 //! platforms and Rust versions (unlike `std`'s `DefaultHasher`), and this is
-//! not a security boundary. The simulation refuses two actors whose keys hash
-//! to the same stream.
+//! not a security boundary. The kernel (`rampart-des`) refuses two actors
+//! whose keys hash to the same stream.
+//!
+//! # Derive a stream, draw from it
+//!
+//! The kernel hands each actor its stream; a driver without the kernel (the
+//! traffic model under a live load generator, a test) derives it itself with
+//! [`actor_rng`]:
+//!
+//! ```
+//! use rampart_rng::{actor_rng, exponential, WeightedTable};
+//! use rampart_time::Duration;
+//!
+//! let mut shoppers = actor_rng(42, "traffic/shoppers");
+//! let gap = exponential(&mut shoppers, Duration::from_millis(10));
+//! let routes = WeightedTable::new(&[9.0, 1.0]).unwrap();
+//! let route = routes.sample(&mut shoppers);
+//!
+//! // The same (seed, key) replays the same draws, whatever else exists...
+//! let mut again = actor_rng(42, "traffic/shoppers");
+//! let _other_actor = actor_rng(42, "gateway/0");
+//! assert_eq!(exponential(&mut again, Duration::from_millis(10)), gap);
+//! assert_eq!(routes.sample(&mut again), route);
+//!
+//! // ...and another key is another, independent stream.
+//! let mut gateway = actor_rng(42, "gateway/0");
+//! assert_ne!(exponential(&mut gateway, Duration::from_millis(10)), gap);
+//! ```
+//!
+//! Each call advances only its own actor's stream, so a component that
+//! changes how much it draws shifts its own later draws and nobody else's.
+//!
+//! # The same bits on every platform
+//!
+//! A run must give byte-identical output on every machine, not only the same
+//! output twice on one. Basic float arithmetic and `sqrt` are correctly
+//! rounded by IEEE 754, so they agree everywhere; `ln`, `exp`, `cos` and
+//! `powf` in `std` call the platform's math library, whose results IEEE 754
+//! does not pin down and which can differ in the last bit between glibc,
+//! musl, macOS and Windows. The distributions therefore compute them with
+//! the [`libm`] crate, a Rust port of musl's libm whose result depends only
+//! on its input wherever `f64` arithmetic is IEEE 754 (every tier-1
+//! target). A test pins the first draws of every distribution to the bit.
 
 use rampart_time::Duration;
 use rand::RngExt;
@@ -88,14 +137,14 @@ pub fn bernoulli(rng: &mut ActorRng, p: f64) -> bool {
 pub fn exponential(rng: &mut ActorRng, mean: Duration) -> Duration {
     let u = unit(rng);
     // 1 - U is in (0, 1], so the log is finite.
-    Duration::from_secs_f64(-mean.as_secs_f64() * (1.0 - u).ln())
+    Duration::from_secs_f64(-mean.as_secs_f64() * libm::log(1.0 - u))
 }
 
 /// A normally distributed value (Box-Muller, two draws).
 pub fn normal(rng: &mut ActorRng, mean: f64, std_dev: f64) -> f64 {
     let u1 = 1.0 - unit(rng); // (0, 1]
     let u2 = unit(rng);
-    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    let z = (-2.0 * libm::log(u1)).sqrt() * libm::cos(std::f64::consts::TAU * u2);
     mean + std_dev * z
 }
 
@@ -104,14 +153,14 @@ pub fn normal(rng: &mut ActorRng, mean: f64, std_dev: f64) -> f64 {
 /// boot times are usually described this way: a median and a long right tail.
 pub fn lognormal(rng: &mut ActorRng, median: Duration, sigma: f64) -> Duration {
     let z = normal(rng, 0.0, 1.0);
-    Duration::from_secs_f64(median.as_secs_f64() * (sigma * z).exp())
+    Duration::from_secs_f64(median.as_secs_f64() * libm::exp(sigma * z))
 }
 
 /// A Pareto-distributed duration with scale `min` and shape `alpha`
 /// (heavier tail for smaller `alpha`), by inversion.
 pub fn pareto(rng: &mut ActorRng, min: Duration, alpha: f64) -> Duration {
     let u = 1.0 - unit(rng); // (0, 1]
-    Duration::from_secs_f64(min.as_secs_f64() / u.powf(1.0 / alpha))
+    Duration::from_secs_f64(min.as_secs_f64() / libm::pow(u, 1.0 / alpha))
 }
 
 /// A precomputed table for weighted choice among `n` options: one draw and a
@@ -269,5 +318,78 @@ mod tests {
             WeightedTable::new(&[1.0, f64::NAN]).unwrap_err(),
             WeightError::InvalidWeight { index: 1 }
         );
+    }
+
+    /// One stream's first draws of every distribution, pinned to the bit.
+    /// Runs must be byte-identical across platforms and releases, so any
+    /// change here (a new rand_chacha stream schedule, a different `ln`, a
+    /// reordered formula) has to be deliberate. Durations are drawn at a
+    /// scale of about 10^17 ns, where adjacent `f64` values are more than a
+    /// nanosecond apart, so rounding to whole nanoseconds hides no bit of
+    /// the computed value. The key is one whose draws include, for each of
+    /// `ln`, `cos`, `exp` and `pow`, a value where glibc 2.36's result and
+    /// libm's differ in the last bit, so computing them with `std` on Linux
+    /// fails this test.
+    #[test]
+    fn draws_of_every_distribution_are_pinned_to_the_bit() {
+        let far = Duration::from_secs(100_000_000);
+        let mut r = actor_rng(2024, "pinned/117");
+        assert_eq!(stream_of("pinned/117"), 0x79ef_5aea_741b_2513);
+        assert_eq!(rand_core::Rng::next_u64(&mut r), 0x4078_dc3a_96e2_8a76);
+
+        let mut draw = |f: &mut dyn FnMut(&mut ActorRng) -> u64| -> [u64; 3] {
+            [f(&mut r), f(&mut r), f(&mut r)]
+        };
+        assert_eq!(
+            draw(&mut |r| unit(r).to_bits()),
+            [
+                0x3fe6_c0c3_ab90_fe64,
+                0x3fd4_aadf_b61d_34e8,
+                0x3fe6_9d9d_9870_23f4
+            ],
+        );
+        assert_eq!(draw(&mut |r| uniform_u64(r, 10, 1_000)), [973, 212, 301]);
+        assert_eq!(
+            draw(&mut |r| {
+                uniform_duration(r, Duration::from_millis(1), Duration::from_secs(1)).as_nanos()
+            }),
+            [180_873_331, 62_470_341, 405_321_099],
+        );
+        assert_eq!(draw(&mut |r| u64::from(bernoulli(r, 0.5))), [1, 1, 0]);
+        assert_eq!(
+            draw(&mut |r| exponential(r, far).as_nanos()),
+            [
+                84_879_795_936_370_384,
+                181_237_612_731_780_032,
+                13_764_461_237_911_412
+            ],
+        );
+        assert_eq!(
+            draw(&mut |r| normal(r, 0.0, 1.0).to_bits()),
+            [
+                0x3ff8_79f1_c2d1_3db5,
+                0xbff6_3a32_709b_b142,
+                0x3fbe_f2f3_306e_dbf2
+            ],
+        );
+        assert_eq!(
+            draw(&mut |r| lognormal(r, far, 0.5).as_nanos()),
+            [
+                102_622_107_954_194_896,
+                272_178_102_325_891_328,
+                65_460_555_226_074_192
+            ],
+        );
+        assert_eq!(
+            draw(&mut |r| pareto(r, far, 1.5).as_nanos()),
+            [
+                103_098_583_470_662_992,
+                148_775_111_165_610_784,
+                105_776_390_648_319_520
+            ],
+        );
+        let table = WeightedTable::new(&[1.0, 0.0, 2.0, 5.0]).unwrap();
+        let picks: Vec<usize> = (0..6).map(|_| table.sample(&mut r)).collect();
+        assert_eq!(picks, [3, 0, 3, 3, 3, 3]);
     }
 }
