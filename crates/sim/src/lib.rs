@@ -181,6 +181,7 @@
 mod attack;
 mod config;
 mod control_config;
+mod error;
 mod eventlog;
 mod fault;
 mod gateway;
@@ -207,6 +208,7 @@ pub use control_config::{
     KeyLeakConfig, PolicyOverrides, Remediation, RevocationTargetConfig, RolloutConfig,
     SkewDirection, TokenReplayConfig,
 };
+pub use error::BundleError;
 pub use eventlog::{EventLog, EventLogSummary};
 pub use fault::FaultConfig;
 pub use meter::{BoxedSink, DiscardSink, reason};

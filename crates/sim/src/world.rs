@@ -228,7 +228,7 @@ impl World {
     /// schedule before running.
     pub fn new(cfg: WorldConfig) -> Result<(World, Vec<(Instant, Msg)>), String> {
         let seed = cfg.run.seed;
-        let policy = CompiledPolicy::compile(0, cfg.policy.clone())?;
+        let policy = CompiledPolicy::compile(0, cfg.policy.clone()).map_err(|e| e.to_string())?;
         let epoch_ns = cfg.run.start_unix_secs.saturating_mul(1_000_000_000);
         let unix0 = Instant::from_nanos(epoch_ns);
         // The key predates every session that exists when the run starts.
@@ -451,7 +451,8 @@ impl World {
             life,
             policy,
             actor_rng(self.cfg.run.seed, &format!("gateway/{id}")),
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
         if let Some(at) = g.life.next_transition_at(lc) {
             out.push((at, Msg::Lifecycle { instance: id }));
         }
