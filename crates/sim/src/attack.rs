@@ -28,6 +28,7 @@ use rampart_traffic::{Arrivals, Process, Shape};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Errors, SigningAlgorithm, WorldConfig};
+use crate::error::MetricsError;
 use crate::sources::Source;
 
 /// One `[[attack]]` entry.
@@ -513,19 +514,16 @@ pub(crate) struct AttackIds {
 }
 
 /// Registers every attacker's class and outcome metrics, in scenario order.
-pub(crate) fn register(names: &mut Names, cfg: &WorldConfig) -> Result<Vec<AttackIds>, String> {
+pub(crate) fn register(
+    names: &mut Names,
+    cfg: &WorldConfig,
+) -> Result<Vec<AttackIds>, MetricsError> {
     let mut out = Vec::with_capacity(cfg.attack.len());
     for a in &cfg.attack {
         let n = &a.name;
-        let c = |names: &mut Names, what: &str| {
-            names
-                .add_counter(&format!("attack.{n}.{what}"))
-                .map_err(|e| e.to_string())
-        };
+        let c = |names: &mut Names, what: &str| names.add_counter(&format!("attack.{n}.{what}"));
         out.push(AttackIds {
-            class: names
-                .add_class(&format!("attack.{n}"))
-                .map_err(|e| e.to_string())?,
+            class: names.add_class(&format!("attack.{n}"))?,
             blocked: c(names, "blocked")?,
             takeovers: c(names, "takeovers")?,
             login_cpu_ms: c(names, "login_cpu_ms")?,
@@ -536,9 +534,7 @@ pub(crate) fn register(names: &mut Names, cfg: &WorldConfig) -> Result<Vec<Attac
                 _ => None,
             },
             detected: c(names, "detected")?,
-            first_block_ms: names
-                .add_gauge(&format!("attack.{n}.first_block_ms"))
-                .map_err(|e| e.to_string())?,
+            first_block_ms: names.add_gauge(&format!("attack.{n}.first_block_ms"))?,
         });
     }
     Ok(out)

@@ -20,3 +20,23 @@ pub enum BundleError {
     #[error("policy.abuse: {0}")]
     Abuse(#[source] rampart_waf::abuse::AbuseConfigError),
 }
+
+/// Why the world's metric names could not be registered. The world
+/// registers every name from the configuration alone, so
+/// [`metric_catalog`](crate::metric_catalog) and building a world fail the
+/// same way.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetricsError {
+    /// A class, reason, counter or gauge name was refused (empty, registered
+    /// twice, or one too many); the names of attackers come from the
+    /// configuration.
+    #[error(transparent)]
+    Name(#[from] rampart_metrics::NamesError),
+    /// A `run.phases` entry was refused.
+    #[error("run.phases: {0}")]
+    Phase(#[source] rampart_metrics::NamesError),
+    /// The recorder refused `run.metrics_interval`.
+    #[error("run.metrics_interval: {0}")]
+    Interval(#[source] rampart_metrics::ConfigError),
+}

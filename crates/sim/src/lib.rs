@@ -208,7 +208,7 @@ pub use control_config::{
     KeyLeakConfig, PolicyOverrides, Remediation, RevocationTargetConfig, RolloutConfig,
     SkewDirection, TokenReplayConfig,
 };
-pub use error::BundleError;
+pub use error::{BundleError, MetricsError};
 pub use eventlog::{EventLog, EventLogSummary};
 pub use fault::FaultConfig;
 pub use meter::{BoxedSink, DiscardSink, reason};
@@ -319,7 +319,7 @@ pub fn run(cfg: &WorldConfig, sink: Option<BoxedSink>) -> Result<RunOutput, SimE
 /// classes, reasons, counters, gauges and phases from the configuration
 /// alone, when it is built, so a path this catalog does not hold, no run of
 /// `cfg` records, and a scenario can reject it before spending the run.
-pub fn metric_catalog(cfg: &WorldConfig) -> Result<RunMetrics, String> {
+pub fn metric_catalog(cfg: &WorldConfig) -> Result<RunMetrics, MetricsError> {
     let meter = meter::Meter::new(cfg, &[])?;
     Ok(meter.finish(Instant::ZERO).0)
 }

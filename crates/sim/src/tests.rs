@@ -414,3 +414,36 @@ fn a_zero_delay_retry_loop_stops_with_the_seed_instead_of_hanging() {
         other => panic!("expected a stall, got {other:?}"),
     }
 }
+
+#[test]
+fn the_metric_catalog_refuses_a_repeated_phase_with_the_metrics_error_that_names_it() {
+    let cfg = world(
+        10,
+        1,
+        "10s",
+        r#"
+        [[run.phases]]
+        name = "surge"
+        start = "1s"
+        end = "2s"
+
+        [[run.phases]]
+        name = "surge"
+        start = "3s"
+        end = "4s"
+        "#,
+    );
+    let err = crate::metric_catalog(&cfg).expect_err("two phases share a name");
+    assert!(
+        matches!(
+            &err,
+            crate::MetricsError::Phase(rampart_metrics::NamesError::Duplicate { name, .. })
+                if name == "surge"
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "run.phases: phase `surge` is registered twice"
+    );
+}

@@ -311,7 +311,7 @@ impl World {
             })
             .min();
 
-        let meter = Meter::new(&cfg, &sources)?;
+        let meter = Meter::new(&cfg, &sources).map_err(|e| e.to_string())?;
         let control = Control::new(
             &cfg,
             secret,

@@ -37,6 +37,7 @@ use rampart_traffic::{ClientTimeout, Model, Process, RetryPolicy, Route, Traffic
 use super::{Msg, World};
 use crate::config::{RevocationSync, SigningAlgorithm, WorldConfig};
 use crate::control_config::{Remediation, RevocationTargetConfig, SkewDirection, TokenFault};
+use crate::error::MetricsError;
 use crate::meter::reason;
 use crate::policy::{CompiledPolicy, PolicyBundle};
 use crate::sources::Source;
@@ -115,77 +116,54 @@ struct AttackerIds {
 }
 
 /// Registers every name this module records, in a fixed order.
-pub(crate) fn register(cfg: &WorldConfig, names: &mut Names) -> Result<ControlIds, String> {
-    let e = |e: rampart_metrics::NamesError| e.to_string();
-    let revoked_accepted = names.add_counter("revoked.accepted").map_err(e)?;
+pub(crate) fn register(cfg: &WorldConfig, names: &mut Names) -> Result<ControlIds, MetricsError> {
+    let revoked_accepted = names.add_counter("revoked.accepted")?;
     let mut lags = cfg.run.revocation_lag_thresholds.clone();
     lags.sort();
     lags.dedup();
     let mut revoked_after = Vec::new();
     for d in lags {
-        let id = names
-            .add_counter(&format!("revoked.accepted_after.{d}"))
-            .map_err(e)?;
+        let id = names.add_counter(&format!("revoked.accepted_after.{d}"))?;
         revoked_after.push((d, id));
     }
-    let truth_overflow = names.add_counter("revoked.truth_overflow").map_err(e)?;
-    let accepted_stale = names.add_counter("verifier.accepted_stale").map_err(e)?;
-    let stale_requests = names.add_counter("stale_policy.requests").map_err(e)?;
-    let reloads = names.add_counter("control.reloads").map_err(e)?;
-    let replacements = names.add_counter("control.replacements").map_err(e)?;
-    let admin_revocations = names.add_counter("control.revocations").map_err(e)?;
-    let exposure_max_ms = names.add_gauge("revoked.exposure_max_ms").map_err(e)?;
-    let revoked_instances = names.add_gauge("revoked.accepted.instances").map_err(e)?;
-    let revoked_instance_max = names
-        .add_gauge("revoked.accepted.instance_max")
-        .map_err(e)?;
-    let stale_instances = names.add_gauge("stale_policy.instances").map_err(e)?;
-    let stale_instance_seconds = names
-        .add_gauge("stale_policy.instance_seconds")
-        .map_err(e)?;
-    let stale_converge_ms = names.add_gauge("stale_policy.converge_ms").map_err(e)?;
+    let truth_overflow = names.add_counter("revoked.truth_overflow")?;
+    let accepted_stale = names.add_counter("verifier.accepted_stale")?;
+    let stale_requests = names.add_counter("stale_policy.requests")?;
+    let reloads = names.add_counter("control.reloads")?;
+    let replacements = names.add_counter("control.replacements")?;
+    let admin_revocations = names.add_counter("control.revocations")?;
+    let exposure_max_ms = names.add_gauge("revoked.exposure_max_ms")?;
+    let revoked_instances = names.add_gauge("revoked.accepted.instances")?;
+    let revoked_instance_max = names.add_gauge("revoked.accepted.instance_max")?;
+    let stale_instances = names.add_gauge("stale_policy.instances")?;
+    let stale_instance_seconds = names.add_gauge("stale_policy.instance_seconds")?;
+    let stale_converge_ms = names.add_gauge("stale_policy.converge_ms")?;
     let mut attackers = Vec::new();
     let mut class_ids = Vec::new();
     for r in &cfg.control.token_replays {
         let n = &r.name;
-        class_ids.push(names.add_class(&format!("attack.{n}")).map_err(e)?);
+        class_ids.push(names.add_class(&format!("attack.{n}"))?);
         attackers.push(AttackerIds {
-            accepted: names
-                .add_counter(&format!("attack.{n}.accepted_after_revocation"))
-                .map_err(e)?,
+            accepted: names.add_counter(&format!("attack.{n}.accepted_after_revocation"))?,
             accepted_after_rotation: None,
-            exposure_max_ms: Some(
-                names
-                    .add_gauge(&format!("attack.{n}.exposure_max_ms"))
-                    .map_err(e)?,
-            ),
+            exposure_max_ms: Some(names.add_gauge(&format!("attack.{n}.exposure_max_ms"))?),
             instances: Some(
-                names
-                    .add_gauge(&format!("attack.{n}.accepted_after_revocation.instances"))
-                    .map_err(e)?,
+                names.add_gauge(&format!("attack.{n}.accepted_after_revocation.instances"))?,
             ),
-            first_block_ms: names
-                .add_gauge(&format!("attack.{n}.first_block_ms"))
-                .map_err(e)?,
+            first_block_ms: names.add_gauge(&format!("attack.{n}.first_block_ms"))?,
         });
     }
     for k in &cfg.control.key_leaks {
         let n = &k.name;
-        class_ids.push(names.add_class(&format!("attack.{n}")).map_err(e)?);
+        class_ids.push(names.add_class(&format!("attack.{n}"))?);
         attackers.push(AttackerIds {
-            accepted: names
-                .add_counter(&format!("attack.{n}.forged_accepted"))
-                .map_err(e)?,
+            accepted: names.add_counter(&format!("attack.{n}.forged_accepted"))?,
             accepted_after_rotation: Some(
-                names
-                    .add_counter(&format!("attack.{n}.forged_accepted_after_rotation"))
-                    .map_err(e)?,
+                names.add_counter(&format!("attack.{n}.forged_accepted_after_rotation"))?,
             ),
             exposure_max_ms: None,
             instances: None,
-            first_block_ms: names
-                .add_gauge(&format!("attack.{n}.first_block_ms"))
-                .map_err(e)?,
+            first_block_ms: names.add_gauge(&format!("attack.{n}.first_block_ms"))?,
         });
     }
     Ok(ControlIds {
