@@ -40,3 +40,34 @@ pub enum MetricsError {
     #[error("run.metrics_interval: {0}")]
     Interval(#[source] rampart_metrics::ConfigError),
 }
+
+/// Why the scaling group could not launch or drain an instance. At build
+/// time this fails the build; during a run it is an invariant violation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// More instances were launched over the run than the world allows: a
+    /// guard against a controller that never stops scaling out.
+    #[error("more than {max} instances launched; the controller is running away")]
+    TooManyInstances {
+        /// The limit.
+        max: usize,
+    },
+    /// A new instance's cores could not be built from the policy bundle it
+    /// boots with.
+    #[error("{source}")]
+    Cores {
+        /// The instance's id.
+        instance: u32,
+        /// Which core refused.
+        source: BundleError,
+    },
+    /// The lifecycle refused to drain an instance chosen for scale-in.
+    #[error("drain of instance {instance} refused: {source}")]
+    Drain {
+        /// The instance's id.
+        instance: u32,
+        /// The lifecycle's refusal.
+        source: rampart_autoscale::lifecycle::LifecycleError,
+    },
+}

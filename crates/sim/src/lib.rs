@@ -208,7 +208,7 @@ pub use control_config::{
     KeyLeakConfig, PolicyOverrides, Remediation, RevocationTargetConfig, RolloutConfig,
     SkewDirection, TokenReplayConfig,
 };
-pub use error::{BundleError, MetricsError};
+pub use error::{BundleError, FleetError, MetricsError};
 pub use eventlog::{EventLog, EventLogSummary};
 pub use fault::FaultConfig;
 pub use meter::{BoxedSink, DiscardSink, reason};

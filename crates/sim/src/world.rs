@@ -41,6 +41,7 @@ pub(crate) mod control;
 use control::{Control, ControlEvent};
 
 use crate::config::{LbAlgorithm, RevocationSync, ServiceTime, SigningAlgorithm, WorldConfig};
+use crate::error::FleetError;
 use crate::gateway::Gateway;
 use crate::memo::SigMemo;
 use crate::meter::{Meter, reason};
@@ -220,6 +221,20 @@ pub struct World {
     pub(crate) control: Control,
 }
 
+/// Attempts that were not answered or rejected exactly once, nor awaited:
+/// the conservation invariant, broken. It becomes the prose of a
+/// [`crate::SimError::Invariant`], which reports it with the instant.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "conservation: offered {offered} != completed {completed} + rejected {rejected} + pending {pending}"
+)]
+pub(crate) struct Unconserved {
+    offered: u64,
+    completed: u64,
+    rejected: u64,
+    pending: u64,
+}
+
 /// Instances launched over a run; a guard against a runaway controller.
 const INSTANCES_MAX: usize = 100_000;
 
@@ -390,7 +405,9 @@ impl World {
             ..world.cfg.scaling.lifecycle.clone()
         };
         for _ in 0..world.cfg.scaling.initial {
-            let id = world.launch(Instant::ZERO, &instant_boot, &mut initial)?;
+            let id = world
+                .launch(Instant::ZERO, &instant_boot, &mut initial)
+                .map_err(|e| e.to_string())?;
             let g = &mut world.instances[id as usize];
             g.life.advance(Instant::ZERO, &instant_boot);
             assert_eq!(
@@ -432,11 +449,9 @@ impl World {
         now: Instant,
         lc: &LifecycleConfig,
         out: &mut Vec<(Instant, Msg)>,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, FleetError> {
         if self.instances.len() >= INSTANCES_MAX {
-            return Err(format!(
-                "more than {INSTANCES_MAX} instances launched; the controller is running away"
-            ));
+            return Err(FleetError::TooManyInstances { max: INSTANCES_MAX });
         }
         let id = self.instances.len() as u32;
         let draw = BootDraw {
@@ -452,7 +467,10 @@ impl World {
             policy,
             actor_rng(self.cfg.run.seed, &format!("gateway/{id}")),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| FleetError::Cores {
+            instance: id,
+            source,
+        })?;
         if let Some(at) = g.life.next_transition_at(lc) {
             out.push((at, Msg::Lifecycle { instance: id }));
         }
@@ -1278,7 +1296,7 @@ impl World {
         }
         let mut out = Vec::new();
         if let Err(e) = self.reconcile(now, &mut out) {
-            self.violated(ctx, e);
+            self.violated(ctx, e.to_string());
             return;
         }
         Self::schedule_all(ctx, out);
@@ -1288,7 +1306,7 @@ impl World {
     /// Launches or drains instances until the live, non-draining count
     /// equals the desired capacity. Scale-in removes instances that are not
     /// serving yet first, then the newest in service (as a ReplicaSet does).
-    fn reconcile(&mut self, now: Instant, out: &mut Vec<(Instant, Msg)>) -> Result<(), String> {
+    fn reconcile(&mut self, now: Instant, out: &mut Vec<(Instant, Msg)>) -> Result<(), FleetError> {
         self.routable_dirty = true;
         let active: Vec<u32> = self
             .instances
@@ -1319,7 +1337,10 @@ impl World {
                 let t = g
                     .life
                     .begin_drain(now)
-                    .map_err(|e| format!("drain of instance {i} refused: {e}"))?;
+                    .map_err(|source| FleetError::Drain {
+                        instance: i,
+                        source,
+                    })?;
                 if t.to == InstanceState::Terminated {
                     g.terminated_at = Some(now);
                     g.release_cores();
@@ -1462,13 +1483,16 @@ impl World {
 
     /// Checks that every attempt offered was answered or rejected exactly
     /// once, or is still awaited by its client.
-    pub(crate) fn check_conservation(&self) -> Result<(), String> {
+    pub(crate) fn check_conservation(&self) -> Result<(), Unconserved> {
         let (offered, completed, rejected) = self.meter.attempt_totals();
         let (pending, _waiting) = self.reqs.client_counts();
         if offered != completed + rejected + pending {
-            return Err(format!(
-                "conservation: offered {offered} != completed {completed} + rejected {rejected} + pending {pending}"
-            ));
+            return Err(Unconserved {
+                offered,
+                completed,
+                rejected,
+                pending,
+            });
         }
         Ok(())
     }

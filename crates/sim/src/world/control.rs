@@ -37,7 +37,7 @@ use rampart_traffic::{ClientTimeout, Model, Process, RetryPolicy, Route, Traffic
 use super::{Msg, World};
 use crate::config::{RevocationSync, SigningAlgorithm, WorldConfig};
 use crate::control_config::{Remediation, RevocationTargetConfig, SkewDirection, TokenFault};
-use crate::error::MetricsError;
+use crate::error::{FleetError, MetricsError};
 use crate::meter::reason;
 use crate::policy::{CompiledPolicy, PolicyBundle};
 use crate::sources::Source;
@@ -1085,8 +1085,12 @@ impl World {
                                     out.push((at, Msg::Lifecycle { instance: old }));
                                 }
                             }
-                            Err(e) => {
-                                self.violated(ctx, format!("drain of instance {old} refused: {e}"));
+                            Err(source) => {
+                                let e = FleetError::Drain {
+                                    instance: old,
+                                    source,
+                                };
+                                self.violated(ctx, e.to_string());
                                 return;
                             }
                         }
@@ -1132,7 +1136,7 @@ impl World {
                             self.meter.count(now, c, 1);
                         }
                         Err(e) => {
-                            self.violated(ctx, e);
+                            self.violated(ctx, e.to_string());
                             return;
                         }
                     }

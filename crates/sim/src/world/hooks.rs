@@ -527,7 +527,7 @@ impl World {
             // ASG after its health check); replacements boot as usual.
             let mut out = Vec::new();
             if let Err(e) = self.reconcile(now, &mut out) {
-                self.violated(ctx, e);
+                self.violated(ctx, e.to_string());
                 return;
             }
             Self::schedule_all(ctx, out);
