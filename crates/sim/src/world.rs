@@ -41,7 +41,7 @@ pub(crate) mod control;
 use control::{Control, ControlEvent};
 
 use crate::config::{LbAlgorithm, RevocationSync, ServiceTime, SigningAlgorithm, WorldConfig};
-use crate::error::FleetError;
+use crate::error::{BuildError, FleetError};
 use crate::gateway::Gateway;
 use crate::memo::SigMemo;
 use crate::meter::{Meter, reason};
@@ -241,9 +241,9 @@ const INSTANCES_MAX: usize = 100_000;
 impl World {
     /// Builds the world at time zero. Returns the world and the events to
     /// schedule before running.
-    pub fn new(cfg: WorldConfig) -> Result<(World, Vec<(Instant, Msg)>), String> {
+    pub fn new(cfg: WorldConfig) -> Result<(World, Vec<(Instant, Msg)>), BuildError> {
         let seed = cfg.run.seed;
-        let policy = CompiledPolicy::compile(0, cfg.policy.clone()).map_err(|e| e.to_string())?;
+        let policy = CompiledPolicy::compile(0, cfg.policy.clone()).map_err(BuildError::Policy)?;
         let epoch_ns = cfg.run.start_unix_secs.saturating_mul(1_000_000_000);
         let unix0 = Instant::from_nanos(epoch_ns);
         // The key predates every session that exists when the run starts.
@@ -277,7 +277,7 @@ impl World {
                             secret,
                         },
                     )
-                    .map_err(|e| format!("token_service: {e}"))?;
+                    .map_err(BuildError::SigningKey)?;
                 None
             }
             SigningAlgorithm::Hs256 => {
@@ -289,14 +289,15 @@ impl World {
                             secret: secret.to_vec(),
                         },
                     )
-                    .map_err(|e| format!("token_service: {e}"))?;
+                    .map_err(BuildError::SigningKey)?;
                 Some(("k1".to_owned(), secret.to_vec()))
             }
         };
 
         let mut sources = Vec::with_capacity(cfg.traffic.len());
         for (i, spec) in cfg.traffic.iter().enumerate() {
-            let mut src = Source::new(i as u16, spec.clone(), seed, &mut tokens)?;
+            let path = format!("traffic[{i}]");
+            let mut src = Source::new(i as u16, &path, spec.clone(), seed, &mut tokens)?;
             if cfg.token_service.warm_sessions {
                 src.warm_sessions(&mut tokens, unix0, cfg.token_service.access_ttl, seed)?;
             }
@@ -307,7 +308,8 @@ impl World {
         let mut ext_initial = Vec::new();
         let ext = Ext::new(&cfg, &sources, &mut tokens, unix0, &mut ext_initial)?;
 
-        let (controller, controller_period) = match build_controller(&cfg.scaling.controller)? {
+        let built = build_controller(&cfg.scaling.controller).map_err(BuildError::Controller)?;
+        let (controller, controller_period) = match built {
             Some((c, p)) => (Some(c), p),
             None => (None, None),
         };
@@ -326,7 +328,7 @@ impl World {
             })
             .min();
 
-        let meter = Meter::new(&cfg, &sources).map_err(|e| e.to_string())?;
+        let meter = Meter::new(&cfg, &sources)?;
         let control = Control::new(
             &cfg,
             secret,
@@ -405,9 +407,7 @@ impl World {
             ..world.cfg.scaling.lifecycle.clone()
         };
         for _ in 0..world.cfg.scaling.initial {
-            let id = world
-                .launch(Instant::ZERO, &instant_boot, &mut initial)
-                .map_err(|e| e.to_string())?;
+            let id = world.launch(Instant::ZERO, &instant_boot, &mut initial)?;
             let g = &mut world.instances[id as usize];
             g.life.advance(Instant::ZERO, &instant_boot);
             assert_eq!(

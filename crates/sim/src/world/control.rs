@@ -37,7 +37,7 @@ use rampart_traffic::{ClientTimeout, Model, Process, RetryPolicy, Route, Traffic
 use super::{Msg, World};
 use crate::config::{RevocationSync, SigningAlgorithm, WorldConfig};
 use crate::control_config::{Remediation, RevocationTargetConfig, SkewDirection, TokenFault};
-use crate::error::{FleetError, MetricsError};
+use crate::error::{BuildError, FleetError, MetricsError};
 use crate::meter::reason;
 use crate::policy::{CompiledPolicy, PolicyBundle};
 use crate::sources::Source;
@@ -201,7 +201,7 @@ impl ControlIds {
 pub(crate) fn compile_policies(
     cfg: &WorldConfig,
     initial: Rc<CompiledPolicy>,
-) -> Result<Vec<Rc<CompiledPolicy>>, String> {
+) -> Result<Vec<Rc<CompiledPolicy>>, BuildError> {
     let mut out = vec![initial];
     for (i, r) in cfg.control.rollouts.iter().enumerate() {
         let prev = &out[out.len() - 1].bundle;
@@ -225,7 +225,7 @@ pub(crate) fn compile_policies(
         b.version = r.version.clone();
         out.push(
             CompiledPolicy::compile(i as u32 + 1, b)
-                .map_err(|e| format!("control.rollouts[{i}]: {e}"))?,
+                .map_err(|source| BuildError::Rollout { index: i, source })?,
         );
     }
     Ok(out)
@@ -235,36 +235,58 @@ pub(crate) fn compile_policies(
 pub(crate) fn add_attack_sources(
     cfg: &WorldConfig,
     sources: &mut Vec<Source>,
-) -> Result<Vec<u16>, String> {
+) -> Result<Vec<u16>, BuildError> {
     let seed = cfg.run.seed;
     let mut ids = Vec::new();
-    let route_of =
-        |traffic: &str, route: &Option<String>| -> Result<(Vec<Route>, ClientTimeout), String> {
-            let t = cfg
-                .traffic
+    // `entry` is the attacker's configuration entry and `traffic_path` the
+    // field under it that names the source, for errors.
+    let route_of = |entry: &str,
+                    traffic_path: &str,
+                    traffic: &str,
+                    route: &Option<String>|
+     -> Result<(Vec<Route>, ClientTimeout), BuildError> {
+        let t = cfg
+            .traffic
+            .iter()
+            .find(|t| t.name == traffic)
+            .ok_or_else(|| BuildError::UnknownTraffic {
+                path: format!("{entry}.{traffic_path}"),
+                name: traffic.to_owned(),
+            })?;
+        let r = match route {
+            Some(name) => t.routes.iter().find(|r| &r.name == name).ok_or_else(|| {
+                BuildError::UnknownRoute {
+                    path: format!("{entry}.route"),
+                    traffic: traffic.to_owned(),
+                    route: name.clone(),
+                }
+            })?,
+            None => t
+                .routes
                 .iter()
-                .find(|t| t.name == traffic)
-                .ok_or_else(|| format!("no traffic source {traffic:?}"))?;
-            let r = match route {
-                Some(name) => t.routes.iter().find(|r| &r.name == name),
-                None => t.routes.iter().find(|r| r.auth),
-            }
-            .ok_or_else(|| format!("source {traffic:?} has no authenticated route"))?;
-            let mut r = r.clone();
-            r.weight = 1.0;
-            // The mix wants a way to obtain a token; the attacker never takes it.
-            let mut routes = vec![r];
-            if let Some(login) = t.routes.iter().find(|r| r.login) {
-                let mut login = login.clone();
-                login.weight = 0.0;
-                routes.push(login);
-            }
-            Ok((routes, t.timeout))
+                .find(|r| r.auth)
+                .ok_or_else(|| BuildError::NoAuthRoute {
+                    path: format!("{entry}.{traffic_path}"),
+                    traffic: traffic.to_owned(),
+                })?,
         };
+        let mut r = r.clone();
+        r.weight = 1.0;
+        // The mix wants a way to obtain a token; the attacker never takes it.
+        let mut routes = vec![r];
+        if let Some(login) = t.routes.iter().find(|r| r.login) {
+            let mut login = login.clone();
+            login.weight = 0.0;
+            routes.push(login);
+        }
+        Ok((routes, t.timeout))
+    };
     let mut specs = Vec::new();
-    for r in &cfg.control.token_replays {
-        let (route, timeout) = route_of(&r.victim.traffic, &r.route)?;
+    for (i, r) in cfg.control.token_replays.iter().enumerate() {
+        let entry = format!("control.token_replays[{i}]");
+        let (route, timeout) = route_of(&entry, "victim.traffic", &r.victim.traffic, &r.route)?;
         specs.push((
+            entry,
             r.name.clone(),
             r.shape.clone(),
             r.at,
@@ -274,9 +296,11 @@ pub(crate) fn add_attack_sources(
             timeout,
         ));
     }
-    for k in &cfg.control.key_leaks {
-        let (route, timeout) = route_of(&k.traffic, &k.route)?;
+    for (i, k) in cfg.control.key_leaks.iter().enumerate() {
+        let entry = format!("control.key_leaks[{i}]");
+        let (route, timeout) = route_of(&entry, "traffic", &k.traffic, &k.route)?;
         specs.push((
+            entry,
             k.name.clone(),
             k.shape.clone(),
             k.at,
@@ -286,7 +310,7 @@ pub(crate) fn add_attack_sources(
             timeout,
         ));
     }
-    for (name, shape, at, end, ips, route, timeout) in specs {
+    for (entry, name, shape, at, end, ips, route, timeout) in specs {
         let index = sources.len() as u16;
         let spec = TrafficSpec {
             name,
@@ -303,7 +327,7 @@ pub(crate) fn add_attack_sources(
             start: Some(at + Duration::from_millis(1)),
             end,
         };
-        sources.push(Source::attacker(index, spec, seed)?);
+        sources.push(Source::attacker(index, &entry, spec, seed)?);
         ids.push(index);
     }
     Ok(ids)
