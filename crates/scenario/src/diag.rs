@@ -308,6 +308,48 @@ pub(crate) fn improve_serde_message(msg: &str, extra_fields: &[&str]) -> String 
     msg.to_owned()
 }
 
+/// The byte offset of 1-based `line` and `col` (in characters) in `text`,
+/// clamped to the text.
+pub(crate) fn offset_of(text: &str, line: usize, col: usize) -> usize {
+    let mut start = 0;
+    for _ in 1..line {
+        match text[start..].find('\n') {
+            Some(n) => start += n + 1,
+            None => return text.len(),
+        }
+    }
+    let rest = &text[start..];
+    let end = rest.find('\n').unwrap_or(rest.len());
+    start
+        + rest[..end]
+            .char_indices()
+            .nth(col.saturating_sub(1))
+            .map_or(end, |(b, _)| b)
+}
+
+/// Where the contents of the TOML string at `span` start in `file`, if the
+/// source holds `value` verbatim there (no escapes, line continuations or
+/// CRLF translation), so offsets into `value` are offsets into the file.
+/// A multi-line string's newline right after the opening quotes is not
+/// part of its value, as TOML says.
+pub(crate) fn verbatim_string_start(file: &str, span: Range<usize>, value: &str) -> Option<usize> {
+    let raw = file.get(span.clone())?;
+    let delims = ["\"\"\"", "\'\'\'", "\"", "\'"];
+    let d = delims
+        .iter()
+        .find(|d| raw.len() >= 2 * d.len() && raw.starts_with(**d) && raw.ends_with(**d))?;
+    let mut start = d.len();
+    if d.len() == 3 {
+        if raw[start..].starts_with("\r\n") {
+            start += 2;
+        } else if raw[start..].starts_with('\n') {
+            start += 1;
+        }
+    }
+    let body = raw.get(start..raw.len() - d.len())?;
+    (body == value).then_some(span.start + start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,46 +392,4 @@ mod tests {
         assert_eq!(line_col("", 0), (1, 1));
         assert_eq!(line_col("abc", 99), (1, 4));
     }
-}
-
-/// The byte offset of 1-based `line` and `col` (in characters) in `text`,
-/// clamped to the text.
-pub(crate) fn offset_of(text: &str, line: usize, col: usize) -> usize {
-    let mut start = 0;
-    for _ in 1..line {
-        match text[start..].find('\n') {
-            Some(n) => start += n + 1,
-            None => return text.len(),
-        }
-    }
-    let rest = &text[start..];
-    let end = rest.find('\n').unwrap_or(rest.len());
-    start
-        + rest[..end]
-            .char_indices()
-            .nth(col.saturating_sub(1))
-            .map_or(end, |(b, _)| b)
-}
-
-/// Where the contents of the TOML string at `span` start in `file`, if the
-/// source holds `value` verbatim there (no escapes, line continuations or
-/// CRLF translation), so offsets into `value` are offsets into the file.
-/// A multi-line string's newline right after the opening quotes is not
-/// part of its value, as TOML says.
-pub(crate) fn verbatim_string_start(file: &str, span: Range<usize>, value: &str) -> Option<usize> {
-    let raw = file.get(span.clone())?;
-    let delims = ["\"\"\"", "\'\'\'", "\"", "\'"];
-    let d = delims
-        .iter()
-        .find(|d| raw.len() >= 2 * d.len() && raw.starts_with(**d) && raw.ends_with(**d))?;
-    let mut start = d.len();
-    if d.len() == 3 {
-        if raw[start..].starts_with("\r\n") {
-            start += 2;
-        } else if raw[start..].starts_with('\n') {
-            start += 1;
-        }
-    }
-    let body = raw.get(start..raw.len() - d.len())?;
-    (body == value).then_some(span.start + start)
 }
