@@ -28,6 +28,7 @@ use rampart_traffic::{Arrivals, Process, Shape};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Errors, SigningAlgorithm, WorldConfig};
+use crate::error::{BuildError, MetricsError};
 use crate::sources::Source;
 
 /// One `[[attack]]` entry.
@@ -513,19 +514,16 @@ pub(crate) struct AttackIds {
 }
 
 /// Registers every attacker's class and outcome metrics, in scenario order.
-pub(crate) fn register(names: &mut Names, cfg: &WorldConfig) -> Result<Vec<AttackIds>, String> {
+pub(crate) fn register(
+    names: &mut Names,
+    cfg: &WorldConfig,
+) -> Result<Vec<AttackIds>, MetricsError> {
     let mut out = Vec::with_capacity(cfg.attack.len());
     for a in &cfg.attack {
         let n = &a.name;
-        let c = |names: &mut Names, what: &str| {
-            names
-                .add_counter(&format!("attack.{n}.{what}"))
-                .map_err(|e| e.to_string())
-        };
+        let c = |names: &mut Names, what: &str| names.add_counter(&format!("attack.{n}.{what}"));
         out.push(AttackIds {
-            class: names
-                .add_class(&format!("attack.{n}"))
-                .map_err(|e| e.to_string())?,
+            class: names.add_class(&format!("attack.{n}"))?,
             blocked: c(names, "blocked")?,
             takeovers: c(names, "takeovers")?,
             login_cpu_ms: c(names, "login_cpu_ms")?,
@@ -536,9 +534,7 @@ pub(crate) fn register(names: &mut Names, cfg: &WorldConfig) -> Result<Vec<Attac
                 _ => None,
             },
             detected: c(names, "detected")?,
-            first_block_ms: names
-                .add_gauge(&format!("attack.{n}.first_block_ms"))
-                .map_err(|e| e.to_string())?,
+            first_block_ms: names.add_gauge(&format!("attack.{n}.first_block_ms"))?,
         });
     }
     Ok(out)
@@ -635,14 +631,21 @@ impl Attacker {
     /// Builds attacker `index` (class `index + 1`): its target, its
     /// accounts (registered with the real token service), forged tokens and
     /// payloads.
-    pub fn new(index: usize, a: &AttackConfig, b: &mut BuildCtx<'_>) -> Result<Attacker, String> {
+    pub fn new(
+        index: usize,
+        a: &AttackConfig,
+        b: &mut BuildCtx<'_>,
+    ) -> Result<Attacker, BuildError> {
         let p = format!("attack[{index}]");
         let source = match &a.target {
             Some(t) => b
                 .sources
                 .iter()
                 .position(|s| &s.spec.name == t)
-                .ok_or_else(|| format!("{p}.target: no traffic named {t:?}"))?,
+                .ok_or_else(|| BuildError::UnknownTraffic {
+                    path: format!("{p}.target"),
+                    name: t.clone(),
+                })?,
             None => 0,
         };
         let src = &b.sources[source];
@@ -679,7 +682,10 @@ impl Attacker {
             salt[4..6].copy_from_slice(&(index as u16).to_le_bytes());
             b.tokens
                 .register_account(&subject, &password, salt)
-                .map_err(|e| format!("{p}.accounts: {e}"))?;
+                .map_err(|source| BuildError::Account {
+                    path: format!("{p}.accounts"),
+                    source,
+                })?;
             accounts.push(OwnAccount {
                 subject,
                 password,
@@ -881,7 +887,7 @@ fn forge(
     kinds: &[Forgery],
     b: &mut BuildCtx<'_>,
     source: usize,
-) -> Result<Vec<(Forgery, std::sync::Arc<str>)>, String> {
+) -> Result<Vec<(Forgery, std::sync::Arc<str>)>, BuildError> {
     let kinds: &[Forgery] = if kinds.is_empty() { &FORGERIES } else { kinds };
     let sources = b.sources;
     let src = &sources[source];
@@ -910,10 +916,11 @@ fn forge(
             secret: secret.to_vec(),
         },
     };
-    rogue
-        .add_key(key_at, &material)
-        .map_err(|e| format!("attack {:?}: {e}", a.name))?;
-    let err = |e: rampart_auth::ServiceError| format!("attack {:?}: {e}", a.name);
+    let err = |source| BuildError::Forge {
+        attack: a.name.clone(),
+        source,
+    };
+    rogue.add_key(key_at, &material).map_err(err)?;
     let mut out = Vec::new();
     for k in 0..FORGED_PER_KIND {
         for &f in kinds {
@@ -953,8 +960,9 @@ fn forge(
                         .issue(b.unix0, &subject(k), "api")
                         .map_err(err)?
                         .access;
-                    tamper(&real)
-                        .ok_or_else(|| format!("attack {:?}: cannot edit a token", a.name))?
+                    tamper(&real).ok_or_else(|| BuildError::Tamper {
+                        attack: a.name.clone(),
+                    })?
                 }
             };
             out.push((f, token.into()));

@@ -679,7 +679,7 @@ impl WorldConfig {
             format!("must be within the controller's [min, max] = [{min}, {max}]")
         });
         if let Err(err) = crate::scaling::build_controller(&s.controller) {
-            e.push("scaling.controller", err);
+            e.push("scaling.controller", err.to_string());
         }
         let t = &self.token_service;
         e.check(t.workers > 0, "token_service.workers", || {

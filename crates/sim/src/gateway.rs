@@ -10,6 +10,7 @@ use rampart_ratelimit::{Local, RuleSet, RuleSetConfig};
 use rampart_time::{Duration, Instant};
 use rampart_waf::abuse::AbuseDetector;
 
+use crate::error::BundleError;
 use crate::policy::CompiledPolicy;
 use crate::slab::ReqId;
 
@@ -61,7 +62,7 @@ impl Gateway {
         life: Instance,
         policy: Rc<CompiledPolicy>,
         rng: ActorRng,
-    ) -> Result<Gateway, String> {
+    ) -> Result<Gateway, BundleError> {
         let limiter = RuleSet::new(
             &policy.bundle.ratelimit,
             RuleSetConfig {
@@ -69,10 +70,9 @@ impl Gateway {
                 fingerprint_seed: 0x5241_4d50_4152_5421,
             },
         )
-        .map_err(|e| format!("policy.ratelimit: {e}"))?;
+        .map_err(BundleError::RateLimit)?;
         let verifier = Verifier::new(policy.bundle.auth.clone());
-        let abuse = AbuseDetector::new(policy.bundle.abuse.clone())
-            .map_err(|e| format!("policy.abuse: {e}"))?;
+        let abuse = AbuseDetector::new(policy.bundle.abuse.clone()).map_err(BundleError::Abuse)?;
         Ok(Gateway {
             id,
             life,
@@ -99,7 +99,7 @@ impl Gateway {
     /// changed (their state starts afresh, as a real reload does) and keeps
     /// the others. Returns whether the verifier was rebuilt, in which case
     /// the driver must reload its keys and revocations.
-    pub fn reload(&mut self, policy: Rc<CompiledPolicy>) -> Result<bool, String> {
+    pub fn reload(&mut self, policy: Rc<CompiledPolicy>) -> Result<bool, BundleError> {
         let old = &self.policy.bundle;
         let new = &policy.bundle;
         if old.ratelimit != new.ratelimit {
@@ -110,11 +110,10 @@ impl Gateway {
                     fingerprint_seed: 0x5241_4d50_4152_5421,
                 },
             )
-            .map_err(|e| format!("policy.ratelimit: {e}"))?;
+            .map_err(BundleError::RateLimit)?;
         }
         if old.abuse != new.abuse {
-            self.abuse =
-                AbuseDetector::new(new.abuse.clone()).map_err(|e| format!("policy.abuse: {e}"))?;
+            self.abuse = AbuseDetector::new(new.abuse.clone()).map_err(BundleError::Abuse)?;
         }
         let verifier = old.auth != new.auth;
         if verifier {

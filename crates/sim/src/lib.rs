@@ -181,6 +181,7 @@
 mod attack;
 mod config;
 mod control_config;
+mod error;
 mod eventlog;
 mod fault;
 mod gateway;
@@ -207,6 +208,7 @@ pub use control_config::{
     KeyLeakConfig, PolicyOverrides, Remediation, RevocationTargetConfig, RolloutConfig,
     SkewDirection, TokenReplayConfig,
 };
+pub use error::{BuildError, BundleError, FleetError, MetricsError};
 pub use eventlog::{EventLog, EventLogSummary};
 pub use fault::FaultConfig;
 pub use meter::{BoxedSink, DiscardSink, reason};
@@ -266,8 +268,12 @@ pub enum SimError {
     Config(Vec<FieldError>),
     /// The world could not be built.
     #[error("cannot build the world: {0}")]
-    Build(String),
+    Build(#[from] BuildError),
     /// An invariant was violated during the run: a bug in the model or a core.
+    ///
+    /// `message` stays prose: each check words its own violation, with the
+    /// instant, and the only reader is a person replaying the seed, so a
+    /// type per check would give no caller anything to match on.
     #[error(
         "invariant violated with seed {seed}: {message}\nreplay with the same scenario and --seed {seed}"
     )]
@@ -317,7 +323,7 @@ pub fn run(cfg: &WorldConfig, sink: Option<BoxedSink>) -> Result<RunOutput, SimE
 /// classes, reasons, counters, gauges and phases from the configuration
 /// alone, when it is built, so a path this catalog does not hold, no run of
 /// `cfg` records, and a scenario can reject it before spending the run.
-pub fn metric_catalog(cfg: &WorldConfig) -> Result<RunMetrics, String> {
+pub fn metric_catalog(cfg: &WorldConfig) -> Result<RunMetrics, MetricsError> {
     let meter = meter::Meter::new(cfg, &[])?;
     Ok(meter.finish(Instant::ZERO).0)
 }
@@ -327,7 +333,7 @@ pub fn metric_catalog(cfg: &WorldConfig) -> Result<RunMetrics, String> {
 pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimError> {
     cfg.validate().map_err(SimError::Config)?;
     let seed = cfg.run.seed;
-    let (mut world, initial) = World::new(cfg.clone()).map_err(SimError::Build)?;
+    let (mut world, initial) = World::new(cfg.clone())?;
     if let Some(s) = opts.sink {
         world.meter.set_sink(s);
     }

@@ -7,6 +7,7 @@ use rampart_metrics::{
 use rampart_time::Instant;
 
 use crate::config::WorldConfig;
+use crate::error::MetricsError;
 use crate::sources::Source;
 
 /// Rejection reasons, as indices into the registered reason names.
@@ -168,23 +169,23 @@ impl std::fmt::Debug for Meter {
 
 impl Meter {
     /// Registers every name the world records, in a fixed order.
-    pub fn new(cfg: &WorldConfig, _sources: &[Source]) -> Result<Meter, String> {
+    pub fn new(cfg: &WorldConfig, _sources: &[Source]) -> Result<Meter, MetricsError> {
         let mut names = Names::new();
-        let legit = names.add_class("legit").map_err(|e| e.to_string())?;
+        let legit = names.add_class("legit")?;
         let mut reasons = Vec::new();
         for r in reason::names() {
-            reasons.push(names.add_reason(&r).map_err(|e| e.to_string())?);
+            reasons.push(names.add_reason(&r)?);
         }
         let mut gauges = Vec::new();
         for g in GAUGES {
-            gauges.push(names.add_gauge(g).map_err(|e| e.to_string())?);
+            gauges.push(names.add_gauge(g)?);
         }
         let attack = crate::attack::register(&mut names, cfg)?;
         let control = crate::world::control::register(cfg, &mut names)?;
         for p in &cfg.run.phases {
             names
                 .add_phase(&p.name, Instant::ZERO + p.start, Instant::ZERO + p.end)
-                .map_err(|e| format!("run.phases: {e}"))?;
+                .map_err(MetricsError::Phase)?;
         }
         let rec = Recorder::new(
             RecorderConfig {
@@ -193,7 +194,7 @@ impl Meter {
             },
             names,
         )
-        .map_err(|e| format!("run.metrics_interval: {e}"))?;
+        .map_err(MetricsError::Interval)?;
         let mut classes: Vec<_> = std::iter::once(legit)
             .chain(attack.iter().map(|a| a.class))
             .collect();

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Errors;
+use crate::error::BundleError;
 
 /// The policy every instance boots with: plain data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,9 +93,8 @@ pub struct CompiledPolicy {
 
 impl CompiledPolicy {
     /// Compiles a bundle.
-    pub fn compile(index: u32, bundle: PolicyBundle) -> Result<Rc<CompiledPolicy>, String> {
-        let inspector =
-            Inspector::new(bundle.waf.clone()).map_err(|e| format!("policy.waf: {e}"))?;
+    pub fn compile(index: u32, bundle: PolicyBundle) -> Result<Rc<CompiledPolicy>, BundleError> {
+        let inspector = Inspector::new(bundle.waf.clone()).map_err(BundleError::Waf)?;
         let ruleset_hash = inspector.ruleset_hash();
         Ok(Rc::new(CompiledPolicy {
             index,

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use rampart_autoscale::{Controller, Hpa, SimpleScaling, StepScaling, TargetTracking};
+use rampart_autoscale::{ConfigError, Controller, Hpa, SimpleScaling, StepScaling, TargetTracking};
 use rampart_time::{Duration, Instant};
 
 /// A controller and the period it asks to run at, if it names one.
@@ -20,26 +20,19 @@ impl std::fmt::Debug for ControllerBox {
 }
 
 /// Builds the controller a configuration names.
-pub fn build_controller(cfg: &ControllerConfig) -> Result<Built, String> {
+pub fn build_controller(cfg: &ControllerConfig) -> Result<Built, ConfigError> {
     Ok(match cfg {
         ControllerConfig::Fixed => None,
         ControllerConfig::Hpa(c) => {
-            let h = Hpa::new(c.clone()).map_err(|e| e.to_string())?;
+            let h = Hpa::new(c.clone())?;
             let period = h.sync_period();
             Some((Box::new(h), Some(period)))
         }
-        ControllerConfig::TargetTracking(c) => Some((
-            Box::new(TargetTracking::new(c.clone()).map_err(|e| e.to_string())?),
-            None,
-        )),
-        ControllerConfig::Step(c) => Some((
-            Box::new(StepScaling::new(c.clone()).map_err(|e| e.to_string())?),
-            None,
-        )),
-        ControllerConfig::Simple(c) => Some((
-            Box::new(SimpleScaling::new(c.clone()).map_err(|e| e.to_string())?),
-            None,
-        )),
+        ControllerConfig::TargetTracking(c) => {
+            Some((Box::new(TargetTracking::new(c.clone())?), None))
+        }
+        ControllerConfig::Step(c) => Some((Box::new(StepScaling::new(c.clone())?), None)),
+        ControllerConfig::Simple(c) => Some((Box::new(SimpleScaling::new(c.clone())?), None)),
     })
 }
 

@@ -14,6 +14,7 @@ use rampart_traffic::{
     Arrivals, Model, Route, RouteId, RouteMix, TraceCursor, TrafficSpec, compile_trace, parse_trace,
 };
 
+use crate::error::BuildError;
 use crate::slab::Kind;
 use crate::world::{Msg, ip_for};
 
@@ -99,19 +100,19 @@ pub struct Source {
 }
 
 impl Source {
-    /// Builds a source and registers its accounts with the token service.
+    /// Builds source `index` and registers its accounts with the token
+    /// service. `path` is the configuration entry it comes from, such as
+    /// `traffic[2]`, for errors.
     pub fn new(
         index: u16,
+        path: &str,
         spec: TrafficSpec,
         seed: u64,
         tokens: &mut TokenService,
-    ) -> Result<Source, String> {
-        let path = format!("traffic[{index}]");
-        let mix = RouteMix::new(spec.routes.clone()).map_err(|errs| {
-            errs.iter()
-                .map(|e| format!("{path}.routes.{e}"))
-                .collect::<Vec<_>>()
-                .join("; ")
+    ) -> Result<Source, BuildError> {
+        let mix = RouteMix::new(spec.routes.clone()).map_err(|errors| BuildError::Routes {
+            path: format!("{path}.routes"),
+            errors,
         })?;
         let start = Instant::ZERO + spec.start.unwrap_or(Duration::ZERO);
         let end = spec.end.map(|e| Instant::ZERO + e);
@@ -125,29 +126,32 @@ impl Source {
                 // The driver (the CLI) reads `path` and hands the text over:
                 // the world never touches the file system.
                 let Some(text) = model.trace_text() else {
-                    return Err(format!(
-                        "{path}.model: trace file {file:?} was not loaded; the driver must load its text"
-                    ));
+                    return Err(BuildError::TraceNotLoaded {
+                        path: format!("{path}.model"),
+                        file: file.clone(),
+                    });
                 };
-                let fmt = |errs: Vec<rampart_traffic::TraceError>| {
-                    errs.iter()
-                        .map(|e| format!("{path}.model.csv: {e}"))
-                        .collect::<Vec<_>>()
-                        .join("; ")
+                let trace_error = |errors: Vec<rampart_traffic::TraceError>| BuildError::Trace {
+                    path: format!("{path}.model.csv"),
+                    errors,
                 };
-                let rows = parse_trace(text).map_err(fmt)?;
-                let (events, clients) = compile_trace(&rows, &mix).map_err(fmt)?;
+                let rows = parse_trace(text).map_err(trace_error)?;
+                let (events, clients) = compile_trace(&rows, &mix).map_err(trace_error)?;
                 n_accounts = n_accounts.max(clients);
                 Driver::Trace(TraceCursor::new(events, start, end))
             }
             other => {
-                return Err(format!(
-                    "{path}.model: {other:?} is not supported by this simulator"
-                ));
+                return Err(BuildError::UnsupportedModel {
+                    path: format!("{path}.model"),
+                    model: Box::new(other.clone()),
+                });
             }
         };
         if n_accounts > ACCOUNTS_MAX {
-            return Err(format!("{path}.accounts: at most {ACCOUNTS_MAX}"));
+            return Err(BuildError::TooManyAccounts {
+                path: format!("{path}.accounts"),
+                max: ACCOUNTS_MAX,
+            });
         }
         let mut accounts = Vec::with_capacity(n_accounts as usize);
         for i in 0..n_accounts {
@@ -158,7 +162,10 @@ impl Source {
             salt[4..6].copy_from_slice(&index.to_le_bytes());
             tokens
                 .register_account(&subject, &password, salt)
-                .map_err(|e| format!("{path}.accounts: {e}"))?;
+                .map_err(|source| BuildError::Account {
+                    path: format!("{path}.accounts"),
+                    source,
+                })?;
             accounts.push(Account {
                 subject,
                 password,
@@ -185,8 +192,14 @@ impl Source {
 
     /// An attacker's source (see [`Source::token_only`]): the spec names
     /// its rate, routes and address pool (one account per address); its
-    /// accounts are not registered with the real token service.
-    pub fn attacker(index: u16, spec: TrafficSpec, seed: u64) -> Result<Source, String> {
+    /// accounts are not registered with the real token service. `path` is
+    /// the attacker's configuration entry, for errors.
+    pub fn attacker(
+        index: u16,
+        path: &str,
+        spec: TrafficSpec,
+        seed: u64,
+    ) -> Result<Source, BuildError> {
         let mut scratch = TokenService::new(rampart_auth::ServiceConfig {
             password: rampart_auth::PasswordConfig {
                 mode: rampart_auth::PasswordMode::Modelled,
@@ -194,7 +207,7 @@ impl Source {
             },
             ..rampart_auth::ServiceConfig::default()
         });
-        let mut s = Source::new(index, spec, seed, &mut scratch)?;
+        let mut s = Source::new(index, path, spec, seed, &mut scratch)?;
         s.token_only = true;
         Ok(s)
     }
@@ -207,14 +220,17 @@ impl Source {
         unix0: Instant,
         access_ttl: Duration,
         seed: u64,
-    ) -> Result<(), String> {
+    ) -> Result<(), BuildError> {
         let mut rng = actor_rng(seed, &format!("sessions/{}", self.spec.name));
         for a in &mut self.accounts {
             let age = rng::uniform_duration(&mut rng, Duration::ZERO, access_ttl);
             let issued = unix0 - age;
-            let pair = tokens
-                .issue(issued, &a.subject, "api")
-                .map_err(|e| format!("traffic.{}: warm session: {e}", self.spec.name))?;
+            let pair = tokens.issue(issued, &a.subject, "api").map_err(|source| {
+                BuildError::WarmSession {
+                    traffic: self.spec.name.clone(),
+                    source,
+                }
+            })?;
             a.store(pair, access_ttl, issued);
         }
         Ok(())

@@ -414,3 +414,134 @@ fn a_zero_delay_retry_loop_stops_with_the_seed_instead_of_hanging() {
         other => panic!("expected a stall, got {other:?}"),
     }
 }
+
+#[test]
+fn the_metric_catalog_refuses_a_repeated_phase_with_the_metrics_error_that_names_it() {
+    let cfg = world(
+        10,
+        1,
+        "10s",
+        r#"
+        [[run.phases]]
+        name = "surge"
+        start = "1s"
+        end = "2s"
+
+        [[run.phases]]
+        name = "surge"
+        start = "3s"
+        end = "4s"
+        "#,
+    );
+    let err = crate::metric_catalog(&cfg).expect_err("two phases share a name");
+    assert!(
+        matches!(
+            &err,
+            crate::MetricsError::Phase(rampart_metrics::NamesError::Duplicate { name, .. })
+                if name == "surge"
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "run.phases: phase `surge` is registered twice"
+    );
+}
+
+#[test]
+fn a_trace_the_driver_did_not_load_is_a_build_error_at_the_model_path() {
+    let mut cfg = world(10, 1, "10s", "");
+    cfg.traffic[0].model = toml::from_str("kind = \"trace\"\npath = \"arrivals.csv\"").unwrap();
+    let err = crate::World::new(cfg).expect_err("the world reads no file");
+    let crate::BuildError::TraceNotLoaded { path, file } = &err else {
+        panic!("expected TraceNotLoaded, got {err:?}")
+    };
+    assert_eq!(path, "traffic[0].model");
+    assert_eq!(file.as_deref(), Some("arrivals.csv"));
+    let msg = err.to_string();
+    assert!(msg.starts_with("traffic[0].model: trace file "), "{msg}");
+    assert!(msg.contains("arrivals.csv"), "{msg}");
+    assert!(
+        msg.ends_with("was not loaded; the driver must load its text"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_unvalidated_waf_policy_fails_the_build_with_the_waf_error_as_its_source() {
+    use std::error::Error as _;
+
+    let mut cfg = world(10, 1, "10s", "");
+    cfg.policy.waf.inbound_threshold = 0;
+    let err = crate::World::new(cfg.clone()).expect_err("a zero threshold blocks everything");
+    assert!(
+        matches!(
+            &err,
+            crate::BuildError::Policy(crate::BundleError::Waf(
+                rampart_waf::PolicyError::ZeroThreshold
+            ))
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "policy.waf: inbound_threshold must be at least 1"
+    );
+    // Through `run`, validation reports the same problem at its path first.
+    let Err(SimError::Config(errs)) = run(&cfg, None) else {
+        panic!("must be refused")
+    };
+    assert!(errs.iter().any(|e| e.path == "policy.waf"), "{errs:?}");
+    // A `SimError::Build` keeps the build error as its source.
+    let sim = SimError::from(err);
+    assert!(
+        sim.to_string()
+            .starts_with("cannot build the world: policy.waf: ")
+    );
+    assert!(sim.source().is_some_and(|s| s.is::<crate::BuildError>()));
+}
+
+#[test]
+fn a_token_attacker_naming_an_unknown_source_fails_the_build_at_its_field() {
+    let cfg = world(
+        10,
+        1,
+        "10s",
+        r#"
+        [[control.key_leaks]]
+        name = "leak"
+        at = "2s"
+        traffic = "nobody"
+        shape = { kind = "constant", rate = "10/s" }
+        "#,
+    );
+    let err = crate::World::new(cfg).expect_err("no such source");
+    assert!(
+        matches!(
+            &err,
+            crate::BuildError::UnknownTraffic { path, name }
+                if path == "control.key_leaks[0].traffic" && name == "nobody"
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "control.key_leaks[0].traffic: no traffic source named \"nobody\""
+    );
+}
+
+#[test]
+fn a_route_list_error_names_the_route_under_its_source_as_validation_does() {
+    let mut cfg = world(10, 1, "10s", "");
+    cfg.traffic[0].routes[1].weight = -1.0;
+    let err = crate::World::new(cfg).expect_err("a negative weight");
+    assert!(
+        matches!(&err, crate::BuildError::Routes { path, errors }
+            if path == "traffic[0].routes" && errors.len() == 1),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "traffic[0].routes[1].weight: -1 is not a finite, non-negative weight"
+    );
+}

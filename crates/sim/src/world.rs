@@ -41,6 +41,7 @@ pub(crate) mod control;
 use control::{Control, ControlEvent};
 
 use crate::config::{LbAlgorithm, RevocationSync, ServiceTime, SigningAlgorithm, WorldConfig};
+use crate::error::{BuildError, FleetError};
 use crate::gateway::Gateway;
 use crate::memo::SigMemo;
 use crate::meter::{Meter, reason};
@@ -220,15 +221,29 @@ pub struct World {
     pub(crate) control: Control,
 }
 
+/// Attempts that were not answered or rejected exactly once, nor awaited:
+/// the conservation invariant, broken. It becomes the prose of a
+/// [`crate::SimError::Invariant`], which reports it with the instant.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "conservation: offered {offered} != completed {completed} + rejected {rejected} + pending {pending}"
+)]
+pub(crate) struct Unconserved {
+    offered: u64,
+    completed: u64,
+    rejected: u64,
+    pending: u64,
+}
+
 /// Instances launched over a run; a guard against a runaway controller.
 const INSTANCES_MAX: usize = 100_000;
 
 impl World {
     /// Builds the world at time zero. Returns the world and the events to
     /// schedule before running.
-    pub fn new(cfg: WorldConfig) -> Result<(World, Vec<(Instant, Msg)>), String> {
+    pub fn new(cfg: WorldConfig) -> Result<(World, Vec<(Instant, Msg)>), BuildError> {
         let seed = cfg.run.seed;
-        let policy = CompiledPolicy::compile(0, cfg.policy.clone())?;
+        let policy = CompiledPolicy::compile(0, cfg.policy.clone()).map_err(BuildError::Policy)?;
         let epoch_ns = cfg.run.start_unix_secs.saturating_mul(1_000_000_000);
         let unix0 = Instant::from_nanos(epoch_ns);
         // The key predates every session that exists when the run starts.
@@ -262,7 +277,7 @@ impl World {
                             secret,
                         },
                     )
-                    .map_err(|e| format!("token_service: {e}"))?;
+                    .map_err(BuildError::SigningKey)?;
                 None
             }
             SigningAlgorithm::Hs256 => {
@@ -274,14 +289,15 @@ impl World {
                             secret: secret.to_vec(),
                         },
                     )
-                    .map_err(|e| format!("token_service: {e}"))?;
+                    .map_err(BuildError::SigningKey)?;
                 Some(("k1".to_owned(), secret.to_vec()))
             }
         };
 
         let mut sources = Vec::with_capacity(cfg.traffic.len());
         for (i, spec) in cfg.traffic.iter().enumerate() {
-            let mut src = Source::new(i as u16, spec.clone(), seed, &mut tokens)?;
+            let path = format!("traffic[{i}]");
+            let mut src = Source::new(i as u16, &path, spec.clone(), seed, &mut tokens)?;
             if cfg.token_service.warm_sessions {
                 src.warm_sessions(&mut tokens, unix0, cfg.token_service.access_ttl, seed)?;
             }
@@ -292,7 +308,8 @@ impl World {
         let mut ext_initial = Vec::new();
         let ext = Ext::new(&cfg, &sources, &mut tokens, unix0, &mut ext_initial)?;
 
-        let (controller, controller_period) = match build_controller(&cfg.scaling.controller)? {
+        let built = build_controller(&cfg.scaling.controller).map_err(BuildError::Controller)?;
+        let (controller, controller_period) = match built {
             Some((c, p)) => (Some(c), p),
             None => (None, None),
         };
@@ -432,11 +449,9 @@ impl World {
         now: Instant,
         lc: &LifecycleConfig,
         out: &mut Vec<(Instant, Msg)>,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, FleetError> {
         if self.instances.len() >= INSTANCES_MAX {
-            return Err(format!(
-                "more than {INSTANCES_MAX} instances launched; the controller is running away"
-            ));
+            return Err(FleetError::TooManyInstances { max: INSTANCES_MAX });
         }
         let id = self.instances.len() as u32;
         let draw = BootDraw {
@@ -451,7 +466,11 @@ impl World {
             life,
             policy,
             actor_rng(self.cfg.run.seed, &format!("gateway/{id}")),
-        )?;
+        )
+        .map_err(|source| FleetError::Cores {
+            instance: id,
+            source,
+        })?;
         if let Some(at) = g.life.next_transition_at(lc) {
             out.push((at, Msg::Lifecycle { instance: id }));
         }
@@ -1277,7 +1296,7 @@ impl World {
         }
         let mut out = Vec::new();
         if let Err(e) = self.reconcile(now, &mut out) {
-            self.violated(ctx, e);
+            self.violated(ctx, e.to_string());
             return;
         }
         Self::schedule_all(ctx, out);
@@ -1287,7 +1306,7 @@ impl World {
     /// Launches or drains instances until the live, non-draining count
     /// equals the desired capacity. Scale-in removes instances that are not
     /// serving yet first, then the newest in service (as a ReplicaSet does).
-    fn reconcile(&mut self, now: Instant, out: &mut Vec<(Instant, Msg)>) -> Result<(), String> {
+    fn reconcile(&mut self, now: Instant, out: &mut Vec<(Instant, Msg)>) -> Result<(), FleetError> {
         self.routable_dirty = true;
         let active: Vec<u32> = self
             .instances
@@ -1318,7 +1337,10 @@ impl World {
                 let t = g
                     .life
                     .begin_drain(now)
-                    .map_err(|e| format!("drain of instance {i} refused: {e}"))?;
+                    .map_err(|source| FleetError::Drain {
+                        instance: i,
+                        source,
+                    })?;
                 if t.to == InstanceState::Terminated {
                     g.terminated_at = Some(now);
                     g.release_cores();
@@ -1461,13 +1483,16 @@ impl World {
 
     /// Checks that every attempt offered was answered or rejected exactly
     /// once, or is still awaited by its client.
-    pub(crate) fn check_conservation(&self) -> Result<(), String> {
+    pub(crate) fn check_conservation(&self) -> Result<(), Unconserved> {
         let (offered, completed, rejected) = self.meter.attempt_totals();
         let (pending, _waiting) = self.reqs.client_counts();
         if offered != completed + rejected + pending {
-            return Err(format!(
-                "conservation: offered {offered} != completed {completed} + rejected {rejected} + pending {pending}"
-            ));
+            return Err(Unconserved {
+                offered,
+                completed,
+                rejected,
+                pending,
+            });
         }
         Ok(())
     }

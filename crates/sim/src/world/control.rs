@@ -37,6 +37,7 @@ use rampart_traffic::{ClientTimeout, Model, Process, RetryPolicy, Route, Traffic
 use super::{Msg, World};
 use crate::config::{RevocationSync, SigningAlgorithm, WorldConfig};
 use crate::control_config::{Remediation, RevocationTargetConfig, SkewDirection, TokenFault};
+use crate::error::{BuildError, FleetError, MetricsError};
 use crate::meter::reason;
 use crate::policy::{CompiledPolicy, PolicyBundle};
 use crate::sources::Source;
@@ -115,77 +116,54 @@ struct AttackerIds {
 }
 
 /// Registers every name this module records, in a fixed order.
-pub(crate) fn register(cfg: &WorldConfig, names: &mut Names) -> Result<ControlIds, String> {
-    let e = |e: rampart_metrics::NamesError| e.to_string();
-    let revoked_accepted = names.add_counter("revoked.accepted").map_err(e)?;
+pub(crate) fn register(cfg: &WorldConfig, names: &mut Names) -> Result<ControlIds, MetricsError> {
+    let revoked_accepted = names.add_counter("revoked.accepted")?;
     let mut lags = cfg.run.revocation_lag_thresholds.clone();
     lags.sort();
     lags.dedup();
     let mut revoked_after = Vec::new();
     for d in lags {
-        let id = names
-            .add_counter(&format!("revoked.accepted_after.{d}"))
-            .map_err(e)?;
+        let id = names.add_counter(&format!("revoked.accepted_after.{d}"))?;
         revoked_after.push((d, id));
     }
-    let truth_overflow = names.add_counter("revoked.truth_overflow").map_err(e)?;
-    let accepted_stale = names.add_counter("verifier.accepted_stale").map_err(e)?;
-    let stale_requests = names.add_counter("stale_policy.requests").map_err(e)?;
-    let reloads = names.add_counter("control.reloads").map_err(e)?;
-    let replacements = names.add_counter("control.replacements").map_err(e)?;
-    let admin_revocations = names.add_counter("control.revocations").map_err(e)?;
-    let exposure_max_ms = names.add_gauge("revoked.exposure_max_ms").map_err(e)?;
-    let revoked_instances = names.add_gauge("revoked.accepted.instances").map_err(e)?;
-    let revoked_instance_max = names
-        .add_gauge("revoked.accepted.instance_max")
-        .map_err(e)?;
-    let stale_instances = names.add_gauge("stale_policy.instances").map_err(e)?;
-    let stale_instance_seconds = names
-        .add_gauge("stale_policy.instance_seconds")
-        .map_err(e)?;
-    let stale_converge_ms = names.add_gauge("stale_policy.converge_ms").map_err(e)?;
+    let truth_overflow = names.add_counter("revoked.truth_overflow")?;
+    let accepted_stale = names.add_counter("verifier.accepted_stale")?;
+    let stale_requests = names.add_counter("stale_policy.requests")?;
+    let reloads = names.add_counter("control.reloads")?;
+    let replacements = names.add_counter("control.replacements")?;
+    let admin_revocations = names.add_counter("control.revocations")?;
+    let exposure_max_ms = names.add_gauge("revoked.exposure_max_ms")?;
+    let revoked_instances = names.add_gauge("revoked.accepted.instances")?;
+    let revoked_instance_max = names.add_gauge("revoked.accepted.instance_max")?;
+    let stale_instances = names.add_gauge("stale_policy.instances")?;
+    let stale_instance_seconds = names.add_gauge("stale_policy.instance_seconds")?;
+    let stale_converge_ms = names.add_gauge("stale_policy.converge_ms")?;
     let mut attackers = Vec::new();
     let mut class_ids = Vec::new();
     for r in &cfg.control.token_replays {
         let n = &r.name;
-        class_ids.push(names.add_class(&format!("attack.{n}")).map_err(e)?);
+        class_ids.push(names.add_class(&format!("attack.{n}"))?);
         attackers.push(AttackerIds {
-            accepted: names
-                .add_counter(&format!("attack.{n}.accepted_after_revocation"))
-                .map_err(e)?,
+            accepted: names.add_counter(&format!("attack.{n}.accepted_after_revocation"))?,
             accepted_after_rotation: None,
-            exposure_max_ms: Some(
-                names
-                    .add_gauge(&format!("attack.{n}.exposure_max_ms"))
-                    .map_err(e)?,
-            ),
+            exposure_max_ms: Some(names.add_gauge(&format!("attack.{n}.exposure_max_ms"))?),
             instances: Some(
-                names
-                    .add_gauge(&format!("attack.{n}.accepted_after_revocation.instances"))
-                    .map_err(e)?,
+                names.add_gauge(&format!("attack.{n}.accepted_after_revocation.instances"))?,
             ),
-            first_block_ms: names
-                .add_gauge(&format!("attack.{n}.first_block_ms"))
-                .map_err(e)?,
+            first_block_ms: names.add_gauge(&format!("attack.{n}.first_block_ms"))?,
         });
     }
     for k in &cfg.control.key_leaks {
         let n = &k.name;
-        class_ids.push(names.add_class(&format!("attack.{n}")).map_err(e)?);
+        class_ids.push(names.add_class(&format!("attack.{n}"))?);
         attackers.push(AttackerIds {
-            accepted: names
-                .add_counter(&format!("attack.{n}.forged_accepted"))
-                .map_err(e)?,
+            accepted: names.add_counter(&format!("attack.{n}.forged_accepted"))?,
             accepted_after_rotation: Some(
-                names
-                    .add_counter(&format!("attack.{n}.forged_accepted_after_rotation"))
-                    .map_err(e)?,
+                names.add_counter(&format!("attack.{n}.forged_accepted_after_rotation"))?,
             ),
             exposure_max_ms: None,
             instances: None,
-            first_block_ms: names
-                .add_gauge(&format!("attack.{n}.first_block_ms"))
-                .map_err(e)?,
+            first_block_ms: names.add_gauge(&format!("attack.{n}.first_block_ms"))?,
         });
     }
     Ok(ControlIds {
@@ -223,7 +201,7 @@ impl ControlIds {
 pub(crate) fn compile_policies(
     cfg: &WorldConfig,
     initial: Rc<CompiledPolicy>,
-) -> Result<Vec<Rc<CompiledPolicy>>, String> {
+) -> Result<Vec<Rc<CompiledPolicy>>, BuildError> {
     let mut out = vec![initial];
     for (i, r) in cfg.control.rollouts.iter().enumerate() {
         let prev = &out[out.len() - 1].bundle;
@@ -247,7 +225,7 @@ pub(crate) fn compile_policies(
         b.version = r.version.clone();
         out.push(
             CompiledPolicy::compile(i as u32 + 1, b)
-                .map_err(|e| format!("control.rollouts[{i}]: {e}"))?,
+                .map_err(|source| BuildError::Rollout { index: i, source })?,
         );
     }
     Ok(out)
@@ -257,36 +235,58 @@ pub(crate) fn compile_policies(
 pub(crate) fn add_attack_sources(
     cfg: &WorldConfig,
     sources: &mut Vec<Source>,
-) -> Result<Vec<u16>, String> {
+) -> Result<Vec<u16>, BuildError> {
     let seed = cfg.run.seed;
     let mut ids = Vec::new();
-    let route_of =
-        |traffic: &str, route: &Option<String>| -> Result<(Vec<Route>, ClientTimeout), String> {
-            let t = cfg
-                .traffic
+    // `entry` is the attacker's configuration entry and `traffic_path` the
+    // field under it that names the source, for errors.
+    let route_of = |entry: &str,
+                    traffic_path: &str,
+                    traffic: &str,
+                    route: &Option<String>|
+     -> Result<(Vec<Route>, ClientTimeout), BuildError> {
+        let t = cfg
+            .traffic
+            .iter()
+            .find(|t| t.name == traffic)
+            .ok_or_else(|| BuildError::UnknownTraffic {
+                path: format!("{entry}.{traffic_path}"),
+                name: traffic.to_owned(),
+            })?;
+        let r = match route {
+            Some(name) => t.routes.iter().find(|r| &r.name == name).ok_or_else(|| {
+                BuildError::UnknownRoute {
+                    path: format!("{entry}.route"),
+                    traffic: traffic.to_owned(),
+                    route: name.clone(),
+                }
+            })?,
+            None => t
+                .routes
                 .iter()
-                .find(|t| t.name == traffic)
-                .ok_or_else(|| format!("no traffic source {traffic:?}"))?;
-            let r = match route {
-                Some(name) => t.routes.iter().find(|r| &r.name == name),
-                None => t.routes.iter().find(|r| r.auth),
-            }
-            .ok_or_else(|| format!("source {traffic:?} has no authenticated route"))?;
-            let mut r = r.clone();
-            r.weight = 1.0;
-            // The mix wants a way to obtain a token; the attacker never takes it.
-            let mut routes = vec![r];
-            if let Some(login) = t.routes.iter().find(|r| r.login) {
-                let mut login = login.clone();
-                login.weight = 0.0;
-                routes.push(login);
-            }
-            Ok((routes, t.timeout))
+                .find(|r| r.auth)
+                .ok_or_else(|| BuildError::NoAuthRoute {
+                    path: format!("{entry}.{traffic_path}"),
+                    traffic: traffic.to_owned(),
+                })?,
         };
+        let mut r = r.clone();
+        r.weight = 1.0;
+        // The mix wants a way to obtain a token; the attacker never takes it.
+        let mut routes = vec![r];
+        if let Some(login) = t.routes.iter().find(|r| r.login) {
+            let mut login = login.clone();
+            login.weight = 0.0;
+            routes.push(login);
+        }
+        Ok((routes, t.timeout))
+    };
     let mut specs = Vec::new();
-    for r in &cfg.control.token_replays {
-        let (route, timeout) = route_of(&r.victim.traffic, &r.route)?;
+    for (i, r) in cfg.control.token_replays.iter().enumerate() {
+        let entry = format!("control.token_replays[{i}]");
+        let (route, timeout) = route_of(&entry, "victim.traffic", &r.victim.traffic, &r.route)?;
         specs.push((
+            entry,
             r.name.clone(),
             r.shape.clone(),
             r.at,
@@ -296,9 +296,11 @@ pub(crate) fn add_attack_sources(
             timeout,
         ));
     }
-    for k in &cfg.control.key_leaks {
-        let (route, timeout) = route_of(&k.traffic, &k.route)?;
+    for (i, k) in cfg.control.key_leaks.iter().enumerate() {
+        let entry = format!("control.key_leaks[{i}]");
+        let (route, timeout) = route_of(&entry, "traffic", &k.traffic, &k.route)?;
         specs.push((
+            entry,
             k.name.clone(),
             k.shape.clone(),
             k.at,
@@ -308,7 +310,7 @@ pub(crate) fn add_attack_sources(
             timeout,
         ));
     }
-    for (name, shape, at, end, ips, route, timeout) in specs {
+    for (entry, name, shape, at, end, ips, route, timeout) in specs {
         let index = sources.len() as u16;
         let spec = TrafficSpec {
             name,
@@ -325,7 +327,7 @@ pub(crate) fn add_attack_sources(
             start: Some(at + Duration::from_millis(1)),
             end,
         };
-        sources.push(Source::attacker(index, spec, seed)?);
+        sources.push(Source::attacker(index, &entry, spec, seed)?);
         ids.push(index);
     }
     Ok(ids)
@@ -1107,8 +1109,12 @@ impl World {
                                     out.push((at, Msg::Lifecycle { instance: old }));
                                 }
                             }
-                            Err(e) => {
-                                self.violated(ctx, format!("drain of instance {old} refused: {e}"));
+                            Err(source) => {
+                                let e = FleetError::Drain {
+                                    instance: old,
+                                    source,
+                                };
+                                self.violated(ctx, e.to_string());
                                 return;
                             }
                         }
@@ -1154,7 +1160,7 @@ impl World {
                             self.meter.count(now, c, 1);
                         }
                         Err(e) => {
-                            self.violated(ctx, e);
+                            self.violated(ctx, e.to_string());
                             return;
                         }
                     }

@@ -21,6 +21,7 @@ use super::pipeline::{Inspect, Presented, connection_cpu};
 use super::{Msg, World};
 use crate::attack::{AttackKind, Attacker, BuildCtx, Forgery};
 use crate::config::{StageCosts, WorldConfig};
+use crate::error::BuildError;
 use crate::eventlog::EventLog;
 use crate::fault::{FaultConfig, FaultState};
 use crate::meter::reason;
@@ -80,7 +81,7 @@ impl Ext {
         tokens: &mut rampart_auth::TokenService,
         unix0: Instant,
         initial: &mut Vec<(Instant, Msg)>,
-    ) -> Result<Ext, String> {
+    ) -> Result<Ext, BuildError> {
         let mut b = BuildCtx {
             seed: cfg.run.seed,
             sources,
@@ -527,7 +528,7 @@ impl World {
             // ASG after its health check); replacements boot as usual.
             let mut out = Vec::new();
             if let Err(e) = self.reconcile(now, &mut out) {
-                self.violated(ctx, e);
+                self.violated(ctx, e.to_string());
                 return;
             }
             Self::schedule_all(ctx, out);
