@@ -6,7 +6,7 @@
 //!   prices, times, an address) instead of prose comments.
 //! * `anchor_zentinel_modsec/*`: the in-run anchor. zentinel-modsec is the
 //!   pure-Rust ModSecurity engine whose published "clean request 1.34 µs"
-//!   is the anchor figure. `published_case` replays that case
+//!   is the latency target's anchor figure. `published_case` replays that case
 //!   exactly (its one-rule set, a bodiless `GET /api/users`, Apple
 //!   M-series in the publication); the other cases run it on this bench's
 //!   requests: the structured order with that one rule (which misfires on

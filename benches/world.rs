@@ -1,4 +1,4 @@
-//! The reference world (issue 7) against the bare kernel, in one run.
+//! The reference world against the bare kernel, in one run.
 //!
 //! * `world/reference_2m`: `scenarios/reference-world.toml` for two minutes
 //!   of virtual time (the surge starts at 36 s and lasts one minute): 10k rps of legit traffic surging to 50k rps for five

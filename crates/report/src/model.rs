@@ -86,7 +86,7 @@ pub struct Cost {
     pub money: f64,
 }
 
-/// One assertion's outcome. The assertion language (issue 9) fills these;
+/// One assertion's outcome. The assertion language fills these;
 /// the report renders whatever it is given.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AssertionResult {

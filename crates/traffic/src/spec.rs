@@ -112,7 +112,7 @@ fn one_account() -> u32 {
     1
 }
 
-/// Alias: the issue calls an entry a client spec.
+/// Alias: an entry is also called a client spec.
 pub type ClientSpec = TrafficSpec;
 
 impl TrafficSpec {

@@ -4,9 +4,11 @@
 //! `world.rs` itself only carries the hook calls. Attack requests travel the
 //! same paths as legit ones (LB, admission, workers, upstreams, answers);
 //! what differs is decided here: what an attempt carries (`attack_begin`),
-//! how a worker judges it with the instance's real cores (`attack_cpu`),
-//! whose credentials a login checks (`login_credentials`), and what an
-//! answer means to the attacker (`attack_answered`).
+//! what it presents to the gateway's one pipeline (`Attacker::presents`;
+//! see `pipeline.rs`), what the verdict means to the attacker
+//! (`attack_judged`, `attack_token_accepted`), whose credentials a login
+//! checks (`login_credentials`), and what an answer means to the attacker
+//! (`attack_answered`).
 
 use std::borrow::Cow;
 use std::sync::Arc;
