@@ -1,6 +1,8 @@
 //! JUnit XML for `rampart check --junit`: one test suite per scenario file,
 //! one test case per assertion; a file that does not load or run is one
-//! test case with an `<error>`. No timings: the file is deterministic.
+//! test case with an `<error>`. Each suite carries its wall time (`time`,
+//! seconds), as CI dashboards expect; the assertion cases of one suite come
+//! from one run and carry none of their own.
 
 use std::fmt::Write;
 
@@ -27,15 +29,18 @@ fn esc(s: &str) -> String {
 pub fn render(results: &[Checked]) -> String {
     let mut body = String::new();
     let (mut tests, mut failures, mut errors) = (0usize, 0usize, 0usize);
+    let mut total_secs = 0.0;
     for c in results {
         let file = c.file.display().to_string();
+        let secs = c.wall.as_secs_f64();
+        total_secs += secs;
         match &c.result {
             Err(e) => {
                 tests += 1;
                 errors += 1;
                 let _ = writeln!(
                     body,
-                    "  <testsuite name=\"{}\" tests=\"1\" failures=\"0\" errors=\"1\">\n    \
+                    "  <testsuite name=\"{}\" tests=\"1\" failures=\"0\" errors=\"1\" time=\"{secs:.3}\">\n    \
                      <testcase classname=\"{0}\" name=\"load and run\">\n      \
                      <error message=\"{}\">{}</error>\n    </testcase>\n  </testsuite>",
                     esc(&file),
@@ -49,7 +54,7 @@ pub fn render(results: &[Checked]) -> String {
                 failures += f;
                 let _ = writeln!(
                     body,
-                    "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{f}\" errors=\"0\">",
+                    "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{f}\" errors=\"0\" time=\"{secs:.3}\">",
                     esc(&file),
                     o.assertions.len()
                 );
@@ -92,6 +97,6 @@ pub fn render(results: &[Checked]) -> String {
     }
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rampart check\" tests=\"{tests}\" \
-         failures=\"{failures}\" errors=\"{errors}\">\n{body}</testsuites>\n"
+         failures=\"{failures}\" errors=\"{errors}\" time=\"{total_secs:.3}\">\n{body}</testsuites>\n"
     )
 }

@@ -466,6 +466,8 @@ pub struct Checked {
     pub result: Result<(Scenario, Outcome), String>,
     /// 2 when the file is invalid, 1 when the run failed.
     pub code: u8,
+    /// Wall time to load and run it.
+    pub wall: std::time::Duration,
 }
 
 fn check(files: &[PathBuf], junit: Option<&Path>, seed: Option<u64>, common: &Common) -> u8 {
@@ -473,11 +475,13 @@ fn check(files: &[PathBuf], junit: Option<&Path>, seed: Option<u64>, common: &Co
     let results: Vec<Checked> = files
         .par_iter()
         .map(|f| {
-            let r = match Scenario::load(f) {
+            let started = std::time::Instant::now();
+            let mut r = match Scenario::load(f) {
                 Err(e) => Checked {
                     file: f.clone(),
                     code: if matches!(e, Error::Run(_)) { 1 } else { 2 },
                     result: Err(e.to_string()),
+                    wall: std::time::Duration::ZERO,
                 },
                 Ok(mut s) => {
                     if let Some(seed) = seed {
@@ -488,16 +492,31 @@ fn check(files: &[PathBuf], junit: Option<&Path>, seed: Option<u64>, common: &Co
                             file: f.clone(),
                             code: 0,
                             result: Ok((s, o)),
+                            wall: std::time::Duration::ZERO,
                         },
                         Err(e) => Checked {
                             file: f.clone(),
                             code: 1,
                             result: Err(e.to_string()),
+                            wall: std::time::Duration::ZERO,
                         },
                     }
                 }
             };
+            r.wall = started.elapsed();
             bar.inc(1);
+            let verdict = match &r.result {
+                Ok((_, o)) if o.passed() => "PASS",
+                Ok(_) => "FAIL",
+                Err(_) => "ERROR",
+            };
+            progress::finished(
+                &bar,
+                common.quiet,
+                &f.display().to_string(),
+                verdict,
+                r.wall,
+            );
             r
         })
         .collect();
@@ -544,6 +563,15 @@ fn check(files: &[PathBuf], junit: Option<&Path>, seed: Option<u64>, common: &Co
     if code == 2 { 2 } else { code }
 }
 
+/// A finished run's verdict, for progress lines.
+pub fn verdict_of(r: &Result<Outcome, Error>) -> &'static str {
+    match r {
+        Ok(o) if o.passed() => "PASS",
+        Ok(_) => "FAIL",
+        Err(_) => "ERROR",
+    }
+}
+
 fn compare(file: &Path, variants: &[String], seed: Option<u64>, common: &Common) -> u8 {
     let base = match load(file) {
         Ok(s) => s,
@@ -576,9 +604,17 @@ fn compare(file: &Path, variants: &[String], seed: Option<u64>, common: &Common)
     let bar = progress::counter(scenarios.len() as u64, "variants", common.quiet);
     let runs: Vec<Result<Outcome, Error>> = scenarios
         .par_iter()
-        .map(|(_, s)| {
+        .map(|(n, s)| {
+            let started = std::time::Instant::now();
             let r = rampart_scenario::run(s);
             bar.inc(1);
+            progress::finished(
+                &bar,
+                common.quiet,
+                &format!("variant {n}"),
+                verdict_of(&r),
+                started.elapsed(),
+            );
             r
         })
         .collect();

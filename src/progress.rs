@@ -65,3 +65,20 @@ pub fn tick_run(bar: &ProgressBar, t: rampart_time::Instant, quiet: bool) {
         bar.set_draw_target(ProgressDrawTarget::stderr());
     }
 }
+
+/// Reports one finished item of parallel work (a scenario of `check`, a
+/// variant of `compare`, a point of `sweep`) when stderr is not a terminal:
+/// one line with its place, its verdict and its wall time, so a CI log shows
+/// steady progress instead of silence and then everything at once. On a
+/// terminal the bar says the same, so nothing is printed.
+pub fn finished(bar: &ProgressBar, quiet: bool, what: &str, verdict: &str, wall: Duration) {
+    if quiet || std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return;
+    }
+    let total = bar.length().unwrap_or(0);
+    eprintln!(
+        "[{}/{total}] {verdict:<5} {what} ({:.1} s)",
+        bar.position(),
+        wall.as_secs_f64()
+    );
+}

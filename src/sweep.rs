@@ -262,9 +262,22 @@ pub fn sweep(a: &SweepArgs, common: &Common) -> u8 {
     let results: Vec<Result<Outcome, rampart_scenario::Error>> = pool.install(|| {
         scenarios
             .par_iter()
-            .map(|(_, _, s)| {
+            .map(|(i, params, s)| {
+                let started = std::time::Instant::now();
                 let r = rampart_scenario::run(s);
                 bar.inc(1);
+                let what = params
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                crate::progress::finished(
+                    &bar,
+                    common.quiet,
+                    &format!("point {i} {what}"),
+                    crate::verdict_of(&r),
+                    started.elapsed(),
+                );
                 r
             })
             .collect()

@@ -26,6 +26,19 @@ fn check_passes_a_healthy_scenario_and_writes_junit() {
         xml.contains("name=\"clients succeed: legit.success_rate &gt;= 99%\""),
         "{xml}"
     );
+    // CI dashboards read each suite's wall time.
+    assert!(xml.contains("errors=\"0\" time=\""), "{xml}");
+    // Off a terminal (as in CI) each finished run says so at once on
+    // stderr, with its verdict and wall time.
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("[1/1] PASS "))
+        .unwrap_or_else(|| panic!("no progress line: {err}"));
+    assert!(
+        line.contains("asserted.toml (") && line.ends_with(" s)"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -129,6 +142,15 @@ fn compare_runs_each_variant_and_writes_one_page_and_a_report_per_variant() {
     assert!(
         stdout.contains("base") && stdout.contains("starved"),
         "{stdout}"
+    );
+    // One line per finished variant on stderr, in whatever order they end.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("PASS  variant base ("), "{err}");
+    assert!(err.contains("FAIL  variant starved ("), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with('[')).count(),
+        2,
+        "{err}"
     );
     let page = std::fs::read_to_string(out.join("asserted.compare/index.html")).unwrap();
     assert!(
