@@ -46,10 +46,23 @@ pub struct ExploreArgs {
     /// Runs at once, each single-threaded [default: the number of cores].
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
+    /// Explore the scenario's [variants.NAME] instead of its base.
+    #[arg(long, value_name = "NAME")]
+    pub variant: Option<String>,
     /// Failures found before, replayed first; new failures are added
-    /// [default: regressions/<stem>.toml beside FILE].
+    /// [default: regressions/<stem>.toml beside FILE, or
+    /// regressions/<stem>.<variant>.toml with --variant].
     #[arg(long, value_name = "PATH")]
     pub regressions: Option<PathBuf>,
+    /// Replay the recorded regressions and run no new case: a quick check
+    /// that the failures found before are fixed.
+    #[arg(long, conflicts_with_all = ["skip_regressions", "cases"])]
+    pub regressions_only: bool,
+    /// Run new cases without replaying the recorded regressions first, so a
+    /// known failure does not stop every run; new failures are still
+    /// recorded.
+    #[arg(long)]
+    pub skip_regressions: bool,
     /// Where reports go (the CLI's global `--out`); the minimal failing
     /// scenario is written under `<out>/explore/<name>/`.
     #[arg(skip)]
@@ -68,7 +81,10 @@ impl ExploreArgs {
             cases: None,
             seed: 0,
             jobs: None,
+            variant: None,
             regressions: None,
+            regressions_only: false,
+            skip_regressions: false,
             out: None,
             quiet: false,
         }
@@ -164,19 +180,36 @@ pub fn execute(args: &ExploreArgs) -> Result<Report, CliError> {
     };
     let scenario = Scenario::parse(&args.file.display().to_string(), &text, &base_dir)?;
     let spec = ExploreSpec::from_scenario(&scenario, Some(&text))?;
+    let scenario = match &args.variant {
+        Some(v) => scenario.with_variant(v)?,
+        None => scenario,
+    };
 
-    let regressions_file = args
-        .regressions
-        .clone()
-        .unwrap_or_else(|| default_regressions_path(&args.file));
+    // A variant's failures are its own: a case that breaks one variant may
+    // not apply to another, so each keeps its own file.
+    let regressions_file = args.regressions.clone().unwrap_or_else(|| {
+        let base = default_regressions_path(&args.file);
+        match &args.variant {
+            Some(v) => base.with_extension(format!("{v}.toml")),
+            None => base,
+        }
+    });
     refuse_input(&args.file, &regressions_file)?;
-    let regressions = read_regressions(&regressions_file)?;
+    let regressions = if args.skip_regressions {
+        Vec::new()
+    } else {
+        read_regressions(&regressions_file)?
+    };
 
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let config = ExploreConfig {
-        cases: args.cases.or(spec.cases).unwrap_or(CASES_DEFAULT),
+        cases: if args.regressions_only {
+            0
+        } else {
+            args.cases.or(spec.cases).unwrap_or(CASES_DEFAULT)
+        },
         seed: args.seed,
         jobs,
         shrink_runs: spec.shrink_runs,
@@ -209,9 +242,7 @@ pub fn execute(args: &ExploreArgs) -> Result<Report, CliError> {
     let mut minimal_file = None;
     if let Some(found) = &summary.found {
         let out_root = args.out.clone().unwrap_or_else(|| PathBuf::from("reports"));
-        let dir = out_root
-            .join("explore")
-            .join(sanitize(&scenario.world.run.name));
+        let dir = out_root.join("explore").join(sanitize(&scenario.label()));
         let file = dir.join("minimal.toml");
         refuse_input(&args.file, &file)?;
         let header = repro_header(args, found, &file);
@@ -342,8 +373,12 @@ fn repro_header(args: &ExploreArgs, found: &Found, file: &Path) -> String {
     let mut h = String::new();
     let _ = writeln!(
         h,
-        "The minimal failing case `rampart explore {}` found",
-        args.file.display()
+        "The minimal failing case `rampart explore {}{}` found",
+        args.file.display(),
+        args.variant
+            .as_deref()
+            .map(|v| format!(" --variant {v}"))
+            .unwrap_or_default()
     );
     match found.origin {
         Origin::Case(i) => {
@@ -516,6 +551,64 @@ ranges = { "scaling.initial" = [1, 8] }
         assert!(!text.contains("[explore]"), "{text}");
         let s = Scenario::load(&minimal).unwrap();
         assert_eq!(s.world.scaling.initial, 3, "{text}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn regressions_can_be_replayed_alone_or_skipped_and_a_variant_keeps_its_own() {
+        let d = scratch("modes");
+        let file = d.join("tiny.toml");
+        // A variant with more accounts per client population.
+        let text = format!("{TINY}\n[variants.more]\n\"traffic[0].accounts\" = 7\n");
+        std::fs::write(&file, &text).unwrap();
+        let mut args = ExploreArgs::new(&file);
+        args.cases = Some(10);
+        args.jobs = Some(1);
+        args.out = Some(d.join("reports"));
+        args.quiet = true;
+        let first = execute(&args).unwrap();
+        assert!(matches!(
+            first.summary.found.as_ref().unwrap().origin,
+            Origin::Case(_)
+        ));
+
+        // Only the recorded failure is replayed, and it still fails.
+        let only = ExploreArgs {
+            regressions_only: true,
+            cases: None,
+            ..args.clone()
+        };
+        let r = execute(&only).unwrap();
+        assert_eq!(r.summary.cases_run, 0);
+        assert_eq!(r.summary.found.unwrap().origin, Origin::Regression(0));
+
+        // Skipped, the new cases run and find the failure afresh.
+        let skip = ExploreArgs {
+            skip_regressions: true,
+            ..args.clone()
+        };
+        let r = execute(&skip).unwrap();
+        assert_eq!(r.summary.regressions_replayed, 0);
+        assert!(matches!(r.summary.found.unwrap().origin, Origin::Case(_)));
+
+        // A variant is explored as itself, with a regressions file and a
+        // minimal scenario of its own.
+        let v = ExploreArgs {
+            variant: Some("more".into()),
+            ..args.clone()
+        };
+        let r = execute(&v).unwrap();
+        assert_eq!(
+            r.regressions_file,
+            d.join("regressions").join("tiny.more.toml")
+        );
+        assert_eq!(r.summary.regressions_replayed, 0);
+        let minimal = r.minimal_file.unwrap();
+        assert_eq!(minimal, d.join("reports/explore/tiny.more/minimal.toml"));
+        let s = Scenario::load(&minimal).unwrap();
+        assert_eq!(s.world.traffic[0].accounts, 7);
+        let header = std::fs::read_to_string(&minimal).unwrap();
+        assert!(header.contains("--variant more"), "{header}");
         let _ = std::fs::remove_dir_all(&d);
     }
 }
