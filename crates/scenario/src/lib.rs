@@ -625,9 +625,26 @@ impl Scenario {
                 de_wrapped::<rampart_sim::PolicyBundle>(v).map(drop)
             }),
         ];
+        // The document with each section's bad keys dropped, while every
+        // broken section can be repaired that way: its semantic errors and
+        // the other sections' are still worth reporting with the type errors.
+        let mut repaired = Some(self.document.clone());
+        let repair = |repaired: &mut Option<Table>, target: &str, fixed: Option<Value>| {
+            let ok = match (repaired.as_mut(), fixed) {
+                (Some(doc), Some(v)) => path::set(doc, target, v).is_ok(),
+                _ => false,
+            };
+            if !ok {
+                *repaired = None;
+            }
+        };
         for (key, check) in sections {
             if let Some(v) = self.document.get(key) {
-                self.section_diags(key, v, check, &mut diags);
+                let before = diags.len();
+                let fixed = self.section_diags(key, v, check, &mut diags);
+                if diags.len() > before {
+                    repair(&mut repaired, key, fixed);
+                }
             }
         }
         let entries: [(&str, SectionCheck); 3] = [
@@ -644,7 +661,12 @@ impl Scenario {
         for (key, check) in entries {
             if let Some(Value::Array(xs)) = self.document.get(key) {
                 for (i, x) in xs.iter().enumerate() {
-                    self.section_diags(&format!("{key}[{i}]"), x, check, &mut diags);
+                    let target = format!("{key}[{i}]");
+                    let before = diags.len();
+                    let fixed = self.section_diags(&target, x, check, &mut diags);
+                    if diags.len() > before {
+                        repair(&mut repaired, &target, fixed);
+                    }
                 }
             }
         }
@@ -658,6 +680,20 @@ impl Scenario {
                 None
             }
         };
+        if world.is_none()
+            && let Some(doc) = repaired.filter(|d| *d != self.document)
+            && let Ok(mut w) = de_doc::<WorldConfig>(&doc)
+        {
+            // Semantic errors of a document whose type errors were reported:
+            // checked on the repaired copy, which is never kept.
+            self.load_traces(&mut w, &mut diags);
+            if let Err(errs) = w.validate() {
+                for fe in errs {
+                    self.push_field_error(&w, &fe.path, &fe.message, &mut diags);
+                }
+            }
+            self.check_references(&w, &mut diags);
+        }
         if let Some(mut world) = world {
             self.load_traces(&mut world, &mut diags);
             if let Err(errs) = world.validate() {
@@ -737,18 +773,21 @@ impl Scenario {
     /// would shift the indices of later errors), and a "missing field" that
     /// the dropping itself caused, or that names a dropped misspelling of
     /// it, ends the pass.
+    /// Reports every type error in section `key`, dropping each bad key in
+    /// turn; returns the section with the bad keys dropped when that reads
+    /// cleanly, so the rest of the document can still be checked.
     fn section_diags(
         &self,
         key: &str,
         v: &Value,
         check: SectionCheck,
         diags: &mut Vec<Diagnostic>,
-    ) {
+    ) -> Option<Value> {
         const ERRORS_PER_SECTION_MAX: usize = 32;
         let mut v = v.clone();
         let mut dropped: Vec<String> = Vec::new();
         for _ in 0..ERRORS_PER_SECTION_MAX {
-            let Err(e) = check(&v) else { return };
+            let Err(e) = check(&v) else { return Some(v) };
             // A field missing because a bad value was dropped, or because
             // its name was misspelt (`inital` dropped, `initial` missing),
             // was said already.
@@ -758,21 +797,22 @@ impl Scenario {
                 .and_then(|m| m.split('`').next())
                 && !closest(field, dropped.iter().filter_map(|d| d.rsplit('.').next())).is_empty()
             {
-                return;
+                return None;
             }
             let (d, sub) = self.serde_diag_at(key, &v, &e);
             diags.push(d);
-            let Some(sub) = sub else { return };
+            let Some(sub) = sub else { return None };
             let mut wrap = Table::new();
             wrap.insert("v".into(), v);
             let inner = format!("v{sub}");
             let removed = path::remove(&mut wrap, &inner).is_some();
             v = wrap.remove("v").expect("put there");
             if !removed {
-                return;
+                return None;
             }
             dropped.push(inner);
         }
+        None
     }
 
     fn serde_diag_doc(&self, e: &toml::de::Error, text2: &str) -> Diagnostic {

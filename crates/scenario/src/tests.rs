@@ -574,3 +574,32 @@ fn a_bad_trace_file_is_located_in_the_trace_file() {
         errs[0]
     );
 }
+
+#[test]
+fn a_type_error_in_one_section_does_not_hide_semantic_errors_in_others() {
+    // `workers` has the wrong type (a type error in [fleet.gateway]); the
+    // phase ends before it starts and the controller's bounds are crossed
+    // (semantic errors elsewhere). All three are reported together.
+    let text = BASE
+        .replacen("workers = 2", "workers = \"two\"", 1)
+        .replacen(
+            "start = \"1s\"\nend = \"3s\"",
+            "start = \"3s\"\nend = \"1s\"",
+            1,
+        )
+        .replacen("[scaling]\ninitial = 2", "[scaling]\ninitial = 0", 1);
+    let errs = errors(&text);
+    assert!(
+        errs.iter().any(|e| e.contains("fleet.gateway.workers")),
+        "the type error: {errs:#?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("scenario.phases[0]") && e.contains("must be before end")),
+        "the phase error: {errs:#?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("scaling.initial")),
+        "the fleet-size error: {errs:#?}"
+    );
+}
