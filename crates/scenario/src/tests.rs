@@ -181,6 +181,19 @@ fn a_misspelt_key_in_a_kind_tagged_table_is_located_at_the_key_not_the_table() {
 }
 
 #[test]
+fn a_duration_or_rate_written_in_words_gets_the_short_form_suggested() {
+    let text = BASE.replace("duration = \"5s\"", "duration = \"10 seconds\"");
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].contains("scenario.duration: "), "{e:?}");
+    assert!(e[0].contains("did you mean `10s`?"), "{e:?}");
+
+    let text = BASE.replace("rate = \"50/s\"", "rate = \"50 per second\"");
+    let e = errors(&text);
+    assert!(e[0].contains("did you mean `50/s`?"), "{e:?}");
+}
+
+#[test]
 fn semantic_errors_come_all_at_once_each_at_its_line() {
     let text = BASE
         .replace("workers = 2", "workers = 0")
