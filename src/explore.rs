@@ -29,6 +29,8 @@ use rampart_explore::case::{Case, standalone_toml};
 use rampart_explore::explore::{ExploreConfig, Found, Origin, Progress, Summary, explore};
 use rampart_explore::space::ExploreSpec;
 
+use crate::output::counted;
+
 /// Cases run when neither the command line nor the file says.
 pub const CASES_DEFAULT: u32 = 100;
 
@@ -233,7 +235,11 @@ pub fn execute(args: &ExploreArgs) -> Result<Report, CliError> {
         Progress::Regression | Progress::Case => bar.inc(1),
         Progress::ShrinkStart => bar.set_message("failed; shrinking"),
         Progress::Shrink { runs, steps } => {
-            bar.set_message(format!("shrinking: {runs} runs, {steps} steps smaller"));
+            bar.set_message(format!(
+                "shrinking: {}, {} smaller",
+                counted(runs, "run"),
+                counted(steps, "step")
+            ));
         }
     };
     let summary = explore(&scenario, &spec, &config, &regressions, &on_progress);
@@ -384,8 +390,10 @@ fn repro_header(args: &ExploreArgs, found: &Found, file: &Path) -> String {
         Origin::Case(i) => {
             let _ = writeln!(
                 h,
-                "(--seed {}, case {i}; shrunk in {} runs, {} steps smaller).",
-                args.seed, found.shrink_runs, found.shrink_steps
+                "(--seed {}, case {i}; shrunk in {}, {} smaller).",
+                args.seed,
+                counted(found.shrink_runs, "run"),
+                counted(found.shrink_steps, "step")
             );
         }
         Origin::Regression(i) => {
@@ -432,8 +440,11 @@ pub fn render_summary(args: &ExploreArgs, r: &Report) -> String {
         None => {
             let _ = writeln!(
                 out,
-                "explore: {} cases held (--seed {}) in {:.1}s, {:.0} cases/min",
-                s.cases_run, args.seed, r.elapsed_secs, per_min
+                "explore: {} held (--seed {}) in {:.1}s, {:.0} cases/min",
+                counted(s.cases_run, "case"),
+                args.seed,
+                r.elapsed_secs,
+                per_min
             );
         }
         Some(f) => {
@@ -448,9 +459,9 @@ pub fn render_summary(args: &ExploreArgs, r: &Report) -> String {
             if f.shrink_runs > 0 {
                 let _ = writeln!(
                     out,
-                    "shrunk in {} runs ({} steps smaller): {} -> {}",
-                    f.shrink_runs,
-                    f.shrink_steps,
+                    "shrunk in {} ({} smaller): {} -> {}",
+                    counted(f.shrink_runs, "run"),
+                    counted(f.shrink_steps, "step"),
                     f.original.size(),
                     f.minimal.size()
                 );
@@ -475,9 +486,10 @@ pub fn render_summary(args: &ExploreArgs, r: &Report) -> String {
     if s.invalid > 0 {
         let _ = writeln!(
             out,
-            "{} of {} cases gave an invalid scenario and were skipped; the first:\n  {}",
+            "{} of {} gave an invalid scenario and {} skipped; the first:\n  {}",
             s.invalid,
-            s.cases_run,
+            counted(s.cases_run, "case"),
+            if s.invalid == 1 { "was" } else { "were" },
             s.first_invalid
                 .as_deref()
                 .unwrap_or("")

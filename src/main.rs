@@ -302,9 +302,10 @@ fn preflight(s: &Scenario, events: Option<u64>, quiet: bool) {
     {
         eprintln!(
             "warning: {} offers about {} requests, each a line of events.jsonl: the log will \
-             stop at --events-max ({cap} lines) and count what it drops",
+             stop at --events-max ({}) and count what it drops",
             s.label(),
-            human_count(requests)
+            human_count(requests),
+            output::counted(cap, "line")
         );
     }
     let secs = requests / REQUESTS_PER_WALL_SECOND;
@@ -427,9 +428,9 @@ fn run_one(s: Scenario, path: Option<&Path>, flags: RunFlags<'_>, common: &Commo
         println!("report:    {}", dir.join("index.html").display());
         if let Some(ev) = outcome.output.events {
             println!(
-                "events:    {} ({} lines{})",
+                "events:    {} ({}{})",
                 dir.join("events.jsonl").display(),
-                ev.written,
+                output::counted(ev.written, "line"),
                 if ev.dropped > 0 {
                     format!(", {} dropped past the cap", ev.dropped)
                 } else {
@@ -444,7 +445,10 @@ fn run_one(s: Scenario, path: Option<&Path>, flags: RunFlags<'_>, common: &Commo
         0
     } else {
         let failed = outcome.assertions.iter().filter(|a| !a.passed).count();
-        eprintln!("{failed} of {} assertions failed", outcome.assertions.len());
+        eprintln!(
+            "{failed} of {} failed",
+            output::counted(outcome.assertions.len(), "assertion")
+        );
         1
     }
 }
@@ -537,12 +541,19 @@ fn check(files: &[PathBuf], junit: Option<&Path>, seed: Option<u64>, common: &Co
                 if !common.quiet {
                     let verdict = if o.passed() { "PASS" } else { "FAIL" };
                     let held = o.assertions.iter().filter(|a| a.passed).count();
+                    // The noun and verb agree with the total: "1/1 assertion holds".
+                    let total = o.assertions.len();
                     println!(
-                        "{verdict}  {}  ({}, seed {}: {held}/{} assertions hold)",
+                        "{verdict}  {}  ({}, seed {}: {held}/{} {})",
                         c.file.display(),
                         s.world.run.name,
                         s.world.run.seed,
-                        o.assertions.len()
+                        total,
+                        if total == 1 {
+                            "assertion holds"
+                        } else {
+                            "assertions hold"
+                        }
                     );
                     output::print_assertions(o);
                 }
@@ -713,11 +724,11 @@ fn validate(files: &[PathBuf], common: &Common) -> u8 {
                 if !common.quiet {
                     let (hash, version) = s.policy_id();
                     println!(
-                        "ok: {} ({}; {} assertions, {} variants; policy {version} {})",
+                        "ok: {} ({}; {}, {}; policy {version} {})",
                         f.display(),
                         s.world.run.name,
-                        s.assertions.len(),
-                        s.variants.len(),
+                        output::counted(s.assertions.len(), "assertion"),
+                        output::counted(s.variants.len(), "variant"),
                         &hash[..8]
                     );
                 }

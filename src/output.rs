@@ -353,6 +353,13 @@ pub fn render(s: &Scenario, out: &Outcome, command: &str) -> String {
     rampart_report::render_run(&parts.report(s, out, command))
 }
 
+/// `n` and `noun`, plural unless `n` is one: "1 assertion", "2 assertions".
+/// Every noun the binary counts takes a plain "s".
+pub fn counted<T: std::fmt::Display + PartialEq + From<u8>>(n: T, noun: &str) -> String {
+    let s = if n == T::from(1) { "" } else { "s" };
+    format!("{n} {noun}{s}")
+}
+
 /// A short table of what held and what broke.
 pub fn print_summary(s: &Scenario, o: &Outcome, elapsed: std::time::Duration) {
     let out = &o.output;

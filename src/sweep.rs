@@ -242,9 +242,10 @@ pub fn sweep(a: &SweepArgs, common: &Common) -> u8 {
     let w = Writer::new([a.file.as_path()]);
     if !common.quiet {
         println!(
-            "sweep {}: {} of {total} points{}",
+            "sweep {}: {} of {}{}",
             a.file.display(),
             scenarios.len(),
+            output::counted(total, "point"),
             shard
                 .map(|(k, n)| format!(" (shard {k}/{n})"))
                 .unwrap_or_default()
@@ -255,7 +256,10 @@ pub fn sweep(a: &SweepArgs, common: &Common) -> u8 {
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: cannot start {jobs} workers: {e}");
+            eprintln!(
+                "error: cannot start {}: {e}",
+                output::counted(jobs, "worker")
+            );
             return 1;
         }
     };
@@ -399,7 +403,10 @@ fn write_sweep(f: &SweepFile, dir: &Path, w: &Writer, common: &Common) -> u8 {
     }
     if !common.quiet {
         let failed = f.points.iter().filter(|p| !p.passed).count();
-        println!("{} points, {failed} with failed assertions", f.points.len());
+        println!(
+            "{}, {failed} with failed assertions",
+            output::counted(f.points.len(), "point")
+        );
         println!("sweep:     {}", dir.join("sweep.json").display());
         println!("report:    {}", dir.join("index.html").display());
     }
@@ -437,10 +444,11 @@ pub fn merge(dirs: &[PathBuf], common: &Common) -> u8 {
     for (p, f) in &files {
         if f.sweep_id != id || f.total_points != total {
             eprintln!(
-                "error: {}: from another sweep (id {} of {} points, expected {id} of {total})",
+                "error: {}: from another sweep (id {} of {}, expected {id} of {})",
                 p.display(),
                 f.sweep_id,
-                f.total_points
+                output::counted(f.total_points, "point"),
+                output::counted(total, "point")
             );
             return 2;
         }
@@ -473,8 +481,9 @@ pub fn merge(dirs: &[PathBuf], common: &Common) -> u8 {
     let code = write_sweep(&merged, &dir, &w, common);
     if merged.points.len() < total {
         eprintln!(
-            "warning: incomplete sweep: {} of {total} points merged",
-            merged.points.len()
+            "warning: incomplete sweep: {} of {} merged",
+            merged.points.len(),
+            output::counted(total, "point")
         );
         return code.max(1);
     }

@@ -757,7 +757,12 @@ impl Scenario {
         let mut wrap = Table::new();
         wrap.insert("v".into(), v.clone());
         let text2 = toml::to_string(&wrap).unwrap_or_default();
-        let sub = self.locate_in_text(&text2, e, "v");
+        let sub = self.locate_in_text(&text2, e, "v").map(|rest| {
+            match unknown_key_in(&wrap, &format!("v{rest}"), e.message()) {
+                Some(k) => format!("{rest}.{k}"),
+                None => rest,
+            }
+        });
         let path = match &sub {
             Some(rest) => format!("{key}{rest}"),
             None => key.to_owned(),
@@ -822,7 +827,10 @@ impl Scenario {
         );
         match self.locate_in_text(text2, e, "") {
             Some(p) if !p.is_empty() => {
-                let p = p.trim_start_matches('.').to_owned();
+                let mut p = p.trim_start_matches('.').to_owned();
+                if let Some(k) = unknown_key_in(&self.document, &p, e.message()) {
+                    p = format!("{p}.{k}");
+                }
                 self.diag(&p, msg, e.message().starts_with("unknown field"))
             }
             _ => {
@@ -1197,6 +1205,17 @@ fn is_under(ancestor: &str, p: &str) -> bool {
     p == ancestor
         || p.strip_prefix(ancestor)
             .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+}
+
+/// The key an ``unknown field `X` `` error names, quoted for a path, when
+/// the table at `at` holds it. serde reads a table whose variant is picked
+/// by `kind` (an internally tagged or flattened enum) through a buffer
+/// without spans, so the error's span covers the whole table; the key is
+/// the place to point at.
+fn unknown_key_in(doc: &Table, at: &str, message: &str) -> Option<String> {
+    let key = message.strip_prefix("unknown field `")?.split('`').next()?;
+    let table = path::get(doc, at)?.as_table()?;
+    table.contains_key(key).then(|| quote_key(key))
 }
 
 fn quote_key(k: &str) -> String {

@@ -148,6 +148,52 @@ fn a_misspelt_key_is_located_and_gets_a_suggestion() {
 }
 
 #[test]
+fn a_misspelt_key_in_a_kind_tagged_table_is_located_at_the_key_not_the_table() {
+    // Entries picked by `kind` (attack, fault, a traffic model) are read by
+    // serde through a buffer that forgets where the key was.
+    let attack = "\n[[attack]]\nname = \"stuffing\"\nkind = \"credential_stuffing\"\n\
+                  start = \"1s\"\nend = \"3s\"\nshape = { kind = \"constant\", rate = \"10/s\" }\n\
+                  valid_ratoi = 0.1\n";
+    let fault = "\n[[fault]]\nkind = \"zone_loss\"\nat = \"2s\"\npercnt = 50.0\n";
+    let text =
+        format!("{BASE}{attack}{fault}").replace("process = \"poisson\"", "proces = \"poisson\"");
+    let e = errors(&text);
+    for (needle, path, wanted) in [
+        ("valid_ratoi", "attack[0].valid_ratoi", "valid_ratio"),
+        ("percnt", "fault[0].percnt", "percent"),
+        ("proces", "traffic[0].model.proces", "process"),
+    ] {
+        let (i, l) = text
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(needle))
+            .unwrap();
+        let col = l.find(needle).unwrap() + 1;
+        let d = e
+            .iter()
+            .find(|d| d.contains(&format!(": {path}: ")))
+            .unwrap_or_else(|| panic!("{path}: {e:#?}"));
+        assert!(d.starts_with(&format!("s.toml:{}:{col}: ", i + 1)), "{d}");
+        assert!(d.contains(&format!("did you mean `{wanted}`?")), "{d}");
+        let caret = format!("| {}{}", " ".repeat(col - 1), "^".repeat(needle.len()));
+        assert!(d.ends_with(&caret), "{d}");
+    }
+}
+
+#[test]
+fn a_duration_or_rate_written_in_words_gets_the_short_form_suggested() {
+    let text = BASE.replace("duration = \"5s\"", "duration = \"10 seconds\"");
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].contains("scenario.duration: "), "{e:?}");
+    assert!(e[0].contains("did you mean `10s`?"), "{e:?}");
+
+    let text = BASE.replace("rate = \"50/s\"", "rate = \"50 per second\"");
+    let e = errors(&text);
+    assert!(e[0].contains("did you mean `50/s`?"), "{e:?}");
+}
+
+#[test]
 fn semantic_errors_come_all_at_once_each_at_its_line() {
     let text = BASE
         .replace("workers = 2", "workers = 0")

@@ -280,6 +280,9 @@ pub struct ParseDurationError {
     pub offset: usize,
     /// What was wrong, as a sentence fragment.
     pub reason: &'static str,
+    /// The input in the accepted form, when it reads as a duration written
+    /// in words (`10 seconds` gives `10s`).
+    pub suggestion: Option<String>,
 }
 
 impl fmt::Display for ParseDurationError {
@@ -288,7 +291,11 @@ impl fmt::Display for ParseDurationError {
             f,
             "{} at byte {} (expected a duration such as \"250ms\", \"1.5s\" or \"1h30m\"; units: ns, us, ms, s, m, h, d)",
             self.reason, self.offset
-        )
+        )?;
+        if let Some(s) = &self.suggestion {
+            write!(f, "; did you mean `{s}`?")?;
+        }
+        Ok(())
     }
 }
 
@@ -307,6 +314,48 @@ fn unit_ns(unit: &str) -> Option<u64> {
     })
 }
 
+/// The unit symbol for a unit as people write it in words (`seconds`,
+/// `mins`, `millis`), so an error can show the accepted spelling.
+fn spoken_unit(word: &str) -> Option<&'static str> {
+    Some(match word.to_lowercase().as_str() {
+        "ns" | "nsec" | "nanos" | "nanosecond" | "nanoseconds" => "ns",
+        "us" | "µs" | "usec" | "micros" | "microsecond" | "microseconds" => "us",
+        "ms" | "msec" | "msecs" | "milli" | "millis" | "millisecond" | "milliseconds" => "ms",
+        "s" | "sec" | "secs" | "second" | "seconds" => "s",
+        "m" | "min" | "mins" | "minute" | "minutes" => "m",
+        "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+        "d" | "day" | "days" => "d",
+        _ => return None,
+    })
+}
+
+/// `s` in the accepted form if it is a duration written the way people say
+/// it: `10 seconds` → `10s`, `1 hour 30 minutes` → `1h30m`, `250 millis` →
+/// `250ms`. Terms may be separated by spaces, commas or "and".
+fn spoken(s: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        if n == 0 {
+            return None;
+        }
+        out.push_str(&rest[..n]);
+        rest = rest[n..].trim_start();
+        let w = rest
+            .find(|c: char| !c.is_alphabetic())
+            .unwrap_or(rest.len());
+        out.push_str(spoken_unit(&rest[..w])?);
+        rest = rest[w..].trim_start_matches([' ', '\t', ',']);
+        if let Some(r) = rest.strip_prefix("and ") {
+            rest = r.trim_start();
+        }
+    }
+    (out != s && parse_terms(&out).is_ok()).then_some(out)
+}
+
 impl FromStr for Duration {
     type Err = ParseDurationError;
 
@@ -315,70 +364,82 @@ impl FromStr for Duration {
     /// `0` is accepted. Anything that would overflow is an error, not a
     /// silent saturation, since a typo in a file should be reported.
     fn from_str(s: &str) -> Result<Duration, ParseDurationError> {
-        let err = |offset, reason| ParseDurationError { offset, reason };
-        let bytes = s.as_bytes();
-        if s.trim().is_empty() {
-            return Err(err(0, "empty duration"));
+        parse_terms(s).map_err(|e| ParseDurationError {
+            suggestion: spoken(s),
+            ..e
+        })
+    }
+}
+
+/// The grammar of `Duration::from_str`, without the suggestion.
+fn parse_terms(s: &str) -> Result<Duration, ParseDurationError> {
+    let err = |offset, reason| ParseDurationError {
+        offset,
+        reason,
+        suggestion: None,
+    };
+    let bytes = s.as_bytes();
+    if s.trim().is_empty() {
+        return Err(err(0, "empty duration"));
+    }
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total: u64 = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
         }
-        if s == "0" {
-            return Ok(Duration::ZERO);
-        }
-        let mut total: u64 = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            let start = i;
+        let int_part = &s[start..i];
+        let mut frac_part = "";
+        if i < bytes.len() && bytes[i] == b'.' {
+            i += 1;
+            let fstart = i;
             while i < bytes.len() && bytes[i].is_ascii_digit() {
                 i += 1;
             }
-            let int_part = &s[start..i];
-            let mut frac_part = "";
-            if i < bytes.len() && bytes[i] == b'.' {
-                i += 1;
-                let fstart = i;
-                while i < bytes.len() && bytes[i].is_ascii_digit() {
-                    i += 1;
-                }
-                frac_part = &s[fstart..i];
+            frac_part = &s[fstart..i];
+        }
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err(err(start, "expected a number"));
+        }
+        let ustart = i;
+        while i < bytes.len() && !bytes[i].is_ascii_digit() && bytes[i] != b'.' {
+            i += 1;
+        }
+        let unit = &s[ustart..i];
+        if unit.is_empty() {
+            return Err(err(ustart, "missing unit"));
+        }
+        let per = unit_ns(unit).ok_or(err(ustart, "unknown unit"))?;
+        let int: u64 = if int_part.is_empty() {
+            0
+        } else {
+            int_part
+                .parse()
+                .map_err(|_| err(start, "number too large"))?
+        };
+        let mut term = int
+            .checked_mul(per)
+            .ok_or(err(start, "duration too large"))?;
+        // Exact fraction: digits beyond nanosecond precision are dropped.
+        let mut scale = per;
+        for d in frac_part.bytes() {
+            scale /= 10;
+            if scale == 0 {
+                break;
             }
-            if int_part.is_empty() && frac_part.is_empty() {
-                return Err(err(start, "expected a number"));
-            }
-            let ustart = i;
-            while i < bytes.len() && !bytes[i].is_ascii_digit() && bytes[i] != b'.' {
-                i += 1;
-            }
-            let unit = &s[ustart..i];
-            if unit.is_empty() {
-                return Err(err(ustart, "missing unit"));
-            }
-            let per = unit_ns(unit).ok_or(err(ustart, "unknown unit"))?;
-            let int: u64 = if int_part.is_empty() {
-                0
-            } else {
-                int_part
-                    .parse()
-                    .map_err(|_| err(start, "number too large"))?
-            };
-            let mut term = int
-                .checked_mul(per)
-                .ok_or(err(start, "duration too large"))?;
-            // Exact fraction: digits beyond nanosecond precision are dropped.
-            let mut scale = per;
-            for d in frac_part.bytes() {
-                scale /= 10;
-                if scale == 0 {
-                    break;
-                }
-                term = term
-                    .checked_add(u64::from(d - b'0') * scale)
-                    .ok_or(err(start, "duration too large"))?;
-            }
-            total = total
-                .checked_add(term)
+            term = term
+                .checked_add(u64::from(d - b'0') * scale)
                 .ok_or(err(start, "duration too large"))?;
         }
-        Ok(Duration(total))
+        total = total
+            .checked_add(term)
+            .ok_or(err(start, "duration too large"))?;
     }
+    Ok(Duration(total))
 }
 
 impl fmt::Display for Duration {
@@ -514,6 +575,39 @@ mod tests {
             "500000d".parse::<Duration>().is_err(),
             "overflow must be an error"
         );
+    }
+
+    #[test]
+    fn a_duration_written_in_words_gets_the_short_form_suggested() {
+        for (text, short) in [
+            ("10 seconds", "10s"),
+            ("5 minutes", "5m"),
+            ("2 hours", "2h"),
+            ("250 millis", "250ms"),
+            ("1 sec", "1s"),
+            ("1.5 Seconds", "1.5s"),
+            ("5 s", "5s"),
+            ("3days", "3d"),
+            ("1 hour 30 minutes", "1h30m"),
+            ("1 hour and 30 mins", "1h30m"),
+        ] {
+            let e = text.parse::<Duration>().unwrap_err();
+            assert_eq!(e.suggestion.as_deref(), Some(short), "{text}");
+            let m = e.to_string();
+            assert!(m.ends_with(&format!("; did you mean `{short}`?")), "{m}");
+            assert!(m.starts_with("unknown unit at byte "), "{m}");
+        }
+        for text in [
+            "10 fortnights",
+            "ten seconds",
+            "5",
+            "",
+            "1s2",
+            "5 seconds ago",
+        ] {
+            let e = text.parse::<Duration>().unwrap_err();
+            assert_eq!(e.suggestion, None, "{text}");
+        }
     }
 
     #[test]

@@ -27,7 +27,10 @@ use std::str::FromStr;
 /// Why a quantity did not parse. The message says what was wrong and names
 /// the expected form, so a scenario loader can show it next to the field.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {input:?}: {reason} (expected {expected})")]
+#[error(
+    "invalid {what} {input:?}: {reason} (expected {expected}){}",
+    .suggestion.as_ref().map_or(String::new(), |s| format!("; did you mean `{s}`?"))
+)]
 #[non_exhaustive]
 pub struct ParseUnitError {
     /// Which quantity was being parsed: "rate", "byte size", ...
@@ -38,6 +41,9 @@ pub struct ParseUnitError {
     pub reason: &'static str,
     /// The accepted form, with examples.
     pub expected: &'static str,
+    /// The input in the accepted form, when it reads as one written in
+    /// words (`10 per second` gives `10/s`).
+    pub suggestion: Option<String>,
 }
 
 const RATE_FORM: &str =
@@ -144,6 +150,7 @@ impl FromStr for Rate {
             input: s.to_owned(),
             reason,
             expected: RATE_FORM,
+            suggestion: spoken_rate(s),
         };
         if s == "0" {
             return Ok(Rate::ZERO);
@@ -171,6 +178,25 @@ impl FromStr for Rate {
         let v = parse_decimal(number, exp10).map_err(err)? / seconds;
         Rate::per_second(v).ok_or_else(|| err("number too large"))
     }
+}
+
+/// `s` in the accepted form if it is a rate written the way people say it:
+/// `10 per second` or `10/second` → `10/s`, `5 per minute` → `5/min`,
+/// `100 rps` → `100/s`.
+fn spoken_rate(s: &str) -> Option<String> {
+    let t = s.trim();
+    let (count, per) = t
+        .split_once(" per ")
+        .or_else(|| t.split_once('/'))
+        .or_else(|| t.strip_suffix("rps").map(|c| (c, "s")))?;
+    let unit = match per.trim().to_lowercase().as_str() {
+        "s" | "sec" | "secs" | "second" | "seconds" => "s",
+        "m" | "min" | "mins" | "minute" | "minutes" => "min",
+        "h" | "hr" | "hour" | "hours" => "h",
+        _ => return None,
+    };
+    let out = format!("{}/{unit}", count.trim());
+    (out != s && out.parse::<Rate>().is_ok()).then_some(out)
 }
 
 impl fmt::Display for Rate {
@@ -224,6 +250,7 @@ impl FromStr for ByteSize {
             input: s.to_owned(),
             reason,
             expected: BYTES_FORM,
+            suggestion: None,
         };
         let split = s
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -326,6 +353,7 @@ impl FromStr for Ratio {
             input: s.to_owned(),
             reason,
             expected: RATIO_FORM,
+            suggestion: None,
         };
         let number = s.strip_suffix('x').unwrap_or(s);
         Ok(Ratio(parse_decimal(number, 0).map_err(err)?))
@@ -368,6 +396,7 @@ impl FromStr for Percent {
             input: s.to_owned(),
             reason,
             expected: PERCENT_FORM,
+            suggestion: None,
         };
         let Some(number) = s.strip_suffix('%') else {
             return Err(err(
@@ -501,6 +530,29 @@ mod tests {
         }
         let e = "500".parse::<Rate>().unwrap_err();
         assert!(e.reason.contains("ambiguous"), "{e}");
+    }
+
+    #[test]
+    fn a_rate_written_in_words_gets_the_short_form_suggested() {
+        for (text, short) in [
+            ("10 per second", "10/s"),
+            ("10/second", "10/s"),
+            ("1.5k per sec", "1.5k/s"),
+            ("5 per minute", "5/min"),
+            ("60 per hour", "60/h"),
+            ("100 rps", "100/s"),
+            ("10 / s", "10/s"),
+        ] {
+            let e = text.parse::<Rate>().unwrap_err();
+            assert_eq!(e.suggestion.as_deref(), Some(short), "{text}");
+            let m = e.to_string();
+            assert!(m.ends_with(&format!("; did you mean `{short}`?")), "{m}");
+            assert!(m.contains("expected a rate such as"), "{m}");
+        }
+        for text in ["10 per fortnight", "ten per second", "500", "5/x"] {
+            let e = text.parse::<Rate>().unwrap_err();
+            assert_eq!(e.suggestion, None, "{text}");
+        }
     }
 
     #[test]
