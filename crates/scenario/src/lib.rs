@@ -806,7 +806,7 @@ impl Scenario {
             }
             let (d, sub) = self.serde_diag_at(key, &v, &e);
             diags.push(d);
-            let Some(sub) = sub else { return None };
+            let sub = sub?;
             let mut wrap = Table::new();
             wrap.insert("v".into(), v);
             let inner = format!("v{sub}");
