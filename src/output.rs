@@ -297,6 +297,7 @@ pub fn report_assertion(o: &rampart_scenario::AssertionOutcome) -> rampart_repor
         expr: o.label(),
         phase: o.assertion.during.clone(),
         measured: o.measured,
+        measured_text: o.measured_text(),
         threshold: o.assertion.threshold_text.clone(),
         passed: o.passed,
     }

@@ -47,6 +47,7 @@
 //!     expr: "legit.latency.p99 <= 25ms".into(),
 //!     phase: None,
 //!     measured: Some(26.0),
+//!     measured_text: "26ms".into(),
 //!     threshold: "25ms".into(),
 //!     passed: false,
 //! }];

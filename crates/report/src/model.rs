@@ -96,6 +96,9 @@ pub struct AssertionResult {
     pub phase: Option<String>,
     /// The value measured, or `None` when the metric had no data.
     pub measured: Option<f64>,
+    /// The measured value written in the threshold's unit, such as `99.2%`
+    /// against `99%` or `48.5ms` against `30ms`: what the page shows.
+    pub measured_text: String,
     /// The threshold as written, such as `300ms`.
     pub threshold: String,
     /// Whether it held.

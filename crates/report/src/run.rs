@@ -56,11 +56,18 @@ pub(crate) fn verdict(s: &mut String, a: &[AssertionResult]) {
         return;
     }
     if failed > 0 {
+        let noun = if a.len() == 1 {
+            "assertion"
+        } else {
+            "assertions"
+        };
         let _ = writeln!(
             s,
-            "<div class=\"verdict fail\">FAIL: {failed} of {} assertions failed</div>",
+            "<div class=\"verdict fail\">FAIL: {failed} of {} {noun} failed</div>",
             a.len()
         );
+    } else if a.len() == 1 {
+        s.push_str("<div class=\"verdict pass\">PASS: the one assertion holds</div>\n");
     } else {
         let _ = writeln!(
             s,
@@ -90,8 +97,7 @@ pub(crate) fn verdict(s: &mut String, a: &[AssertionResult]) {
             x.phase
                 .as_deref()
                 .map_or_else(|| "whole run".to_owned(), html),
-            x.measured
-                .map_or_else(|| "no data".to_owned(), |v| num(Some(v))),
+            html(&x.measured_text),
             html(&x.threshold),
         );
     }

@@ -173,6 +173,7 @@ fn pass(expr: &str, measured: f64) -> AssertionResult {
         expr: expr.into(),
         phase: None,
         measured: Some(measured),
+        measured_text: format!("{measured}"),
         threshold: "300ms".into(),
         passed: true,
     }
@@ -221,6 +222,7 @@ fn every_user_string_is_escaped_so_a_script_named_scenario_cannot_run() {
         expr: EVIL.into(),
         phase: Some(EVIL.into()),
         measured: None,
+        measured_text: EVIL.into(),
         threshold: EVIL.into(),
         passed: false,
     }];
@@ -354,6 +356,7 @@ fn a_report_with_a_failing_assertion_leads_with_fail() {
             expr: "legit.latency.p99 <= 30ms".into(),
             phase: Some("surge".into()),
             measured: Some(48.5),
+            measured_text: "48.5ms".into(),
             threshold: "30ms".into(),
             passed: false,
         },
@@ -369,11 +372,11 @@ fn a_report_with_a_failing_assertion_leads_with_fail() {
     let passed = html.find("legit.success_rate &gt;= 99%").unwrap();
     assert!(failed < passed, "failures are listed first");
     assert!(
-        html[failed..].find("48.5").unwrap() < 400,
-        "measured value next to the failure"
+        html[failed..].find("48.5ms").unwrap() < 400,
+        "measured value, in the threshold's unit, next to the failure"
     );
     let all_pass = render_run(&report("ok", &m, &[], &asserts[..1]));
-    assert!(all_pass.contains("PASS: all 1 assertions hold"));
+    assert!(all_pass.contains("PASS: the one assertion holds"));
     assert!(!all_pass.contains("FAIL"));
 }
 

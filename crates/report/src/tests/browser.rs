@@ -128,6 +128,7 @@ fn reports_render_in_headless_chromium_with_svgs_and_no_console_errors() {
         expr: "legit.latency.p99 <= 30ms".into(),
         phase: None,
         measured: Some(48.0),
+        measured_text: "48ms".into(),
         threshold: "30ms".into(),
         passed: false,
     }];
