@@ -1,7 +1,7 @@
 //! The control plane and token-side security: each feature moves its
 //! outcome metric the right way when the policy is sound and when it is weak.
 
-use crate::{RunOutput, SimError, WorldConfig, run};
+use crate::{RunOutput, SimError, TimelineKind, WorldConfig, planned_timeline, run};
 
 /// A small fixed fleet behind tokens; `extra` is appended to the TOML.
 fn world(rps: u32, instances: u32, duration: &str, extra: &str) -> WorldConfig {
@@ -322,6 +322,20 @@ fn a_drift_detector_shortens_stale_exposure_and_zero_trust_serves_no_stale_reque
     let converge = metric(&detector, "stale_policy.converge_ms");
     assert!((1_000.0..=5_000.0).contains(&converge), "{converge}");
     assert_eq!(metric(&detector, "control.reloads"), 4.0);
+    // Each reload is on the timeline, naming the instance and both labels.
+    let reloads: Vec<&str> = detector
+        .timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Remediation)
+        .map(|e| e.label.as_str())
+        .collect();
+    assert_eq!(reloads.len(), 4, "{reloads:?}");
+    assert!(reloads.iter().all(|l| l.ends_with(" -> v2")), "{reloads:?}");
+    assert_eq!(
+        detector.policy_versions.last().map(String::as_str),
+        Some("v2")
+    );
+    assert!(none.timeline.is_empty(), "{:?}", none.timeline);
     // Zero trust routes nothing to a stale instance; the price is the
     // window with no attested instance at all.
     assert_eq!(metric(&zero, "stale_policy.requests"), 0.0);
@@ -385,6 +399,17 @@ fn replacement_with_a_lagging_launch_template_boots_stale_again() {
             .is_err()
     );
     assert_eq!(metric(&prompt, "control.replacements"), 2.0);
+    let replaced = |o: &RunOutput| {
+        o.timeline
+            .iter()
+            .filter(|e| e.kind == TimelineKind::Remediation && e.label.contains(" to replace #"))
+            .count() as f64
+    };
+    assert_eq!(replaced(&prompt), 2.0);
+    assert_eq!(
+        replaced(&drifting),
+        metric(&drifting, "control.replacements")
+    );
     assert!(metric(&lagging, "control.replacements") > 2.0);
     let c = |o: &RunOutput| metric(o, "stale_policy.converge_ms");
     assert!(
@@ -661,4 +686,91 @@ fn every_fault_kind_shares_the_one_fault_list_with_precise_serde_errors() {
     .unwrap()
     .to_string();
     assert!(e.contains("unknown field `token_faults`"), "{e}");
+}
+
+#[test]
+fn the_planned_timeline_names_every_scheduled_event_within_the_run() {
+    let mut cfg = world(
+        10,
+        2,
+        "60s",
+        &format!(
+            r#"{ROLLOUT}
+            launch_template_lag = "90s"
+
+            [[control.revocations]]
+            at = "20s"
+            target = {{ kind = "user", traffic = "shoppers", account = 3 }}
+
+            [[control.key_leaks]]
+            name = "leak"
+            at = "10s"
+            rotate_at = "40s"
+            traffic = "shoppers"
+            shape = {{ kind = "constant", rate = "5/s" }}
+
+            {REPLAY}
+
+            [[attack]]
+            name = "stuff"
+            kind = "credential_stuffing"
+            start = "15s"
+            end = "45s"
+            shape = {{ kind = "constant", rate = "5/s" }}
+            "#
+        ),
+    );
+    cfg.fault = faults(
+        r#"
+        [[fault]]
+        kind = "token_service_outage"
+        start = "30s"
+        end = "35s"
+        [[fault]]
+        kind = "instance_crash"
+        at = "50s"
+        "#,
+    );
+    let mut got: Vec<(u64, TimelineKind, String)> = planned_timeline(&cfg)
+        .into_iter()
+        .map(|e| (e.at.as_nanos() / 1_000_000_000, e.kind, e.label))
+        .collect();
+    got.sort();
+    let want = [
+        (5, TimelineKind::Rollout, "rollout v2"),
+        (5, TimelineKind::Token, "replay: token stolen"),
+        (10, TimelineKind::Token, "leak: signing key leaks"),
+        (10, TimelineKind::Token, "replay: victim's sessions revoked"),
+        (
+            15,
+            TimelineKind::Attack,
+            "stuff: credential stuffing starts",
+        ),
+        (
+            20,
+            TimelineKind::Token,
+            "admin revokes shoppers account 3, every session",
+        ),
+        (30, TimelineKind::Fault, "token service outage starts"),
+        (35, TimelineKind::Fault, "token service outage ends"),
+        (40, TimelineKind::Token, "leak: key rotated"),
+        (45, TimelineKind::Attack, "stuff: attack ends"),
+    ];
+    let want: Vec<(u64, TimelineKind, String)> = want
+        .iter()
+        .map(|(t, k, l)| (*t, *k, (*l).to_owned()))
+        .collect();
+    // The template update at 95 s falls after the run, and the crash is
+    // the run's to name: neither is planned.
+    assert_eq!(got, want);
+
+    let out = run(&cfg, None).unwrap();
+    let crashes: Vec<&str> = out
+        .timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Fault)
+        .map(|e| e.label.as_str())
+        .collect();
+    assert_eq!(crashes.len(), 1, "{crashes:?}");
+    assert!(crashes[0].starts_with("instance crash: #"), "{crashes:?}");
 }

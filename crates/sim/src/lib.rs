@@ -192,6 +192,7 @@ mod scaling;
 mod slab;
 mod sources;
 mod templates;
+mod timeline;
 mod world;
 
 use rampart_des::{RunOutcome, SimConfig, Simulation};
@@ -214,6 +215,7 @@ pub use fault::FaultConfig;
 pub use meter::{BoxedSink, DiscardSink, reason};
 pub use policy::{CompiledPolicy, PolicyBundle};
 pub use rampart_metrics::RunMetrics;
+pub use timeline::{TimelineEvent, TimelineKind, planned as planned_timeline};
 pub use world::{AttackMsg, Msg, ScaleEvent, World};
 
 /// What a run produced.
@@ -233,10 +235,20 @@ pub struct RunOutput {
     pub scale_events: Vec<ScaleEvent>,
     /// Scaling decisions beyond the kept ones.
     pub scale_events_dropped: u64,
+    /// What only the run knows, for the report's time axes: which
+    /// instances crashes took, each drift reload and replacement. The
+    /// scenario's own schedule is [`planned_timeline`].
+    pub timeline: Vec<TimelineEvent>,
+    /// Timeline entries beyond the kept ones.
+    pub timeline_dropped: u64,
     /// Instances launched over the run.
     pub instances_launched: usize,
     /// The policy bundle's content hash (hex, first 8 digits).
     pub policy_hash: String,
+    /// The version label of each policy the run could deploy, by the
+    /// number the heatmap records: the boot bundle's `version` first, then
+    /// each rollout's.
+    pub policy_versions: Vec<String>,
     /// What each `[[attack]]` achieved, in scenario order.
     pub attacks: Vec<AttackOutcome>,
     /// What the event log wrote, if one was given.
@@ -372,10 +384,16 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
     debug_assert_eq!(outcome, RunOutcome::ReachedTime);
     let instance_seconds = world.instance_seconds(end);
     let policy_hash = world.policies[0].short_hash();
+    let policy_versions = world
+        .policies
+        .iter()
+        .map(|p| p.bundle.version.clone())
+        .collect();
     let scale_events = std::mem::take(&mut world.scale_events);
     let instances_launched = world.instances.len();
     let revoked_accepted_by_instance = world.revoked_accepted_by_instance();
     let scale_events_dropped = world.scale_events_dropped;
+    let timeline = std::mem::take(&mut world.timeline);
     let keys_tracked_peak = world.ext.keys_peak;
     let attacks = world
         .ext
@@ -398,8 +416,11 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
         cost: instance_seconds / 3600.0 * price,
         scale_events,
         scale_events_dropped,
+        timeline: timeline.events,
+        timeline_dropped: timeline.dropped,
         instances_launched,
         policy_hash,
+        policy_versions,
         attacks,
         events,
         keys_tracked_peak,

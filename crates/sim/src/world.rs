@@ -214,6 +214,8 @@ pub struct World {
     pub(crate) meter: Meter,
     pub(crate) scale_events: Vec<ScaleEvent>,
     pub(crate) scale_events_dropped: u64,
+    /// Crashes, reloads and replacements, for the report's time axes.
+    pub(crate) timeline: crate::timeline::Timeline,
     last_interval_at: Instant,
     pub(crate) violation: Option<String>,
     sig_memo: SigMemo,
@@ -375,6 +377,7 @@ impl World {
             meter,
             scale_events: Vec::new(),
             scale_events_dropped: 0,
+            timeline: crate::timeline::Timeline::default(),
             last_interval_at: Instant::ZERO,
             violation: None,
             sig_memo: SigMemo::default(),

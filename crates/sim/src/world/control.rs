@@ -41,6 +41,7 @@ use crate::error::{BuildError, FleetError, MetricsError};
 use crate::meter::reason;
 use crate::policy::{CompiledPolicy, PolicyBundle};
 use crate::sources::Source;
+use crate::timeline::{TimelineEvent, TimelineKind};
 
 /// Ground-truth revocation entries mirrored at most; past it new entries
 /// are counted in `revoked.truth_overflow` and their tokens go unmeasured.
@@ -1156,6 +1157,12 @@ impl World {
                     match self.launch(now, &lc, &mut out) {
                         Ok(new) => {
                             self.control.replacing.push((new, id));
+                            let stale = &self.instances[id as usize].policy.bundle.version;
+                            self.timeline.push(TimelineEvent::new(
+                                now.since_epoch(),
+                                TimelineKind::Remediation,
+                                format!("#{new} launched to replace #{id} ({stale})"),
+                            ));
                             let c = self.meter.control.replacements;
                             self.meter.count(now, c, 1);
                         }
@@ -1178,6 +1185,10 @@ impl World {
         self.control.pending_reload.remove(&inst);
         let policy = self.policies[self.control.desired].clone();
         let g = &mut self.instances[inst as usize];
+        let label = format!(
+            "#{inst} reloaded {} -> {}",
+            g.policy.bundle.version, policy.bundle.version
+        );
         if !matches!(
             g.life.state(),
             InstanceState::InService | InstanceState::WarmingUp
@@ -1194,6 +1205,11 @@ impl World {
             }
         }
         self.routable_dirty = true;
+        self.timeline.push(TimelineEvent::new(
+            now.since_epoch(),
+            TimelineKind::Remediation,
+            label,
+        ));
         let id = self.meter.control.reloads;
         self.meter.count(now, id, 1);
         self.check_converged(now);

@@ -513,6 +513,23 @@ impl World {
             }
             _ => {}
         }
+        let what = f.kind().replace('_', " ");
+        let label = match crashed.as_slice() {
+            [] => format!("{what}: no live instance to take"),
+            [one] => format!("{what}: #{one} crashed"),
+            many => format!(
+                "{what}: {} crashed",
+                many.iter()
+                    .map(|i| format!("#{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        self.timeline.push(crate::timeline::TimelineEvent::new(
+            now.since_epoch(),
+            crate::timeline::TimelineKind::Fault,
+            label,
+        ));
         if let Some(log) = self.ext.events.as_mut() {
             let list = crashed
                 .iter()
