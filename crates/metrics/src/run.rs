@@ -60,7 +60,8 @@
 //!         | "rejected." REASON                  (all classes)
 //!         | "counters." COUNTER  | COUNTER
 //!         | "gauges." GAUGE "." gstat  | GAUGE    (bare gauge = last)
-//! field  := offered | admitted | completed | rejected | success_rate | failure_rate
+//! field  := offered | admitted | completed | rejected
+//!         | admitted_rate | success_rate | failure_rate
 //! stat   := p50 | p90 | p99 | p99.9 | max | mean | count
 //! gstat  := min | max | mean | last | samples
 //! ```
@@ -69,7 +70,9 @@
 //! path is matched against the full set of paths the run defines rather than
 //! split on dots. A bare counter or gauge name is accepted only when it means
 //! nothing else. Units: counts are plain numbers, rates are fractions
-//! (99.9% is 0.999), latencies are milliseconds.
+//! (99.9% is 0.999), latencies are milliseconds. A count and a share of
+//! the same thing carry different names: `admitted` counts requests,
+//! `admitted_rate` is `admitted / offered`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -400,6 +403,10 @@ impl Totals {
         for (c, t) in &self.classes {
             full.push((format!("{c}.offered"), n(t.offered)));
             full.push((format!("{c}.admitted"), n(t.admitted)));
+            full.push((
+                format!("{c}.admitted_rate"),
+                (t.offered > 0).then(|| t.admitted as f64 / t.offered as f64),
+            ));
             full.push((format!("{c}.completed"), n(t.completed)));
             full.push((format!("{c}.rejected"), n(t.rejected)));
             full.push((format!("{c}.success_rate"), t.success_rate));

@@ -435,6 +435,7 @@ fn check(path: &str, phase: Option<&str>, want: Result<f64, &str>) {
     let evs = vec![
         (0, Ev::Offered(0)),
         (0, Ev::Offered(0)),
+        (0, Ev::Admitted(0)),
         (10, Ev::Completed(0, 250_000)),
         (20, Ev::Rejected(0, 0)),
         (30, Ev::Rejected(1, 2)),
@@ -465,6 +466,9 @@ fn metric_paths_resolve_to_documented_values_and_units() {
     check("legit.completed", None, Ok(2.0));
     check("legit.rejected", None, Ok(1.0));
     check("legit.success_rate", None, Ok(2.0 / 3.0));
+    // A count and its share have different names.
+    check("legit.admitted", None, Ok(1.0));
+    check("legit.admitted_rate", None, Ok(0.5));
     check("legit.failure_rate", None, Ok(1.0 - 2.0 / 3.0));
     check("legit.rejected.rate_limited", None, Ok(1.0));
     check("attack.stuffing.rejected.timeout", None, Ok(1.0));
