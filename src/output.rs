@@ -246,35 +246,29 @@ pub fn write_run_files(
     w.write(&dir.join("index.html"), render(s, out, command).as_bytes())
 }
 
-/// Events worth a line on every time axis: traffic surges and the scaling
+/// Events worth a line on every time axis: what the scenario schedules
+/// (surges, attacks, faults, rollouts, token events), what only the run
+/// knows (crash victims, drift reloads and replacements) and the scaling
 /// controller's decisions with their reasons.
 fn annotations(cfg: &WorldConfig, out: &RunOutput) -> Vec<Annotation> {
-    let mut v = Vec::new();
-    for t in &cfg.traffic {
-        if let rampart_traffic::Model::Open {
-            shape:
-                rampart_traffic::Shape::Surge {
-                    start,
-                    duration,
-                    multiplier,
-                    ..
-                },
-            ..
-        } = &t.model
-        {
-            let origin = t.start.unwrap_or_default();
-            v.push(Annotation {
-                at: origin + *start,
-                label: format!("{}: surge {multiplier} starts", t.name),
-                kind: AnnotationKind::Surge,
-            });
-            v.push(Annotation {
-                at: origin + *start + *duration,
-                label: format!("{}: surge ends", t.name),
-                kind: AnnotationKind::Surge,
-            });
-        }
-    }
+    let kind = |k: rampart_sim::TimelineKind| match k {
+        rampart_sim::TimelineKind::Surge => AnnotationKind::Surge,
+        rampart_sim::TimelineKind::Attack => AnnotationKind::Attack,
+        rampart_sim::TimelineKind::Fault => AnnotationKind::Fault,
+        rampart_sim::TimelineKind::Rollout => AnnotationKind::Rollout,
+        rampart_sim::TimelineKind::Remediation => AnnotationKind::Remediation,
+        rampart_sim::TimelineKind::Token => AnnotationKind::Token,
+        _ => AnnotationKind::Other,
+    };
+    let mut v: Vec<Annotation> = rampart_sim::planned_timeline(cfg)
+        .iter()
+        .chain(&out.timeline)
+        .map(|e| Annotation {
+            at: e.at,
+            label: e.label.clone(),
+            kind: kind(e.kind),
+        })
+        .collect();
     for e in &out.scale_events {
         v.push(Annotation {
             at: e.at.since_epoch(),
@@ -336,12 +330,13 @@ impl ReportParts {
             command,
             metrics: &out.output.metrics,
             annotations: &self.notes,
-            annotations_dropped: out.output.scale_events_dropped,
+            annotations_dropped: out.output.scale_events_dropped + out.output.timeline_dropped,
             cost: Cost {
                 instance_hours: out.cost.instance_hours,
                 money: out.cost.money,
             },
             policy_hash: &out.output.policy_hash,
+            policy_versions: &out.output.policy_versions,
             config_toml: &self.config,
             assertions: &self.assertions,
         }

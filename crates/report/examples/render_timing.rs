@@ -97,6 +97,7 @@ fn main() {
             money: 1.5,
         },
         policy_hash: "00000000",
+        policy_versions: &[],
         config_toml: "[run]\nduration = \"1h\"\n",
         assertions: &[],
     };

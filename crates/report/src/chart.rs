@@ -1,33 +1,55 @@
 //! Time-series charts drawn with plotters into SVG strings.
 //!
 //! Every chart shares one look: a time axis in seconds from the run's start,
-//! phases as shaded bands, annotations as vertical lines with some of their
-//! labels, and each series as its mean line over a lighter min..max band.
-//! The band is what keeps peaks visible after downsampling.
+//! phases as shaded bands, annotations as vertical lines with their labels
+//! in a strip above the plot, and each series as its mean line over a
+//! lighter min..max band. The band is what keeps peaks visible after
+//! downsampling.
+//!
+//! Titles and legends are HTML around the SVG, not text inside it: they
+//! stay at the page's font size however far a narrow screen scales the
+//! drawing down, and a legend never covers data. The SVG keeps only axis
+//! text, event labels and phase names, at sizes chosen so that at the
+//! smallest width the page lets a chart shrink to (`min-width` in the
+//! stylesheet) they still read at about 10 px.
 
 use std::error::Error;
+use std::fmt::Write as _;
 
 use plotters::prelude::*;
-use plotters::style::FontTransform;
 use rampart_metrics::{PlotColumn, VersionHeatmap};
 
 use crate::downsample::{Span, min_max_per_pixel};
-use crate::escape::svg_label;
+use crate::escape::{html, svg_label};
 use crate::fmt::{sig3, time_s};
 use crate::model::{Annotation, AnnotationKind};
 
-/// Chart size in SVG user units; CSS scales it to the page width.
-pub(crate) const WIDTH_PX: u32 = 960;
-const HEIGHT_PX: u32 = 300;
+/// A full-width chart's size in SVG user units. The page shows it at this
+/// size where there is room and scales it down (to a floor) where not.
+pub(crate) const WIDTH_PX: u32 = 800;
+const HEIGHT_PX: u32 = 280;
+pub(crate) const FULL: (u32, u32) = (WIDTH_PX, HEIGHT_PX);
+/// A small chart, two to a row on a wide page.
+pub(crate) const SMALL: (u32, u32) = (560, 230);
 const FONT: &str = "sans-serif";
-/// Most annotation labels drawn per chart; every event still gets its line,
-/// and the page lists them all in a table.
-const LABELS_MAX: usize = 24;
-/// Closest two rotated labels may be, in pixels (about one text height).
-const LABEL_GAP_PX: i32 = 13;
-const LABEL_CHARS_MAX: usize = 36;
-/// Scale decisions are labelled only if there are at most this many.
-const SCALE_LABELS_MAX: usize = 8;
+/// Axis text and event labels, as plotters takes them: it writes
+/// `size / 1.24` as the SVG font size, so these are about 13.7 and 12.1
+/// SVG units.
+const TICK_FONT_PX: u32 = 17;
+const LABEL_FONT_PX: u32 = 15;
+/// The SVG font size plotters writes for a size it is given.
+fn svg_font_px(size: u32) -> f64 {
+    f64::from(size) / 1.24
+}
+/// Lanes of event labels above the plot, and each lane's height.
+const LABEL_LANES: u32 = 3;
+const LANE_PX: u32 = 15;
+/// Horizontal space between two labels in one lane.
+const LABEL_GAP_PX: i32 = 8;
+const LABEL_CHARS_MAX: usize = 32;
+/// Frequent kinds (scale decisions, remediations) are labelled only when
+/// a chart has at most this many of them.
+const FREQUENT_LABELS_MAX: usize = 6;
 
 /// A categorical palette (Tableau 10): distinguishable, colour-blind aware.
 pub(crate) const PALETTE: [RGBColor; 10] = [
@@ -54,6 +76,8 @@ pub(crate) fn kind_color(k: AnnotationKind) -> RGBColor {
         AnnotationKind::Attack => RGBColor(214, 39, 40),
         AnnotationKind::Fault => RGBColor(148, 103, 189),
         AnnotationKind::Rollout => RGBColor(44, 160, 44),
+        AnnotationKind::Token => RGBColor(227, 119, 194),
+        AnnotationKind::Remediation => RGBColor(23, 190, 207),
         AnnotationKind::Scale => RGBColor(150, 150, 150),
         AnnotationKind::Other => RGBColor(140, 86, 75),
     }
@@ -112,18 +136,54 @@ pub(crate) struct TimeChart<'a> {
 
 type DrawResult = Result<(), Box<dyn Error>>;
 
-/// Renders `chart` to an SVG string, or an HTML note if plotting failed.
+/// Renders `chart` at full width: its title, the SVG (or an HTML note if
+/// plotting failed) and its legend.
 pub(crate) fn render_time_chart(chart: &TimeChart<'_>, marks: &Marks) -> String {
-    let mut svg = String::new();
-    let result = draw_time_chart(&mut svg, chart, marks);
-    finish(svg, result, &chart.title)
+    render_time_chart_sized(chart, marks, FULL)
 }
 
-/// Renders the policy-version heatmap to an SVG string.
+/// [`render_time_chart`] at `size` (such as [`SMALL`]).
+pub(crate) fn render_time_chart_sized(
+    chart: &TimeChart<'_>,
+    marks: &Marks,
+    size: (u32, u32),
+) -> String {
+    let mut svg = String::new();
+    let result = draw_time_chart(&mut svg, chart, marks, size);
+    let mut out = format!("<div class=\"chart-title\">{}</div>\n", html(&chart.title));
+    out.push_str(&finish(svg, result, &chart.title));
+    out.push_str(&legend_html(&chart.lines, chart.stacked));
+    out
+}
+
+/// The series legend as HTML: a line swatch per series (dashed where the
+/// series is), or a filled square for stacked areas.
+fn legend_html(lines: &[Line<'_>], stacked: bool) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("<p class=\"legend\">");
+    for l in lines {
+        let c = crate::page::hex(l.color);
+        let swatch = if stacked {
+            format!("<i style=\"background:{c}\"></i>")
+        } else {
+            let style = if l.dashed { "dashed" } else { "solid" };
+            format!("<i class=\"ln\" style=\"border-top:3px {style} {c}\"></i>")
+        };
+        let _ = write!(s, "<span>{swatch}{}</span>", html(&l.label));
+    }
+    s.push_str("</p>\n");
+    s
+}
+
+/// Renders the policy-version heatmap: title and SVG.
 pub(crate) fn render_heatmap(h: &VersionHeatmap, x_end_s: f64, marks: &Marks) -> String {
     let mut svg = String::new();
     let result = draw_heatmap(&mut svg, h, x_end_s, marks);
-    finish(svg, result, "policy versions")
+    let mut out = String::from("<div class=\"chart-title\">Policy version per instance</div>\n");
+    out.push_str(&finish(svg, result, "policy versions"));
+    out
 }
 
 fn finish(svg: String, result: DrawResult, what: &str) -> String {
@@ -213,27 +273,46 @@ fn y_range(chart: &TimeChart<'_>) -> (f64, f64) {
     (lo, hi + (hi - lo) * 0.06)
 }
 
-fn draw_time_chart(out: &mut String, chart: &TimeChart<'_>, marks: &Marks) -> DrawResult {
-    let root = SVGBackend::with_string(out, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
+/// Height of the strip above the plot that holds event labels: none when
+/// nothing is marked.
+fn label_strip_px(marks: &Marks) -> u32 {
+    if marks.events.is_empty() {
+        8
+    } else {
+        LABEL_LANES * LANE_PX + 6
+    }
+}
+
+fn draw_time_chart(
+    out: &mut String,
+    chart: &TimeChart<'_>,
+    marks: &Marks,
+    size: (u32, u32),
+) -> DrawResult {
+    let root = SVGBackend::with_string(out, size).into_drawing_area();
     root.fill(&WHITE)?;
     let ((x0, x1), unit_s) = x_axis(chart.x_end_s);
     let marks = &marks.in_units(unit_s);
     let (y0, y1) = y_range(chart);
     let mut cc = ChartBuilder::on(&root)
-        .caption(svg_label(&chart.title, 80), (FONT, 16))
-        .margin(10)
-        .x_label_area_size(28)
-        .y_label_area_size(64)
+        .margin_left(6)
+        .margin_right(18)
+        .margin_bottom(4)
+        .margin_top(label_strip_px(marks))
+        .x_label_area_size(34)
+        .y_label_area_size(78)
         .build_cartesian_2d(x0..x1, y0..y1)?;
+    let x_ticks = if size.0 < WIDTH_PX { 6 } else { 10 };
     cc.configure_mesh()
-        .x_labels(10)
+        .x_labels(x_ticks)
         .y_labels(6)
         .x_label_formatter(&|x| time_s(*x * unit_s))
         .y_label_formatter(&|y| sig3(*y))
         .y_desc(svg_label(&chart.y_desc, 40))
         .light_line_style(RGBColor(240, 240, 240))
         .bold_line_style(RGBColor(225, 225, 225))
-        .label_style((FONT, 12))
+        .label_style((FONT, TICK_FONT_PX))
+        .axis_desc_style((FONT, TICK_FONT_PX))
         .draw()?;
     draw_phases(&mut cc, marks, (x0, x1), (y0, y1))?;
 
@@ -264,15 +343,7 @@ fn draw_time_chart(out: &mut String, chart: &TimeChart<'_>, marks: &Marks) -> Dr
             draw_line(&mut cc, l, s)?;
         }
     }
-    draw_events(&mut cc, marks, (x0, x1), (y0, y1))?;
-    if !chart.lines.is_empty() {
-        cc.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.25))
-            .label_font((FONT, 12))
-            .draw()?;
-    }
+    draw_events(&root, &mut cc, marks, (x0, x1), (y0, y1))?;
     root.present()?;
     Ok(())
 }
@@ -302,7 +373,6 @@ fn runs(s: &[Option<Span>]) -> Vec<Vec<Span>> {
 
 fn draw_line(cc: &mut Cc<'_, '_>, l: &Line<'_>, spans: &[Option<Span>]) -> DrawResult {
     let color = l.color;
-    let mut first = true;
     for run in runs(spans) {
         // The min..max envelope, only where some column has spread (a flat
         // one is invisible and would only add bytes). It is one path that
@@ -324,23 +394,16 @@ fn draw_line(cc: &mut Cc<'_, '_>, l: &Line<'_>, spans: &[Option<Span>]) -> DrawR
             )))?;
         }
         let pts: Vec<(f64, f64)> = run.iter().map(|s| (s.t_s, s.mean)).collect();
-        let style = color.stroke_width(if l.dashed { 1 } else { 2 });
-        let anno = if l.dashed {
-            cc.draw_series(DashedLineSeries::new(pts, 6, 4, style))?
+        // A dashed series is drawn as wide as a solid one: it often lies
+        // on top of another (completed on admitted), and the gaps in its
+        // dashes are what let the series under it show.
+        let style = color.stroke_width(2);
+        if l.dashed {
+            cc.draw_series(DashedLineSeries::new(pts, 7, 5, style))?;
         } else if run.len() == 1 {
-            cc.draw_series(std::iter::once(Circle::new(pts[0], 2, style.filled())))?
+            cc.draw_series(std::iter::once(Circle::new(pts[0], 2, style.filled())))?;
         } else {
-            cc.draw_series(LineSeries::new(pts, style))?
-        };
-        if first {
-            let dashed = l.dashed;
-            anno.label(svg_label(&l.label, 40)).legend(move |(x, y)| {
-                PathElement::new(
-                    vec![(x, y), (x + 18, y)],
-                    color.stroke_width(if dashed { 1 } else { 2 }),
-                )
-            });
-            first = false;
+            cc.draw_series(LineSeries::new(pts, style))?;
         }
     }
     Ok(())
@@ -371,15 +434,10 @@ fn draw_stacked(
                 poly.push((t, base[i]));
             }
         }
-        let color = l.color;
         cc.draw_series(std::iter::once(Polygon::new(
             poly,
-            color.mix(0.75).filled(),
-        )))?
-        .label(svg_label(&l.label, 40))
-        .legend(move |(x, y)| {
-            Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.75).filled())
-        });
+            l.color.mix(0.75).filled(),
+        )))?;
         base = top;
     }
     Ok(())
@@ -400,21 +458,30 @@ fn draw_phases(cc: &mut Cc<'_, '_>, marks: &Marks, x: (f64, f64), y: (f64, f64))
             svg_label(name, 24),
             // At the bottom, so event labels (from the top) do not cover it.
             (a, y.0),
-            (FONT, 11)
-                .into_font()
-                .color(&c.mix(0.9))
-                .pos(plotters::style::text_anchor::Pos::new(
+            (FONT, LABEL_FONT_PX).into_font().color(&c.mix(0.9)).pos(
+                plotters::style::text_anchor::Pos::new(
                     plotters::style::text_anchor::HPos::Left,
                     plotters::style::text_anchor::VPos::Bottom,
-                )),
+                ),
+            ),
         )))?;
     }
     Ok(())
 }
 
-/// Vertical lines for every event (one per pixel column and kind), labels
-/// for as many as fit: rare kinds first, then in time order.
-fn draw_events(cc: &mut Cc<'_, '_>, marks: &Marks, x: (f64, f64), y: (f64, f64)) -> DrawResult {
+/// Vertical lines for every event (one per pixel column and kind) inside
+/// the plot, and as many labels as fit in the strip above it: rare kinds
+/// first, then in time order, each in the lowest lane where it overlaps no
+/// other label. Labels run right from their line, or left where that would
+/// pass the plot's right edge, so none is cut off and none covers data.
+fn draw_events(
+    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    cc: &mut Cc<'_, '_>,
+    marks: &Marks,
+    x: (f64, f64),
+    y: (f64, f64),
+) -> DrawResult {
+    let inside = |t: f64| t >= x.0 && t <= x.1;
     let pxs: Vec<i32> = marks
         .events
         .iter()
@@ -423,62 +490,72 @@ fn draw_events(cc: &mut Cc<'_, '_>, marks: &Marks, x: (f64, f64), y: (f64, f64))
     let mut drawn: Vec<(i32, AnnotationKind)> = Vec::new();
     let mut lines = Vec::new();
     for ((t, _, kind), &p) in marks.events.iter().zip(&pxs) {
-        if *t < x.0 || *t > x.1 {
-            continue;
-        }
-        if drawn.contains(&(p, *kind)) {
+        if !inside(*t) || drawn.contains(&(p, *kind)) {
             continue;
         }
         drawn.push((p, *kind));
-        let c = kind_color(*kind);
-        // Scale decisions can be frequent: faint, so they do not hide data.
-        let alpha = if *kind == AnnotationKind::Scale {
-            0.3
-        } else {
-            0.8
-        };
+        // Frequent kinds are faint, so they do not hide data.
+        let alpha = if kind.is_frequent() { 0.3 } else { 0.8 };
         lines.push(PathElement::new(
             vec![(*t, y.0), (*t, y.1)],
-            c.mix(alpha).stroke_width(1),
+            kind_color(*kind).mix(alpha).stroke_width(1),
         ));
     }
     cc.draw_series(lines)?;
 
-    // Scale decisions get labels only when few: dozens of rotated labels
-    // are unreadable, and the events table lists every one.
-    let n_scale = marks
-        .events
-        .iter()
-        .filter(|e| e.2 == AnnotationKind::Scale && e.0 >= x.0 && e.0 <= x.1)
-        .count();
+    let (xr, yr) = cc.plotting_area().get_pixel_range();
+    let count = |k: AnnotationKind| {
+        marks
+            .events
+            .iter()
+            .filter(|e| e.2 == k && inside(e.0))
+            .count()
+    };
     let mut order: Vec<usize> = (0..marks.events.len())
-        .filter(|&i| marks.events[i].2 != AnnotationKind::Scale || n_scale <= SCALE_LABELS_MAX)
+        .filter(|&i| {
+            let (t, label, kind) = &marks.events[i];
+            inside(*t)
+                && !label.is_empty()
+                && (!kind.is_frequent() || count(*kind) <= FREQUENT_LABELS_MAX)
+        })
         .collect();
     // Stable: ties stay in time order.
-    order.sort_by_key(|&i| marks.events[i].2 == AnnotationKind::Scale);
-    let mut placed: Vec<i32> = Vec::new();
-    let mut labels = Vec::new();
+    order.sort_by_key(|&i| marks.events[i].2.is_frequent());
+    let mut lanes: Vec<Vec<(i32, i32)>> = vec![Vec::new(); LABEL_LANES as usize];
+    let right_edge = xr.end + 12;
     for i in order {
-        if placed.len() == LABELS_MAX {
-            break;
-        }
-        let (t, label, kind) = &marks.events[i];
-        if *t < x.0 || *t > x.1 || label.is_empty() {
-            continue;
-        }
+        let (_, label, kind) = &marks.events[i];
         let p = pxs[i];
-        if placed.iter().any(|q| (q - p).abs() < LABEL_GAP_PX) {
+        // A generous estimate of the text's width, so labels never touch.
+        let w = (label.chars().count() as f64 * svg_font_px(LABEL_FONT_PX) * 0.6).ceil() as i32;
+        let (a, b) = if p + 3 + w <= right_edge {
+            (p + 3, p + 3 + w)
+        } else {
+            ((p - 3 - w).max(0), p - 3)
+        };
+        let Some(lane) = lanes.iter().position(|placed| {
+            placed
+                .iter()
+                .all(|&(c, d)| b + LABEL_GAP_PX <= c || d + LABEL_GAP_PX <= a)
+        }) else {
             continue;
-        }
-        placed.push(p);
-        let style = (FONT, 10)
+        };
+        lanes[lane].push((a, b));
+        let base_y = yr.start - 3 - lane as i32 * LANE_PX as i32;
+        let style = (FONT, LABEL_FONT_PX)
             .into_font()
-            .transform(FontTransform::Rotate90)
-            .color(&kind_color(*kind).mix(0.95));
-        // Rotated 90°, the text runs down from the top, just right of the line.
-        labels.push(Text::new(label.clone(), (*t, y.1), style));
+            .color(&kind_color(*kind).mix(0.95))
+            .pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Left,
+                plotters::style::text_anchor::VPos::Bottom,
+            ));
+        root.draw(&Text::new(label.clone(), (a, base_y), style))?;
+        // A tick from the label's lane down to the plot ties it to its line.
+        root.draw(&PathElement::new(
+            vec![(p, base_y - 2), (p, yr.start)],
+            kind_color(*kind).mix(0.5).stroke_width(1),
+        ))?;
     }
-    cc.draw_series(labels)?;
     Ok(())
 }
 
@@ -489,21 +566,24 @@ fn draw_heatmap(out: &mut String, h: &VersionHeatmap, x_end_s: f64, marks: &Mark
     } else {
         (480 / rows as u32).clamp(2, 14)
     };
-    let height = 90 + row_px * rows.max(1) as u32;
-    let root = SVGBackend::with_string(out, (WIDTH_PX, height)).into_drawing_area();
-    root.fill(&WHITE)?;
     let ((x0, x1), unit_s) = x_axis(x_end_s);
     let marks = &marks.in_units(unit_s);
+    let strip = label_strip_px(marks);
+    let height = 50 + strip + row_px * rows.max(1) as u32;
+    let root = SVGBackend::with_string(out, (WIDTH_PX, height)).into_drawing_area();
+    root.fill(&WHITE)?;
     // Row r is centred on y = r, top row first, so tick labels at integers
     // name rows.
     let n = rows.max(1) as f64;
     let (y0, y1) = (-0.5, n - 0.5);
     let ids: Vec<u32> = h.instances.iter().map(|r| r.instance).collect();
     let mut cc = ChartBuilder::on(&root)
-        .caption("Policy version per instance", (FONT, 16))
-        .margin(10)
-        .x_label_area_size(28)
-        .y_label_area_size(64)
+        .margin_left(6)
+        .margin_right(18)
+        .margin_bottom(4)
+        .margin_top(strip)
+        .x_label_area_size(34)
+        .y_label_area_size(78)
         .build_cartesian_2d(x0..x1, y0..y1)?;
     let label_row = |y: &f64| {
         let r = (n - 1.0 - y).round();
@@ -522,7 +602,8 @@ fn draw_heatmap(out: &mut String, h: &VersionHeatmap, x_end_s: f64, marks: &Mark
         .disable_y_mesh()
         .light_line_style(RGBColor(240, 240, 240))
         .bold_line_style(RGBColor(225, 225, 225))
-        .label_style((FONT, 12))
+        .label_style((FONT, TICK_FONT_PX))
+        .axis_desc_style((FONT, TICK_FONT_PX))
         .draw()?;
 
     let versions = distinct_versions(h);
@@ -556,7 +637,7 @@ fn draw_heatmap(out: &mut String, h: &VersionHeatmap, x_end_s: f64, marks: &Mark
     }
     cc.draw_series(rects)?;
     draw_phases(&mut cc, marks, (x0, x1), (y0, y1))?;
-    draw_events(&mut cc, marks, (x0, x1), (y0, y1))?;
+    draw_events(&root, &mut cc, marks, (x0, x1), (y0, y1))?;
     root.present()?;
     Ok(())
 }

@@ -12,6 +12,13 @@ pub(crate) enum Unit {
     Ms,
     Count,
     Plain,
+    /// CPU time counted in microseconds, shown in seconds.
+    CpuUs,
+    /// CPU time counted in milliseconds, shown in seconds.
+    CpuMs,
+    InstanceHours,
+    /// At the scenario's price per instance-hour; no currency implied.
+    Money,
 }
 
 /// Which direction is an improvement, for colouring deltas.
@@ -22,12 +29,43 @@ pub(crate) enum Better {
     Neither,
 }
 
+/// Which table a key number belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Group {
+    Legit,
+    Fleet,
+    /// One attacker, by its class name (`attack.stuffing`).
+    Attack(String),
+    Revocation,
+    StalePolicy,
+    Control,
+    Other,
+}
+
+impl Group {
+    pub(crate) fn title(&self) -> String {
+        match self {
+            Group::Legit => "Legitimate traffic".into(),
+            Group::Fleet => "Fleet and cost".into(),
+            Group::Attack(c) => format!("Attacker {c}"),
+            Group::Revocation => "Revocation exposure".into(),
+            Group::StalePolicy => "Stale-policy exposure".into(),
+            Group::Control => "Control plane".into(),
+            Group::Other => "Other counters".into(),
+        }
+    }
+}
+
+/// One key number. Its name is the metric path an assertion would use
+/// (`attack.inject.admitted` is a count, `attack.inject.admitted_rate` a
+/// share), so a number on the page and in `[[assert]]` is one thing.
 #[derive(Clone, Debug)]
 pub(crate) struct Key {
     pub(crate) name: String,
     pub(crate) value: Option<f64>,
     pub(crate) unit: Unit,
     pub(crate) better: Better,
+    pub(crate) group: Group,
 }
 
 impl Key {
@@ -36,11 +74,16 @@ impl Key {
     }
 }
 
+/// A value in its unit, three significant digits throughout.
 pub(crate) fn show(v: Option<f64>, unit: Unit) -> String {
-    match unit {
-        Unit::Pct => fmt::pct(v),
-        Unit::Ms => fmt::ms(v),
-        Unit::Count | Unit::Plain => fmt::num(v),
+    match (unit, v) {
+        (_, None) => "—".to_owned(),
+        (Unit::Pct, v) => fmt::pct(v),
+        (Unit::Ms, v) => fmt::ms(v),
+        (Unit::Count | Unit::Plain | Unit::Money, v) => fmt::num(v),
+        (Unit::CpuUs, Some(v)) => format!("{} CPU-s", fmt::num(Some(v / 1e6))),
+        (Unit::CpuMs, Some(v)) => format!("{} CPU-s", fmt::num(Some(v / 1e3))),
+        (Unit::InstanceHours, v) => format!("{} instance-h", fmt::num(v)),
     }
 }
 
@@ -92,40 +135,87 @@ pub(crate) fn counters(m: &RunMetrics) -> Vec<(&str, u64)> {
     out
 }
 
-/// Counters that measure stale-policy exposure (by name).
-pub(crate) fn is_stale_counter(name: &str) -> bool {
-    name.contains("stale")
+/// The group, unit and better direction of a counter or summary gauge, by
+/// its name.
+fn classify(name: &str, attacks: &[&str]) -> (Group, Unit, Better) {
+    let unit = if name.ends_with("_cpu_us") {
+        Unit::CpuUs
+    } else if name.ends_with("_cpu_ms") {
+        Unit::CpuMs
+    } else if name.ends_with("_ms") {
+        Unit::Ms
+    } else {
+        Unit::Count
+    };
+    // The longest matching class name, so `attack.a.b` beats `attack.a`.
+    let owner = attacks
+        .iter()
+        .filter(|c| name.strip_prefix(**c).is_some_and(|r| r.starts_with('.')))
+        .max_by_key(|c| c.len());
+    if let Some(c) = owner {
+        let better = match name.rsplit('.').next().unwrap_or(name) {
+            "blocked" | "detected" => Better::Higher,
+            _ => Better::Lower,
+        };
+        return (Group::Attack((*c).to_owned()), unit, better);
+    }
+    if name.starts_with("revoked.") || name == "verifier.accepted_stale" {
+        return (Group::Revocation, unit, Better::Lower);
+    }
+    if name == "control.revocations" {
+        return (Group::Revocation, unit, Better::Neither);
+    }
+    if name.starts_with("stale_policy.") {
+        return (Group::StalePolicy, unit, Better::Lower);
+    }
+    if name.starts_with("control.") {
+        return (Group::Control, unit, Better::Neither);
+    }
+    (Group::Other, unit, Better::Neither)
+}
+
+/// Gauges that summarise a security outcome (exposure, first block,
+/// convergence): shown with the counters, at their last value.
+pub(crate) fn is_summary_gauge(name: &str) -> bool {
+    !name.starts_with("cost.")
+        && (name.starts_with("attack.")
+            || name.starts_with("revoked.")
+            || name.starts_with("stale_policy."))
 }
 
 fn ratio(a: u64, b: u64) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
 }
 
-/// The key numbers, in display order.
+/// The key numbers, in display order and grouped. Every number appears
+/// once.
 pub(crate) fn key_numbers(r: &RunReport<'_>) -> Vec<Key> {
     let m = r.metrics;
     let mut keys = Vec::new();
-    let mut push = |name: String, value: Option<f64>, unit: Unit, better: Better| {
+    let mut push = |name: String, value: Option<f64>, unit: Unit, better: Better, group: &Group| {
         keys.push(Key {
             name,
             value,
             unit,
             better,
+            group: group.clone(),
         })
     };
-    if let Some(c) = legit_class(m).and_then(|l| m.totals.classes.get(l).map(|t| (l, t))) {
-        let (name, t) = c;
+    if let Some((name, t)) = legit_class(m).and_then(|l| m.totals.classes.get(l).map(|t| (l, t))) {
+        let g = &Group::Legit;
         push(
-            format!("{name} success rate"),
+            format!("{name}.success_rate"),
             t.success_rate,
             Unit::Pct,
             Better::Higher,
+            g,
         );
         push(
-            format!("{name} offered"),
+            format!("{name}.offered"),
             Some(t.offered as f64),
             Unit::Count,
             Better::Neither,
+            g,
         );
         let l = &t.latency_ms;
         for (s, v) in [
@@ -135,65 +225,116 @@ pub(crate) fn key_numbers(r: &RunReport<'_>) -> Vec<Key> {
             ("p99.9", l.p99_9),
             ("max", l.max),
         ] {
-            push(format!("{name} latency {s}"), v, Unit::Ms, Better::Lower);
+            push(format!("{name}.latency.{s}"), v, Unit::Ms, Better::Lower, g);
         }
     }
-    for c in attack_classes(m) {
-        let t = &m.totals.classes[c];
+    let g = &Group::Fleet;
+    if let Some(s) = m.totals.gauges.get("instances.in_service") {
         push(
-            format!("{c} offered"),
+            "gauges.instances.in_service.max".into(),
+            s.max,
+            Unit::Plain,
+            Better::Neither,
+            g,
+        );
+        push(
+            "gauges.instances.in_service.mean".into(),
+            s.mean,
+            Unit::Plain,
+            Better::Neither,
+            g,
+        );
+    }
+    push(
+        "cost.instance_hours".into(),
+        Some(r.cost.instance_hours),
+        Unit::InstanceHours,
+        Better::Lower,
+        g,
+    );
+    push(
+        "cost.money".into(),
+        Some(r.cost.money),
+        Unit::Money,
+        Better::Lower,
+        g,
+    );
+
+    let attacks = attack_classes(m);
+    let mut rest: Vec<(String, Option<f64>, Group, Unit, Better)> = Vec::new();
+    for (c, v) in counters(m) {
+        let (g, u, b) = classify(c, &attacks);
+        rest.push((c.to_owned(), Some(v as f64), g, u, b));
+    }
+    for (name, s) in &m.totals.gauges {
+        if is_summary_gauge(name) {
+            let (g, u, b) = classify(name, &attacks);
+            rest.push((name.clone(), s.last, g, u, b));
+        }
+    }
+    for c in &attacks {
+        let t = &m.totals.classes[*c];
+        let g = &Group::Attack((*c).to_owned());
+        push(
+            format!("{c}.offered"),
             Some(t.offered as f64),
             Unit::Count,
             Better::Neither,
+            g,
         );
         push(
-            format!("{c} admitted"),
+            format!("{c}.admitted"),
+            Some(t.admitted as f64),
+            Unit::Count,
+            Better::Lower,
+            g,
+        );
+        push(
+            format!("{c}.admitted_rate"),
             ratio(t.admitted, t.offered),
             Unit::Pct,
             Better::Lower,
+            g,
         );
         push(
-            format!("{c} success rate"),
+            format!("{c}.success_rate"),
             t.success_rate,
             Unit::Pct,
             Better::Lower,
+            g,
         );
+        let mut by: Vec<(&String, &u64)> = t
+            .rejected_by_reason
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .collect();
+        by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (reason, v) in by {
+            push(
+                format!("{c}.rejected.{reason}"),
+                Some(*v as f64),
+                Unit::Count,
+                Better::Higher,
+                g,
+            );
+        }
+        for (name, v, kg, u, b) in &rest {
+            if kg == g {
+                push(name.clone(), *v, *u, *b, g);
+            }
+        }
     }
-    for (c, v) in counters(m) {
-        push(c.to_owned(), Some(v as f64), Unit::Count, Better::Lower);
+    for g in [
+        Group::Revocation,
+        Group::StalePolicy,
+        Group::Control,
+        Group::Other,
+    ] {
+        for (name, v, kg, u, b) in &rest {
+            if *kg == g {
+                push(name.clone(), *v, *u, *b, &g);
+            }
+        }
     }
-    push(
-        "instance-hours".into(),
-        Some(r.cost.instance_hours),
-        Unit::Plain,
-        Better::Lower,
-    );
-    push(
-        "cost".into(),
-        Some(r.cost.money),
-        Unit::Plain,
-        Better::Lower,
-    );
-    if let Some(g) = m.totals.gauges.get("instances.in_service") {
-        push(
-            "instances in service, max".into(),
-            g.max,
-            Unit::Plain,
-            Better::Neither,
-        );
-        push(
-            "instances in service, mean".into(),
-            g.mean,
-            Unit::Plain,
-            Better::Neither,
-        );
-    }
-    let failed = r.assertions.iter().filter(|a| !a.passed).count();
-    push(
-        "assertions failed".into(),
-        Some(failed as f64),
-        Unit::Count,
-        Better::Lower,
-    );
     keys
 }

@@ -60,6 +60,7 @@
 //!     annotations_dropped: 0,
 //!     cost: Cost { instance_hours: 0.05, money: 0.01 },
 //!     policy_hash: "1f2e3d4c",
+//!     policy_versions: &["2026-12-01".to_owned()],
 //!     config_toml: "[run]\nname = \"flash sale\"\nseed = 7\n",
 //!     assertions: &assertions,
 //! };

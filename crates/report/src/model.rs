@@ -24,6 +24,10 @@ pub struct RunReport<'a> {
     pub cost: Cost,
     /// The policy bundle's content hash.
     pub policy_hash: &'a str,
+    /// The scenario's label for each policy version number the heatmap
+    /// records (`v1-shadow`, `v2`), the boot bundle first. A number
+    /// without a label is shown as `version N`.
+    pub policy_versions: &'a [String],
     /// The effective configuration (scenario and policy, defaults filled in)
     /// as TOML text. Shown verbatim, escaped.
     pub config_toml: &'a str,
@@ -43,9 +47,9 @@ pub struct Annotation {
     pub kind: AnnotationKind,
 }
 
-/// The kinds of annotated event. Kinds other than [`AnnotationKind::Scale`]
-/// are rare and get their labels drawn first; scale decisions can number in
-/// the thousands, so only some of their labels fit.
+/// The kinds of annotated event. Scale decisions and drift remediations
+/// can number in the thousands, so they are drawn faint and labelled only
+/// when few; the other kinds are rare and get their labels first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum AnnotationKind {
@@ -55,8 +59,13 @@ pub enum AnnotationKind {
     Attack,
     /// An injected fault (instance crash, slow backend, partition).
     Fault,
-    /// A policy rollout step.
+    /// A policy rollout step or a launch-template update.
     Rollout,
+    /// Token-side security: a key leaks or rotates, an admin revokes, a
+    /// token is stolen.
+    Token,
+    /// The drift detector reloads or replaces one instance.
+    Remediation,
     /// A scaling decision, with the controller's reason as the label.
     Scale,
     /// Anything else.
@@ -64,6 +73,11 @@ pub enum AnnotationKind {
 }
 
 impl AnnotationKind {
+    /// Kinds that can be frequent: faint lines, labels only when few.
+    pub fn is_frequent(self) -> bool {
+        matches!(self, AnnotationKind::Scale | AnnotationKind::Remediation)
+    }
+
     /// A lower-case name, used as a CSS class and in the events table.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,6 +85,8 @@ impl AnnotationKind {
             AnnotationKind::Attack => "attack",
             AnnotationKind::Fault => "fault",
             AnnotationKind::Rollout => "rollout",
+            AnnotationKind::Token => "token",
+            AnnotationKind::Remediation => "remediation",
             AnnotationKind::Scale => "scale",
             AnnotationKind::Other => "other",
         }

@@ -25,13 +25,33 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .good{color:#135d24}.bad{color:#8c1d18}.muted{color:#777}
 figure{margin:1rem 0 1.6rem}figcaption{font-size:.85rem;color:#555;margin-top:.2rem}
 svg{max-width:100%;height:auto;display:block}
+figure{overflow-x:auto}figure svg{min-width:640px}
+.grid figure svg{min-width:480px}
+.chart-title{font-weight:600;font-size:.95rem;margin:.2rem 0 .15rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(480px,100%),1fr));gap:0 1.2rem}
+.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(380px,100%),1fr));gap:0 1.5rem;align-items:start}
+table{display:block;max-width:100%;overflow-x:auto}
+code{overflow-wrap:anywhere}
+.small{font-size:.8rem}
+.keys th,.keys td{white-space:nowrap}
+details>summary{cursor:pointer;color:#333}
+ul.quiet{font-size:.9rem;padding-left:1.2rem}
 svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
 pre{background:#f7f7f7;border:1px solid #e2e2e2;padding:.7rem;overflow:auto;font-size:.82rem;white-space:pre}
 .legend span{display:inline-block;margin-right:1rem;font-size:.85rem}
 .legend i{display:inline-block;width:.9rem;height:.9rem;vertical-align:-.15rem;margin-right:.3rem;border-radius:2px}
+.legend i.ln{width:1.6rem;height:0;border-radius:0;vertical-align:.3rem}
 .err{color:#8c1d18}
 th[aria-sort]{cursor:pointer}th[aria-sort]::after{content:" \2195";color:#aaa}
 th[aria-sort=ascending]::after{content:" \2191";color:#333}th[aria-sort=descending]::after{content:" \2193";color:#333}
+@media (max-width:640px){
+table.assertions thead{display:none}
+table.assertions tr{display:block;border-bottom:1px solid #e4e4e4;padding:.35rem 0}
+table.assertions td{display:inline-block;border:0;padding:.1rem .5rem .1rem 0}
+table.assertions td:nth-child(2){display:block}
+table.assertions td[data-label]::before{content:attr(data-label) ": ";color:#777}
+.keys th{white-space:normal}
+}
 @media print{h2{break-after:avoid}figure{break-inside:avoid}}
 "#;
 

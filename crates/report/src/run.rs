@@ -2,16 +2,18 @@
 
 use std::fmt::Write;
 
-use rampart_metrics::RunMetrics;
+use rampart_metrics::{PlotColumn, RunMetrics};
 
 use crate::chart::{
-    Line, MIXED_COLOR, Marks, TimeChart, distinct_versions, kind_color, palette, render_heatmap,
-    render_time_chart, version_color,
+    FULL, Line, MIXED_COLOR, Marks, SMALL, TimeChart, distinct_versions, kind_color, palette,
+    render_heatmap, render_time_chart_sized, version_color,
 };
 use crate::escape::html;
-use crate::fmt::{num, pct, time_s};
-use crate::keys::{attack_classes, counters, is_stale_counter, key_numbers, legit_class};
-use crate::model::{AssertionResult, RunReport};
+use crate::fmt::{pct, time_s};
+use crate::keys::{
+    Group, Key, attack_classes, counters, is_summary_gauge, key_numbers, legit_class,
+};
+use crate::model::{AnnotationKind, AssertionResult, RunReport};
 use crate::page::{figure, foot, head, hex};
 
 /// Most rows in the events table; the rest are counted.
@@ -24,9 +26,9 @@ pub fn render_run(r: &RunReport<'_>) -> String {
     let _ = writeln!(s, "<h1>Rampart run: {}</h1>", html(r.scenario));
     let _ = writeln!(
         s,
-        "<p class=\"meta\">seed <code>{}</code> · policy <code>{}</code> · duration {} · interval {} · {} intervals</p>",
+        "<p class=\"meta\">seed <code>{}</code> · policy {} · duration {} · interval {} · {} intervals</p>",
         r.seed,
-        html(r.policy_hash),
+        policy_line(r),
         html(&time_s(m.end.as_secs_f64())),
         html(&m.interval.to_string()),
         m.intervals
@@ -41,10 +43,62 @@ pub fn render_run(r: &RunReport<'_>) -> String {
     s.push_str("<h2>Reproduce</h2>\n");
     let _ = writeln!(s, "<pre class=\"cmd\">{}</pre>", html(r.command));
     s.push_str("<h2>Effective configuration</h2>\n");
-    s.push_str("<p class=\"meta\">Scenario and policy with defaults filled in.</p>\n");
-    let _ = writeln!(s, "<pre class=\"config\">{}</pre>", html(r.config_toml));
+    let lines = r.config_toml.lines().count();
+    let _ = writeln!(
+        s,
+        "<details><summary>Scenario and policy with defaults filled in ({})</summary>\
+         <pre class=\"config\">{}</pre></details>",
+        counted(lines, "line"),
+        html(r.config_toml)
+    );
     foot(&mut s, None);
     s
+}
+
+/// `1 line`, `2 lines`.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The boot policy's label and hash, then each rollout's label with its
+/// time, as the scenario names them.
+fn policy_line(r: &RunReport<'_>) -> String {
+    let mut s = match r.policy_versions.first() {
+        Some(v) if !v.is_empty() => format!(
+            "<code>{}</code> (<code>{}</code>)",
+            html(v),
+            html(r.policy_hash)
+        ),
+        _ => format!("<code>{}</code>", html(r.policy_hash)),
+    };
+    let rollouts: Vec<String> = r
+        .annotations
+        .iter()
+        .filter(|a| a.kind == AnnotationKind::Rollout && a.label.starts_with("rollout "))
+        .map(|a| {
+            format!(
+                "<code>{}</code> at {}",
+                html(a.label.trim_start_matches("rollout ")),
+                html(&time_s(a.at.as_secs_f64()))
+            )
+        })
+        .collect();
+    if !rollouts.is_empty() {
+        let _ = write!(s, ", then {}", rollouts.join(", "));
+    }
+    s
+}
+
+/// A policy version number's label: the scenario's own where it has one.
+pub(crate) fn version_label(versions: &[String], v: u32) -> String {
+    match versions.get(v as usize) {
+        Some(l) if !l.is_empty() => l.clone(),
+        _ => format!("version {v}"),
+    }
 }
 
 /// Assertions, failures first (each group in declaration order).
@@ -91,8 +145,8 @@ pub(crate) fn verdict(s: &mut String, a: &[AssertionResult]) {
         };
         let _ = writeln!(
             s,
-            "<tr><td><span class=\"badge {cls}\">{word}</span></td><td><code>{}</code></td><td>{}</td>\
-             <td class=\"n\">{}</td><td><code>{}</code></td></tr>",
+            "<tr><td><span class=\"badge {cls}\">{word}</span></td><td><code>{}</code></td><td data-label=\"phase\">{}</td>\
+             <td class=\"n\" data-label=\"measured\">{}</td><td data-label=\"threshold\"><code>{}</code></td></tr>",
             html(&x.expr),
             x.phase
                 .as_deref()
@@ -104,100 +158,81 @@ pub(crate) fn verdict(s: &mut String, a: &[AssertionResult]) {
     s.push_str("</tbody></table>\n");
 }
 
-fn key_numbers_section(s: &mut String, r: &RunReport<'_>) {
-    let m = r.metrics;
-    s.push_str("<h2>Key numbers</h2>\n<table class=\"keys\"><tbody>\n");
-    for k in key_numbers(r) {
-        if k.name == "assertions failed" {
-            continue;
-        }
+fn key_table(s: &mut String, keys: &[&Key]) {
+    s.push_str("<table class=\"keys\"><tbody>\n");
+    for k in keys {
         let _ = writeln!(
             s,
-            "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
+            "<tr><th><code>{}</code></th><td class=\"n\">{}</td></tr>",
             html(&k.name),
             html(&k.shown())
         );
     }
     s.push_str("</tbody></table>\n");
+}
 
-    s.push_str("<h3>Attacker outcomes</h3>\n");
-    let attacks = attack_classes(m);
+/// Key numbers in their groups, each number once, named by the metric
+/// path an assertion would use. Security groups in which nothing happened
+/// become one line.
+fn key_numbers_section(s: &mut String, r: &RunReport<'_>) {
+    let keys = key_numbers(r);
+    let of = |g: &Group| keys.iter().filter(|k| k.group == *g).collect::<Vec<_>>();
+    s.push_str("<h2>Key numbers</h2>\n<div class=\"cols\">\n");
+    for g in [Group::Legit, Group::Fleet] {
+        let ks = of(&g);
+        if ks.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "<div><h3>{}</h3>", html(&g.title()));
+        key_table(s, &ks);
+        if g == Group::Fleet {
+            s.push_str("<p class=\"muted small\"><code>cost.money</code> is at the scenario's price per instance-hour, in whatever currency that price is in.</p>\n");
+        }
+        s.push_str("</div>\n");
+    }
+    s.push_str("</div>\n");
+
+    s.push_str("<h2>Security</h2>\n");
+    let attacks = attack_classes(r.metrics);
     if attacks.is_empty() {
         s.push_str("<p class=\"muted\">No attack traffic in this run.</p>\n");
-    } else {
-        s.push_str(
-            "<table class=\"attacks\"><thead><tr><th>class</th><th class=\"n\">offered</th>\
-             <th class=\"n\">admitted</th><th class=\"n\">completed</th><th class=\"n\">success rate</th>\
-             <th>rejected by</th></tr></thead><tbody>\n",
-        );
-        for c in attacks {
-            let t = &m.totals.classes[c];
-            let mut by: Vec<(&String, &u64)> = t
-                .rejected_by_reason
-                .iter()
-                .filter(|(_, v)| **v > 0)
-                .collect();
-            by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            let by = by
-                .iter()
-                .map(|(k, v)| format!("{} {}", html(k), num(Some(**v as f64))))
-                .collect::<Vec<_>>()
-                .join(", ");
+    }
+    s.push_str("<div class=\"cols\">\n");
+    for c in &attacks {
+        let g = Group::Attack((*c).to_owned());
+        let _ = writeln!(s, "<div><h3>{}</h3>", html(&g.title()));
+        key_table(s, &of(&g));
+        s.push_str("</div>\n");
+    }
+    for (g, quiet) in [
+        (Group::Revocation, "No revoked token was accepted."),
+        (
+            Group::StalePolicy,
+            "No request was served under a stale policy.",
+        ),
+        (
+            Group::Control,
+            "The control plane reloaded and replaced nothing.",
+        ),
+        (Group::Other, ""),
+    ] {
+        let ks = of(&g);
+        if ks.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "<div><h3>{}</h3>", html(&g.title()));
+        if ks.iter().all(|k| k.value.is_none_or(|v| v == 0.0)) && !quiet.is_empty() {
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{} ({})</td><td class=\"n\">{}</td>\
-                 <td class=\"n\">{}</td><td>{}</td></tr>",
-                html(c),
-                num(Some(t.offered as f64)),
-                num(Some(t.admitted as f64)),
-                pct((t.offered > 0).then(|| t.admitted as f64 / t.offered as f64)),
-                num(Some(t.completed as f64)),
-                pct(t.success_rate),
-                if by.is_empty() { "—".to_owned() } else { by },
+                "<p class=\"muted\">{quiet} (All {} are zero.)</p>",
+                counted(ks.len(), "counter")
             );
+        } else {
+            key_table(s, &ks);
         }
-        s.push_str("</tbody></table>\n");
+        s.push_str("</div>\n");
     }
-
-    s.push_str("<h3>Security counters</h3>\n");
-    let cs = counters(m);
-    if cs.is_empty() {
-        s.push_str("<p class=\"muted\">No security counters were recorded in this run.</p>\n");
-    } else {
-        s.push_str("<table class=\"counters\"><tbody>\n");
-        for (c, v) in &cs {
-            let _ = writeln!(
-                s,
-                "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
-                html(c),
-                num(Some(*v as f64))
-            );
-        }
-        s.push_str("</tbody></table>\n");
-    }
-    s.push_str("<h3>Stale-policy exposure</h3>\n");
-    let stale: Vec<_> = cs.iter().filter(|(c, _)| is_stale_counter(c)).collect();
-    if stale.is_empty() {
-        s.push_str("<p class=\"muted\">Not measured in this run (no stale-policy counter was recorded).</p>\n");
-    } else {
-        s.push_str("<table class=\"stale\"><tbody>\n");
-        for (c, v) in stale {
-            let _ = writeln!(
-                s,
-                "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
-                html(c),
-                num(Some(*v as f64))
-            );
-        }
-        s.push_str("</tbody></table>\n");
-    }
-    let _ = writeln!(
-        s,
-        "<h3>Cost</h3>\n<table class=\"cost\"><tbody><tr><th>instance-hours</th><td class=\"n\">{}</td></tr>\
-         <tr><th>cost</th><td class=\"n\">{}</td></tr></tbody></table>",
-        num(Some(r.cost.instance_hours)),
-        html(&format!("{:.2}", r.cost.money)),
-    );
+    s.push_str("</div>\n");
 }
 
 /// Seconds per interval, and the y-axis word for a rate built from it.
@@ -252,44 +287,108 @@ fn gauge_is_all_zero(m: &RunMetrics, g: &str) -> bool {
         .is_some_and(|s| s.max.unwrap_or(0.0) == 0.0 && s.min.unwrap_or(0.0) == 0.0)
 }
 
+fn counter_total(m: &RunMetrics, c: &str) -> u64 {
+    m.totals.counters.get(c).copied().unwrap_or(0)
+}
+
+/// A counter's running total at each bucket's end: rare outcomes (eleven
+/// takeovers in an hour) read as a rising step, where a per-interval line
+/// would be a few spikes on the floor.
+fn cumulative(m: &RunMetrics, name: &str) -> Option<PlotColumn> {
+    let col = m.series.column(name)?;
+    let interval_s = m.interval.as_secs_f64();
+    let mut sum = 0.0;
+    let mut prev_end = 0.0;
+    let mut out = Vec::with_capacity(col.mean.len());
+    for (mean, end) in col.mean.iter().zip(&m.series.bucket_end_s) {
+        // The last bucket may hold fewer intervals than the others.
+        let n = if interval_s > 0.0 {
+            ((end - prev_end) / interval_s).round().max(1.0)
+        } else {
+            1.0
+        };
+        prev_end = *end;
+        sum += mean.unwrap_or(0.0) * n;
+        out.push(Some(sum));
+    }
+    Some(PlotColumn {
+        name: name.to_owned(),
+        min: out.clone(),
+        max: out.clone(),
+        mean: out,
+    })
+}
+
+/// What the charts of one run share.
+struct Charts<'r> {
+    m: &'r RunMetrics,
+    marks: Marks,
+    x_end: f64,
+    rate: f64,
+    per: &'static str,
+}
+
+impl Charts<'_> {
+    fn chart(&self, title: String, y_desc: String, lines: Vec<Line<'_>>, stacked: bool) -> String {
+        self.chart_sized(title, y_desc, lines, stacked, 0.0, FULL)
+    }
+
+    fn chart_sized(
+        &self,
+        title: String,
+        y_desc: String,
+        lines: Vec<Line<'_>>,
+        stacked: bool,
+        floor: f64,
+        size: (u32, u32),
+    ) -> String {
+        let c = TimeChart {
+            title,
+            y_desc,
+            x_end_s: self.x_end,
+            lines,
+            stacked,
+            y_floor_max: floor,
+        };
+        render_time_chart_sized(&c, &self.marks, size)
+    }
+}
+
+const BAND: &str = "Lines are means per pixel column; shaded bands span the minimum and maximum, so short peaks stay visible.";
+
 fn plots(s: &mut String, r: &RunReport<'_>) {
     let m = r.metrics;
-    let marks = Marks::new(r.annotations, phase_spans(m));
-    let x_end = m.end.as_secs_f64();
     let (rate, per) = rate_scale(m);
-    let chart = |title: String, y_desc: String, lines: Vec<Line<'_>>, stacked: bool, floor: f64| {
-        render_time_chart(
-            &TimeChart {
-                title,
-                y_desc,
-                x_end_s: x_end,
-                lines,
-                stacked,
-                y_floor_max: floor,
-            },
-            &marks,
-        )
+    let cx = Charts {
+        m,
+        marks: Marks::new(r.annotations, phase_spans(m)),
+        x_end: m.end.as_secs_f64(),
+        rate,
+        per,
     };
     s.push_str("<h2>Over time</h2>\n");
-    let band = "Lines are means per pixel column; shaded bands span the minimum and maximum, so short peaks stay visible.";
+    load_charts(s, &cx);
+    fleet_charts(s, &cx);
+    security_charts(s, r, &cx);
+}
 
-    // Offered vs admitted, per class.
-    let mut classes: Vec<&str> = legit_class(m).into_iter().collect();
-    classes.extend(attack_classes(m));
-    for c in classes {
-        let lines: Vec<Line<'_>> = ["offered", "admitted", "completed"]
+fn load_charts(s: &mut String, cx: &Charts<'_>) {
+    let (m, rate, per) = (cx.m, cx.rate, cx.per);
+    // Completed is dashed: it mostly lies on admitted, and the gaps in its
+    // dashes keep admitted visible.
+    if let Some(c) = legit_class(m) {
+        let lines: Vec<Line<'_>> = [("offered", false), ("admitted", false), ("completed", true)]
             .iter()
             .enumerate()
-            .filter_map(|(i, f)| line(m, &format!("{c}.{f}"), f, i, rate, false))
+            .filter_map(|(i, (f, dashed))| line(m, &format!("{c}.{f}"), f, i, rate, *dashed))
             .collect();
-        let svg = chart(
+        let svg = cx.chart(
             format!("{c}: offered, admitted, completed"),
             format!("requests {per}"),
             lines,
             false,
-            0.0,
         );
-        figure(s, &svg, &format!("Load of class {c}, {per}. {band}"));
+        figure(s, &svg, &format!("Load of class {c}, {per}. {BAND}"));
     }
 
     // Rejections stacked by reason (reasons that occurred).
@@ -300,19 +399,18 @@ fn plots(s: &mut String, r: &RunReport<'_>) {
         .filter(|rn| m.totals.rejected.get(*rn).is_some_and(|v| *v > 0))
         .collect();
     if reasons.is_empty() {
-        s.push_str("<p class=\"muted\">No request was rejected in this run.</p>\n");
+        s.push_str("<p class=\"muted\">No request was rejected in this run, so there is no rejections chart.</p>\n");
     } else {
         let lines: Vec<Line<'_>> = reasons
             .iter()
             .enumerate()
             .filter_map(|(i, rn)| line(m, &format!("rejected.{rn}"), rn, i, rate, false))
             .collect();
-        let svg = chart(
+        let svg = cx.chart(
             "Rejections by reason (all classes)".into(),
             format!("rejections {per}"),
             lines,
             true,
-            0.0,
         );
         figure(
             s,
@@ -323,29 +421,34 @@ fn plots(s: &mut String, r: &RunReport<'_>) {
         );
     }
 
-    // Legit latency percentiles.
     if let Some(l) = legit_class(m) {
         let lines: Vec<Line<'_>> = ["p50", "p90", "p99", "p99.9"]
             .iter()
             .enumerate()
             .filter_map(|(i, p)| line(m, &format!("{l}.latency.{p}"), p, i, 1.0, false))
             .collect();
-        let svg = chart(
+        let svg = cx.chart(
             format!("{l}: latency percentiles per interval"),
             "ms".into(),
             lines,
             false,
-            0.0,
         );
         figure(
             s,
             &svg,
-            &format!("Latency of completed {l} requests, per interval, in milliseconds. {band}"),
+            &format!("Latency of completed {l} requests, per interval, in milliseconds. {BAND}"),
         );
     }
+}
 
-    // Gauges: fleet, utilisation, queues, then anything else.
-    let gauges = gauge_names(m);
+fn fleet_charts(s: &mut String, cx: &Charts<'_>) {
+    let m = cx.m;
+    // Summary gauges (exposure, first block) are key numbers, and the cost
+    // gauges only ever climb: neither belongs on a chart of the fleet.
+    let gauges: Vec<&str> = gauge_names(m)
+        .into_iter()
+        .filter(|g| !is_summary_gauge(g) && !g.starts_with("cost."))
+        .collect();
     let mut used = vec![false; gauges.len()];
     let mut pick = |pred: &dyn Fn(&str) -> bool| -> Vec<&str> {
         let mut out = Vec::new();
@@ -357,15 +460,18 @@ fn plots(s: &mut String, r: &RunReport<'_>) {
         }
         out
     };
-    // `instances.terminated` and `instances.billed` are kept for the "other
-    // gauges" chart: terminated instances accumulate over a run and would
-    // flatten the lifecycle states that matter.
-    let fleet = pick(&|g| {
-        (g.starts_with("instances.") && g != "instances.terminated" && g != "instances.billed")
-            || g == "desired_capacity"
-    });
+    // Terminated, launched and billed instances accumulate over a run and
+    // would flatten the lifecycle states that matter: they get their own.
+    let totals = [
+        "instances.terminated",
+        "instances.billed",
+        "instances.launched",
+    ];
+    let fleet =
+        pick(&|g| (g.starts_with("instances.") && !totals.contains(&g)) || g == "desired_capacity");
     let util = pick(&|g| g.ends_with("utilisation") || g.ends_with("utilization"));
     let queues = pick(&|g| g.starts_with("queue_len") || g.starts_with("requests."));
+    let lifetime = pick(&|g| totals.contains(&g));
     let other = pick(&|_| true);
     let gauge_chart =
         |s: &mut String, title: &str, y: &str, names: &[&str], floor: f64, caption: &str| {
@@ -397,7 +503,7 @@ fn plots(s: &mut String, r: &RunReport<'_>) {
                     )
                 })
                 .collect();
-            let svg = chart(title.into(), y.into(), lines, false, floor);
+            let svg = cx.chart_sized(title.into(), y.into(), lines, false, floor, FULL);
             figure(s, &svg, caption);
         };
     gauge_chart(
@@ -426,38 +532,283 @@ fn plots(s: &mut String, r: &RunReport<'_>) {
     );
     gauge_chart(
         s,
+        "Instances launched, terminated and billed, so far",
+        "instances",
+        &lifetime,
+        0.0,
+        "Running totals over the run.",
+    );
+    gauge_chart(
+        s,
         "Other gauges",
         "value",
         &other,
         0.0,
         "Gauges not shown above, sampled at each interval boundary.",
     );
+}
 
-    // Security counters over time.
-    let cs = counters(m);
-    if cs.is_empty() {
-        s.push_str("<p class=\"muted\">No security counters were recorded, so there is no security-outcome plot.</p>\n");
-    } else {
-        let lines: Vec<Line<'_>> = cs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (c, _))| line(m, &format!("counters.{c}"), c, i, 1.0, false))
-            .collect();
-        let svg = chart(
-            "Security outcomes".into(),
-            "events per interval".into(),
+/// Per attacker: what it tried and what got through, what it achieved
+/// (cumulative), and the CPU it cost; then revocation exposure and stale
+/// policy over time. A chart with nothing to show is one line instead.
+fn security_charts(s: &mut String, r: &RunReport<'_>, cx: &Charts<'_>) {
+    let (m, rate, per) = (cx.m, cx.rate, cx.per);
+    s.push_str("<h3>Security over time</h3>\n");
+    let attacks = attack_classes(m);
+    let all_counters = counters(m);
+    let mut quiet: Vec<String> = Vec::new();
+    for c in &attacks {
+        s.push_str("<div class=\"grid\">\n");
+        // Attempts, admitted, blocked, succeeded.
+        // Each series keeps its colour whether or not the others exist.
+        // Attempts come last and dashed: blocked often equals them, and
+        // drawn on top with gaps, both stay visible.
+        let lines: Vec<Line<'_>> = [
+            (format!("counters.{c}.blocked"), "blocked", false),
+            (format!("{c}.admitted"), "admitted", false),
+            (format!("{c}.completed"), "succeeded", true),
+            (format!("counters.{c}.detected"), "detected", true),
+            (format!("{c}.offered"), "attempts", true),
+        ]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (col, label, dashed))| line(m, col, label, i, rate, *dashed))
+        .collect();
+        let svg = cx.chart_sized(
+            format!("{c}: attempts and what got through"),
+            format!("requests {per}"),
             lines,
             false,
-            1.0,
+            0.0,
+            SMALL,
+        );
+        figure(
+            s,
+            &svg,
+            &format!("Attempts of {c} and their fate, {per}. {BAND}"),
+        );
+
+        // Outcomes, cumulative: every other count of this attacker.
+        let prefix = format!("{c}.");
+        let outcome_names: Vec<&str> = all_counters
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| {
+                n.strip_prefix(&prefix).is_some_and(|rest| {
+                    !matches!(rest, "blocked" | "detected")
+                        && !rest.ends_with("_cpu_us")
+                        && !rest.ends_with("_cpu_ms")
+                })
+            })
+            .collect();
+        let shown: Vec<&str> = outcome_names
+            .iter()
+            .copied()
+            .filter(|n| counter_total(m, n) > 0)
+            .collect();
+        let cols: Vec<PlotColumn> = shown
+            .iter()
+            .filter_map(|n| cumulative(m, &format!("counters.{n}")))
+            .collect();
+        if cols.is_empty() {
+            if !outcome_names.is_empty() {
+                quiet.push(format!(
+                    "{c}: {} stayed at zero, so there is no outcomes chart.",
+                    outcome_names
+                        .iter()
+                        .map(|n| n.strip_prefix(&prefix).unwrap_or(n).replace('_', " "))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        } else {
+            let lines: Vec<Line<'_>> = cols
+                .iter()
+                .zip(&shown)
+                .enumerate()
+                .map(|(i, (col, n))| Line {
+                    label: n.strip_prefix(&prefix).unwrap_or(n).replace('_', " "),
+                    color: palette(i + 3),
+                    bucket_end_s: &m.series.bucket_end_s,
+                    col,
+                    scale: 1.0,
+                    dashed: false,
+                })
+                .collect();
+            let svg = cx.chart_sized(
+                format!("{c}: what it achieved, so far"),
+                "count".into(),
+                lines,
+                false,
+                1.0,
+                SMALL,
+            );
+            figure(s, &svg, &format!("Running totals of {c}'s outcomes."));
+        }
+
+        // CPU it cost, in cores.
+        let interval_s = m.interval.as_secs_f64().max(f64::MIN_POSITIVE);
+        let cpu: Vec<Line<'_>> = [
+            ("gateway_cpu_us", "gateway", 1e6),
+            ("login_cpu_ms", "token service logins", 1e3),
+        ]
+        .iter()
+        .enumerate()
+        .filter(|(_, (n, _, _))| counter_total(m, &format!("{c}.{n}")) > 0)
+        .filter_map(|(i, (n, label, per_s))| {
+            line(
+                m,
+                &format!("counters.{c}.{n}"),
+                label,
+                i + 5,
+                1.0 / (interval_s * per_s),
+                false,
+            )
+        })
+        .collect();
+        if !cpu.is_empty() {
+            let svg = cx.chart_sized(
+                format!("{c}: CPU it cost"),
+                "cores busy".into(),
+                cpu,
+                false,
+                0.0,
+                SMALL,
+            );
+            figure(
+                s,
+                &svg,
+                &format!("CPU spent on {c}'s requests, in cores kept busy. {BAND}"),
+            );
+        }
+        s.push_str("</div>\n");
+    }
+
+    // Revocation exposure: revoked tokens accepted, by how long after the
+    // revocation, as running totals.
+    // The total comes last and dashed: it often equals the youngest age
+    // bucket, and drawn on top with gaps, both stay visible.
+    let mut revoked: Vec<&str> = all_counters
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| n.starts_with("revoked.accepted_after."))
+        .collect();
+    if m.totals.counters.contains_key("revoked.accepted") {
+        revoked.push("revoked.accepted");
+    }
+    let rcols: Vec<(String, PlotColumn)> = revoked
+        .iter()
+        .filter(|n| counter_total(m, n) > 0)
+        .filter_map(|n| {
+            let label = match n.strip_prefix("revoked.accepted_after.") {
+                Some(age) => format!("more than {age} after revocation"),
+                None => "all".to_owned(),
+            };
+            cumulative(m, &format!("counters.{n}")).map(|c| (label, c))
+        })
+        .collect();
+    let stale_verifier = counter_total(m, "verifier.accepted_stale") > 0;
+    if rcols.is_empty() && !stale_verifier {
+        if !revoked.is_empty() {
+            quiet.push(
+                "No revoked token was accepted, so there is no revocation-exposure chart.".into(),
+            );
+        }
+    } else {
+        s.push_str("<div class=\"grid\">\n");
+        if !rcols.is_empty() {
+            let lines: Vec<Line<'_>> = rcols
+                .iter()
+                .enumerate()
+                .map(|(i, (label, col))| Line {
+                    label: label.clone(),
+                    color: palette(i + 3),
+                    bucket_end_s: &m.series.bucket_end_s,
+                    col,
+                    scale: 1.0,
+                    dashed: label == "all",
+                })
+                .collect();
+            let svg = cx.chart_sized(
+                "Revocation exposure: revoked tokens accepted, so far".into(),
+                "requests".into(),
+                lines,
+                false,
+                1.0,
+                SMALL,
+            );
+            figure(
+                s,
+                &svg,
+                "Running totals of requests admitted with a token the token service had already revoked, by how long after the revocation. Token events are marked.",
+            );
+        }
+        if stale_verifier {
+            let lines: Vec<Line<'_>> = line(
+                m,
+                "counters.verifier.accepted_stale",
+                "accepted on stale state",
+                3,
+                rate,
+                false,
+            )
+            .into_iter()
+            .collect();
+            let svg = cx.chart_sized(
+                "Tokens accepted while the verifier's revocation state was stale".into(),
+                format!("requests {per}"),
+                lines,
+                false,
+                0.0,
+                SMALL,
+            );
+            figure(
+                s,
+                &svg,
+                &format!(
+                    "Requests whose token was accepted while the instance could not refresh its revocation list (fail-open), {per}. {BAND}"
+                ),
+            );
+        }
+        s.push_str("</div>\n");
+    }
+
+    // Stale policy: requests served under an old version, and the heatmap.
+    if counter_total(m, "stale_policy.requests") > 0 {
+        let lines: Vec<Line<'_>> = line(
+            m,
+            "counters.stale_policy.requests",
+            "served under a stale policy",
+            1,
+            rate,
+            false,
+        )
+        .into_iter()
+        .collect();
+        let svg = cx.chart(
+            "Requests served under a stale policy".into(),
+            format!("requests {per}"),
+            lines,
+            false,
         );
         figure(
             s,
             &svg,
             &format!(
-                "Security counters, events per interval ({}). {band}",
-                m.interval
+                "Requests an instance served with a policy older than the control plane's current one, {per}. Rollouts and reloads are marked. {BAND}"
             ),
         );
+    } else if m.totals.counters.contains_key("stale_policy.requests") {
+        quiet.push(
+            "No request was served under a stale policy, so there is no stale-policy chart.".into(),
+        );
+    }
+    if !quiet.is_empty() {
+        s.push_str("<ul class=\"quiet muted\">\n");
+        for q in &quiet {
+            let _ = writeln!(s, "<li>{}</li>", html(q));
+        }
+        s.push_str("</ul>\n");
     }
 
     // Policy-version heatmap.
@@ -465,7 +816,7 @@ fn plots(s: &mut String, r: &RunReport<'_>) {
     if h.instances.is_empty() {
         s.push_str("<p class=\"muted\">No per-instance policy versions were recorded.</p>\n");
     } else {
-        let svg = render_heatmap(h, x_end, &marks);
+        let svg = render_heatmap(h, cx.x_end, &cx.marks);
         let mut caption = String::from(
             "Policy version each instance ran, per time bucket. Rows are instances in order of first appearance; blank is not running. ",
         );
@@ -476,20 +827,27 @@ fn plots(s: &mut String, r: &RunReport<'_>) {
                 h.untracked_samples
             );
         }
-        figure(s, &svg, &caption);
-        s.push_str("<p class=\"legend\">");
+        s.push_str("<figure>\n");
+        s.push_str(&svg);
+        s.push_str("\n<p class=\"legend\">");
         let versions = distinct_versions(h);
         for v in &versions {
             let _ = write!(
                 s,
-                "<span><i style=\"background:{}\"></i>version {v}</span>",
-                hex(version_color(&versions, *v, *v))
+                "<span><i style=\"background:{}\"></i>{}</span>",
+                hex(version_color(&versions, *v, *v)),
+                html(&version_label(r.policy_versions, *v))
             );
         }
-        let _ = writeln!(
+        let _ = write!(
             s,
             "<span><i style=\"background:{}\"></i>changed within the bucket</span></p>",
             hex(MIXED_COLOR)
+        );
+        let _ = write!(
+            s,
+            "\n<figcaption>{}</figcaption>\n</figure>\n",
+            html(&caption)
         );
     }
 }
@@ -504,12 +862,16 @@ fn phases_section(s: &mut String, m: &RunMetrics) {
     if let Some(l) = legit {
         let _ = write!(
             s,
-            "<th class=\"n\">{0} success</th><th class=\"n\">{0} p99</th>",
+            "<th class=\"n\"><code>{0}.success_rate</code></th><th class=\"n\"><code>{0}.latency.p99</code></th>",
             html(l)
         );
     }
     for a in &attacks {
-        let _ = write!(s, "<th class=\"n\">{} admitted</th>", html(a));
+        let _ = write!(
+            s,
+            "<th class=\"n\"><code>{}.admitted_rate</code></th>",
+            html(a)
+        );
     }
     s.push_str("</tr></thead><tbody>\n");
     for p in &m.phases {

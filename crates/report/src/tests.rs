@@ -36,10 +36,9 @@ pub(crate) fn fixture(seconds: u64) -> RunMetrics {
     let limited = names.add_reason("rate_limited").unwrap();
     let shed = names.add_reason("shed").unwrap();
     let _never = names.add_reason("abuse_blocked").unwrap();
-    let takeovers = names.add_counter("security.takeovers").unwrap();
-    let stale = names
-        .add_counter("security.stale_policy_decisions")
-        .unwrap();
+    let takeovers = names.add_counter("attack.stuffing.takeovers").unwrap();
+    let blocked = names.add_counter("attack.stuffing.blocked").unwrap();
+    let stale = names.add_counter("stale_policy.requests").unwrap();
     let gauges: Vec<_> = [
         "instances.booting",
         "instances.in_service",
@@ -89,6 +88,7 @@ pub(crate) fn fixture(seconds: u64) -> RunMetrics {
                     rec.completed(now, attack, Duration::from_millis(15));
                 } else {
                     rec.rejected(now, attack, limited);
+                    rec.count(now, blocked, 1);
                 }
             }
             if s % 17 == 0 {
@@ -163,6 +163,7 @@ pub(crate) fn report<'a>(
             money: 1.35,
         },
         policy_hash: "0badc0de",
+        policy_versions: &[],
         config_toml: "[run]\nname = \"x\"\nseed = 42\n",
         assertions,
     }
@@ -177,6 +178,11 @@ fn pass(expr: &str, measured: f64) -> AssertionResult {
         threshold: "300ms".into(),
         passed: true,
     }
+}
+
+/// Whether the page has a chart titled `t`.
+fn has_title(html: &str, t: &str) -> bool {
+    html.contains(&format!("<div class=\"chart-title\">{t}</div>"))
 }
 
 /// Whether an SVG `<text>` holds exactly `t` (plotters puts the text on a
@@ -314,29 +320,46 @@ fn a_run_page_has_every_plot_and_each_svg_is_closed() {
     let m = fixture(3600);
     let a = annotations(3600);
     let html = render_run(&report("plots", &m, &a, &[]));
-    for title in [
+    let titles = [
         "legit: offered, admitted, completed",
-        "attack.stuffing: offered, admitted, completed",
         "Rejections by reason (all classes)",
         "legit: latency percentiles per interval",
         "Instances by lifecycle state, and desired capacity",
         "Utilisation",
         "Queue lengths",
-        "Security outcomes",
+        "Instances launched, terminated and billed, so far",
+        "attack.stuffing: attempts and what got through",
+        "attack.stuffing: what it achieved, so far",
+        "Requests served under a stale policy",
         "Policy version per instance",
-    ] {
-        assert!(has_text(&html, title), "missing plot {title}");
+    ];
+    for title in titles {
+        assert!(has_title(&html, title), "missing plot {title}");
     }
-    // Those nine, plus "other gauges" (instances.terminated).
-    assert_eq!(svg_count(&html), 10);
-    assert_eq!(html.matches("</svg>").count(), 10);
+    // One SVG per title, each closed; no chart of nothing.
+    assert_eq!(svg_count(&html), titles.len());
+    assert_eq!(html.matches("</svg>").count(), titles.len());
+    assert!(
+        !html.contains("CPU it cost"),
+        "no CPU counters, no CPU chart"
+    );
+    assert!(html.contains("No revoked token") || !html.contains("revoked."));
+    // Counts and shares of one thing have different names.
+    assert!(html.contains("<code>attack.stuffing.admitted</code>"));
+    assert!(html.contains("<code>attack.stuffing.admitted_rate</code>"));
+    // Each key number appears once in the tables.
+    assert_eq!(
+        html.matches("<code>attack.stuffing.takeovers</code>")
+            .count(),
+        1
+    );
     assert!(!html.contains("could not draw"));
     // Reasons that never occurred are not in the stacked legend.
     assert!(!has_text(&html, "abuse_blocked"));
     // Annotations reach the plots (as lines on every axis, labels where they fit).
     assert!(has_text(&html, "surge start"));
     assert!(
-        html.contains("stale_policy_decisions"),
+        html.contains("<code>stale_policy.requests</code>"),
         "stale-policy exposure shown"
     );
     assert!(html.contains("no assertions declared"));
@@ -530,8 +553,8 @@ fn compare_shows_deltas_against_the_first_variant_and_overlays() {
         "unchanged numbers read 0"
     );
     assert_eq!(svg_count(&html), 3);
-    assert!(has_text(&html, "legit latency p99"));
-    assert!(has_text(&html, "instances in service"));
+    assert!(has_title(&html, "legit latency p99"));
+    assert!(has_title(&html, "instances in service"));
 }
 
 #[test]
@@ -591,4 +614,87 @@ fn dump_sweep_page_for_a_look() {
         })
         .collect();
     std::fs::write(format!("{dir}/sweep.html"), render_sweep(&rows)).unwrap();
+}
+
+/// One SVG `<text>`: `(svg width, x, y, font size, text)`.
+type SvgText = (f64, f64, f64, f64, String);
+
+/// Every `<text>` of each SVG on the page.
+fn svg_texts(html: &str) -> Vec<Vec<SvgText>> {
+    let attr = |tag: &str, name: &str| -> f64 {
+        let key = format!(" {name}=\"");
+        let i = tag.find(&key).unwrap() + key.len();
+        tag[i..i + tag[i..].find('"').unwrap()].parse().unwrap()
+    };
+    html.split("<svg ")
+        .skip(1)
+        .map(|svg| {
+            let svg = &svg[..svg.find("</svg>").unwrap()];
+            let width = attr(&format!(" {}", &svg[..svg.find('>').unwrap()]), "width");
+            svg.split("<text ")
+                .skip(1)
+                .map(|t| {
+                    let end = t.find('>').unwrap();
+                    let tag = format!(" {}", &t[..end]);
+                    let text = t[end + 1..t.find("</text>").unwrap()].trim().to_owned();
+                    (
+                        width,
+                        attr(&tag, "x"),
+                        attr(&tag, "y"),
+                        attr(&tag, "font-size"),
+                        text,
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn event_labels_stay_inside_their_chart_and_never_overlap() {
+    let m = fixture(120);
+    let mut a = annotations(120);
+    // A crowd of rare events at the right edge, where a label running
+    // right would be cut off, and a cluster in the middle.
+    for (i, kind) in [
+        AnnotationKind::Surge,
+        AnnotationKind::Attack,
+        AnnotationKind::Fault,
+        AnnotationKind::Rollout,
+        AnnotationKind::Token,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for at in [119 - i as u64, 60 + i as u64] {
+            a.push(Annotation {
+                at: Duration::from_secs(at),
+                label: format!("a rather long label number {i}"),
+                kind,
+            });
+        }
+    }
+    let html = render_run(&report("labels", &m, &a, &[]));
+    let mut labels_seen = 0;
+    for texts in svg_texts(&html) {
+        // Event labels are the texts above the plot (in the label strip).
+        let labels: Vec<_> = texts.iter().filter(|t| t.2 < 55.0).collect();
+        labels_seen += labels.len();
+        for (w, x, _, fs, text) in &labels {
+            // Half an em is less than any sans-serif face's mean advance.
+            let right = x + text.chars().count() as f64 * fs * 0.5;
+            assert!(*x >= 0.0 && right <= *w, "{text:?} at {x} runs past {w}");
+        }
+        for (i, p) in labels.iter().enumerate() {
+            for q in &labels[i + 1..] {
+                if p.2 != q.2 {
+                    continue;
+                }
+                let span = |t: &SvgText| (t.1, t.1 + t.4.chars().count() as f64 * t.3 * 0.5);
+                let ((a0, a1), (b0, b1)) = (span(p), span(q));
+                assert!(a1 <= b0 || b1 <= a0, "{:?} overlaps {:?}", p.4, q.4);
+            }
+        }
+    }
+    assert!(labels_seen > 40, "labels are drawn: {labels_seen}");
 }
