@@ -104,20 +104,33 @@
 //!
 //! | plot | columns |
 //! |---|---|
-//! | offered / admitted / completed, one per class (legit first) | `C.offered`, `C.admitted`, `C.completed`, as rates per second |
+//! | legit offered / admitted / completed (completed dashed, so admitted shows under it) | `C.offered`, `C.admitted`, `C.completed`, as rates per second |
 //! | rejections stacked by reason | `rejected.R` for every reason that occurred |
 //! | legit latency p50/p90/p99/p99.9 | `legit.latency.p50` … `.p99.9` (ms) |
-//! | instances by lifecycle state, desired capacity (dashed) | `gauges.instances.*` except `terminated`/`billed`, `gauges.desired_capacity` |
+//! | instances by lifecycle state, desired capacity (dashed) | `gauges.instances.*` except the running totals, `gauges.desired_capacity` |
 //! | utilisation | gauges ending in `utilisation` |
 //! | queue lengths | gauges starting `queue_len` or `requests.` |
-//! | other gauges | every gauge not plotted above |
-//! | security outcomes | every `counters.*` column (events per interval) |
-//! | policy-version heatmap | [`rampart_metrics::VersionHeatmap`] |
+//! | instances launched, terminated, billed so far | those three gauges |
+//! | other gauges | every gauge not plotted above, except summaries (`attack.*`, `revoked.*`, `stale_policy.*`: key numbers) and `cost.*` |
+//! | per attacker: attempts and what got through | `A.offered`, `A.admitted`, `A.completed`, `counters.A.blocked`, `counters.A.detected` |
+//! | per attacker: what it achieved, so far | every other `counters.A.*` that rose above zero, as running totals |
+//! | per attacker: CPU it cost | `counters.A.gateway_cpu_us`, `counters.A.login_cpu_ms`, as cores busy |
+//! | revocation exposure | `counters.revoked.accepted` and `.accepted_after.*`, as running totals |
+//! | tokens accepted on stale revocation state | `counters.verifier.accepted_stale` |
+//! | requests served under a stale policy | `counters.stale_policy.requests` |
+//! | policy-version heatmap | [`rampart_metrics::VersionHeatmap`], labelled by [`RunReport::policy_versions`] |
 //!
 //! Every time axis carries the run's phases as shaded bands and every
-//! [`Annotation`] as a vertical line; labels are drawn where they fit (rare
-//! kinds first; scale decisions only when there are few) and the events
-//! table lists them all.
+//! [`Annotation`] as a vertical line; labels sit in lanes above the plot
+//! where they fit (rare kinds first; scale decisions and remediations only
+//! when there are few) and the events table lists them all. A chart with
+//! nothing to show is left out with one line saying so.
+//!
+//! The key numbers are named by the metric paths an assertion uses
+//! (`attack.inject.admitted` counts, `attack.inject.admitted_rate` is a
+//! share) and grouped: legitimate traffic, fleet and cost, one group per
+//! attacker, revocation exposure, stale-policy exposure, control plane.
+//! Each number appears once.
 //!
 //! # Downsampling keeps peaks
 //!
