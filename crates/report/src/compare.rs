@@ -59,8 +59,19 @@ pub fn render_compare(variants: &[Variant<'_>]) -> String {
         let _ = writeln!(s, "<h3>{}</h3>", linked(v));
         let mut out = String::new();
         verdict(&mut out, v.report.assertions);
-        // The run page's verdict has its own h2; here the variant is the heading.
-        s.push_str(out.trim_start_matches("<h2>Verdict</h2>\n"));
+        // The run page's verdict has its own h2; here the variant is the
+        // heading. Its table scrolls in its own box, so that on a phone the
+        // long assertions do not widen the whole page.
+        let out = out.trim_start_matches("<h2>Verdict</h2>\n");
+        match out.find("<table") {
+            Some(t) => {
+                s.push_str(&out[..t]);
+                s.push_str("<div class=\"scroll\">");
+                s.push_str(out[t..].trim_end());
+                s.push_str("</div>\n");
+            }
+            None => s.push_str(out),
+        }
     }
 
     key_table(&mut s, variants);
@@ -113,7 +124,7 @@ fn key_table(s: &mut String, variants: &[Variant<'_>]) {
             names.push((&k.name, k.unit, k.better));
         }
     }
-    s.push_str("<h2>Key numbers</h2>\n<table class=\"compare\"><thead><tr><th>metric</th>");
+    s.push_str("<h2>Key numbers</h2>\n<div class=\"scroll\"><table class=\"compare\"><thead><tr><th>metric</th>");
     for (i, v) in variants.iter().enumerate() {
         let _ = write!(s, "<th class=\"n\">{}</th>", linked(v));
         if i > 0 {
@@ -142,7 +153,7 @@ fn key_table(s: &mut String, variants: &[Variant<'_>]) {
         }
         s.push_str("</tr>\n");
     }
-    s.push_str("</tbody></table>\n");
+    s.push_str("</tbody></table></div>\n");
 }
 
 /// The change from `base` to `v`, coloured by whether it is an improvement.
@@ -308,6 +319,10 @@ fn rejections<'a>(s: &mut String, variants: &[Variant<'a>]) {
         s.push_str("<p class=\"muted\">No request was rejected in any variant.</p>\n");
         return;
     }
+    s.push_str(
+        "<p class=\"meta\">One chart per variant, stacked by reason (all classes). Every chart has the same colour \
+         for a reason and the same y range; reasons that never occurred in any variant are left out.</p>\n",
+    );
     let x_end = variants
         .iter()
         .map(|v| v.report.metrics.end.as_secs_f64())
@@ -359,10 +374,7 @@ fn rejections<'a>(s: &mut String, variants: &[Variant<'a>]) {
         figure(
             s,
             &svg,
-            &format!(
-                "{}: stacked mean rejection rate per reason, {per}. Every variant's chart has the same reason colours and y range; reasons that never occurred in any variant are left out.",
-                v.name
-            ),
+            &format!("{}: mean rejection rate per reason, {per}.", v.name),
         );
     }
 }
@@ -489,16 +501,25 @@ pub fn render_sweep(scenario: &str, rows: &[SweepRow]) -> String {
              the line joins the cost/failure front. Points that would hide one another are drawn as one marker with their count, listed below."
         ),
     );
+    let a_max = attacker_max(rows);
     if attackers {
-        let a_max = attacker_max(rows);
         s.push_str("<p class=\"legend\">attacker success: ");
-        for k in 0..=4 {
-            let t = f64::from(k) / 4.0;
+        if a_max > 0.0 {
+            for k in 0..=4 {
+                let t = f64::from(k) / 4.0;
+                let _ = write!(
+                    s,
+                    "<span><i style=\"background:{}\"></i>{}</span>",
+                    hex(heat(t)),
+                    pct(Some(t * a_max))
+                );
+            }
+        } else {
+            // A gradient from 0% to 0% would read as five results; there is one.
             let _ = write!(
                 s,
-                "<span><i style=\"background:{}\"></i>{}</span>",
-                hex(heat(t)),
-                pct(Some(t * a_max))
+                "<span><i style=\"background:{}\"></i>0% at every point with attack traffic</span>",
+                hex(heat(0.0))
             );
         }
         if rows.iter().any(|r| !r.has_attackers) {
@@ -645,8 +666,8 @@ fn sweep_table(s: &mut String, rows: &[SweepRow], front: &[usize], attackers: bo
     s.push_str("</tbody></table></div>\n");
 }
 
-/// Escaped text with a line-break opportunity after each `.`, `_`, `/`,
-/// `,` and `=`: parameter paths and values such as
+/// Escaped text with a line-break opportunity after each `.`, `_`, `/`
+/// and `,`: parameter paths and values such as
 /// `scaling.controller.max_replicas` have no spaces, and unbroken they set
 /// the table's narrowest width, so it could not fit a phone.
 fn breakable(t: &str) -> String {
@@ -654,7 +675,7 @@ fn breakable(t: &str) -> String {
     let mut buf = [0u8; 4];
     for c in t.chars() {
         push_html(&mut out, c.encode_utf8(&mut buf));
-        if matches!(c, '.' | '_' | '/' | ',' | '=') {
+        if matches!(c, '.' | '_' | '/' | ',') {
             out.push_str("<wbr>");
         }
     }

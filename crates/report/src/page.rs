@@ -33,7 +33,7 @@ pre{background:#f7f7f7;border:1px solid #e2e2e2;padding:.7rem;overflow:auto;font
 th[aria-sort]{cursor:pointer}th[aria-sort]::after{content:" \2195";color:#aaa}
 th[aria-sort=ascending]::after{content:" \2191";color:#333}th[aria-sort=descending]::after{content:" \2193";color:#333}
 .scroll{overflow-x:auto;max-width:100%}
-table.sweep td.n{white-space:nowrap}
+table.sweep td.n{white-space:nowrap}table.sweep td:first-child{min-width:11rem}
 .why{font-size:.75rem;color:#8c1d18;margin-top:.15rem;max-width:16rem}
 ul.coincident{font-size:.85rem;margin:.2rem 0 1rem;padding-left:1.2rem}
 @media print{h2{break-after:avoid}figure{break-inside:avoid}}
