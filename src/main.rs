@@ -665,12 +665,23 @@ fn compare(file: &Path, variants: &[String], seed: Option<u64>, common: &Common)
         .zip(&commands)
         .map(|((((_, s), o), p), c)| p.report(s, o, c))
         .collect();
-    let pairs: Vec<(&str, &rampart_report::RunReport<'_>)> = names
+    // Each variant's report sits in a folder beside the comparison page;
+    // the link is relative so the whole folder can be moved or archived.
+    let hrefs: Vec<String> = names
         .iter()
-        .map(String::as_str)
-        .zip(reports.iter())
+        .map(|n| format!("{}/index.html", output::safe_dir_name(n)))
         .collect();
-    let html = rampart_report::render_compare(&pairs);
+    let variants: Vec<rampart_report::Variant<'_>> = names
+        .iter()
+        .zip(&hrefs)
+        .zip(&reports)
+        .map(|((name, href), report)| rampart_report::Variant {
+            name,
+            href: Some(href),
+            report,
+        })
+        .collect();
+    let html = rampart_report::render_compare(&variants);
     if let Err(e) = w.write(&dir.join("index.html"), html.as_bytes()) {
         return output_error(&e);
     }

@@ -83,6 +83,11 @@ pub struct Point {
     pub passed: bool,
     /// The assertions that failed, as written.
     pub failed: Vec<String>,
+    /// Attack (non-legit) requests offered: 0 means `attacker_success` is 0
+    /// by definition, not a result, and the page leaves it out. Absent in
+    /// files written before it existed, which read as 0.
+    #[serde(default)]
+    pub attack_offered: u64,
 }
 
 /// A point's overrides: (path, value as written).
@@ -353,6 +358,7 @@ fn point(index: usize, params: &[(String, String)], s: &Scenario, o: &Outcome) -
             .filter(|a| !a.passed)
             .map(|a| a.assertion.to_string())
             .collect(),
+        attack_offered: offered,
     }
 }
 
@@ -391,12 +397,16 @@ fn write_sweep(f: &SweepFile, dir: &Path, w: &Writer, common: &Common) -> u8 {
             cost: p.cost,
             legit_failure_rate: p.legit_failure_rate,
             attacker_success: p.attacker_success,
+            // A sweep writes each point's metrics.json, not a page to link.
             href: None,
+            passed: p.passed,
+            failed: p.failed.clone(),
+            has_attackers: p.attack_offered > 0,
         })
         .collect();
     if let Err(e) = w.write(
         &dir.join("index.html"),
-        rampart_report::render_sweep(&rows).as_bytes(),
+        rampart_report::render_sweep(&f.scenario, &rows).as_bytes(),
     ) {
         eprintln!("error: {e}");
         return 1;

@@ -111,7 +111,18 @@ fn main() {
         best = best.min(t.elapsed().as_secs_f64());
     }
     let t = WallClock::now();
-    let cmp = render_compare(&[("a", &r), ("b", &r)]);
+    let cmp = render_compare(&[
+        Variant {
+            name: "a",
+            href: Some("a/index.html"),
+            report: &r,
+        },
+        Variant {
+            name: "b",
+            href: Some("b/index.html"),
+            report: &r,
+        },
+    ]);
     let cmp_s = t.elapsed().as_secs_f64();
     println!(
         "render_run, 1 h at 1 s ({} intervals, {} plot buckets): best of 5 {:.1} ms, {} KiB; render_compare x2: {:.1} ms",

@@ -9,8 +9,8 @@
 //! ```text
 //!  rampart-sim RunOutput ──(CLI converts)──► RunReport ──► render_run ──► index.html
 //!    metrics, scale events,                  (borrowed)
-//!    cost, policy hash          [(name, &RunReport)] ──► render_compare ──► compare.html
-//!                                     [SweepRow] ──► render_sweep ──► sweep.html
+//!    cost, policy hash    [Variant { name, href, &RunReport }] ──► render_compare ──► NAME.compare/index.html
+//!                               (scenario, [SweepRow]) ──► render_sweep ──► NAME.sweep/index.html
 //! ```
 //!
 //! # A run report
@@ -76,22 +76,32 @@
 //! // Same input, same bytes: reports diff cleanly in CI.
 //! assert_eq!(html, render_run(&report));
 //!
-//! // # Compare variants: deltas against the first, overlaid series
-//! let page = render_compare(&[("baseline", &report), ("candidate", &report)]);
+//! // # Compare variants: deltas against the first, overlaid series,
+//! // rejections by reason, and a link to each variant's own report
+//! let variant = |name, href| Variant { name, href: Some(href), report: &report };
+//! let page = render_compare(&[
+//!     variant("baseline", "baseline/index.html"),
+//!     variant("candidate", "candidate/index.html"),
+//! ]);
 //! assert!(page.contains("Δ vs baseline"));
+//! assert!(page.contains("<a href=\"candidate/index.html\">candidate</a>"));
 //!
-//! // # A sweep: Pareto view and a sortable table
+//! // # A sweep: Pareto view and a sortable table with each point's verdict
 //! let row = |label: &str, cost: f64, fail: f64, att: f64| SweepRow {
 //!     label: label.into(),
 //!     params: vec![("rate_limit".into(), label.into())],
 //!     cost,
 //!     legit_failure_rate: fail,
 //!     attacker_success: att,
-//!     href: Some(format!("{label}/index.html")),
+//!     href: None, // `rampart sweep` writes no page per point
+//!     passed: fail < 0.01,
+//!     failed: if fail < 0.01 { vec![] } else { vec!["legit.success_rate >= 99%".into()] },
+//!     has_attackers: true,
 //! };
 //! let rows = [row("50/s", 1.0, 0.03, 0.01), row("500/s", 2.0, 0.001, 0.2), row("5000/s", 3.0, 0.002, 0.4)];
 //! assert_eq!(pareto_front(&rows), vec![0, 1]); // 5000/s is worse on all three than 500/s
-//! let page = render_sweep(&rows);
+//! let page = render_sweep("flash sale", &rows);
+//! assert!(page.contains("<h1>Rampart sweep: flash sale</h1>"));
 //! assert!(page.contains("<table class=\"sortable sweep\">"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -164,5 +174,5 @@ mod run;
 mod tests;
 
 pub use compare::{pareto_front, render_compare, render_sweep};
-pub use model::{Annotation, AnnotationKind, AssertionResult, Cost, RunReport, SweepRow};
+pub use model::{Annotation, AnnotationKind, AssertionResult, Cost, RunReport, SweepRow, Variant};
 pub use run::render_run;

@@ -137,5 +137,27 @@ pub struct SweepRow {
     /// Attacker success, a fraction (0.01 is 1%).
     pub attacker_success: f64,
     /// A link to the variant's own report, relative to the sweep page.
+    /// Anything but a relative link is shown as plain text.
     pub href: Option<String>,
+    /// Whether every assertion held.
+    pub passed: bool,
+    /// The assertions that failed, as written; empty when `passed`.
+    pub failed: Vec<String>,
+    /// Whether the point offered any attack (non-legit) traffic. Without
+    /// it `attacker_success` is 0 by definition, not a result, so a sweep
+    /// where no point has attackers drops that column and its colour scale.
+    pub has_attackers: bool,
+}
+
+/// One variant of a comparison, for [`render_compare`](crate::render_compare).
+#[derive(Clone, Copy, Debug)]
+pub struct Variant<'a> {
+    /// The variant's name, as the user wrote it (escaped on output).
+    pub name: &'a str,
+    /// A link to the variant's own run report, relative to the comparison
+    /// page (such as `local/index.html`). Anything but a relative link is
+    /// shown as plain text, as in a sweep.
+    pub href: Option<&'a str>,
+    /// The variant's run.
+    pub report: &'a RunReport<'a>,
 }

@@ -44,6 +44,10 @@ pre{background:#f7f7f7;border:1px solid #e2e2e2;padding:.7rem;overflow:auto;font
 .err{color:#8c1d18}
 th[aria-sort]{cursor:pointer}th[aria-sort]::after{content:" \2195";color:#aaa}
 th[aria-sort=ascending]::after{content:" \2191";color:#333}th[aria-sort=descending]::after{content:" \2193";color:#333}
+.scroll{overflow-x:auto;max-width:100%}
+table.sweep td.n{white-space:nowrap}table.sweep td:first-child{min-width:11rem}
+.why{font-size:.75rem;color:#8c1d18;margin-top:.15rem;max-width:16rem}
+ul.coincident{font-size:.85rem;margin:.2rem 0 1rem;padding-left:1.2rem}
 @media (max-width:640px){
 table.assertions thead{display:none}
 table.assertions tr{display:block;border-bottom:1px solid #e4e4e4;padding:.35rem 0}

@@ -169,6 +169,15 @@ pub(crate) fn report<'a>(
     }
 }
 
+/// A comparison variant without a link to its own report.
+pub(crate) fn var<'a>(name: &'a str, report: &'a RunReport<'a>) -> Variant<'a> {
+    Variant {
+        name,
+        href: None,
+        report,
+    }
+}
+
 fn pass(expr: &str, measured: f64) -> AssertionResult {
     AssertionResult {
         expr: expr.into(),
@@ -237,15 +246,28 @@ fn every_user_string_is_escaped_so_a_script_named_scenario_cannot_run() {
     rep.policy_hash = EVIL;
     rep.config_toml = "name = \"</pre><script>alert(1)</script>\"";
     let run = render_run(&rep);
-    let cmp = render_compare(&[(EVIL, &rep), ("b", &rep)]);
-    let sweep = render_sweep(&[SweepRow {
-        label: EVIL.into(),
-        params: vec![(EVIL.into(), EVIL.into())],
-        cost: 1.0,
-        legit_failure_rate: 0.1,
-        attacker_success: 0.2,
-        href: Some("javascript:alert(1)".into()),
-    }]);
+    let cmp = render_compare(&[
+        Variant {
+            name: EVIL,
+            href: Some("javascript:alert(1)"),
+            report: &rep,
+        },
+        var("b", &rep),
+    ]);
+    let sweep = render_sweep(
+        EVIL,
+        &[SweepRow {
+            label: EVIL.into(),
+            params: vec![(EVIL.into(), EVIL.into())],
+            cost: 1.0,
+            legit_failure_rate: 0.1,
+            attacker_success: 0.2,
+            href: Some("javascript:alert(1)".into()),
+            passed: false,
+            failed: vec![EVIL.into()],
+            has_attackers: true,
+        }],
+    );
     for (page, scripts) in [(&run, 0), (&cmp, 0), (&sweep, 1)] {
         assert!(!page.contains("<script>alert"), "raw script in page");
         assert!(
@@ -310,8 +332,8 @@ fn the_same_run_renders_to_the_same_bytes_even_after_a_json_round_trip() {
     assert_eq!(render_run(&report("det", &back, &a, &asserts)), one);
     let r = report("det", &m, &a, &asserts);
     assert_eq!(
-        render_compare(&[("a", &r), ("b", &r)]),
-        render_compare(&[("a", &r), ("b", &r)])
+        render_compare(&[var("a", &r), var("b", &r)]),
+        render_compare(&[var("a", &r), var("b", &r)])
     );
 }
 
@@ -355,7 +377,8 @@ fn a_run_page_has_every_plot_and_each_svg_is_closed() {
     );
     assert!(!html.contains("could not draw"));
     // Reasons that never occurred are not in the stacked legend.
-    assert!(!has_text(&html, "abuse_blocked"));
+    assert!(!html.contains("</i>abuse_blocked</span>"));
+    assert!(html.contains("</i>rate_limited</span>"));
     // Annotations reach the plots (as lines on every axis, labels where they fit).
     assert!(has_text(&html, "surge start"));
     assert!(
@@ -437,8 +460,8 @@ fn empty_and_degenerate_runs_render_without_panicking() {
     }];
     let _ = render_run(&report("far", &zero, &far, &[]));
     let _ = render_compare(&[]);
-    let _ = render_compare(&[("only", &report("e", &empty, &[], &[]))]);
-    let _ = render_sweep(&[]);
+    let _ = render_compare(&[var("only", &report("e", &empty, &[], &[]))]);
+    let _ = render_sweep("s", &[]);
     let nan = SweepRow {
         label: "nan".into(),
         params: vec![],
@@ -446,8 +469,11 @@ fn empty_and_degenerate_runs_render_without_panicking() {
         legit_failure_rate: f64::INFINITY,
         attacker_success: f64::NAN,
         href: None,
+        passed: true,
+        failed: vec![],
+        has_attackers: true,
     };
-    assert!(!render_sweep(&[nan]).contains("could not draw"));
+    assert!(!render_sweep("s", &[nan]).contains("could not draw"));
 }
 
 #[test]
@@ -519,6 +545,9 @@ proptest! {
             legit_failure_rate: f64::from(*f) / 10.0,
             attacker_success: f64::from(*a) / 10.0,
             href: None,
+            passed: true,
+            failed: vec![],
+            has_attackers: true,
         }).collect();
         let front = pareto_front(&rows);
         // Oracle: on integer keys, dominance is a plain tuple comparison.
@@ -540,7 +569,7 @@ fn compare_shows_deltas_against_the_first_variant_and_overlays() {
     let r1 = report("base", &m1, &a, &[]);
     let mut r2 = report("cand", &m2, &a, &[]);
     r2.cost.instance_hours = 9.0;
-    let html = render_compare(&[("base", &r1), ("candidate", &r2)]);
+    let html = render_compare(&[var("base", &r1), var("candidate", &r2)]);
     assert!(html.contains("Δ vs base"));
     // instance-hours 4.5 -> 9: +4.5 (+100%), worse.
     assert!(
@@ -552,7 +581,8 @@ fn compare_shows_deltas_against_the_first_variant_and_overlays() {
         html.contains("<span class=\"muted\">0</span>"),
         "unchanged numbers read 0"
     );
-    assert_eq!(svg_count(&html), 3);
+    // Three overlays, and each variant's rejections by reason.
+    assert_eq!(svg_count(&html), 5);
     assert!(has_title(&html, "legit latency p99"));
     assert!(has_title(&html, "instances in service"));
 }
@@ -574,9 +604,12 @@ fn sweep_table_is_complete_in_cost_order_without_script() {
         legit_failure_rate: f,
         attacker_success: a,
         href: Some(format!("v{i}/index.html")),
+        passed: true,
+        failed: vec![],
+        has_attackers: true,
     })
     .collect();
-    let html = render_sweep(&rows);
+    let html = render_sweep("s", &rows);
     let pos: Vec<usize> = [1, 2, 0, 3]
         .iter()
         .map(|i| html.find(&format!(">variant-{i}</a>")).unwrap())
@@ -610,10 +643,289 @@ fn dump_sweep_page_for_a_look() {
                 legit_failure_rate: 0.05 / (1.0 + f * 0.3) + (f * 0.013) % 0.02,
                 attacker_success: (f * 0.041) % 0.5,
                 href: Some(format!("v{i}/index.html")),
+                passed: true,
+                failed: vec![],
+                has_attackers: true,
             }
         })
         .collect();
-    std::fs::write(format!("{dir}/sweep.html"), render_sweep(&rows)).unwrap();
+    std::fs::write(format!("{dir}/sweep.html"), render_sweep("s", &rows)).unwrap();
+}
+
+/// A run of `seconds` one-second intervals that registers the reasons
+/// `rate_limited` and `shed`, in that order, and rejects only for those in
+/// `rejecting`.
+fn rejecting(seconds: u64, rejecting: &[&str]) -> RunMetrics {
+    let mut names = Names::new();
+    let legit = names.add_class("legit").unwrap();
+    let reasons: Vec<_> = ["rate_limited", "shed"]
+        .iter()
+        .map(|r| (*r, names.add_reason(r).unwrap()))
+        .collect();
+    names.add_gauge("instances.in_service").unwrap();
+    let mut rec = Recorder::new(RecorderConfig::default(), names).unwrap();
+    for s in 0..seconds {
+        for _ in 0..5 {
+            rec.offered(at(s), legit);
+            rec.admitted(at(s), legit);
+            rec.completed(at(s), legit, Duration::from_millis(10));
+        }
+        for (name, id) in &reasons {
+            if rejecting.contains(name) {
+                rec.offered(at(s), legit);
+                rec.rejected(at(s), legit, *id);
+            }
+        }
+        let Ok(()) = rec.close_interval(at(s + 1), &mut NullSink);
+    }
+    let Ok(m) = rec.finish(at(seconds), &mut NullSink);
+    m
+}
+
+#[test]
+fn compare_links_each_variant_to_its_own_report_with_relative_links_only() {
+    let m = fixture(60);
+    let r = report("x", &m, &[], &[]);
+    let variant = |name, href| Variant {
+        name,
+        href: Some(href),
+        report: &r,
+    };
+    let html = render_compare(&[
+        variant("base", "base/index.html"),
+        variant("local", "local/index.html"),
+        variant("far", "https://example.com/far/index.html"),
+        variant("proto", "//example.com/index.html"),
+    ]);
+    let link = |v: &str| format!("<a href=\"{v}/index.html\">{v}</a>");
+    // Legend, verdict heading, key-number column: three links per variant.
+    assert_eq!(html.matches(&link("base")).count(), 3, "base");
+    assert_eq!(html.matches(&link("local")).count(), 3, "local");
+    // Absolute and protocol-relative links are dropped, the names stay.
+    assert!(!html.contains("href=\"https:"), "absolute link kept");
+    assert!(!html.contains("href=\"//"), "protocol-relative link kept");
+    assert!(html.contains("<h3>far</h3>") && html.contains("<h3>proto</h3>"));
+    let hrefs: Vec<&str> = html.split("href=\"").skip(1).collect();
+    assert_eq!(hrefs.len(), 6, "only the two relative variants link");
+    // Without any link, the page does not promise one.
+    let plain = render_compare(&[var("a", &r), var("b", &r)]);
+    assert!(!plain.contains("<a href"));
+    assert!(!plain.contains("links to its own run report"));
+}
+
+#[test]
+fn compare_draws_each_variants_rejections_by_reason_with_one_colour_per_reason() {
+    // `shed` alone in the first variant, both reasons in the second.
+    let a = rejecting(30, &["shed"]);
+    let b = rejecting(30, &["rate_limited", "shed"]);
+    let none = rejecting(30, &[]);
+    let (ra, rb, rn) = (
+        report("a", &a, &[], &[]),
+        report("b", &b, &[], &[]),
+        report("n", &none, &[], &[]),
+    );
+    let html = render_compare(&[var("a", &ra), var("b", &rb), var("n", &rn)]);
+    assert!(has_title(&html, "a: rejections by reason (all classes)"));
+    assert!(has_title(&html, "b: rejections by reason (all classes)"));
+    assert!(!has_title(&html, "n: rejections by reason (all classes)"));
+    assert!(html.contains("<p class=\"muted\">n: no request was rejected.</p>"));
+    assert_eq!(
+        svg_count(&html),
+        3 + 2,
+        "three overlays, two rejection charts"
+    );
+    // A reason's colour is its place among the reasons any variant saw,
+    // so `shed` is the same colour in both charts although `b` registered
+    // `rate_limited` first.
+    let vs = [var("a", &ra), var("b", &rb), var("n", &rn)];
+    let reasons = crate::compare::occurred_reasons(&vs);
+    assert_eq!(reasons, ["shed", "rate_limited"]);
+    let colour = |m: &RunMetrics, reason: &str| {
+        crate::compare::reason_lines(m, &reasons)
+            .into_iter()
+            .find(|l| l.label == reason)
+            .map(|l| l.color)
+    };
+    assert_eq!(colour(&a, "shed"), colour(&b, "shed"));
+    assert_ne!(colour(&b, "shed"), colour(&b, "rate_limited"));
+    assert_eq!(colour(&a, "rate_limited"), None, "a never rate-limited");
+    // A reason no variant saw is left out of every chart.
+    let m = fixture(60);
+    let r = report("x", &m, &[], &[]);
+    let html = render_compare(&[var("x", &r), var("y", &r)]);
+    // Legends are HTML: one entry per reason that occurred.
+    assert!(html.contains("</i>shed</span>") && html.contains("</i>rate_limited</span>"));
+    assert!(!html.contains("abuse_blocked"), "never occurred");
+}
+
+#[test]
+fn compare_without_any_rejection_says_so_in_one_line_instead_of_a_chart() {
+    let m = rejecting(30, &[]);
+    let r = report("x", &m, &[], &[]);
+    let html = render_compare(&[var("a", &r), var("b", &r)]);
+    assert_eq!(
+        html.matches("No request was rejected in any variant.")
+            .count(),
+        1
+    );
+    assert!(!html.contains("rejections by reason (all classes)"));
+    assert_eq!(svg_count(&html), 3, "the overlays only");
+}
+
+fn sweep_row(label: &str, cost: f64, fail: f64, att: f64) -> SweepRow {
+    SweepRow {
+        label: label.into(),
+        params: vec![("limit".into(), label.into())],
+        cost,
+        legit_failure_rate: fail,
+        attacker_success: att,
+        href: None,
+        passed: true,
+        failed: vec![],
+        has_attackers: true,
+    }
+}
+
+#[test]
+fn sweep_title_and_heading_name_the_scenario() {
+    let html = render_sweep("local <vs> global", &[sweep_row("a", 1.0, 0.1, 0.0)]);
+    assert!(html.contains("<title>Rampart sweep: local &lt;vs&gt; global</title>"));
+    assert!(html.contains("<h1>Rampart sweep: local &lt;vs&gt; global</h1>"));
+}
+
+#[test]
+fn sweep_table_shows_pass_or_fail_and_the_failed_assertions() {
+    let mut bad = sweep_row("bad", 1.0, 0.2, 0.0);
+    bad.passed = false;
+    bad.failed = (1..=4)
+        .map(|k| format!("legit.latency.p99 <= {k}0ms"))
+        .collect();
+    let html = render_sweep("s", &[sweep_row("good", 2.0, 0.0, 0.0), bad]);
+    assert!(html.contains("<th>verdict</th>"));
+    assert_eq!(
+        html.matches("<span class=\"badge pass\">PASS</span>")
+            .count(),
+        1
+    );
+    assert_eq!(
+        html.matches("<span class=\"badge fail\">FAIL</span>")
+            .count(),
+        1
+    );
+    assert!(html.contains("1 pass · 1 fail"));
+    // The first three in small text, the rest counted; all in the tooltip.
+    let cell = html.split("badge fail").nth(1).unwrap();
+    let cell = &cell[..cell.find("</td>").unwrap()];
+    assert!(
+        cell.contains("legit.latency.p99 &lt;= 30ms<br>and 1 more"),
+        "{cell}"
+    );
+    assert!(!cell.contains("40ms"), "the fourth is counted, not shown");
+    let title = "title=\"legit.latency.p99 &lt;= 10ms\nlegit.latency.p99 &lt;= 20ms\n\
+                 legit.latency.p99 &lt;= 30ms\nlegit.latency.p99 &lt;= 40ms\"";
+    assert!(
+        html.contains(title),
+        "every failed assertion in the tooltip"
+    );
+}
+
+#[test]
+fn coincident_sweep_points_are_one_marker_with_a_count_and_every_label() {
+    // Three points with the same results (a limit that never binds), and
+    // one apart.
+    let rows = [
+        sweep_row("limit-100", 1.0, 0.05, 0.1),
+        sweep_row("limit-200", 1.0, 0.05, 0.3),
+        sweep_row("limit-400", 1.0, 0.05, 0.2),
+        sweep_row("limit-50", 0.5, 0.2, 0.4),
+    ];
+    let html = render_sweep("s", &rows);
+    let item = html
+        .split("<li>")
+        .nth(1)
+        .expect("a list of coincident points");
+    let item = &item[..item.find("</li>").unwrap()];
+    assert!(
+        item.starts_with("×3 at cost 1, legit failure 5.00%"),
+        "{item}"
+    );
+    for l in ["limit-100", "limit-200", "limit-400"] {
+        assert!(item.contains(l), "{l} is listed");
+    }
+    assert!(!item.contains("limit-50"));
+    assert_eq!(html.matches("<li>").count(), 1, "one marker holds several");
+    // The marker shows the count; the front label names them all.
+    assert!(has_text(&html, "3"));
+    assert!(html.contains("×3 limit-100, limit-200, limit-400"));
+    // No coincidence, no list.
+    let apart = render_sweep("s", &rows[2..]);
+    assert!(!apart.contains("<ul class=\"coincident\">"));
+}
+
+#[test]
+fn sweep_point_labels_stay_inside_the_chart() {
+    // The costliest and the most failing points are on the front (each is
+    // best on attacker success), so both get labels by the plot's edges.
+    let long = "a-long-label-for-the-right-edge";
+    let rows = [
+        sweep_row("cheap", 1.0, 0.01, 0.5),
+        sweep_row(long, 9.0, 0.005, 0.0),
+        sweep_row("top", 0.5, 0.5, 0.4),
+    ];
+    let html = render_sweep("s", &rows);
+    for label in [long, "top"] {
+        let end = html
+            .find(&format!(">\n{label}\n</text>"))
+            .unwrap_or_else(|| panic!("{label} is drawn"));
+        let open = html[..end].rfind("<text x=\"").unwrap() + 9;
+        let num = |s: &str| -> i32 { s[..s.find('"').unwrap()].parse().unwrap() };
+        let x = num(&html[open..]);
+        let y = num(&html[html[open..end].find("y=\"").unwrap() + open + 3..]);
+        let width = 6 * label.chars().count() as i32;
+        assert!(x >= 0 && x + width <= 960, "{label} at x {x} fits");
+        assert!(y >= 0 && y + 13 <= 420, "{label} at y {y} fits");
+    }
+}
+
+#[test]
+fn sweep_table_scrolls_in_its_own_box_and_breaks_long_parameters() {
+    let mut r = sweep_row("a", 1.0, 0.1, 0.0);
+    r.params = vec![(
+        "scaling.controller.max_replicas".into(),
+        "{ kind = \"fixed\", rate = \"10k/s\" }".into(),
+    )];
+    let html = render_sweep("s", &[r]);
+    assert!(html.contains("<div class=\"scroll\"><table class=\"sortable sweep\">"));
+    assert!(html.contains("<th>scaling.<wbr>controller.<wbr>max_<wbr>replicas</th>"));
+    // The sort key stays the plain value.
+    assert!(html.contains("data-v=\"{ kind = &quot;fixed&quot;, rate = &quot;10k/s&quot; }\""));
+}
+
+#[test]
+fn a_sweep_without_attackers_has_no_attacker_legend_column_or_colours() {
+    let rows: Vec<SweepRow> = (0..4)
+        .map(|i| SweepRow {
+            has_attackers: false,
+            ..sweep_row(&format!("v{i}"), f64::from(i), 0.1 / f64::from(i + 1), 0.0)
+        })
+        .collect();
+    let html = render_sweep("s", &rows);
+    assert!(!html.contains("<p class=\"legend\">"), "no colour legend");
+    assert!(
+        !html.contains("<th class=\"n\">attacker success</th>"),
+        "no column"
+    );
+    assert!(html.contains("no point offered attack traffic"));
+    // Every marker is the one neutral colour, none green to red.
+    assert!(!html.contains("#2CA02C") && !html.to_lowercase().contains("fill=\"#2ca02c\""));
+    // With attackers, the legend and the column are back.
+    let mut rows = rows;
+    rows[1].has_attackers = true;
+    rows[1].attacker_success = 0.25;
+    let html = render_sweep("s", &rows);
+    assert!(html.contains("<p class=\"legend\">attacker success: "));
+    assert!(html.contains("<th class=\"n\">attacker success</th>"));
+    assert!(html.contains("no attack traffic"), "the others are marked");
 }
 
 /// One SVG `<text>`: `(svg width, x, y, font size, text)`.

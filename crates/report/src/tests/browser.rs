@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use super::{annotations, fixture, report};
+use super::{annotations, fixture, report, var};
 use crate::*;
 
 /// Long enough for a cold start on a loaded 2-core CI machine.
@@ -134,25 +134,34 @@ fn reports_render_in_headless_chromium_with_svgs_and_no_console_errors() {
     }];
     let r = report("<script>alert(1)</script>", &m, &a, &asserts);
     let run_page = render_run(&r);
-    let compare_page = render_compare(&[("a", &r), ("b", &r)]);
-    let sweep_page = render_sweep(&[
-        SweepRow {
-            label: "low".into(),
-            params: vec![("limit".into(), "50/s".into())],
-            cost: 1.0,
-            legit_failure_rate: 0.02,
-            attacker_success: 0.01,
-            href: None,
-        },
-        SweepRow {
-            label: "high".into(),
-            params: vec![("limit".into(), "500/s".into())],
-            cost: 2.0,
-            legit_failure_rate: 0.001,
-            attacker_success: 0.3,
-            href: None,
-        },
-    ]);
+    let compare_page = render_compare(&[var("a", &r), var("b", &r)]);
+    let sweep_page = render_sweep(
+        "s",
+        &[
+            SweepRow {
+                label: "low".into(),
+                params: vec![("limit".into(), "50/s".into())],
+                cost: 1.0,
+                legit_failure_rate: 0.02,
+                attacker_success: 0.01,
+                href: None,
+                passed: true,
+                failed: vec![],
+                has_attackers: true,
+            },
+            SweepRow {
+                label: "high".into(),
+                params: vec![("limit".into(), "500/s".into())],
+                cost: 2.0,
+                legit_failure_rate: 0.001,
+                attacker_success: 0.3,
+                href: None,
+                passed: true,
+                failed: vec![],
+                has_attackers: true,
+            },
+        ],
+    );
     for (name, html, svgs_min) in [
         ("run", &run_page, run_page.matches("<svg").count()),
         ("compare", &compare_page, 3),
