@@ -270,8 +270,9 @@ fn overlays(s: &mut String, variants: &[Variant<'_>]) {
 }
 
 /// Events that are the same story in every variant (surges, attacks,
-/// faults, rollouts), each once. Scale decisions differ per variant and
-/// would be noise when overlaid, so they stay on each run's page.
+/// faults, rollouts, token events), each once. Scale decisions and drift
+/// remediations differ per variant and would be noise when overlaid, so
+/// they stay on each run's page.
 fn shared_events(variants: &[Variant<'_>]) -> Vec<Annotation> {
     let mut events = Vec::new();
     for v in variants {
@@ -279,7 +280,7 @@ fn shared_events(variants: &[Variant<'_>]) -> Vec<Annotation> {
             .report
             .annotations
             .iter()
-            .filter(|a| a.kind != AnnotationKind::Scale)
+            .filter(|a| !a.kind.is_frequent())
         {
             if !events.contains(a) {
                 events.push(a.clone());
