@@ -11,7 +11,7 @@ use crate::chart::{Line, Marks, TimeChart, WIDTH_PX, palette, render_time_chart}
 use crate::escape::{html, push_html, svg_label};
 use crate::fmt::{num, pct, sig3};
 use crate::keys::{Better, Key, Unit, key_numbers, legit_class, show};
-use crate::model::{Annotation, AnnotationKind, RunReport, SweepRow, Variant};
+use crate::model::{Annotation, RunReport, SweepRow, Variant};
 use crate::page::{figure, foot, head, hex};
 use crate::run::{phase_spans, rate_scale, verdict};
 
