@@ -236,7 +236,7 @@ pub struct AbuseStats {
 /// A fixed-seed FxHash-style hasher: deterministic iteration order, and
 /// our keys (IPs, prefixes, account fingerprints) are already integers.
 #[derive(Default, Clone, Copy, Debug)]
-struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     fn finish(&self) -> u64 {
@@ -256,12 +256,12 @@ impl Hasher for FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// FNV-1a of an account name. Collisions merge two accounts' counters; an
 /// attacker who engineers one can only make a victim see challenges, which
 /// failing on the victim's account directly already achieves.
-fn account_key(name: &str) -> u64 {
+pub(crate) fn account_key(name: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in name.as_bytes() {
         h ^= u64::from(b);
@@ -374,6 +374,20 @@ fn ip_bits(ip: IpAddr) -> (u128, bool) {
     }
 }
 
+/// The key of an IP's prefix; the top bit tags the family so v4 and v6
+/// prefixes never collide.
+pub(crate) fn prefix_key(ip: IpAddr, v4_len: u8, v6_len: u8) -> u128 {
+    let (bits, v6) = ip_bits(ip);
+    let len = if v6 { v6_len } else { v4_len };
+    (bits & mask(len, v6)) | if v6 { 0 } else { 1u128 << 127 }
+}
+
+/// The key of an IP, tagged by family as [`prefix_key`] is.
+pub(crate) fn ip_key(ip: IpAddr) -> u128 {
+    let (bits, v6) = ip_bits(ip);
+    bits | if v6 { 0 } else { 1u128 << 127 }
+}
+
 fn mask(len: u8, v6: bool) -> u128 {
     let bits = if v6 { 128 } else { 32 };
     let len = u32::from(len).min(bits);
@@ -472,19 +486,16 @@ impl AbuseDetector {
     }
 
     fn prefix_key(&self, ip: IpAddr) -> u128 {
-        let (bits, v6) = ip_bits(ip);
-        let len = if v6 {
-            self.cfg.ipv6_prefix_len
-        } else {
-            self.cfg.ipv4_prefix_len
-        };
-        // The top bit tags the family so v4 and v6 prefixes never collide.
-        (bits & mask(len, v6)) | if v6 { 0 } else { 1u128 << 127 }
+        prefix_key(ip, self.cfg.ipv4_prefix_len, self.cfg.ipv6_prefix_len)
     }
 
     fn ip_key(ip: IpAddr) -> u128 {
-        let (bits, v6) = ip_bits(ip);
-        bits | if v6 { 0 } else { 1u128 << 127 }
+        ip_key(ip)
+    }
+
+    /// The configuration it runs.
+    pub fn config(&self) -> &AbuseConfig {
+        &self.cfg
     }
 
     fn idx(&self, now: Instant) -> u64 {

@@ -126,6 +126,7 @@
 
 pub mod abuse;
 mod bytes;
+pub mod central;
 mod decode;
 pub mod ids;
 mod inspect;
