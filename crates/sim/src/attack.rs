@@ -570,6 +570,12 @@ pub struct AttackOutcome {
     pub blocked: u64,
     /// Time from the attack's start to its first blocked attempt, if any.
     pub first_block: Option<Duration>,
+    /// Time from the start to the first attempt an instance's own abuse
+    /// detector stopped.
+    pub first_local_abuse_block: Option<Duration>,
+    /// Time from the start to the first attempt a central decision
+    /// stopped (with a log pipeline).
+    pub first_central_block: Option<Duration>,
     /// Accounts taken over (distinct), for credential stuffing.
     pub takeovers: u64,
     /// Password-check CPU its logins cost the token service.

@@ -53,6 +53,10 @@ pub struct Gateway {
     pub terminated_at: Option<Instant>,
     /// This instance's random stream (TLS reuse, LB-independent draws).
     pub rng: ActorRng,
+    /// Its log agent's unshipped records (used only with a log pipeline).
+    pub(crate) agent: crate::monitoring::Agent,
+    /// The central detector's decisions, from boot on (with a pipeline).
+    pub blocklist: Option<rampart_waf::central::Blocklist>,
 }
 
 impl Gateway {
@@ -92,6 +96,8 @@ impl Gateway {
             served: 0,
             terminated_at: None,
             rng,
+            agent: crate::monitoring::Agent::default(),
+            blocklist: None,
         })
     }
 

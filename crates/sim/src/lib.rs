@@ -187,6 +187,7 @@ mod fault;
 mod gateway;
 mod memo;
 mod meter;
+mod monitoring;
 mod policy;
 mod scaling;
 mod slab;
@@ -213,10 +214,11 @@ pub use error::{BuildError, BundleError, FleetError, MetricsError};
 pub use eventlog::{EventLog, EventLogSummary};
 pub use fault::FaultConfig;
 pub use meter::{BoxedSink, DiscardSink, reason};
+pub use monitoring::{Delay, Detection, MonitoringConfig};
 pub use policy::{CompiledPolicy, PolicyBundle};
 pub use rampart_metrics::RunMetrics;
 pub use timeline::{TimelineEvent, TimelineKind, planned as planned_timeline};
-pub use world::{AttackMsg, Msg, ScaleEvent, World};
+pub use world::{AttackMsg, MonitorMsg, Msg, ScaleEvent, World};
 
 /// What a run produced.
 #[derive(Debug)]
@@ -430,6 +432,8 @@ pub fn run_with(cfg: &WorldConfig, opts: RunOptions) -> Result<RunOutput, SimErr
 
 #[cfg(test)]
 mod control_tests;
+#[cfg(test)]
+mod monitoring_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -157,6 +157,8 @@ pub struct Meter {
     rejected: u64,
     /// Each attacker's class and outcome metrics, in scenario order.
     pub(crate) attack: Vec<crate::attack::AttackIds>,
+    /// The log pipeline's metrics, when it runs.
+    pub(crate) monitor: Option<crate::monitoring::MonitorIds>,
 }
 
 impl std::fmt::Debug for Meter {
@@ -182,6 +184,7 @@ impl Meter {
         }
         let attack = crate::attack::register(&mut names, cfg)?;
         let control = crate::world::control::register(cfg, &mut names)?;
+        let monitor = crate::monitoring::register(cfg, &mut names)?;
         for p in &cfg.run.phases {
             names
                 .add_phase(&p.name, Instant::ZERO + p.start, Instant::ZERO + p.end)
@@ -212,6 +215,7 @@ impl Meter {
             completed: 0,
             rejected: 0,
             attack,
+            monitor,
         })
     }
 

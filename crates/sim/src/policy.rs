@@ -33,6 +33,12 @@ pub struct PolicyBundle {
     pub waf: rampart_waf::Policy,
     /// Abuse detection on login outcomes.
     pub abuse: AbuseConfig,
+    /// Which abuse detector instances consult, and the log pipeline that
+    /// feeds the central one (see `monitoring`). Absent: local detection
+    /// only, no pipeline. Left out of the encoding when absent, so a
+    /// bundle without it hashes as it always has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<crate::monitoring::MonitoringConfig>,
 }
 
 impl Default for PolicyBundle {
@@ -43,6 +49,7 @@ impl Default for PolicyBundle {
             auth: VerifierConfig::default(),
             waf: rampart_waf::Policy::default(),
             abuse: AbuseConfig::default(),
+            monitoring: None,
         }
     }
 }
@@ -72,6 +79,9 @@ impl PolicyBundle {
         }
         if let Err(err) = rampart_waf::abuse::AbuseDetector::new(self.abuse.clone()) {
             e.push("policy.abuse", err.to_string());
+        }
+        if let Some(m) = &self.monitoring {
+            m.validate("policy.monitoring", e);
         }
     }
 }

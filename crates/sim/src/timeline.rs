@@ -38,6 +38,8 @@ pub enum TimelineKind {
     /// Token-side security events: a key leaks or rotates, an admin
     /// revokes, a token is stolen or its victim's sessions revoked.
     Token,
+    /// An abuse detector, local or central, first stops an attacker.
+    Detection,
 }
 
 /// One entry.

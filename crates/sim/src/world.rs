@@ -52,9 +52,11 @@ use crate::sources::Source;
 use crate::templates::Templates;
 
 mod hooks;
+mod monitor;
 mod pipeline;
 pub use hooks::AttackMsg;
 use hooks::{Ext, NO_ATTACKER};
+pub use monitor::MonitorMsg;
 
 /// Everything that happens in the world.
 #[derive(Debug)]
@@ -93,6 +95,8 @@ pub enum Msg {
     LimiterSync { instance: u32 },
     /// Attackers and faults (see `hooks`).
     Attack(AttackMsg),
+    /// The log pipeline and the central detector (see `monitoring`).
+    Monitor(MonitorMsg),
     /// A control-plane or token-security event (see `world::control`).
     Control(ControlEvent),
 }
@@ -117,6 +121,7 @@ impl Message for Msg {
             Msg::RevocationPush { .. } => "revocation_push",
             Msg::LimiterSync { .. } => "limiter_sync",
             Msg::Attack(_) => "attack",
+            Msg::Monitor(_) => "monitor",
             Msg::Control(_) => "control",
         }
     }
@@ -221,6 +226,8 @@ pub struct World {
     sig_memo: SigMemo,
     pub(crate) ext: Ext,
     pub(crate) control: Control,
+    /// The log pipeline and central detector, when the boot bundle has one.
+    pub(crate) monitor: Option<crate::monitoring::Monitor>,
 }
 
 /// Attempts that were not answered or rejected exactly once, nor awaited:
@@ -383,8 +390,11 @@ impl World {
             sig_memo: SigMemo::default(),
             ext,
             control,
+            monitor: None,
             cfg,
         };
+        world.monitor =
+            crate::monitoring::Monitor::new(&world.cfg, &world.policies[0].bundle.abuse);
 
         // Warm sessions' access tokens were signed by the world's own key.
         for a in world.sources.iter().flat_map(Source::accounts) {
@@ -436,6 +446,7 @@ impl World {
             initial.push((Instant::ZERO + eval, Msg::Evaluate));
         }
         Control::initial_events(&world.cfg, &mut initial);
+        world.monitor_initial(&mut initial);
         Ok((world, initial))
     }
 
@@ -487,6 +498,7 @@ impl World {
         // Keys and revocations come from the token service, unless a fault
         // cuts the instance off; its polls then retry.
         self.load_verifier(id, now);
+        self.monitor_boot(id);
         let g = &mut self.instances[id as usize];
         out.push((
             now + g.verifier.config().revocation_poll_interval,
@@ -936,7 +948,17 @@ impl World {
                         AuthOutcome::Failure
                     },
                 };
-                self.instances[inst as usize].abuse.observe(now, event);
+                let g = &mut self.instances[inst as usize];
+                let local = g
+                    .policy
+                    .bundle
+                    .monitoring
+                    .as_ref()
+                    .is_none_or(|m| m.detection.local());
+                if local {
+                    g.abuse.observe(now, event);
+                }
+                self.monitor_login(inst, now, ip, &subject, ok);
                 if let Some(r) = &attack_req {
                     let cpu = self.cfg.token_service.login_cost;
                     let pair = login.result.as_ref().ok().filter(|_| !gone).cloned();
@@ -1033,6 +1055,9 @@ impl World {
             None => {
                 self.meter
                     .completed(r.class, now, (now - r.intended_at) + rtt);
+                if r.kind == Kind::Api {
+                    self.attack_succeeded(now, r.attacker);
+                }
                 // A login or refresh in front of an API call leads to it; the
                 // API call is a request of its own, meant to leave now.
                 match r.then {
@@ -1429,6 +1454,7 @@ impl World {
 
     /// Closes a metrics interval at `t`: gauges, the conservation check.
     pub(crate) fn sample(&mut self, t: Instant) {
+        self.monitor_sample();
         let interval = t - self.last_interval_at;
         self.last_interval_at = t;
         let workers = f64::from(self.cfg.fleet.gateway.workers);
@@ -1558,6 +1584,7 @@ impl Actor for World {
             Msg::LimiterSync { instance } => self.limiter_sync(ctx, instance),
             Msg::Attack(m) => self.on_attack(ctx, m),
             Msg::Control(ev) => self.control_event(ctx, ev),
+            Msg::Monitor(m) => self.on_monitor(ctx, m),
         }
     }
 }

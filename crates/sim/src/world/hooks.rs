@@ -429,6 +429,7 @@ impl World {
             AttackKind::CredentialStuffing { .. } => {
                 if a.take_over(r.account) {
                     self.meter.count(now, takeover_id, 1);
+                    self.attack_succeeded(now, r.attacker);
                 }
             }
             _ => {
@@ -575,6 +576,7 @@ impl World {
         g.life.advance(now, &lc);
         debug_assert_eq!(g.life.state(), InstanceState::Terminated);
         self.log_lifecycle(now, inst, from, InstanceState::Terminated);
+        self.monitor_crash(inst, now);
         self.terminate(ctx, inst);
         true
     }

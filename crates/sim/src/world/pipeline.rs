@@ -16,7 +16,6 @@ use rampart_auth::CostClass;
 use rampart_des::Ctx;
 use rampart_des::rng::{self, ActorRng};
 use rampart_time::Duration;
-use rampart_waf::abuse::Decision as AbuseDecision;
 
 use super::hooks::NO_ATTACKER;
 use super::{Msg, World};
@@ -182,25 +181,32 @@ impl World {
             }
         }
 
-        // Abuse detection guards the login endpoint.
+        // Abuse detection guards the login endpoint: the instance's own
+        // detector, the central one's pushed decisions, or both.
+        let mut stopped_by = None;
         if rejected.is_none()
             && let Some(subject) = &p.login_subject
         {
-            let stopped = match g.abuse.check(now, r.ip, Some(subject)) {
-                AbuseDecision::Allow => false,
-                AbuseDecision::Block { .. } => true,
-                _ => !p.solves_challenges,
-            };
-            if stopped {
+            stopped_by = super::monitor::abuse_stops(g, now, r.ip, subject, p.solves_challenges);
+            if stopped_by.is_some() {
                 rejected = Some(reason::ABUSE_BLOCKED);
             }
         }
+        let is_login = p.login_subject.is_some();
         drop(p);
 
         r.rejected = rejected;
         r.retry_after = retry_after;
         let (class, source, attacker) = (r.class, r.source, r.attacker);
         g.charge(cpu);
+        if let Some(by) = stopped_by {
+            self.abuse_stopped(now, attacker, by);
+        }
+        // A login's record is its outcome, written when the token service
+        // answers; every other request is one record now.
+        if !is_login || rejected.is_some() {
+            self.monitor_request(inst, now);
+        }
         if attacker != NO_ATTACKER {
             self.attack_judged(ctx, id, cpu, flagged);
         }
