@@ -258,6 +258,7 @@ fn annotations(cfg: &WorldConfig, out: &RunOutput) -> Vec<Annotation> {
         rampart_sim::TimelineKind::Rollout => AnnotationKind::Rollout,
         rampart_sim::TimelineKind::Remediation => AnnotationKind::Remediation,
         rampart_sim::TimelineKind::Token => AnnotationKind::Token,
+        rampart_sim::TimelineKind::Detection => AnnotationKind::Detection,
         _ => AnnotationKind::Other,
     };
     let mut v: Vec<Annotation> = rampart_sim::planned_timeline(cfg)

@@ -77,6 +77,7 @@ pub(crate) fn kind_color(k: AnnotationKind) -> RGBColor {
         AnnotationKind::Fault => RGBColor(148, 103, 189),
         AnnotationKind::Rollout => RGBColor(44, 160, 44),
         AnnotationKind::Token => RGBColor(227, 119, 194),
+        AnnotationKind::Detection => RGBColor(188, 189, 34),
         AnnotationKind::Remediation => RGBColor(23, 190, 207),
         AnnotationKind::Scale => RGBColor(150, 150, 150),
         AnnotationKind::Other => RGBColor(140, 86, 75),

@@ -11,7 +11,7 @@ use crate::chart::{Line, Marks, TimeChart, WIDTH_PX, palette, render_time_chart}
 use crate::escape::{html, push_html, svg_label};
 use crate::fmt::{num, pct, sig3};
 use crate::keys::{Better, Key, Unit, key_numbers, legit_class, show};
-use crate::model::{Annotation, RunReport, SweepRow, Variant};
+use crate::model::{Annotation, AnnotationKind, RunReport, SweepRow, Variant};
 use crate::page::{figure, foot, head, hex};
 use crate::run::{phase_spans, rate_scale, verdict};
 
@@ -270,9 +270,9 @@ fn overlays(s: &mut String, variants: &[Variant<'_>]) {
 }
 
 /// Events that are the same story in every variant (surges, attacks,
-/// faults, rollouts, token events), each once. Scale decisions and drift
-/// remediations differ per variant and would be noise when overlaid, so
-/// they stay on each run's page.
+/// faults, rollouts, token events), each once. Scale decisions, drift
+/// remediations and detections differ per variant and would be noise when
+/// overlaid, so they stay on each run's page.
 fn shared_events(variants: &[Variant<'_>]) -> Vec<Annotation> {
     let mut events = Vec::new();
     for v in variants {
@@ -280,7 +280,7 @@ fn shared_events(variants: &[Variant<'_>]) -> Vec<Annotation> {
             .report
             .annotations
             .iter()
-            .filter(|a| !a.kind.is_frequent())
+            .filter(|a| !a.kind.is_frequent() && a.kind != AnnotationKind::Detection)
         {
             if !events.contains(a) {
                 events.push(a.clone());

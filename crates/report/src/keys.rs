@@ -39,6 +39,7 @@ pub(crate) enum Group {
     Revocation,
     StalePolicy,
     Control,
+    Monitoring,
     Other,
 }
 
@@ -51,6 +52,7 @@ impl Group {
             Group::Revocation => "Revocation exposure".into(),
             Group::StalePolicy => "Stale-policy exposure".into(),
             Group::Control => "Control plane".into(),
+            Group::Monitoring => "Log pipeline".into(),
             Group::Other => "Other counters".into(),
         }
     }
@@ -154,7 +156,7 @@ fn classify(name: &str, attacks: &[&str]) -> (Group, Unit, Better) {
         .max_by_key(|c| c.len());
     if let Some(c) = owner {
         let better = match name.rsplit('.').next().unwrap_or(name) {
-            "blocked" | "detected" => Better::Higher,
+            "blocked" | "detected" | "central_blocked" => Better::Higher,
             _ => Better::Lower,
         };
         return (Group::Attack((*c).to_owned()), unit, better);
@@ -171,6 +173,14 @@ fn classify(name: &str, attacks: &[&str]) -> (Group, Unit, Better) {
     if name.starts_with("control.") {
         return (Group::Control, unit, Better::Neither);
     }
+    if name.starts_with("monitoring.") {
+        let better = if name.ends_with("_shipped") || name.ends_with(".pushes") {
+            Better::Neither
+        } else {
+            Better::Lower
+        };
+        return (Group::Monitoring, unit, better);
+    }
     (Group::Other, unit, Better::Neither)
 }
 
@@ -181,6 +191,11 @@ pub(crate) fn is_summary_gauge(name: &str) -> bool {
         && (name.starts_with("attack.")
             || name.starts_with("revoked.")
             || name.starts_with("stale_policy."))
+}
+
+/// Gauges charted over time but also worth a key number (their maximum).
+fn is_peak_gauge(name: &str) -> bool {
+    name == "monitoring.collector_lag_ms"
 }
 
 fn ratio(a: u64, b: u64) -> Option<f64> {
@@ -270,6 +285,9 @@ pub(crate) fn key_numbers(r: &RunReport<'_>) -> Vec<Key> {
         if is_summary_gauge(name) {
             let (g, u, b) = classify(name, &attacks);
             rest.push((name.clone(), s.last, g, u, b));
+        } else if is_peak_gauge(name) {
+            let (g, u, b) = classify(name, &attacks);
+            rest.push((format!("gauges.{name}.max"), s.max, g, u, b));
         }
     }
     for c in &attacks {
@@ -328,6 +346,7 @@ pub(crate) fn key_numbers(r: &RunReport<'_>) -> Vec<Key> {
         Group::Revocation,
         Group::StalePolicy,
         Group::Control,
+        Group::Monitoring,
         Group::Other,
     ] {
         for (name, v, kg, u, b) in &rest {

@@ -64,6 +64,9 @@ pub enum AnnotationKind {
     /// Token-side security: a key leaks or rotates, an admin revokes, a
     /// token is stolen.
     Token,
+    /// An abuse detector (an instance's own, or the central one) first
+    /// stops an attacker.
+    Detection,
     /// The drift detector reloads or replaces one instance.
     Remediation,
     /// A scaling decision, with the controller's reason as the label.
@@ -86,6 +89,7 @@ impl AnnotationKind {
             AnnotationKind::Fault => "fault",
             AnnotationKind::Rollout => "rollout",
             AnnotationKind::Token => "token",
+            AnnotationKind::Detection => "detection",
             AnnotationKind::Remediation => "remediation",
             AnnotationKind::Scale => "scale",
             AnnotationKind::Other => "other",

@@ -472,6 +472,7 @@ fn fleet_charts(s: &mut String, cx: &Charts<'_>) {
     let util = pick(&|g| g.ends_with("utilisation") || g.ends_with("utilization"));
     let queues = pick(&|g| g.starts_with("queue_len") || g.starts_with("requests."));
     let lifetime = pick(&|g| totals.contains(&g));
+    let pipeline = pick(&|g| g.starts_with("monitoring."));
     let other = pick(&|_| true);
     let gauge_chart =
         |s: &mut String, title: &str, y: &str, names: &[&str], floor: f64, caption: &str| {
@@ -540,6 +541,14 @@ fn fleet_charts(s: &mut String, cx: &Charts<'_>) {
     );
     gauge_chart(
         s,
+        "Log pipeline: collector lag",
+        "ms",
+        &pipeline,
+        0.0,
+        "The age of the oldest record in the batches that reached the collector in each interval: how late the central detector sees what happened.",
+    );
+    gauge_chart(
+        s,
         "Other gauges",
         "value",
         &other,
@@ -565,6 +574,11 @@ fn security_charts(s: &mut String, r: &RunReport<'_>, cx: &Charts<'_>) {
         // drawn on top with gaps, both stay visible.
         let lines: Vec<Line<'_>> = [
             (format!("counters.{c}.blocked"), "blocked", false),
+            (
+                format!("counters.{c}.central_blocked"),
+                "blocked by central decisions",
+                true,
+            ),
             (format!("{c}.admitted"), "admitted", false),
             (format!("{c}.completed"), "succeeded", true),
             (format!("counters.{c}.detected"), "detected", true),
@@ -595,7 +609,7 @@ fn security_charts(s: &mut String, r: &RunReport<'_>, cx: &Charts<'_>) {
             .map(|(n, _)| *n)
             .filter(|n| {
                 n.strip_prefix(&prefix).is_some_and(|rest| {
-                    !matches!(rest, "blocked" | "detected")
+                    !matches!(rest, "blocked" | "detected" | "central_blocked")
                         && !rest.ends_with("_cpu_us")
                         && !rest.ends_with("_cpu_ms")
                 })
