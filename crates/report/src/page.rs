@@ -34,6 +34,7 @@ table{display:block;max-width:100%;overflow-x:auto}
 code{overflow-wrap:anywhere}
 .small{font-size:.8rem}
 .keys th,.keys td{white-space:nowrap}
+.phases th{white-space:nowrap}.events td:nth-child(-n+2){white-space:nowrap}.phases code{overflow-wrap:normal}
 details>summary{cursor:pointer;color:#333}
 ul.quiet{font-size:.9rem;padding-left:1.2rem}
 svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}

@@ -936,7 +936,7 @@ fn events_section(s: &mut String, r: &RunReport<'_>) {
         let _ = writeln!(
             s,
             "<tr><td class=\"n\">{}</td><td><span style=\"color:{}\">■</span> {}</td><td>{}</td></tr>",
-            html(&a.at.to_string()),
+            html(&time_s(a.at.as_secs_f64())),
             hex(kind_color(a.kind)),
             a.kind.as_str(),
             html(&a.label)
