@@ -214,3 +214,32 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn an_instance_consults_what_its_own_bundle_names_so_a_stale_one_stays_local() {
+    // The fleet boots local-only with the pipeline running; at 5 s the
+    // control plane rolls out a bundle that consults the central detector.
+    let local = CENTRAL.replace("detection = \"central\"", "detection = \"local\"");
+    let rollout = |detector: &str| {
+        format!(
+            r#"
+            [[control.rollouts]]
+            at = "5s"
+            version = "v2"
+            policy = {{ abuse = {{ global_failures_min = 100, global_failure_ratio_pct = 30 }}, monitoring = {{ detection = "central", ship_delay = {{ median = "2s", sigma = 0.0 }} }} }}
+            {detector}
+            "#
+        )
+    };
+    let stale = run(&world(16, &local, &rollout("")), None).unwrap();
+    let detector = "[control.drift_detector]\ninterval = \"2s\"\nreload_delay = \"1s\"";
+    let reloaded = run(&world(16, &local, &rollout(detector)), None).unwrap();
+    // The central detector decides in both runs; only reloaded instances
+    // act on it.
+    for o in [&stale, &reloaded] {
+        assert!(metric(o, "monitoring.pushes").unwrap() >= 1.0);
+    }
+    assert_eq!(metric(&stale, "attack.stuffing.central_blocked"), Some(0.0));
+    assert!(metric(&reloaded, "attack.stuffing.central_blocked").unwrap() > 100.0);
+    assert!(takeovers(&reloaded) * 3.0 < takeovers(&stale));
+}
