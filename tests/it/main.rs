@@ -4,6 +4,7 @@
 mod anchor;
 mod check;
 mod cli;
+mod jwt_interop;
 mod mutate;
 mod properties;
 mod scenarios;
