@@ -1,0 +1,24 @@
+//! Rampart's live testbed: the same sans-IO cores the simulator runs,
+//! behind real sockets.
+//!
+//! The simulator drives `rampart-auth`, `rampart-ratelimit`, `rampart-waf`
+//! and `rampart-autoscale` on virtual time; this crate drives them on tokio
+//! and hyper with the wall clock. The clock enters here and only here
+//! ([`clock::now`]); the cores never learn which driver calls them.
+//!
+//! What exists:
+//!
+//! | piece | module | endpoints |
+//! |---|---|---|
+//! | token service | [`token_service`] | `POST /login`, `POST /token/refresh`, `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662), `GET /.well-known/jwks.json`, `GET /revocations?since=N` (poll), `GET /revocations/stream?since=N` (server-sent events) |
+//!
+//! Every server binds where it is told (tests use `127.0.0.1:0`), caps what
+//! a client can make it hold (request bodies, header read time, feed
+//! subscribers), and shuts down when its handle is dropped or asked to.
+
+pub mod clock;
+mod http;
+pub mod token_service;
+
+#[cfg(test)]
+mod tests;

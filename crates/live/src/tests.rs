@@ -1,0 +1,337 @@
+//! The token service on loopback: every test binds `127.0.0.1:0`, is
+//! bounded in time, and stops its server.
+
+use std::net::SocketAddr;
+use std::time::Duration as StdDuration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rampart_auth::{
+    Effect, KeyMaterial, PasswordMode, Rejection, RevocationDelta, ServiceConfig, Verifier,
+    VerifierConfig,
+};
+use rampart_time::Duration;
+
+use crate::clock::now;
+use crate::token_service::{Account, ServerConfig, TokenServer};
+
+/// Everything a test may take before it is a failure, not a hang.
+const BOUND: StdDuration = StdDuration::from_secs(20);
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// Real argon2id, with small parameters so registration stays quick.
+fn config() -> ServiceConfig {
+    let mut c = ServiceConfig::default();
+    c.password.mode = PasswordMode::Argon2;
+    c.password.m_cost_kib = 1024;
+    c.password.t_cost = 1;
+    c
+}
+
+fn alice() -> Account {
+    Account {
+        subject: "alice".into(),
+        password: b"correct horse".to_vec(),
+        salt: [3; 16],
+    }
+}
+
+async fn start(server: ServerConfig) -> TokenServer {
+    TokenServer::start(
+        loopback(),
+        config(),
+        &KeyMaterial::Ed25519 {
+            kid: "k1".into(),
+            secret: [5; 32],
+        },
+        &[alice()],
+        server,
+    )
+    .await
+    .unwrap()
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn send_raw(
+    c: &HttpClient,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Response<Incoming> {
+    let req = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    c.request(req).await.unwrap()
+}
+
+async fn send(
+    c: &HttpClient,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let r = send_raw(
+        c,
+        addr,
+        method,
+        path,
+        content_type,
+        body.as_bytes().to_vec(),
+    )
+    .await;
+    let status = r.status();
+    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    let v = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)
+    };
+    (status, v)
+}
+
+const JSON: &str = "application/json";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A gateway's verifier, fed over HTTP from the service's JWKS and log.
+async fn gateway_verifier(c: &HttpClient, addr: SocketAddr) -> Verifier {
+    let mut v = Verifier::new(VerifierConfig {
+        revocation_staleness_max: Duration::MAX,
+        ..VerifierConfig::default()
+    });
+    let t = now();
+    while let Some(e) = v.poll_effect(t) {
+        match e {
+            Effect::FetchJwks => {
+                let r =
+                    send_raw(c, addr, Method::GET, "/.well-known/jwks.json", JSON, vec![]).await;
+                let jwks = r.into_body().collect().await.unwrap().to_bytes();
+                v.on_jwks(std::str::from_utf8(&jwks).unwrap()).unwrap();
+            }
+            Effect::FetchRevocations { since_version } => {
+                let (_, d) = send(
+                    c,
+                    addr,
+                    Method::GET,
+                    &format!("/revocations?since={since_version}"),
+                    JSON,
+                    "",
+                )
+                .await;
+                let d: RevocationDelta = serde_json::from_value(d).unwrap();
+                v.apply_revocations(t, &d).unwrap();
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+fn form(token: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", token)
+        .finish()
+}
+
+#[tokio::test]
+async fn login_refresh_revoke_and_introspect_behave_as_the_rfcs_say() {
+    tokio::time::timeout(BOUND, async {
+        let server = start(ServerConfig::default()).await;
+        let (addr, c) = (server.addr(), client());
+        let login = r#"{"username":"alice","password":"correct horse"}"#;
+        let (st, tokens) = send(&c, addr, Method::POST, "/login", JSON, login).await;
+        assert_eq!(st, StatusCode::OK, "{tokens}");
+        assert_eq!(tokens["token_type"], "Bearer");
+        assert!(tokens["expires_in"].as_u64().unwrap() > 0);
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+        // Wrong password, bad body, wrong method, unknown path.
+        let wrong = r#"{"username":"alice","password":"battery staple"}"#;
+        let (st, e) = send(&c, addr, Method::POST, "/login", JSON, wrong).await;
+        assert_eq!(
+            (st, e["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_grant"))
+        );
+        let (st, _) = send(&c, addr, Method::POST, "/login", JSON, "{").await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _) = send(&c, addr, Method::GET, "/login", JSON, "").await;
+        assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
+        let (st, _) = send(&c, addr, Method::GET, "/admin", JSON, "").await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+
+        // A gateway keyed from the JWKS accepts the access token.
+        let mut gw = gateway_verifier(&c, addr).await;
+        assert!(gw.verify(now(), &access).is_accepted());
+        // Introspection agrees (RFC 7662).
+        let (_, i) = send(&c, addr, Method::POST, "/introspect", FORM, &form(&access)).await;
+        assert_eq!(
+            (i["active"].as_bool(), i["sub"].as_str()),
+            (Some(true), Some("alice"))
+        );
+        let (_, i) = send(&c, addr, Method::POST, "/introspect", FORM, &form(&refresh)).await;
+        assert_eq!(
+            i,
+            serde_json::json!({ "active": false }),
+            "a refresh token is no access token"
+        );
+
+        // Refresh rotates; reusing the old refresh token revokes the family.
+        let body = format!("refresh_token={refresh}");
+        let (st, rotated) = send(&c, addr, Method::POST, "/token/refresh", FORM, &body).await;
+        assert_eq!(st, StatusCode::OK, "{rotated}");
+        let new_access = rotated["access_token"].as_str().unwrap().to_owned();
+        let (st, e) = send(&c, addr, Method::POST, "/token/refresh", FORM, &body).await;
+        assert_eq!(
+            (st, e["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        let (_, i) = send(
+            &c,
+            addr,
+            Method::POST,
+            "/introspect",
+            FORM,
+            &form(&new_access),
+        )
+        .await;
+        assert_eq!(i["active"], false, "reuse revoked the whole family");
+        assert!(server.revocation_version() > 0);
+
+        // RFC 7009: revocation answers 200 even for garbage, 400 without a token.
+        let (st, _) = send(
+            &c,
+            addr,
+            Method::POST,
+            "/revoke",
+            FORM,
+            &form("not-a-token"),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, _) = send(&c, addr, Method::POST, "/revoke", FORM, "").await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        server.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+/// Reads server-sent events until one carries a delta past `version`.
+async fn next_delta(body: &mut Incoming, buf: &mut String, past: u64) -> RevocationDelta {
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                let d: RevocationDelta = serde_json::from_str(data).unwrap();
+                if d.version > past || past == u64::MAX {
+                    return d;
+                }
+            }
+            continue;
+        }
+        let frame = body.frame().await.expect("the stream stays open").unwrap();
+        if let Ok(data) = frame.into_data() {
+            buf.push_str(std::str::from_utf8(&data).unwrap());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_is_pushed_to_feed_subscribers_and_their_verifiers_refuse_the_token() {
+    tokio::time::timeout(BOUND, async {
+        let server = start(ServerConfig::default()).await;
+        let (addr, c) = (server.addr(), client());
+        let r = send_raw(
+            &c,
+            addr,
+            Method::GET,
+            "/revocations/stream?since=0",
+            JSON,
+            vec![],
+        )
+        .await;
+        assert_eq!(r.headers()["content-type"], "text/event-stream");
+        let mut body = r.into_body();
+        let mut buf = String::new();
+        let first = next_delta(&mut body, &mut buf, u64::MAX).await;
+
+        let login = r#"{"username":"alice","password":"correct horse"}"#;
+        let (_, tokens) = send(&c, addr, Method::POST, "/login", JSON, login).await;
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let mut gw = gateway_verifier(&c, addr).await;
+        assert!(gw.verify(now(), &access).is_accepted());
+
+        let (st, _) = send(&c, addr, Method::POST, "/revoke", FORM, &form(&access)).await;
+        assert_eq!(st, StatusCode::OK);
+        let pushed = next_delta(&mut body, &mut buf, first.version).await;
+        assert!(pushed.version > first.version && !pushed.entries.is_empty());
+        gw.apply_revocations(now(), &pushed).unwrap();
+        assert_eq!(
+            gw.verify(now(), &access).rejection(),
+            Some(Rejection::Revoked)
+        );
+        drop(body);
+        server.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn bodies_and_feed_subscribers_are_capped() {
+    tokio::time::timeout(BOUND, async {
+        let server = start(ServerConfig {
+            body_bytes_max: 256,
+            feed_subscribers_max: 1,
+            ..ServerConfig::default()
+        })
+        .await;
+        let (addr, c) = (server.addr(), client());
+        let big = vec![b'a'; 10_000];
+        let r = send_raw(&c, addr, Method::POST, "/login", JSON, big).await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+        let one = send_raw(&c, addr, Method::GET, "/revocations/stream", JSON, vec![]).await;
+        assert_eq!(one.status(), StatusCode::OK);
+        let two = send_raw(&c, addr, Method::GET, "/revocations/stream", JSON, vec![]).await;
+        assert_eq!(two.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // Polling still works at the cap.
+        let (st, d) = send(&c, addr, Method::GET, "/revocations?since=0", JSON, "").await;
+        assert_eq!((st, d["since_version"].as_u64()), (StatusCode::OK, Some(0)));
+        // A subscriber that leaves gives its seat back.
+        drop(one);
+        let mut again = StatusCode::SERVICE_UNAVAILABLE;
+        for _ in 0..100 {
+            let r = send_raw(&c, addr, Method::GET, "/revocations/stream", JSON, vec![]).await;
+            again = r.status();
+            if again == StatusCode::OK {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+        assert_eq!(again, StatusCode::OK);
+        server.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}

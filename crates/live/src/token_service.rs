@@ -1,0 +1,576 @@
+//! The token service over HTTP, on the same `rampart-auth` core the
+//! simulator runs.
+//!
+//! | method and path | what | answer |
+//! |---|---|---|
+//! | `POST /login` | JSON `{"username", "password"}`; real argon2id with the configured parameters | 200 token response, 401 `invalid_grant` |
+//! | `POST /token/refresh` | form or JSON `refresh_token`; rotation with reuse detection | 200 token response, 400 `invalid_grant` |
+//! | `POST /revoke` | RFC 7009: form `token` (and an ignored `token_type_hint`) | 200 whether or not the token was valid |
+//! | `POST /introspect` | RFC 7662: form `token` | 200 `{"active": false}` or the claims |
+//! | `GET /.well-known/jwks.json` | the published verification keys | 200 JWKS |
+//! | `GET /revocations?since=N` | poll: the revocation log since version N | 200 `RevocationDelta` JSON |
+//! | `GET /revocations/stream?since=N` | push: server-sent events, one `revocations` event with the delta since N, then one per change | `text/event-stream` |
+//!
+//! A token response is RFC 6749's: `access_token`, `refresh_token`,
+//! `token_type` `Bearer`, `expires_in`, `scope`, with `Cache-Control:
+//! no-store`. Gateways keep their `Verifier` current from the JWKS and the
+//! feed, exactly as the simulator's instances do from the in-process
+//! service.
+//!
+//! The core is one state machine, so requests take turns on it; a login's
+//! argon2id check (about 25 ms at OWASP's minimum) runs on tokio's blocking
+//! pool while holding it, so logins are checked one at a time, as a token
+//! service with one worker would. Nothing here logs a token, a password or
+//! a key.
+//!
+//! Bounds: request bodies (`body_bytes_max`), the header read time
+//! (`header_read_timeout`, against slowloris), and feed subscribers
+//! (`feed_subscribers_max`; past it a subscriber gets 503).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration as StdDuration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rampart_auth::{
+    Effect, KeyMaterial, LoginError, ServiceConfig, ServiceError, TokenPair, TokenService,
+    Verifier, VerifierConfig,
+};
+use rampart_time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::clock::now;
+use crate::http::{Reply, Resp, error, form_value, json, query_value, read_body};
+
+/// How the server is bounded.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest request body read.
+    pub body_bytes_max: usize,
+    /// Time a client has to send its request headers.
+    pub header_read_timeout: StdDuration,
+    /// Feed subscribers held at once.
+    pub feed_subscribers_max: usize,
+    /// Interval of the feed's keep-alive comments.
+    pub feed_keepalive: StdDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            body_bytes_max: 8 * 1024,
+            header_read_timeout: StdDuration::from_secs(10),
+            feed_subscribers_max: 1024,
+            feed_keepalive: StdDuration::from_secs(15),
+        }
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A key or an account was refused by the core.
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+}
+
+/// An account the service knows. Its `Debug` shows no password.
+#[derive(Clone)]
+pub struct Account {
+    /// The subject (user name).
+    pub subject: String,
+    /// The password, hashed with argon2id at registration.
+    pub password: Vec<u8>,
+    /// The argon2 salt.
+    pub salt: [u8; 16],
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+struct State {
+    service: Mutex<TokenService>,
+    /// A verifier the service keeps for introspection, fed from its own
+    /// JWKS and log: introspection judges a token as a gateway would.
+    introspector: Mutex<Verifier>,
+    /// The revocation log's version, for feed subscribers to wait on.
+    version: watch::Sender<u64>,
+    subscribers: AtomicUsize,
+    cfg: ServerConfig,
+}
+
+/// Locks the core; a panic elsewhere while holding it leaves it usable,
+/// since every core operation leaves it consistent before returning.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A running token service.
+#[derive(Debug)]
+pub struct TokenServer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State").finish_non_exhaustive()
+    }
+}
+
+impl TokenServer {
+    /// Starts the service on `addr` (`127.0.0.1:0` for an ephemeral port)
+    /// with one signing key and the given accounts. Registration hashes
+    /// every password, so it takes about `accounts x` one argon2 check.
+    pub async fn start(
+        addr: SocketAddr,
+        config: ServiceConfig,
+        key: &KeyMaterial,
+        accounts: &[Account],
+        server: ServerConfig,
+    ) -> Result<TokenServer, StartError> {
+        let t = now();
+        let mut service = TokenService::new(config.clone());
+        service.add_key(t, key)?;
+        for a in accounts {
+            service.register_account(&a.subject, &a.password, a.salt)?;
+        }
+        let mut introspector = Verifier::new(VerifierConfig {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            // Its feed is in-process: never stale.
+            revocation_staleness_max: Duration::MAX,
+            ..VerifierConfig::default()
+        });
+        if let KeyMaterial::Hs256 { kid, secret } = key {
+            introspector
+                .add_shared_key(kid, secret)
+                .map_err(ServiceError::Key)?;
+        }
+        let version = service.revocation_log().version();
+        let state = Arc::new(State {
+            service: Mutex::new(service),
+            introspector: Mutex::new(introspector),
+            version: watch::channel(version).0,
+            subscribers: AtomicUsize::new(0),
+            cfg: server,
+        });
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(serve(listener, state.clone(), stopped));
+        tracing::info!(%addr, "token service listening");
+        Ok(TokenServer {
+            addr,
+            state,
+            stop,
+            task,
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Adds a signing key: published at once, signing after the core's
+    /// publish lead, so every gateway has fetched it before it is used.
+    pub fn add_key(&self, key: &KeyMaterial) -> Result<(), ServiceError> {
+        lock(&self.state.service).add_key(now(), key)
+    }
+
+    /// The revocation log's version.
+    pub fn revocation_version(&self) -> u64 {
+        *self.state.version.borrow()
+    }
+
+    /// Stops accepting, and waits for the accept loop to end. Open
+    /// connections (feed subscribers included) are closed.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn serve(listener: TcpListener, state: Arc<State>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let (stream, _) = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of descriptors or a reset before accept: keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(StdDuration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let io = TokioIo::new(stream);
+            let header_read_timeout = state.cfg.header_read_timeout;
+            let svc = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(route(state, req).await) }
+            });
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            let conn = builder.serve_connection(io, svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended");
+                    }
+                }
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}
+
+async fn route(state: Arc<State>, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().map(str::to_owned);
+    let max = state.cfg.body_bytes_max;
+    match (parts.method.clone(), path.as_str()) {
+        (Method::POST, "/login") => match read_body(body, max).await {
+            Ok(b) => login(state.clone(), &b).await,
+            Err(r) => r,
+        },
+        (Method::POST, "/token/refresh") => match read_body(body, max).await {
+            Ok(b) => refresh(&state, &parts.headers, &b),
+            Err(r) => r,
+        },
+        (Method::POST, "/revoke") => match read_body(body, max).await {
+            Ok(b) => revoke(&state, &b),
+            Err(r) => r,
+        },
+        (Method::POST, "/introspect") => match read_body(body, max).await {
+            Ok(b) => introspect(&state, &b),
+            Err(r) => r,
+        },
+        (Method::GET, "/.well-known/jwks.json") => {
+            let jwks = lock(&state.service).jwks_json(now());
+            let mut r = Response::new(Reply::Full(http_body_util::Full::new(Bytes::from(jwks))));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                "application/jwk-set+json".parse().expect("static"),
+            );
+            r
+        }
+        (Method::GET, "/revocations") => match since(query.as_deref()) {
+            Ok(n) => {
+                let delta = lock(&state.service).revocations_since(n);
+                json(
+                    StatusCode::OK,
+                    &serde_json::to_value(&delta).unwrap_or_default(),
+                )
+            }
+            Err(r) => r,
+        },
+        (Method::GET, "/revocations/stream") => match since(query.as_deref()) {
+            Ok(n) => feed(state.clone(), n),
+            Err(r) => r,
+        },
+        (_, "/login" | "/token/refresh" | "/revoke" | "/introspect") => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "use POST",
+        ),
+        (_, "/.well-known/jwks.json" | "/revocations" | "/revocations/stream") => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "use GET")
+        }
+        _ => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+    }
+}
+
+fn since(query: Option<&str>) -> Result<u64, Resp> {
+    match query_value(query, "since") {
+        None => Ok(0),
+        Some(s) => s.parse().map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "since must be a version number",
+            )
+        }),
+    }
+}
+
+fn token_response(pair: &TokenPair) -> Resp {
+    let c = &pair.access_claims;
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "access_token": pair.access,
+            "refresh_token": pair.refresh,
+            "token_type": "Bearer",
+            "expires_in": c.exp.saturating_sub(c.iat),
+            "scope": c.scope,
+        }),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+async fn login(state: Arc<State>, body: &[u8]) -> Resp {
+    let Ok(b) = serde_json::from_slice::<LoginBody>(body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "expected JSON {\"username\", \"password\"}",
+        );
+    };
+    let scope = b.scope.unwrap_or_else(|| "api".to_owned());
+    // argon2id is CPU work: off the async workers, holding the core as a
+    // one-worker token service would.
+    let result = tokio::task::spawn_blocking(move || {
+        lock(&state.service).login(now(), &b.username, b.password.as_bytes(), &scope)
+    })
+    .await;
+    let Ok(result) = result else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the login check failed",
+        );
+    };
+    match result.result {
+        Ok(pair) => token_response(&pair),
+        Err(LoginError::InvalidCredentials) => error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+            "invalid credentials",
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "login could not issue tokens");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "try again later",
+            )
+        }
+    }
+}
+
+/// A form or JSON body's `name` field.
+fn field(headers: &hyper::HeaderMap, body: &[u8], name: &str) -> Option<String> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()?
+            .get(name)?
+            .as_str()
+            .map(str::to_owned)
+    } else {
+        form_value(body, name)
+    }
+}
+
+fn refresh(state: &State, headers: &hyper::HeaderMap, body: &[u8]) -> Resp {
+    let Some(token) = field(headers, body, "refresh_token") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "refresh_token is missing",
+        );
+    };
+    let result = {
+        let mut s = lock(&state.service);
+        let r = s.refresh(now(), &token);
+        // Reuse detection revokes the whole family: tell the feed.
+        let v = s.revocation_log().version();
+        drop(s);
+        state.version.send_if_modified(|old| {
+            let changed = *old != v;
+            *old = v;
+            changed
+        });
+        r
+    };
+    match result {
+        Ok(pair) => token_response(&pair),
+        Err(e) => error(StatusCode::BAD_REQUEST, "invalid_grant", &e.to_string()),
+    }
+}
+
+fn revoke(state: &State, body: &[u8]) -> Resp {
+    let Some(token) = form_value(body, "token") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is missing",
+        );
+    };
+    let v = {
+        let mut s = lock(&state.service);
+        let _ = s.revoke_token(now(), &token);
+        s.revocation_log().version()
+    };
+    state.version.send_if_modified(|old| {
+        let changed = *old != v;
+        *old = v;
+        changed
+    });
+    // RFC 7009 2.2: success whether or not the token was valid.
+    let mut r = Response::new(Reply::Full(http_body_util::Full::new(Bytes::new())));
+    *r.status_mut() = StatusCode::OK;
+    r
+}
+
+fn introspect(state: &State, body: &[u8]) -> Resp {
+    let Some(token) = form_value(body, "token") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is missing",
+        );
+    };
+    let t = now();
+    let verdict = {
+        let s = lock(&state.service);
+        let mut v = lock(&state.introspector);
+        while let Some(effect) = v.poll_effect(t) {
+            match effect {
+                Effect::FetchJwks => {
+                    let _ = v.on_jwks(&s.jwks_json(t));
+                }
+                Effect::FetchRevocations { since_version } => {
+                    let _ = v.apply_revocations(t, &s.revocations_since(since_version));
+                }
+                _ => {}
+            }
+        }
+        // Changes since its last poll, so a revocation is seen at once.
+        let at = v.revocation_version();
+        let _ = v.apply_revocations(t, &s.revocations_since(at));
+        v.verify(t, &token)
+    };
+    // RFC 7662 2.2: an inactive token says only that.
+    match verdict.outcome {
+        Ok(p) => json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "active": true,
+                "token_type": "access_token",
+                "sub": p.subject(),
+                "scope": p.scope(),
+                "jti": p.token_id(),
+                "sid": p.session_id(),
+                "iat": p.issued_at_s,
+                "nbf": p.not_before_s,
+                "exp": p.expires_at_s,
+            }),
+        ),
+        Err(_) => json(StatusCode::OK, &serde_json::json!({ "active": false })),
+    }
+}
+
+/// Server-sent events: the delta since `since`, then one event per change,
+/// with keep-alive comments between.
+fn feed(state: Arc<State>, since: u64) -> Resp {
+    let cfg = &state.cfg;
+    if state.subscribers.fetch_add(1, Ordering::SeqCst) >= cfg.feed_subscribers_max {
+        state.subscribers.fetch_sub(1, Ordering::SeqCst);
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "too many feed subscribers; poll /revocations instead",
+        );
+    }
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let mut version = state.version.subscribe();
+    let keepalive = cfg.feed_keepalive;
+    tokio::spawn(async move {
+        let _seat = Seat(state.clone());
+        let mut at = since;
+        let mut first = true;
+        loop {
+            let delta = lock(&state.service).revocations_since(at);
+            if first || delta.version != at {
+                first = false;
+                at = delta.version;
+                let data = serde_json::to_string(&delta).unwrap_or_default();
+                let event = format!("event: revocations\nid: {at}\ndata: {data}\n\n");
+                if tx.send(Bytes::from(event)).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                changed = version.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep(keepalive) => {
+                    if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                        return;
+                    }
+                }
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let mut r = Response::new(Reply::Stream(rx));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        "text/event-stream".parse().expect("static"),
+    );
+    h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    r
+}
+
+/// A feed subscriber's seat, given back when its stream ends.
+struct Seat(Arc<State>);
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.0.subscribers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
