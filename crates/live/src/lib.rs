@@ -10,12 +10,14 @@
 //!
 //! | piece | module | endpoints |
 //! |---|---|---|
+//! | backend stub | [`backend`] | the scenario's routes, with its service times, concurrency, queue and overload errors |
 //! | token service | [`token_service`] | `POST /login`, `POST /token/refresh`, `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662), `GET /.well-known/jwks.json`, `GET /revocations?since=N` (poll), `GET /revocations/stream?since=N` (server-sent events) |
 //!
 //! Every server binds where it is told (tests use `127.0.0.1:0`), caps what
 //! a client can make it hold (request bodies, header read time, feed
 //! subscribers), and shuts down when its handle is dropped or asked to.
 
+pub mod backend;
 pub mod clock;
 mod http;
 pub mod token_service;

@@ -335,3 +335,80 @@ async fn bodies_and_feed_subscribers_are_capped() {
     .await
     .expect("bounded");
 }
+
+mod backend {
+    use super::*;
+    use crate::backend::{Backend, BackendConfig, Route, ServiceTime, matches};
+
+    #[test]
+    fn path_templates_match_one_segment_per_placeholder() {
+        assert!(matches("/api/products/{id}", "/api/products/42"));
+        assert!(!matches("/api/products/{id}", "/api/products/"));
+        assert!(!matches("/api/products/{id}", "/api/products/42/reviews"));
+        assert!(matches("/api/search", "/api/search"));
+        assert!(!matches("/api/search", "/api/searches"));
+    }
+
+    #[tokio::test]
+    async fn the_backend_serves_its_routes_within_its_concurrency_and_queue() {
+        tokio::time::timeout(BOUND, async {
+            let cost = Duration::from_millis(800);
+            let b = Backend::start(
+                loopback(),
+                BackendConfig {
+                    routes: vec![Route {
+                        method: "GET".into(),
+                        path: "/api/items/{id}".into(),
+                        cost,
+                    }],
+                    concurrency: 2,
+                    queue_max: 2,
+                    service: ServiceTime::Fixed,
+                    overload_error_rate: 0.0,
+                    seed: 1,
+                },
+            )
+            .await
+            .unwrap();
+            let (addr, c) = (b.addr(), client());
+            let (st, _) = send(&c, addr, Method::GET, "/nope", JSON, "").await;
+            assert_eq!(st, StatusCode::NOT_FOUND);
+            let (st, _) = send(&c, addr, Method::POST, "/api/items/1", JSON, "").await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "the method is part of the route");
+
+            // Six at once: two served, two queued, two refused at once.
+            let started = std::time::Instant::now();
+            let calls = (0..6).map(|i| {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let path = format!("/api/items/{i}");
+                    send_raw(&c, addr, Method::GET, &path, JSON, vec![])
+                        .await
+                        .status()
+                })
+            });
+            let mut codes = Vec::new();
+            for h in calls.collect::<Vec<_>>() {
+                codes.push(h.await.unwrap());
+            }
+            codes.sort();
+            assert_eq!(
+                codes,
+                [
+                    StatusCode::OK,
+                    StatusCode::OK,
+                    StatusCode::OK,
+                    StatusCode::OK,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    StatusCode::SERVICE_UNAVAILABLE
+                ]
+            );
+            // Two rounds of service at a concurrency of two: a lower bound,
+            // which a busy machine can only lengthen.
+            assert!(started.elapsed() >= std::time::Duration::from_nanos(2 * cost.as_nanos()));
+            b.shutdown().await;
+        })
+        .await
+        .expect("bounded");
+    }
+}
