@@ -10,6 +10,7 @@
 //!
 //! | piece | module | endpoints |
 //! |---|---|---|
+//! | L7 balancer | [`balancer`] | round robin, least outstanding, power of two choices; health checks; zero-trust admission by attested policy hash |
 //! | backend stub | [`backend`] | the scenario's routes, with its service times, concurrency, queue and overload errors |
 //! | token service | [`token_service`] | `POST /login`, `POST /token/refresh`, `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662), `GET /.well-known/jwks.json`, `GET /revocations?since=N` (poll), `GET /revocations/stream?since=N` (server-sent events) |
 //!
@@ -18,6 +19,7 @@
 //! subscribers), and shuts down when its handle is dropped or asked to.
 
 pub mod backend;
+pub mod balancer;
 pub mod clock;
 mod http;
 pub mod token_service;

@@ -412,3 +412,182 @@ mod backend {
         .expect("bounded");
     }
 }
+
+mod balancer {
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    use super::*;
+    use crate::balancer::{Algorithm, Balancer, BalancerConfig};
+
+    /// A stand-in gateway: `/healthz` passes or fails on demand, `/attest`
+    /// returns its policy hash, anything else answers with its name.
+    struct Instance {
+        addr: SocketAddr,
+        healthy: Arc<AtomicBool>,
+        hash: Arc<Mutex<String>>,
+    }
+
+    async fn instance(name: &'static str) -> Instance {
+        let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let healthy = Arc::new(AtomicBool::new(true));
+        let hash = Arc::new(Mutex::new("h1".to_owned()));
+        let (h, p) = (healthy.clone(), hash.clone());
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                let (h, p) = (h.clone(), p.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let (h, p) = (h.clone(), p.clone());
+                        async move {
+                            let (code, body) = match req.uri().path() {
+                                "/healthz" if h.load(Ordering::SeqCst) => (200, "ok".to_owned()),
+                                "/healthz" => (500, "sick".to_owned()),
+                                "/attest" => (
+                                    200,
+                                    serde_json::json!({ "policy_hash": *p.lock().unwrap() })
+                                        .to_string(),
+                                ),
+                                _ => (200, name.to_owned()),
+                            };
+                            let mut r = Response::new(Full::new(Bytes::from(body)));
+                            *r.status_mut() = StatusCode::from_u16(code).unwrap();
+                            Ok::<_, Infallible>(r)
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(s), svc)
+                        .await;
+                });
+            }
+        });
+        Instance {
+            addr,
+            healthy,
+            hash,
+        }
+    }
+
+    /// Sends `n` requests through the balancer; counts answers by body.
+    async fn spread(lb: SocketAddr, n: usize) -> std::collections::BTreeMap<String, usize> {
+        let c = client();
+        let mut seen = std::collections::BTreeMap::new();
+        for _ in 0..n {
+            let r = send_raw(&c, lb, Method::GET, "/api/x", JSON, vec![]).await;
+            let body = r.into_body().collect().await.unwrap().to_bytes();
+            *seen
+                .entry(String::from_utf8(body.to_vec()).unwrap())
+                .or_insert(0) += 1;
+        }
+        seen
+    }
+
+    fn config(algorithm: Algorithm) -> BalancerConfig {
+        BalancerConfig {
+            algorithm,
+            // Only `check_now` checks: the test decides when.
+            health_check_interval: StdDuration::from_secs(3600),
+            unhealthy_threshold: 2,
+            ..BalancerConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn every_algorithm_spreads_load_and_round_robin_evenly() {
+        tokio::time::timeout(BOUND, async {
+            let (a, b, c) = (
+                instance("a").await,
+                instance("b").await,
+                instance("c").await,
+            );
+            let addrs = [a.addr, b.addr, c.addr];
+            let lb = Balancer::start(loopback(), config(Algorithm::RoundRobin), &addrs)
+                .await
+                .unwrap();
+            let seen = spread(lb.addr(), 30).await;
+            assert_eq!(seen.values().copied().collect::<Vec<_>>(), [10, 10, 10]);
+            lb.shutdown().await;
+            for alg in [Algorithm::LeastOutstanding, Algorithm::PowerOfTwo] {
+                let lb = Balancer::start(loopback(), config(alg), &addrs)
+                    .await
+                    .unwrap();
+                let seen = spread(lb.addr(), 30).await;
+                assert_eq!(seen.values().sum::<usize>(), 30, "{alg:?}");
+                if alg == Algorithm::PowerOfTwo {
+                    assert_eq!(seen.len(), 3, "{alg:?} reaches every instance: {seen:?}");
+                }
+                lb.shutdown().await;
+            }
+        })
+        .await
+        .expect("bounded");
+    }
+
+    #[tokio::test]
+    async fn failing_health_checks_take_an_instance_out_and_passing_ones_bring_it_back() {
+        tokio::time::timeout(BOUND, async {
+            let (a, b) = (instance("a").await, instance("b").await);
+            let lb = Balancer::start(loopback(), config(Algorithm::RoundRobin), &[a.addr, b.addr])
+                .await
+                .unwrap();
+            b.healthy.store(false, Ordering::SeqCst);
+            lb.check_now().await;
+            assert!(
+                lb.instances()[1].healthy,
+                "one failure is under the threshold"
+            );
+            lb.check_now().await;
+            assert!(!lb.instances()[1].healthy);
+            assert_eq!(spread(lb.addr(), 10).await.get("b"), None);
+            b.healthy.store(true, Ordering::SeqCst);
+            lb.check_now().await;
+            lb.check_now().await;
+            assert_eq!(spread(lb.addr(), 10).await.get("b"), Some(&5));
+            lb.shutdown().await;
+        })
+        .await
+        .expect("bounded");
+    }
+
+    #[tokio::test]
+    async fn under_zero_trust_an_instance_with_a_stale_policy_takes_no_traffic() {
+        tokio::time::timeout(BOUND, async {
+            let (a, b) = (instance("a").await, instance("b").await);
+            let lb = Balancer::start(loopback(), config(Algorithm::RoundRobin), &[a.addr, b.addr])
+                .await
+                .unwrap();
+            // The control plane rolls out h2; only `a` has it.
+            lb.set_policy_hash(Some("h2".into()));
+            *a.hash.lock().unwrap() = "h2".into();
+            let (st, _) = send(&client(), lb.addr(), Method::GET, "/api/x", JSON, "").await;
+            assert_eq!(
+                st,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "nobody has attested yet"
+            );
+            lb.check_now().await;
+            let views = lb.instances();
+            assert_eq!(
+                views
+                    .iter()
+                    .map(|v| (v.attested.clone(), v.admitted))
+                    .collect::<Vec<_>>(),
+                [(Some("h2".into()), true), (Some("h1".into()), false)]
+            );
+            assert_eq!(spread(lb.addr(), 10).await.get("a"), Some(&10));
+            // Once `b` reloads and attests, it takes traffic again.
+            *b.hash.lock().unwrap() = "h2".into();
+            lb.check_now().await;
+            assert_eq!(spread(lb.addr(), 10).await.get("b"), Some(&5));
+            lb.shutdown().await;
+        })
+        .await
+        .expect("bounded");
+    }
+}
