@@ -411,6 +411,52 @@ mod backend {
         .await
         .expect("bounded");
     }
+
+    #[tokio::test]
+    async fn a_backend_with_a_deep_queue_fails_as_it_finishes() {
+        tokio::time::timeout(BOUND, async {
+            // One slot, four waiting, every overloaded finish fails: the
+            // first two finish with more than half the queue waiting
+            // behind them (4 and 3 of 4), the last three do not.
+            let b = Backend::start(
+                loopback(),
+                BackendConfig {
+                    routes: vec![Route {
+                        method: "GET".into(),
+                        path: "/x".into(),
+                        cost: Duration::from_millis(300),
+                    }],
+                    concurrency: 1,
+                    queue_max: 4,
+                    service: ServiceTime::Fixed,
+                    overload_error_rate: 1.0,
+                    seed: 1,
+                },
+            )
+            .await
+            .unwrap();
+            let (addr, c) = (b.addr(), client());
+            let calls: Vec<_> = (0..5)
+                .map(|_| {
+                    let c = c.clone();
+                    tokio::spawn(async move {
+                        send_raw(&c, addr, Method::GET, "/x", JSON, vec![])
+                            .await
+                            .status()
+                    })
+                })
+                .collect();
+            let mut codes = Vec::new();
+            for h in calls {
+                codes.push(h.await.unwrap().as_u16());
+            }
+            codes.sort_unstable();
+            assert_eq!(codes, [200, 200, 200, 500, 500]);
+            b.shutdown().await;
+        })
+        .await
+        .expect("bounded");
+    }
 }
 
 mod balancer {
