@@ -20,7 +20,8 @@
 
 use std::time::Instant as WallInstant;
 
-use rampart_sim::{WorldConfig, run};
+use rampart_sim::run;
+use rampart_world::WorldConfig;
 
 const CHILD_ENV: &str = "RAMPART_BOTNET_BENCH_CHILD";
 const KEY_BYTES_TARGET: f64 = 64.0;

@@ -34,8 +34,8 @@ mod cores_floor;
 use bare::Bare;
 use cores_floor::{CoresFloor, DependentLoads};
 use criterion::{Criterion, Throughput};
-use rampart_sim::WorldConfig;
 use rampart_time::Duration;
+use rampart_world::WorldConfig;
 
 const REFERENCE: &str = include_str!("../scenarios/reference-world.toml");
 const CHILD_ENV: &str = "RAMPART_WORLD_BENCH_CHILD";

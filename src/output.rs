@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use rampart_metrics::{CsvSink, Row, RowSink};
 use rampart_report::{Annotation, AnnotationKind, Cost, RunReport};
 use rampart_scenario::{Outcome, Scenario};
-use rampart_sim::{RunOutput, WorldConfig};
+use rampart_sim::RunOutput;
+use rampart_world::{TimelineKind, WorldConfig};
 
 /// Why writing failed.
 #[derive(Debug, thiserror::Error)]
@@ -251,17 +252,17 @@ pub fn write_run_files(
 /// knows (crash victims, drift reloads and replacements) and the scaling
 /// controller's decisions with their reasons.
 fn annotations(cfg: &WorldConfig, out: &RunOutput) -> Vec<Annotation> {
-    let kind = |k: rampart_sim::TimelineKind| match k {
-        rampart_sim::TimelineKind::Surge => AnnotationKind::Surge,
-        rampart_sim::TimelineKind::Attack => AnnotationKind::Attack,
-        rampart_sim::TimelineKind::Fault => AnnotationKind::Fault,
-        rampart_sim::TimelineKind::Rollout => AnnotationKind::Rollout,
-        rampart_sim::TimelineKind::Remediation => AnnotationKind::Remediation,
-        rampart_sim::TimelineKind::Token => AnnotationKind::Token,
-        rampart_sim::TimelineKind::Detection => AnnotationKind::Detection,
+    let kind = |k: TimelineKind| match k {
+        TimelineKind::Surge => AnnotationKind::Surge,
+        TimelineKind::Attack => AnnotationKind::Attack,
+        TimelineKind::Fault => AnnotationKind::Fault,
+        TimelineKind::Rollout => AnnotationKind::Rollout,
+        TimelineKind::Remediation => AnnotationKind::Remediation,
+        TimelineKind::Token => AnnotationKind::Token,
+        TimelineKind::Detection => AnnotationKind::Detection,
         _ => AnnotationKind::Other,
     };
-    let mut v: Vec<Annotation> = rampart_sim::planned_timeline(cfg)
+    let mut v: Vec<Annotation> = rampart_world::planned(cfg)
         .iter()
         .chain(&out.timeline)
         .map(|e| Annotation {

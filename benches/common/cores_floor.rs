@@ -25,8 +25,8 @@ use rampart_auth::{
     CostClass, KeyMaterial, RevocationDelta, ServiceConfig, SignatureMemo, TokenService, Verifier,
 };
 use rampart_ratelimit::{Local, Request, RuleSet, RuleSetConfig};
-use rampart_sim::WorldConfig;
 use rampart_time::{Duration, Instant};
+use rampart_world::WorldConfig;
 
 /// Vouches for every token: the floor's tokens were all minted by its own
 /// service (the world's memo answers the same for its minted tokens).

@@ -1,9 +1,14 @@
 //! Every bundled scenario (every `scenarios/*.toml`, and the `rampart init`
-//! starter) validates with all its variants, and runs when shortened.
+//! starter) validates with all its variants, and runs when shortened, each
+//! variant too, writing the bytes `tests/golden/outputs.sha256` pins.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use rampart_scenario::{Scenario, path};
+use rampart_scenario::{Outcome, Scenario, path};
+use sha2::{Digest, Sha256};
+
+use crate::{output, support};
 
 /// Every `.toml` under `scenarios/`: new files are picked up automatically.
 fn bundled() -> Vec<PathBuf> {
@@ -63,13 +68,97 @@ fn shortened(s: &Scenario) -> Scenario {
         .unwrap_or_else(|e| panic!("{}: {e}", s.name))
 }
 
+/// One shortened run of a bundled scenario or one of its variants, written
+/// by the CLI's own `output::run_to_dir`.
+struct Rendered {
+    /// `default`, `default.prewarmed`: the file's stem, then the variant.
+    key: String,
+    path: PathBuf,
+    scenario: Scenario,
+    outcome: Outcome,
+    /// Each file the CLI writes, and the hex SHA-256 of its bytes.
+    hashes: Vec<(&'static str, String)>,
+}
+
+/// The files a run writes whose bytes the golden test pins.
+const RENDERED_FILES: [&str; 3] = ["metrics.json", "timeseries.csv", "index.html"];
+
+/// Every bundled scenario (and the starter) with each of its variants,
+/// shortened and run once: the tests that need the runs share them, so the
+/// suite pays for each run once.
+fn shortened_runs() -> &'static [Rendered] {
+    static RUNS: OnceLock<Vec<Rendered>> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let scratch = support::scratch("shortened-runs");
+        let mut runs = Vec::new();
+        for p in bundled().into_iter().chain([starter()]) {
+            let base = Scenario::load(&p).unwrap_or_else(|e| panic!("{}:\n{e}", p.display()));
+            // The starter lives in a scratch directory; its name must not
+            // carry the machine's path into the key or the report.
+            let (stem, shown) = if p.ends_with("starter-scenario/scenario.toml") {
+                ("starter".to_owned(), "scenario.toml".to_owned())
+            } else {
+                let stem = p.file_stem().unwrap().to_str().unwrap().to_owned();
+                let shown = format!("scenarios/{stem}.toml");
+                (stem, shown)
+            };
+            let variants = std::iter::once(None).chain(base.variants.keys().cloned().map(Some));
+            for v in variants {
+                let s = match &v {
+                    None => base.clone(),
+                    Some(v) => base.with_variant(v).unwrap(),
+                };
+                let s = shortened(&s);
+                let key = match &v {
+                    None => stem.clone(),
+                    Some(v) => format!("{stem}.{v}"),
+                };
+                // The command the report prints, as `rampart run` words it
+                // for a relative path.
+                let mut cmd = format!("rampart run {shown} --seed {}", s.world.run.seed);
+                if let Some(v) = &v {
+                    cmd.push_str(&format!(" --variant {v}"));
+                }
+                let dir = scratch.join(&key);
+                let outcome = output::run_to_dir(
+                    &s,
+                    &dir,
+                    &cmd,
+                    &output::Writer::default(),
+                    Box::new(|_| {}),
+                    None,
+                )
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+                let hashes = RENDERED_FILES
+                    .into_iter()
+                    .map(|f| {
+                        let bytes = std::fs::read(dir.join(f)).unwrap();
+                        let hex = Sha256::digest(&bytes)
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect();
+                        (f, hex)
+                    })
+                    .collect();
+                runs.push(Rendered {
+                    key,
+                    path: p.clone(),
+                    scenario: s,
+                    outcome,
+                    hashes,
+                });
+            }
+        }
+        runs
+    })
+}
+
 #[test]
-fn every_bundled_scenario_runs_when_shortened_and_its_assertions_name_real_metrics() {
-    for p in bundled().into_iter().chain([starter()]) {
-        let s = shortened(&Scenario::load(&p).unwrap());
-        let out = rampart_scenario::run(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+fn every_bundled_scenario_and_variant_runs_when_shortened_and_its_assertions_name_real_metrics() {
+    for r in shortened_runs() {
+        let (p, s, out) = (r.path.display(), &r.scenario, &r.outcome);
         let legit = &out.metrics().totals.classes["legit"];
-        assert!(legit.offered > 0, "{} sent nothing", p.display());
+        assert!(legit.offered > 0, "{} ({}) sent nothing", p, r.key);
         // The catalog that validation checks assertion paths against holds
         // exactly the metrics a run records (less the derived whole-run
         // ones the scenario layer adds), so it can reject no real metric.
@@ -77,7 +166,7 @@ fn every_bundled_scenario_runs_when_shortened_and_its_assertions_name_real_metri
         let derived = ["cost.instance_hours", "cost.money", "instances.launched"];
         let mut recorded = out.metrics().paths();
         recorded.retain(|m| !derived.iter().any(|d| m.contains(d)));
-        assert_eq!(catalog.paths(), recorded, "{}", p.display());
+        assert_eq!(catalog.paths(), recorded, "{}", r.key);
         let phase_names = |m: &rampart_sim::RunMetrics| -> Vec<String> {
             m.phases.iter().map(|ph| ph.name.clone()).collect()
         };
@@ -88,13 +177,81 @@ fn every_bundled_scenario_runs_when_shortened_and_its_assertions_name_real_metri
             if let Some(e) = &a.error {
                 assert!(
                     !e.contains("unknown metric") && !e.contains("unknown phase"),
-                    "{}: {}: {e}",
-                    p.display(),
+                    "{} ({}): {}: {e}",
+                    p,
+                    r.key,
                     a.assertion
                 );
             }
         }
     }
+}
+
+/// The committed hashes of every shortened run's output files.
+const GOLDEN: &str = "tests/golden/outputs.sha256";
+
+/// Pins the bytes of `metrics.json`, `timeseries.csv` and `index.html` of
+/// every bundled scenario and variant (shortened), so a refactoring that
+/// must not change behaviour proves it did not. `RAMPART_BLESS=1` rewrites
+/// the file after an intended change.
+#[test]
+fn every_bundled_scenario_and_variant_writes_the_bytes_committed_in_tests_golden() {
+    // Sorted by run and file, so a diff of the file reads by scenario.
+    let mut lines: Vec<(String, &str)> = shortened_runs()
+        .iter()
+        .flat_map(|r| {
+            r.hashes
+                .iter()
+                .map(move |(f, h)| (format!("{}/{f}", r.key), h.as_str()))
+        })
+        .collect();
+    lines.sort();
+    let got: String = lines.iter().map(|(k, h)| format!("{h}  {k}\n")).collect();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+    if std::env::var_os("RAMPART_BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let bless = format!(
+        "if the change is intended, rerun with `RAMPART_BLESS=1 cargo test --test it golden` \
+         and commit {GOLDEN}"
+    );
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {GOLDEN}: {e}; {bless}"));
+    // `HASH  key/file` → key/file → HASH.
+    let parse = |text: &str| -> std::collections::BTreeMap<String, String> {
+        text.lines()
+            .filter_map(|l| l.split_once("  "))
+            .map(|(h, k)| (k.to_owned(), h.to_owned()))
+            .collect()
+    };
+    let (want, got) = (parse(&want), parse(&got));
+    let mut problems = Vec::new();
+    for (k, h) in &got {
+        let (run, file) = k.rsplit_once('/').unwrap();
+        let (scenario, variant) = match run.split_once('.') {
+            Some((s, v)) => (s, format!("variant {v}")),
+            None => (run, "base".to_owned()),
+        };
+        match want.get(k) {
+            None => problems.push(format!(
+                "{scenario} ({variant}): {file} has no committed hash"
+            )),
+            Some(w) if w != h => problems.push(format!(
+                "{scenario} ({variant}): {file} differs: committed {w}, now {h}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for k in want.keys().filter(|k| !got.contains_key(*k)) {
+        problems.push(format!("{k}: committed, but no run wrote it"));
+    }
+    assert!(
+        problems.is_empty(),
+        "the outputs of shortened bundled runs changed:\n  {}\n{bless}",
+        problems.join("\n  ")
+    );
 }
 
 #[test]

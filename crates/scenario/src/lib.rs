@@ -2,7 +2,7 @@
 //! located, apply variants, run it and check its assertions.
 //!
 //! A scenario file is TOML. Its world sections deserialise into
-//! [`rampart_sim::WorldConfig`]; this crate adds the layer a person writes
+//! [`rampart_world::WorldConfig`]; this crate adds the layer a person writes
 //! around them:
 //!
 //! | section | what |
@@ -73,7 +73,7 @@
 //! [`Scenario::load`] and [`Scenario::parse`] return [`Error::Invalid`] with
 //! every problem found: TOML syntax (one, where the parser stops), type
 //! errors (every one, section by section), unknown keys with "did you
-//! mean", and every semantic problem of [`rampart_sim::WorldConfig::validate`] plus this
+//! mean", and every semantic problem of [`rampart_world::WorldConfig::validate`] plus this
 //! layer's own checks (assertion syntax, phase names in `during`, metric
 //! paths every run of the scenario and of each variant records, route
 //! names in rate-limit rules, each variant applied and validated). Each
@@ -106,7 +106,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rampart_metrics::{LookupError, RunMetrics};
-use rampart_sim::{BoxedSink, RunOutput, SimError, WorldConfig};
+use rampart_sim::{BoxedSink, RunOutput, SimError};
+use rampart_world::WorldConfig;
 use serde::de::DeserializeOwned;
 use toml::de::DeTable;
 use toml::{Table, Value};
@@ -611,18 +612,20 @@ impl Scenario {
         // (`section_diags`), then the whole document (unknown sections, the
         // simulator's newer sections).
         let sections: [(&str, SectionCheck); 5] = [
-            ("run", |v| de_wrapped::<rampart_sim::RunConfig>(v).map(drop)),
+            ("run", |v| {
+                de_wrapped::<rampart_world::RunConfig>(v).map(drop)
+            }),
             ("fleet", |v| {
-                de_wrapped::<rampart_sim::FleetConfig>(v).map(drop)
+                de_wrapped::<rampart_world::FleetConfig>(v).map(drop)
             }),
             ("scaling", |v| {
-                de_wrapped::<rampart_sim::ScalingConfig>(v).map(drop)
+                de_wrapped::<rampart_world::ScalingConfig>(v).map(drop)
             }),
             ("token_service", |v| {
-                de_wrapped::<rampart_sim::TokenServiceConfig>(v).map(drop)
+                de_wrapped::<rampart_world::TokenServiceConfig>(v).map(drop)
             }),
             ("policy", |v| {
-                de_wrapped::<rampart_sim::PolicyBundle>(v).map(drop)
+                de_wrapped::<rampart_world::PolicyBundle>(v).map(drop)
             }),
         ];
         // The document with each section's bad keys dropped, while every
@@ -652,10 +655,10 @@ impl Scenario {
                 de_wrapped::<rampart_traffic::TrafficSpec>(v).map(drop)
             }),
             ("attack", |v| {
-                de_wrapped::<rampart_sim::AttackConfig>(v).map(drop)
+                de_wrapped::<rampart_world::AttackConfig>(v).map(drop)
             }),
             ("fault", |v| {
-                de_wrapped::<rampart_sim::FaultConfig>(v).map(drop)
+                de_wrapped::<rampart_world::FaultConfig>(v).map(drop)
             }),
         ];
         for (key, check) in entries {
@@ -1237,8 +1240,8 @@ fn dedup(mut d: Vec<Diagnostic>) -> Vec<Diagnostic> {
     d
 }
 
-fn controller_fields(c: &rampart_sim::ControllerConfig) -> Vec<rampart_autoscale::FieldError> {
-    use rampart_sim::ControllerConfig as C;
+fn controller_fields(c: &rampart_world::ControllerConfig) -> Vec<rampart_autoscale::FieldError> {
+    use rampart_world::ControllerConfig as C;
     let r = match c {
         C::Fixed => Ok(()),
         C::Hpa(h) => h.validate(),

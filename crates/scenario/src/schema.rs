@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 /// The schema as JSON (draft 2020-12).
 pub fn json_schema() -> Value {
-    let schema = schemars::schema_for!(rampart_sim::WorldConfig);
+    let schema = schemars::schema_for!(rampart_world::WorldConfig);
     let mut v = schema.to_value();
     let Some(root) = v.as_object_mut() else {
         return v;

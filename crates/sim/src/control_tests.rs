@@ -1,7 +1,9 @@
 //! The control plane and token-side security: each feature moves its
 //! outcome metric the right way when the policy is sound and when it is weak.
 
-use crate::{RunOutput, SimError, TimelineKind, WorldConfig, planned_timeline, run};
+use rampart_world::{TimelineKind, WorldConfig, planned as planned_timeline};
+
+use crate::{RunOutput, SimError, run};
 
 /// A small fixed fleet behind tokens; `extra` is appended to the TOML.
 fn world(rps: u32, instances: u32, duration: &str, extra: &str) -> WorldConfig {
@@ -64,7 +66,7 @@ fn push_revocation_exposes_a_replayed_token_for_less_time_than_poll() {
         ),
     );
     let mut push = poll.clone();
-    push.token_service.revocation_sync = crate::RevocationSync::Push {
+    push.token_service.revocation_sync = rampart_world::RevocationSync::Push {
         median: "50ms".parse().unwrap(),
         sigma: 0.3,
     };
@@ -147,10 +149,10 @@ fn partitioned_instances_accept_revoked_tokens_longer() {
 
 #[derive(serde::Deserialize)]
 struct Faults {
-    fault: Vec<crate::FaultConfig>,
+    fault: Vec<rampart_world::FaultConfig>,
 }
 
-fn faults(text: &str) -> Vec<crate::FaultConfig> {
+fn faults(text: &str) -> Vec<rampart_world::FaultConfig> {
     toml::from_str::<Faults>(text).unwrap().fault
 }
 
@@ -577,7 +579,7 @@ fn a_verifier_claiming_a_revocation_version_it_does_not_hold_violates_the_invari
     assert!(msg.contains("has applied revocation version 1000"), "{msg}");
 }
 
-/// The example in `control_config`'s module docs, verbatim.
+/// The example in the module docs of `rampart_world`'s `control.rs`, verbatim.
 const DOC_EXAMPLE: &str = r#"
 [[control.rollouts]]
 at = "20s"
@@ -647,7 +649,7 @@ fn every_fault_kind_shares_the_one_fault_list_with_precise_serde_errors() {
             { kind = "clock_skew", start = "1s", end = "2s", offset = "1s", direction = "behind" },
         ]"#,
     );
-    let kinds: Vec<&str> = all.iter().map(crate::FaultConfig::kind).collect();
+    let kinds: Vec<&str> = all.iter().map(rampart_world::FaultConfig::kind).collect();
     assert_eq!(
         kinds,
         [
@@ -678,7 +680,7 @@ fn every_fault_kind_shares_the_one_fault_list_with_precise_serde_errors() {
         "{e}"
     );
     // The old separate list is gone, not silently ignored.
-    let e = toml::from_str::<crate::WorldConfig>(
+    let e = toml::from_str::<rampart_world::WorldConfig>(
         "[run]\nname = \"x\"\nduration = \"1s\"\n\
          [[token_faults]]\nkind = \"token_service_outage\"\nstart = \"1s\"\nend = \"2s\"\n",
     )

@@ -9,6 +9,10 @@
 //! instance lifecycle. The kernel (`rampart-des`) supplies virtual time and
 //! ordering; `rampart-metrics` records what happened.
 //!
+//! This crate is the runtime only: what a world holds is described by a
+//! `rampart_world::WorldConfig` (pure data and validation, shared with the
+//! live driver), which [`run`] builds and runs.
+//!
 //! ```text
 //!  traffic sources ──► LB ──► gateway instance ×N ──► backend
 //!   (open, closed,     (rr,    workers + queue         (servers + queue)
@@ -22,7 +26,8 @@
 //! # Author, assemble, run
 //!
 //! ```
-//! use rampart_sim::{WorldConfig, run};
+//! use rampart_sim::run;
+//! use rampart_world::WorldConfig;
 //!
 //! let cfg: WorldConfig = toml::from_str(r#"
 //!     [run]
@@ -64,7 +69,8 @@
 //!
 //! ```
 //! use std::{cell::RefCell, io::Write, rc::Rc};
-//! use rampart_sim::{EventLog, RunOptions, WorldConfig, run_with};
+//! use rampart_sim::{EventLog, RunOptions, run_with};
+//! use rampart_world::WorldConfig;
 //!
 //! let cfg: WorldConfig = toml::from_str(r#"
 //!     [run]
@@ -116,19 +122,21 @@
 //! # Security events, faults and the control plane
 //!
 //! A `[control]` section and the token-side kinds of `[[fault]]` (see
-//! [`ControlConfig`] and [`FaultConfig`]) add what the security half of the
-//! world is about: policy rollouts with a lagging launch template, a drift
-//! detector that hot-reloads or replaces stale instances, zero-trust
-//! admission at the LB, admin revocations, a stolen-token replay attacker,
-//! a signing-key leak with emergency rotation, a token-service outage
-//! against fail-open or fail-closed verifiers, a revocation-feed partition
-//! and clock skew. The token service's revocation log is the ground truth:
-//! every acceptance of a token it has revoked is counted
-//! (`revoked.accepted`, `revoked.accepted_after.<D>` for each
-//! `run.revocation_lag_thresholds` entry, `revoked.exposure_max_ms`).
+//! [`rampart_world::ControlConfig`] and [`rampart_world::FaultConfig`]) add
+//! what the security half of the world is about: policy rollouts with a
+//! lagging launch template, a drift detector that hot-reloads or replaces
+//! stale instances, zero-trust admission at the LB, admin revocations, a
+//! stolen-token replay attacker, a signing-key leak with emergency
+//! rotation, a token-service outage against fail-open or fail-closed
+//! verifiers, a revocation-feed partition and clock skew. The token
+//! service's revocation log is the ground truth: every acceptance of a
+//! token it has revoked is counted (`revoked.accepted`,
+//! `revoked.accepted_after.<D>` for each `run.revocation_lag_thresholds`
+//! entry, `revoked.exposure_max_ms`).
 //!
 //! ```
-//! use rampart_sim::{WorldConfig, run};
+//! use rampart_sim::run;
+//! use rampart_world::WorldConfig;
 //!
 //! let cfg: WorldConfig = toml::from_str(r#"
 //!     [run]
@@ -179,8 +187,6 @@
 //! seed, so the failure can be replayed.
 
 mod attack;
-mod config;
-mod control_config;
 mod error;
 mod eventlog;
 mod fault;
@@ -198,26 +204,14 @@ mod world;
 
 use rampart_des::{RunOutcome, SimConfig, Simulation};
 use rampart_time::Instant;
+use rampart_world::{FieldError, TimelineEvent, WorldConfig};
 
-pub use attack::{AttackConfig, AttackKind, AttackOutcome, Forgery, PayloadClass, Rotation};
-pub use config::{
-    BackendConfig, ControllerConfig, FieldError, FleetConfig, GatewayConfig, LbAlgorithm, LbConfig,
-    MetricsPipelineConfig, NetworkConfig, PhaseConfig, RevocationSync, RunConfig, ScalingConfig,
-    ScalingMetric, ServiceTime, SigningAlgorithm, StageCosts, TokenServiceConfig, WorldConfig,
-};
-pub use control_config::{
-    AccountRef, AdminRevocation, AdmissionConfig, ControlConfig, DriftDetectorConfig,
-    KeyLeakConfig, PolicyOverrides, Remediation, RevocationTargetConfig, RolloutConfig,
-    SkewDirection, TokenReplayConfig,
-};
+pub use attack::AttackOutcome;
 pub use error::{BuildError, BundleError, FleetError, MetricsError};
 pub use eventlog::{EventLog, EventLogSummary};
-pub use fault::FaultConfig;
 pub use meter::{BoxedSink, DiscardSink, reason};
-pub use monitoring::{Delay, Detection, MonitoringConfig};
-pub use policy::{CompiledPolicy, PolicyBundle};
+pub use policy::CompiledPolicy;
 pub use rampart_metrics::RunMetrics;
-pub use timeline::{TimelineEvent, TimelineKind, planned as planned_timeline};
 pub use world::{AttackMsg, MonitorMsg, Msg, ScaleEvent, World};
 
 /// What a run produced.

@@ -5,8 +5,8 @@ use rampart_metrics::{
     ClassId, GaugeId, Names, ReasonId, Recorder, RecorderConfig, Row, RowSink, RunMetrics,
 };
 use rampart_time::Instant;
+use rampart_world::WorldConfig;
 
-use crate::config::WorldConfig;
 use crate::error::MetricsError;
 use crate::sources::Source;
 

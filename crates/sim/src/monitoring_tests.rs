@@ -3,7 +3,9 @@
 
 use proptest::prelude::*;
 
-use crate::{RunOutput, WorldConfig, run};
+use rampart_world::WorldConfig;
+
+use crate::{RunOutput, run};
 
 /// A fixed fleet of `instances` behind a low-and-slow stuffing botnet;
 /// `monitoring` is the `[policy.monitoring]` table's body (empty: none).

@@ -2,13 +2,9 @@
 
 use std::collections::VecDeque;
 
-use rampart_autoscale::{ConfigError, Controller, Hpa, SimpleScaling, StepScaling, TargetTracking};
-use rampart_time::{Duration, Instant};
-
-/// A controller and the period it asks to run at, if it names one.
-pub type Built = Option<(Box<dyn Controller>, Option<Duration>)>;
-
-use crate::config::{ControllerConfig, ScalingMetric};
+use rampart_autoscale::Controller;
+use rampart_time::Instant;
+use rampart_world::ScalingMetric;
 
 /// A boxed controller that can be printed.
 pub struct ControllerBox(pub Box<dyn Controller>);
@@ -17,23 +13,6 @@ impl std::fmt::Debug for ControllerBox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Controller")
     }
-}
-
-/// Builds the controller a configuration names.
-pub fn build_controller(cfg: &ControllerConfig) -> Result<Built, ConfigError> {
-    Ok(match cfg {
-        ControllerConfig::Fixed => None,
-        ControllerConfig::Hpa(c) => {
-            let h = Hpa::new(c.clone())?;
-            let period = h.sync_period();
-            Some((Box::new(h), Some(period)))
-        }
-        ControllerConfig::TargetTracking(c) => {
-            Some((Box::new(TargetTracking::new(c.clone())?), None))
-        }
-        ControllerConfig::Step(c) => Some((Box::new(StepScaling::new(c.clone())?), None)),
-        ControllerConfig::Simple(c) => Some((Box::new(SimpleScaling::new(c.clone())?), None)),
-    })
 }
 
 /// Whether a controller reads CPU as cores (the HPA's `Resource cpu`) or as

@@ -2,7 +2,9 @@
 
 use rampart_time::Duration;
 
-use crate::{RunOutput, SimError, WorldConfig, run};
+use rampart_world::WorldConfig;
+
+use crate::{RunOutput, SimError, run};
 
 /// A small world: a fixed fleet of `instances`, one open Poisson source at
 /// `rps`, a browse/buy mix behind tokens. `extra` is appended to the TOML,

@@ -9,7 +9,9 @@ use rampart_autoscale::lifecycle::BootTime;
 use rampart_metrics::ClassTotals;
 use rampart_time::Duration;
 
-use crate::{EventLog, RunOptions, RunOutput, SimError, WorldConfig, run, run_with};
+use rampart_world::WorldConfig;
+
+use crate::{EventLog, RunOptions, RunOutput, SimError, run, run_with};
 
 /// The small world of the legit tests (`instances` fixed instances, legit
 /// Poisson traffic at `rps` over a login/browse/buy mix behind tokens, with

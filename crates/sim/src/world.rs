@@ -37,16 +37,18 @@ use rampart_time::{Duration, Instant};
 use rampart_waf::abuse::{AuthEvent, Outcome as AuthOutcome};
 
 pub(crate) mod control;
+use rampart_world::{
+    ControllerConfig, LbAlgorithm, RevocationSync, ServiceTime, SigningAlgorithm, WorldConfig,
+};
 
 use control::{Control, ControlEvent};
 
-use crate::config::{LbAlgorithm, RevocationSync, ServiceTime, SigningAlgorithm, WorldConfig};
 use crate::error::{BuildError, FleetError};
 use crate::gateway::Gateway;
 use crate::memo::SigMemo;
 use crate::meter::{Meter, reason};
 use crate::policy::CompiledPolicy;
-use crate::scaling::{ControllerBox, CpuUnit, Pipeline, Sample, build_controller};
+use crate::scaling::{ControllerBox, CpuUnit, Pipeline, Sample};
 use crate::slab::{Kind, Req, ReqId, Slab, Stage};
 use crate::sources::Source;
 use crate::templates::Templates;
@@ -317,13 +319,17 @@ impl World {
         let mut ext_initial = Vec::new();
         let ext = Ext::new(&cfg, &sources, &mut tokens, unix0, &mut ext_initial)?;
 
-        let built = build_controller(&cfg.scaling.controller).map_err(BuildError::Controller)?;
+        let built = cfg
+            .scaling
+            .controller
+            .build()
+            .map_err(BuildError::Controller)?;
         let (controller, controller_period) = match built {
             Some((c, p)) => (Some(c), p),
             None => (None, None),
         };
         let cpu_unit = match cfg.scaling.controller {
-            crate::config::ControllerConfig::Hpa(_) => CpuUnit::Cores,
+            ControllerConfig::Hpa(_) => CpuUnit::Cores,
             _ => CpuUnit::Percent,
         };
         let eval = controller_period.unwrap_or(cfg.scaling.evaluation_interval);

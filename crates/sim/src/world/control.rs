@@ -33,15 +33,16 @@ use rampart_des::rng::{self, ActorRng, actor_rng};
 use rampart_metrics::{ClassId, CounterId, GaugeId, Names};
 use rampart_time::{Duration, Instant};
 use rampart_traffic::{ClientTimeout, Model, Process, RetryPolicy, Route, TrafficSpec};
+use rampart_world::{
+    PolicyBundle, Remediation, RevocationSync, RevocationTargetConfig, SigningAlgorithm,
+    SkewDirection, TimelineEvent, TimelineKind, TokenFault, WorldConfig,
+};
 
 use super::{Msg, World};
-use crate::config::{RevocationSync, SigningAlgorithm, WorldConfig};
-use crate::control_config::{Remediation, RevocationTargetConfig, SkewDirection, TokenFault};
 use crate::error::{BuildError, FleetError, MetricsError};
 use crate::meter::reason;
-use crate::policy::{CompiledPolicy, PolicyBundle};
+use crate::policy::CompiledPolicy;
 use crate::sources::Source;
-use crate::timeline::{TimelineEvent, TimelineKind};
 
 /// Ground-truth revocation entries mirrored at most; past it new entries
 /// are counted in `revoked.truth_overflow` and their tokens go unmeasured.

@@ -18,14 +18,16 @@ use rampart_autoscale::lifecycle::LifecycleConfig;
 use rampart_des::Ctx;
 use rampart_des::rng::{self, ActorRng, actor_rng};
 use rampart_time::{Duration, Instant};
+use rampart_world::{
+    AttackKind, FaultConfig, Forgery, StageCosts, TimelineEvent, TimelineKind, WorldConfig,
+};
 
 use super::pipeline::{Inspect, Presented, connection_cpu};
 use super::{Msg, World};
-use crate::attack::{AttackKind, Attacker, BuildCtx, Forgery};
-use crate::config::{StageCosts, WorldConfig};
+use crate::attack::{Attacker, BuildCtx};
 use crate::error::BuildError;
 use crate::eventlog::EventLog;
-use crate::fault::{FaultConfig, FaultState};
+use crate::fault::FaultState;
 use crate::meter::reason;
 use crate::slab::{Kind, Req, ReqId, Stage};
 use crate::sources::Source;
@@ -526,9 +528,9 @@ impl World {
                     .join(", ")
             ),
         };
-        self.timeline.push(crate::timeline::TimelineEvent::new(
+        self.timeline.push(TimelineEvent::new(
             now.since_epoch(),
-            crate::timeline::TimelineKind::Fault,
+            TimelineKind::Fault,
             label,
         ));
         if let Some(log) = self.ext.events.as_mut() {

@@ -7,12 +7,12 @@ use std::net::IpAddr;
 use rampart_des::Ctx;
 use rampart_time::Instant;
 use rampart_waf::abuse::Decision;
+use rampart_world::{Detection, TimelineEvent, TimelineKind};
 
 use super::hooks::NO_ATTACKER;
 use super::{Msg, World};
 use crate::gateway::Gateway;
-use crate::monitoring::{AuthRecord, Detection};
-use crate::timeline::{TimelineEvent, TimelineKind};
+use crate::monitoring::AuthRecord;
 
 /// Events of the log pipeline.
 #[derive(Debug)]

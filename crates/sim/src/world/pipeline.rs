@@ -16,10 +16,10 @@ use rampart_auth::CostClass;
 use rampart_des::Ctx;
 use rampart_des::rng::{self, ActorRng};
 use rampart_time::Duration;
+use rampart_world::StageCosts;
 
 use super::hooks::NO_ATTACKER;
 use super::{Msg, World};
-use crate::config::StageCosts;
 use crate::meter::reason;
 use crate::slab::{Kind, ReqId, Stage};
 

@@ -5,6 +5,7 @@
 use rampart_autoscale::aws::{SimpleScalingConfig, StepScalingConfig, TargetTrackingConfig};
 use rampart_autoscale::hpa::HpaConfig;
 use rampart_autoscale::lifecycle::LifecycleConfig;
+use rampart_autoscale::{ConfigError, Controller, Hpa, SimpleScaling, StepScaling, TargetTracking};
 use rampart_time::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -277,6 +278,30 @@ pub enum ControllerConfig {
     Step(StepScalingConfig),
     /// AWS simple scaling.
     Simple(SimpleScalingConfig),
+}
+
+/// A built controller, and the period it asks to run at if it names one;
+/// `None` for a fixed fleet.
+pub type BuiltController = Option<(Box<dyn Controller>, Option<Duration>)>;
+
+impl ControllerConfig {
+    /// The core controller this names, built through its own constructor:
+    /// what validation checks the settings with, and what a driver runs.
+    pub fn build(&self) -> Result<BuiltController, ConfigError> {
+        Ok(match self {
+            ControllerConfig::Fixed => None,
+            ControllerConfig::Hpa(c) => {
+                let h = Hpa::new(c.clone())?;
+                let period = h.sync_period();
+                Some((Box::new(h), Some(period)))
+            }
+            ControllerConfig::TargetTracking(c) => {
+                Some((Box::new(TargetTracking::new(c.clone())?), None))
+            }
+            ControllerConfig::Step(c) => Some((Box::new(StepScaling::new(c.clone())?), None)),
+            ControllerConfig::Simple(c) => Some((Box::new(SimpleScaling::new(c.clone())?), None)),
+        })
+    }
 }
 
 /// Per-instance metrics the pipeline can feed a controller, by name.
@@ -554,7 +579,7 @@ pub struct WorldConfig {
     /// The control plane (rollouts, drift detection, zero-trust admission)
     /// and token-side security events (admin revocations, replay, key leaks).
     #[serde(default)]
-    pub control: crate::control_config::ControlConfig,
+    pub control: crate::control::ControlConfig,
 }
 
 impl WorldConfig {
@@ -678,7 +703,7 @@ impl WorldConfig {
         e.check((min..=max).contains(&s.initial), "scaling.initial", || {
             format!("must be within the controller's [min, max] = [{min}, {max}]")
         });
-        if let Err(err) = crate::scaling::build_controller(&s.controller) {
+        if let Err(err) = s.controller.build() {
             e.push("scaling.controller", err.to_string());
         }
         let t = &self.token_service;
@@ -703,7 +728,7 @@ impl WorldConfig {
             );
         }
         self.policy.validate(&mut e);
-        crate::control_config::validate(
+        crate::control::validate(
             &self.control,
             &self.attack,
             &self.fault,

@@ -306,7 +306,7 @@ pub enum SkewDirection {
 /// token variants of a `[[fault]]` entry ([`crate::FaultConfig`]), from
 /// [`crate::FaultConfig::as_token_fault`]. Not read from a scenario itself.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum TokenFault {
+pub enum TokenFault {
     /// The token service is down: logins and refreshes fail with
     /// `token_service_unavailable`, and no verifier can fetch revocations or
     /// the JWKS. Verifiers then go stale and their `stale_policy`
