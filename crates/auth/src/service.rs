@@ -631,7 +631,12 @@ impl TokenService {
         let bytes_max = self.config.token_bytes_max;
         if let Ok(c) = jws::check_token(token, &keys, TYP_ACCESS, bytes_max) {
             let until = secs_to_instant(c.claims.exp) + self.config.verifier_leeway_max;
-            if until <= now {
+            // Revoking a token twice adds nothing: a client repeating the
+            // call cannot grow the log.
+            let logged = self.log.iter().any(
+                |r| matches!(&r.target, RevocationTarget::Token { jti } if *jti == c.claims.jti),
+            );
+            if until <= now || logged {
                 return RevokeOutcome::Ignored;
             }
             let version = self
@@ -653,6 +658,11 @@ impl TokenService {
     /// unknown session.
     pub fn revoke_session(&mut self, now: Instant, sid: &str) -> Option<u64> {
         let g = self.grants.get_mut(sid)?;
+        if g.revoked {
+            // Already in the log (or past needing it): repeating the call
+            // cannot grow the log.
+            return Some(self.log.version());
+        }
         g.revoked = true;
         let until = g.access_until + self.config.verifier_leeway_max;
         if until <= now {
