@@ -702,6 +702,34 @@ impl AbuseDetector {
             .retain(|_, e| now.saturating_since(e.last_seen) <= long || active(e.challenge, now));
     }
 
+    /// Every live decision that applies to an attempt from `ip` on
+    /// `account`, scope by scope (where [`AbuseDetector::check`] answers
+    /// with the first): what a central detector pushes to the fleet.
+    pub(crate) fn scoped(&self, now: Instant, ip: IpAddr, account: Option<&str>) -> Scoped {
+        let mut out = Scoped::default();
+        if self.allowed(ip) {
+            return out;
+        }
+        let live = |t: Option<Timed>| t.filter(|t| t.until > now).map(|t| (t.until, t.reason));
+        let entry = self.ips.get(&Self::ip_key(ip));
+        out.ip_block = live(entry.and_then(|e| e.block));
+        out.ip_challenge = live(entry.and_then(|e| e.challenge));
+        out.prefix_challenge = live(
+            self.prefixes
+                .get(&self.prefix_key(ip))
+                .and_then(|e| e.challenge),
+        );
+        out.account_challenge = account
+            .and_then(|a| live(self.accounts.get(&account_key(a)).and_then(|e| e.challenge)));
+        let known_good = entry
+            .and_then(|e| e.last_success)
+            .is_some_and(|t| now.saturating_since(t) <= self.cfg.long_window);
+        if !known_good {
+            out.global_challenge = live(self.global_alert);
+        }
+        out
+    }
+
     /// The decision for the next attempt from `ip` on `account`.
     pub fn check(&self, now: Instant, ip: IpAddr, account: Option<&str>) -> Decision {
         if self.allowed(ip) {
@@ -747,6 +775,16 @@ impl AbuseDetector {
             None => Decision::Allow,
         }
     }
+}
+
+/// Live decisions by scope: `(until, reason)` each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Scoped {
+    pub ip_block: Option<(Instant, Reason)>,
+    pub ip_challenge: Option<(Instant, Reason)>,
+    pub prefix_challenge: Option<(Instant, Reason)>,
+    pub account_challenge: Option<(Instant, Reason)>,
+    pub global_challenge: Option<(Instant, Reason)>,
 }
 
 fn active(t: Option<Timed>, now: Instant) -> bool {

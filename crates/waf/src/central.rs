@@ -31,8 +31,8 @@ use std::net::IpAddr;
 use rampart_time::Instant;
 
 use crate::abuse::{
-    AbuseConfig, AbuseConfigError, AbuseDetector, AuthEvent, Decision, FxMap, Reason, account_key,
-    ip_key, prefix_key,
+    AbuseConfig, AbuseConfigError, AbuseDetector, AuthEvent, Decision, FxMap, account_key, ip_key,
+    prefix_key,
 };
 
 /// What a pushed decision applies to.
@@ -73,24 +73,11 @@ pub struct CentralStats {
 #[derive(Debug)]
 pub struct CentralDetector {
     det: AbuseDetector,
-    /// Expiry of the last push per scope, so a decision is pushed once.
-    pushed: FxMap<Scope, Instant>,
+    /// Expiry of the last push per scope and kind (block or challenge),
+    /// so a decision is pushed once.
+    pushed: FxMap<(Scope, bool), Instant>,
     pushed_max: usize,
     stats: CentralStats,
-}
-
-fn scope_of(reason: Reason, ip: IpAddr, account: Option<&str>, cfg: &AbuseConfig) -> Scope {
-    match reason {
-        Reason::PrefixFailures => {
-            Scope::Prefix(prefix_key(ip, cfg.ipv4_prefix_len, cfg.ipv6_prefix_len))
-        }
-        Reason::AccountFailures => match account {
-            Some(a) => Scope::Account(account_key(a)),
-            None => Scope::Ip(ip_key(ip)),
-        },
-        Reason::GlobalFailureRatio => Scope::Global,
-        Reason::IpFailures | Reason::IpManyAccounts | Reason::Cadence => Scope::Ip(ip_key(ip)),
-    }
 }
 
 fn until(d: Decision) -> Option<Instant> {
@@ -124,31 +111,50 @@ impl CentralDetector {
     }
 
     /// Observes one attempt as it reaches the collector at `now`, and
-    /// returns the decision to push to the fleet, if it is new.
-    pub fn observe(&mut self, now: Instant, ev: AuthEvent<'_>) -> Option<Push> {
+    /// appends to `out` every decision now live for its address, prefix,
+    /// account or the fleet that was not pushed yet (a longer challenge
+    /// never hides a block, nor one scope's decision another's).
+    pub fn observe(&mut self, now: Instant, ev: AuthEvent<'_>, out: &mut Vec<Push>) {
         self.stats.events += 1;
         self.det.observe(now, ev);
-        let decision = self.det.check(now, ev.ip, ev.account);
-        let reason = match decision {
-            Decision::Allow => return None,
-            Decision::Block { reason, .. } | Decision::Challenge { reason, .. } => reason,
-        };
-        let scope = scope_of(reason, ev.ip, ev.account, self.det.config());
-        let expiry = until(decision)?;
-        if self.pushed.get(&scope).is_some_and(|&u| u >= expiry) {
-            return None;
+        let s = self.det.scoped(now, ev.ip, ev.account);
+        let cfg = self.det.config();
+        let ip = Scope::Ip(ip_key(ev.ip));
+        let prefix = Scope::Prefix(prefix_key(ev.ip, cfg.ipv4_prefix_len, cfg.ipv6_prefix_len));
+        let account = ev.account.map(|a| Scope::Account(account_key(a)));
+        let block = |(until, reason)| Decision::Block { until, reason };
+        let challenge = |(until, reason)| Decision::Challenge { until, reason };
+        let candidates = [
+            s.ip_block.map(|d| (ip, block(d))),
+            s.ip_challenge.map(|d| (ip, challenge(d))),
+            s.prefix_challenge.map(|d| (prefix, challenge(d))),
+            account
+                .zip(s.account_challenge)
+                .map(|(a, d)| (a, challenge(d))),
+            s.global_challenge.map(|d| (Scope::Global, challenge(d))),
+        ];
+        for (scope, decision) in candidates.into_iter().flatten() {
+            let key = (scope, is_block(decision));
+            let expiry = until(decision).unwrap_or(now);
+            if self.pushed.get(&key).is_some_and(|&u| u >= expiry) {
+                continue;
+            }
+            if !self.pushed.contains_key(&key) && self.pushed.len() >= self.pushed_max {
+                self.pushed.retain(|_, u| *u > now);
+            }
+            if self.pushed.contains_key(&key) || self.pushed.len() < self.pushed_max {
+                self.pushed.insert(key, expiry);
+            } else {
+                self.stats.dedup_cap_misses += 1;
+            }
+            self.stats.pushes += 1;
+            out.push(Push { scope, decision });
         }
-        if !self.pushed.contains_key(&scope) && self.pushed.len() >= self.pushed_max {
-            self.pushed.retain(|_, u| *u > now);
-        }
-        if self.pushed.contains_key(&scope) || self.pushed.len() < self.pushed_max {
-            self.pushed.insert(scope, expiry);
-        } else {
-            self.stats.dedup_cap_misses += 1;
-        }
-        self.stats.pushes += 1;
-        Some(Push { scope, decision })
     }
+}
+
+fn is_block(d: Decision) -> bool {
+    matches!(d, Decision::Block { .. })
 }
 
 /// An instance's copy of the central decisions: bounded, expiring, checked
@@ -157,7 +163,9 @@ impl CentralDetector {
 pub struct Blocklist {
     v4_len: u8,
     v6_len: u8,
-    entries: FxMap<Scope, Decision>,
+    /// Keyed by scope and kind, so a block and a longer challenge on one
+    /// address are both held.
+    entries: FxMap<(Scope, bool), Decision>,
     max: usize,
     cap_rejections: u64,
 }
@@ -192,16 +200,15 @@ impl Blocklist {
         self.cap_rejections
     }
 
-    /// Takes a pushed decision. A block is never weakened to a challenge
-    /// while it lasts, and a later expiry wins.
+    /// Takes a pushed decision; for its scope and kind, the later expiry
+    /// wins.
     pub fn apply(&mut self, now: Instant, p: Push) {
         if until(p.decision).is_none_or(|u| u <= now) {
             return;
         }
-        if let Some(old) = self.entries.get_mut(&p.scope) {
-            let keep_block = matches!(old, Decision::Block { until, .. } if *until > now)
-                && matches!(p.decision, Decision::Challenge { .. });
-            if !keep_block && until(p.decision) >= until(*old) {
+        let key = (p.scope, is_block(p.decision));
+        if let Some(old) = self.entries.get_mut(&key) {
+            if until(p.decision) >= until(*old) {
                 *old = p.decision;
             }
             return;
@@ -214,26 +221,29 @@ impl Blocklist {
             self.cap_rejections += 1;
             return;
         }
-        self.entries.insert(p.scope, p.decision);
+        self.entries.insert(key, p.decision);
     }
 
     /// The decision for the next attempt from `ip` on `account`: a live
     /// block on the address first, then any live challenge.
     pub fn check(&self, now: Instant, ip: IpAddr, account: Option<&str>) -> Decision {
-        let live = |s: Scope| {
+        let live = |s: Scope, block: bool| {
             self.entries
-                .get(&s)
+                .get(&(s, block))
                 .copied()
                 .filter(|d| until(*d).is_some_and(|u| u > now))
         };
-        let by_ip = live(Scope::Ip(ip_key(ip)));
-        if let Some(d @ Decision::Block { .. }) = by_ip {
-            return d;
-        }
-        by_ip
-            .or_else(|| live(Scope::Prefix(prefix_key(ip, self.v4_len, self.v6_len))))
-            .or_else(|| account.and_then(|a| live(Scope::Account(account_key(a)))))
-            .or_else(|| live(Scope::Global))
+        let ip_scope = Scope::Ip(ip_key(ip));
+        live(ip_scope, true)
+            .or_else(|| live(ip_scope, false))
+            .or_else(|| {
+                live(
+                    Scope::Prefix(prefix_key(ip, self.v4_len, self.v6_len)),
+                    false,
+                )
+            })
+            .or_else(|| account.and_then(|a| live(Scope::Account(account_key(a)), false)))
+            .or_else(|| live(Scope::Global, false))
             .unwrap_or(Decision::Allow)
     }
 }
@@ -241,8 +251,15 @@ impl Blocklist {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::abuse::Outcome;
+    use crate::abuse::{Outcome, Reason};
     use rampart_time::Duration;
+
+    /// The pushes one observation makes.
+    fn observe(c: &mut CentralDetector, now: Instant, ev: AuthEvent<'_>) -> Vec<Push> {
+        let mut out = Vec::new();
+        c.observe(now, ev, &mut out);
+        out
+    }
 
     fn at(ms: u64) -> Instant {
         Instant::from_nanos(ms * 1_000_000)
@@ -275,7 +292,7 @@ mod tests {
         for i in 0..4u64 {
             let ev = fail("203.0.113.9", "alice");
             oracle.observe(at(100 * i), ev);
-            if let Some(p) = central.observe(at(100 * i), ev) {
+            for p in observe(&mut central, at(100 * i), ev) {
                 list.apply(at(100 * i), p);
                 pushes += 1;
             }
@@ -291,7 +308,10 @@ mod tests {
         );
         assert_eq!(pushes, 1, "one push per decision");
         // A blocked address failing again pushes nothing new.
-        assert_eq!(central.observe(at(500), fail("203.0.113.9", "bob")), None);
+        assert_eq!(
+            observe(&mut central, at(500), fail("203.0.113.9", "bob")),
+            []
+        );
         // The decision expires on the instance as the policy says.
         let after = at(400) + cfg.block_durations[0];
         assert_eq!(list.check(after, ip, None), Decision::Allow);
@@ -309,7 +329,7 @@ mod tests {
         let mut pushes = Vec::new();
         for i in 0..20u64 {
             let ip = format!("192.0.2.{i}");
-            if let Some(p) = central.observe(at(10 * i), fail(&ip, &format!("u{i}"))) {
+            for p in observe(&mut central, at(10 * i), fail(&ip, &format!("u{i}"))) {
                 list.apply(at(10 * i), p);
                 pushes.push(p.scope);
             }
@@ -332,7 +352,7 @@ mod tests {
     }
 
     #[test]
-    fn a_blocklist_keeps_blocks_over_challenges_and_stays_within_its_cap() {
+    fn a_blocklist_holds_a_block_beside_a_challenge_and_stays_within_its_cap() {
         let cfg = AbuseConfig::default();
         let mut list = Blocklist::new(&cfg, 2);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
@@ -360,6 +380,7 @@ mod tests {
             },
         );
         assert_eq!(list.check(at(2), ip, None), block);
+        assert_eq!(list.len(), 2, "the block and the challenge, both");
         for i in 0..5u64 {
             list.apply(
                 at(2),
@@ -370,7 +391,7 @@ mod tests {
             );
         }
         assert_eq!(list.len(), 2);
-        assert_eq!(list.cap_rejections(), 4);
+        assert_eq!(list.cap_rejections(), 5);
         // Expired entries make room.
         list.apply(
             at(100_000),
@@ -383,5 +404,59 @@ mod tests {
             },
         );
         assert_eq!(list.len(), 1);
+    }
+
+    #[test]
+    fn a_longer_challenge_never_hides_a_block_nor_one_scope_another() {
+        let cfg = AbuseConfig {
+            ip_failures_max: 3,
+            prefix_failures_max: 3,
+            account_failures_max: 100,
+            ..AbuseConfig::default()
+        };
+        let mut central = CentralDetector::new(cfg.clone()).unwrap();
+        let mut list = Blocklist::new(&cfg, 1_000);
+        let mut feed = |central: &mut CentralDetector, t: Instant, ev: AuthEvent<'_>| {
+            for p in observe(central, t, ev) {
+                list.apply(t, p);
+            }
+        };
+        // A scripted cadence earns the address a 5-minute challenge, then
+        // three failures a 1-minute block: both are pushed, and the block
+        // is what the fleet enforces while it lasts.
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for i in 0..9u64 {
+            let ok = AuthEvent {
+                ip,
+                account: Some("mallory"),
+                outcome: Outcome::Success,
+            };
+            feed(&mut central, at(1_000 * i), ok);
+        }
+        for i in 0..3u64 {
+            feed(&mut central, at(9_000 + i), fail("192.0.2.7", "x"));
+        }
+        let now = at(9_100);
+        assert!(matches!(list.check(now, ip, None), Decision::Block { .. }));
+        // The block's minute over, the longer challenge remains.
+        let later = at(9_100) + Duration::from_secs(61);
+        assert!(matches!(
+            list.check(later, ip, None),
+            Decision::Challenge {
+                reason: Reason::Cadence,
+                ..
+            }
+        ));
+        // Another address of the same /24, on an account the prefix
+        // challenge would hide: the prefix challenge reaches the fleet, and
+        // so would an account's own.
+        let other: IpAddr = "192.0.2.99".parse().unwrap();
+        assert!(matches!(
+            list.check(now, other, Some("anyone")),
+            Decision::Challenge {
+                reason: Reason::PrefixFailures,
+                ..
+            }
+        ));
     }
 }
