@@ -158,6 +158,9 @@ impl Gateway {
         self.abuse = AbuseDetector::new(rampart_waf::abuse::AbuseConfig::default())
             .expect("defaults are valid");
         self.queue = VecDeque::new();
+        // Its copy of the central decisions goes with it; its agent keeps
+        // what it has not shipped yet (a crash has emptied it already).
+        self.blocklist = None;
     }
 
     /// Seconds the instance has been billed for by `end`.

@@ -224,6 +224,7 @@ impl Monitor {
         let age = now.saturating_since(b.oldest);
         self.lag_max = Some(self.lag_max.map_or(age, |m| m.max(age)));
         let mut out = Vec::new();
+        let mut pushes = Vec::new();
         for r in &b.auth {
             let ev = AuthEvent {
                 ip: r.ip,
@@ -234,7 +235,8 @@ impl Monitor {
                     Outcome::Failure
                 },
             };
-            if let Some(p) = self.central.observe(now, ev) {
+            self.central.observe(now, ev, &mut pushes);
+            for p in pushes.drain(..) {
                 let d = self.cfg.push_delay;
                 let delay = rng::lognormal(&mut self.rng, d.median, d.sigma);
                 let id = self.next_id;

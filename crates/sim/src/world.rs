@@ -964,7 +964,10 @@ impl World {
                 if local {
                     g.abuse.observe(now, event);
                 }
-                self.monitor_login(inst, now, ip, &subject, ok);
+                // A crashed gateway's agent is gone with it.
+                if !gone {
+                    self.monitor_login(inst, now, ip, &subject, ok);
+                }
                 if let Some(r) = &attack_req {
                     let cpu = self.cfg.token_service.login_cost;
                     let pair = login.result.as_ref().ok().filter(|_| !gone).cloned();

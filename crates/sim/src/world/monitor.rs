@@ -103,7 +103,11 @@ impl World {
         let Some(p) = mon.deliver(now, push) else {
             return;
         };
-        for g in &mut self.instances {
+        for g in self
+            .instances
+            .iter_mut()
+            .filter(|g| g.terminated_at.is_none())
+        {
             if let Some(b) = g.blocklist.as_mut() {
                 b.apply(now, p);
             }
