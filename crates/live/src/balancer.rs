@@ -170,6 +170,26 @@ impl Shared {
         };
         Some(chosen.clone())
     }
+
+    /// Picks an instance and takes one of its in-flight slots, retrying
+    /// when a parallel request took the last one first, so the cap holds
+    /// exactly.
+    fn reserve(&self) -> Option<Arc<Backend>> {
+        let cap = self.cfg.max_in_flight_per_instance as usize;
+        for _ in 0..8 {
+            let b = self.pick()?;
+            let took = b
+                .in_flight
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (cap == 0 || n < cap).then_some(n + 1)
+                })
+                .is_ok();
+            if took {
+                return Some(b);
+            }
+        }
+        None
+    }
 }
 
 /// A running balancer.
@@ -350,6 +370,26 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// Drops the hop-by-hop headers: the fixed list, `proxy-connection`, and
+/// every header the `Connection` header names (RFC 9110 7.6.1).
+fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
+    let named: Vec<String> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    for n in named {
+        h.remove(n.as_str());
+    }
+    for n in HOP_BY_HOP {
+        h.remove(n);
+    }
+    h.remove("proxy-connection");
+}
+
 /// In flight on an instance until dropped.
 struct InFlight(Arc<Backend>);
 
@@ -360,10 +400,9 @@ impl Drop for InFlight {
 }
 
 async fn forward(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Out {
-    let Some(target) = shared.pick() else {
+    let Some(target) = shared.reserve() else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "no_instance\n");
     };
-    target.in_flight.fetch_add(1, Ordering::SeqCst);
     target.served.fetch_add(1, Ordering::SeqCst);
     let _in_flight = InFlight(target.clone());
     let (mut parts, body) = req.into_parts();
@@ -376,9 +415,7 @@ async fn forward(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> O
         return plain(StatusCode::BAD_REQUEST, "bad request target\n");
     };
     parts.uri = uri;
-    for h in HOP_BY_HOP {
-        parts.headers.remove(h);
-    }
+    strip_hop_by_hop(&mut parts.headers);
     if let Ok(v) = peer.ip().to_string().parse() {
         parts.headers.insert("x-forwarded-for", v);
     }
@@ -387,9 +424,7 @@ async fn forward(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> O
     match shared.client.request(out).await {
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
-            for h in HOP_BY_HOP {
-                parts.headers.remove(h);
-            }
+            strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, body.boxed())
         }
         Err(e) => {
@@ -403,14 +438,19 @@ async fn health_checks(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let every = shared.cfg.health_check_interval;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(every) => check_round(&shared).await,
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            () = check_round(&shared) => {}
             _ = stop.changed() => return,
         }
     }
 }
 
 /// One round: `/healthz` (and `/attest` under zero trust) on every
-/// instance, each bounded by half the check interval.
+/// instance at once, each probe bounded by half the check interval, so a
+/// round takes at most the interval however many instances hang.
 async fn check_round(shared: &Shared) {
     let all: Vec<Arc<Backend>> = shared
         .instances
@@ -424,10 +464,27 @@ async fn check_round(shared: &Shared) {
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .is_some();
+    let mut probes = tokio::task::JoinSet::new();
     for b in all {
-        let ok = get(&shared.probe, b.addr, "/healthz", limit)
-            .await
-            .is_some_and(|(s, _)| s.is_success());
+        let probe = shared.probe.clone();
+        probes.spawn(async move {
+            let ok = get(&probe, b.addr, "/healthz", limit)
+                .await
+                .is_some_and(|(s, _)| s.is_success());
+            let hash = if zero_trust {
+                get(&probe, b.addr, "/attest", limit)
+                    .await
+                    .filter(|(s, _)| s.is_success())
+                    .and_then(|(_, body)| serde_json::from_slice::<serde_json::Value>(&body).ok())
+                    .and_then(|v| v.get("policy_hash")?.as_str().map(str::to_owned))
+            } else {
+                None
+            };
+            (b, ok, hash)
+        });
+    }
+    while let Some(done) = probes.join_next().await {
+        let Ok((b, ok, hash)) = done else { continue };
         // A streak counts checks that disagree with the current state.
         let healthy = b.healthy.load(Ordering::SeqCst);
         if ok == healthy {
@@ -437,11 +494,6 @@ async fn check_round(shared: &Shared) {
             b.streak.store(0, Ordering::SeqCst);
         }
         if zero_trust {
-            let hash = get(&shared.probe, b.addr, "/attest", limit)
-                .await
-                .filter(|(s, _)| s.is_success())
-                .and_then(|(_, body)| serde_json::from_slice::<serde_json::Value>(&body).ok())
-                .and_then(|v| v.get("policy_hash")?.as_str().map(str::to_owned));
             *b.attested.lock().unwrap_or_else(|e| e.into_inner()) = hash;
         }
     }

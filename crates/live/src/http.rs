@@ -64,6 +64,7 @@ pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Resp {
     );
     // RFC 6749 5.1: token responses are never cached.
     h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    h.insert(header::PRAGMA, "no-cache".parse().expect("static"));
     r
 }
 

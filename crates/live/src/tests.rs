@@ -170,7 +170,7 @@ async fn login_refresh_revoke_and_introspect_behave_as_the_rfcs_say() {
         let (st, e) = send(&c, addr, Method::POST, "/login", JSON, wrong).await;
         assert_eq!(
             (st, e["error"].as_str()),
-            (StatusCode::UNAUTHORIZED, Some("invalid_grant"))
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
         );
         let (st, _) = send(&c, addr, Method::POST, "/login", JSON, "{").await;
         assert_eq!(st, StatusCode::BAD_REQUEST);
@@ -336,6 +336,30 @@ async fn bodies_and_feed_subscribers_are_capped() {
     .expect("bounded");
 }
 
+#[tokio::test]
+async fn repeating_a_revocation_does_not_grow_the_log() {
+    tokio::time::timeout(BOUND, async {
+        let server = start(ServerConfig::default()).await;
+        let (addr, c) = (server.addr(), client());
+        let login = r#"{"username":"alice","password":"correct horse"}"#;
+        let (_, tokens) = send(&c, addr, Method::POST, "/login", JSON, login).await;
+        for t in ["access_token", "refresh_token"] {
+            let token = tokens[t].as_str().unwrap();
+            for _ in 0..50 {
+                let (st, _) = send(&c, addr, Method::POST, "/revoke", FORM, &form(token)).await;
+                assert_eq!(st, StatusCode::OK);
+            }
+        }
+        // One entry for the access token, one for its session.
+        assert_eq!(server.revocation_version(), 2);
+        let (_, d) = send(&c, addr, Method::GET, "/revocations?since=0", JSON, "").await;
+        assert_eq!(d["entries"].as_array().unwrap().len(), 2);
+        server.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
 mod backend {
     use super::*;
     use crate::backend::{Backend, BackendConfig, Route, ServiceTime, matches};
@@ -495,6 +519,9 @@ mod balancer {
                             let (code, body) = match req.uri().path() {
                                 "/healthz" if h.load(Ordering::SeqCst) => (200, "ok".to_owned()),
                                 "/healthz" => (500, "sick".to_owned()),
+                                "/connection-named" => {
+                                    (200, format!("{}", req.headers().contains_key("x-internal")))
+                                }
                                 "/attest" => (
                                     200,
                                     serde_json::json!({ "policy_hash": *p.lock().unwrap() })
@@ -631,6 +658,38 @@ mod balancer {
             *b.hash.lock().unwrap() = "h2".into();
             lb.check_now().await;
             assert_eq!(spread(lb.addr(), 10).await.get("b"), Some(&5));
+            lb.shutdown().await;
+        })
+        .await
+        .expect("bounded");
+    }
+
+    #[tokio::test]
+    async fn headers_the_connection_header_names_do_not_pass_the_balancer() {
+        tokio::time::timeout(BOUND, async {
+            let a = instance("a").await;
+            let lb = Balancer::start(loopback(), config(Algorithm::RoundRobin), &[a.addr])
+                .await
+                .unwrap();
+            let req = |named: bool| {
+                let mut b = Request::builder()
+                    .uri(format!("http://{}/connection-named", lb.addr()))
+                    .header("x-internal", "secret");
+                if named {
+                    b = b.header("connection", "keep-alive, X-Internal");
+                }
+                b.body(Full::new(Bytes::new())).unwrap()
+            };
+            let c = client();
+            for (named, passes) in [(false, "true"), (true, "false")] {
+                let r = c.request(req(named)).await.unwrap();
+                let body = r.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(
+                    std::str::from_utf8(&body).unwrap(),
+                    passes,
+                    "named: {named}"
+                );
+            }
             lb.shutdown().await;
         })
         .await

@@ -3,7 +3,7 @@
 //!
 //! | method and path | what | answer |
 //! |---|---|---|
-//! | `POST /login` | JSON `{"username", "password"}`; real argon2id with the configured parameters | 200 token response, 401 `invalid_grant` |
+//! | `POST /login` | JSON `{"username", "password"}`; real argon2id with the configured parameters | 200 token response, 400 `invalid_grant` |
 //! | `POST /token/refresh` | form or JSON `refresh_token`; rotation with reuse detection | 200 token response, 400 `invalid_grant` |
 //! | `POST /revoke` | RFC 7009: form `token` (and an ignored `token_type_hint`) | 200 whether or not the token was valid |
 //! | `POST /introspect` | RFC 7662: form `token` | 200 `{"active": false}` or the claims |
@@ -17,10 +17,17 @@
 //! feed, exactly as the simulator's instances do from the in-process
 //! service.
 //!
-//! The core is one state machine, so requests take turns on it; a login's
-//! argon2id check (about 25 ms at OWASP's minimum) runs on tokio's blocking
-//! pool while holding it, so logins are checked one at a time, as a token
-//! service with one worker would. Nothing here logs a token, a password or
+//! The core is one state machine, so requests take turns on it (an async
+//! mutex, so waiting never blocks the runtime); a login's argon2id check
+//! (about 25 ms at OWASP's minimum) runs on tokio's blocking pool while
+//! holding it, so logins are checked one at a time, as a token service with
+//! one worker would. Expired grants and revocations are pruned every
+//! second, and revoking a token twice adds nothing, so the revocation log
+//! holds only what can still match a live token.
+//!
+//! Not yet: introspection does not authenticate its caller (RFC 7662 2.1
+//! requires it of a deployment; the testbed binds loopback only), and
+//! scopes are granted as asked. Nothing here logs a token, a password or
 //! a key.
 //!
 //! Bounds: request bodies (`body_bytes_max`), the header read time
@@ -112,7 +119,10 @@ impl std::fmt::Debug for Account {
 }
 
 struct State {
-    service: Mutex<TokenService>,
+    /// The core. An async mutex: a login holds it through its argon2id
+    /// check (on the blocking pool), and other requests wait without
+    /// blocking the runtime's workers.
+    service: tokio::sync::Mutex<TokenService>,
     /// A verifier the service keeps for introspection, fed from its own
     /// JWKS and log: introspection judges a token as a gateway would.
     introspector: Mutex<Verifier>,
@@ -127,6 +137,22 @@ struct State {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// Moves the feed's version forward, never back: two revocations that
+/// finish out of order must not make subscribers wait for an old version.
+fn advance(version: &watch::Sender<u64>, v: u64) {
+    version.send_if_modified(|old| {
+        let newer = v > *old;
+        if newer {
+            *old = v;
+        }
+        newer
+    });
+}
+
+/// How often the service drops expired grants and revocations: the log
+/// holds only entries that can still match an unexpired token.
+const PRUNE_EVERY: StdDuration = StdDuration::from_secs(1);
 
 /// A running token service.
 #[derive(Debug)]
@@ -174,7 +200,7 @@ impl TokenServer {
         }
         let version = service.revocation_log().version();
         let state = Arc::new(State {
-            service: Mutex::new(service),
+            service: tokio::sync::Mutex::new(service),
             introspector: Mutex::new(introspector),
             version: watch::channel(version).0,
             subscribers: AtomicUsize::new(0),
@@ -187,7 +213,8 @@ impl TokenServer {
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, state.clone(), stopped));
+        let task = tokio::spawn(serve(listener, state.clone(), stopped.clone()));
+        tokio::spawn(prune(state.clone(), stopped));
         tracing::info!(%addr, "token service listening");
         Ok(TokenServer {
             addr,
@@ -204,8 +231,15 @@ impl TokenServer {
 
     /// Adds a signing key: published at once, signing after the core's
     /// publish lead, so every gateway has fetched it before it is used.
-    pub fn add_key(&self, key: &KeyMaterial) -> Result<(), ServiceError> {
-        lock(&self.state.service).add_key(now(), key)
+    pub async fn add_key(&self, key: &KeyMaterial) -> Result<(), ServiceError> {
+        self.state.service.lock().await.add_key(now(), key)?;
+        // Shared secrets are never published: introspection learns them here.
+        if let KeyMaterial::Hs256 { kid, secret } = key {
+            lock(&self.state.introspector)
+                .add_shared_key(kid, secret)
+                .map_err(ServiceError::Key)?;
+        }
+        Ok(())
     }
 
     /// The revocation log's version.
@@ -263,6 +297,15 @@ async fn serve(listener: TcpListener, state: Arc<State>, mut stop: watch::Receiv
     }
 }
 
+async fn prune(state: Arc<State>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PRUNE_EVERY) => state.service.lock().await.prune(now()),
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 async fn route(state: Arc<State>, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
@@ -274,19 +317,19 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Resp {
             Err(r) => r,
         },
         (Method::POST, "/token/refresh") => match read_body(body, max).await {
-            Ok(b) => refresh(&state, &parts.headers, &b),
+            Ok(b) => refresh(&state, &parts.headers, &b).await,
             Err(r) => r,
         },
         (Method::POST, "/revoke") => match read_body(body, max).await {
-            Ok(b) => revoke(&state, &b),
+            Ok(b) => revoke(&state, &b).await,
             Err(r) => r,
         },
         (Method::POST, "/introspect") => match read_body(body, max).await {
-            Ok(b) => introspect(&state, &b),
+            Ok(b) => introspect(&state, &b).await,
             Err(r) => r,
         },
         (Method::GET, "/.well-known/jwks.json") => {
-            let jwks = lock(&state.service).jwks_json(now());
+            let jwks = state.service.lock().await.jwks_json(now());
             let mut r = Response::new(Reply::Full(http_body_util::Full::new(Bytes::from(jwks))));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -296,7 +339,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Resp {
         }
         (Method::GET, "/revocations") => match since(query.as_deref()) {
             Ok(n) => {
-                let delta = lock(&state.service).revocations_since(n);
+                let delta = state.service.lock().await.revocations_since(n);
                 json(
                     StatusCode::OK,
                     &serde_json::to_value(&delta).unwrap_or_default(),
@@ -367,7 +410,10 @@ async fn login(state: Arc<State>, body: &[u8]) -> Resp {
     // argon2id is CPU work: off the async workers, holding the core as a
     // one-worker token service would.
     let result = tokio::task::spawn_blocking(move || {
-        lock(&state.service).login(now(), &b.username, b.password.as_bytes(), &scope)
+        state
+            .service
+            .blocking_lock()
+            .login(now(), &b.username, b.password.as_bytes(), &scope)
     })
     .await;
     let Ok(result) = result else {
@@ -379,8 +425,9 @@ async fn login(state: Arc<State>, body: &[u8]) -> Resp {
     };
     match result.result {
         Ok(pair) => token_response(&pair),
+        // RFC 6749 5.2: wrong credentials are an invalid grant, 400.
         Err(LoginError::InvalidCredentials) => error(
-            StatusCode::UNAUTHORIZED,
+            StatusCode::BAD_REQUEST,
             "invalid_grant",
             "invalid credentials",
         ),
@@ -412,7 +459,7 @@ fn field(headers: &hyper::HeaderMap, body: &[u8], name: &str) -> Option<String> 
     }
 }
 
-fn refresh(state: &State, headers: &hyper::HeaderMap, body: &[u8]) -> Resp {
+async fn refresh(state: &State, headers: &hyper::HeaderMap, body: &[u8]) -> Resp {
     let Some(token) = field(headers, body, "refresh_token") else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -421,16 +468,12 @@ fn refresh(state: &State, headers: &hyper::HeaderMap, body: &[u8]) -> Resp {
         );
     };
     let result = {
-        let mut s = lock(&state.service);
+        let mut s = state.service.lock().await;
         let r = s.refresh(now(), &token);
         // Reuse detection revokes the whole family: tell the feed.
         let v = s.revocation_log().version();
         drop(s);
-        state.version.send_if_modified(|old| {
-            let changed = *old != v;
-            *old = v;
-            changed
-        });
+        advance(&state.version, v);
         r
     };
     match result {
@@ -439,7 +482,7 @@ fn refresh(state: &State, headers: &hyper::HeaderMap, body: &[u8]) -> Resp {
     }
 }
 
-fn revoke(state: &State, body: &[u8]) -> Resp {
+async fn revoke(state: &State, body: &[u8]) -> Resp {
     let Some(token) = form_value(body, "token") else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -448,22 +491,18 @@ fn revoke(state: &State, body: &[u8]) -> Resp {
         );
     };
     let v = {
-        let mut s = lock(&state.service);
+        let mut s = state.service.lock().await;
         let _ = s.revoke_token(now(), &token);
         s.revocation_log().version()
     };
-    state.version.send_if_modified(|old| {
-        let changed = *old != v;
-        *old = v;
-        changed
-    });
+    advance(&state.version, v);
     // RFC 7009 2.2: success whether or not the token was valid.
     let mut r = Response::new(Reply::Full(http_body_util::Full::new(Bytes::new())));
     *r.status_mut() = StatusCode::OK;
     r
 }
 
-fn introspect(state: &State, body: &[u8]) -> Resp {
+async fn introspect(state: &State, body: &[u8]) -> Resp {
     let Some(token) = form_value(body, "token") else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -473,7 +512,7 @@ fn introspect(state: &State, body: &[u8]) -> Resp {
     };
     let t = now();
     let verdict = {
-        let s = lock(&state.service);
+        let s = state.service.lock().await;
         let mut v = lock(&state.introspector);
         while let Some(effect) = v.poll_effect(t) {
             match effect {
@@ -497,7 +536,7 @@ fn introspect(state: &State, body: &[u8]) -> Resp {
             StatusCode::OK,
             &serde_json::json!({
                 "active": true,
-                "token_type": "access_token",
+                "token_type": "Bearer",
                 "sub": p.subject(),
                 "scope": p.scope(),
                 "jti": p.token_id(),
@@ -526,12 +565,15 @@ fn feed(state: Arc<State>, since: u64) -> Resp {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let mut version = state.version.subscribe();
     let keepalive = cfg.feed_keepalive;
+    // Taken before the task exists, so a task dropped before it runs
+    // still gives the seat back.
+    let seat = Seat(state.clone());
     tokio::spawn(async move {
-        let _seat = Seat(state.clone());
+        let _seat = seat;
         let mut at = since;
         let mut first = true;
         loop {
-            let delta = lock(&state.service).revocations_since(at);
+            let delta = state.service.lock().await.revocations_since(at);
             if first || delta.version != at {
                 first = false;
                 at = delta.version;
