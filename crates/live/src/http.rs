@@ -35,10 +35,23 @@ impl Body for Reply {
     }
 }
 
-/// Reads a request body of at most `max` bytes; `Err` carries the response
-/// to send (413 past the cap, 400 on a broken body).
-pub(crate) async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Resp> {
-    match Limited::new(body, max).collect().await {
+/// Reads a request body of at most `max` bytes within `within`; `Err`
+/// carries the response to send (413 past the cap, 408 when the client is
+/// too slow: a body sent a byte at a time must not hold a connection
+/// forever, 400 on a broken body).
+pub(crate) async fn read_body(
+    body: Incoming,
+    max: usize,
+    within: std::time::Duration,
+) -> Result<Bytes, Resp> {
+    let Ok(read) = tokio::time::timeout(within, Limited::new(body, max).collect()).await else {
+        return Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request",
+            "the body took too long to arrive",
+        ));
+    };
+    match read {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(error(
             StatusCode::PAYLOAD_TOO_LARGE,

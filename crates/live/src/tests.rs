@@ -360,6 +360,53 @@ async fn repeating_a_revocation_does_not_grow_the_log() {
     .expect("bounded");
 }
 
+#[tokio::test]
+async fn a_slow_body_gets_408_and_connections_past_the_cap_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::time::timeout(BOUND, async {
+        let server = start(ServerConfig {
+            body_read_timeout: StdDuration::from_millis(200),
+            connections_max: 2,
+            ..ServerConfig::default()
+        })
+        .await;
+        let addr = server.addr();
+        // Headers promise 100 bytes; one arrives, then nothing.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        slow.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 408");
+        drop(slow);
+
+        // Two idle connections fill the cap; a third is closed at once.
+        // The server may take a moment to accept the two: until it has,
+        // a third may be served, so try again until one is refused.
+        let idle = [
+            tokio::net::TcpStream::connect(addr).await.unwrap(),
+            tokio::net::TcpStream::connect(addr).await.unwrap(),
+        ];
+        let mut closed = false;
+        for _ in 0..50 {
+            let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut buf = [0u8; 1];
+            let read = tokio::time::timeout(StdDuration::from_millis(100), third.read(&mut buf)).await;
+            if matches!(read, Ok(Ok(0) | Err(_))) {
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed, "a connection past the cap is closed without a byte");
+        assert!(server.connections_refused() >= 1);
+        drop(idle);
+        server.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
 mod backend {
     use super::*;
     use crate::backend::{Backend, BackendConfig, Route, ServiceTime, matches};

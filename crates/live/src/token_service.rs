@@ -30,8 +30,10 @@
 //! scopes are granted as asked. Nothing here logs a token, a password or
 //! a key.
 //!
-//! Bounds: request bodies (`body_bytes_max`), the header read time
-//! (`header_read_timeout`, against slowloris), and feed subscribers
+//! Bounds: request bodies (`body_bytes_max`), the header and body read
+//! times (`header_read_timeout`, `body_read_timeout`: slowloris on either
+//! gets the connection closed or a 408), connections (`connections_max`;
+//! past it a new one is closed at once and counted), and feed subscribers
 //! (`feed_subscribers_max`; past it a subscriber gets 503).
 
 use std::convert::Infallible;
@@ -65,6 +67,11 @@ pub struct ServerConfig {
     pub body_bytes_max: usize,
     /// Time a client has to send its request headers.
     pub header_read_timeout: StdDuration,
+    /// Time a client has to send a request body, once its headers are in.
+    pub body_read_timeout: StdDuration,
+    /// Connections held at once; past it a new connection is closed at
+    /// once and counted.
+    pub connections_max: usize,
     /// Feed subscribers held at once.
     pub feed_subscribers_max: usize,
     /// Interval of the feed's keep-alive comments.
@@ -76,6 +83,8 @@ impl Default for ServerConfig {
         ServerConfig {
             body_bytes_max: 8 * 1024,
             header_read_timeout: StdDuration::from_secs(10),
+            body_read_timeout: StdDuration::from_secs(10),
+            connections_max: 10_000,
             feed_subscribers_max: 1024,
             feed_keepalive: StdDuration::from_secs(15),
         }
@@ -129,6 +138,8 @@ struct State {
     /// The revocation log's version, for feed subscribers to wait on.
     version: watch::Sender<u64>,
     subscribers: AtomicUsize,
+    connections: AtomicUsize,
+    connections_refused: std::sync::atomic::AtomicU64,
     cfg: ServerConfig,
 }
 
@@ -204,6 +215,8 @@ impl TokenServer {
             introspector: Mutex::new(introspector),
             version: watch::channel(version).0,
             subscribers: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
+            connections_refused: std::sync::atomic::AtomicU64::new(0),
             cfg: server,
         });
         let listener = TcpListener::bind(addr)
@@ -242,6 +255,11 @@ impl TokenServer {
         Ok(())
     }
 
+    /// Connections closed at once because the cap was reached.
+    pub fn connections_refused(&self) -> u64 {
+        self.state.connections_refused.load(Ordering::SeqCst)
+    }
+
     /// The revocation log's version.
     pub fn revocation_version(&self) -> u64 {
         *self.state.version.borrow()
@@ -270,9 +288,18 @@ async fn serve(listener: TcpListener, state: Arc<State>, mut stop: watch::Receiv
                 continue;
             }
         };
+        // The connection cap: past it, close at once (the client sees a
+        // reset or EOF) rather than hold another socket and task.
+        if state.connections.fetch_add(1, Ordering::SeqCst) >= state.cfg.connections_max {
+            state.connections.fetch_sub(1, Ordering::SeqCst);
+            state.connections_refused.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+            continue;
+        }
         let state = state.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
+            let _held = Held(state.clone());
             let io = TokioIo::new(stream);
             let header_read_timeout = state.cfg.header_read_timeout;
             let svc = service_fn(move |req| {
@@ -312,22 +339,28 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Resp {
     let query = parts.uri.query().map(str::to_owned);
     let max = state.cfg.body_bytes_max;
     match (parts.method.clone(), path.as_str()) {
-        (Method::POST, "/login") => match read_body(body, max).await {
+        (Method::POST, "/login") => match read_body(body, max, state.cfg.body_read_timeout).await {
             Ok(b) => login(state.clone(), &b).await,
             Err(r) => r,
         },
-        (Method::POST, "/token/refresh") => match read_body(body, max).await {
-            Ok(b) => refresh(&state, &parts.headers, &b).await,
-            Err(r) => r,
-        },
-        (Method::POST, "/revoke") => match read_body(body, max).await {
-            Ok(b) => revoke(&state, &b).await,
-            Err(r) => r,
-        },
-        (Method::POST, "/introspect") => match read_body(body, max).await {
-            Ok(b) => introspect(&state, &b).await,
-            Err(r) => r,
-        },
+        (Method::POST, "/token/refresh") => {
+            match read_body(body, max, state.cfg.body_read_timeout).await {
+                Ok(b) => refresh(&state, &parts.headers, &b).await,
+                Err(r) => r,
+            }
+        }
+        (Method::POST, "/revoke") => {
+            match read_body(body, max, state.cfg.body_read_timeout).await {
+                Ok(b) => revoke(&state, &b).await,
+                Err(r) => r,
+            }
+        }
+        (Method::POST, "/introspect") => {
+            match read_body(body, max, state.cfg.body_read_timeout).await {
+                Ok(b) => introspect(&state, &b).await,
+                Err(r) => r,
+            }
+        }
         (Method::GET, "/.well-known/jwks.json") => {
             let jwks = state.service.lock().await.jwks_json(now());
             let mut r = Response::new(Reply::Full(http_body_util::Full::new(Bytes::from(jwks))));
@@ -606,6 +639,15 @@ fn feed(state: Arc<State>, since: u64) -> Resp {
     );
     h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
     r
+}
+
+/// A connection's place under the cap, given back when it closes.
+struct Held(Arc<State>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A feed subscriber's seat, given back when its stream ends.
