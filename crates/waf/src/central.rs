@@ -77,8 +77,14 @@ pub struct CentralDetector {
     /// so a decision is pushed once.
     pushed: FxMap<(Scope, bool), Instant>,
     pushed_max: usize,
+    /// A full table is swept of expired entries at most this often, so a
+    /// botnet filling it costs a scan per second, not one per event.
+    next_sweep: Instant,
     stats: CentralStats,
 }
+
+/// How often a full table may be swept.
+const SWEEP_EVERY: rampart_time::Duration = rampart_time::Duration::from_secs(1);
 
 fn until(d: Decision) -> Option<Instant> {
     match d {
@@ -96,6 +102,7 @@ impl CentralDetector {
             det: AbuseDetector::new(cfg)?,
             pushed: FxMap::default(),
             pushed_max,
+            next_sweep: Instant::ZERO,
             stats: CentralStats::default(),
         })
     }
@@ -139,8 +146,12 @@ impl CentralDetector {
             if self.pushed.get(&key).is_some_and(|&u| u >= expiry) {
                 continue;
             }
-            if !self.pushed.contains_key(&key) && self.pushed.len() >= self.pushed_max {
+            if !self.pushed.contains_key(&key)
+                && self.pushed.len() >= self.pushed_max
+                && now >= self.next_sweep
+            {
                 self.pushed.retain(|_, u| *u > now);
+                self.next_sweep = now + SWEEP_EVERY;
             }
             if self.pushed.contains_key(&key) || self.pushed.len() < self.pushed_max {
                 self.pushed.insert(key, expiry);
@@ -167,20 +178,22 @@ pub struct Blocklist {
     /// address are both held.
     entries: FxMap<(Scope, bool), Decision>,
     max: usize,
+    next_sweep: Instant,
     cap_rejections: u64,
 }
 
 impl Blocklist {
     /// An empty list for pushes from a central detector running `cfg`
     /// (its prefix lengths), holding at most `max` live decisions. At the
-    /// cap, expired entries are swept; if it is still full, a new
-    /// decision is dropped and counted.
+    /// cap, expired entries are swept (at most once a second); if it is
+    /// still full, a new decision is dropped and counted.
     pub fn new(cfg: &AbuseConfig, max: usize) -> Blocklist {
         Blocklist {
             v4_len: cfg.ipv4_prefix_len,
             v6_len: cfg.ipv6_prefix_len,
             entries: FxMap::default(),
             max,
+            next_sweep: Instant::ZERO,
             cap_rejections: 0,
         }
     }
@@ -213,9 +226,10 @@ impl Blocklist {
             }
             return;
         }
-        if self.entries.len() >= self.max {
+        if self.entries.len() >= self.max && now >= self.next_sweep {
             self.entries
                 .retain(|_, d| until(*d).is_some_and(|u| u > now));
+            self.next_sweep = now + SWEEP_EVERY;
         }
         if self.entries.len() >= self.max {
             self.cap_rejections += 1;
