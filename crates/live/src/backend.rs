@@ -18,7 +18,6 @@
 //! distribution, not its sequence (arrival order on real sockets is not
 //! reproducible).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,17 +25,14 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use rampart_rng::{ActorRng, actor_rng, bernoulli, exponential, lognormal};
 use rampart_time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-use crate::http::Reply;
+use crate::http::{Reply, accept_loop};
 
 /// How service times spread around a route's cost.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -144,34 +140,13 @@ impl Backend {
     }
 }
 
-async fn serve(listener: TcpListener, state: Arc<State>, mut stop: watch::Receiver<bool>) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.changed() => return,
-        };
-        let Ok((stream, _)) = accepted else {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            continue;
-        };
+async fn serve(listener: TcpListener, state: Arc<State>, stop: watch::Receiver<bool>) {
+    let handle = move |_peer, req| {
         let state = state.clone();
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req).await) }
-            });
-            let mut b = http1::Builder::new();
-            b.timer(TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(10));
-            let conn = b.serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {}
-            }
-        });
-    }
+        async move { handle(&state, req).await }
+    };
+    let timeout = std::time::Duration::from_secs(10);
+    accept_loop(listener, stop, timeout, || Some(()), handle).await;
 }
 
 fn status(code: StatusCode, text: &'static str) -> Response<Reply> {

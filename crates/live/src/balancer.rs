@@ -21,7 +21,6 @@
 //! until its response headers return. Hop-by-hop headers are dropped and
 //! `X-Forwarded-For` carries the client's address.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -30,16 +29,16 @@ use std::time::Duration as StdDuration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri, header};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use rampart_rng::{ActorRng, actor_rng, uniform_u64};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use crate::http::accept_loop;
 
 /// How the balancer picks an instance.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -316,34 +315,13 @@ impl Balancer {
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.changed() => return,
-        };
-        let Ok((stream, peer)) = accepted else {
-            tokio::time::sleep(StdDuration::from_millis(10)).await;
-            continue;
-        };
+async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let handle = move |peer, req| {
         let shared = shared.clone();
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(forward(&shared, peer, req).await) }
-            });
-            let mut b = http1::Builder::new();
-            b.timer(TokioTimer::new())
-                .header_read_timeout(StdDuration::from_secs(10));
-            let conn = b.serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {}
-            }
-        });
-    }
+        async move { forward(&shared, peer, req).await }
+    };
+    let timeout = StdDuration::from_secs(10);
+    accept_loop(listener, stop, timeout, || Some(()), handle).await;
 }
 
 type Out = Response<BoxBody<Bytes, hyper::Error>>;

@@ -4,11 +4,19 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming};
-use hyper::{Response, StatusCode, header};
-use tokio::sync::mpsc;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode, header};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 
 /// What every handler answers with: a whole body or a stream.
 pub(crate) type Resp = Response<Reply>;
@@ -99,4 +107,67 @@ pub(crate) fn form_value(body: &[u8], name: &str) -> Option<String> {
 /// The value of `name` in a query string.
 pub(crate) fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     form_value(query.unwrap_or("").as_bytes(), name)
+}
+
+/// The accept loop every server shares: HTTP/1.1 connections with a header
+/// read timeout, each on its own task, until `stop` turns. `admit` is asked
+/// before a connection is served: `None` closes it at once (a connection
+/// cap), `Some(guard)` is held for the connection's life.
+pub(crate) async fn accept_loop<G, A, H, Fut, B>(
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+    header_read_timeout: std::time::Duration,
+    admit: A,
+    handle: H,
+) where
+    G: Send + 'static,
+    A: Fn() -> Option<G>,
+    H: Fn(SocketAddr, Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of descriptors or a reset before accept: keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Some(guard) = admit() else {
+            drop(stream);
+            continue;
+        };
+        let handle = handle.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let svc = service_fn(move |req| {
+                let handle = handle.clone();
+                async move { Ok::<_, Infallible>(handle(peer, req).await) }
+            });
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended");
+                    }
+                }
+                _ = stop.changed() => {}
+            }
+        });
+    }
 }

@@ -36,7 +36,6 @@
 //! past it a new one is closed at once and counted), and feed subscribers
 //! (`feed_subscribers_max`; past it a subscriber gets 503).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,10 +43,7 @@ use std::time::Duration as StdDuration;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, header};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use rampart_auth::{
     Effect, KeyMaterial, LoginError, ServiceConfig, ServiceError, TokenPair, TokenService,
     Verifier, VerifierConfig,
@@ -58,7 +54,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::now;
-use crate::http::{Reply, Resp, error, form_value, json, query_value, read_body};
+use crate::http::{Reply, Resp, accept_loop, error, form_value, json, query_value, read_body};
 
 /// How the server is bounded.
 #[derive(Clone, Debug)]
@@ -273,55 +269,23 @@ impl TokenServer {
     }
 }
 
-async fn serve(listener: TcpListener, state: Arc<State>, mut stop: watch::Receiver<bool>) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.changed() => return,
-        };
-        let (stream, _) = match accepted {
-            Ok(s) => s,
-            Err(e) => {
-                // Out of descriptors or a reset before accept: keep serving.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(StdDuration::from_millis(10)).await;
-                continue;
-            }
-        };
-        // The connection cap: past it, close at once (the client sees a
-        // reset or EOF) rather than hold another socket and task.
-        if state.connections.fetch_add(1, Ordering::SeqCst) >= state.cfg.connections_max {
-            state.connections.fetch_sub(1, Ordering::SeqCst);
-            state.connections_refused.fetch_add(1, Ordering::SeqCst);
-            drop(stream);
-            continue;
-        }
+async fn serve(listener: TcpListener, state: Arc<State>, stop: watch::Receiver<bool>) {
+    let timeout = state.cfg.header_read_timeout;
+    // The connection cap: past it, close at once (the client sees a reset
+    // or EOF) rather than hold another socket and task.
+    let admit = {
         let state = state.clone();
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let _held = Held(state.clone());
-            let io = TokioIo::new(stream);
-            let header_read_timeout = state.cfg.header_read_timeout;
-            let svc = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(route(state, req).await) }
-            });
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout);
-            let conn = builder.serve_connection(io, svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "connection ended");
-                    }
-                }
-                _ = stop.changed() => {}
+        move || {
+            if state.connections.fetch_add(1, Ordering::SeqCst) >= state.cfg.connections_max {
+                state.connections.fetch_sub(1, Ordering::SeqCst);
+                state.connections_refused.fetch_add(1, Ordering::SeqCst);
+                return None;
             }
-        });
-    }
+            Some(Held(state.clone()))
+        }
+    };
+    let handle = move |_peer, req| route(state.clone(), req);
+    accept_loop(listener, stop, timeout, admit, handle).await;
 }
 
 async fn prune(state: Arc<State>, mut stop: watch::Receiver<bool>) {
