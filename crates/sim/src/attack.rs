@@ -435,7 +435,7 @@ impl Attacker {
     /// and rules, so the verdict is computed once per (payload, policy).
     pub fn payload_verdict(
         &mut self,
-        policy: &crate::policy::CompiledPolicy,
+        policy: &rampart_gateway::CompiledPolicy,
         route: &rampart_traffic::Route,
         k: usize,
     ) -> (bool, bool, u64) {
@@ -462,12 +462,8 @@ impl Attacker {
             req = req.with_query(&pl.query);
             bytes = method.len() + route.path.len() + pl.query.len();
         }
-        let v = policy.inspector.inspect(&req);
-        let out = (
-            v.action == rampart_waf::Action::Block,
-            v.is_attack(),
-            (bytes as u64).max(v.cost.bytes_scanned),
-        );
+        let v = rampart_gateway::inspect(policy, &req, bytes as u64);
+        let out = (v.blocked, v.flagged, v.bytes);
         self.verdicts[pi][k] = Some(out);
         out
     }

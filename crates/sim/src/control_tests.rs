@@ -571,7 +571,7 @@ fn a_verifier_claiming_a_revocation_version_it_does_not_hold_violates_the_invari
     };
     let now = Instant::from_nanos(cfg.run.start_unix_secs * 1_000_000_000 + 6_000_000_000);
     for g in &mut sim.actors_mut()[0].instances {
-        g.verifier.apply_revocations(now, &bogus).unwrap();
+        g.cores.verifier.apply_revocations(now, &bogus).unwrap();
     }
     sim.run_until(Instant::ZERO + rampart_time::Duration::from_secs(30));
     let v = sim.actors_mut()[0].violation.clone();

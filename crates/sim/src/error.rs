@@ -6,21 +6,6 @@
 //! text, because the CLI prints an error with `{}` and does not walk the
 //! chain.
 
-/// Why a policy bundle could not be turned into an instance's cores.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BundleError {
-    /// The WAF rules do not compile into an inspector.
-    #[error("policy.waf: {0}")]
-    Waf(#[source] rampart_waf::PolicyError),
-    /// The rate-limit rules do not build a rule set.
-    #[error("policy.ratelimit: {0}")]
-    RateLimit(#[source] rampart_ratelimit::ConfigError),
-    /// The abuse detector's configuration is invalid.
-    #[error("policy.abuse: {0}")]
-    Abuse(#[source] rampart_waf::abuse::AbuseConfigError),
-}
-
 /// Why the world's metric names could not be registered. The world
 /// registers every name from the configuration alone, so
 /// [`metric_catalog`](crate::metric_catalog) and building a world fail the
@@ -60,7 +45,7 @@ pub enum FleetError {
         /// The instance's id.
         instance: u32,
         /// Which core refused.
-        source: BundleError,
+        source: rampart_gateway::BundleError,
     },
     /// The lifecycle refused to drain an instance chosen for scale-in.
     #[error("drain of instance {instance} refused: {source}")]
@@ -85,7 +70,7 @@ pub enum FleetError {
 pub enum BuildError {
     /// The `[policy]` bundle does not build an instance's cores.
     #[error(transparent)]
-    Policy(BundleError),
+    Policy(rampart_gateway::BundleError),
     /// The bundle of a `[[control.rollouts]]` entry does not build an
     /// instance's cores.
     #[error("control.rollouts[{index}]: {source}")]
@@ -93,7 +78,7 @@ pub enum BuildError {
         /// The rollout's index in `control.rollouts`.
         index: usize,
         /// Which core refused.
-        source: BundleError,
+        source: rampart_gateway::BundleError,
     },
     /// The token service refused its signing key.
     #[error("token_service: {0}")]

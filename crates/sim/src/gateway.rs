@@ -3,15 +3,16 @@
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use rampart_auth::Verifier;
+use std::net::IpAddr;
+
+use rampart_auth::{SignatureMemo, Verdict};
 use rampart_autoscale::{Instance, InstanceState};
 use rampart_des::rng::ActorRng;
-use rampart_ratelimit::{Local, RuleSet, RuleSetConfig};
+use rampart_gateway::{Bearer, BundleError, CompiledPolicy, Cores, Inspected, Rejected};
+use rampart_ratelimit::Decision;
 use rampart_time::{Duration, Instant};
-use rampart_waf::abuse::AbuseDetector;
+use rampart_world::Detection;
 
-use crate::error::BundleError;
-use crate::policy::CompiledPolicy;
 use crate::slab::ReqId;
 
 /// A gateway instance.
@@ -23,12 +24,9 @@ pub struct Gateway {
     pub life: Instance,
     /// The policy bundle this instance booted with.
     pub policy: Rc<CompiledPolicy>,
-    /// Its own rate limiters (local, or global with periodic sync).
-    pub limiter: RuleSet<Local>,
-    /// Its own token verifier and verified-token cache.
-    pub verifier: Verifier,
-    /// Its own abuse detector.
-    pub abuse: AbuseDetector,
+    /// Its own cores: rate limiters (local, or global with periodic sync),
+    /// token verifier and verified-token cache, abuse detector.
+    pub cores: Cores,
     /// Workers busy.
     pub busy: u32,
     /// Requests waiting for a worker.
@@ -67,23 +65,12 @@ impl Gateway {
         policy: Rc<CompiledPolicy>,
         rng: ActorRng,
     ) -> Result<Gateway, BundleError> {
-        let limiter = RuleSet::new(
-            &policy.bundle.ratelimit,
-            RuleSetConfig {
-                instance: id,
-                fingerprint_seed: 0x5241_4d50_4152_5421,
-            },
-        )
-        .map_err(BundleError::RateLimit)?;
-        let verifier = Verifier::new(policy.bundle.auth.clone());
-        let abuse = AbuseDetector::new(policy.bundle.abuse.clone()).map_err(BundleError::Abuse)?;
+        let cores = Cores::new(id, &policy.bundle)?;
         Ok(Gateway {
             id,
             life,
             policy,
-            limiter,
-            verifier,
-            abuse,
+            cores,
             busy: 0,
             queue: VecDeque::new(),
             in_flight: 0,
@@ -106,27 +93,95 @@ impl Gateway {
     /// the others. Returns whether the verifier was rebuilt, in which case
     /// the driver must reload its keys and revocations.
     pub fn reload(&mut self, policy: Rc<CompiledPolicy>) -> Result<bool, BundleError> {
-        let old = &self.policy.bundle;
-        let new = &policy.bundle;
-        if old.ratelimit != new.ratelimit {
-            self.limiter = RuleSet::new(
-                &new.ratelimit,
-                RuleSetConfig {
-                    instance: self.id,
-                    fingerprint_seed: 0x5241_4d50_4152_5421,
-                },
-            )
-            .map_err(BundleError::RateLimit)?;
-        }
-        if old.abuse != new.abuse {
-            self.abuse = AbuseDetector::new(new.abuse.clone()).map_err(BundleError::Abuse)?;
-        }
-        let verifier = old.auth != new.auth;
-        if verifier {
-            self.verifier = Verifier::new(new.auth.clone());
-        }
+        let verifier = self
+            .cores
+            .reload(self.id, &self.policy.bundle, &policy.bundle)?;
         self.policy = policy;
         Ok(verifier)
+    }
+
+    /// Runs the security stages on one request, in the order every
+    /// request meets them: rate limits, then the token on an authenticated
+    /// route, then inspection, then abuse detection on a login. Stops at
+    /// the first that rejects. `unix` is the instance's own clock on the
+    /// Unix epoch (a skew fault moves it); `inspect` gives the inspector's
+    /// verdict under this instance's policy (the world reuses it per
+    /// template, as the verdict is a pure function of the bytes).
+    pub fn decide(
+        &mut self,
+        now: Instant,
+        unix: Instant,
+        facts: &Facts<'_>,
+        inspect: impl FnOnce(&CompiledPolicy) -> Inspected,
+        memo: &mut dyn SignatureMemo,
+    ) -> Decided {
+        let (rate, mut rejected) = rampart_gateway::rate_limit(
+            &self.cores.limiter,
+            now,
+            facts.ip,
+            facts.route,
+            facts.account,
+        );
+        let mut d = Decided {
+            rate,
+            verdict: None,
+            inspected: None,
+            rejected: None,
+            stopped_by: None,
+        };
+        if rejected.is_none()
+            && let Some(token) = facts.token
+        {
+            let (v, r) = rampart_gateway::authenticate(&mut self.cores.verifier, unix, token, memo);
+            d.verdict = v;
+            rejected = r;
+        }
+        if rejected.is_none() {
+            let i = inspect(&self.policy);
+            rejected = i.rejected();
+            d.inspected = Some(i);
+        }
+        if rejected.is_none()
+            && let Some(subject) = facts.login_subject
+        {
+            d.stopped_by = self.abuse_stops(now, facts.ip, subject, facts.solves_challenges);
+            if d.stopped_by.is_some() {
+                rejected = Some(Rejected::Abuse);
+            }
+        }
+        d.rejected = rejected;
+        d
+    }
+
+    /// Whether the abuse detection this instance runs stops a login from
+    /// `ip` on `account`, and which detector did: its own first, then the
+    /// central decisions, as its own policy says.
+    fn abuse_stops(
+        &self,
+        now: Instant,
+        ip: IpAddr,
+        account: &str,
+        solves_challenges: bool,
+    ) -> Option<StoppedBy> {
+        let detection = self
+            .policy
+            .bundle
+            .monitoring
+            .as_ref()
+            .map_or(Detection::Local, |m| m.detection);
+        if detection.local()
+            && rampart_gateway::abuse(&self.cores.abuse, now, ip, account, solves_challenges)
+                .is_some()
+        {
+            return Some(StoppedBy::Local);
+        }
+        if detection.central()
+            && let Some(b) = &self.blocklist
+            && rampart_gateway::stops(b.check(now, ip, Some(account)), solves_challenges)
+        {
+            return Some(StoppedBy::Central);
+        }
+        None
     }
 
     /// Whether the LB may send it new requests.
@@ -152,11 +207,7 @@ impl Gateway {
         // or a scale-in with no deregistration delay): their requests are
         // answered with a reset when the CPU time ends, without the cores.
         debug_assert!(self.queue.is_empty(), "a finished instance queues nothing");
-        self.limiter =
-            RuleSet::new(&[], RuleSetConfig::default()).expect("an empty rule set is valid");
-        self.verifier = Verifier::new(rampart_auth::VerifierConfig::default());
-        self.abuse = AbuseDetector::new(rampart_waf::abuse::AbuseConfig::default())
-            .expect("defaults are valid");
+        self.cores = Cores::empty();
         self.queue = VecDeque::new();
         // Its copy of the central decisions goes with it; its agent keeps
         // what it has not shipped yet (a crash has emptied it already).
@@ -168,4 +219,46 @@ impl Gateway {
         let until = self.terminated_at.unwrap_or(end).min(end);
         (until - self.life.launched_at()).as_secs_f64()
     }
+}
+
+/// What a request presents to the stages, read off it by the driver.
+#[derive(Clone, Copy, Debug)]
+pub struct Facts<'a> {
+    /// The client's address.
+    pub ip: IpAddr,
+    /// The route's name (rate-limit rules select routes by it).
+    pub route: &'a str,
+    /// The subject that keys per-account limits, on an authenticated call.
+    pub account: Option<&'a str>,
+    /// On an authenticated call, the bearer token presented: `Some(None)`
+    /// is a call without one. `None`: the route needs no token.
+    pub token: Option<Option<Bearer<'a>>>,
+    /// Whose login the abuse detector judges, on a login.
+    pub login_subject: Option<&'a str>,
+    /// Whether the client solves an abuse challenge (people do, bots not).
+    pub solves_challenges: bool,
+}
+
+/// What the stages decided on one request.
+#[derive(Debug)]
+pub struct Decided {
+    /// The rate limiter's decision (every request meets it).
+    pub rate: Decision,
+    /// The verifier's verdict, if a token was checked.
+    pub verdict: Option<Verdict>,
+    /// The inspector's verdict, if inspection ran.
+    pub inspected: Option<Inspected>,
+    /// The stage that rejected the request, if one did.
+    pub rejected: Option<Rejected>,
+    /// On an abuse rejection, which detector stopped it.
+    pub stopped_by: Option<StoppedBy>,
+}
+
+/// Which detector stopped a login attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoppedBy {
+    /// The instance's own detector.
+    Local,
+    /// The central detector's pushed decisions.
+    Central,
 }

@@ -190,11 +190,10 @@ mod attack;
 mod error;
 mod eventlog;
 mod fault;
-mod gateway;
+pub mod gateway;
 mod memo;
 mod meter;
 mod monitoring;
-mod policy;
 mod scaling;
 mod slab;
 mod sources;
@@ -207,10 +206,9 @@ use rampart_time::Instant;
 use rampart_world::{FieldError, TimelineEvent, WorldConfig};
 
 pub use attack::AttackOutcome;
-pub use error::{BuildError, BundleError, FleetError, MetricsError};
+pub use error::{BuildError, FleetError, MetricsError};
 pub use eventlog::{EventLog, EventLogSummary};
 pub use meter::{BoxedSink, DiscardSink, reason};
-pub use policy::CompiledPolicy;
 pub use rampart_metrics::RunMetrics;
 pub use world::{AttackMsg, MonitorMsg, Msg, ScaleEvent, World};
 

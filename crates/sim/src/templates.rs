@@ -11,10 +11,10 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use rampart_des::rng::{self, ActorRng, actor_rng};
 use rampart_traffic::Method;
-use rampart_waf::{Action, Request};
+use rampart_waf::Request;
 
-use crate::policy::CompiledPolicy;
 use crate::sources::Source;
+use rampart_gateway::CompiledPolicy;
 
 /// Templates per route.
 const PER_ROUTE: usize = 8;
@@ -116,11 +116,8 @@ impl Templates {
         if !t.body.is_empty() {
             req = req.with_body("application/json", &t.body);
         }
-        let v = policy.inspector.inspect(&req);
-        let out = (
-            v.action == Action::Block,
-            t.bytes().max(v.cost.bytes_scanned),
-        );
+        let v = rampart_gateway::inspect(policy, &req, t.bytes());
+        let out = (v.blocked, v.bytes);
         self.verdicts[p][flat] = Some(out);
         out
     }

@@ -479,7 +479,7 @@ fn an_unvalidated_waf_policy_fails_the_build_with_the_waf_error_as_its_source() 
     assert!(
         matches!(
             &err,
-            crate::BuildError::Policy(crate::BundleError::Waf(
+            crate::BuildError::Policy(rampart_gateway::BundleError::Waf(
                 rampart_waf::PolicyError::ZeroThreshold
             ))
         ),

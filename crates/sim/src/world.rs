@@ -47,11 +47,11 @@ use crate::error::{BuildError, FleetError};
 use crate::gateway::Gateway;
 use crate::memo::SigMemo;
 use crate::meter::{Meter, reason};
-use crate::policy::CompiledPolicy;
 use crate::scaling::{ControllerBox, CpuUnit, Pipeline, Sample};
 use crate::slab::{Kind, Req, ReqId, Slab, Stage};
 use crate::sources::Source;
 use crate::templates::Templates;
+use rampart_gateway::CompiledPolicy;
 
 mod hooks;
 mod monitor;
@@ -254,7 +254,8 @@ impl World {
     /// schedule before running.
     pub fn new(cfg: WorldConfig) -> Result<(World, Vec<(Instant, Msg)>), BuildError> {
         let seed = cfg.run.seed;
-        let policy = CompiledPolicy::compile(0, cfg.policy.clone()).map_err(BuildError::Policy)?;
+        let policy =
+            Rc::new(CompiledPolicy::compile(0, cfg.policy.clone()).map_err(BuildError::Policy)?);
         let epoch_ns = cfg.run.start_unix_secs.saturating_mul(1_000_000_000);
         let unix0 = Instant::from_nanos(epoch_ns);
         // The key predates every session that exists when the run starts.
@@ -507,12 +508,12 @@ impl World {
         self.monitor_boot(id);
         let g = &mut self.instances[id as usize];
         out.push((
-            now + g.verifier.config().revocation_poll_interval,
+            now + g.cores.verifier.config().revocation_poll_interval,
             Msg::VerifierPoll { instance: id },
         ));
         if let Some(iv) = self.limiter_sync_interval {
             // A new instance knows nothing of the fleet's counts until it syncs.
-            g.limiter.sync(now, &mut self.counter_store);
+            g.cores.limiter.sync(now, &mut self.counter_store);
             out.push((now + iv, Msg::LimiterSync { instance: id }));
         }
     }
@@ -962,7 +963,7 @@ impl World {
                     .as_ref()
                     .is_none_or(|m| m.detection.local());
                 if local {
-                    g.abuse.observe(now, event);
+                    g.cores.abuse.observe(now, event);
                 }
                 // A crashed gateway's agent is gone with it.
                 if !gone {
@@ -1403,17 +1404,18 @@ impl World {
         if !g.life.state().is_live() {
             return;
         }
-        while let Some(effect) = g.verifier.poll_effect(vunix) {
+        while let Some(effect) = g.cores.verifier.poll_effect(vunix) {
             match effect {
                 rampart_auth::Effect::FetchJwks if reachable => {
                     let jwks = self.tokens.jwks_json(unix);
-                    g.verifier
+                    g.cores
+                        .verifier
                         .on_jwks(&jwks)
                         .expect("the service's own JWKS is valid");
                 }
                 rampart_auth::Effect::FetchRevocations { since_version } if reachable => {
                     let delta = self.tokens.revocations_since(since_version);
-                    if let Err(e) = g.verifier.apply_revocations(vunix, &delta) {
+                    if let Err(e) = g.cores.verifier.apply_revocations(vunix, &delta) {
                         let msg = format!("instance {inst}: revocation delta refused: {e}");
                         self.violated(ctx, msg);
                         return;
@@ -1422,7 +1424,7 @@ impl World {
                 _ => {}
             }
         }
-        let next = g.verifier.next_poll_at();
+        let next = g.cores.verifier.next_poll_at();
         let wait = next.saturating_since(vunix).max(Duration::from_millis(1));
         ctx.send_self(wait, Msg::VerifierPoll { instance: inst });
     }
@@ -1440,8 +1442,8 @@ impl World {
         }
         let delta = self
             .tokens
-            .revocations_since(g.verifier.revocation_version());
-        if let Err(e) = g.verifier.apply_revocations(unix, &delta) {
+            .revocations_since(g.cores.verifier.revocation_version());
+        if let Err(e) = g.cores.verifier.apply_revocations(unix, &delta) {
             let msg = format!("instance {inst}: pushed revocation delta refused: {e}");
             self.violated(ctx, msg);
         }
@@ -1453,7 +1455,7 @@ impl World {
         if !g.life.state().is_live() {
             return;
         }
-        g.limiter.sync(now, &mut self.counter_store);
+        g.cores.limiter.sync(now, &mut self.counter_store);
         if let Some(iv) = self.limiter_sync_interval {
             ctx.send_self(iv, Msg::LimiterSync { instance: inst });
         }

@@ -41,8 +41,8 @@ use rampart_world::{
 use super::{Msg, World};
 use crate::error::{BuildError, FleetError, MetricsError};
 use crate::meter::reason;
-use crate::policy::CompiledPolicy;
 use crate::sources::Source;
+use rampart_gateway::CompiledPolicy;
 
 /// Ground-truth revocation entries mirrored at most; past it new entries
 /// are counted in `revoked.truth_overflow` and their tokens go unmeasured.
@@ -227,6 +227,7 @@ pub(crate) fn compile_policies(
         b.version = r.version.clone();
         out.push(
             CompiledPolicy::compile(i as u32 + 1, b)
+                .map(Rc::new)
                 .map_err(|source| BuildError::Rollout { index: i, source })?,
         );
     }
@@ -827,7 +828,8 @@ impl World {
                 let g = &mut self.instances[instance as usize];
                 if g.life.state().is_live() && self.control.feed_reachable(instance, now) {
                     let jwks = self.tokens.jwks_json(unix);
-                    g.verifier
+                    g.cores
+                        .verifier
                         .on_jwks(&jwks)
                         .expect("the service's own JWKS is valid");
                 }
@@ -1018,7 +1020,10 @@ impl World {
                     let id = self.meter.control.attackers[k].accepted;
                     self.meter.count(now, id, 1);
                 }
-                let applied = self.instances[inst as usize].verifier.revocation_version();
+                let applied = self.instances[inst as usize]
+                    .cores
+                    .verifier
+                    .revocation_version();
                 if m.version <= applied && !self.control.ever_skewed(inst, now) {
                     let msg = format!(
                         "instance {inst} has applied revocation version {applied} but accepted a token revoked at version {} (subject {:?}, session {:?})",
@@ -1224,16 +1229,19 @@ impl World {
         let reachable = self.control.feed_reachable(inst, now);
         let g = &mut self.instances[inst as usize];
         if let Some((kid, secret)) = &self.shared_secret {
-            g.verifier
+            g.cores
+                .verifier
                 .add_shared_key(kid, secret)
                 .expect("the service's own HS256 key is valid");
         } else if reachable {
-            g.verifier
+            g.cores
+                .verifier
                 .on_jwks(&self.tokens.jwks_json(unix))
                 .expect("the service's own JWKS is valid");
         }
         if reachable {
-            g.verifier
+            g.cores
+                .verifier
                 .apply_revocations(vunix, &self.tokens.revocations_since(0))
                 .expect("a delta from version 0 has no gap");
         }

@@ -598,12 +598,16 @@ impl World {
     pub(super) fn note_keys_tracked(&mut self) {
         let mut keys = 0;
         for g in self.instances.iter().filter(|g| g.life.state().is_live()) {
-            for i in 0..g.limiter.len() {
-                if let Some(s) = g.limiter.rule_stats(rampart_ratelimit::RuleId(i as u16)) {
+            for i in 0..g.cores.limiter.len() {
+                if let Some(s) = g
+                    .cores
+                    .limiter
+                    .rule_stats(rampart_ratelimit::RuleId(i as u16))
+                {
                     keys += s.table.keys_tracked;
                 }
             }
-            let a = g.abuse.stats();
+            let a = g.cores.abuse.stats();
             keys += a.ips_tracked + a.prefixes_tracked + a.accounts_tracked;
         }
         self.ext.keys_peak = self.ext.keys_peak.max(keys);

@@ -6,12 +6,11 @@ use std::net::IpAddr;
 
 use rampart_des::Ctx;
 use rampart_time::Instant;
-use rampart_waf::abuse::Decision;
-use rampart_world::{Detection, TimelineEvent, TimelineKind};
+use rampart_world::{TimelineEvent, TimelineKind};
 
 use super::hooks::NO_ATTACKER;
 use super::{Msg, World};
-use crate::gateway::Gateway;
+use crate::gateway::StoppedBy;
 use crate::monitoring::AuthRecord;
 
 /// Events of the log pipeline.
@@ -29,13 +28,6 @@ pub enum MonitorMsg {
         /// Push id.
         push: u64,
     },
-}
-
-/// Which detector stopped a login attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum StoppedBy {
-    Local,
-    Central,
 }
 
 impl World {
@@ -240,37 +232,4 @@ impl World {
             self.meter.count(now, id, 1);
         }
     }
-}
-
-/// Whether the abuse detection instance `g` runs stops a login from `ip`
-/// on `account`, and which detector did: its own first, then the central
-/// decisions, as its own policy says.
-pub(super) fn abuse_stops(
-    g: &Gateway,
-    now: Instant,
-    ip: IpAddr,
-    account: &str,
-    solves_challenges: bool,
-) -> Option<StoppedBy> {
-    let detection = g
-        .policy
-        .bundle
-        .monitoring
-        .as_ref()
-        .map_or(Detection::Local, |m| m.detection);
-    let stops = |d: Decision| match d {
-        Decision::Allow => false,
-        Decision::Block { .. } => true,
-        Decision::Challenge { .. } => !solves_challenges,
-    };
-    if detection.local() && stops(g.abuse.check(now, ip, Some(account))) {
-        return Some(StoppedBy::Local);
-    }
-    if detection.central()
-        && let Some(b) = &g.blocklist
-        && stops(b.check(now, ip, Some(account)))
-    {
-        return Some(StoppedBy::Central);
-    }
-    None
 }

@@ -15,11 +15,13 @@ use std::sync::Arc;
 use rampart_auth::CostClass;
 use rampart_des::Ctx;
 use rampart_des::rng::{self, ActorRng};
+use rampart_gateway::{Bearer, Inspected, Rejected};
 use rampart_time::Duration;
 use rampart_world::StageCosts;
 
 use super::hooks::NO_ATTACKER;
 use super::{Msg, World};
+use crate::gateway::Facts;
 use crate::meter::reason;
 use crate::slab::{Kind, ReqId, Stage};
 
@@ -127,71 +129,70 @@ impl World {
             a => ext.attackers[a as usize].presents(src, costs, r),
         };
         let mut cpu = p.connection_cpu;
-        let mut rejected = None;
-        let mut retry_after = None;
-        let mut verdict = None;
         let mut flagged = false;
-
-        // Rate limits, keyed by IP, prefix, account and route.
-        cpu += costs.ratelimit_check;
-        let rl_req = rampart_ratelimit::Request::new(r.ip, route.name.as_str());
-        let rl_req = match &p.account {
-            Some(subject) => rl_req.with_account(subject),
-            None => rl_req,
+        let api_auth = r.kind == Kind::Api && route.auth;
+        let facts = Facts {
+            ip: r.ip,
+            route: route.name.as_str(),
+            account: p.account.as_deref(),
+            token: api_auth.then(|| p.token.as_deref().map(Bearer::Shared)),
+            login_subject: p.login_subject.as_deref(),
+            solves_challenges: p.solves_challenges,
         };
-        let d = g.limiter.check(now, &rl_req);
-        if !d.allowed {
-            rejected = Some(reason::RATE_LIMITED);
-            // The 429 carries Retry-After; clients may honour it.
-            retry_after = d.retry_at.map(|t| t.saturating_since(now));
-        }
-
-        // Authentication, on API calls to authenticated routes.
-        if rejected.is_none() && r.kind == Kind::Api && route.auth {
-            match &p.token {
-                Some(token) => {
-                    let v = g.verifier.verify_shared(verifier_unix, token, sig_memo);
-                    cpu += verify_cpu(costs, v.cost);
-                    if let Some(why) = v.rejection() {
-                        rejected = Some(reason::auth(why));
+        let (source_i, route_i, template, attacker_i, payload) = (
+            r.source,
+            r.route,
+            r.template,
+            r.attacker,
+            r.payload as usize,
+        );
+        let d = g.decide(
+            now,
+            verifier_unix,
+            &facts,
+            |policy| match p.inspect {
+                Inspect::Template => {
+                    let (blocked, bytes) = templates.verdict(policy, source_i, route_i, template);
+                    Inspected {
+                        blocked,
+                        flagged: false,
+                        bytes,
                     }
-                    verdict = Some(v);
                 }
-                None => rejected = Some(reason::auth(rampart_auth::Rejection::Malformed)),
-            }
-        }
-
-        // Inspection, reusing the real inspector's verdict per request body
-        // and rule set; the CPU is charged every time.
-        if rejected.is_none() {
-            let policy = &g.policy;
-            let (blocked, bytes) = match p.inspect {
-                Inspect::Template => templates.verdict(policy, r.source, r.route, r.template),
                 Inspect::Payload => {
-                    let a = &mut ext.attackers[r.attacker as usize];
-                    let (blocked, flag, bytes) =
-                        a.payload_verdict(policy, route, r.payload as usize);
+                    let a = &mut ext.attackers[attacker_i as usize];
+                    let (blocked, flag, bytes) = a.payload_verdict(policy, route, payload);
                     flagged = flag;
-                    (blocked, bytes)
+                    Inspected {
+                        blocked,
+                        flagged: flag,
+                        bytes,
+                    }
                 }
-            };
-            cpu += costs.inspect_base + costs.inspect_per_kib * bytes / 1024;
-            if blocked {
-                rejected = Some(reason::INSPECTION_BLOCKED);
-            }
+            },
+            sig_memo,
+        );
+        // Every request meets the limiter; the later stages cost CPU only
+        // when they ran.
+        cpu += costs.ratelimit_check;
+        if let Some(v) = &d.verdict {
+            cpu += verify_cpu(costs, v.cost);
         }
-
-        // Abuse detection guards the login endpoint: the instance's own
-        // detector, the central one's pushed decisions, or both.
-        let mut stopped_by = None;
-        if rejected.is_none()
-            && let Some(subject) = &p.login_subject
-        {
-            stopped_by = super::monitor::abuse_stops(g, now, r.ip, subject, p.solves_challenges);
-            if stopped_by.is_some() {
-                rejected = Some(reason::ABUSE_BLOCKED);
-            }
+        if let Some(i) = d.inspected {
+            cpu += costs.inspect_base + costs.inspect_per_kib * i.bytes / 1024;
         }
+        let rejected = d.rejected.map(|x| match x {
+            Rejected::RateLimited { .. } => reason::RATE_LIMITED,
+            Rejected::Auth(why) => reason::auth(why),
+            Rejected::Inspection => reason::INSPECTION_BLOCKED,
+            Rejected::Abuse => reason::ABUSE_BLOCKED,
+        });
+        // The 429 carries Retry-After; clients may honour it.
+        let retry_after = match d.rejected {
+            Some(Rejected::RateLimited { retry_after }) => retry_after,
+            _ => None,
+        };
+        let (verdict, stopped_by) = (d.verdict, d.stopped_by);
         let is_login = p.login_subject.is_some();
         drop(p);
 
