@@ -4,6 +4,7 @@
 mod anchor;
 mod check;
 mod cli;
+mod decision_table;
 mod jwt_interop;
 mod mutate;
 // The CLI's own writer, so the golden test hashes the bytes `rampart run`

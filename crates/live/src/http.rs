@@ -171,3 +171,34 @@ pub(crate) async fn accept_loop<G, A, H, Fut, B>(
         });
     }
 }
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Drops the hop-by-hop headers: the fixed list, `proxy-connection`, and
+/// every header the `Connection` header names (RFC 9110 7.6.1).
+pub(crate) fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
+    let named: Vec<String> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    for n in named {
+        h.remove(n.as_str());
+    }
+    for n in HOP_BY_HOP {
+        h.remove(n);
+    }
+    h.remove("proxy-connection");
+}

@@ -11,6 +11,7 @@ use rampart_des::rng::ActorRng;
 use rampart_gateway::{Bearer, BundleError, CompiledPolicy, Cores, Inspected, Rejected};
 use rampart_ratelimit::Decision;
 use rampart_time::{Duration, Instant};
+use rampart_waf::abuse::{AuthEvent, Outcome};
 use rampart_world::Detection;
 
 use crate::slab::ReqId;
@@ -151,6 +152,32 @@ impl Gateway {
         }
         d.rejected = rejected;
         d
+    }
+
+    /// The outcome of a login this instance proxied, seen when the token
+    /// service answers: its own abuse detector learns from it when its
+    /// policy runs local detection.
+    pub fn observe_login(&mut self, now: Instant, ip: IpAddr, subject: &str, ok: bool) {
+        let local = self
+            .policy
+            .bundle
+            .monitoring
+            .as_ref()
+            .is_none_or(|m| m.detection.local());
+        if local {
+            self.cores.abuse.observe(
+                now,
+                AuthEvent {
+                    ip,
+                    account: Some(subject),
+                    outcome: if ok {
+                        Outcome::Success
+                    } else {
+                        Outcome::Failure
+                    },
+                },
+            );
+        }
     }
 
     /// Whether the abuse detection this instance runs stops a login from

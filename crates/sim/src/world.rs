@@ -34,7 +34,6 @@ use rampart_des::rng::{self, ActorRng, actor_rng};
 use rampart_des::{Actor, Ctx, Message};
 use rampart_ratelimit::InMemoryCounterStore;
 use rampart_time::{Duration, Instant};
-use rampart_waf::abuse::{AuthEvent, Outcome as AuthOutcome};
 
 pub(crate) mod control;
 use rampart_world::{
@@ -946,25 +945,7 @@ impl World {
                 let login = self.tokens.login(unix, &subject, &password, "api");
                 let ok = login.result.is_ok();
                 // The gateway that proxied the login sees its outcome.
-                let event = AuthEvent {
-                    ip,
-                    account: Some(&subject),
-                    outcome: if ok {
-                        AuthOutcome::Success
-                    } else {
-                        AuthOutcome::Failure
-                    },
-                };
-                let g = &mut self.instances[inst as usize];
-                let local = g
-                    .policy
-                    .bundle
-                    .monitoring
-                    .as_ref()
-                    .is_none_or(|m| m.detection.local());
-                if local {
-                    g.cores.abuse.observe(now, event);
-                }
+                self.instances[inst as usize].observe_login(now, ip, &subject, ok);
                 // A crashed gateway's agent is gone with it.
                 if !gone {
                     self.monitor_login(inst, now, ip, &subject, ok);
