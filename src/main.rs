@@ -6,6 +6,7 @@
 //! files.
 
 mod explore;
+mod gateway;
 mod init;
 mod junit;
 mod output;
@@ -14,6 +15,7 @@ mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{ArgAction, Parser, Subcommand};
 use rampart_scenario::{Error, Outcome, Scenario};
@@ -112,6 +114,9 @@ enum Command {
     /// Hunt for the case that breaks a scenario's properties ([explore]
     /// section), shrink it, and write a file that reproduces it (exit 1).
     Explore(explore::ExploreArgs),
+    /// Run the live gateway in front of an upstream, enforcing a policy file
+    /// (hot-reloaded on change); JSON logs on stderr; stops on Ctrl-C.
+    Gateway(gateway::GatewayArgs),
     /// Write a commented starter scenario and policy (never overwrites).
     Init {
         /// Directory to write `scenario.toml` and `policy.toml` into.
@@ -141,11 +146,19 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_logging(cli.verbose, cli.quiet);
+    let serves = matches!(cli.command, Some(Command::Gateway(_)));
+    init_logging(cli.verbose, cli.quiet, serves);
+    if serves {
+        GRACEFUL.store(true, Ordering::SeqCst);
+    }
     // An interrupted run removes the temporary files it was writing, so a
     // report folder holds whole files or none. 130 is the shell's code for
-    // a run ended by a signal.
+    // a run ended by a signal. A server stops itself instead.
     if let Err(e) = ctrlc::set_handler(|| {
+        if GRACEFUL.load(Ordering::SeqCst) {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+            return;
+        }
         output::remove_partials();
         eprintln!("interrupted: removed the unfinished output files");
         std::process::exit(130);
@@ -211,24 +224,46 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Init { dir }) => init::init(&dir, &common),
+        Some(Command::Gateway(args)) => gateway::main(&args),
     };
     ExitCode::from(code)
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
-    let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
+/// Set for commands that serve until Ctrl-C: the handler then only asks
+/// them to stop ([`interrupted`]).
+static GRACEFUL: AtomicBool = AtomicBool::new(false);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C asked a serving command to stop.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Logs to stderr: plain text for the simulator's commands, JSON lines with
+/// timestamps for the servers, whose logs are merged and shipped. A server
+/// logs its lifecycle at the default level and one access line per
+/// request at `-v`.
+fn init_logging(verbose: u8, quiet: bool, serves: bool) {
+    let default = match (quiet, verbose, serves) {
+        (true, _, _) => "error",
+        (false, 0, false) => "warn",
+        (false, 0, true) => "info,rampart::access=warn",
+        (false, 1, _) => "info",
+        (false, _, _) => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if serves {
+        fmt.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
+    } else {
+        fmt.without_time().try_init()
+    };
 }
 
 /// Prints every diagnostic; the exit code for the error.

@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod decision_table;
 mod jwt_interop;
+mod live;
 mod mutate;
 // The CLI's own writer, so the golden test hashes the bytes `rampart run`
 // writes. The binary has no library target to import it from; what only

@@ -52,6 +52,14 @@ pub(crate) async fn read_body(
     max: usize,
     within: std::time::Duration,
 ) -> Result<Bytes, Resp> {
+    // A declared length past the cap is refused before a byte is read.
+    if body.size_hint().lower() > max as u64 {
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            &format!("the body is larger than {max} bytes"),
+        ));
+    }
     let Ok(read) = tokio::time::timeout(within, Limited::new(body, max).collect()).await else {
         return Err(error(
             StatusCode::REQUEST_TIMEOUT,

@@ -148,6 +148,121 @@ impl Error {
     }
 }
 
+/// A policy for a live gateway: the bundle, and the routes its rules and
+/// the gateway's route table name.
+#[derive(Clone, Debug)]
+pub struct PolicyFile {
+    /// The bundle.
+    pub bundle: rampart_world::PolicyBundle,
+    /// The routes of every traffic class, first declaration of a name
+    /// first; empty for a bare policy file.
+    pub routes: Vec<rampart_traffic::Route>,
+}
+
+/// Top-level keys that make a file a scenario rather than a bare policy.
+const SCENARIO_KEYS: [&str; 13] = [
+    "run",
+    "scenario",
+    "traffic",
+    "fleet",
+    "scaling",
+    "policy",
+    "token_service",
+    "attack",
+    "fault",
+    "control",
+    "assert",
+    "variants",
+    "explore",
+];
+
+/// Reads the policy a live gateway enforces: a bare policy file (the
+/// tables a scenario's `[policy]` holds, at the top level: what `rampart
+/// init` writes and `policy = "FILE"` names), or a scenario file, whose
+/// `[policy]` and traffic routes are taken. Every problem is located in
+/// the file, as for scenarios.
+pub fn load_policy(path: &Path) -> Result<PolicyFile, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let name = path.display().to_string();
+    let located = |span: Option<std::ops::Range<usize>>, msg: &str| {
+        Error::Invalid(vec![diag::located(
+            &name,
+            &text,
+            span.unwrap_or(0..0),
+            None,
+            msg.trim_end().to_owned(),
+        )])
+    };
+    let de = DeTable::parse(&text).map_err(|e| located(e.span(), e.message()))?;
+    let doc: Table = toml::from_str(&text).map_err(|e| located(e.span(), e.message()))?;
+    if doc.keys().any(|k| SCENARIO_KEYS.contains(&k.as_str())) {
+        let s = Scenario::load(path)?;
+        let mut routes: Vec<rampart_traffic::Route> = Vec::new();
+        for t in &s.world.traffic {
+            for r in &t.routes {
+                if !routes.iter().any(|x| x.name == r.name) {
+                    routes.push(r.clone());
+                }
+            }
+        }
+        return Ok(PolicyFile {
+            bundle: s.world.policy.clone(),
+            routes,
+        });
+    }
+    let mut map = diag::SourceMap::default();
+    map.add(&name, &text, &de, "policy");
+    let mut document = Table::new();
+    document.insert("policy".into(), Value::Table(doc.clone()));
+    let base = Scenario {
+        name: name.clone(),
+        base_dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
+        document,
+        world: placeholder_world(),
+        assertions: Vec::new(),
+        variants: BTreeMap::new(),
+        explore: None,
+        variant: None,
+        overrides: Vec::new(),
+        sources: Arc::new(Sources {
+            map,
+            scenario_alias: false,
+            assert_paths: Vec::new(),
+        }),
+        applied: Vec::new(),
+    };
+    let mut diags = Vec::new();
+    let fixed = base.section_diags(
+        "policy",
+        &Value::Table(doc),
+        |v| de_wrapped::<rampart_world::PolicyBundle>(v).map(drop),
+        &mut diags,
+    );
+    if let Some(v) = fixed.filter(|_| diags.is_empty()) {
+        match de_wrapped::<rampart_world::PolicyBundle>(&v) {
+            Ok(w) => {
+                let bundle = w.v;
+                let mut errors = rampart_world::Errors::default();
+                bundle.validate(&mut errors);
+                for fe in errors.0 {
+                    diags.push(base.diag(&fe.path, fe.message, false));
+                }
+                if diags.is_empty() {
+                    return Ok(PolicyFile {
+                        bundle,
+                        routes: Vec::new(),
+                    });
+                }
+            }
+            Err(e) => diags.push(located(e.span(), e.message()).diagnostics()[0].clone()),
+        }
+    }
+    Err(Error::Invalid(dedup(diags)))
+}
+
 /// Where an override came from, for error messages.
 #[derive(Clone, Debug)]
 struct Override {

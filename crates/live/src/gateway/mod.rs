@@ -546,6 +546,17 @@ async fn serve(
                 .keep_alive_interval(Some(StdDuration::from_secs(20)))
                 .keep_alive_timeout(StdDuration::from_secs(20));
             let svc = TowerToHyperService::new(svc);
+            // A connection that sends nothing is closed after the header
+            // timeout: hyper's timer starts only with a request's first
+            // byte, and the h1/h2 sniffing waits for it too.
+            let mut first = [0u8; 1];
+            let peeked = tokio::select! {
+                r = tokio::time::timeout(inst.limits.header_read_timeout, stream.peek(&mut first)) => r,
+                _ = stop.changed() => return,
+            };
+            if !matches!(peeked, Ok(Ok(n)) if n > 0) {
+                return;
+            }
             let result = match acceptor {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), svc);
