@@ -28,6 +28,9 @@ pub mod metrics;
 pub mod routes;
 pub mod tls;
 
+#[cfg(test)]
+mod tests;
+
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
