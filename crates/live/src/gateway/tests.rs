@@ -441,7 +441,7 @@ async fn tls_with_a_self_signed_certificate_serves_http1_and_h2_and_cleartext_se
                 .connect("localhost".try_into().unwrap(), tcp)
                 .await
                 .unwrap();
-            let req = Request::get(format!("https://localhost/public"))
+            let req = Request::get("https://localhost/public")
                 .body(Empty::<Bytes>::new())
                 .unwrap();
             let status = if alpn == b"h2" {
