@@ -9,6 +9,7 @@ mod explore;
 mod gateway;
 mod init;
 mod junit;
+mod live;
 mod output;
 mod progress;
 mod sweep;
@@ -117,6 +118,10 @@ enum Command {
     /// Run the live gateway in front of an upstream, enforcing a policy file
     /// (hot-reloaded on change); JSON logs on stderr; stops on Ctrl-C.
     Gateway(gateway::GatewayArgs),
+    /// Start a scenario's edge on loopback (token service, a fixed fleet of
+    /// gateways, balancer, backend), serve until its duration or Ctrl-C,
+    /// and write the same report as a simulated run, marked live.
+    Live(live::LiveArgs),
     /// Write a commented starter scenario and policy (never overwrites).
     Init {
         /// Directory to write `scenario.toml` and `policy.toml` into.
@@ -146,7 +151,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    let serves = matches!(cli.command, Some(Command::Gateway(_)));
+    let serves = matches!(cli.command, Some(Command::Gateway(_) | Command::Live(_)));
     init_logging(cli.verbose, cli.quiet, serves);
     if serves {
         GRACEFUL.store(true, Ordering::SeqCst);
@@ -225,6 +230,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Init { dir }) => init::init(&dir, &common),
         Some(Command::Gateway(args)) => gateway::main(&args),
+        Some(Command::Live(args)) => live::main(&args, &common),
     };
     ExitCode::from(code)
 }

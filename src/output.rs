@@ -232,6 +232,52 @@ pub fn run_to_dir(
     Ok(out)
 }
 
+/// Writes `metrics.json` and `index.html` of a live run: marked live, and
+/// with no scheduled events on its axes, as the live driver runs none.
+pub fn write_live_files(
+    s: &Scenario,
+    out: &Outcome,
+    dir: &Path,
+    command: &str,
+    w: &Writer,
+) -> Result<(), OutputError> {
+    w.write(
+        &dir.join("metrics.json"),
+        out.output.metrics.to_json().as_bytes(),
+    )?;
+    let mut parts = ReportParts::new(s, out);
+    parts.live = true;
+    parts.notes.clear();
+    let html = rampart_report::render_run(&parts.report(s, out, command));
+    w.write(&dir.join("index.html"), html.as_bytes())
+}
+
+/// A file written whole or not at all: `f` writes a temporary file that
+/// is renamed over `path` once `f` succeeds, and removed otherwise (or on
+/// Ctrl-C).
+pub fn write_atomically<T>(
+    w: &Writer,
+    path: &Path,
+    f: impl FnOnce(File) -> std::io::Result<T>,
+) -> Result<T, OutputError> {
+    w.check(path)?;
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let tmp = tmp_path(path);
+    let file = File::create(&tmp).map_err(io(&tmp))?;
+    match f(file) {
+        Ok(v) => {
+            commit(&tmp, path).map_err(io(path))?;
+            Ok(v)
+        }
+        Err(e) => {
+            discard(&tmp);
+            Err(io(path)(e))
+        }
+    }
+}
+
 /// Writes `metrics.json` and `index.html` of a finished run.
 pub fn write_run_files(
     s: &Scenario,
@@ -301,6 +347,7 @@ pub fn report_assertion(o: &rampart_scenario::AssertionOutcome) -> rampart_repor
 
 /// The pieces a [`RunReport`] borrows, owned.
 pub struct ReportParts {
+    pub live: bool,
     pub notes: Vec<Annotation>,
     pub config: String,
     pub assertions: Vec<rampart_report::AssertionResult>,
@@ -318,6 +365,7 @@ impl ReportParts {
             config = head + &config;
         }
         ReportParts {
+            live: false,
             notes: annotations(&s.world, &out.output),
             config,
             assertions: out.assertions.iter().map(report_assertion).collect(),
@@ -329,6 +377,7 @@ impl ReportParts {
         RunReport {
             scenario: &self.label,
             seed: s.world.run.seed,
+            live: self.live,
             command,
             metrics: &out.output.metrics,
             annotations: &self.notes,

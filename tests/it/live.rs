@@ -307,3 +307,89 @@ fn a_loopback_flood_of_hostile_traffic_leaves_the_gateway_serving_with_flat_memo
     );
     rt.block_on(upstream.shutdown());
 }
+
+#[test]
+fn rampart_live_serves_a_scenario_edge_on_loopback_and_writes_a_report_marked_live() {
+    let dir = scratch("rampart_live");
+    let out_dir = dir.display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args([
+            "live",
+            &fixture_arg("live-policy.toml"),
+            "--duration",
+            "4s",
+            "--accounts-per-class",
+            "2",
+            "--out",
+            &out_dir,
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let balancer = loop {
+        let l = lines.next().expect("a balancer line").expect("utf-8");
+        if let Some(a) = l.trim().strip_prefix("balancer") {
+            break a.trim().trim_start_matches("http://").to_owned();
+        }
+    };
+    let addr: SocketAddr = balancer.parse().expect("an address");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let login = r#"{"username":"clients-0","password":"pw-clients-0"}"#;
+    let req = format!(
+        "POST /login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{login}",
+        login.len()
+    );
+    let codes = rt.block_on(async {
+        let mut codes = vec![exchange(addr, req).await];
+        for _ in 0..3 {
+            codes.push(exchange(addr, get("/public", "")).await);
+            codes.push(exchange(addr, get("/api/search", "")).await);
+        }
+        codes
+    });
+    assert_eq!(
+        codes,
+        [
+            Some(200),
+            Some(200),
+            Some(401),
+            Some(200),
+            Some(401),
+            Some(200),
+            Some(401)
+        ]
+    );
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("it stops by itself");
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+    assert!(status.success(), "{status:?}\n{}\n{err}", rest.join("\n"));
+    // What a fixed fleet cannot do is said, not skipped.
+    assert!(
+        err.contains("1 [[traffic]] class: no load is generated"),
+        "{err}"
+    );
+    let report = dir.join("live-policy-live");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("metrics.json")).unwrap())
+            .unwrap();
+    let legit = &m["totals"]["classes"]["legit"];
+    assert_eq!(legit["offered"], 7, "{legit}");
+    assert_eq!(legit["completed"], 4, "{legit}");
+    assert_eq!(m["totals"]["rejected"]["auth.malformed"], 3);
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.contains("<h1>Rampart live run: live-policy</h1>"));
+    assert!(
+        std::fs::read_to_string(report.join("timeseries.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            >= 2
+    );
+}

@@ -21,6 +21,7 @@
 pub mod backend;
 pub mod balancer;
 pub mod clock;
+pub mod fleet;
 pub mod gateway;
 mod http;
 pub mod token_service;

@@ -11,6 +11,10 @@ pub struct RunReport<'a> {
     pub scenario: &'a str,
     /// The run's seed.
     pub seed: u64,
+    /// The run was live (real servers on loopback, wall-clock time), not
+    /// simulated: the header says so and shows no seed, as a live run does
+    /// not reproduce from one.
+    pub live: bool,
     /// The exact command line that reproduces the run.
     pub command: &'a str,
     /// Totals, phases, plot series and the policy-version heatmap.

@@ -154,6 +154,7 @@ pub(crate) fn report<'a>(
     RunReport {
         scenario,
         seed: 42,
+        live: false,
         command: "rampart run scenarios/x.toml --seed 42",
         metrics: m,
         annotations,

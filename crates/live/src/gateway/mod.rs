@@ -143,6 +143,38 @@ pub struct Instance {
     verifier_epoch: watch::Sender<u64>,
     request_ids: AtomicU64,
     policy_index: AtomicU64,
+    /// Where each answer's [`Record`] goes, if a driver listens.
+    sink: std::sync::OnceLock<tokio::sync::mpsc::Sender<Record>>,
+    /// Records the sink had no room for.
+    pub records_dropped: AtomicU64,
+}
+
+/// One answer, for a driver that records runs (`rampart live`).
+#[derive(Clone, Copy, Debug)]
+pub struct Record {
+    /// The instance that answered.
+    pub instance: u32,
+    /// The request was a login.
+    pub login: bool,
+    /// What became of it.
+    pub outcome: RecordOutcome,
+    /// Its HTTP status.
+    pub status: u16,
+    /// From its headers to its answer's headers.
+    pub latency: StdDuration,
+}
+
+/// What became of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The upstream answered without a server error.
+    Ok,
+    /// A stage refused it.
+    Rejected(Rejected),
+    /// Its body was refused (too large, too slow, broken).
+    Refused,
+    /// The upstream failed (5xx), or did not answer in time (504).
+    Error,
 }
 
 /// What a reload did.
@@ -197,7 +229,15 @@ impl Instance {
             verifier_epoch: watch::channel(0).0,
             request_ids: AtomicU64::new(0),
             policy_index: AtomicU64::new(0),
+            sink: std::sync::OnceLock::new(),
+            records_dropped: AtomicU64::new(0),
         }))
+    }
+
+    /// Sends every later answer's [`Record`] to `tx`; a full channel drops
+    /// the record and counts it. Only the first sink set is kept.
+    pub fn record_into(&self, tx: tokio::sync::mpsc::Sender<Record>) {
+        let _ = self.sink.set(tx);
     }
 
     /// Its cores, locked. Every stage holds the lock for its own call only;
@@ -329,6 +369,23 @@ impl Instance {
             .get_or_create(&labels)
             .observe(own.as_secs_f64());
         metrics::add_seconds(&self.metrics.busy_seconds, own);
+        if let Some(tx) = self.sink.get() {
+            let r = Record {
+                instance: self.id,
+                login: c.is_some_and(|c| c.route.login),
+                outcome: match (i, rejected) {
+                    (_, Some(r)) => RecordOutcome::Rejected(r),
+                    (3, _) => RecordOutcome::Refused,
+                    (2, _) => RecordOutcome::Error,
+                    _ => RecordOutcome::Ok,
+                },
+                status: resp.status().as_u16(),
+                latency: took,
+            };
+            if tx.try_send(r).is_err() {
+                self.records_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         if let Some(c) = c {
             if let Ok(v) = header::HeaderValue::from_str(&c.id) {
                 resp.headers_mut().insert("x-request-id", v);

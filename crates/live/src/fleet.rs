@@ -1,0 +1,332 @@
+//! A scenario's whole edge on loopback: the token service, a fixed fleet of
+//! gateways, the balancer in front and the backend behind, each on an
+//! ephemeral port of 127.0.0.1.
+//!
+//! What it takes from the scenario: the policy; the token service's
+//! signing algorithm, token lifetimes and feed mode (push or poll); the
+//! fleet's initial size, header timeout and balancer; the backend's
+//! concurrency, queue, service-time distribution and overload errors; and
+//! the routes of every traffic class. Accounts are the simulator's
+//! (`CLASS-i`, password `pw-CLASS-i`), the first
+//! [`FleetOptions::accounts_per_class_max`] of each class, registered with
+//! real argon2id. Everything else in the scenario is the business of the
+//! traffic, attack, fault and control drivers, which [`unsupported`] names.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use hyper::Uri;
+use rampart_auth::{KeyMaterial, PasswordConfig, PasswordMode, ServiceConfig};
+use rampart_traffic::Route;
+use rampart_world::{LbAlgorithm, RevocationSync, SigningAlgorithm, WorldConfig};
+
+use crate::backend::{Backend, BackendConfig, ServiceTime};
+use crate::balancer::{Algorithm, Balancer, BalancerConfig};
+use crate::clock::{Clock, WallClock};
+use crate::gateway::feed::FeedMode;
+use crate::gateway::routes::RouteTable;
+use crate::gateway::{GatewayConfig, GatewayHandle, Limits};
+use crate::token_service::{Account, ServerConfig, TokenServer};
+
+/// How the fleet is started beyond what the scenario says.
+#[derive(Clone, Debug)]
+pub struct FleetOptions {
+    /// Accounts registered per traffic class (argon2id each, so startup
+    /// takes about this many hashes per class).
+    pub accounts_per_class_max: u32,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            accounts_per_class_max: 20,
+        }
+    }
+}
+
+/// Why a fleet could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// A server could not bind or start.
+    #[error("{what}: {message}")]
+    Start {
+        /// Which server.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+fn start_err(what: &'static str) -> impl Fn(String) -> FleetError {
+    move |message| FleetError::Start { what, message }
+}
+
+/// The running edge.
+#[derive(Debug)]
+pub struct LiveFleet {
+    /// The token service.
+    pub token_service: TokenServer,
+    /// The backend stub.
+    pub backend: Backend,
+    /// The gateways, by instance id.
+    pub gateways: Vec<GatewayHandle>,
+    /// The balancer in front.
+    pub balancer: Balancer,
+    /// The accounts registered: (subject, password).
+    pub accounts: Vec<(String, String)>,
+    /// The clock every gateway reads.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Every route of every traffic class, the first declaration of a name
+/// first.
+pub fn routes(cfg: &WorldConfig) -> Vec<Route> {
+    let mut out: Vec<Route> = Vec::new();
+    for t in &cfg.traffic {
+        for r in &t.routes {
+            if !out.iter().any(|x| x.name == r.name) {
+                out.push(r.clone());
+            }
+        }
+    }
+    out
+}
+
+/// What a fixed live fleet does not honour in `cfg`, one line each.
+pub fn unsupported(cfg: &WorldConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    let n = |v: usize, what: &str| format!("{v} {what}{}", if v == 1 { "" } else { "s" });
+    if !cfg.traffic.is_empty() {
+        out.push(format!(
+            "{}: no load is generated; send your own requests to the balancer",
+            n(cfg.traffic.len(), "[[traffic]] class")
+        ));
+    }
+    if !cfg.attack.is_empty() {
+        out.push(format!(
+            "{}: no attacker runs",
+            n(cfg.attack.len(), "[[attack]]")
+        ));
+    }
+    if !cfg.fault.is_empty() {
+        out.push(format!(
+            "{}: none is injected",
+            n(cfg.fault.len(), "[[fault]]")
+        ));
+    }
+    out.push(format!(
+        "[scaling]: the fleet stays at its initial {} (no controller acts)",
+        n(cfg.scaling.initial as usize, "instance")
+    ));
+    let c = &cfg.control;
+    if !c.rollouts.is_empty() {
+        out.push(format!(
+            "{}: not rolled out",
+            n(c.rollouts.len(), "[[control.rollouts]] step")
+        ));
+    }
+    if !c.revocations.is_empty() || !c.token_replays.is_empty() || !c.key_leaks.is_empty() {
+        out.push("[control] revocations, token replays and key leaks: not scheduled".into());
+    }
+    if cfg
+        .policy
+        .monitoring
+        .as_ref()
+        .is_some_and(|m| m.detection.central())
+    {
+        out.push("[policy.monitoring] central detection: no log pipeline runs; instances detect locally only".into());
+    }
+    if let RevocationSync::Push { median, .. } = cfg.token_service.revocation_sync {
+        out.push(format!(
+            "[token_service.revocation_sync] push median {median}: the real feed adds no modelled delay"
+        ));
+    }
+    out.push("[fleet.gateway] workers, queue and modelled stage costs: the real gateway runs on this machine's CPUs".into());
+    out
+}
+
+impl LiveFleet {
+    /// Starts everything on loopback.
+    pub async fn start(cfg: &WorldConfig, opts: &FleetOptions) -> Result<LiveFleet, FleetError> {
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        let seed = cfg.run.seed;
+        // The simulator's key derivation: a run's tokens are reproducible
+        // and no real secret is involved.
+        let mut key_rng = rampart_rng::actor_rng(seed, "token_service/keys");
+        let mut secret = [0u8; 32];
+        rand::RngExt::fill(&mut key_rng, &mut secret[..]);
+        let key = match cfg.token_service.algorithm {
+            SigningAlgorithm::EdDsa => KeyMaterial::Ed25519 {
+                kid: "k1".into(),
+                secret,
+            },
+            SigningAlgorithm::Hs256 => KeyMaterial::Hs256 {
+                kid: "k1".into(),
+                secret: secret.to_vec(),
+            },
+        };
+        let service = ServiceConfig {
+            access_ttl: cfg.token_service.access_ttl,
+            refresh_ttl: cfg.token_service.refresh_ttl,
+            issuer: cfg.policy.auth.issuer.clone(),
+            audience: cfg.policy.auth.audience.clone(),
+            verifier_leeway_max: cfg.policy.auth.leeway,
+            password: PasswordConfig {
+                mode: PasswordMode::Argon2,
+                ..PasswordConfig::default()
+            },
+            ..ServiceConfig::default()
+        };
+        let mut accounts = Vec::new();
+        let mut registered = Vec::new();
+        for (index, t) in cfg.traffic.iter().enumerate() {
+            for i in 0..t.accounts.min(opts.accounts_per_class_max) {
+                let subject = format!("{}-{i}", t.name);
+                let password = format!("pw-{}-{i}", t.name);
+                let mut salt = [0u8; 16];
+                salt[..4].copy_from_slice(&i.to_le_bytes());
+                salt[4..6].copy_from_slice(&u16::try_from(index).unwrap_or(u16::MAX).to_le_bytes());
+                registered.push(Account {
+                    subject: subject.clone(),
+                    password: password.clone().into_bytes(),
+                    salt,
+                });
+                accounts.push((subject, password));
+            }
+        }
+        let token_service = TokenServer::start(
+            loopback,
+            service,
+            &key,
+            &registered,
+            ServerConfig::default(),
+        )
+        .await
+        .map_err(|e| start_err("token service")(e.to_string()))?;
+        let routes = routes(cfg);
+        let b = &cfg.fleet.backend;
+        let backend = Backend::start(
+            loopback,
+            BackendConfig {
+                routes: routes
+                    .iter()
+                    .map(|r| crate::backend::Route {
+                        method: method_str(r).into(),
+                        path: r.path.clone(),
+                        cost: r.backend_cost,
+                    })
+                    .collect(),
+                concurrency: b.concurrency as usize,
+                queue_max: b.queue_max as usize,
+                service: match b.service {
+                    rampart_world::ServiceTime::Lognormal { sigma } => {
+                        ServiceTime::Lognormal { sigma }
+                    }
+                    rampart_world::ServiceTime::Exponential => ServiceTime::Exponential,
+                    rampart_world::ServiceTime::Fixed => ServiceTime::Fixed,
+                },
+                overload_error_rate: b.overload_error_rate,
+                seed,
+            },
+        )
+        .await
+        .map_err(|e| start_err("backend")(e.to_string()))?;
+        let clock: Arc<dyn Clock> = Arc::new(WallClock::new());
+        let shared_keys = match &key {
+            KeyMaterial::Hs256 { kid, secret } => vec![(kid.clone(), secret.clone())],
+            _ => Vec::new(),
+        };
+        let table = RouteTable::new(&routes);
+        let feed = match cfg.token_service.revocation_sync {
+            RevocationSync::Push { .. } => FeedMode::Push,
+            RevocationSync::Poll => FeedMode::Poll,
+        };
+        let uri = |a: SocketAddr| -> Uri { format!("http://{a}").parse().expect("a loopback URI") };
+        let mut gateways = Vec::new();
+        for id in 0..cfg.scaling.initial {
+            let g = GatewayHandle::start(
+                GatewayConfig {
+                    instance: id,
+                    listen: loopback,
+                    upstream: uri(backend.addr()),
+                    token_service: Some(uri(token_service.addr())),
+                    feed,
+                    shared_keys: shared_keys.clone(),
+                    routes: table.clone(),
+                    trusted_proxies: vec![loopback.ip()],
+                    tls: None,
+                    limits: Limits {
+                        header_read_timeout: StdDuration::from_nanos(
+                            cfg.fleet.gateway.header_timeout.as_nanos().max(1_000_000),
+                        ),
+                        ..Limits::default()
+                    },
+                },
+                cfg.policy.clone(),
+                clock.clone(),
+            )
+            .await
+            .map_err(|e| start_err("gateway")(e.to_string()))?;
+            gateways.push(g);
+        }
+        let lb = &cfg.fleet.lb;
+        let addrs: Vec<SocketAddr> = gateways.iter().map(GatewayHandle::addr).collect();
+        let balancer = Balancer::start(
+            loopback,
+            BalancerConfig {
+                algorithm: match lb.algorithm {
+                    LbAlgorithm::RoundRobin => Algorithm::RoundRobin,
+                    LbAlgorithm::LeastOutstanding => Algorithm::LeastOutstanding,
+                    LbAlgorithm::PowerOfTwo => Algorithm::PowerOfTwo,
+                },
+                max_in_flight_per_instance: lb.max_in_flight_per_instance,
+                health_check_interval: StdDuration::from_nanos(
+                    lb.health_check_interval.as_nanos().max(1_000_000),
+                ),
+                unhealthy_threshold: lb.unhealthy_threshold,
+                seed,
+            },
+            &addrs,
+        )
+        .await
+        .map_err(|e| start_err("balancer")(e.to_string()))?;
+        // Zero trust: instances take traffic once they attest the policy.
+        if let Some(g) = gateways.first() {
+            balancer.set_policy_hash(Some(g.instance().policy().hash_hex()));
+        }
+        balancer.check_now().await;
+        Ok(LiveFleet {
+            token_service,
+            backend,
+            gateways,
+            balancer,
+            accounts,
+            clock,
+        })
+    }
+
+    /// Stops every server.
+    pub async fn shutdown(self) {
+        self.balancer.shutdown().await;
+        for g in self.gateways {
+            g.shutdown().await;
+        }
+        self.backend.shutdown().await;
+        self.token_service.shutdown().await;
+    }
+}
+
+fn method_str(r: &Route) -> &'static str {
+    use rampart_traffic::Method;
+    match r.method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+        Method::Options => "OPTIONS",
+    }
+}

@@ -1,0 +1,397 @@
+//! `rampart live FILE`: a scenario's edge on loopback, a fixed fleet of
+//! real gateways, recorded into the same report files as a simulated run.
+//!
+//! It starts the token service, the scenario's initial number of gateway
+//! instances, the balancer and the backend on 127.0.0.1, prints their
+//! addresses and some accounts to log in with, and serves until the
+//! scenario's duration (or `--duration`) ends or Ctrl-C. Every answer a
+//! gateway gives is recorded through `rampart-metrics` as the `legit`
+//! class, with the simulator's reason names; the scenario's assertions are
+//! checked against what was recorded. What a fixed fleet cannot honour
+//! (traffic, attackers, faults, scaling, control events) is named before
+//! it starts.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration as StdDuration;
+
+use clap::Args;
+use rampart_live::fleet::{FleetOptions, LiveFleet};
+use rampart_live::gateway::{Record, RecordOutcome};
+use rampart_metrics::{CsvSink, Names, Recorder, RecorderConfig};
+use rampart_time::{Duration, Instant};
+
+use crate::output::{self, Writer};
+use crate::{Common, load, with_variant};
+
+/// `rampart live` flags.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// The scenario file.
+    file: PathBuf,
+    /// Apply the scenario's [variants.NAME] overrides.
+    #[arg(long)]
+    variant: Option<String>,
+    /// Serve for this long instead of the scenario's duration.
+    #[arg(long)]
+    duration: Option<Duration>,
+    /// Accounts registered per traffic class (real argon2id each).
+    #[arg(long, default_value_t = 20)]
+    accounts_per_class: u32,
+}
+
+/// Reasons only a live gateway gives, after the simulator's.
+const LIVE_REASONS: [&str; 1] = ["body_refused"];
+
+/// The recorder's names: one class, the simulator's reasons and the live
+/// ones, the fleet's gauges and counters, the scenario's phases within the
+/// run.
+fn names(s: &rampart_scenario::Scenario, end: Duration) -> Result<Names, String> {
+    let mut n = Names::new();
+    let err = |e: rampart_metrics::NamesError| e.to_string();
+    n.add_class("legit").map_err(err)?;
+    for r in rampart_sim::reason::names()
+        .iter()
+        .map(String::as_str)
+        .chain(LIVE_REASONS)
+    {
+        n.add_reason(r).map_err(err)?;
+    }
+    for c in ["gateway.connections_refused", "live.records_dropped"] {
+        n.add_counter(c).map_err(err)?;
+    }
+    for g in [
+        "instances.in_service",
+        "gateway.in_flight",
+        "gateway.connections",
+        "revocation.version_lag",
+    ] {
+        n.add_gauge(g).map_err(err)?;
+    }
+    let catalog = rampart_sim::metric_catalog(&s.world).map_err(|e| e.to_string())?;
+    for p in catalog.phases {
+        if p.start < end {
+            n.add_phase(
+                &p.name,
+                Instant::ZERO + p.start,
+                Instant::ZERO + p.end.min(end),
+            )
+            .map_err(err)?;
+        }
+    }
+    Ok(n)
+}
+
+/// Runs the live edge; the exit code (1 when an assertion fails).
+pub fn main(a: &LiveArgs, common: &Common) -> u8 {
+    let s = match load(&a.file).and_then(|s| with_variant(s, a.variant.as_deref())) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let end = a.duration.unwrap_or(s.world.run.duration);
+    if end.is_zero() {
+        eprintln!("error: --duration: must be more than 0");
+        return 2;
+    }
+    let gaps = rampart_live::fleet::unsupported(&s.world);
+    if !gaps.is_empty() {
+        eprintln!(
+            "note: a live run (fixed fleet) does not honour, in {}:",
+            s.name
+        );
+        for g in &gaps {
+            eprintln!("  - {g}");
+        }
+    }
+    let names = match names(&s, end) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let mut rec = match Recorder::new(
+        RecorderConfig {
+            interval: s.world.run.metrics_interval,
+            ..RecorderConfig::default()
+        },
+        names,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let opts = FleetOptions {
+        accounts_per_class_max: a.accounts_per_class,
+    };
+    let mut csv = CsvSink::new(Vec::new());
+    let result = rt.block_on(async {
+        let fleet = LiveFleet::start(&s.world, &opts)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Record>(65_536);
+        for g in &fleet.gateways {
+            g.instance().record_into(tx.clone());
+        }
+        drop(tx);
+        print_endpoints(&fleet, end, common.quiet);
+        let ids = Ids::new(rec.names());
+        let interval = s.world.run.metrics_interval;
+        let started = fleet.clock.now();
+        let at = |t: Instant| Instant::ZERO + t.saturating_since(started);
+        let mut boundary = Instant::ZERO + interval;
+        let mut refused_seen = 0u64;
+        let mut dropped_seen = 0u64;
+        let mut records = 0u64;
+        loop {
+            let until = boundary.min(Instant::ZERO + end);
+            let wait = until.saturating_since(at(fleet.clock.now()));
+            tokio::select! {
+                r = rx.recv() => {
+                    let Some(r) = r else { break };
+                    records += 1;
+                    // Stamped on receipt, within the open interval.
+                    let now = at(fleet.clock.now()).min(Instant::from_nanos(until.as_nanos() - 1));
+                    ids.record(&mut rec, now, &r);
+                    continue;
+                }
+                _ = tokio::time::sleep(StdDuration::from_nanos(wait.as_nanos())) => {}
+                _ = tokio::time::sleep(StdDuration::from_millis(200)), if crate::interrupted() => {}
+            }
+            let now = at(fleet.clock.now());
+            if now < until && !crate::interrupted() {
+                continue;
+            }
+            let close = if crate::interrupted() {
+                now.min(until)
+            } else {
+                until
+            };
+            let refused: u64 = fleet
+                .gateways
+                .iter()
+                .map(|g| g.instance().metrics.connections_refused.get())
+                .sum();
+            let dropped: u64 = fleet
+                .gateways
+                .iter()
+                .map(|g| g.instance().records_dropped.load(Ordering::Relaxed))
+                .sum();
+            let at_close = Instant::from_nanos(close.as_nanos().saturating_sub(1));
+            rec.count(at_close, ids.refused, refused - refused_seen);
+            rec.count(at_close, ids.dropped, dropped - dropped_seen);
+            (refused_seen, dropped_seen) = (refused, dropped);
+            let views = fleet.balancer.instances();
+            rec.set_gauge(
+                ids.in_service,
+                views.iter().filter(|v| v.admitted).count() as f64,
+            );
+            let sum = |f: &dyn Fn(&rampart_live::gateway::Instance) -> i64| -> f64 {
+                fleet.gateways.iter().map(|g| f(g.instance()) as f64).sum()
+            };
+            rec.set_gauge(ids.in_flight, sum(&|i| i.metrics.in_flight.get()));
+            rec.set_gauge(ids.connections, sum(&|i| i.metrics.connections.get()));
+            let newest = fleet.token_service.revocation_version();
+            let oldest = fleet
+                .gateways
+                .iter()
+                .map(|g| g.instance().cores().verifier.revocation_version())
+                .min()
+                .unwrap_or(newest);
+            rec.set_gauge(ids.lag, newest.saturating_sub(oldest) as f64);
+            rec.close_interval(close, &mut csv)
+                .map_err(|e| e.to_string())?;
+            if close >= Instant::ZERO + end || crate::interrupted() {
+                let stopped = close;
+                let n = fleet.gateways.len();
+                let version = fleet.gateways.first().map(|g| {
+                    let p = g.instance().policy();
+                    (p.short_hash(), p.bundle.version.clone())
+                });
+                fleet.shutdown().await;
+                return Ok((stopped, n, version, records));
+            }
+            boundary = close + interval;
+        }
+        Err("every gateway stopped recording".to_owned())
+    });
+    let (stopped, n, version, records) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let metrics = match rec.finish(stopped, &mut csv) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let instance_seconds = n as f64 * stopped.as_nanos() as f64 / 1e9;
+    let (hash, label) = version.unwrap_or_default();
+    let mut out = rampart_sim::RunOutput {
+        metrics,
+        trace_hash: 0,
+        n_events: records,
+        instance_seconds,
+        cost: instance_seconds / 3600.0 * s.world.scaling.price_per_instance_hour,
+        scale_events: Vec::new(),
+        scale_events_dropped: 0,
+        timeline: Vec::new(),
+        timeline_dropped: 0,
+        instances_launched: n,
+        policy_hash: hash,
+        policy_versions: vec![label],
+        attacks: Vec::new(),
+        events: None,
+        keys_tracked_peak: 0,
+        revoked_accepted_by_instance: Vec::new(),
+    };
+    rampart_scenario::add_derived_metrics(&mut out);
+    let outcome = rampart_scenario::evaluate(&s, out);
+    let dir = common
+        .out
+        .join(output::safe_dir_name(&format!("{}-live", s.label())));
+    let w = Writer::new(Some(a.file.as_path()));
+    let mut cmd = format!("rampart live {}", a.file.display());
+    if let Some(v) = &s.variant {
+        cmd.push_str(&format!(" --variant {v}"));
+    }
+    if let Some(d) = a.duration {
+        cmd.push_str(&format!(" --duration {d}"));
+    }
+    let csv_bytes = match csv.into_inner() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let written = output::write_atomically(&w, &dir.join("timeseries.csv"), |mut f| {
+        f.write_all(&csv_bytes)?;
+        f.sync_all()
+    })
+    .and_then(|()| output::write_live_files(&s, &outcome, &dir, &cmd, &w));
+    if let Err(e) = written {
+        return crate::output_error(&e);
+    }
+    if !common.quiet {
+        output::print_summary(
+            &s,
+            &outcome,
+            std::time::Duration::from_nanos(stopped.as_nanos()),
+        );
+        println!("report:    {}", dir.join("index.html").display());
+    }
+    u8::from(!outcome.passed())
+}
+
+/// The recorder ids the loop uses.
+struct Ids {
+    legit: rampart_metrics::ClassId,
+    reason: std::collections::BTreeMap<String, rampart_metrics::ReasonId>,
+    refused: rampart_metrics::CounterId,
+    dropped: rampart_metrics::CounterId,
+    in_service: rampart_metrics::GaugeId,
+    in_flight: rampart_metrics::GaugeId,
+    connections: rampart_metrics::GaugeId,
+    lag: rampart_metrics::GaugeId,
+}
+
+impl Ids {
+    fn new(n: &Names) -> Ids {
+        let reason = n
+            .reasons()
+            .iter()
+            .filter_map(|r| Some((r.clone(), n.reason(r)?)))
+            .collect();
+        Ids {
+            legit: n.class("legit").expect("registered"),
+            reason,
+            refused: n
+                .counter("gateway.connections_refused")
+                .expect("registered"),
+            dropped: n.counter("live.records_dropped").expect("registered"),
+            in_service: n.gauge("instances.in_service").expect("registered"),
+            in_flight: n.gauge("gateway.in_flight").expect("registered"),
+            connections: n.gauge("gateway.connections").expect("registered"),
+            lag: n.gauge("revocation.version_lag").expect("registered"),
+        }
+    }
+
+    fn rejected(&self, rec: &mut Recorder, now: Instant, reason: &str) {
+        if let Some(id) = self.reason.get(reason) {
+            rec.rejected(now, self.legit, *id);
+        }
+    }
+
+    /// One answer: offered; then rejected with the stage's reason, or
+    /// admitted and completed (a login the token service refused is
+    /// `login_failed`, an upstream error `backend_error` or `timeout`).
+    fn record(&self, rec: &mut Recorder, now: Instant, r: &Record) {
+        rec.offered(now, self.legit);
+        match r.outcome {
+            RecordOutcome::Rejected(x) => self.rejected(rec, now, &x.reason()),
+            RecordOutcome::Refused => self.rejected(rec, now, "body_refused"),
+            RecordOutcome::Error => {
+                rec.admitted(now, self.legit);
+                let why = if r.status == 504 {
+                    "timeout"
+                } else {
+                    "backend_error"
+                };
+                self.rejected(rec, now, why);
+            }
+            RecordOutcome::Ok => {
+                rec.admitted(now, self.legit);
+                if r.login && (400..500).contains(&r.status) {
+                    self.rejected(rec, now, "login_failed");
+                } else {
+                    rec.completed(
+                        now,
+                        self.legit,
+                        Duration::from_nanos(
+                            u64::try_from(r.latency.as_nanos()).unwrap_or(u64::MAX),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn print_endpoints(f: &LiveFleet, end: Duration, quiet: bool) {
+    if quiet {
+        return;
+    }
+    println!("live edge on loopback, serving for {end} (Ctrl-C stops it and writes the report):");
+    println!("  balancer       http://{}", f.balancer.addr());
+    for g in &f.gateways {
+        println!("  gateway {:<6} http://{}", g.instance().id, g.addr());
+    }
+    println!("  token service  http://{}", f.token_service.addr());
+    println!("  backend        http://{}", f.backend.addr());
+    if let Some((user, pw)) = f.accounts.first() {
+        println!(
+            "  {} accounts, e.g. curl -s -X POST http://{}/login -d '{{\"username\":\"{user}\",\"password\":\"{pw}\"}}'",
+            f.accounts.len(),
+            f.balancer.addr()
+        );
+    }
+    let _ = std::io::stdout().flush();
+}
