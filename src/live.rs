@@ -346,7 +346,7 @@ impl Ids {
     fn record(&self, rec: &mut Recorder, now: Instant, r: &Record) {
         rec.offered(now, self.legit);
         match r.outcome {
-            RecordOutcome::Rejected(x) => self.rejected(rec, now, &x.reason()),
+            RecordOutcome::Rejected(x) => self.rejected(rec, now, x.reason()),
             RecordOutcome::Refused => self.rejected(rec, now, "body_refused"),
             RecordOutcome::Error => {
                 rec.admitted(now, self.legit);

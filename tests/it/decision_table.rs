@@ -375,7 +375,7 @@ fn replay_sim() -> Vec<Answer> {
         let mut headers =
             rampart_gateway::response_headers(&g.cores.limiter, Some(&d.rate), d.rejected);
         let (status, reason) = match d.rejected {
-            Some(r) => (r.status(), r.reason().into_owned()),
+            Some(r) => (r.status(), r.reason().to_owned()),
             None => {
                 if let Some(s) = login_subject.as_deref() {
                     let ok = login_ok(body);
@@ -514,7 +514,7 @@ fn replay_live() -> Vec<Answer> {
         let reason = resp
             .extensions()
             .get::<Rejected>()
-            .map_or_else(|| "ok".to_owned(), |r| r.reason().into_owned());
+            .map_or_else(|| "ok".to_owned(), |r| r.reason().to_owned());
         out.push(Answer {
             status: resp.status().as_u16(),
             headers,

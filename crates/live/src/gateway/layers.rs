@@ -449,8 +449,9 @@ impl Service<GwRequest> for Proxy {
     }
 
     fn call(&mut self, req: GwRequest) -> GwFuture {
-        let c = ctx(&req).clone();
-        let base = match (&self.login_upstream, c.route.login) {
+        let c = ctx(&req);
+        let (client_ip, id, login) = (c.client, c.id.clone(), c.route.login);
+        let base = match (&self.login_upstream, login) {
             (Some(t), true) => t,
             _ => &self.upstream,
         };
@@ -466,10 +467,10 @@ impl Service<GwRequest> for Proxy {
         parts.version = hyper::Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(header::HOST);
-        if let Ok(v) = c.client.to_string().parse() {
+        if let Ok(v) = client_ip.to_string().parse() {
             parts.headers.insert("x-forwarded-for", v);
         }
-        if let Ok(v) = header::HeaderValue::from_str(&c.id) {
+        if let Ok(v) = header::HeaderValue::from_str(&id) {
             parts.headers.insert("x-request-id", v);
         }
         parts.extensions.clear();

@@ -4,8 +4,8 @@
 //! table plus `unmatched`, outcomes, and the shared rejection reasons, so
 //! no client can grow the series count.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,20 +18,20 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// The route's name, or `unmatched`.
-    pub route: String,
+    pub route: Arc<String>,
     /// `ok` (the upstream answered), `rejected` (a stage refused it),
     /// `error` (the upstream failed or timed out), `refused` (its body was
     /// refused: too large, too slow, broken).
     pub outcome: &'static str,
     /// The stage's reason on a rejection, else the outcome.
-    pub reason: String,
+    pub reason: &'static str,
 }
 
 /// Labels of the latency histogram.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     /// The route's name, or `unmatched`.
-    pub route: String,
+    pub route: Arc<String>,
 }
 
 /// Labels of the policy info gauge.

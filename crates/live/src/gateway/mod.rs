@@ -346,18 +346,19 @@ impl Instance {
             ("ok", 0)
         };
         self.metrics.totals[i].fetch_add(1, Ordering::Relaxed);
-        let route = c.map_or(routes::UNMATCHED, |c| c.route.name.as_str());
-        let reason = rejected.map_or_else(|| outcome.into(), Rejected::reason);
+        let label = c.map_or_else(|| self.routes.unmatched_label(), |c| c.route.label.clone());
+        let route = label.as_str();
+        let reason = rejected.map_or(outcome, Rejected::reason);
         self.metrics
             .requests
             .get_or_create(&RequestLabels {
-                route: route.to_owned(),
+                route: label.clone(),
                 outcome,
-                reason: reason.to_string(),
+                reason,
             })
             .inc();
         let labels = RouteLabels {
-            route: route.to_owned(),
+            route: label.clone(),
         };
         self.metrics
             .latency
@@ -389,6 +390,9 @@ impl Instance {
         if let Some(c) = c {
             if let Ok(v) = header::HeaderValue::from_str(&c.id) {
                 resp.headers_mut().insert("x-request-id", v);
+            }
+            if !tracing::enabled!(target: "rampart::access", tracing::Level::INFO) {
+                return;
             }
             let p = self.policy();
             tracing::info!(

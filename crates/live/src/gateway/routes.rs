@@ -20,6 +20,8 @@ pub const UNMATCHED: &str = "unmatched";
 pub struct RouteInfo {
     /// Its name, as rate-limit rules and metrics name it.
     pub name: String,
+    /// The name again, shared by the metrics' label sets.
+    pub label: Arc<String>,
     /// Its method.
     pub method: &'static str,
     /// Its path template, split into segments; `None` matches any one.
@@ -70,6 +72,7 @@ impl RouteTable {
             }
             out.push(Arc::new(RouteInfo {
                 name: r.name.clone(),
+                label: Arc::new(r.name.clone()),
                 method: method_str(r.method),
                 segments: split(&r.path)
                     .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_owned()))
@@ -82,6 +85,7 @@ impl RouteTable {
             routes: out,
             unmatched: Arc::new(RouteInfo {
                 name: UNMATCHED.to_owned(),
+                label: Arc::new(UNMATCHED.to_owned()),
                 method: "",
                 segments: Vec::new(),
                 auth: true,
@@ -105,6 +109,11 @@ impl RouteTable {
                 }
             })
             .unwrap_or(&self.unmatched)
+    }
+
+    /// The `unmatched` route's metrics label.
+    pub fn unmatched_label(&self) -> Arc<String> {
+        self.unmatched.label.clone()
     }
 
     /// Every route's name, and `unmatched`: the route label's values.
