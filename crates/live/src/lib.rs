@@ -4,12 +4,14 @@
 //! The simulator drives `rampart-auth`, `rampart-ratelimit`, `rampart-waf`
 //! and `rampart-autoscale` on virtual time; this crate drives them on tokio
 //! and hyper with the wall clock. The clock enters here and only here
-//! ([`clock::now`]); the cores never learn which driver calls them.
+//! ([`clock`]); the cores never learn which driver calls them.
 //!
 //! What exists:
 //!
 //! | piece | module | endpoints |
 //! |---|---|---|
+//! | gateway | [`gateway`] | the stages of `rampart-gateway` as tower layers, then a pooled proxy; `/healthz`, `/attest`, `/metrics` |
+//! | a scenario's edge on loopback | [`fleet`] | token service, gateways, balancer, backend |
 //! | L7 balancer | [`balancer`] | round robin, least outstanding, power of two choices; health checks; zero-trust admission by attested policy hash |
 //! | backend stub | [`backend`] | the scenario's routes, with its service times, concurrency, queue and overload errors |
 //! | token service | [`token_service`] | `POST /login`, `POST /token/refresh`, `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662), `GET /.well-known/jwks.json`, `GET /revocations?since=N` (poll), `GET /revocations/stream?since=N` (server-sent events) |
