@@ -241,14 +241,23 @@ pub fn write_live_files(
     command: &str,
     w: &Writer,
 ) -> Result<(), OutputError> {
-    w.write(
-        &dir.join("metrics.json"),
-        out.output.metrics.to_json().as_bytes(),
-    )?;
     let mut parts = ReportParts::new(s, out);
     parts.live = true;
     parts.notes.clear();
     let html = rampart_report::render_run(&parts.report(s, out, command));
+    write_metrics_and_page(out, dir, &html, w)
+}
+
+fn write_metrics_and_page(
+    out: &Outcome,
+    dir: &Path,
+    html: &str,
+    w: &Writer,
+) -> Result<(), OutputError> {
+    w.write(
+        &dir.join("metrics.json"),
+        out.output.metrics.to_json().as_bytes(),
+    )?;
     w.write(&dir.join("index.html"), html.as_bytes())
 }
 
@@ -286,11 +295,7 @@ pub fn write_run_files(
     command: &str,
     w: &Writer,
 ) -> Result<(), OutputError> {
-    w.write(
-        &dir.join("metrics.json"),
-        out.output.metrics.to_json().as_bytes(),
-    )?;
-    w.write(&dir.join("index.html"), render(s, out, command).as_bytes())
+    write_metrics_and_page(out, dir, &render(s, out, command), w)
 }
 
 /// Events worth a line on every time axis: what the scenario schedules

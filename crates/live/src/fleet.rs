@@ -213,7 +213,7 @@ impl LiveFleet {
                 routes: routes
                     .iter()
                     .map(|r| crate::backend::Route {
-                        method: method_str(r).into(),
+                        method: r.method.as_str().into(),
                         path: r.path.clone(),
                         cost: r.backend_cost,
                     })
@@ -315,18 +315,5 @@ impl LiveFleet {
         }
         self.backend.shutdown().await;
         self.token_service.shutdown().await;
-    }
-}
-
-fn method_str(r: &Route) -> &'static str {
-    use rampart_traffic::Method;
-    match r.method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        Method::Options => "OPTIONS",
     }
 }

@@ -124,15 +124,7 @@ impl Templates {
 }
 
 pub(crate) fn method_str(m: Method) -> &'static str {
-    match m {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        Method::Options => "OPTIONS",
-    }
+    m.as_str()
 }
 
 fn make(rng: &mut ActorRng, method: &str, path: &str, size: u64, k: usize) -> Template {

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use rampart_traffic::{Method, Route};
+use rampart_traffic::Route;
 
 /// The name `unmatched` requests carry in limits, metrics and logs.
 pub const UNMATCHED: &str = "unmatched";
@@ -45,18 +45,6 @@ impl Default for RouteTable {
     }
 }
 
-fn method_str(m: Method) -> &'static str {
-    match m {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        Method::Options => "OPTIONS",
-    }
-}
-
 fn split(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
 }
@@ -73,7 +61,7 @@ impl RouteTable {
             out.push(Arc::new(RouteInfo {
                 name: r.name.clone(),
                 label: Arc::new(r.name.clone()),
-                method: method_str(r.method),
+                method: r.method.as_str(),
                 segments: split(&r.path)
                     .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_owned()))
                     .collect(),
