@@ -322,6 +322,8 @@ fn rampart_live_serves_a_scenario_edge_on_loopback_and_writes_a_report_marked_li
             "2",
             "--out",
             &out_dir,
+            // Access lines too: they must not carry secrets either.
+            "-v",
         ])
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
@@ -351,6 +353,8 @@ fn rampart_live_serves_a_scenario_edge_on_loopback_and_writes_a_report_marked_li
             codes.push(exchange(addr, get("/public", "")).await);
             codes.push(exchange(addr, get("/api/search", "")).await);
         }
+        let secret = "authorization: Bearer SECRET-TOKEN-never-logged\r\n";
+        codes.push(exchange(addr, get("/api/search?q=SECRET-QUERY", secret)).await);
         codes
     });
     assert_eq!(
@@ -362,7 +366,8 @@ fn rampart_live_serves_a_scenario_edge_on_loopback_and_writes_a_report_marked_li
             Some(200),
             Some(401),
             Some(200),
-            Some(401)
+            Some(401),
+            Some(401),
         ]
     );
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
@@ -375,14 +380,23 @@ fn rampart_live_serves_a_scenario_edge_on_loopback_and_writes_a_report_marked_li
         err.contains("1 [[traffic]] class: no load is generated"),
         "{err}"
     );
+    // One JSON access line per answer, and no password, token or query.
+    assert_eq!(
+        err.matches("\"target\":\"rampart::access\"").count(),
+        8,
+        "{err}"
+    );
+    for secret in ["pw-clients-0", "SECRET-TOKEN", "SECRET-QUERY"] {
+        assert!(!err.contains(secret), "{secret} logged:\n{err}");
+    }
     let report = dir.join("live-policy-live");
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report.join("metrics.json")).unwrap())
             .unwrap();
     let legit = &m["totals"]["classes"]["legit"];
-    assert_eq!(legit["offered"], 7, "{legit}");
+    assert_eq!(legit["offered"], 8, "{legit}");
     assert_eq!(legit["completed"], 4, "{legit}");
-    assert_eq!(m["totals"]["rejected"]["auth.malformed"], 3);
+    assert_eq!(m["totals"]["rejected"]["auth.malformed"], 4);
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.contains("<h1>Rampart live run: live-policy</h1>"));
     assert!(
