@@ -11,9 +11,9 @@
 //!
 //! Criterion measures the time of a batch of requests over 32 keep-alive
 //! connections (throughput) and over one connection (serial latency).
-//! Then, outside criterion, an open-loop client (on its own thread) paced
-//! at half the bare proxy's measured maximum sends to each for five
-//! seconds, latency
+//! Then, outside criterion, an open-loop client (a thread per connection,
+//! paced by the OS timer) at half the bare proxy's measured maximum sends
+//! to each for five seconds, latency
 //! counted from each request's intended send time (no coordinated
 //! omission), and prints p50 and p99. When `wrk` is on the PATH it loads
 //! both too, as an anchor client beside the project's own.
@@ -225,37 +225,40 @@ async fn batch(addr: SocketAddr, auth: &str, conns: usize, n: u64) -> Duration {
     t.elapsed()
 }
 
-/// Open loop at `rate` per second for `secs`, over `conns` connections;
-/// latencies from each request's intended send time, in microseconds.
-async fn paced(
-    addr: SocketAddr,
-    auth: &str,
-    rate: f64,
-    secs: f64,
-    conns: usize,
-) -> hdrhistogram::Histogram<u64> {
+/// Open loop at `rate` per second for `secs`, over `conns` connections,
+/// each on its own OS thread that sleeps with the OS's timer (tens of
+/// microseconds, where tokio's has a millisecond) until each request's
+/// intended send time; latencies count from that time, in microseconds.
+fn paced(addr: SocketAddr, auth: &str, rate: f64, secs: f64, conns: usize) -> hdrhistogram::Histogram<u64> {
     let per_conn_gap = Duration::from_secs_f64(conns as f64 / rate);
     let n = (rate * secs / conns as f64) as u64;
-    let start = Instant::now() + Duration::from_millis(50);
-    let mut tasks = Vec::new();
-    for c in 0..conns {
-        let mut tx = connect(addr).await;
-        let auth = auth.to_owned();
-        let offset = per_conn_gap.mul_f64(c as f64 / conns as f64);
-        tasks.push(tokio::spawn(async move {
-            let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
-            for i in 0..n {
-                let intended = start + offset + per_conn_gap.mul_f64(i as f64);
-                tokio::time::sleep_until(intended.into()).await;
-                send(&mut tx, &auth).await;
-                h.record(intended.elapsed().as_micros() as u64).unwrap();
-            }
-            h
-        }));
-    }
+    let start = Instant::now() + Duration::from_millis(200);
+    let threads: Vec<_> = (0..conns)
+        .map(|c| {
+            let auth = auth.to_owned();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let mut tx = rt.block_on(connect(addr));
+                let offset = per_conn_gap.mul_f64(c as f64 / conns as f64);
+                let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+                for i in 0..n {
+                    let intended = start + offset + per_conn_gap.mul_f64(i as f64);
+                    if let Some(wait) = intended.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    rt.block_on(send(&mut tx, &auth));
+                    h.record(intended.elapsed().as_micros() as u64).unwrap();
+                }
+                h
+            })
+        })
+        .collect();
     let mut all = hdrhistogram::Histogram::<u64>::new(3).unwrap();
-    for t in tasks {
-        all.add(t.await.unwrap()).unwrap();
+    for t in threads {
+        all.add(t.join().unwrap()).unwrap();
     }
     all
 }
@@ -323,15 +326,9 @@ fn main() {
         "closed loop, 32 connections: bare {bare_max:.0} req/s, gateway {gw_max:.0} req/s, ratio {:.2}x (target >= 0.70x)",
         gw_max / bare_max
     );
-    // The paced client runs on its own thread, so its timers are not
-    // queued behind the servers' tasks.
-    let crt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let rate = bare_max / 2.0;
-    let hb = crt.block_on(paced(bare, &auth, rate, 5.0, 32));
-    let hg = crt.block_on(paced(gw_addr, &auth, rate, 5.0, 32));
+    let hb = paced(bare, &auth, rate, 5.0, 32);
+    let hg = paced(gw_addr, &auth, rate, 5.0, 32);
     println!(
         "open loop at {rate:.0} req/s (half the bare maximum), latency from intended send: \
          bare p50 {} us p99 {} us; gateway p50 {} us p99 {} us; added p99 {} us (target <= 250 us)",
