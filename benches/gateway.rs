@@ -144,6 +144,7 @@ async fn gateway(up: SocketAddr) -> GatewayHandle {
             routes: RouteTable::new(&spec.routes),
             trusted_proxies: Vec::new(),
             tls: None,
+            admin_listen: None,
             limits: Limits::default(),
         },
         policy,
@@ -229,7 +230,13 @@ async fn batch(addr: SocketAddr, auth: &str, conns: usize, n: u64) -> Duration {
 /// each on its own OS thread that sleeps with the OS's timer (tens of
 /// microseconds, where tokio's has a millisecond) until each request's
 /// intended send time; latencies count from that time, in microseconds.
-fn paced(addr: SocketAddr, auth: &str, rate: f64, secs: f64, conns: usize) -> hdrhistogram::Histogram<u64> {
+fn paced(
+    addr: SocketAddr,
+    auth: &str,
+    rate: f64,
+    secs: f64,
+    conns: usize,
+) -> hdrhistogram::Histogram<u64> {
     let per_conn_gap = Duration::from_secs_f64(conns as f64 / rate);
     let n = (rate * secs / conns as f64) as u64;
     let start = Instant::now() + Duration::from_millis(200);

@@ -60,6 +60,10 @@ pub struct GatewayArgs {
     /// Peers whose X-Forwarded-For names the client (your balancer).
     #[arg(long, value_delimiter = ',')]
     trust_forwarded_for: Vec<IpAddr>,
+    /// Serve /healthz, /attest and /metrics here only (plain HTTP), and
+    /// proxy those paths on --listen like any other.
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
     /// Its id in a fleet (metrics label, log field).
     #[arg(long, default_value_t = 0)]
     instance: u32,
@@ -174,6 +178,7 @@ fn config(a: &GatewayArgs) -> Result<(GatewayConfig, rampart_scenario::PolicyFil
         routes: RouteTable::new(&policy.routes),
         trusted_proxies: a.trust_forwarded_for.clone(),
         tls,
+        admin_listen: a.admin_listen,
         limits: Limits {
             connections_max: a.connections_max,
             header_read_timeout: std_duration(a.header_timeout),
@@ -217,11 +222,14 @@ pub fn main(a: &GatewayArgs) -> u8 {
         };
         let p = g.instance().policy();
         println!(
-            "listening on {}://{} (policy {} {})",
+            "listening on {}://{} (policy {} {}){}",
             if tls { "https" } else { "http" },
             g.addr(),
             p.bundle.version,
-            p.short_hash()
+            p.short_hash(),
+            g.admin_addr()
+                .map(|a| format!("; admin on http://{a}"))
+                .unwrap_or_default()
         );
         let _ = std::io::Write::flush(&mut std::io::stdout());
         watch_policy(&g, &a.policy, std_duration(a.reload_interval)).await;

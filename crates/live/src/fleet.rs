@@ -257,6 +257,7 @@ impl LiveFleet {
                     routes: table.clone(),
                     trusted_proxies: vec![loopback.ip()],
                     tls: None,
+                    admin_listen: None,
                     limits: Limits {
                         header_read_timeout: StdDuration::from_nanos(
                             cfg.fleet.gateway.header_timeout.as_nanos().max(1_000_000),

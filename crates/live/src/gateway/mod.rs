@@ -11,7 +11,9 @@
 //!
 //! `GET /healthz`, `GET /attest` (`{"policy_hash", "version"}` for the
 //! balancer's zero-trust admission) and `GET /metrics` (OpenMetrics) are
-//! answered by the gateway itself and never proxied.
+//! answered by the gateway itself and never proxied: on the main listener,
+//! or only on [`GatewayConfig::admin_listen`] when one is set (as Envoy's
+//! admin port keeps them off the public one).
 //!
 //! **Policy reloads** ([`GatewayHandle::reload`]) compile the new bundle
 //! and rebuild the cores whose configuration changed, as the simulator's
@@ -116,6 +118,10 @@ pub struct GatewayConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// TLS, if terminated here.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// A listener of their own for `/healthz`, `/attest` and `/metrics`
+    /// (plain HTTP/1.1); then the main listener proxies those paths like
+    /// any other. `None`: the main listener answers them.
+    pub admin_listen: Option<SocketAddr>,
     /// Bounds.
     pub limits: Limits,
 }
@@ -147,6 +153,14 @@ pub struct Instance {
     sink: std::sync::OnceLock<tokio::sync::mpsc::Sender<Record>>,
     /// Records the sink had no room for.
     pub records_dropped: AtomicU64,
+    keys_on_account: std::sync::atomic::AtomicBool,
+}
+
+fn keys_on_account(bundle: &PolicyBundle) -> bool {
+    bundle
+        .ratelimit
+        .iter()
+        .any(|r| r.key.contains(&rampart_ratelimit::KeyPart::Account))
 }
 
 /// One answer, for a driver that records runs (`rampart live`).
@@ -202,6 +216,7 @@ impl Instance {
         limits: Limits,
     ) -> Result<Arc<Instance>, BundleError> {
         let compiled = CompiledPolicy::compile(0, policy)?;
+        let by_account = keys_on_account(&compiled.bundle);
         let mut cores = Cores::new(id, &compiled.bundle)?;
         for (kid, secret) in &shared_keys {
             if let Err(e) = cores.verifier.add_shared_key(kid, secret) {
@@ -231,7 +246,13 @@ impl Instance {
             policy_index: AtomicU64::new(0),
             sink: std::sync::OnceLock::new(),
             records_dropped: AtomicU64::new(0),
+            keys_on_account: std::sync::atomic::AtomicBool::new(by_account),
         }))
+    }
+
+    /// Whether a rate-limit rule of the policy in force keys on the account.
+    pub fn keys_on_account(&self) -> bool {
+        self.keys_on_account.load(Ordering::Relaxed)
     }
 
     /// Sends every later answer's [`Record`] to `tx`; a full channel drops
@@ -301,6 +322,8 @@ impl Instance {
                 hash: out.hash.clone(),
             })
             .set(1);
+        self.keys_on_account
+            .store(keys_on_account(&compiled.bundle), Ordering::Relaxed);
         *self
             .policy
             .write()
@@ -444,6 +467,7 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct GatewayHandle {
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     inst: Arc<Instance>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -486,13 +510,39 @@ impl GatewayHandle {
             login_upstream: cfg.token_service.clone(),
             timeout: cfg.limits.upstream_timeout,
         };
+        let admin_listener = match cfg.admin_listen {
+            None => None,
+            Some(a) => Some(
+                TcpListener::bind(a)
+                    .await
+                    .map_err(|source| StartError::Bind { addr: a, source })?,
+            ),
+        };
+        let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
         let mut tasks = vec![tokio::spawn(serve(
             listener,
             inst.clone(),
             proxy,
             cfg.tls.clone(),
+            admin_listener.is_none(),
             stopped.clone(),
         ))];
+        if let Some(l) = admin_listener {
+            let admin_inst = inst.clone();
+            tasks.push(tokio::spawn(crate::http::accept_loop(
+                l,
+                stopped.clone(),
+                cfg.limits.header_read_timeout,
+                || Some(()),
+                move |_, req| {
+                    let inst = admin_inst.clone();
+                    async move {
+                        admin(&inst, &req)
+                            .unwrap_or_else(|| full(StatusCode::NOT_FOUND, "not found\n"))
+                    }
+                },
+            )));
+        }
         if let Some(ts) = cfg.token_service.clone() {
             tasks.push(tokio::spawn(feed::run(
                 inst.clone(),
@@ -512,6 +562,7 @@ impl GatewayHandle {
         );
         Ok(GatewayHandle {
             addr,
+            admin_addr,
             inst,
             stop,
             tasks,
@@ -521,6 +572,11 @@ impl GatewayHandle {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where its own endpoints listen, when not on [`addr`](Self::addr).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// Its state.
@@ -556,6 +612,7 @@ async fn serve(
     inst: Arc<Instance>,
     proxy: Proxy,
     tls: Option<Arc<rustls::ServerConfig>>,
+    admin_here: bool,
     mut stop: watch::Receiver<bool>,
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
@@ -593,6 +650,7 @@ async fn serve(
                     peer: peer.ip(),
                     inner: layers::stages(&inst, proxy),
                 },
+                admin_here,
             };
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
@@ -658,10 +716,50 @@ async fn serve(
     }
 }
 
-/// A connection's service: the gateway's own endpoints, else the stages.
+/// A connection's service: the gateway's own endpoints (unless they have
+/// a listener of their own), else the stages.
 #[derive(Clone)]
 struct ConnService {
     observe: Observe<layers::Stages<Proxy>>,
+    admin_here: bool,
+}
+
+/// The gateway's own endpoints: `GET /healthz`, `/attest`, `/metrics`.
+fn admin(inst: &Instance, req: &Request<Incoming>) -> Option<GwResponse> {
+    if req.method() != Method::GET {
+        return None;
+    }
+    let typed = |body: String, ct: &'static str| {
+        let mut r = full(StatusCode::OK, body);
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ct));
+        r
+    };
+    match req.uri().path() {
+        "/healthz" => Some(full(StatusCode::OK, "ok\n")),
+        "/attest" => {
+            let p = inst.policy();
+            let body = serde_json::json!({
+                "policy_hash": p.hash_hex(),
+                "version": p.bundle.version,
+                "instance": inst.id,
+            });
+            Some(typed(body.to_string(), "application/json"))
+        }
+        "/metrics" => {
+            {
+                let cores = inst.cores();
+                inst.metrics
+                    .token_cache_entries
+                    .set(i64::try_from(cores.verifier.cache_len()).unwrap_or(i64::MAX));
+            }
+            Some(typed(
+                inst.metrics.encode(),
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ))
+        }
+        _ => None,
+    }
 }
 
 impl Service<Request<Incoming>> for ConnService {
@@ -677,45 +775,10 @@ impl Service<Request<Incoming>> for ConnService {
     }
 
     fn call(&mut self, req: Request<Incoming>) -> layers::GwFuture {
-        if req.method() == Method::GET {
-            let inst = &self.observe.inst;
-            let own = match req.uri().path() {
-                "/healthz" => Some(full(StatusCode::OK, "ok\n")),
-                "/attest" => {
-                    let p = inst.policy();
-                    let body = serde_json::json!({
-                        "policy_hash": p.hash_hex(),
-                        "version": p.bundle.version,
-                        "instance": inst.id,
-                    });
-                    let mut r = full(StatusCode::OK, body.to_string());
-                    r.headers_mut().insert(
-                        header::CONTENT_TYPE,
-                        header::HeaderValue::from_static("application/json"),
-                    );
-                    Some(r)
-                }
-                "/metrics" => {
-                    {
-                        let cores = inst.cores();
-                        inst.metrics
-                            .token_cache_entries
-                            .set(i64::try_from(cores.verifier.cache_len()).unwrap_or(i64::MAX));
-                    }
-                    let mut r = full(StatusCode::OK, inst.metrics.encode());
-                    r.headers_mut().insert(
-                        header::CONTENT_TYPE,
-                        header::HeaderValue::from_static(
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        ),
-                    );
-                    Some(r)
-                }
-                _ => None,
-            };
-            if let Some(r) = own {
-                return Box::pin(std::future::ready(Ok(r)));
-            }
+        if self.admin_here
+            && let Some(r) = admin(&self.observe.inst, &req)
+        {
+            return Box::pin(std::future::ready(Ok(r)));
         }
         self.observe.call(req)
     }

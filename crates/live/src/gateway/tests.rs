@@ -112,6 +112,7 @@ async fn gateway(
             routes: routes(),
             trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
             tls: None,
+            admin_listen: None,
             limits: Limits::default(),
         },
         bundle,
@@ -402,6 +403,51 @@ async fn a_reload_changes_decisions_a_bad_policy_is_refused_and_the_balancer_ref
 }
 
 #[tokio::test]
+async fn with_an_admin_listener_the_main_one_proxies_metrics_paths_like_any_other() {
+    tokio::time::timeout(BOUND, async {
+        let be = backend().await;
+        let g = GatewayHandle::start(
+            GatewayConfig {
+                instance: 0,
+                listen: loopback(),
+                upstream: uri(be.addr()),
+                token_service: None,
+                feed: FeedMode::Push,
+                shared_keys: Vec::new(),
+                routes: routes(),
+                trusted_proxies: Vec::new(),
+                tls: None,
+                admin_listen: Some(loopback()),
+                limits: Limits::default(),
+            },
+            policy("version = \"admin-1\"\n"),
+            Arc::new(WallClock::new()),
+        )
+        .await
+        .unwrap();
+        let admin = g.admin_addr().expect("an admin listener");
+        let c = client();
+        // On the public listener /metrics is an undeclared route: it needs
+        // a token like any other, and reveals nothing.
+        let (st, _, body) = call(&c, g.addr(), "GET", "/metrics", None, "").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert!(!body.contains("rampart_gateway"), "{body}");
+        let (st, h, body) = call(&c, admin, "GET", "/metrics", None, "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(h["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+        assert!(body.contains("rampart_gateway_requests_total{instance=\"0\",route=\"unmatched\",outcome=\"rejected\",reason=\"auth.malformed\"} 1"), "{body}");
+        let (st, _, attest) = call(&c, admin, "GET", "/attest", None, "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(attest.contains("\"version\":\"admin-1\""), "{attest}");
+        assert_eq!(call(&c, admin, "GET", "/public", None, "").await.0, StatusCode::NOT_FOUND);
+        g.shutdown().await;
+        be.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
 async fn tls_with_a_self_signed_certificate_serves_http1_and_h2_and_cleartext_serves_h2_too() {
     tokio::time::timeout(BOUND, async {
         let be = backend().await;
@@ -417,6 +463,7 @@ async fn tls_with_a_self_signed_certificate_serves_http1_and_h2_and_cleartext_se
                 routes: routes(),
                 trusted_proxies: Vec::new(),
                 tls: Some(tls),
+                admin_listen: None,
                 limits: Limits::default(),
             },
             policy("version = \"tls-1\"\n"),
