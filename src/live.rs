@@ -286,7 +286,9 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         f.write_all(&csv_bytes)?;
         f.sync_all()
     })
-    .and_then(|()| output::write_live_files(&s, &outcome, &dir, &cmd, &w));
+    .and_then(|()| {
+        output::write_live_files(&s, &outcome, &dir, &cmd, "on loopback, wall-clock time", &w)
+    });
     if let Err(e) = written {
         return crate::output_error(&e);
     }

@@ -10,6 +10,7 @@ mod gateway;
 mod init;
 mod junit;
 mod live;
+mod load;
 mod output;
 mod progress;
 mod sweep;
@@ -122,6 +123,10 @@ enum Command {
     /// gateways, balancer, backend), serve until its duration or Ctrl-C,
     /// and write the same report as a simulated run, marked live.
     Live(live::LiveArgs),
+    /// Send a scenario's traffic to a running system (loopback unless
+    /// --allow-remote), open model, latency from each request's intended
+    /// send time; writes the client-side report.
+    Load(load::LoadArgs),
     /// Write a commented starter scenario and policy (never overwrites).
     Init {
         /// Directory to write `scenario.toml` and `policy.toml` into.
@@ -151,7 +156,10 @@ fn main() -> ExitCode {
             };
         }
     };
-    let serves = matches!(cli.command, Some(Command::Gateway(_) | Command::Live(_)));
+    let serves = matches!(
+        cli.command,
+        Some(Command::Gateway(_) | Command::Live(_) | Command::Load(_))
+    );
     init_logging(cli.verbose, cli.quiet, serves);
     if serves {
         GRACEFUL.store(true, Ordering::SeqCst);
@@ -231,6 +239,7 @@ fn main() -> ExitCode {
         Some(Command::Init { dir }) => init::init(&dir, &common),
         Some(Command::Gateway(args)) => gateway::main(&args),
         Some(Command::Live(args)) => live::main(&args, &common),
+        Some(Command::Load(args)) => load::main(&args, &common),
     };
     ExitCode::from(code)
 }

@@ -239,10 +239,11 @@ pub fn write_live_files(
     out: &Outcome,
     dir: &Path,
     command: &str,
+    live: &str,
     w: &Writer,
 ) -> Result<(), OutputError> {
     let mut parts = ReportParts::new(s, out);
-    parts.live = true;
+    parts.live = Some(live.to_owned());
     parts.notes.clear();
     let html = rampart_report::render_run(&parts.report(s, out, command));
     write_metrics_and_page(out, dir, &html, w)
@@ -352,7 +353,7 @@ pub fn report_assertion(o: &rampart_scenario::AssertionOutcome) -> rampart_repor
 
 /// The pieces a [`RunReport`] borrows, owned.
 pub struct ReportParts {
-    pub live: bool,
+    pub live: Option<String>,
     pub notes: Vec<Annotation>,
     pub config: String,
     pub assertions: Vec<rampart_report::AssertionResult>,
@@ -370,7 +371,7 @@ impl ReportParts {
             config = head + &config;
         }
         ReportParts {
-            live: false,
+            live: None,
             notes: annotations(&s.world, &out.output),
             config,
             assertions: out.assertions.iter().map(report_assertion).collect(),
@@ -382,7 +383,7 @@ impl ReportParts {
         RunReport {
             scenario: &self.label,
             seed: s.world.run.seed,
-            live: self.live,
+            live: self.live.as_deref(),
             command,
             metrics: &out.output.metrics,
             annotations: &self.notes,

@@ -407,3 +407,27 @@ fn rampart_live_serves_a_scenario_edge_on_loopback_and_writes_a_report_marked_li
             >= 2
     );
 }
+
+#[test]
+fn rampart_load_refuses_a_target_off_loopback_and_bad_bounds_before_sending_anything() {
+    let out = rampart(&[
+        "load",
+        &fixture_arg("live-policy.toml"),
+        "--target",
+        "http://192.0.2.10:8080",
+        "--rate-scale",
+        "2",
+        "--in-flight-max",
+        "0",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    for want in [
+        "--target http://192.0.2.10:8080: not on loopback; pass --allow-remote",
+        "--rate-scale 2: must be in (0, 1]",
+        "--in-flight-max: must be at least 1",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in\n{err}");
+    }
+    assert!(out.stdout.is_empty(), "nothing planned or sent");
+}

@@ -26,6 +26,7 @@ pub mod clock;
 pub mod fleet;
 pub mod gateway;
 mod http;
+pub mod load;
 pub mod token_service;
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ fn main() {
     let r = RunReport {
         scenario: "one hour",
         seed: 1,
-        live: false,
+        live: None,
         command: "rampart run hour.toml --seed 1",
         metrics: &m,
         annotations: &events,

@@ -54,7 +54,7 @@
 //! let report = RunReport {
 //!     scenario: "<b>flash sale</b>",
 //!     seed: 7,
-//!     live: false,
+//!     live: None,
 //!     command: "rampart run scenarios/flash-sale.toml --seed 7",
 //!     metrics: &metrics,
 //!     annotations: &events,

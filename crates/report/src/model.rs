@@ -11,10 +11,11 @@ pub struct RunReport<'a> {
     pub scenario: &'a str,
     /// The run's seed.
     pub seed: u64,
-    /// The run was live (real servers on loopback, wall-clock time), not
-    /// simulated: the header says so and shows no seed, as a live run does
-    /// not reproduce from one.
-    pub live: bool,
+    /// Set when the run was live (real servers, wall-clock time), not
+    /// simulated: what it ran against, such as `on loopback, wall-clock
+    /// time`. The header says **live** with it and shows no seed, as a live
+    /// run does not reproduce from one.
+    pub live: Option<&'a str>,
     /// The exact command line that reproduces the run.
     pub command: &'a str,
     /// Totals, phases, plot series and the policy-version heatmap.

@@ -22,18 +22,18 @@ const EVENTS_TABLE_MAX: usize = 500;
 /// Renders one run as a self-contained HTML page. See the crate docs.
 pub fn render_run(r: &RunReport<'_>) -> String {
     let m = r.metrics;
-    let kind = if r.live { "live run" } else { "run" };
+    let kind = if r.live.is_some() { "live run" } else { "run" };
     let mut s = head(&format!("Rampart {kind}: {}", r.scenario));
     let _ = writeln!(s, "<h1>Rampart {kind}: {}</h1>", html(r.scenario));
-    let driver = if r.live {
+    let driver = match r.live {
         // Styled inline: the shared stylesheet, and so every simulated
         // report's bytes, stay as they are.
-        "<strong class=\"live\" style=\"color:#fff;background:#b45309;padding:0 .4em;\
-         border-radius:3px;text-transform:uppercase;font-size:.8rem\">live</strong> \
-         on loopback, wall-clock time"
-            .to_owned()
-    } else {
-        format!("seed <code>{}</code>", r.seed)
+        Some(what) => format!(
+            "<strong class=\"live\" style=\"color:#fff;background:#b45309;padding:0 .4em;\
+             border-radius:3px;text-transform:uppercase;font-size:.8rem\">live</strong> {}",
+            html(what)
+        ),
+        None => format!("seed <code>{}</code>", r.seed),
     };
     let _ = writeln!(
         s,

@@ -154,7 +154,7 @@ pub(crate) fn report<'a>(
     RunReport {
         scenario,
         seed: 42,
-        live: false,
+        live: None,
         command: "rampart run scenarios/x.toml --seed 42",
         metrics: m,
         annotations,

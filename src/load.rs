@@ -1,0 +1,316 @@
+//! `rampart load FILE --target URL`: the scenario's traffic against a
+//! running system, from the client's side, without coordinated omission.
+//!
+//! Safe by default: a target off loopback is refused without
+//! `--allow-remote`; the run is bounded by its duration and by
+//! `--requests-max`; the plan is printed before anything is sent. The
+//! report is the run report, marked live with the target, built from what
+//! the client saw: answers by status and by the gateway's reason, timeouts,
+//! failed connections, and arrivals dropped at the in-flight cap.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration as StdDuration;
+
+use clap::Args;
+use rampart_live::load::{LoadConfig, LoadPlan, Sent, Shot};
+use rampart_metrics::{CsvSink, Names, Recorder, RecorderConfig};
+use rampart_time::{Duration, Instant};
+
+use crate::output::{self, Writer};
+use crate::{Common, load, with_variant};
+
+/// `rampart load` flags.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The scenario file: its `[[traffic]]` is what is sent.
+    file: PathBuf,
+    /// The system under load, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    target: String,
+    /// Apply the scenario's [variants.NAME] overrides.
+    #[arg(long)]
+    variant: Option<String>,
+    /// Send for this long instead of the scenario's duration.
+    #[arg(long)]
+    duration: Option<Duration>,
+    /// Keep this fraction of every class's arrivals, in (0, 1].
+    #[arg(long, default_value_t = 1.0)]
+    rate_scale: f64,
+    /// Requests in flight at once; arrivals past it are dropped and counted.
+    #[arg(long, default_value_t = 1024)]
+    in_flight_max: usize,
+    /// Requests sent at most; the run ends early past it.
+    #[arg(long, default_value_t = 1_000_000)]
+    requests_max: u64,
+    /// The target's login path, when it is not the scenario's login route.
+    #[arg(long)]
+    login_path: Option<String>,
+    /// Allow a target that is not on loopback.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Distinct client addresses on a loopback target (127.1.0.0/16).
+    #[arg(long, default_value_t = 256)]
+    source_addresses: u16,
+}
+
+/// Reasons only a client sees, after the simulator's.
+const CLIENT_REASONS: [&str; 4] = ["dropped", "connection_failed", "http_4xx", "http_5xx"];
+
+/// Runs the load; the exit code.
+pub fn main(a: &LoadArgs, common: &Common) -> u8 {
+    let s = match load(&a.file).and_then(|s| with_variant(s, a.variant.as_deref())) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut errors = Vec::new();
+    let target = match a.target.parse::<hyper::Uri>() {
+        Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() => Some(u),
+        Ok(_) => {
+            errors.push(format!(
+                "--target {}: expected http://HOST:PORT (TLS targets are not driven yet)",
+                a.target
+            ));
+            None
+        }
+        Err(e) => {
+            errors.push(format!("--target {}: {e}", a.target));
+            None
+        }
+    };
+    if let Some(t) = &target
+        && !a.allow_remote
+        && !rampart_live::load::is_loopback(t)
+    {
+        errors.push(format!(
+            "--target {}: not on loopback; pass --allow-remote to load a system you are allowed to load",
+            a.target
+        ));
+    }
+    if !(a.rate_scale > 0.0 && a.rate_scale <= 1.0) {
+        errors.push(format!("--rate-scale {}: must be in (0, 1]", a.rate_scale));
+    }
+    if a.in_flight_max == 0 {
+        errors.push("--in-flight-max: must be at least 1".into());
+    }
+    let end = a.duration.unwrap_or(s.world.run.duration);
+    if end.is_zero() {
+        errors.push("--duration: must be more than 0".into());
+    }
+    let (Some(target), true) = (target, errors.is_empty()) else {
+        for e in errors {
+            eprintln!("error: {e}");
+        }
+        return 2;
+    };
+    let plan = LoadPlan::new(&s.world.traffic);
+    let expected = plan.expected(end, a.rate_scale);
+    if !common.quiet {
+        println!(
+            "load: {} for {end} against {target}: about {:.0} requests from {} (in flight at most {}, at most {} requests)",
+            s.name,
+            expected,
+            plan.class_names().join(", "),
+            a.in_flight_max,
+            a.requests_max
+        );
+        for k in &plan.skipped {
+            println!("  not driven: {k}");
+        }
+        if !s.world.attack.is_empty() {
+            println!(
+                "  not driven: {} [[attack]] entries (attackers on sockets are not built yet)",
+                s.world.attack.len()
+            );
+        }
+        let _ = std::io::stdout().flush();
+    }
+    let mut names = Names::new();
+    let legit = names.add_class("legit").expect("a fresh name");
+    if let Ok(catalog) = rampart_sim::metric_catalog(&s.world) {
+        for p in catalog.phases.iter().filter(|p| p.start < end) {
+            let _ = names.add_phase(
+                &p.name,
+                Instant::ZERO + p.start,
+                Instant::ZERO + p.end.min(end),
+            );
+        }
+    }
+    for r in rampart_sim::reason::names()
+        .iter()
+        .map(String::as_str)
+        .chain(CLIENT_REASONS)
+    {
+        if names.reason(r).is_none() {
+            names.add_reason(r).expect("a fresh name");
+        }
+    }
+    let mut rec = match Recorder::new(
+        RecorderConfig {
+            interval: s.world.run.metrics_interval,
+            ..RecorderConfig::default()
+        },
+        names,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let cfg = LoadConfig {
+        target: target.clone(),
+        login_path: a.login_path.clone(),
+        in_flight_max: a.in_flight_max,
+        duration: end,
+        rate_scale: a.rate_scale,
+        requests_max: a.requests_max,
+        seed: s.world.run.seed,
+        source_addresses: if rampart_live::load::is_loopback(&target) {
+            a.source_addresses
+        } else {
+            0
+        },
+    };
+    let mut csv = CsvSink::new(Vec::new());
+    let interval = s.world.run.metrics_interval;
+    let result: Result<(Instant, u64), String> = rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Shot>(65_536);
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let started = std::time::Instant::now();
+        let driver = tokio::spawn(rampart_live::load::run(plan, cfg, tx, stop));
+        let mut boundary = Instant::ZERO + interval;
+        let elapsed =
+            || Instant::from_nanos(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        let mut shots = 0u64;
+        loop {
+            let wait = boundary.saturating_since(elapsed());
+            tokio::select! {
+                shot = rx.recv() => {
+                    let Some(shot) = shot else { break };
+                    shots += 1;
+                    let now = elapsed().min(Instant::from_nanos(boundary.as_nanos() - 1));
+                    record(&mut rec, legit, now, &shot);
+                    continue;
+                }
+                _ = tokio::time::sleep(StdDuration::from_nanos(wait.as_nanos())) => {}
+                _ = tokio::time::sleep(StdDuration::from_millis(200)), if crate::interrupted() => {
+                    let _ = stop_tx.send(true);
+                }
+            }
+            if elapsed() >= boundary {
+                rec.close_interval(boundary, &mut csv)
+                    .map_err(|e| e.to_string())?;
+                boundary += interval;
+            }
+        }
+        let _ = driver.await;
+        Ok((elapsed().max(Instant::ZERO + end.min(interval)), shots))
+    });
+    let (stopped, shots) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let metrics = match rec.finish(stopped, &mut csv) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let mut out = rampart_sim::RunOutput {
+        metrics,
+        trace_hash: 0,
+        n_events: shots,
+        instance_seconds: 0.0,
+        cost: 0.0,
+        scale_events: Vec::new(),
+        scale_events_dropped: 0,
+        timeline: Vec::new(),
+        timeline_dropped: 0,
+        instances_launched: 0,
+        policy_hash: "n/a".into(),
+        policy_versions: vec!["(the target's own)".into()],
+        attacks: Vec::new(),
+        events: None,
+        keys_tracked_peak: 0,
+        revoked_accepted_by_instance: Vec::new(),
+    };
+    rampart_scenario::add_derived_metrics(&mut out);
+    let outcome = rampart_scenario::evaluate(&s, out);
+    let dir = common
+        .out
+        .join(output::safe_dir_name(&format!("{}-load", s.label())));
+    let w = Writer::new(Some(a.file.as_path()));
+    let cmd = format!(
+        "rampart load {} --target {} --duration {end} --rate-scale {}",
+        a.file.display(),
+        a.target,
+        a.rate_scale
+    );
+    let csv_bytes = match csv.into_inner() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let what = format!("load against {target}, from the client's side");
+    let written = output::write_atomically(&w, &dir.join("timeseries.csv"), |mut f| {
+        f.write_all(&csv_bytes)?;
+        f.sync_all()
+    })
+    .and_then(|()| output::write_live_files(&s, &outcome, &dir, &cmd, &what, &w));
+    if let Err(e) = written {
+        return crate::output_error(&e);
+    }
+    if !common.quiet {
+        output::print_summary(&s, &outcome, StdDuration::from_nanos(stopped.as_nanos()));
+        println!("report:    {}", dir.join("index.html").display());
+    }
+    u8::from(!outcome.passed())
+}
+
+/// One shot: offered at receipt; then completed (2xx, latency from its
+/// intended send time), or rejected with the gateway's reason when it gave
+/// a known one, else by status, timeout, failure or drop.
+fn record(rec: &mut Recorder, legit: rampart_metrics::ClassId, now: Instant, shot: &Shot) {
+    rec.offered(now, legit);
+    let reason = |rec: &Recorder, name: &str| rec.names().reason(name);
+    let why: Option<String> = match &shot.sent {
+        Sent::Answered { status, .. } if (200..300).contains(status) => None,
+        Sent::Answered { status, reason: r } => Some(
+            r.clone()
+                .filter(|r| reason(rec, r).is_some())
+                .unwrap_or_else(|| match *status {
+                    400..=499 if shot.login => "login_failed".into(),
+                    429 => "rate_limited".into(),
+                    400..=499 => "http_4xx".into(),
+                    _ => "http_5xx".into(),
+                }),
+        ),
+        Sent::TimedOut => Some("timeout".into()),
+        Sent::Failed => Some("connection_failed".into()),
+        Sent::Dropped => Some("dropped".into()),
+    };
+    match why.and_then(|w| reason(rec, &w)) {
+        None => {
+            rec.admitted(now, legit);
+            rec.completed(now, legit, shot.latency);
+        }
+        Some(id) => rec.rejected(now, legit, id),
+    }
+}
