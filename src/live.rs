@@ -19,6 +19,7 @@ use std::time::Duration as StdDuration;
 use clap::Args;
 use rampart_live::fleet::{FleetOptions, LiveFleet};
 use rampart_live::gateway::{Record, RecordOutcome};
+use rampart_live::load::{LoadConfig, LoadPlan, Sent, Shot};
 use rampart_metrics::{CsvSink, Names, Recorder, RecorderConfig};
 use rampart_time::{Duration, Instant};
 
@@ -36,13 +37,21 @@ pub struct LiveArgs {
     /// Serve for this long instead of the scenario's duration.
     #[arg(long)]
     duration: Option<Duration>,
-    /// Accounts registered per traffic class (real argon2id each).
+    /// Accounts registered per traffic class (real argon2id each); the
+    /// generated traffic logs in as these.
     #[arg(long, default_value_t = 20)]
     accounts_per_class: u32,
+    /// Keep this fraction of every class's arrivals, in (0, 1], to fit the
+    /// scenario to this machine.
+    #[arg(long, default_value_t = 1.0)]
+    rate_scale: f64,
+    /// Generate no traffic: serve only what is sent from outside.
+    #[arg(long)]
+    no_traffic: bool,
 }
 
-/// Reasons only a live gateway gives, after the simulator's.
-const LIVE_REASONS: [&str; 1] = ["body_refused"];
+/// Reasons only a live run gives, after the simulator's.
+const LIVE_REASONS: [&str; 2] = ["body_refused", "dropped"];
 
 /// The recorder's names: one class, the simulator's reasons and the live
 /// ones, the fleet's gauges and counters, the scenario's phases within the
@@ -94,7 +103,24 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         eprintln!("error: --duration: must be more than 0");
         return 2;
     }
-    let gaps = rampart_live::fleet::unsupported(&s.world);
+    if !(a.rate_scale > 0.0 && a.rate_scale <= 1.0) {
+        eprintln!("error: --rate-scale {}: must be in (0, 1]", a.rate_scale);
+        return 2;
+    }
+    let plan = (!a.no_traffic).then(|| LoadPlan::new(&s.world.traffic));
+    let mut gaps = rampart_live::fleet::unsupported(&s.world);
+    if let Some(p) = &plan {
+        // The generator drives the open classes; say which it does not.
+        gaps.retain(|g| !g.contains("[[traffic]]"));
+        gaps.extend(p.skipped.iter().map(|k| format!("[[traffic]] {k}")));
+        gaps.push("[[traffic]] retries and refresh tokens: not driven yet (a refused token logs in again)".into());
+        if a.rate_scale < 1.0 {
+            gaps.push(format!(
+                "[[traffic]] rates scaled by {} to fit this machine",
+                a.rate_scale
+            ));
+        }
+    }
     if !gaps.is_empty() {
         eprintln!(
             "note: a live run (fixed fleet) does not honour, in {}:",
@@ -148,6 +174,27 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         }
         drop(tx);
         print_endpoints(&fleet, end, common.quiet);
+        // The scenario's traffic, from many loopback addresses, through
+        // the balancer; only the arrivals it drops at its in-flight cap
+        // are recorded here (the rest are recorded by the gateways).
+        let (shot_tx, mut shots) = tokio::sync::mpsc::channel::<Shot>(65_536);
+        let (load_stop_tx, load_stop) = tokio::sync::watch::channel(false);
+        let load = plan.map(|plan| {
+            let cfg = LoadConfig {
+                target: format!("http://{}", fleet.balancer.addr())
+                    .parse()
+                    .expect("a loopback URI"),
+                login_path: None,
+                in_flight_max: 1024,
+                duration: end,
+                rate_scale: a.rate_scale,
+                requests_max: u64::MAX,
+                seed: s.world.run.seed,
+                source_addresses: 256,
+                accounts_max: Some(opts.accounts_per_class_max),
+            };
+            tokio::spawn(rampart_live::load::run(plan, cfg, shot_tx, load_stop))
+        });
         let ids = Ids::new(rec.names());
         let interval = s.world.run.metrics_interval;
         let started = fleet.clock.now();
@@ -166,6 +213,14 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                     // Stamped on receipt, within the open interval.
                     let now = at(fleet.clock.now()).min(Instant::from_nanos(until.as_nanos() - 1));
                     ids.record(&mut rec, now, &r);
+                    continue;
+                }
+                Some(shot) = shots.recv() => {
+                    if shot.sent == Sent::Dropped {
+                        let now = at(fleet.clock.now()).min(Instant::from_nanos(until.as_nanos() - 1));
+                        rec.offered(now, ids.legit);
+                        ids.rejected(&mut rec, now, "dropped");
+                    }
                     continue;
                 }
                 _ = tokio::time::sleep(StdDuration::from_nanos(wait.as_nanos())) => {}
@@ -216,6 +271,10 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 .map_err(|e| e.to_string())?;
             if close >= Instant::ZERO + end || crate::interrupted() {
                 let stopped = close;
+                let _ = load_stop_tx.send(true);
+                if let Some(l) = load {
+                    let _ = l.await;
+                }
                 let n = fleet.gateways.len();
                 let version = fleet.gateways.first().map(|g| {
                     let p = g.instance().policy();

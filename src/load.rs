@@ -181,6 +181,7 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
         } else {
             0
         },
+        accounts_max: None,
     };
     let mut csv = CsvSink::new(Vec::new());
     let interval = s.world.run.metrics_interval;

@@ -322,6 +322,8 @@ fn rampart_live_serves_a_scenario_edge_on_loopback_and_writes_a_report_marked_li
             "2",
             "--out",
             &out_dir,
+            // Only the requests below, so the counts are exact.
+            "--no-traffic",
             // Access lines too: they must not carry secrets either.
             "-v",
         ])
@@ -430,4 +432,31 @@ fn rampart_load_refuses_a_target_off_loopback_and_bad_bounds_before_sending_anyt
         assert!(err.contains(want), "missing {want:?} in\n{err}");
     }
     assert!(out.stdout.is_empty(), "nothing planned or sent");
+}
+
+#[test]
+fn rampart_live_drives_the_scenarios_traffic_through_its_fleet_and_records_it() {
+    let dir = scratch("rampart_live_traffic");
+    let out = rampart(&[
+        "live",
+        &fixture_arg("live-policy.toml"),
+        "--duration",
+        "3s",
+        "--accounts-per-class",
+        "2",
+        "--out",
+        &dir.display().to_string(),
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("live-policy-live/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let legit = &m["totals"]["classes"]["legit"];
+    // 10/s for 3 s, through the balancer, logged in as the registered
+    // accounts: every request served.
+    let offered = legit["offered"].as_u64().unwrap();
+    assert!((20..=40).contains(&offered), "{legit}");
+    assert_eq!(legit["completed"], legit["offered"], "{legit}");
 }

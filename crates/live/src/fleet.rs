@@ -99,6 +99,7 @@ pub fn unsupported(cfg: &WorldConfig) -> Vec<String> {
     let mut out = Vec::new();
     let n = |v: usize, what: &str| format!("{v} {what}{}", if v == 1 { "" } else { "s" });
     if !cfg.traffic.is_empty() {
+        // A driver that generates the traffic drops this line.
         out.push(format!(
             "{}: no load is generated; send your own requests to the balancer",
             n(cfg.traffic.len(), "[[traffic]] class")

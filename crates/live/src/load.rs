@@ -155,6 +155,9 @@ pub struct LoadConfig {
     /// loopback target sees many clients (an account keeps its address);
     /// 0: the OS picks, as for a remote target.
     pub source_addresses: u16,
+    /// Accounts per class at most (the target knows only so many); the
+    /// class's own `accounts` otherwise.
+    pub accounts_max: Option<u32>,
 }
 
 struct Shared {
@@ -199,7 +202,7 @@ pub async fn run(
         .classes
         .iter()
         .map(|c| {
-            (0..c.spec.accounts.clamp(1, SESSIONS_PER_CLASS_MAX))
+            (0..accounts(&c.spec, &cfg).min(SESSIONS_PER_CLASS_MAX))
                 .map(|_| Mutex::new(None))
                 .collect()
         })
@@ -233,6 +236,13 @@ pub async fn run(
     shared.scheduled.load(Ordering::SeqCst)
 }
 
+/// The accounts a class's clients log in as: its own, capped.
+fn accounts(spec: &TrafficSpec, cfg: &LoadConfig) -> u32 {
+    spec.accounts
+        .min(cfg.accounts_max.unwrap_or(u32::MAX))
+        .max(1)
+}
+
 fn since(start: StdInstant, d: Duration) -> StdInstant {
     start + StdDuration::from_nanos(d.as_nanos())
 }
@@ -256,7 +266,7 @@ async fn schedule(plan: Arc<LoadPlan>, i: usize, s: Arc<Shared>, mut stop: watch
             continue;
         }
         let route = class.mix.pick(&mut rng);
-        let account = uniform_u64(&mut rng, 0, u64::from(class.spec.accounts.max(1))) as u32;
+        let account = uniform_u64(&mut rng, 0, u64::from(accounts(&class.spec, &s.cfg))) as u32;
         let id = uniform_u64(&mut rng, 1, 1_000_000);
         if s.scheduled.fetch_add(1, Ordering::SeqCst) >= s.cfg.requests_max {
             s.scheduled.fetch_sub(1, Ordering::SeqCst);
@@ -579,6 +589,7 @@ mod tests {
             requests_max: 10_000,
             seed: 3,
             source_addresses,
+            accounts_max: None,
         };
         let n = run(plan("200/s"), cfg, tx, stop).await;
         let mut shots = Vec::new();
