@@ -201,15 +201,9 @@ pub fn main(a: &GatewayArgs) -> u8 {
             return 2;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::liverun::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let tls = cfg.tls.is_some();
     rt.block_on(async {

@@ -20,11 +20,10 @@ use clap::Args;
 use rampart_live::fleet::{FleetOptions, LiveFleet};
 use rampart_live::gateway::{Record, RecordOutcome};
 use rampart_live::load::{LoadConfig, LoadPlan, Sent, Shot};
-use rampart_metrics::{CsvSink, Names, Recorder, RecorderConfig};
+use rampart_metrics::{CsvSink, Names, Recorder};
 use rampart_time::{Duration, Instant};
 
-use crate::output::{self, Writer};
-use crate::{Common, load, with_variant};
+use crate::{Common, liverun, load, with_variant};
 
 /// `rampart live` flags.
 #[derive(Debug, Args)]
@@ -137,28 +136,13 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             return 1;
         }
     };
-    let mut rec = match Recorder::new(
-        RecorderConfig {
-            interval: s.world.run.metrics_interval,
-            ..RecorderConfig::default()
-        },
-        names,
-    ) {
+    let mut rec = match liverun::recorder(&s, names) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match liverun::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let opts = FleetOptions {
         accounts_per_class_max: a.accounts_per_class,
@@ -294,72 +278,33 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             return 1;
         }
     };
-    let metrics = match rec.finish(stopped, &mut csv) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
-    let instance_seconds = n as f64 * stopped.as_nanos() as f64 / 1e9;
     let (hash, label) = version.unwrap_or_default();
-    let mut out = rampart_sim::RunOutput {
-        metrics,
-        trace_hash: 0,
-        n_events: records,
-        instance_seconds,
-        cost: instance_seconds / 3600.0 * s.world.scaling.price_per_instance_hour,
-        scale_events: Vec::new(),
-        scale_events_dropped: 0,
-        timeline: Vec::new(),
-        timeline_dropped: 0,
-        instances_launched: n,
-        policy_hash: hash,
-        policy_versions: vec![label],
-        attacks: Vec::new(),
-        events: None,
-        keys_tracked_peak: 0,
-        revoked_accepted_by_instance: Vec::new(),
-    };
-    rampart_scenario::add_derived_metrics(&mut out);
-    let outcome = rampart_scenario::evaluate(&s, out);
-    let dir = common
-        .out
-        .join(output::safe_dir_name(&format!("{}-live", s.label())));
-    let w = Writer::new(Some(a.file.as_path()));
-    let mut cmd = format!("rampart live {}", a.file.display());
+    let mut command = format!("rampart live {}", a.file.display());
     if let Some(v) = &s.variant {
-        cmd.push_str(&format!(" --variant {v}"));
+        command.push_str(&format!(" --variant {v}"));
     }
     if let Some(d) = a.duration {
-        cmd.push_str(&format!(" --duration {d}"));
+        command.push_str(&format!(" --duration {d}"));
     }
-    let csv_bytes = match csv.into_inner() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
-    let written = output::write_atomically(&w, &dir.join("timeseries.csv"), |mut f| {
-        f.write_all(&csv_bytes)?;
-        f.sync_all()
-    })
-    .and_then(|()| {
-        output::write_live_files(&s, &outcome, &dir, &cmd, "on loopback, wall-clock time", &w)
-    });
-    if let Err(e) = written {
-        return crate::output_error(&e);
+    if a.rate_scale < 1.0 {
+        command.push_str(&format!(" --rate-scale {}", a.rate_scale));
     }
-    if !common.quiet {
-        output::print_summary(
-            &s,
-            &outcome,
-            std::time::Duration::from_nanos(stopped.as_nanos()),
-        );
-        println!("report:    {}", dir.join("index.html").display());
-    }
-    u8::from(!outcome.passed())
+    liverun::finish(
+        &s,
+        &a.file,
+        rec,
+        csv,
+        liverun::Ended {
+            stopped,
+            n_events: records,
+            instances: n,
+            policy: (hash, label),
+            what: "on loopback, wall-clock time".into(),
+            suffix: "live",
+            command,
+        },
+        common,
+    )
 }
 
 /// The recorder ids the loop uses.

@@ -14,11 +14,10 @@ use std::time::Duration as StdDuration;
 
 use clap::Args;
 use rampart_live::load::{LoadConfig, LoadPlan, Sent, Shot};
-use rampart_metrics::{CsvSink, Names, Recorder, RecorderConfig};
+use rampart_metrics::{CsvSink, Names, Recorder};
 use rampart_time::{Duration, Instant};
 
-use crate::output::{self, Writer};
-use crate::{Common, load, with_variant};
+use crate::{Common, liverun, load, with_variant};
 
 /// `rampart load` flags.
 #[derive(Debug, Args)]
@@ -145,28 +144,13 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
             names.add_reason(r).expect("a fresh name");
         }
     }
-    let mut rec = match Recorder::new(
-        RecorderConfig {
-            interval: s.world.run.metrics_interval,
-            ..RecorderConfig::default()
-        },
-        names,
-    ) {
+    let mut rec = match liverun::recorder(&s, names) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match liverun::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let cfg = LoadConfig {
         target: target.clone(),
@@ -225,64 +209,28 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
             return 1;
         }
     };
-    let metrics = match rec.finish(stopped, &mut csv) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
-    let mut out = rampart_sim::RunOutput {
-        metrics,
-        trace_hash: 0,
-        n_events: shots,
-        instance_seconds: 0.0,
-        cost: 0.0,
-        scale_events: Vec::new(),
-        scale_events_dropped: 0,
-        timeline: Vec::new(),
-        timeline_dropped: 0,
-        instances_launched: 0,
-        policy_hash: "n/a".into(),
-        policy_versions: vec!["(the target's own)".into()],
-        attacks: Vec::new(),
-        events: None,
-        keys_tracked_peak: 0,
-        revoked_accepted_by_instance: Vec::new(),
-    };
-    rampart_scenario::add_derived_metrics(&mut out);
-    let outcome = rampart_scenario::evaluate(&s, out);
-    let dir = common
-        .out
-        .join(output::safe_dir_name(&format!("{}-load", s.label())));
-    let w = Writer::new(Some(a.file.as_path()));
-    let cmd = format!(
+    let command = format!(
         "rampart load {} --target {} --duration {end} --rate-scale {}",
         a.file.display(),
         a.target,
         a.rate_scale
     );
-    let csv_bytes = match csv.into_inner() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
-    let what = format!("load against {target}, from the client's side");
-    let written = output::write_atomically(&w, &dir.join("timeseries.csv"), |mut f| {
-        f.write_all(&csv_bytes)?;
-        f.sync_all()
-    })
-    .and_then(|()| output::write_live_files(&s, &outcome, &dir, &cmd, &what, &w));
-    if let Err(e) = written {
-        return crate::output_error(&e);
-    }
-    if !common.quiet {
-        output::print_summary(&s, &outcome, StdDuration::from_nanos(stopped.as_nanos()));
-        println!("report:    {}", dir.join("index.html").display());
-    }
-    u8::from(!outcome.passed())
+    liverun::finish(
+        &s,
+        &a.file,
+        rec,
+        csv,
+        liverun::Ended {
+            stopped,
+            n_events: shots,
+            instances: 0,
+            policy: ("n/a".into(), "(the target's own)".into()),
+            what: format!("load against {target}, from the client's side"),
+            suffix: "load",
+            command,
+        },
+        common,
+    )
 }
 
 /// One shot: offered at receipt; then completed (2xx, latency from its

@@ -10,6 +10,7 @@ mod gateway;
 mod init;
 mod junit;
 mod live;
+mod liverun;
 mod load;
 mod output;
 mod progress;

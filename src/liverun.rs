@@ -1,0 +1,129 @@
+//! What `rampart live` and `rampart load` share: the recorder and runtime
+//! they start with, and the report they end with, written like a
+//! simulated run's and marked live.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use rampart_metrics::{CsvSink, Names, Recorder, RecorderConfig, RunMetrics};
+use rampart_scenario::Scenario;
+use rampart_time::Instant;
+
+use crate::Common;
+use crate::output::{self, Writer};
+
+/// A recorder at the scenario's metrics interval; exit code 1 if not.
+pub fn recorder(s: &Scenario, names: Names) -> Result<Recorder, u8> {
+    Recorder::new(
+        RecorderConfig {
+            interval: s.world.run.metrics_interval,
+            ..RecorderConfig::default()
+        },
+        names,
+    )
+    .map_err(|e| {
+        eprintln!("error: {e}");
+        1
+    })
+}
+
+/// A multi-threaded tokio runtime; exit code 1 if not.
+pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            1
+        })
+}
+
+/// What a live run adds to its metrics for the report.
+pub struct Ended {
+    /// When recording stopped, from the run's start.
+    pub stopped: Instant,
+    /// Records taken.
+    pub n_events: u64,
+    /// Instances that ran, for the whole run.
+    pub instances: usize,
+    /// The policy's short hash and version label.
+    pub policy: (String, String),
+    /// What the run ran against, for the header.
+    pub what: String,
+    /// The report directory's suffix (`live`, `load`).
+    pub suffix: &'static str,
+    /// The command line that repeats the run.
+    pub command: String,
+}
+
+/// Finishes the recorder and writes `timeseries.csv`, `metrics.json` and
+/// `index.html` under `<out>/<name>-<suffix>/`, checks the scenario's
+/// assertions against what was recorded, prints the summary; the exit
+/// code (1 when an assertion fails).
+pub fn finish(
+    s: &Scenario,
+    file: &Path,
+    rec: Recorder,
+    mut csv: CsvSink<Vec<u8>>,
+    e: Ended,
+    common: &Common,
+) -> u8 {
+    let metrics: RunMetrics = match rec.finish(e.stopped, &mut csv) {
+        Ok(m) => m,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return 1;
+        }
+    };
+    let instance_seconds = e.instances as f64 * e.stopped.as_nanos() as f64 / 1e9;
+    let mut out = rampart_sim::RunOutput {
+        metrics,
+        trace_hash: 0,
+        n_events: e.n_events,
+        instance_seconds,
+        cost: instance_seconds / 3600.0 * s.world.scaling.price_per_instance_hour,
+        scale_events: Vec::new(),
+        scale_events_dropped: 0,
+        timeline: Vec::new(),
+        timeline_dropped: 0,
+        instances_launched: e.instances,
+        policy_hash: e.policy.0,
+        policy_versions: vec![e.policy.1],
+        attacks: Vec::new(),
+        events: None,
+        keys_tracked_peak: 0,
+        revoked_accepted_by_instance: Vec::new(),
+    };
+    rampart_scenario::add_derived_metrics(&mut out);
+    let outcome = rampart_scenario::evaluate(s, out);
+    let dir = common.out.join(output::safe_dir_name(&format!(
+        "{}-{}",
+        s.label(),
+        e.suffix
+    )));
+    let w = Writer::new(Some(file));
+    let csv_bytes = match csv.into_inner() {
+        Ok(b) => b,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return 1;
+        }
+    };
+    let written = output::write_atomically(&w, &dir.join("timeseries.csv"), |mut f| {
+        f.write_all(&csv_bytes)?;
+        f.sync_all()
+    })
+    .and_then(|()| output::write_live_files(s, &outcome, &dir, &e.command, &e.what, &w));
+    if let Err(err) = written {
+        return crate::output_error(&err);
+    }
+    if !common.quiet {
+        output::print_summary(
+            s,
+            &outcome,
+            std::time::Duration::from_nanos(e.stopped.as_nanos()),
+        );
+        println!("report:    {}", dir.join("index.html").display());
+    }
+    u8::from(!outcome.passed())
+}
