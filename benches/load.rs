@@ -19,6 +19,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Response;
 use hyper_util::rt::TokioIo;
+use rampart_live::attack::AttackPlan;
 use rampart_live::load::{LoadConfig, LoadPlan, Sent, Shot};
 use rampart_time::Duration;
 
@@ -79,7 +80,7 @@ fn ours(rt: &tokio::runtime::Runtime, addr: SocketAddr, secs: u64) -> (f64, u64)
             }
             (ok, dropped)
         });
-        rampart_live::load::run(LoadPlan::new(&[spec]), cfg, tx, stop).await;
+        rampart_live::load::run(LoadPlan::new(&[spec]), AttackPlan::default(), cfg, tx, stop).await;
         let (ok, dropped) = counter.await.unwrap();
         (ok as f64 / secs as f64, dropped)
     })

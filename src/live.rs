@@ -3,13 +3,16 @@
 //!
 //! It starts the token service, the scenario's initial number of gateway
 //! instances, the balancer and the backend on 127.0.0.1, prints their
-//! addresses and some accounts to log in with, and serves until the
-//! scenario's duration (or `--duration`) ends or Ctrl-C. Every answer a
-//! gateway gives is recorded through `rampart-metrics` as the `legit`
-//! class, with the simulator's reason names; the scenario's assertions are
-//! checked against what was recorded. What a fixed fleet cannot honour
-//! (traffic, attackers, faults, scaling, control events) is named before
-//! it starts.
+//! addresses and some accounts to log in with, and runs until the
+//! scenario's duration (or `--duration`) ends or Ctrl-C. The load
+//! generator sends the scenario's open traffic and its attackers through
+//! the balancer, and what its clients saw is recorded ([`crate::shots`]):
+//! end to end, per class, latency from each request's intended send time.
+//! With `--no-traffic` nothing is generated, and every answer a gateway
+//! gives to outside requests is recorded as `legit` instead. The
+//! scenario's assertions are checked against what was recorded. What the
+//! live fleet cannot honour (faults, scaling, control events, ...) is
+//! named before it starts.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -17,12 +20,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration as StdDuration;
 
 use clap::Args;
+use rampart_live::attack::AttackPlan;
 use rampart_live::fleet::{FleetOptions, LiveFleet};
 use rampart_live::gateway::{Record, RecordOutcome};
-use rampart_live::load::{LoadConfig, LoadPlan, Sent, Shot};
+use rampart_live::load::{LoadConfig, LoadPlan, Shot};
 use rampart_metrics::{CsvSink, Names, Recorder};
 use rampart_time::{Duration, Instant};
 
+use crate::shots::ShotRecorder;
 use crate::{Common, liverun, load, with_variant};
 
 /// `rampart live` flags.
@@ -49,23 +54,19 @@ pub struct LiveArgs {
     no_traffic: bool,
 }
 
-/// Reasons only a live run gives, after the simulator's.
-const LIVE_REASONS: [&str; 2] = ["body_refused", "dropped"];
-
-/// The recorder's names: one class, the simulator's reasons and the live
-/// ones, the fleet's gauges and counters, the scenario's phases within the
-/// run.
-fn names(s: &rampart_scenario::Scenario, end: Duration) -> Result<Names, String> {
+/// The recorder's names: `legit` and each attacker's class and
+/// counters, the simulator's reasons, the client's and the gateway's own
+/// (`body_refused`), the fleet's gauges and counters, the scenario's phases
+/// within the run.
+fn names(
+    s: &rampart_scenario::Scenario,
+    end: Duration,
+    attackers: &[String],
+) -> Result<Names, String> {
     let mut n = Names::new();
     let err = |e: rampart_metrics::NamesError| e.to_string();
-    n.add_class("legit").map_err(err)?;
-    for r in rampart_sim::reason::names()
-        .iter()
-        .map(String::as_str)
-        .chain(LIVE_REASONS)
-    {
-        n.add_reason(r).map_err(err)?;
-    }
+    crate::shots::register(&mut n, attackers).map_err(err)?;
+    n.add_reason("body_refused").map_err(err)?;
     for c in ["gateway.connections_refused", "live.records_dropped"] {
         n.add_counter(c).map_err(err)?;
     }
@@ -107,11 +108,18 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         return 2;
     }
     let plan = (!a.no_traffic).then(|| LoadPlan::new(&s.world.traffic));
+    let mut attacks = if a.no_traffic {
+        AttackPlan::default()
+    } else {
+        AttackPlan::new(&s.world, Some(a.accounts_per_class))
+    };
     let mut gaps = rampart_live::fleet::unsupported(&s.world);
     if let Some(p) = &plan {
-        // The generator drives the open classes; say which it does not.
-        gaps.retain(|g| !g.contains("[[traffic]]"));
+        // The generator drives the open classes and the attackers; say
+        // which it does not.
+        gaps.retain(|g| !g.contains("[[traffic]]") && !g.contains("[[attack]]"));
         gaps.extend(p.skipped.iter().map(|k| format!("[[traffic]] {k}")));
+        gaps.extend(attacks.skipped.iter().map(|k| format!("[[attack]] {k}")));
         gaps.push("[[traffic]] retries and refresh tokens: not driven yet (a refused token logs in again)".into());
         if a.rate_scale < 1.0 {
             gaps.push(format!(
@@ -129,7 +137,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             eprintln!("  - {g}");
         }
     }
-    let names = match names(&s, end) {
+    let names = match names(&s, end, &attacks.names()) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: {e}");
@@ -146,24 +154,38 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
     };
     let opts = FleetOptions {
         accounts_per_class_max: a.accounts_per_class,
+        extra_accounts: attacks.own_accounts(),
     };
+    let mut shots_rec = ShotRecorder::new(
+        rec.names(),
+        plan.as_ref().map_or(0, |p| p.class_names().len()),
+        &attacks.starts(),
+    );
     let mut csv = CsvSink::new(Vec::new());
-    let result = rt.block_on(async {
+    let result: Result<_, String> = rt.block_on(async {
         let fleet = LiveFleet::start(&s.world, &opts)
             .await
             .map_err(|e| e.to_string())?;
+        let skipped = attacks.skipped.len();
+        fleet.forge(&s.world, &mut attacks).await;
+        for k in &attacks.skipped[skipped..] {
+            eprintln!("note: [[attack]] {k}");
+        }
+        // Without generated traffic the gateways record what they serve;
+        // with it, the clients do (end to end, per class).
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Record>(65_536);
-        for g in &fleet.gateways {
-            g.instance().record_into(tx.clone());
+        if plan.is_none() {
+            for g in &fleet.gateways {
+                g.instance().record_into(tx.clone());
+            }
         }
         drop(tx);
         print_endpoints(&fleet, end, common.quiet);
-        // The scenario's traffic, from many loopback addresses, through
-        // the balancer; only the arrivals it drops at its in-flight cap
-        // are recorded here (the rest are recorded by the gateways).
+        // The scenario's traffic and attackers, from many loopback
+        // addresses, through the balancer.
         let (shot_tx, mut shots) = tokio::sync::mpsc::channel::<Shot>(65_536);
         let (load_stop_tx, load_stop) = tokio::sync::watch::channel(false);
-        let load = plan.map(|plan| {
+        let mut load = plan.map(|plan| {
             let cfg = LoadConfig {
                 target: format!("http://{}", fleet.balancer.addr())
                     .parse()
@@ -177,7 +199,9 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 source_addresses: 256,
                 accounts_max: Some(opts.accounts_per_class_max),
             };
-            tokio::spawn(rampart_live::load::run(plan, cfg, shot_tx, load_stop))
+            tokio::spawn(rampart_live::load::run(
+                plan, attacks, cfg, shot_tx, load_stop,
+            ))
         });
         let ids = Ids::new(rec.names());
         let interval = s.world.run.metrics_interval;
@@ -191,8 +215,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             let until = boundary.min(Instant::ZERO + end);
             let wait = until.saturating_since(at(fleet.clock.now()));
             tokio::select! {
-                r = rx.recv() => {
-                    let Some(r) = r else { break };
+                Some(r) = rx.recv() => {
                     records += 1;
                     // Stamped on receipt, within the open interval.
                     let now = at(fleet.clock.now()).min(Instant::from_nanos(until.as_nanos() - 1));
@@ -200,11 +223,9 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                     continue;
                 }
                 Some(shot) = shots.recv() => {
-                    if shot.sent == Sent::Dropped {
-                        let now = at(fleet.clock.now()).min(Instant::from_nanos(until.as_nanos() - 1));
-                        rec.offered(now, ids.legit);
-                        ids.rejected(&mut rec, now, "dropped");
-                    }
+                    records += 1;
+                    let now = at(fleet.clock.now()).min(Instant::from_nanos(until.as_nanos() - 1));
+                    shots_rec.record(&mut rec, now, &shot);
                     continue;
                 }
                 _ = tokio::time::sleep(StdDuration::from_nanos(wait.as_nanos())) => {}
@@ -219,6 +240,30 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             } else {
                 until
             };
+            let last = close >= Instant::ZERO + end || crate::interrupted();
+            let at_close = Instant::from_nanos(close.as_nanos().saturating_sub(1));
+            if last {
+                // Nothing new is sent; what is in flight finishes (each
+                // within its timeout) and counts in the last interval, as
+                // k6's graceful stop does.
+                let _ = load_stop_tx.send(true);
+                if let Some(l) = load.take() {
+                    let mut l = std::pin::pin!(l);
+                    loop {
+                        tokio::select! {
+                            _ = &mut l => break,
+                            Some(shot) = shots.recv() => {
+                                records += 1;
+                                shots_rec.record(&mut rec, at_close, &shot);
+                            }
+                        }
+                    }
+                    while let Ok(shot) = shots.try_recv() {
+                        records += 1;
+                        shots_rec.record(&mut rec, at_close, &shot);
+                    }
+                }
+            }
             let refused: u64 = fleet
                 .gateways
                 .iter()
@@ -229,7 +274,6 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 .iter()
                 .map(|g| g.instance().records_dropped.load(Ordering::Relaxed))
                 .sum();
-            let at_close = Instant::from_nanos(close.as_nanos().saturating_sub(1));
             rec.count(at_close, ids.refused, refused - refused_seen);
             rec.count(at_close, ids.dropped, dropped - dropped_seen);
             (refused_seen, dropped_seen) = (refused, dropped);
@@ -253,12 +297,8 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             rec.set_gauge(ids.lag, newest.saturating_sub(oldest) as f64);
             rec.close_interval(close, &mut csv)
                 .map_err(|e| e.to_string())?;
-            if close >= Instant::ZERO + end || crate::interrupted() {
+            if last {
                 let stopped = close;
-                let _ = load_stop_tx.send(true);
-                if let Some(l) = load {
-                    let _ = l.await;
-                }
                 let n = fleet.gateways.len();
                 let version = fleet.gateways.first().map(|g| {
                     let p = g.instance().policy();
@@ -269,7 +309,6 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             }
             boundary = close + interval;
         }
-        Err("every gateway stopped recording".to_owned())
     });
     let (stopped, n, version, records) = match result {
         Ok(r) => r,

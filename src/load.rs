@@ -1,20 +1,24 @@
-//! `rampart load FILE --target URL`: the scenario's traffic against a
-//! running system, from the client's side, without coordinated omission.
+//! `rampart load FILE --target URL`: the scenario's traffic and attackers
+//! against a running system, from the client's side, without coordinated
+//! omission.
 //!
 //! Safe by default: a target off loopback is refused without
 //! `--allow-remote`; the run is bounded by its duration and by
 //! `--requests-max`; the plan is printed before anything is sent. The
 //! report is the run report, marked live with the target, built from what
-//! the client saw: answers by status and by the gateway's reason, timeouts,
-//! failed connections, and arrivals dropped at the in-flight cap.
+//! the client saw ([`crate::shots`]): answers by status and by the
+//! gateway's reason, timeouts, failed connections, arrivals dropped at the
+//! in-flight cap, and what each attacker achieved. Forged tokens are made
+//! with a key of Rampart's own, since the target's is not known.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration as StdDuration;
 
 use clap::Args;
-use rampart_live::load::{LoadConfig, LoadPlan, Sent, Shot};
-use rampart_metrics::{CsvSink, Names, Recorder};
+use rampart_live::attack::AttackPlan;
+use rampart_live::load::{LoadConfig, LoadPlan, Shot};
+use rampart_metrics::{CsvSink, Names};
 use rampart_time::{Duration, Instant};
 
 use crate::{Common, liverun, load, with_variant};
@@ -52,9 +56,6 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 256)]
     source_addresses: u16,
 }
-
-/// Reasons only a client sees, after the simulator's.
-const CLIENT_REASONS: [&str; 4] = ["dropped", "connection_failed", "http_4xx", "http_5xx"];
 
 /// Runs the load; the exit code.
 pub fn main(a: &LoadArgs, common: &Common) -> u8 {
@@ -103,29 +104,35 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
         return 2;
     };
     let plan = LoadPlan::new(&s.world.traffic);
-    let expected = plan.expected(end, a.rate_scale);
+    let mut attacks = AttackPlan::new(&s.world, None);
+    attacks.forge_without_target_key(&s.world, rampart_live::clock::now());
+    let expected = plan.expected(end, a.rate_scale) + attacks.expected(end, a.rate_scale);
     if !common.quiet {
         println!(
             "load: {} for {end} against {target}: about {:.0} requests from {} (in flight at most {}, at most {} requests)",
             s.name,
             expected,
-            plan.class_names().join(", "),
+            plan.class_names()
+                .into_iter()
+                .chain(attacks.names().iter().map(|n| format!("attack {n}")))
+                .collect::<Vec<_>>()
+                .join(", "),
             a.in_flight_max,
             a.requests_max
         );
         for k in &plan.skipped {
-            println!("  not driven: {k}");
+            println!("  not driven: [[traffic]] {k}");
         }
-        if !s.world.attack.is_empty() {
-            println!(
-                "  not driven: {} [[attack]] entries (attackers on sockets are not built yet)",
-                s.world.attack.len()
-            );
+        for k in &attacks.skipped {
+            println!("  not driven: [[attack]] {k}");
         }
         let _ = std::io::stdout().flush();
     }
     let mut names = Names::new();
-    let legit = names.add_class("legit").expect("a fresh name");
+    if let Err(e) = crate::shots::register(&mut names, &attacks.names()) {
+        eprintln!("error: {e}");
+        return 1;
+    }
     if let Ok(catalog) = rampart_sim::metric_catalog(&s.world) {
         for p in catalog.phases.iter().filter(|p| p.start < end) {
             let _ = names.add_phase(
@@ -135,15 +142,8 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
             );
         }
     }
-    for r in rampart_sim::reason::names()
-        .iter()
-        .map(String::as_str)
-        .chain(CLIENT_REASONS)
-    {
-        if names.reason(r).is_none() {
-            names.add_reason(r).expect("a fresh name");
-        }
-    }
+    let mut shots_rec =
+        crate::shots::ShotRecorder::new(&names, plan.class_names().len(), &attacks.starts());
     let mut rec = match liverun::recorder(&s, names) {
         Ok(r) => r,
         Err(code) => return code,
@@ -173,7 +173,7 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Shot>(65_536);
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let started = std::time::Instant::now();
-        let driver = tokio::spawn(rampart_live::load::run(plan, cfg, tx, stop));
+        let driver = tokio::spawn(rampart_live::load::run(plan, attacks, cfg, tx, stop));
         let mut boundary = Instant::ZERO + interval;
         let elapsed =
             || Instant::from_nanos(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
@@ -185,7 +185,7 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
                     let Some(shot) = shot else { break };
                     shots += 1;
                     let now = elapsed().min(Instant::from_nanos(boundary.as_nanos() - 1));
-                    record(&mut rec, legit, now, &shot);
+                    shots_rec.record(&mut rec, now, &shot);
                     continue;
                 }
                 _ = tokio::time::sleep(StdDuration::from_nanos(wait.as_nanos())) => {}
@@ -231,35 +231,4 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
         },
         common,
     )
-}
-
-/// One shot: offered at receipt; then completed (2xx, latency from its
-/// intended send time), or rejected with the gateway's reason when it gave
-/// a known one, else by status, timeout, failure or drop.
-fn record(rec: &mut Recorder, legit: rampart_metrics::ClassId, now: Instant, shot: &Shot) {
-    rec.offered(now, legit);
-    let reason = |rec: &Recorder, name: &str| rec.names().reason(name);
-    let why: Option<String> = match &shot.sent {
-        Sent::Answered { status, .. } if (200..300).contains(status) => None,
-        Sent::Answered { status, reason: r } => Some(
-            r.clone()
-                .filter(|r| reason(rec, r).is_some())
-                .unwrap_or_else(|| match *status {
-                    400..=499 if shot.login => "login_failed".into(),
-                    429 => "rate_limited".into(),
-                    400..=499 => "http_4xx".into(),
-                    _ => "http_5xx".into(),
-                }),
-        ),
-        Sent::TimedOut => Some("timeout".into()),
-        Sent::Failed => Some("connection_failed".into()),
-        Sent::Dropped => Some("dropped".into()),
-    };
-    match why.and_then(|w| reason(rec, &w)) {
-        None => {
-            rec.admitted(now, legit);
-            rec.completed(now, legit, shot.latency);
-        }
-        Some(id) => rec.rejected(now, legit, id),
-    }
 }

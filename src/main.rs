@@ -14,6 +14,7 @@ mod liverun;
 mod load;
 mod output;
 mod progress;
+mod shots;
 mod sweep;
 
 use std::path::{Path, PathBuf};

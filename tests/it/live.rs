@@ -460,3 +460,141 @@ fn rampart_live_drives_the_scenarios_traffic_through_its_fleet_and_records_it() 
     assert!((20..=40).contains(&offered), "{legit}");
     assert_eq!(legit["completed"], legit["offered"], "{legit}");
 }
+
+/// The bundled stuffing scenario's two live variants side by side, on
+/// real sockets with real argon2id: the abuse detector cuts the attack off
+/// within seconds and few accounts fall; the per-IP-only policy blocks
+/// nothing (every bot address stays under its limit) and more fall.
+#[test]
+fn live_the_abuse_detector_cuts_credential_stuffing_and_a_per_ip_only_policy_does_not() {
+    let dir = scratch("rampart_live_stuffing");
+    let run = |variant: &'static str, dir: std::path::PathBuf| {
+        std::thread::spawn(move || {
+            rampart(&[
+                "live",
+                "scenarios/credential-stuffing.toml",
+                "--variant",
+                variant,
+                "--duration",
+                "35s",
+                "--out",
+                &dir.display().to_string(),
+                "-q",
+            ])
+        })
+    };
+    let (a, b) = (
+        run("live", dir.clone()),
+        run("live-per-ip-only", dir.clone()),
+    );
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    // The scenario's own assertions decide the exit codes: the per-IP-only
+    // run fails "the detector stops stuffing within seconds".
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a));
+    assert_eq!(b.status.code(), Some(1), "{}", text(&b));
+    let totals = |v: &str| -> serde_json::Value {
+        let m: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                dir.join(format!("credential-stuffing-surge.{v}-live/metrics.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        m["totals"].clone()
+    };
+    let (detector, per_ip) = (totals("live"), totals("live-per-ip-only"));
+    let count = |t: &serde_json::Value, c: &str| t["counters"][c].as_u64().unwrap();
+    let attempts =
+        |t: &serde_json::Value| t["classes"]["attack.stuffing"]["offered"].as_u64().unwrap();
+    // 30/s from 10 s to 35 s: about 750 attempts each, the same schedule.
+    assert_eq!(attempts(&detector), attempts(&per_ip));
+    assert!((650..=850).contains(&attempts(&detector)), "{detector}");
+    let blocked = count(&detector, "attack.stuffing.blocked");
+    assert!(blocked * 10 >= attempts(&detector) * 8, "{detector}");
+    assert_eq!(count(&per_ip, "attack.stuffing.blocked"), 0, "{per_ip}");
+    let first_block_ms = detector["gauges"]["attack.stuffing.first_block_ms"]["last"]
+        .as_f64()
+        .unwrap();
+    assert!(first_block_ms <= 5_000.0, "{first_block_ms}");
+    let (few, many) = (
+        count(&detector, "attack.stuffing.takeovers"),
+        count(&per_ip, "attack.stuffing.takeovers"),
+    );
+    assert!(few < many && many >= 5, "takeovers {few} vs {many}");
+    // Shoppers are served throughout, in both.
+    for t in [&detector, &per_ip] {
+        let legit = &t["classes"]["legit"];
+        assert!(legit["success_rate"].as_f64().unwrap() >= 0.99, "{legit}");
+    }
+}
+
+/// Every other attacker kind on real sockets, against the real gateway
+/// fleet, answered as the simulator answers the same scenario: forged
+/// tokens refused by the verifier for the forgery's own reason, injection
+/// payloads blocked by the inspector, scrapers served from their own and
+/// a stolen account, an unauthenticated flood refused on authenticated
+/// routes only, and slowloris connections cut by the header timeout.
+#[test]
+fn live_every_attacker_kind_is_sent_on_real_sockets_and_answered_for_its_reason() {
+    let dir = scratch("rampart_live_attackers");
+    let out = rampart(&[
+        "live",
+        &fixture_arg("live-attacks.toml"),
+        "--accounts-per-class",
+        "3",
+        "--out",
+        &dir.display().to_string(),
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("live-attacks-live/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let t = &m["totals"];
+    let class = |c: &str| &t["classes"][format!("attack.{c}")];
+    let n = |v: &serde_json::Value| v.as_u64().unwrap();
+    let by = |c: &str, r: &str| n(&class(c)["rejected_by_reason"][r]);
+    let counter = |c: &str| t["counters"].get(c).map_or(0, n);
+    // Forged: none accepted; each forgery refused for its own reason.
+    let forged = class("forged");
+    assert!(n(&forged["offered"]) >= 60, "{forged}");
+    assert_eq!(n(&forged["admitted"]), 0, "{forged}");
+    assert_eq!(counter("attack.forged.forged_accepted"), 0);
+    for r in ["auth.bad_signature", "auth.expired", "auth.unsupported_alg"] {
+        assert!(by("forged", r) > 0, "{r}: {forged}");
+    }
+    assert_eq!(counter("attack.forged.blocked"), n(&forged["rejected"]));
+    // Injection: the inspector blocks nearly every payload, after the
+    // attacker's own accounts logged in.
+    let inject = class("inject");
+    assert!(
+        by("inject", "inspection_blocked") * 10 >= n(&inject["offered"]) * 9,
+        "{inject}"
+    );
+    // Scraping with its own and a stolen account: served, nothing blocks.
+    let scrape = class("scrape");
+    assert!(n(&scrape["offered"]) >= 60, "{scrape}");
+    assert_eq!(scrape["completed"], scrape["offered"], "{scrape}");
+    // Flood: public routes served, authenticated ones refused (no token).
+    let flood = class("flood");
+    assert!(
+        n(&flood["completed"]) > 0 && by("flood", "auth.malformed") > 0,
+        "{flood}"
+    );
+    assert_eq!(
+        n(&flood["completed"]) + by("flood", "auth.malformed"),
+        n(&flood["offered"]),
+        "{flood}"
+    );
+    // Slowloris: every held connection cut by the 2 s header timeout,
+    // long before the attacker's 10 s hold.
+    let slow = class("slow");
+    assert!(n(&slow["offered"]) >= 8, "{slow}");
+    assert_eq!(by("slow", "header_timeout"), n(&slow["offered"]), "{slow}");
+    // Legit clients are served throughout.
+    assert_eq!(
+        t["classes"]["legit"]["completed"],
+        t["classes"]["legit"]["offered"]
+    );
+}

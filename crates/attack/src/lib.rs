@@ -430,7 +430,9 @@ mod tests {
         let h = name_hash("s");
         let valid = (0..20_000).filter(|&c| combo(h, 0.1, c, 500).1).count();
         assert!((1_800..2_200).contains(&valid), "{valid}");
-        let named = (0..20_000).filter(|&c| combo(h, 0.1, c, 500).0.is_some()).count();
+        let named = (0..20_000)
+            .filter(|&c| combo(h, 0.1, c, 500).0.is_some())
+            .count();
         // Valid pairs, plus about half of the rest.
         assert!((10_500..12_500).contains(&named), "{named}");
     }
@@ -487,7 +489,10 @@ mod tests {
             (0..7).map(|_| p.next_index(&mut rng)).collect::<Vec<_>>()
         };
         assert_eq!(walk(r#"{ kind = "low_and_slow" }"#), [0, 1, 2, 0, 1, 2, 0]);
-        assert_eq!(walk(r#"{ kind = "bursty", burst = 2 }"#), [0, 0, 1, 1, 2, 2, 0]);
+        assert_eq!(
+            walk(r#"{ kind = "bursty", burst = 2 }"#),
+            [0, 0, 1, 1, 2, 2, 0]
+        );
         assert!(walk(r#"{ kind = "random" }"#).iter().all(|&i| i < 3));
     }
 }

@@ -67,6 +67,10 @@ pub struct BalancerConfig {
     pub unhealthy_threshold: u32,
     /// The run seed: power-of-two draws come from its `lb` stream.
     pub seed: u64,
+    /// Time a client has to send its request headers; past it the
+    /// connection is closed (what ends a slowloris connection here, as an
+    /// L7 balancer buffers headers before it picks an instance).
+    pub header_read_timeout: StdDuration,
 }
 
 impl Default for BalancerConfig {
@@ -77,6 +81,7 @@ impl Default for BalancerConfig {
             health_check_interval: StdDuration::from_secs(5),
             unhealthy_threshold: 2,
             seed: 0,
+            header_read_timeout: StdDuration::from_secs(10),
         }
     }
 }
@@ -316,11 +321,11 @@ impl Balancer {
 }
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let timeout = shared.cfg.header_read_timeout;
     let handle = move |peer, req| {
         let shared = shared.clone();
         async move { forward(&shared, peer, req).await }
     };
-    let timeout = StdDuration::from_secs(10);
     accept_loop(listener, stop, timeout, || Some(()), handle).await;
 }
 

@@ -35,12 +35,16 @@ pub struct FleetOptions {
     /// Accounts registered per traffic class (argon2id each, so startup
     /// takes about this many hashes per class).
     pub accounts_per_class_max: u32,
+    /// Further accounts to register, such as those attackers signed up
+    /// for: (subject, password).
+    pub extra_accounts: Vec<(String, Vec<u8>)>,
 }
 
 impl Default for FleetOptions {
     fn default() -> Self {
         FleetOptions {
             accounts_per_class_max: 20,
+            extra_accounts: Vec::new(),
         }
     }
 }
@@ -197,6 +201,15 @@ impl LiveFleet {
                 accounts.push((subject, password));
             }
         }
+        for (i, (subject, password)) in opts.extra_accounts.iter().enumerate() {
+            let mut salt = [0xa5u8; 16];
+            salt[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            registered.push(Account {
+                subject: subject.clone(),
+                password: password.clone(),
+                salt,
+            });
+        }
         let token_service = TokenServer::start(
             loopback,
             service,
@@ -245,6 +258,8 @@ impl LiveFleet {
             RevocationSync::Poll => FeedMode::Poll,
         };
         let uri = |a: SocketAddr| -> Uri { format!("http://{a}").parse().expect("a loopback URI") };
+        let header_timeout =
+            StdDuration::from_nanos(cfg.fleet.gateway.header_timeout.as_nanos().max(1_000_000));
         let mut gateways = Vec::new();
         for id in 0..cfg.scaling.initial {
             let g = GatewayHandle::start(
@@ -260,9 +275,7 @@ impl LiveFleet {
                     tls: None,
                     admin_listen: None,
                     limits: Limits {
-                        header_read_timeout: StdDuration::from_nanos(
-                            cfg.fleet.gateway.header_timeout.as_nanos().max(1_000_000),
-                        ),
+                        header_read_timeout: header_timeout,
                         ..Limits::default()
                     },
                 },
@@ -289,6 +302,7 @@ impl LiveFleet {
                 ),
                 unhealthy_threshold: lb.unhealthy_threshold,
                 seed,
+                header_read_timeout: header_timeout,
             },
             &addrs,
         )
@@ -307,6 +321,25 @@ impl LiveFleet {
             accounts,
             clock,
         })
+    }
+
+    /// Makes the forged tokens of `plan`'s attackers with the live token
+    /// service's own core and key, as the simulator does with its core:
+    /// expired, alg-none and tampered tokens start from real ones, and
+    /// wrong-key ones come from the attacker's own key.
+    pub async fn forge(&self, cfg: &WorldConfig, plan: &mut crate::attack::AttackPlan) {
+        for (a, subjects) in plan.to_forge() {
+            let forged = self
+                .token_service
+                .with_core(|core, now| {
+                    rampart_attack::forge(&a, cfg.run.seed, cfg, core, now, &|k| {
+                        subjects[k % subjects.len()].clone()
+                    })
+                })
+                .await
+                .map_err(|e| e.to_string());
+            plan.set_forged(&a.name, forged);
+        }
     }
 
     /// Stops every server.

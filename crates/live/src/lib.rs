@@ -20,6 +20,7 @@
 //! a client can make it hold (request bodies, header read time, feed
 //! subscribers), and shuts down when its handle is dropped or asked to.
 
+pub mod attack;
 pub mod backend;
 pub mod balancer;
 pub mod clock;

@@ -3,8 +3,9 @@
 //! unchanged.
 //!
 //! Each open traffic class has a scheduler: it draws the class's arrival
-//! times from the class's own stream (`traffic/NAME`, the simulator's key,
-//! so a live run offers the same sequence of intended send times), sleeps
+//! times from the class's own stream (`traffic/NAME`, the simulator's key;
+//! the per-request draws between arrivals differ from the simulator's, so
+//! the two offer statistically alike sequences, not identical ones), sleeps
 //! until each one and dispatches the request as a task of its own. A
 //! request's latency counts from its **intended** send time, so a slow or
 //! stalled target shows in the latencies instead of slowing the schedule
@@ -45,6 +46,8 @@ use rampart_time::{Duration, Instant};
 use rampart_traffic::{Arrivals, Model, RouteMix, TrafficSpec};
 use tokio::sync::{Mutex, mpsc, watch};
 
+use crate::attack::AttackPlan;
+
 /// What became of one scheduled request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Sent {
@@ -78,6 +81,18 @@ pub struct Shot {
     pub sent: Sent,
     /// It was a login.
     pub login: bool,
+    /// What an attacker's attempt achieved, if anything.
+    pub hit: Option<Hit>,
+}
+
+/// What an attacker's attempt achieved, as the attacker can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hit {
+    /// A leaked pair with the account's real password logged in: this
+    /// target account is taken over.
+    TakeOver(u32),
+    /// A forged token was accepted (a 2xx on an authenticated route).
+    ForgedAccepted,
 }
 
 /// One open class, ready to schedule.
@@ -160,8 +175,8 @@ pub struct LoadConfig {
     pub accounts_max: Option<u32>,
 }
 
-struct Shared {
-    cfg: LoadConfig,
+pub(crate) struct Shared {
+    pub(crate) cfg: LoadConfig,
     /// One pooled client per source address (one in all when unbound).
     clients: Vec<Client<HttpConnector, Full<Bytes>>>,
     in_flight: AtomicUsize,
@@ -170,17 +185,138 @@ struct Shared {
     tx: mpsc::Sender<Shot>,
     /// Per class, per account: the session's access token, if logged in.
     sessions: Vec<Vec<Mutex<Option<String>>>>,
+    /// Per attacker, per account it signs in with: its access token.
+    pub(crate) attack_sessions: Vec<Vec<std::sync::Mutex<Option<String>>>>,
+    /// Attacker connections held for reuse.
+    pub(crate) reused: crate::attack::Reused,
+    /// The target's address, for connections of one's own.
+    pub(crate) target_addr: std::net::SocketAddr,
 }
 
 /// Sessions kept per class: the accounts a class's clients log in as,
 /// capped so a class of a million accounts holds a bounded table.
-const SESSIONS_PER_CLASS_MAX: u32 = 1024;
+pub(crate) const SESSIONS_PER_CLASS_MAX: u32 = 1024;
 
-/// Runs the plan against the target until the duration ends, the request
-/// cap is reached or `stop` turns; every scheduled request's [`Shot`] goes
-/// to `tx`, which the caller drains. Returns the requests scheduled.
+impl Shared {
+    /// The next arrival before `end` that `--rate-scale` keeps (thinning
+    /// draws from `thin`, so the kept ones stay a Poisson process when the
+    /// arrivals are one); `None` past `end`.
+    pub(crate) fn next_arrival(
+        &self,
+        arrivals: &mut Arrivals,
+        now: &mut Instant,
+        end: Instant,
+        rng: &mut rampart_rng::ActorRng,
+        thin: &mut rampart_rng::ActorRng,
+    ) -> Option<Instant> {
+        while let Some(at) = arrivals.next(*now, rng) {
+            *now = at;
+            if at >= end {
+                return None;
+            }
+            if self.cfg.rate_scale >= 1.0 || rampart_rng::bernoulli(thin, self.cfg.rate_scale) {
+                return Some(at);
+            }
+        }
+        None
+    }
+
+    /// The target's `host:port`, for a Host header.
+    pub(crate) fn host(&self) -> String {
+        self.cfg
+            .target
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Counts a scheduled request against the cap and waits until its
+    /// intended time `at`; `None` when the cap is reached or `stop` turns.
+    pub(crate) async fn admit(
+        &self,
+        at: Instant,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Duration> {
+        if self.scheduled.fetch_add(1, Ordering::SeqCst) >= self.cfg.requests_max {
+            self.scheduled.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let when = since(self.start, at - Instant::ZERO);
+        tokio::select! {
+            _ = tokio::time::sleep_until(when.into()) => Some(at - Instant::ZERO),
+            _ = stop.changed() => {
+                self.scheduled.fetch_sub(1, Ordering::SeqCst);
+                None
+            }
+        }
+    }
+
+    /// An in-flight slot for a request of `class` meant for `intended`;
+    /// past the cap, the request is recorded as dropped and `None`.
+    pub(crate) fn take_slot(&self, class: usize, intended: Duration, login: bool) -> Option<Slot> {
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) >= self.cfg.in_flight_max {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            let _ = self.tx.try_send(Shot {
+                class,
+                intended,
+                latency: Duration::ZERO,
+                sent: Sent::Dropped,
+                login,
+                hit: None,
+            });
+            return None;
+        }
+        Some(Slot {
+            class,
+            intended,
+            login,
+        })
+    }
+}
+
+/// A request in flight, until its outcome is recorded.
+pub(crate) struct Slot {
+    class: usize,
+    intended: Duration,
+    login: bool,
+}
+
+impl Slot {
+    /// Frees the slot and records the outcome, its latency counted from
+    /// the intended send time.
+    pub(crate) async fn finish(self, s: &Shared, sent: Sent, hit: Option<Hit>) {
+        let latency = Duration::from_nanos(
+            u64::try_from(
+                s.start
+                    .elapsed()
+                    .saturating_sub(StdDuration::from_nanos(self.intended.as_nanos()))
+                    .as_nanos(),
+            )
+            .unwrap_or(u64::MAX),
+        );
+        s.in_flight.fetch_sub(1, Ordering::SeqCst);
+        // A full channel means the recorder is behind: block rather than
+        // lose a record (the request is already done).
+        let _ =
+            s.tx.send(Shot {
+                class: self.class,
+                intended: self.intended,
+                latency,
+                sent,
+                login: self.login,
+                hit,
+            })
+            .await;
+    }
+}
+
+/// Runs the plan and the attackers against the target until the duration
+/// ends, the request cap is reached or `stop` turns; every scheduled
+/// request's [`Shot`] goes to `tx`, which the caller drains (classes first,
+/// in plan order, then attackers). Returns the requests scheduled.
 pub async fn run(
     plan: LoadPlan,
+    attacks: AttackPlan,
     cfg: LoadConfig,
     tx: mpsc::Sender<Shot>,
     stop: watch::Receiver<bool>,
@@ -207,6 +343,30 @@ pub async fn run(
                 .collect()
         })
         .collect();
+    let attack_sessions = attacks
+        .attackers
+        .iter()
+        .map(|a| {
+            (0..a.accounts.len().min(SESSIONS_PER_CLASS_MAX as usize))
+                .map(|_| std::sync::Mutex::new(None))
+                .collect()
+        })
+        .collect();
+    // Attackers connect on their own: resolve the target once. A target
+    // that does not resolve fails each attempt, as it would a client.
+    let authority = cfg
+        .target
+        .authority()
+        .map(|a| {
+            let port = a.port_u16().unwrap_or(80);
+            format!("{}:{port}", a.host())
+        })
+        .unwrap_or_default();
+    let target_addr = tokio::net::lookup_host(authority)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     let shared = Arc::new(Shared {
         cfg,
         clients,
@@ -215,13 +375,27 @@ pub async fn run(
         start: StdInstant::now(),
         tx,
         sessions,
+        attack_sessions,
+        reused: std::sync::Mutex::new(std::collections::HashMap::new()),
+        target_addr,
     });
     let plan = Arc::new(plan);
+    let n_classes = plan.classes.len();
     let mut tasks = Vec::new();
-    for i in 0..plan.classes.len() {
+    for i in 0..n_classes {
         tasks.push(tokio::spawn(schedule(
             plan.clone(),
             i,
+            shared.clone(),
+            stop.clone(),
+        )));
+    }
+    let attacks = Arc::new(attacks);
+    for k in 0..attacks.attackers.len() {
+        tasks.push(tokio::spawn(crate::attack::schedule(
+            attacks.clone(),
+            k,
+            n_classes + k,
             shared.clone(),
             stop.clone(),
         )));
@@ -233,6 +407,7 @@ pub async fn run(
     while shared.in_flight.load(Ordering::SeqCst) > 0 {
         tokio::time::sleep(StdDuration::from_millis(5)).await;
     }
+    shared.reused.lock().expect("not poisoned").clear();
     shared.scheduled.load(Ordering::SeqCst)
 }
 
@@ -256,77 +431,33 @@ async fn schedule(plan: Arc<LoadPlan>, i: usize, s: Arc<Shared>, mut stop: watch
     let mut thin = actor_rng(s.cfg.seed, &format!("load/thin/{}", class.spec.name));
     let end = Instant::ZERO + s.cfg.duration;
     let mut now = Instant::ZERO;
-    while let Some(at) = arrivals.next(now, &mut rng) {
-        now = at;
-        if at >= end {
-            break;
-        }
-        // `--rate-scale`: keep each arrival with that probability.
-        if s.cfg.rate_scale < 1.0 && !rampart_rng::bernoulli(&mut thin, s.cfg.rate_scale) {
-            continue;
-        }
+    while let Some(at) = s.next_arrival(&mut arrivals, &mut now, end, &mut rng, &mut thin) {
         let route = class.mix.pick(&mut rng);
         let account = uniform_u64(&mut rng, 0, u64::from(accounts(&class.spec, &s.cfg))) as u32;
         let id = uniform_u64(&mut rng, 1, 1_000_000);
-        if s.scheduled.fetch_add(1, Ordering::SeqCst) >= s.cfg.requests_max {
-            s.scheduled.fetch_sub(1, Ordering::SeqCst);
-            break;
-        }
-        let when = since(s.start, at - Instant::ZERO);
-        tokio::select! {
-            _ = tokio::time::sleep_until(when.into()) => {}
-            _ = stop.changed() => return,
-        }
-        let intended = at - Instant::ZERO;
+        let Some(intended) = s.admit(at, &mut stop).await else {
+            return;
+        };
         let login = class.mix.route(route).login;
-        if s.in_flight.fetch_add(1, Ordering::SeqCst) >= s.cfg.in_flight_max {
-            s.in_flight.fetch_sub(1, Ordering::SeqCst);
-            let _ = s.tx.try_send(Shot {
-                class: i,
-                intended,
-                latency: Duration::ZERO,
-                sent: Sent::Dropped,
-                login,
-            });
+        let Some(slot) = s.take_slot(i, intended, login) else {
             continue;
-        }
+        };
         let (s2, plan2) = (s.clone(), plan.clone());
         tokio::spawn(async move {
             let sent = send(&plan2.classes[i], i, route, account, id, &s2).await;
-            let latency = Duration::from_nanos(
-                u64::try_from(
-                    s2.start
-                        .elapsed()
-                        .saturating_sub(StdDuration::from_nanos(intended.as_nanos()))
-                        .as_nanos(),
-                )
-                .unwrap_or(u64::MAX),
-            );
-            s2.in_flight.fetch_sub(1, Ordering::SeqCst);
-            // A full channel means the recorder is behind: block rather
-            // than lose a record (the request is already done).
-            let _ = s2
-                .tx
-                .send(Shot {
-                    class: i,
-                    intended,
-                    latency,
-                    sent,
-                    login,
-                })
-                .await;
+            slot.finish(&s2, sent, None).await;
         });
     }
 }
 
-fn uri(base: &Uri, path: &str) -> Option<Uri> {
+pub(crate) fn uri(base: &Uri, path: &str) -> Option<Uri> {
     let mut parts = base.clone().into_parts();
     parts.path_and_query = Some(path.parse().ok()?);
     Uri::from_parts(parts).ok()
 }
 
 /// A JSON body of about `size` bytes.
-fn body(size: u64) -> Bytes {
+pub(crate) fn body(size: u64) -> Bytes {
     let n = usize::try_from(size).unwrap_or(0).max(16);
     let mut s = String::with_capacity(n);
     s.push_str("{\"note\":\"");
@@ -459,18 +590,7 @@ async fn send(
             None => Sent::Failed,
         };
     }
-    let path = r
-        .path
-        .split('/')
-        .map(|seg| {
-            if seg.starts_with('{') && seg.ends_with('}') {
-                id.to_string()
-            } else {
-                seg.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/");
+    let path = expand(&r.path, id);
     let Some(u) = uri(&s.cfg.target, &path) else {
         return Sent::Failed;
     };
@@ -501,6 +621,29 @@ async fn send(
             .await = None;
     }
     sent
+}
+
+/// `path` with each `{…}` segment replaced by `id`.
+pub(crate) fn expand(path: &str, id: u64) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') && seg.ends_with('}') {
+                id.to_string()
+            } else {
+                seg.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The `error` of a JSON error body, if the body is one.
+pub(crate) fn error_reason(bytes: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()?
+        .get("error")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// Whether `target` is on loopback (`localhost` or a loopback address).
@@ -591,7 +734,7 @@ mod tests {
             source_addresses,
             accounts_max: None,
         };
-        let n = run(plan("200/s"), cfg, tx, stop).await;
+        let n = run(plan("200/s"), AttackPlan::default(), cfg, tx, stop).await;
         let mut shots = Vec::new();
         while let Ok(s) = rx.try_recv() {
             shots.push(s);

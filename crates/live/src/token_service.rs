@@ -189,7 +189,10 @@ impl TokenServer {
     ) -> Result<TokenServer, StartError> {
         let t = now();
         let mut service = TokenService::new(config.clone());
-        service.add_key(t, key)?;
+        // The first key signs from a day back, so a driver can issue a
+        // token from the past (an expired token an attacker kept); no
+        // token exists from before the service started.
+        service.add_key(t - Duration::from_hours(24), key)?;
         for a in accounts {
             service.register_account(&a.subject, &a.password, a.salt)?;
         }
@@ -249,6 +252,16 @@ impl TokenServer {
                 .map_err(ServiceError::Key)?;
         }
         Ok(())
+    }
+
+    /// Runs `f` on the core at the service's current time: for a testbed's
+    /// drivers, e.g. to issue the real tokens an attacker has stolen.
+    pub async fn with_core<R>(
+        &self,
+        f: impl FnOnce(&mut TokenService, rampart_time::Instant) -> R,
+    ) -> R {
+        let mut core = self.state.service.lock().await;
+        f(&mut core, now())
     }
 
     /// Connections closed at once because the cap was reached.

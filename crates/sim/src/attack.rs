@@ -362,4 +362,3 @@ fn carry(acc: &mut u64, ns: u64, unit: u64) -> u64 {
     *acc %= unit;
     whole
 }
-

@@ -82,6 +82,16 @@ pub mod reason {
         AUTH_BASE + r.index() as u16
     }
 
+    /// Whether a refusal is a defence at work (a limit, the verifier, the
+    /// inspector, the abuse detector, a header timeout) rather than
+    /// overload or a wrong password: what counts as blocking an attacker.
+    pub fn is_block(why: u16) -> bool {
+        matches!(
+            why,
+            RATE_LIMITED | INSPECTION_BLOCKED | ABUSE_BLOCKED | HEADER_TIMEOUT
+        ) || (AUTH_BASE..HEADER_TIMEOUT).contains(&why)
+    }
+
     /// Whether a client may retry after this answer: overload and timeouts
     /// yes, refusals on purpose (auth, inspection, abuse) no.
     pub fn retriable(r: u16) -> bool {

@@ -446,7 +446,7 @@ impl World {
     /// An attacker's attempt was refused (or timed out): attackers do not
     /// retry; a refusal by a defence counts as a block.
     pub(super) fn attack_answered(&mut self, now: Instant, r: &Req, why: u16) {
-        if !is_block(why) {
+        if !reason::is_block(why) {
             return;
         }
         let a = &mut self.ext.attackers[r.attacker as usize];
@@ -696,18 +696,6 @@ fn login_subject(a: &Attacker, src: &Source, r: &Req) -> String {
             .map(|o| o.subject.clone())
             .unwrap_or_default(),
     }
-}
-
-/// Whether a refusal is a defence at work rather than overload or a wrong
-/// password.
-pub(crate) fn is_block(why: u16) -> bool {
-    matches!(
-        why,
-        reason::RATE_LIMITED
-            | reason::INSPECTION_BLOCKED
-            | reason::ABUSE_BLOCKED
-            | reason::HEADER_TIMEOUT
-    ) || (reason::AUTH_BASE..reason::HEADER_TIMEOUT).contains(&why)
 }
 
 fn kind_str(k: Kind) -> &'static str {
