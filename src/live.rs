@@ -24,6 +24,8 @@ use rampart_live::attack::AttackPlan;
 use rampart_live::fleet::{FleetOptions, LiveFleet};
 use rampart_live::gateway::{Record, RecordOutcome};
 use rampart_live::load::{LoadConfig, LoadPlan, Shot};
+use rampart_live::scaler::InstanceState;
+use rampart_live::scaler::Scaler;
 use rampart_metrics::{CsvSink, Names, Recorder};
 use rampart_time::{Duration, Instant};
 
@@ -71,7 +73,11 @@ fn names(
         n.add_counter(c).map_err(err)?;
     }
     for g in [
+        "instances.pending",
+        "instances.booting",
+        "instances.warming_up",
         "instances.in_service",
+        "instances.draining",
         "gateway.in_flight",
         "gateway.connections",
         "revocation.version_lag",
@@ -113,7 +119,18 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
     } else {
         AttackPlan::new(&s.world, Some(a.accounts_per_class))
     };
+    let mut scaler = match Scaler::new(&s.world) {
+        Ok(sc) => sc,
+        Err(e) => {
+            eprintln!("error: [scaling.controller]: {e}");
+            return 2;
+        }
+    };
     let mut gaps = rampart_live::fleet::unsupported(&s.world);
+    if scaler.is_some() {
+        gaps.retain(|g| !g.starts_with("[scaling]"));
+        gaps.push("[scaling] CPU: the gateways' own busy time on this machine, far below modelled stage costs; a requests_per_second or queue_length metric scales alike live and simulated".into());
+    }
     if let Some(p) = &plan {
         // The generator drives the open classes and the attackers; say
         // which it does not.
@@ -129,10 +146,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         }
     }
     if !gaps.is_empty() {
-        eprintln!(
-            "note: a live run (fixed fleet) does not honour, in {}:",
-            s.name
-        );
+        eprintln!("note: a live run does not honour, in {}:", s.name);
         for g in &gaps {
             eprintln!("  - {g}");
         }
@@ -163,7 +177,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
     );
     let mut csv = CsvSink::new(Vec::new());
     let result: Result<_, String> = rt.block_on(async {
-        let fleet = LiveFleet::start(&s.world, &opts)
+        let mut fleet = LiveFleet::start(&s.world, &opts)
             .await
             .map_err(|e| e.to_string())?;
         let skipped = attacks.skipped.len();
@@ -179,7 +193,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 g.instance().record_into(tx.clone());
             }
         }
-        drop(tx);
+        let record_tx = plan.is_none().then_some(tx);
         print_endpoints(&fleet, end, common.quiet);
         // The scenario's traffic and attackers, from many loopback
         // addresses, through the balancer.
@@ -209,6 +223,8 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         let at = |t: Instant| Instant::ZERO + t.saturating_since(started);
         let mut boundary = Instant::ZERO + interval;
         let mut refused_seen = 0u64;
+        let mut instance_seconds = 0.0;
+        let mut last_close = Instant::ZERO;
         let mut dropped_seen = 0u64;
         let mut records = 0u64;
         loop {
@@ -226,6 +242,22 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                     records += 1;
                     let now = at(fleet.clock.now()).min(Instant::from_nanos(until.as_nanos() - 1));
                     shots_rec.record(&mut rec, now, &shot);
+                    continue;
+                }
+                _ = tokio::time::sleep(StdDuration::from_nanos(
+                    scaler.as_ref().map_or(Duration::MAX, |sc| sc.next_due().saturating_since(at(fleet.clock.now()))).as_nanos()
+                )), if scaler.is_some() => {
+                    let now = at(fleet.clock.now());
+                    if let Some(sc) = scaler.as_mut() {
+                        let changes = sc.step(now, &mut fleet).await.map_err(|e| e.to_string())?;
+                        for c in changes {
+                            if c.to == InstanceState::WarmingUp
+                                && let (Some(tx), Some(g)) = (&record_tx, fleet.gateway(c.instance))
+                            {
+                                g.instance().record_into(tx.clone());
+                            }
+                        }
+                    }
                     continue;
                 }
                 _ = tokio::time::sleep(StdDuration::from_nanos(wait.as_nanos())) => {}
@@ -274,14 +306,29 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 .iter()
                 .map(|g| g.instance().records_dropped.load(Ordering::Relaxed))
                 .sum();
-            rec.count(at_close, ids.refused, refused - refused_seen);
-            rec.count(at_close, ids.dropped, dropped - dropped_seen);
+            // A stopped gateway's counts leave the sums.
+            rec.count(at_close, ids.refused, refused.saturating_sub(refused_seen));
+            rec.count(at_close, ids.dropped, dropped.saturating_sub(dropped_seen));
             (refused_seen, dropped_seen) = (refused, dropped);
             let views = fleet.balancer.instances();
-            rec.set_gauge(
-                ids.in_service,
-                views.iter().filter(|v| v.admitted).count() as f64,
-            );
+            let routed = views.iter().filter(|v| v.admitted).count();
+            rec.set_gauge(ids.in_service, routed as f64);
+            let live = match &scaler {
+                Some(sc) => {
+                    for (id, state) in [
+                        (ids.pending, InstanceState::Pending),
+                        (ids.booting, InstanceState::Booting),
+                        (ids.warming_up, InstanceState::WarmingUp),
+                        (ids.draining, InstanceState::Draining),
+                    ] {
+                        rec.set_gauge(id, sc.count(state) as f64);
+                    }
+                    fleet.gateways.len()
+                }
+                None => fleet.gateways.len(),
+            };
+            instance_seconds += live as f64 * close.saturating_since(last_close).as_secs_f64();
+            last_close = close;
             let sum = |f: &dyn Fn(&rampart_live::gateway::Instance) -> i64| -> f64 {
                 fleet.gateways.iter().map(|g| f(g.instance()) as f64).sum()
             };
@@ -299,24 +346,39 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 .map_err(|e| e.to_string())?;
             if last {
                 let stopped = close;
-                let n = fleet.gateways.len();
+                let launched = scaler.as_ref().map_or(fleet.gateways.len(), Scaler::launched);
+                let scale_events = scaler
+                    .as_ref()
+                    .map(|sc| {
+                        sc.events
+                            .iter()
+                            .map(|e| rampart_sim::ScaleEvent {
+                                at: e.at,
+                                from: e.from,
+                                to: e.to,
+                                message: e.message.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let version = fleet.gateways.first().map(|g| {
                     let p = g.instance().policy();
                     (p.short_hash(), p.bundle.version.clone())
                 });
                 fleet.shutdown().await;
-                return Ok((stopped, n, version, records));
+                return Ok((stopped, (instance_seconds, launched, scale_events), version, records));
             }
             boundary = close + interval;
         }
     });
-    let (stopped, n, version, records) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
+    let (stopped, (instance_seconds, instances_launched, scale_events), version, records) =
+        match result {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
     let (hash, label) = version.unwrap_or_default();
     let mut command = format!("rampart live {}", a.file.display());
     if let Some(v) = &s.variant {
@@ -336,7 +398,9 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         liverun::Ended {
             stopped,
             n_events: records,
-            instances: n,
+            instance_seconds,
+            instances_launched,
+            scale_events,
             policy: (hash, label),
             what: "on loopback, wall-clock time".into(),
             suffix: "live",
@@ -352,7 +416,11 @@ struct Ids {
     reason: std::collections::BTreeMap<String, rampart_metrics::ReasonId>,
     refused: rampart_metrics::CounterId,
     dropped: rampart_metrics::CounterId,
+    pending: rampart_metrics::GaugeId,
+    booting: rampart_metrics::GaugeId,
+    warming_up: rampart_metrics::GaugeId,
     in_service: rampart_metrics::GaugeId,
+    draining: rampart_metrics::GaugeId,
     in_flight: rampart_metrics::GaugeId,
     connections: rampart_metrics::GaugeId,
     lag: rampart_metrics::GaugeId,
@@ -372,7 +440,11 @@ impl Ids {
                 .counter("gateway.connections_refused")
                 .expect("registered"),
             dropped: n.counter("live.records_dropped").expect("registered"),
+            pending: n.gauge("instances.pending").expect("registered"),
+            booting: n.gauge("instances.booting").expect("registered"),
+            warming_up: n.gauge("instances.warming_up").expect("registered"),
             in_service: n.gauge("instances.in_service").expect("registered"),
+            draining: n.gauge("instances.draining").expect("registered"),
             in_flight: n.gauge("gateway.in_flight").expect("registered"),
             connections: n.gauge("gateway.connections").expect("registered"),
             lag: n.gauge("revocation.version_lag").expect("registered"),

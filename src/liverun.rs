@@ -44,8 +44,12 @@ pub struct Ended {
     pub stopped: Instant,
     /// Records taken.
     pub n_events: u64,
-    /// Instances that ran, for the whole run.
-    pub instances: usize,
+    /// Instance-seconds the fleet ran.
+    pub instance_seconds: f64,
+    /// Instances launched, the initial ones included.
+    pub instances_launched: usize,
+    /// The controller's capacity changes.
+    pub scale_events: Vec<rampart_sim::ScaleEvent>,
     /// The policy's short hash and version label.
     pub policy: (String, String),
     /// What the run ran against, for the header.
@@ -75,18 +79,18 @@ pub fn finish(
             return 1;
         }
     };
-    let instance_seconds = e.instances as f64 * e.stopped.as_nanos() as f64 / 1e9;
+    let instance_seconds = e.instance_seconds;
     let mut out = rampart_sim::RunOutput {
         metrics,
         trace_hash: 0,
         n_events: e.n_events,
         instance_seconds,
         cost: instance_seconds / 3600.0 * s.world.scaling.price_per_instance_hour,
-        scale_events: Vec::new(),
+        scale_events: e.scale_events,
         scale_events_dropped: 0,
         timeline: Vec::new(),
         timeline_dropped: 0,
-        instances_launched: e.instances,
+        instances_launched: e.instances_launched,
         policy_hash: e.policy.0,
         policy_versions: vec![e.policy.1],
         attacks: Vec::new(),

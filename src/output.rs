@@ -233,7 +233,8 @@ pub fn run_to_dir(
 }
 
 /// Writes `metrics.json` and `index.html` of a live run: marked live, and
-/// with no scheduled events on its axes, as the live driver runs none.
+/// with only the events the live driver runs on its axes (surges, attacks,
+/// scale decisions).
 pub fn write_live_files(
     s: &Scenario,
     out: &Outcome,
@@ -244,7 +245,14 @@ pub fn write_live_files(
 ) -> Result<(), OutputError> {
     let mut parts = ReportParts::new(s, out);
     parts.live = Some(live.to_owned());
-    parts.notes.clear();
+    // What a live run drives: surges, attacks and the controller's
+    // decisions; the scenario's faults and control events are not run.
+    parts.notes.retain(|n| {
+        matches!(
+            n.kind,
+            AnnotationKind::Surge | AnnotationKind::Attack | AnnotationKind::Scale
+        )
+    });
     let html = rampart_report::render_run(&parts.report(s, out, command));
     write_metrics_and_page(out, dir, &html, w)
 }

@@ -598,3 +598,57 @@ fn live_every_attacker_kind_is_sent_on_real_sockets_and_answered_for_its_reason(
         t["classes"]["legit"]["offered"]
     );
 }
+
+/// The bundled default scenario's live variant: under the surge the HPA,
+/// acting on requests per second scraped from the real gateways' /metrics,
+/// scales the fleet out; new gateways start after their boot, join the
+/// balancer once in service, and the report shows the scale events.
+#[test]
+fn live_an_hpa_scales_the_real_fleet_out_under_a_surge_and_the_report_shows_it() {
+    let dir = scratch("rampart_live_hpa");
+    let out = rampart(&[
+        "live",
+        "scenarios/default.toml",
+        "--variant",
+        "live",
+        "--duration",
+        "45s",
+        "--out",
+        &dir.display().to_string(),
+        "-q",
+    ]);
+    // The run stops before the scenario's "after" phase, whose assertion
+    // then has no data and fails: exit 1, with the report written.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let run = dir.join("black-friday.live-live");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    let t = &m["totals"];
+    let g = |name: &str, stat: &str| t["gauges"][name][stat].as_f64().unwrap();
+    // Four at the start; the surge (500/s from about 25 s against 40/s
+    // per instance) makes the HPA ask for more within a few syncs.
+    assert_eq!(g("instances.in_service", "min"), 4.0, "{t}");
+    assert!(g("instances.in_service", "max") >= 8.0, "{t}");
+    assert!(g("instances.booting", "max") >= 1.0, "{t}");
+    assert!(g("instances.launched", "last") >= 8.0, "{t}");
+    // Shoppers are served through it.
+    assert!(
+        t["classes"]["legit"]["success_rate"].as_f64().unwrap() >= 0.99,
+        "{t}"
+    );
+    // The in-service count rises only after the surge begins.
+    let csv = std::fs::read_to_string(run.join("timeseries.csv")).unwrap();
+    let mut rows = csv.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (end, in_service) = (col("end_s"), col("gauges.instances.in_service"));
+    for row in rows {
+        let f: Vec<&str> = row.split(',').collect();
+        let at: f64 = f[end].parse().unwrap();
+        if at <= 25.0 {
+            assert_eq!(f[in_service], "4", "{row}");
+        }
+    }
+    let html = std::fs::read_to_string(run.join("index.html")).unwrap();
+    assert!(html.contains("scale 4 -"), "the scale event is annotated");
+}

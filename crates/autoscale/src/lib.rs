@@ -65,6 +65,8 @@
 //!   `disable_scale_in`), step scaling (validated offset steps, AWS percent
 //!   rounding, `min_adjustment_magnitude`) and simple scaling with cooldown.
 //! * [`schedule`]: scheduled actions, 5-field cron in UTC or a one-off time.
+//! * [`pipeline`]: the metrics pipeline between a fleet and its controller
+//!   (samples, aggregation delay).
 //! * [`lifecycle`]: the instance state machine, boot-time distributions as
 //!   data, and the instance-refresh planner (min healthy percentage,
 //!   skip-matching).
@@ -80,6 +82,7 @@ pub mod error;
 pub mod hpa;
 pub mod lifecycle;
 pub mod observe;
+pub mod pipeline;
 pub mod schedule;
 
 #[cfg(test)]

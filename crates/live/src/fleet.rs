@@ -82,6 +82,10 @@ pub struct LiveFleet {
     pub accounts: Vec<(String, String)>,
     /// The clock every gateway reads.
     pub clock: Arc<dyn Clock>,
+    /// How a new gateway starts (its id aside).
+    template: GatewayConfig,
+    /// The launch template's policy.
+    policy: rampart_world::PolicyBundle,
 }
 
 /// Every route of every traffic class, the first declaration of a name
@@ -150,6 +154,24 @@ pub fn unsupported(cfg: &WorldConfig) -> Vec<String> {
     }
     out.push("[fleet.gateway] workers, queue and modelled stage costs: the real gateway runs on this machine's CPUs".into());
     out
+}
+
+async fn start_gateway(
+    template: &GatewayConfig,
+    id: u32,
+    policy: rampart_world::PolicyBundle,
+    clock: Arc<dyn Clock>,
+) -> Result<GatewayHandle, FleetError> {
+    GatewayHandle::start(
+        GatewayConfig {
+            instance: id,
+            ..template.clone()
+        },
+        policy,
+        clock,
+    )
+    .await
+    .map_err(|e| start_err("gateway")(e.to_string()))
 }
 
 impl LiveFleet {
@@ -260,31 +282,25 @@ impl LiveFleet {
         let uri = |a: SocketAddr| -> Uri { format!("http://{a}").parse().expect("a loopback URI") };
         let header_timeout =
             StdDuration::from_nanos(cfg.fleet.gateway.header_timeout.as_nanos().max(1_000_000));
+        let template = GatewayConfig {
+            instance: 0,
+            listen: loopback,
+            upstream: uri(backend.addr()),
+            token_service: Some(uri(token_service.addr())),
+            feed,
+            shared_keys,
+            routes: table,
+            trusted_proxies: vec![loopback.ip()],
+            tls: None,
+            admin_listen: None,
+            limits: Limits {
+                header_read_timeout: header_timeout,
+                ..Limits::default()
+            },
+        };
         let mut gateways = Vec::new();
         for id in 0..cfg.scaling.initial {
-            let g = GatewayHandle::start(
-                GatewayConfig {
-                    instance: id,
-                    listen: loopback,
-                    upstream: uri(backend.addr()),
-                    token_service: Some(uri(token_service.addr())),
-                    feed,
-                    shared_keys: shared_keys.clone(),
-                    routes: table.clone(),
-                    trusted_proxies: vec![loopback.ip()],
-                    tls: None,
-                    admin_listen: None,
-                    limits: Limits {
-                        header_read_timeout: header_timeout,
-                        ..Limits::default()
-                    },
-                },
-                cfg.policy.clone(),
-                clock.clone(),
-            )
-            .await
-            .map_err(|e| start_err("gateway")(e.to_string()))?;
-            gateways.push(g);
+            gateways.push(start_gateway(&template, id, cfg.policy.clone(), clock.clone()).await?);
         }
         let lb = &cfg.fleet.lb;
         let addrs: Vec<SocketAddr> = gateways.iter().map(GatewayHandle::addr).collect();
@@ -320,7 +336,50 @@ impl LiveFleet {
             balancer,
             accounts,
             clock,
+            template,
+            policy: cfg.policy.clone(),
         })
+    }
+
+    /// Starts gateway `id` with the launch template's policy and puts it
+    /// in the fleet; the balancer does not route to it until
+    /// [`LiveFleet::admit`].
+    pub async fn launch(&mut self, id: u32) -> Result<SocketAddr, FleetError> {
+        let g = start_gateway(&self.template, id, self.policy.clone(), self.clock.clone()).await?;
+        let addr = g.addr();
+        self.gateways.push(g);
+        Ok(addr)
+    }
+
+    /// Gateway `id`, if it runs.
+    pub fn gateway(&self, id: u32) -> Option<&GatewayHandle> {
+        self.gateways.iter().find(|g| g.instance().id == id)
+    }
+
+    /// Registers gateway `id` with the balancer, which routes to it once
+    /// it passes a health check and attests the policy.
+    pub async fn admit(&self, id: u32) {
+        if let Some(g) = self.gateway(id) {
+            self.balancer.add_instance(g.addr());
+            self.balancer.check_now().await;
+        }
+    }
+
+    /// Deregisters gateway `id` from the balancer: no new requests reach
+    /// it; those in flight finish.
+    pub fn deregister(&self, id: u32) {
+        if let Some(g) = self.gateway(id) {
+            self.balancer.remove_instance(g.addr());
+        }
+    }
+
+    /// Stops gateway `id` and takes it out of the fleet.
+    pub async fn stop(&mut self, id: u32) {
+        if let Some(k) = self.gateways.iter().position(|g| g.instance().id == id) {
+            let g = self.gateways.remove(k);
+            self.balancer.remove_instance(g.addr());
+            g.shutdown().await;
+        }
     }
 
     /// Makes the forged tokens of `plan`'s attackers with the live token

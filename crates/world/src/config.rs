@@ -304,19 +304,7 @@ impl ControllerConfig {
     }
 }
 
-/// Per-instance metrics the pipeline can feed a controller, by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ScalingMetric {
-    /// CPU in cores for the HPA's `Resource cpu`; percent of the instance's
-    /// cores for AWS controllers.
-    Cpu,
-    /// Requests per second arriving at the instance.
-    RequestsPerSecond,
-    /// Requests waiting in the instance's queue.
-    QueueLength,
-}
+pub use rampart_autoscale::pipeline::ScalingMetric;
 
 /// The metrics pipeline between the fleet and the controller.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
