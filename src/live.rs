@@ -64,10 +64,17 @@ fn names(
     s: &rampart_scenario::Scenario,
     end: Duration,
     attackers: &[String],
+    replays: usize,
 ) -> Result<Names, String> {
     let mut n = Names::new();
     let err = |e: rampart_metrics::NamesError| e.to_string();
-    crate::shots::register(&mut n, attackers).map_err(err)?;
+    crate::shots::register(
+        &mut n,
+        attackers,
+        replays,
+        &s.world.run.revocation_lag_thresholds,
+    )
+    .map_err(err)?;
     n.add_reason("body_refused").map_err(err)?;
     for c in ["gateway.connections_refused", "live.records_dropped"] {
         n.add_counter(c).map_err(err)?;
@@ -134,7 +141,11 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
     if let Some(p) = &plan {
         // The generator drives the open classes and the attackers; say
         // which it does not.
-        gaps.retain(|g| !g.contains("[[traffic]]") && !g.contains("[[attack]]"));
+        gaps.retain(|g| {
+            !g.contains("[[traffic]]")
+                && !g.contains("[[attack]]")
+                && !g.contains("[[control.token_replays]]")
+        });
         gaps.extend(p.skipped.iter().map(|k| format!("[[traffic]] {k}")));
         gaps.extend(attacks.skipped.iter().map(|k| format!("[[attack]] {k}")));
         gaps.push("[[traffic]] retries and refresh tokens: not driven yet (a refused token logs in again)".into());
@@ -151,7 +162,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             eprintln!("  - {g}");
         }
     }
-    let names = match names(&s, end, &attacks.names()) {
+    let names = match names(&s, end, &attacks.names(), attacks.n_replays()) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: {e}");
@@ -181,7 +192,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             .await
             .map_err(|e| e.to_string())?;
         let skipped = attacks.skipped.len();
-        fleet.forge(&s.world, &mut attacks).await;
+        fleet.arm(&s.world, &mut attacks).await;
         for k in &attacks.skipped[skipped..] {
             eprintln!("note: [[attack]] {k}");
         }

@@ -129,7 +129,12 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
         let _ = std::io::stdout().flush();
     }
     let mut names = Names::new();
-    if let Err(e) = crate::shots::register(&mut names, &attacks.names()) {
+    if let Err(e) = crate::shots::register(
+        &mut names,
+        &attacks.names(),
+        attacks.n_replays(),
+        &s.world.run.revocation_lag_thresholds,
+    ) {
         eprintln!("error: {e}");
         return 1;
     }

@@ -1,7 +1,9 @@
 //! Recording what the load generator's clients saw, for `rampart live` and
 //! `rampart load`: every traffic class as `legit`, every attacker as its
 //! own class `attack.NAME` with the simulator's outcome counters
-//! (`blocked`, `takeovers`, `forged_accepted`) and `first_block_ms`, so
+//! (`blocked`, `takeovers`, `forged_accepted`; for a token replay
+//! `accepted_after_revocation` and the gauge `exposure_max_ms`) and
+//! `first_block_ms`, so
 //! the report's security charts read a live run as they read a simulated
 //! one.
 //!
@@ -30,18 +32,46 @@ const AFTER_ADMISSION: [&str; 4] = [
 ];
 
 /// Registers the classes and reasons: `legit`, then one class and its
-/// outcome counters per attacker, the simulator's reasons and the
-/// client's.
-pub fn register(n: &mut Names, attackers: &[String]) -> Result<(), NamesError> {
+/// outcome counters per attacker (the last `replays` of them token
+/// replays), the simulator's reasons and the client's.
+///
+/// With replays, the fleet-wide revocation names too, as the client sees
+/// them (the replays' acceptances): `revoked.accepted`,
+/// `revoked.accepted_after.<D>` per lag threshold, `revoked.exposure_max_ms`.
+pub fn register(
+    n: &mut Names,
+    attackers: &[String],
+    replays: usize,
+    lag_thresholds: &[Duration],
+) -> Result<(), NamesError> {
+    if replays > 0 {
+        n.add_counter("revoked.accepted")?;
+        let mut lags = lag_thresholds.to_vec();
+        lags.sort();
+        lags.dedup();
+        for d in lags {
+            n.add_counter(&format!("revoked.accepted_after.{d}"))?;
+        }
+        n.add_gauge("revoked.exposure_max_ms")?;
+    }
     if n.class("legit").is_none() {
         n.add_class("legit")?;
     }
-    for a in attackers {
+    let first_replay = attackers.len().saturating_sub(replays);
+    for (k, a) in attackers.iter().enumerate() {
         n.add_class(&format!("attack.{a}"))?;
-        for c in ["blocked", "takeovers", "forged_accepted"] {
+        let outcomes: &[&str] = if k >= first_replay {
+            &["blocked", "accepted_after_revocation"]
+        } else {
+            &["blocked", "takeovers", "forged_accepted"]
+        };
+        for c in outcomes {
             n.add_counter(&format!("attack.{a}.{c}"))?;
         }
         n.add_gauge(&format!("attack.{a}.first_block_ms"))?;
+        if k >= first_replay {
+            n.add_gauge(&format!("attack.{a}.exposure_max_ms"))?;
+        }
     }
     for r in rampart_sim::reason::names()
         .iter()
@@ -58,8 +88,11 @@ pub fn register(n: &mut Names, attackers: &[String]) -> Result<(), NamesError> {
 struct Attacker {
     class: ClassId,
     blocked: CounterId,
-    takeovers: CounterId,
-    forged: CounterId,
+    takeovers: Option<CounterId>,
+    forged: Option<CounterId>,
+    after_revocation: Option<CounterId>,
+    exposure_max_ms: Option<GaugeId>,
+    exposure_max: Duration,
     first_block_ms: GaugeId,
     start: Duration,
     blocked_once: bool,
@@ -67,9 +100,18 @@ struct Attacker {
     taken: BTreeSet<u32>,
 }
 
+/// The fleet-wide revocation names.
+struct Revoked {
+    accepted: CounterId,
+    after: Vec<(Duration, CounterId)>,
+    exposure_max_ms: GaugeId,
+    exposure_max: Duration,
+}
+
 /// Turns shots into recorder calls.
 pub struct ShotRecorder {
     legit: ClassId,
+    revoked: Option<Revoked>,
     /// Shot class index → attacker, past the traffic classes.
     n_classes: usize,
     attackers: Vec<Attacker>,
@@ -88,12 +130,11 @@ impl ShotRecorder {
                 blocked: n
                     .counter(&format!("attack.{a}.blocked"))
                     .expect("registered"),
-                takeovers: n
-                    .counter(&format!("attack.{a}.takeovers"))
-                    .expect("registered"),
-                forged: n
-                    .counter(&format!("attack.{a}.forged_accepted"))
-                    .expect("registered"),
+                takeovers: n.counter(&format!("attack.{a}.takeovers")),
+                forged: n.counter(&format!("attack.{a}.forged_accepted")),
+                after_revocation: n.counter(&format!("attack.{a}.accepted_after_revocation")),
+                exposure_max_ms: n.gauge(&format!("attack.{a}.exposure_max_ms")),
+                exposure_max: Duration::ZERO,
                 first_block_ms: n
                     .gauge(&format!("attack.{a}.first_block_ms"))
                     .expect("registered"),
@@ -102,8 +143,24 @@ impl ShotRecorder {
                 taken: BTreeSet::new(),
             })
             .collect();
+        let revoked = n.counter("revoked.accepted").map(|accepted| Revoked {
+            accepted,
+            after: n
+                .counters()
+                .iter()
+                .filter_map(|c| {
+                    let d = c.strip_prefix("revoked.accepted_after.")?.parse().ok()?;
+                    Some((d, n.counter(c)?))
+                })
+                .collect(),
+            exposure_max_ms: n
+                .gauge("revoked.exposure_max_ms")
+                .expect("registered with it"),
+            exposure_max: Duration::ZERO,
+        });
         ShotRecorder {
             legit: n.class("legit").expect("registered"),
+            revoked,
             n_classes,
             attackers,
             sim: rampart_sim::reason::names(),
@@ -150,8 +207,39 @@ impl ShotRecorder {
             return;
         };
         match shot.hit {
-            Some(Hit::TakeOver(k)) if a.taken.insert(k) => rec.count(now, a.takeovers, 1),
-            Some(Hit::ForgedAccepted) => rec.count(now, a.forged, 1),
+            Some(Hit::TakeOver(k)) if a.taken.insert(k) => {
+                if let Some(c) = a.takeovers {
+                    rec.count(now, c, 1);
+                }
+            }
+            Some(Hit::ForgedAccepted) => {
+                if let Some(c) = a.forged {
+                    rec.count(now, c, 1);
+                }
+            }
+            Some(Hit::AcceptedAfterRevocation { age }) => {
+                if let Some(r) = self.revoked.as_mut() {
+                    rec.count(now, r.accepted, 1);
+                    for &(d, id) in &r.after {
+                        if age > d {
+                            rec.count(now, id, 1);
+                        }
+                    }
+                    if age > r.exposure_max {
+                        r.exposure_max = age;
+                        rec.set_gauge(r.exposure_max_ms, age.as_nanos() as f64 / 1e6);
+                    }
+                }
+                if let Some(c) = a.after_revocation {
+                    rec.count(now, c, 1);
+                }
+                if let Some(g) = a.exposure_max_ms
+                    && age > a.exposure_max
+                {
+                    a.exposure_max = age;
+                    rec.set_gauge(g, age.as_nanos() as f64 / 1e6);
+                }
+            }
             _ => {}
         }
     }

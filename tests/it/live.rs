@@ -652,3 +652,76 @@ fn live_an_hpa_scales_the_real_fleet_out_under_a_surge_and_the_report_shows_it()
     let html = std::fs::read_to_string(run.join("index.html")).unwrap();
     assert!(html.contains("scale 4 -"), "the scale event is annotated");
 }
+
+/// The bundled revocation race's two live variants side by side: a thief
+/// replays a victim's real token; 6 s later the victim's sessions are
+/// revoked at the live token service. With the push feed the gateways
+/// refuse the token almost at once; polling every 10 s, they keep
+/// accepting it for seconds, and the report counts it.
+#[test]
+fn live_push_revocation_exposes_a_stolen_token_for_less_time_than_polling() {
+    let dir = scratch("rampart_live_revocation");
+    let run = |variant: &'static str, dir: std::path::PathBuf| {
+        std::thread::spawn(move || {
+            rampart(&[
+                "live",
+                "scenarios/revocation-race.toml",
+                "--variant",
+                variant,
+                "--duration",
+                "35s",
+                "--out",
+                &dir.display().to_string(),
+                "-q",
+            ])
+        })
+    };
+    let (a, b) = (run("live", dir.clone()), run("live-poll-10s", dir.clone()));
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert!(matches!(a.status.code(), Some(0 | 1)), "{}", text(&a));
+    assert!(matches!(b.status.code(), Some(0 | 1)), "{}", text(&b));
+    let totals = |v: &str| -> serde_json::Value {
+        let m: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("revocation-race.{v}-live/metrics.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        m["totals"].clone()
+    };
+    let (push, poll) = (totals("live"), totals("live-poll-10s"));
+    let counter =
+        |t: &serde_json::Value, c: &str| t["counters"].get(c).map_or(0, |v| v.as_u64().unwrap());
+    let exposure_ms = |t: &serde_json::Value| {
+        t["gauges"]["revoked.exposure_max_ms"]["last"]
+            .as_f64()
+            .unwrap_or(0.0)
+    };
+    // Both replayed the stolen token and had it accepted before the
+    // revocation; both end up refusing it as revoked.
+    for t in [&push, &poll] {
+        let c = &t["classes"]["attack.replay"];
+        assert!(c["completed"].as_u64().unwrap() > 50, "{c}");
+        assert!(
+            c["rejected_by_reason"]["auth.revoked"].as_u64().unwrap() > 50,
+            "{c}"
+        );
+    }
+    // Push: the feed carries the revocation in well under a second.
+    assert!(
+        exposure_ms(&push) < 1_000.0,
+        "push exposure {} ms",
+        exposure_ms(&push)
+    );
+    assert_eq!(counter(&push, "revoked.accepted_after.5s"), 0, "{push}");
+    // Poll: accepted for seconds, up to the 10 s interval.
+    assert!(
+        exposure_ms(&poll) > 2_000.0 && exposure_ms(&poll) <= 10_500.0,
+        "poll exposure {} ms",
+        exposure_ms(&poll)
+    );
+    assert!(
+        counter(&poll, "attack.replay.accepted_after_revocation")
+            > counter(&push, "attack.replay.accepted_after_revocation") + 20,
+        "{poll}"
+    );
+}

@@ -80,10 +80,14 @@ pub(crate) struct Planned {
     pub payloads: Vec<Payload>,
 }
 
-/// The attackers a run drives, and those it cannot.
+/// The attackers a run drives (the `[[attack]]` entries, then the
+/// `[control]` token replays), and those it cannot.
 #[derive(Debug, Default)]
 pub struct AttackPlan {
     pub(crate) attackers: Vec<Planned>,
+    pub(crate) replays: Vec<crate::replay::Replay>,
+    /// The token service's console, for the replays' revocations.
+    pub(crate) admin: Option<crate::token_service::TokenAdmin>,
     /// Attackers not driven, with why.
     pub skipped: Vec<String>,
 }
@@ -153,12 +157,27 @@ impl AttackPlan {
                 payloads,
             });
         }
+        let (replays, skipped) = crate::replay::plan(cfg, accounts_max, cfg.attack.len());
+        plan.replays = replays;
+        plan.skipped.extend(skipped);
         plan
     }
 
-    /// The driven attackers' names, in plan order.
+    /// Lets the replays revoke their victims through this console; without
+    /// one (a target whose token service Rampart does not run), replays
+    /// run and nobody revokes.
+    pub fn set_admin(&mut self, admin: crate::token_service::TokenAdmin) {
+        self.admin = Some(admin);
+    }
+
+    /// The driven attackers' names, in plan order (replays last).
     pub fn names(&self) -> Vec<String> {
-        self.attackers.iter().map(|a| a.cfg.name.clone()).collect()
+        self.starts().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// How many of [`AttackPlan::names`] are token replays (the last ones).
+    pub fn n_replays(&self) -> usize {
+        self.replays.len()
     }
 
     /// The driven attackers' names and start times, in plan order.
@@ -166,6 +185,7 @@ impl AttackPlan {
         self.attackers
             .iter()
             .map(|a| (a.cfg.name.clone(), a.cfg.start))
+            .chain(self.replays.iter().map(|r| (r.cfg.name.clone(), r.cfg.at)))
             .collect()
     }
 
@@ -275,12 +295,15 @@ fn arrivals(a: &AttackConfig) -> Arrivals {
 /// The loopback address of pool index `i` of attacker `index`, keeping
 /// the pool's /24 structure (see the module's documentation).
 pub fn loopback_address(index: usize, pool: &Pool, i: u32) -> IpAddr {
-    let prefix = i % pool.subnets;
-    let host = i / pool.subnets;
-    let block = 16 + 16 * (index % 15) as u32 + (prefix / 256) % 16;
+    loopback_host(index, i % pool.subnets, i / pool.subnets)
+}
+
+/// Host `host` of /24 prefix `prefix` in address block `block`.
+pub(crate) fn loopback_host(block: usize, prefix: u32, host: u32) -> IpAddr {
+    let second = 16 + 16 * (block % 15) as u32 + (prefix / 256) % 16;
     IpAddr::V4(Ipv4Addr::new(
         127,
-        block as u8,
+        second as u8,
         (prefix % 256) as u8,
         1 + (host % 254) as u8,
     ))
@@ -548,14 +571,24 @@ async fn own_token(
 
 /// How an attempt reaches the target: a connection of its own from its
 /// address, or a reused one from the same address.
-struct Conn {
+pub(crate) struct Conn {
     from: Option<IpAddr>,
     /// `(attacker, pool index)` when the attempt may reuse a connection.
     key: Option<(usize, u32)>,
 }
 
 impl Conn {
-    async fn exchange(&self, s: &Shared, req: Request<Full<Bytes>>, timeout: StdDuration) -> Sent {
+    /// A connection of its own from `from`.
+    pub(crate) fn fresh(from: Option<IpAddr>) -> Conn {
+        Conn { from, key: None }
+    }
+
+    pub(crate) async fn exchange(
+        &self,
+        s: &Shared,
+        req: Request<Full<Bytes>>,
+        timeout: StdDuration,
+    ) -> Sent {
         match self.call(s, req, timeout).await {
             Ok((status, bytes)) => Sent::Answered {
                 status,
@@ -565,7 +598,7 @@ impl Conn {
         }
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         s: &Shared,
         mut req: Request<Full<Bytes>>,

@@ -136,8 +136,15 @@ pub fn unsupported(cfg: &WorldConfig) -> Vec<String> {
             n(c.rollouts.len(), "[[control.rollouts]] step")
         ));
     }
-    if !c.revocations.is_empty() || !c.token_replays.is_empty() || !c.key_leaks.is_empty() {
-        out.push("[control] revocations, token replays and key leaks: not scheduled".into());
+    if !c.token_replays.is_empty() {
+        // A driver that runs the replays drops this line.
+        out.push(format!(
+            "{}: no replay runs",
+            n(c.token_replays.len(), "[[control.token_replays]] entry")
+        ));
+    }
+    if !c.revocations.is_empty() || !c.key_leaks.is_empty() {
+        out.push("[control] admin revocations and key leaks: not scheduled".into());
     }
     if cfg
         .policy
@@ -382,11 +389,13 @@ impl LiveFleet {
         }
     }
 
-    /// Makes the forged tokens of `plan`'s attackers with the live token
-    /// service's own core and key, as the simulator does with its core:
-    /// expired, alg-none and tampered tokens start from real ones, and
-    /// wrong-key ones come from the attacker's own key.
-    pub async fn forge(&self, cfg: &WorldConfig, plan: &mut crate::attack::AttackPlan) {
+    /// Arms `plan`'s attackers against this fleet: forged tokens made with
+    /// the live token service's own core and key, as the simulator does
+    /// with its core (expired, alg-none and tampered tokens start from real
+    /// ones; wrong-key ones come from the attacker's own key), and the
+    /// token service's console for the replays' revocations.
+    pub async fn arm(&self, cfg: &WorldConfig, plan: &mut crate::attack::AttackPlan) {
+        plan.set_admin(self.token_service.admin());
         for (a, subjects) in plan.to_forge() {
             let forged = self
                 .token_service

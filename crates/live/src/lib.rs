@@ -28,6 +28,7 @@ pub mod fleet;
 pub mod gateway;
 mod http;
 pub mod load;
+mod replay;
 pub mod scaler;
 pub mod token_service;
 

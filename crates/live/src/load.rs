@@ -93,6 +93,11 @@ pub enum Hit {
     TakeOver(u32),
     /// A forged token was accepted (a 2xx on an authenticated route).
     ForgedAccepted,
+    /// A stolen token was accepted this long after its revocation.
+    AcceptedAfterRevocation {
+        /// From the revocation to the answer.
+        age: Duration,
+    },
 }
 
 /// One open class, ready to schedule.
@@ -221,6 +226,16 @@ impl Shared {
         None
     }
 
+    /// The wall-clock instant of run time `at`.
+    pub(crate) fn at(&self, at: Instant) -> StdInstant {
+        since(self.start, at - Instant::ZERO)
+    }
+
+    /// Nanoseconds since the run started.
+    pub(crate) fn elapsed_ns(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// The target's `host:port`, for a Host header.
     pub(crate) fn host(&self) -> String {
         self.cfg
@@ -313,7 +328,8 @@ impl Slot {
 /// Runs the plan and the attackers against the target until the duration
 /// ends, the request cap is reached or `stop` turns; every scheduled
 /// request's [`Shot`] goes to `tx`, which the caller drains (classes first,
-/// in plan order, then attackers). Returns the requests scheduled.
+/// in plan order, then attackers, then token replays). Returns the
+/// requests scheduled.
 pub async fn run(
     plan: LoadPlan,
     attacks: AttackPlan,
@@ -391,11 +407,21 @@ pub async fn run(
         )));
     }
     let attacks = Arc::new(attacks);
-    for k in 0..attacks.attackers.len() {
+    let n_attackers = attacks.attackers.len();
+    for k in 0..n_attackers {
         tasks.push(tokio::spawn(crate::attack::schedule(
             attacks.clone(),
             k,
             n_classes + k,
+            shared.clone(),
+            stop.clone(),
+        )));
+    }
+    for k in 0..attacks.replays.len() {
+        tasks.push(tokio::spawn(crate::replay::schedule(
+            attacks.clone(),
+            k,
+            n_classes + n_attackers + k,
             shared.clone(),
             stop.clone(),
         )));

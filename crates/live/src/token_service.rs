@@ -264,6 +264,14 @@ impl TokenServer {
         f(&mut core, now())
     }
 
+    /// A handle for the testbed's administrative actions, usable while
+    /// the server runs.
+    pub fn admin(&self) -> TokenAdmin {
+        TokenAdmin {
+            state: self.state.clone(),
+        }
+    }
+
     /// Connections closed at once because the cap was reached.
     pub fn connections_refused(&self) -> u64 {
         self.state.connections_refused.load(Ordering::SeqCst)
@@ -466,6 +474,33 @@ fn field(headers: &hyper::HeaderMap, body: &[u8], name: &str) -> Option<String> 
             .map(str::to_owned)
     } else {
         form_value(body, name)
+    }
+}
+
+/// Administrative actions on a running token service, as an operator's
+/// console would take them: each change reaches the revocation feed.
+#[derive(Clone)]
+pub struct TokenAdmin {
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for TokenAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenAdmin").finish_non_exhaustive()
+    }
+}
+
+impl TokenAdmin {
+    /// Revokes every session of `subject` ("log out everywhere"); the
+    /// revocation log's new version goes to the feed. Returns it.
+    pub async fn revoke_subject(&self, subject: &str) -> u64 {
+        let v = {
+            let mut s = self.state.service.lock().await;
+            s.revoke_subject(now(), subject);
+            s.revocation_log().version()
+        };
+        advance(&self.state.version, v);
+        v
     }
 }
 
