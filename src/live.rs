@@ -134,7 +134,12 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         }
     };
     let mut gaps = rampart_live::fleet::unsupported(&s.world);
-    if scaler.is_some() {
+    if scaler.is_some()
+        && !matches!(
+            s.world.scaling.controller,
+            rampart_world::ControllerConfig::Fixed
+        )
+    {
         gaps.retain(|g| !g.starts_with("[scaling]"));
         gaps.push("[scaling] CPU: the gateways' own busy time on this machine, far below modelled stage costs; a requests_per_second or queue_length metric scales alike live and simulated".into());
     }
@@ -358,6 +363,21 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             if last {
                 let stopped = close;
                 let launched = scaler.as_ref().map_or(fleet.gateways.len(), Scaler::launched);
+                let timeline: Vec<rampart_world::TimelineEvent> = scaler
+                    .as_ref()
+                    .map(|sc| {
+                        sc.fault_log
+                            .iter()
+                            .map(|(at, label)| {
+                                rampart_world::TimelineEvent::new(
+                                    at.since_epoch(),
+                                    rampart_world::TimelineKind::Fault,
+                                    label.clone(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let scale_events = scaler
                     .as_ref()
                     .map(|sc| {
@@ -377,12 +397,12 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                     (p.short_hash(), p.bundle.version.clone())
                 });
                 fleet.shutdown().await;
-                return Ok((stopped, (instance_seconds, launched, scale_events), version, records));
+                return Ok((stopped, (instance_seconds, launched, scale_events, timeline), version, records));
             }
             boundary = close + interval;
         }
     });
-    let (stopped, (instance_seconds, instances_launched, scale_events), version, records) =
+    let (stopped, (instance_seconds, instances_launched, scale_events, timeline), version, records) =
         match result {
             Ok(r) => r,
             Err(e) => {
@@ -412,6 +432,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             instance_seconds,
             instances_launched,
             scale_events,
+            timeline,
             policy: (hash, label),
             what: "on loopback, wall-clock time".into(),
             suffix: "live",

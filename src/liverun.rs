@@ -50,6 +50,8 @@ pub struct Ended {
     pub instances_launched: usize,
     /// The controller's capacity changes.
     pub scale_events: Vec<rampart_sim::ScaleEvent>,
+    /// What the run did that the report marks on its axes (faults).
+    pub timeline: Vec<rampart_world::TimelineEvent>,
     /// The policy's short hash and version label.
     pub policy: (String, String),
     /// What the run ran against, for the header.
@@ -88,7 +90,7 @@ pub fn finish(
         cost: instance_seconds / 3600.0 * s.world.scaling.price_per_instance_hour,
         scale_events: e.scale_events,
         scale_events_dropped: 0,
-        timeline: Vec::new(),
+        timeline: e.timeline,
         timeline_dropped: 0,
         instances_launched: e.instances_launched,
         policy_hash: e.policy.0,

@@ -231,6 +231,7 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
             instance_seconds: 0.0,
             instances_launched: 0,
             scale_events: Vec::new(),
+            timeline: Vec::new(),
             policy: ("n/a".into(), "(the target's own)".into()),
             what: format!("load against {target}, from the client's side"),
             suffix: "load",

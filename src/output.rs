@@ -245,14 +245,7 @@ pub fn write_live_files(
 ) -> Result<(), OutputError> {
     let mut parts = ReportParts::new(s, out);
     parts.live = Some(live.to_owned());
-    // What a live run drives: surges, attacks and the controller's
-    // decisions; the scenario's faults and control events are not run.
-    parts.notes.retain(|n| {
-        matches!(
-            n.kind,
-            AnnotationKind::Surge | AnnotationKind::Attack | AnnotationKind::Scale
-        )
-    });
+    parts.notes = annotations(&s.world, &out.output, true);
     let html = rampart_report::render_run(&parts.report(s, out, command));
     write_metrics_and_page(out, dir, &html, w)
 }
@@ -311,7 +304,11 @@ pub fn write_run_files(
 /// (surges, attacks, faults, rollouts, token events), what only the run
 /// knows (crash victims, drift reloads and replacements) and the scaling
 /// controller's decisions with their reasons.
-fn annotations(cfg: &WorldConfig, out: &RunOutput) -> Vec<Annotation> {
+///
+/// A live run (`live`) shows only the surges and attacks of the schedule:
+/// it records the faults it applied in its own timeline, and runs no
+/// rollouts.
+fn annotations(cfg: &WorldConfig, out: &RunOutput, live: bool) -> Vec<Annotation> {
     let kind = |k: TimelineKind| match k {
         TimelineKind::Surge => AnnotationKind::Surge,
         TimelineKind::Attack => AnnotationKind::Attack,
@@ -322,8 +319,10 @@ fn annotations(cfg: &WorldConfig, out: &RunOutput) -> Vec<Annotation> {
         TimelineKind::Detection => AnnotationKind::Detection,
         _ => AnnotationKind::Other,
     };
-    let mut v: Vec<Annotation> = rampart_world::planned(cfg)
+    let planned = rampart_world::planned(cfg);
+    let mut v: Vec<Annotation> = planned
         .iter()
+        .filter(|e| !live || matches!(e.kind, TimelineKind::Surge | TimelineKind::Attack))
         .chain(&out.timeline)
         .map(|e| Annotation {
             at: e.at,
@@ -380,7 +379,7 @@ impl ReportParts {
         }
         ReportParts {
             live: None,
-            notes: annotations(&s.world, &out.output),
+            notes: annotations(&s.world, &out.output, false),
             config,
             assertions: out.assertions.iter().map(report_assertion).collect(),
             label: s.label(),

@@ -119,11 +119,16 @@ pub fn unsupported(cfg: &WorldConfig) -> Vec<String> {
             n(cfg.attack.len(), "[[attack]]")
         ));
     }
-    if !cfg.fault.is_empty() {
-        out.push(format!(
-            "{}: none is injected",
-            n(cfg.fault.len(), "[[fault]]")
-        ));
+    // The scaler applies crashes, zone losses, metrics delays, boot
+    // failures and token-service outages; these it cannot yet.
+    for f in &cfg.fault {
+        if matches!(
+            f,
+            rampart_world::FaultConfig::RevocationPartition { .. }
+                | rampart_world::FaultConfig::ClockSkew { .. }
+        ) {
+            out.push(format!("[[fault]] {}: not injected live", f.kind()));
+        }
     }
     out.push(format!(
         "[scaling]: the fleet stays at its initial {} (no controller acts)",
@@ -377,6 +382,15 @@ impl LiveFleet {
     pub fn deregister(&self, id: u32) {
         if let Some(g) = self.gateway(id) {
             self.balancer.remove_instance(g.addr());
+        }
+    }
+
+    /// Gateway `id` dies: it stops at once and leaves the fleet, but stays
+    /// registered at the balancer until its health checks fail, as after
+    /// a real crash.
+    pub async fn crash(&mut self, id: u32) {
+        if let Some(k) = self.gateways.iter().position(|g| g.instance().id == id) {
+            self.gateways.remove(k).shutdown().await;
         }
     }
 

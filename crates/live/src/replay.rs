@@ -1,6 +1,7 @@
-//! The `[control]` token replay on real sockets: at `at` the thief takes a
-//! real access token of the victim's (it logs in as the victim, as a
-//! stolen session cookie would let it), and replays it on the victim's
+//! The `[control]` token replay on real sockets: at `at` the thief copies
+//! a real access token of the victim's (issued by the live token service
+//! for the victim, as at a login; against a target Rampart does not run,
+//! the thief logs in as the victim), and replays it on the victim's
 //! authenticated route from its own addresses. `revoke_after` later the
 //! operator revokes every session of the victim through the live token
 //! service ([`crate::token_service::TokenAdmin::revoke_subject`]), whose feed carries the
@@ -130,7 +131,7 @@ pub(crate) async fn schedule(
     let mut arrivals = Arrivals::new(&r.cfg.shape, Process::default(), start, Some(end));
     let mut rng = actor_rng(s.cfg.seed, &format!("replay/{}", r.cfg.name));
     let mut thin = actor_rng(s.cfg.seed, &format!("load/thin/replay/{}", r.cfg.name));
-    let token: Arc<tokio::sync::Mutex<Option<String>>> = Arc::default();
+    let token: Arc<tokio::sync::Mutex<Option<(String, u64)>>> = Arc::default();
     let mut now = start;
     let mut seq = 0u64;
     while let Some(at) = s.next_arrival(&mut arrivals, &mut now, end, &mut rng, &mut thin) {
@@ -148,7 +149,7 @@ pub(crate) async fn schedule(
         let (s2, plan2, token) = (s.clone(), plan.clone(), token.clone());
         tokio::spawn(async move {
             let r = &plan2.replays[k];
-            let (sent, hit) = replay(r, &s2, from, &token, intended).await;
+            let (sent, hit) = replay(r, plan2.admin.as_ref(), &s2, from, &token, intended).await;
             slot.finish(&s2, sent, hit).await;
         });
     }
@@ -156,16 +157,25 @@ pub(crate) async fn schedule(
 
 async fn replay(
     r: &Replay,
+    admin: Option<&crate::token_service::TokenAdmin>,
     s: &Shared,
     from: Option<std::net::IpAddr>,
-    token: &tokio::sync::Mutex<Option<String>>,
+    token: &tokio::sync::Mutex<Option<(String, u64)>>,
     intended: Duration,
 ) -> (Sent, Option<Hit>) {
     let timeout = StdDuration::from_secs(10);
     let conn = crate::attack::Conn::fresh(from);
-    // The theft: the first attempt takes the victim's token.
+    // The theft: the first attempt takes the victim's token, noting when.
     let held = {
         let mut t = token.lock().await;
+        if t.is_none()
+            && let Some(admin) = admin
+        {
+            *t = admin
+                .session_token(&r.victim.0)
+                .await
+                .map(|tok| (tok, s.elapsed_ns()));
+        }
         if t.is_none() {
             let body = serde_json::json!({"username": r.victim.0, "password": r.victim.1});
             let Some(req) = crate::load::uri(&s.cfg.target, &r.login_path).and_then(|u| {
@@ -180,7 +190,8 @@ async fn replay(
                 Ok((200..=299, bytes)) => {
                     *t = serde_json::from_slice::<serde_json::Value>(&bytes)
                         .ok()
-                        .and_then(|v| v.get("access_token")?.as_str().map(str::to_owned));
+                        .and_then(|v| v.get("access_token")?.as_str().map(str::to_owned))
+                        .map(|tok| (tok, s.elapsed_ns()));
                 }
                 Ok((status, bytes)) => {
                     return (
@@ -196,7 +207,7 @@ async fn replay(
         }
         t.clone()
     };
-    let Some(held) = held else {
+    let Some((held, stolen_at_ns)) = held else {
         return (Sent::Failed, None);
     };
     let Some(req) = crate::load::uri(&s.cfg.target, &r.path).and_then(|u| {
@@ -211,10 +222,12 @@ async fn replay(
     };
     let sent = conn.exchange(s, req, timeout).await;
     let revoked = r.revoked_at_ns.load(Ordering::SeqCst);
+    // Only a token taken before the revocation is a revoked one.
     let hit = match &sent {
         Sent::Answered { status, .. }
             if (200..300).contains(status)
                 && revoked != NOT_YET
+                && stolen_at_ns < revoked
                 && intended.as_nanos() >= revoked =>
         {
             Some(Hit::AcceptedAfterRevocation {

@@ -15,6 +15,15 @@
 //! is deregistered at once and stopped after the deregistration delay.
 //! Scale-in picks instances not yet serving first, then the newest.
 //!
+//! It also applies the scenario's fleet faults as they strike: an instance
+//! crash or a zone loss stops gateways at once (the balancer learns from
+//! its health checks, as a real one does) and the controller replaces
+//! them at its next sync; a metrics-delay spike holds scrapes back; a
+//! boot-failure window fails launches with its probability; a
+//! token-service outage answers every token-service request 503. Victims
+//! are drawn from the simulator's `faults` stream. A fixed fleet gets a
+//! scaler with no controller when it has faults to apply.
+//!
 //! The scaler is driven by its owner's loop ([`Scaler::next_due`],
 //! [`Scaler::step`]), which owns the fleet; time is the run's (zero at its
 //! start), as in the simulator.
@@ -32,7 +41,7 @@ use rampart_autoscale::pipeline::{CpuUnit, Pipeline, Sample};
 use rampart_autoscale::{Controller, Observation};
 use rampart_rng::{ActorRng, actor_rng};
 use rampart_time::{Duration, Instant};
-use rampart_world::{ControllerConfig, ScalingMetric, WorldConfig};
+use rampart_world::{ControllerConfig, FaultConfig, FaultWindows, ScalingMetric, WorldConfig};
 
 use crate::fleet::{FleetError, LiveFleet};
 
@@ -79,7 +88,7 @@ struct Counters {
 
 /// The scaling group of a live run.
 pub struct Scaler {
-    controller: Box<dyn Controller>,
+    controller: Option<Box<dyn Controller>>,
     period: Duration,
     metrics: Vec<ScalingMetric>,
     cpu_unit: CpuUnit,
@@ -99,6 +108,12 @@ pub struct Scaler {
     next_eval: Instant,
     rng: ActorRng,
     client: Client<HttpConnector, Empty<Bytes>>,
+    windows: FaultWindows,
+    /// Faults that strike at an instant, in time order, with their index.
+    strikes: VecDeque<(Instant, FaultConfig)>,
+    fault_rng: ActorRng,
+    /// Fault lines for the run's timeline: (when, what).
+    pub fault_log: Vec<(Instant, String)>,
     /// Capacity changes, in order (at most [`SCALE_EVENTS_MAX`]).
     pub events: Vec<ScaleEvent>,
     /// Capacity changes past the cap.
@@ -120,12 +135,36 @@ impl std::fmt::Debug for Scaler {
 
 impl Scaler {
     /// The scaler of `cfg`'s group, whose initial instances are in service
-    /// at time zero; `None` for a fixed fleet.
+    /// at time zero; `None` for a fixed fleet without fleet faults.
     pub fn new(cfg: &WorldConfig) -> Result<Option<Scaler>, String> {
-        let Some((controller, period)) =
-            cfg.scaling.controller.build().map_err(|e| e.to_string())?
-        else {
+        let built = cfg.scaling.controller.build().map_err(|e| e.to_string())?;
+        // Crashes and zone losses strike once; an outage at both edges.
+        let mut strikes: Vec<(Instant, FaultConfig)> = Vec::new();
+        for f in &cfg.fault {
+            match f {
+                FaultConfig::InstanceCrash { at, .. } | FaultConfig::ZoneLoss { at, .. } => {
+                    strikes.push((Instant::ZERO + *at, f.clone()));
+                }
+                FaultConfig::TokenServiceOutage { start, end } => {
+                    strikes.push((Instant::ZERO + *start, f.clone()));
+                    strikes.push((Instant::ZERO + *end, f.clone()));
+                }
+                _ => {}
+            }
+        }
+        strikes.sort_by_key(|(at, _)| *at);
+        let windowed = cfg.fault.iter().any(|f| {
+            matches!(
+                f,
+                FaultConfig::MetricsDelay { .. } | FaultConfig::BootFailure { .. }
+            )
+        });
+        if built.is_none() && strikes.is_empty() && !windowed {
             return Ok(None);
+        }
+        let (controller, period) = match built {
+            Some((c, p)) => (Some(c), p),
+            None => (None, None),
         };
         let s = &cfg.scaling;
         let period = period.unwrap_or(s.evaluation_interval);
@@ -170,6 +209,10 @@ impl Scaler {
             next_eval: Instant::ZERO + period,
             rng,
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            windows: FaultWindows::new(&cfg.fault),
+            strikes: strikes.into(),
+            fault_rng: actor_rng(cfg.run.seed, "faults"),
+            fault_log: Vec::new(),
             events: Vec::new(),
             events_dropped: 0,
             launches_refused: 0,
@@ -221,17 +264,22 @@ impl Scaler {
     ) -> Result<Vec<LifeEvent>, FleetError> {
         let mut out = Vec::new();
         self.advance(now, fleet, &mut out).await?;
+        while self.strikes.front().is_some_and(|(at, _)| *at <= now) {
+            let (at, f) = self.strikes.pop_front().expect("just seen");
+            self.strike(at, &f, fleet, &mut out).await;
+        }
         if now >= self.next_scrape {
             let samples = self.scrape(now, fleet).await;
             self.pipeline.send(now, samples);
-            self.arrivals.push_back(now + self.delay);
+            let arrive = self.windows.metrics_arrival(now, self.delay);
+            self.arrivals.push_back(arrive);
             self.next_scrape = now + self.scrape_every;
         }
         while self.arrivals.front().is_some_and(|&t| t <= now) {
             self.arrivals.pop_front();
             self.pipeline.arrive();
         }
-        if now >= self.next_eval {
+        if now >= self.next_eval && self.controller.is_some() {
             self.evaluate(now);
             self.reconcile(now, fleet, &mut out).await?;
             // A launch may already be due (no pending time).
@@ -333,7 +381,10 @@ impl Scaler {
             o.requests.cpu_cores = self.cores;
             obs.push(o);
         }
-        let d = self.controller.evaluate(&Observation {
+        let Some(controller) = self.controller.as_mut() else {
+            return;
+        };
+        let d = controller.evaluate(&Observation {
             now,
             current_replicas: self.desired,
             instances: &obs,
@@ -408,6 +459,88 @@ impl Scaler {
             }
         }
         Ok(())
+    }
+}
+
+impl Scaler {
+    /// Applies a fault that strikes at `at`.
+    async fn strike(
+        &mut self,
+        at: Instant,
+        f: &FaultConfig,
+        fleet: &mut LiveFleet,
+        out: &mut Vec<LifeEvent>,
+    ) {
+        let victims: Vec<usize> = match *f {
+            FaultConfig::InstanceCrash { instance, .. } => match instance {
+                Some(i) => vec![i as usize],
+                None => {
+                    let serving: Vec<usize> = (0..self.lives.len())
+                        .filter(|&i| self.lives[i].state() == InstanceState::InService)
+                        .collect();
+                    if serving.is_empty() {
+                        Vec::new()
+                    } else {
+                        let k =
+                            rampart_rng::uniform_u64(&mut self.fault_rng, 0, serving.len() as u64);
+                        vec![serving[k as usize]]
+                    }
+                }
+            },
+            FaultConfig::ZoneLoss { percent, .. } => {
+                let mut live: Vec<usize> = (0..self.lives.len())
+                    .filter(|&i| self.lives[i].state().is_live())
+                    .collect();
+                let k = ((percent / 100.0) * live.len() as f64).ceil() as usize;
+                // A partial Fisher-Yates shuffle picks k distinct victims.
+                for j in 0..k.min(live.len()) {
+                    let pick =
+                        rampart_rng::uniform_u64(&mut self.fault_rng, j as u64, live.len() as u64);
+                    live.swap(j, pick as usize);
+                }
+                live.truncate(k);
+                live
+            }
+            FaultConfig::TokenServiceOutage { start, .. } => {
+                let down = at == Instant::ZERO + start;
+                fleet.token_service.admin().set_down(down);
+                let what = if down { "begins" } else { "ends" };
+                self.fault_log
+                    .push((at, format!("token service outage {what}")));
+                return;
+            }
+            _ => return,
+        };
+        let lc = LifecycleConfig {
+            deregistration_delay: Duration::ZERO,
+            ..self.lc.clone()
+        };
+        let mut crashed = Vec::new();
+        for v in victims {
+            let Some(l) = self.lives.get_mut(v) else {
+                continue;
+            };
+            let from = l.state();
+            if !from.is_live() || (from != InstanceState::Draining && l.begin_drain(at).is_err()) {
+                continue;
+            }
+            l.advance(at, &lc);
+            fleet.crash(v as u32).await;
+            crashed.push(v);
+            out.push(LifeEvent {
+                at,
+                instance: v as u32,
+                from,
+                to: InstanceState::Terminated,
+            });
+        }
+        let what = f.kind().replace('_', " ");
+        let label = match crashed.as_slice() {
+            [] => format!("{what}: no live instance to crash"),
+            [one] => format!("{what}: #{one} crashed"),
+            many => format!("{what}: {} crashed", many.len()),
+        };
+        self.fault_log.push((at, label));
     }
 }
 

@@ -137,6 +137,8 @@ struct State {
     connections: AtomicUsize,
     connections_refused: std::sync::atomic::AtomicU64,
     cfg: ServerConfig,
+    /// An outage: every request is answered 503 `token_service_unavailable`.
+    down: std::sync::atomic::AtomicBool,
 }
 
 /// Locks the core; a panic elsewhere while holding it leaves it usable,
@@ -217,6 +219,7 @@ impl TokenServer {
             connections: AtomicUsize::new(0),
             connections_refused: std::sync::atomic::AtomicU64::new(0),
             cfg: server,
+            down: std::sync::atomic::AtomicBool::new(false),
         });
         let listener = TcpListener::bind(addr)
             .await
@@ -319,6 +322,13 @@ async fn prune(state: Arc<State>, mut stop: watch::Receiver<bool>) {
 }
 
 async fn route(state: Arc<State>, req: Request<Incoming>) -> Resp {
+    if state.down.load(Ordering::SeqCst) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "token_service_unavailable",
+            "the token service is down",
+        );
+    }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().map(str::to_owned);
@@ -501,6 +511,20 @@ impl TokenAdmin {
         };
         advance(&self.state.version, v);
         v
+    }
+
+    /// A live access token of `subject`'s, issued now as at a login: what a
+    /// thief copies from a victim's browser. `None` if the core refuses.
+    pub async fn session_token(&self, subject: &str) -> Option<String> {
+        let mut s = self.state.service.lock().await;
+        s.issue(now(), subject, "api").ok().map(|pair| pair.access)
+    }
+
+    /// Starts (`true`) or ends an outage: meanwhile every request,
+    /// logins, JWKS fetches and revocation polls included, is answered 503
+    /// `token_service_unavailable`. Push streams already open stay open.
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
     }
 }
 

@@ -189,7 +189,6 @@
 mod attack;
 mod error;
 mod eventlog;
-mod fault;
 pub mod gateway;
 mod memo;
 mod meter;

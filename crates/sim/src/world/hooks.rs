@@ -27,10 +27,10 @@ use super::{Msg, World};
 use crate::attack::{Attacker, BuildCtx};
 use crate::error::BuildError;
 use crate::eventlog::EventLog;
-use crate::fault::FaultState;
 use crate::meter::reason;
 use crate::slab::{Kind, Req, ReqId, Stage};
 use crate::sources::Source;
+use rampart_world::FaultWindows;
 
 /// `Req::attacker` of legit traffic.
 pub(crate) const NO_ATTACKER: u16 = u16::MAX;
@@ -69,7 +69,7 @@ pub enum AttackMsg {
 #[derive(Debug)]
 pub(crate) struct Ext {
     pub attackers: Vec<Attacker>,
-    pub faults: FaultState,
+    pub faults: FaultWindows,
     fault_rng: ActorRng,
     pub events: Option<EventLog>,
     /// The most client-identity keys the fleet's cores held at once.
@@ -130,7 +130,7 @@ impl Ext {
         }
         Ok(Ext {
             attackers,
-            faults: FaultState::new(&cfg.fault),
+            faults: FaultWindows::new(&cfg.fault),
             fault_rng: actor_rng(cfg.run.seed, "faults"),
             events: None,
             keys_peak: 0,
