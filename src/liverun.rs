@@ -62,6 +62,50 @@ pub struct Ended {
     pub command: String,
 }
 
+/// A finished live run read back from its `metrics.json`, as an outcome
+/// of scenario `s` (whose assertions are evaluated again): for `rampart
+/// compare --live`. What only the run knew (scale events, the faults it
+/// applied) is not in the file, so the comparison page has no marks for
+/// it; the run's own report does.
+pub fn read_outcome(s: &Scenario, dir: &Path) -> Result<rampart_scenario::Outcome, String> {
+    let path = dir.join("metrics.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let metrics: RunMetrics = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a run's metrics.json: {e}", path.display()))?;
+    let gauge = |name: &str| {
+        metrics
+            .totals
+            .gauges
+            .get(name)
+            .and_then(|g| g.last)
+            .unwrap_or(0.0)
+    };
+    let (hours, money, launched) = (
+        gauge("cost.instance_hours"),
+        gauge("cost.money"),
+        gauge("instances.launched"),
+    );
+    let out = rampart_sim::RunOutput {
+        metrics,
+        trace_hash: 0,
+        n_events: 0,
+        instance_seconds: hours * 3600.0,
+        cost: money,
+        scale_events: Vec::new(),
+        scale_events_dropped: 0,
+        timeline: Vec::new(),
+        timeline_dropped: 0,
+        instances_launched: launched as usize,
+        policy_hash: String::new(),
+        policy_versions: Vec::new(),
+        attacks: Vec::new(),
+        events: None,
+        keys_tracked_peak: 0,
+        revoked_accepted_by_instance: Vec::new(),
+    };
+    Ok(rampart_scenario::evaluate(s, out))
+}
+
 /// Finishes the recorder and writes `timeseries.csv`, `metrics.json` and
 /// `index.html` under `<out>/<name>-<suffix>/`, checks the scenario's
 /// assertions against what was recorded, prints the summary; the exit

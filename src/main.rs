@@ -98,6 +98,11 @@ enum Command {
         /// Override the seed of every variant.
         #[arg(long)]
         seed: Option<u64>,
+        /// A live run to show beside the simulated ones, as NAME=DIR: the
+        /// variant it ran (`base` for none) and its output directory
+        /// (`rampart live ... --out` wrote DIR/metrics.json). Repeatable.
+        #[arg(long, value_name = "NAME=DIR")]
+        live: Vec<String>,
     },
     /// Run the cartesian product of field values (and seeds) in parallel.
     Sweep(sweep::SweepArgs),
@@ -221,7 +226,8 @@ fn main() -> ExitCode {
             file,
             variants,
             seed,
-        }) => compare(&file, &variants, seed, &common),
+            live,
+        }) => compare(&file, &variants, seed, &live, &common),
         Some(Command::Sweep(args)) => sweep::sweep(&args, &common),
         Some(Command::Merge { dirs }) => sweep::merge(&dirs, &common),
         Some(Command::Validate { files }) => validate(&files, &common),
@@ -635,11 +641,45 @@ pub fn verdict_of(r: &Result<Outcome, Error>) -> &'static str {
     }
 }
 
-fn compare(file: &Path, variants: &[String], seed: Option<u64>, common: &Common) -> u8 {
+fn compare(
+    file: &Path,
+    variants: &[String],
+    seed: Option<u64>,
+    live: &[String],
+    common: &Common,
+) -> u8 {
     let base = match load(file) {
         Ok(s) => s,
         Err(c) => return c,
     };
+    // Live runs read back and judged by their variant's assertions; every
+    // bad one is named before anything runs.
+    let mut lives = Vec::new();
+    let mut errors = Vec::new();
+    for l in live {
+        let Some((name, dir)) = l.split_once('=') else {
+            errors.push(format!("--live {l}: expected NAME=DIR"));
+            continue;
+        };
+        if name != "base" && !base.variants.contains_key(name) {
+            errors.push(format!("--live {l}: {file:?} has no variant {name:?}"));
+            continue;
+        }
+        let s = match with_variant(base.clone(), (name != "base").then_some(name)) {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        match liverun::read_outcome(&s, Path::new(dir)) {
+            Ok(o) => lives.push((format!("{name} (live)"), dir.to_owned(), s, o)),
+            Err(e) => errors.push(format!("--live {l}: {e}")),
+        }
+    }
+    if !errors.is_empty() {
+        for e in errors {
+            eprintln!("error: {e}");
+        }
+        return 2;
+    }
     let names: Vec<String> = if variants.is_empty() {
         std::iter::once("base".to_owned())
             .chain(base.variants.keys().cloned())
@@ -689,7 +729,7 @@ fn compare(file: &Path, variants: &[String], seed: Option<u64>, common: &Common)
             Err(e) => return report(&e),
         }
     }
-    let commands: Vec<String> = scenarios
+    let mut commands: Vec<String> = scenarios
         .iter()
         .map(|(n, s)| {
             let mut c = format!("rampart run {} --seed {}", file.display(), s.world.run.seed);
@@ -699,17 +739,32 @@ fn compare(file: &Path, variants: &[String], seed: Option<u64>, common: &Common)
             c
         })
         .collect();
-    let parts: Vec<output::ReportParts> = scenarios
-        .iter()
-        .zip(&outcomes)
-        .map(|((_, s), o)| output::ReportParts::new(s, o))
-        .collect();
+    let simulated = scenarios.len();
     for (((n, s), o), cmd) in scenarios.iter().zip(&outcomes).zip(&commands) {
         let vdir = dir.join(output::safe_dir_name(n));
         if let Err(e) = output::write_run_files(s, o, &vdir, cmd, &w) {
             return output_error(&e);
         }
     }
+    for (n, d, s, o) in lives {
+        commands.push(format!("rampart live {} ... --out {d}", file.display()));
+        scenarios.push((n, s));
+        outcomes.push(o);
+    }
+    let mut names = names;
+    names.extend(scenarios[simulated..].iter().map(|(n, _)| n.clone()));
+    let parts: Vec<output::ReportParts> = scenarios
+        .iter()
+        .zip(&outcomes)
+        .enumerate()
+        .map(|(i, ((_, s), o))| {
+            let mut p = output::ReportParts::new(s, o);
+            if i >= simulated {
+                p.make_live(s, o, "a live run, read back");
+            }
+            p
+        })
+        .collect();
     let reports: Vec<rampart_report::RunReport<'_>> = scenarios
         .iter()
         .zip(&outcomes)
@@ -723,13 +778,15 @@ fn compare(file: &Path, variants: &[String], seed: Option<u64>, common: &Common)
         .iter()
         .map(|n| format!("{}/index.html", output::safe_dir_name(n)))
         .collect();
+    // A live run's own report stays where `rampart live` wrote it.
     let variants: Vec<rampart_report::Variant<'_>> = names
         .iter()
         .zip(&hrefs)
         .zip(&reports)
-        .map(|((name, href), report)| rampart_report::Variant {
+        .enumerate()
+        .map(|(i, ((name, href), report))| rampart_report::Variant {
             name,
-            href: Some(href),
+            href: (i < simulated).then_some(href.as_str()),
             report,
         })
         .collect();

@@ -244,8 +244,7 @@ pub fn write_live_files(
     w: &Writer,
 ) -> Result<(), OutputError> {
     let mut parts = ReportParts::new(s, out);
-    parts.live = Some(live.to_owned());
-    parts.notes = annotations(&s.world, &out.output, true);
+    parts.make_live(s, out, live);
     let html = rampart_report::render_run(&parts.report(s, out, command));
     write_metrics_and_page(out, dir, &html, w)
 }
@@ -368,6 +367,13 @@ pub struct ReportParts {
 }
 
 impl ReportParts {
+    /// Marks the report live (`what` in its header) with only the marks a
+    /// live run makes on its axes.
+    pub fn make_live(&mut self, s: &Scenario, out: &Outcome, what: &str) {
+        self.live = Some(what.to_owned());
+        self.notes = annotations(&s.world, &out.output, true);
+    }
+
     pub fn new(s: &Scenario, out: &Outcome) -> ReportParts {
         let mut config = config_toml(&s.world);
         if !s.overrides.is_empty() {

@@ -725,3 +725,53 @@ fn live_push_revocation_exposes_a_stolen_token_for_less_time_than_polling() {
         "{poll}"
     );
 }
+
+/// A live run beside the simulated ones: `rampart compare --live` reads
+/// the run back, judges it by its variant's assertions and shows it as a
+/// column marked live; bad `--live` values are all named, with exit 2.
+#[test]
+fn rampart_compare_shows_a_live_run_beside_the_simulated_ones() {
+    let dir = scratch("rampart_compare_live");
+    let out = rampart(&[
+        "live",
+        &fixture_arg("live-policy.toml"),
+        "--duration",
+        "2s",
+        "--accounts-per-class",
+        "2",
+        "--out",
+        &dir.display().to_string(),
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = dir.join("live-policy-live");
+    let out = rampart(&[
+        "compare",
+        &fixture_arg("live-policy.toml"),
+        "--live",
+        &format!("base={}", run.display()),
+        "--out",
+        &dir.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("base (live)"), "{}", text(&out));
+    let html = std::fs::read_to_string(dir.join("live-policy.compare/index.html")).unwrap();
+    assert!(html.contains("base (live)"));
+    let out = rampart(&[
+        "compare",
+        &fixture_arg("live-policy.toml"),
+        "--live",
+        "nonsense",
+        "--live",
+        "nope=/nowhere",
+        "--live",
+        &format!("base={}", dir.join("missing").display()),
+        "--out",
+        &dir.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--live nonsense: expected NAME=DIR"), "{err}");
+    assert!(err.contains("has no variant \"nope\""), "{err}");
+    assert!(err.contains("missing/metrics.json"), "{err}");
+}
