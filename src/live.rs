@@ -150,6 +150,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             !g.contains("[[traffic]]")
                 && !g.contains("[[attack]]")
                 && !g.contains("[[control.token_replays]]")
+                && !g.contains("[[control.revocations]]")
         });
         gaps.extend(p.skipped.iter().map(|k| format!("[[traffic]] {k}")));
         gaps.extend(attacks.skipped.iter().map(|k| format!("[[attack]] {k}")));
@@ -241,6 +242,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         let mut refused_seen = 0u64;
         let mut instance_seconds = 0.0;
         let mut last_close = Instant::ZERO;
+        let mut last_interval_start = Instant::ZERO;
         let mut dropped_seen = 0u64;
         let mut records = 0u64;
         loop {
@@ -358,12 +360,14 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 .min()
                 .unwrap_or(newest);
             rec.set_gauge(ids.lag, newest.saturating_sub(oldest) as f64);
+            shots_rec.end_interval(&mut rec, last_interval_start, close);
+            last_interval_start = close;
             rec.close_interval(close, &mut csv)
                 .map_err(|e| e.to_string())?;
             if last {
                 let stopped = close;
                 let launched = scaler.as_ref().map_or(fleet.gateways.len(), Scaler::launched);
-                let timeline: Vec<rampart_world::TimelineEvent> = scaler
+                let mut timeline: Vec<rampart_world::TimelineEvent> = scaler
                     .as_ref()
                     .map(|sc| {
                         sc.fault_log
@@ -378,6 +382,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                             .collect()
                     })
                     .unwrap_or_default();
+                timeline.extend(shots_rec.machine_limits());
                 let scale_events = scaler
                     .as_ref()
                     .map(|sc| {

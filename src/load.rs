@@ -174,7 +174,7 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
     };
     let mut csv = CsvSink::new(Vec::new());
     let interval = s.world.run.metrics_interval;
-    let result: Result<(Instant, u64), String> = rt.block_on(async {
+    let result: Result<(Instant, u64, Vec<rampart_world::TimelineEvent>), String> = rt.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Shot>(65_536);
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let started = std::time::Instant::now();
@@ -199,15 +199,16 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
                 }
             }
             if elapsed() >= boundary {
+                shots_rec.end_interval(&mut rec, boundary - interval, boundary);
                 rec.close_interval(boundary, &mut csv)
                     .map_err(|e| e.to_string())?;
                 boundary += interval;
             }
         }
         let _ = driver.await;
-        Ok((elapsed().max(Instant::ZERO + end.min(interval)), shots))
+        Ok((elapsed().max(Instant::ZERO + end.min(interval)), shots, shots_rec.machine_limits()))
     });
-    let (stopped, shots) = match result {
+    let (stopped, shots, machine) = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -231,7 +232,7 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
             instance_seconds: 0.0,
             instances_launched: 0,
             scale_events: Vec::new(),
-            timeline: Vec::new(),
+            timeline: machine,
             policy: ("n/a".into(), "(the target's own)".into()),
             what: format!("load against {target}, from the client's side"),
             suffix: "load",

@@ -304,8 +304,9 @@ pub fn write_run_files(
 /// knows (crash victims, drift reloads and replacements) and the scaling
 /// controller's decisions with their reasons.
 ///
-/// A live run (`live`) shows only the surges and attacks of the schedule:
-/// it records the faults it applied in its own timeline, and runs no
+/// A live run (`live`) shows only the surges, attacks and token events of
+/// the schedule: it records the faults it applied and the intervals where
+/// its own machine was the limit in its own timeline, and runs no
 /// rollouts.
 fn annotations(cfg: &WorldConfig, out: &RunOutput, live: bool) -> Vec<Annotation> {
     let kind = |k: TimelineKind| match k {
@@ -321,7 +322,13 @@ fn annotations(cfg: &WorldConfig, out: &RunOutput, live: bool) -> Vec<Annotation
     let planned = rampart_world::planned(cfg);
     let mut v: Vec<Annotation> = planned
         .iter()
-        .filter(|e| !live || matches!(e.kind, TimelineKind::Surge | TimelineKind::Attack))
+        .filter(|e| {
+            !live
+                || matches!(
+                    e.kind,
+                    TimelineKind::Surge | TimelineKind::Attack | TimelineKind::Token
+                )
+        })
         .chain(&out.timeline)
         .map(|e| Annotation {
             at: e.at,

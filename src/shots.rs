@@ -23,6 +23,10 @@ use rampart_time::{Duration, Instant};
 /// Reasons only a client sees, after the simulator's.
 pub const CLIENT_REASONS: [&str; 4] = ["dropped", "connection_failed", "http_4xx", "http_5xx"];
 
+/// A send handed out this much after its intended time means the
+/// generator's machine was the limit in that interval.
+pub const LATE_MAX: Duration = Duration::from_millis(50);
+
 /// Reasons that come after the gateway admitted the request.
 const AFTER_ADMISSION: [&str; 4] = [
     "backend_error",
@@ -57,6 +61,7 @@ pub fn register(
     if n.class("legit").is_none() {
         n.add_class("legit")?;
     }
+    n.add_gauge("load.send_lag_ms")?;
     let first_replay = attackers.len().saturating_sub(replays);
     for (k, a) in attackers.iter().enumerate() {
         n.add_class(&format!("attack.{a}"))?;
@@ -108,9 +113,18 @@ struct Revoked {
     exposure_max: Duration,
 }
 
+/// Intervals where the generator's machine was the limit: (start, end,
+/// latest send, sends dropped).
+type Span = (Instant, Instant, Duration, u64);
+
 /// Turns shots into recorder calls.
 pub struct ShotRecorder {
     legit: ClassId,
+    lag_ms: GaugeId,
+    /// The current interval's latest send and drops.
+    late_max: Duration,
+    dropped: u64,
+    spans: Vec<Span>,
     revoked: Option<Revoked>,
     /// Shot class index → attacker, past the traffic classes.
     n_classes: usize,
@@ -160,6 +174,10 @@ impl ShotRecorder {
         });
         ShotRecorder {
             legit: n.class("legit").expect("registered"),
+            lag_ms: n.gauge("load.send_lag_ms").expect("registered"),
+            late_max: Duration::ZERO,
+            dropped: 0,
+            spans: Vec::new(),
             revoked,
             n_classes,
             attackers,
@@ -171,6 +189,10 @@ impl ShotRecorder {
     /// its intended send time) or rejected with its reason; an attacker's
     /// outcome counters.
     pub fn record(&mut self, rec: &mut Recorder, now: Instant, shot: &Shot) {
+        self.late_max = self.late_max.max(shot.late);
+        if shot.sent == Sent::Dropped {
+            self.dropped += 1;
+        }
         let attacker = shot.class.checked_sub(self.n_classes);
         let class = attacker
             .and_then(|k| self.attackers.get(k))
@@ -245,6 +267,46 @@ impl ShotRecorder {
     }
 }
 
+impl ShotRecorder {
+    /// Closes the interval `[start, end)` for the machine-limit marks: its
+    /// latest send goes to the gauge `load.send_lag_ms`, and an interval
+    /// with a send later than [`LATE_MAX`] or a drop joins a span.
+    pub fn end_interval(&mut self, rec: &mut Recorder, start: Instant, end: Instant) {
+        rec.set_gauge(self.lag_ms, self.late_max.as_nanos() as f64 / 1e6);
+        if self.late_max > LATE_MAX || self.dropped > 0 {
+            match self.spans.last_mut() {
+                Some(s) if s.1 == start => {
+                    s.1 = end;
+                    s.2 = s.2.max(self.late_max);
+                    s.3 += self.dropped;
+                }
+                _ => self.spans.push((start, end, self.late_max, self.dropped)),
+            }
+        }
+        self.late_max = Duration::ZERO;
+        self.dropped = 0;
+    }
+
+    /// The spans where the machine was the limit, as marks for the
+    /// report's time axes.
+    pub fn machine_limits(&self) -> Vec<rampart_world::TimelineEvent> {
+        self.spans
+            .iter()
+            .map(|&(start, end, late, dropped)| {
+                rampart_world::TimelineEvent::new(
+                    start.since_epoch(),
+                    rampart_world::TimelineKind::Machine,
+                    format!(
+                        "machine limit to {}: sends up to {} ms late, {dropped} dropped",
+                        end.since_epoch(),
+                        late.as_nanos() / 1_000_000
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
 /// The reason a shot was not a success, if it was not.
 fn reason(rec: &Recorder, shot: &Shot) -> Option<(ReasonId, String)> {
     let names = rec.names();
@@ -268,4 +330,96 @@ fn reason(rec: &Recorder, shot: &Shot) -> Option<(ReasonId, String)> {
         Sent::Dropped => "dropped".into(),
     };
     Some((names.reason(&why)?, why))
+}
+
+#[cfg(test)]
+mod tests {
+    use rampart_metrics::RecorderConfig;
+
+    use super::*;
+
+    fn shot(class: usize, sent: Sent, late_ms: u64, hit: Option<Hit>) -> Shot {
+        Shot {
+            class,
+            intended: Duration::ZERO,
+            latency: Duration::from_millis(3),
+            sent,
+            login: false,
+            hit,
+            late: Duration::from_millis(late_ms),
+        }
+    }
+
+    #[test]
+    fn attackers_get_their_outcomes_and_late_or_dropped_intervals_become_machine_limit_marks() {
+        let mut n = Names::new();
+        register(
+            &mut n,
+            &["bots".into(), "thief".into()],
+            1,
+            &[Duration::from_secs(5)],
+        )
+        .unwrap();
+        let start = [
+            ("bots".to_owned(), Duration::ZERO),
+            ("thief".to_owned(), Duration::ZERO),
+        ];
+        let mut shots = ShotRecorder::new(&n, 1, &start);
+        let mut rec = Recorder::new(RecorderConfig::default(), n).unwrap();
+        let t = |s: u64| Instant::ZERO + Duration::from_secs(s);
+        let ok = || Sent::Answered {
+            status: 200,
+            reason: None,
+        };
+        let blocked = || Sent::Answered {
+            status: 403,
+            reason: Some("abuse_blocked".into()),
+        };
+        // Second 0: on time. 1: late. 2: a drop. 3: on time. 4: late.
+        shots.record(&mut rec, t(0), &shot(1, ok(), 0, Some(Hit::TakeOver(7))));
+        shots.record(&mut rec, t(0), &shot(1, ok(), 0, Some(Hit::TakeOver(7))));
+        shots.record(&mut rec, t(0), &shot(1, blocked(), 1, None));
+        let age = Duration::from_secs(6);
+        shots.record(
+            &mut rec,
+            t(0),
+            &shot(2, ok(), 0, Some(Hit::AcceptedAfterRevocation { age })),
+        );
+        shots.end_interval(&mut rec, t(0), t(1));
+        shots.record(&mut rec, t(1), &shot(0, ok(), 80, None));
+        shots.end_interval(&mut rec, t(1), t(2));
+        shots.record(&mut rec, t(2), &shot(0, Sent::Dropped, 0, None));
+        shots.end_interval(&mut rec, t(2), t(3));
+        shots.record(&mut rec, t(3), &shot(0, ok(), 2, None));
+        shots.end_interval(&mut rec, t(3), t(4));
+        shots.record(&mut rec, t(4), &shot(0, ok(), 120, None));
+        shots.end_interval(&mut rec, t(4), t(5));
+        let marks: Vec<String> = shots
+            .machine_limits()
+            .into_iter()
+            .map(|e| e.label)
+            .collect();
+        assert_eq!(
+            marks,
+            [
+                "machine limit to 3s: sends up to 80 ms late, 1 dropped",
+                "machine limit to 5s: sends up to 120 ms late, 0 dropped",
+            ]
+        );
+        let m = rec
+            .finish(t(5), &mut rampart_metrics::CsvSink::new(Vec::new()))
+            .unwrap();
+        let c = |name: &str| m.totals.counters[name];
+        // One takeover however often the account falls; one block.
+        assert_eq!(c("attack.bots.takeovers"), 1);
+        assert_eq!(c("attack.bots.blocked"), 1);
+        assert_eq!(c("attack.thief.accepted_after_revocation"), 1);
+        assert_eq!(
+            (c("revoked.accepted"), c("revoked.accepted_after.5s")),
+            (1, 1)
+        );
+        assert_eq!(m.totals.classes["legit"].offered, 4);
+        assert_eq!(m.totals.classes["attack.bots"].offered, 3);
+        assert_eq!(m.totals.gauges["load.send_lag_ms"].max, Some(120.0));
+    }
 }

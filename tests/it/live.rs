@@ -22,6 +22,42 @@ fn live_turn() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Two variants of a bundled scenario run live at once for `duration`
+/// into `dir`: their outputs.
+fn live_pair(
+    scenario: &'static str,
+    variants: [&'static str; 2],
+    duration: &'static str,
+    dir: &std::path::Path,
+) -> [std::process::Output; 2] {
+    let run = |variant: &'static str| {
+        let dir = dir.display().to_string();
+        std::thread::spawn(move || {
+            rampart(&[
+                "live",
+                scenario,
+                "--variant",
+                variant,
+                "--duration",
+                duration,
+                "--out",
+                &dir,
+                "-q",
+            ])
+        })
+    };
+    variants.map(run).map(|t| t.join().unwrap())
+}
+
+/// The `totals` of the live run `name` under `dir`.
+fn live_totals(dir: &std::path::Path, name: &str) -> serde_json::Value {
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(format!("{name}-live/metrics.json"))).unwrap(),
+    )
+    .unwrap();
+    m["totals"].clone()
+}
+
 #[test]
 fn the_gateway_refuses_a_bad_policy_and_bad_flags_at_once_with_located_errors_and_exit_2() {
     let dir = scratch("gateway_bad_policy");
@@ -480,42 +516,19 @@ fn rampart_live_drives_the_scenarios_traffic_through_its_fleet_and_records_it() 
 fn live_the_abuse_detector_cuts_credential_stuffing_and_a_per_ip_only_policy_does_not() {
     let _turn = live_turn();
     let dir = scratch("rampart_live_stuffing");
-    let run = |variant: &'static str, dir: std::path::PathBuf| {
-        std::thread::spawn(move || {
-            rampart(&[
-                "live",
-                "scenarios/credential-stuffing.toml",
-                "--variant",
-                variant,
-                "--duration",
-                "35s",
-                "--out",
-                &dir.display().to_string(),
-                "-q",
-            ])
-        })
-    };
-    let (a, b) = (
-        run("live", dir.clone()),
-        run("live-per-ip-only", dir.clone()),
+    let [a, b] = live_pair(
+        "scenarios/credential-stuffing.toml",
+        ["live", "live-per-ip-only"],
+        "35s",
+        &dir,
     );
-    let (a, b) = (a.join().unwrap(), b.join().unwrap());
     // The scenario's own assertions decide the exit codes: the per-IP-only
     // run fails "the detector stops stuffing within seconds"; the detector's
     // run passes unless the machine itself is too slow for its latency
     // assertions, which this test does not judge.
     assert!(matches!(a.status.code(), Some(0 | 1)), "{}", text(&a));
     assert_eq!(b.status.code(), Some(1), "{}", text(&b));
-    let totals = |v: &str| -> serde_json::Value {
-        let m: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(
-                dir.join(format!("credential-stuffing-surge.{v}-live/metrics.json")),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        m["totals"].clone()
-    };
+    let totals = |v: &str| live_totals(&dir, &format!("credential-stuffing-surge.{v}"));
     let (detector, per_ip) = (totals("live"), totals("live-per-ip-only"));
     let count = |t: &serde_json::Value, c: &str| t["counters"][c].as_u64().unwrap();
     let attempts =
@@ -684,33 +697,15 @@ fn live_an_hpa_scales_the_real_fleet_out_under_a_surge_and_the_report_shows_it()
 fn live_push_revocation_exposes_a_stolen_token_for_less_time_than_polling() {
     let _turn = live_turn();
     let dir = scratch("rampart_live_revocation");
-    let run = |variant: &'static str, dir: std::path::PathBuf| {
-        std::thread::spawn(move || {
-            rampart(&[
-                "live",
-                "scenarios/revocation-race.toml",
-                "--variant",
-                variant,
-                "--duration",
-                "35s",
-                "--out",
-                &dir.display().to_string(),
-                "-q",
-            ])
-        })
-    };
-    let (a, b) = (run("live", dir.clone()), run("live-poll-10s", dir.clone()));
-    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    let [a, b] = live_pair(
+        "scenarios/revocation-race.toml",
+        ["live", "live-poll-10s"],
+        "35s",
+        &dir,
+    );
     assert!(matches!(a.status.code(), Some(0 | 1)), "{}", text(&a));
     assert!(matches!(b.status.code(), Some(0 | 1)), "{}", text(&b));
-    let totals = |v: &str| -> serde_json::Value {
-        let m: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(format!("revocation-race.{v}-live/metrics.json")))
-                .unwrap(),
-        )
-        .unwrap();
-        m["totals"].clone()
-    };
+    let totals = |v: &str| live_totals(&dir, &format!("revocation-race.{v}"));
     let (push, poll) = (totals("live"), totals("live-poll-10s"));
     let counter =
         |t: &serde_json::Value, c: &str| t["counters"].get(c).map_or(0, |v| v.as_u64().unwrap());

@@ -17,12 +17,11 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rampart_auth::{KeyMaterial, ServiceConfig, ServiceError, TokenService};
+use rampart_auth::{ServiceConfig, ServiceError, TokenService};
 use rampart_rng::{ActorRng, actor_rng, uniform_u64};
 use rampart_time::{Duration, Instant};
 use rampart_world::{
-    AttackConfig, AttackKind, Forgery, HOSTS_PER_SUBNET, PayloadClass, Rotation, SigningAlgorithm,
-    WorldConfig,
+    AttackConfig, AttackKind, Forgery, HOSTS_PER_SUBNET, PayloadClass, Rotation, WorldConfig,
 };
 
 /// Every forgery, in the order an empty `forgery` list cycles through.
@@ -342,16 +341,7 @@ pub fn forge(
     let mut secret = [0u8; 32];
     rand::RngExt::fill(&mut key_rng, &mut secret[..]);
     let key_at = unix0 - cfg.token_service.refresh_ttl;
-    let material = match cfg.token_service.algorithm {
-        SigningAlgorithm::EdDsa => KeyMaterial::Ed25519 {
-            kid: "k1".into(),
-            secret,
-        },
-        SigningAlgorithm::Hs256 => KeyMaterial::Hs256 {
-            kid: "k1".into(),
-            secret: secret.to_vec(),
-        },
-    };
+    let material = cfg.token_service.algorithm.key("k1", secret);
     rogue.add_key(key_at, &material)?;
     let mut out = Vec::new();
     for k in 0..FORGED_PER_KIND {

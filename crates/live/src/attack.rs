@@ -88,6 +88,8 @@ pub struct AttackPlan {
     pub(crate) replays: Vec<crate::replay::Replay>,
     /// The token service's console, for the replays' revocations.
     pub(crate) admin: Option<crate::token_service::TokenAdmin>,
+    /// `[[control.revocations]]`: when, and whose sessions.
+    pub(crate) revocations: Vec<(Duration, String)>,
     /// Attackers not driven, with why.
     pub skipped: Vec<String>,
 }
@@ -160,6 +162,19 @@ impl AttackPlan {
         let (replays, skipped) = crate::replay::plan(cfg, accounts_max, cfg.attack.len());
         plan.replays = replays;
         plan.skipped.extend(skipped);
+        for r in &cfg.control.revocations {
+            use rampart_world::RevocationTargetConfig as T;
+            match &r.target {
+                T::User { traffic, account } => {
+                    plan.revocations.push((r.at, format!("{traffic}-{account}")));
+                }
+                T::Subject { subject } => plan.revocations.push((r.at, subject.clone())),
+                T::Session { traffic, account } => plan.skipped.push(format!(
+                    "[[control.revocations]] at {}: the session of {traffic}-{account} is the client's own; only user and subject revocations run live",
+                    r.at
+                )),
+            }
+        }
         plan
     }
 

@@ -19,7 +19,7 @@ use std::time::Duration as StdDuration;
 use hyper::Uri;
 use rampart_auth::{KeyMaterial, PasswordConfig, PasswordMode, ServiceConfig};
 use rampart_traffic::Route;
-use rampart_world::{LbAlgorithm, RevocationSync, SigningAlgorithm, WorldConfig};
+use rampart_world::{LbAlgorithm, RevocationSync, WorldConfig};
 
 use crate::backend::{Backend, BackendConfig, ServiceTime};
 use crate::balancer::{Algorithm, Balancer, BalancerConfig};
@@ -148,8 +148,18 @@ pub fn unsupported(cfg: &WorldConfig) -> Vec<String> {
             n(c.token_replays.len(), "[[control.token_replays]] entry")
         ));
     }
-    if !c.revocations.is_empty() || !c.key_leaks.is_empty() {
-        out.push("[control] admin revocations and key leaks: not scheduled".into());
+    if !c.revocations.is_empty() {
+        // A driver that makes them drops this line.
+        out.push(format!(
+            "{}: none is made",
+            n(c.revocations.len(), "[[control.revocations]] entry")
+        ));
+    }
+    if !c.key_leaks.is_empty() {
+        out.push(format!(
+            "{}: no key leaks live yet",
+            n(c.key_leaks.len(), "[[control.key_leaks]] entry")
+        ));
     }
     if cfg
         .policy
@@ -196,16 +206,7 @@ impl LiveFleet {
         let mut key_rng = rampart_rng::actor_rng(seed, "token_service/keys");
         let mut secret = [0u8; 32];
         rand::RngExt::fill(&mut key_rng, &mut secret[..]);
-        let key = match cfg.token_service.algorithm {
-            SigningAlgorithm::EdDsa => KeyMaterial::Ed25519 {
-                kid: "k1".into(),
-                secret,
-            },
-            SigningAlgorithm::Hs256 => KeyMaterial::Hs256 {
-                kid: "k1".into(),
-                secret: secret.to_vec(),
-            },
-        };
+        let key = cfg.token_service.algorithm.key("k1", secret);
         let service = ServiceConfig {
             access_ttl: cfg.token_service.access_ttl,
             refresh_ttl: cfg.token_service.refresh_ttl,

@@ -83,6 +83,10 @@ pub struct Shot {
     pub login: bool,
     /// What an attacker's attempt achieved, if anything.
     pub hit: Option<Hit>,
+    /// How late the scheduler handed it out after its intended time: more
+    /// than a few milliseconds means the generator's machine, not the
+    /// target, was the limit.
+    pub late: Duration,
 }
 
 /// What an attacker's attempt achieved, as the attacker can tell.
@@ -251,14 +255,17 @@ impl Shared {
         &self,
         at: Instant,
         stop: &mut watch::Receiver<bool>,
-    ) -> Option<Duration> {
+    ) -> Option<Intended> {
         if self.scheduled.fetch_add(1, Ordering::SeqCst) >= self.cfg.requests_max {
             self.scheduled.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
         let when = since(self.start, at - Instant::ZERO);
         tokio::select! {
-            _ = tokio::time::sleep_until(when.into()) => Some(at - Instant::ZERO),
+            _ = tokio::time::sleep_until(when.into()) => Some(Intended {
+                at: at - Instant::ZERO,
+                late: Duration::from_nanos(self.elapsed_ns().saturating_sub((at - Instant::ZERO).as_nanos())),
+            }),
             _ = stop.changed() => {
                 self.scheduled.fetch_sub(1, Ordering::SeqCst);
                 None
@@ -268,31 +275,41 @@ impl Shared {
 
     /// An in-flight slot for a request of `class` meant for `intended`;
     /// past the cap, the request is recorded as dropped and `None`.
-    pub(crate) fn take_slot(&self, class: usize, intended: Duration, login: bool) -> Option<Slot> {
+    pub(crate) fn take_slot(&self, class: usize, intended: Intended, login: bool) -> Option<Slot> {
         if self.in_flight.fetch_add(1, Ordering::SeqCst) >= self.cfg.in_flight_max {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             let _ = self.tx.try_send(Shot {
                 class,
-                intended,
+                intended: intended.at,
                 latency: Duration::ZERO,
                 sent: Sent::Dropped,
                 login,
                 hit: None,
+                late: intended.late,
             });
             return None;
         }
         Some(Slot {
             class,
-            intended,
+            intended: intended.at,
+            late: intended.late,
             login,
         })
     }
+}
+
+/// A scheduled request's intended time, and how late it was handed out.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Intended {
+    pub at: Duration,
+    pub late: Duration,
 }
 
 /// A request in flight, until its outcome is recorded.
 pub(crate) struct Slot {
     class: usize,
     intended: Duration,
+    late: Duration,
     login: bool,
 }
 
@@ -320,6 +337,7 @@ impl Slot {
                 sent,
                 login: self.login,
                 hit,
+                late: self.late,
             })
             .await;
     }
@@ -417,6 +435,11 @@ pub async fn run(
             stop.clone(),
         )));
     }
+    tasks.push(tokio::spawn(crate::replay::revocations(
+        attacks.clone(),
+        shared.clone(),
+        stop.clone(),
+    )));
     for k in 0..attacks.replays.len() {
         tasks.push(tokio::spawn(crate::replay::schedule(
             attacks.clone(),

@@ -96,6 +96,30 @@ pub(crate) fn plan(
     (out, skipped)
 }
 
+/// Makes the `[[control.revocations]]` of `plan` at their times through
+/// its console (none without one), until `stop`.
+pub(crate) async fn revocations(
+    plan: Arc<crate::attack::AttackPlan>,
+    s: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Some(admin) = plan.admin.clone() else {
+        return;
+    };
+    let mut due = plan.revocations.clone();
+    due.sort_by_key(|(at, _)| *at);
+    for (at, subject) in due {
+        if at >= s.cfg.duration {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(s.at(Instant::ZERO + at).into()) => {}
+            _ = stop.changed() => return,
+        }
+        admin.revoke_subject(&subject).await;
+    }
+}
+
 /// Runs replay `k`: the theft at `at`, the revocation `revoke_after` later
 /// (when an `admin` is given), and the replays until its end.
 pub(crate) async fn schedule(
@@ -149,7 +173,7 @@ pub(crate) async fn schedule(
         let (s2, plan2, token) = (s.clone(), plan.clone(), token.clone());
         tokio::spawn(async move {
             let r = &plan2.replays[k];
-            let (sent, hit) = replay(r, plan2.admin.as_ref(), &s2, from, &token, intended).await;
+            let (sent, hit) = replay(r, plan2.admin.as_ref(), &s2, from, &token, intended.at).await;
             slot.finish(&s2, sent, hit).await;
         });
     }

@@ -441,6 +441,23 @@ pub enum SigningAlgorithm {
     Hs256,
 }
 
+impl SigningAlgorithm {
+    /// Key material of this algorithm from 32 secret bytes (a seed's
+    /// draw in Rampart's runs: no real secret is involved).
+    pub fn key(self, kid: &str, secret: [u8; 32]) -> rampart_auth::KeyMaterial {
+        match self {
+            SigningAlgorithm::EdDsa => rampart_auth::KeyMaterial::Ed25519 {
+                kid: kid.into(),
+                secret,
+            },
+            SigningAlgorithm::Hs256 => rampart_auth::KeyMaterial::Hs256 {
+                kid: kid.into(),
+                secret: secret.to_vec(),
+            },
+        }
+    }
+}
+
 impl Default for TokenServiceConfig {
     fn default() -> Self {
         TokenServiceConfig {

@@ -36,6 +36,9 @@ pub enum TimelineKind {
     Token,
     /// An abuse detector, local or central, first stops an attacker.
     Detection,
+    /// A live run's own machine was the limit: its load generator sent
+    /// late or dropped sends.
+    Machine,
 }
 
 /// One entry.
