@@ -1,5 +1,6 @@
-//! `rampart live FILE`: a scenario's edge on loopback, a fixed fleet of
-//! real gateways, recorded into the same report files as a simulated run.
+//! `rampart live FILE`: a scenario's edge on loopback, real gateways
+//! scaled by the scenario's controller, recorded into the same report
+//! files as a simulated run.
 //!
 //! It starts the token service, the scenario's initial number of gateway
 //! instances, the balancer and the backend on 127.0.0.1, prints their

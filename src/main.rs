@@ -126,11 +126,12 @@ enum Command {
     /// Run the live gateway in front of an upstream, enforcing a policy file
     /// (hot-reloaded on change); JSON logs on stderr; stops on Ctrl-C.
     Gateway(gateway::GatewayArgs),
-    /// Start a scenario's edge on loopback (token service, a fixed fleet of
-    /// gateways, balancer, backend), serve until its duration or Ctrl-C,
-    /// and write the same report as a simulated run, marked live.
+    /// Start a scenario's edge on loopback (token service, gateways,
+    /// balancer, backend), drive its traffic and attackers, run its
+    /// controller and faults until its duration or Ctrl-C, and write the
+    /// same report as a simulated run, marked live.
     Live(live::LiveArgs),
-    /// Send a scenario's traffic to a running system (loopback unless
+    /// Send a scenario's traffic and attackers to a running system (loopback unless
     /// --allow-remote), open model, latency from each request's intended
     /// send time; writes the client-side report.
     Load(load::LoadArgs),

@@ -108,8 +108,8 @@ pub use jws::{
 };
 pub use revocation::{Revocation, RevocationDelta, RevocationLog, RevocationTarget};
 pub use service::{
-    Login, LoginError, PasswordConfig, PasswordMode, RefreshError, RevokeOutcome, ServiceConfig,
-    ServiceError, ServiceStats, TokenPair, TokenService,
+    Login, LoginError, PasswordCheck, PasswordConfig, PasswordMode, RefreshError, RevokeOutcome,
+    ServiceConfig, ServiceError, ServiceStats, TokenPair, TokenService,
 };
 pub use verifier::{
     DeltaError, Effect, Jwk, Jwks, JwksError, Principal, PrincipalClaims, StalePolicy, Verdict,

@@ -191,6 +191,57 @@ pub struct Login {
     pub cost: Duration,
 }
 
+/// What checking one account's password needs, taken from the service
+/// ([`TokenService::password_check`]), so the hash can run off its lock.
+#[derive(Clone)]
+pub struct PasswordCheck {
+    config: PasswordConfig,
+    salt: [u8; 16],
+    stored: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for PasswordCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordCheck").finish_non_exhaustive()
+    }
+}
+
+impl PasswordCheck {
+    /// Whether `password` is the account's, in constant time; an unknown
+    /// account runs the same hash (against a fixed dummy salt) and fails,
+    /// so timing does not reveal which accounts exist.
+    pub fn verify(&self, password: &[u8]) -> Result<bool, ServiceError> {
+        let h = hash_password(&self.config, password, &self.salt)?;
+        Ok(self.stored.is_some_and(|s| bool::from(h.ct_eq(&s))))
+    }
+}
+
+fn hash_password(
+    p: &PasswordConfig,
+    password: &[u8],
+    salt: &[u8; 16],
+) -> Result<[u8; 32], ServiceError> {
+    let mut out = [0u8; 32];
+    match p.mode {
+        PasswordMode::Argon2 => {
+            let params = Params::new(p.m_cost_kib, p.t_cost, p.p_cost, Some(32))
+                .map_err(|e| ServiceError::PasswordHash(e.to_string()))?;
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password_into(password, salt, &mut out)
+                .map_err(|e| ServiceError::PasswordHash(e.to_string()))?;
+        }
+        PasswordMode::Modelled => {
+            out.copy_from_slice(
+                &Sha256::new()
+                    .chain_update(salt)
+                    .chain_update(password)
+                    .finalize(),
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// An access token and its refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPair {
@@ -440,39 +491,38 @@ impl TokenService {
     }
 
     fn hash_password(&self, password: &[u8], salt: &[u8; 16]) -> Result<[u8; 32], ServiceError> {
-        let p = &self.config.password;
-        let mut out = [0u8; 32];
-        match p.mode {
-            PasswordMode::Argon2 => {
-                let params = Params::new(p.m_cost_kib, p.t_cost, p.p_cost, Some(32))
-                    .map_err(|e| ServiceError::PasswordHash(e.to_string()))?;
-                Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-                    .hash_password_into(password, salt, &mut out)
-                    .map_err(|e| ServiceError::PasswordHash(e.to_string()))?;
-            }
-            PasswordMode::Modelled => {
-                out.copy_from_slice(
-                    &Sha256::new()
-                        .chain_update(salt)
-                        .chain_update(password)
-                        .finalize(),
-                );
-            }
-        }
-        Ok(out)
+        hash_password(&self.config.password, password, salt)
     }
 
-    /// Checks a password and, if right, issues tokens for a new session.
-    /// Unknown accounts run the same hash (against a fixed dummy salt) so
-    /// timing does not reveal which accounts exist.
-    pub fn login(&mut self, now: Instant, subject: &str, password: &[u8], scope: &str) -> Login {
-        let cost = self.config.password.modelled_cost;
+    /// The first half of a login, for a driver that checks passwords off
+    /// its lock on the service: what checking `subject`'s password needs.
+    /// [`PasswordCheck::verify`] is pure; [`TokenService::finish_login`]
+    /// counts the outcome and issues. Together they do what
+    /// [`TokenService::login`] does.
+    pub fn password_check(&self, subject: &str) -> PasswordCheck {
         let (salt, stored) = match self.accounts.get(subject) {
             Some(a) => (a.salt, Some(a.hash)),
             None => ([0u8; 16], None),
         };
-        let ok = match self.hash_password(password, &salt) {
-            Ok(h) => stored.is_some_and(|s| bool::from(h.ct_eq(&s))),
+        PasswordCheck {
+            config: self.config.password.clone(),
+            salt,
+            stored,
+        }
+    }
+
+    /// The second half of a login: `verified` is what
+    /// [`PasswordCheck::verify`] found.
+    pub fn finish_login(
+        &mut self,
+        now: Instant,
+        subject: &str,
+        scope: &str,
+        verified: Result<bool, ServiceError>,
+    ) -> Login {
+        let cost = self.config.password.modelled_cost;
+        let ok = match verified {
+            Ok(ok) => ok,
             Err(e) => {
                 return Login {
                     result: Err(e.into()),
@@ -492,6 +542,14 @@ impl TokenService {
             result: self.issue(now, subject, scope).map_err(LoginError::from),
             cost,
         }
+    }
+
+    /// Checks a password and, if right, issues tokens for a new session.
+    /// Unknown accounts run the same hash (against a fixed dummy salt) so
+    /// timing does not reveal which accounts exist.
+    pub fn login(&mut self, now: Instant, subject: &str, password: &[u8], scope: &str) -> Login {
+        let verified = self.password_check(subject).verify(password);
+        self.finish_login(now, subject, scope, verified)
     }
 
     /// Issues an access and refresh token for a new session of `subject`,

@@ -300,6 +300,41 @@ fn argon2_login_accepts_the_right_password_and_rejects_others() {
 }
 
 #[test]
+fn a_login_split_around_its_password_check_answers_and_counts_as_one_call_does() {
+    for mode in [PasswordMode::Modelled, PasswordMode::Argon2] {
+        let make = || {
+            let mut cfg = ServiceConfig::default();
+            cfg.password.mode = mode;
+            let mut s = TokenService::new(cfg);
+            s.add_key(
+                t0(),
+                &KeyMaterial::Ed25519 {
+                    kid: "k1".into(),
+                    secret: SECRET,
+                },
+            )
+            .unwrap();
+            s.register_account("alice", b"hunter2", [9; 16]).unwrap();
+            s
+        };
+        let (mut whole, mut split) = (make(), make());
+        for (who, pw) in [("alice", "hunter2"), ("alice", "nope"), ("bob", "hunter2")] {
+            let a = whole.login(t0(), who, pw.as_bytes(), "read");
+            let check = split.password_check(who);
+            let verified = check.verify(pw.as_bytes());
+            let b = split.finish_login(t0(), who, "read", verified);
+            assert_eq!(a.result.is_ok(), b.result.is_ok(), "{who}/{pw}");
+            assert_eq!(a.cost, b.cost);
+            if let (Err(x), Err(y)) = (&a.result, &b.result) {
+                assert_eq!(x, y);
+            }
+        }
+        assert_eq!(whole.stats(), split.stats());
+        assert_eq!(split.stats().logins_ok, 1);
+    }
+}
+
+#[test]
 fn modelled_login_runs_the_same_account_logic_cheaply() {
     let mut s = service();
     s.register_account("alice", b"hunter2", [9; 16]).unwrap();

@@ -1,6 +1,6 @@
-//! A scenario's whole edge on loopback: the token service, a fixed fleet of
-//! gateways, the balancer in front and the backend behind, each on an
-//! ephemeral port of 127.0.0.1.
+//! A scenario's whole edge on loopback: the token service, the gateways
+//! (its initial fleet, then whatever the scaler launches), the balancer in
+//! front and the backend behind, each on an ephemeral port of 127.0.0.1.
 //!
 //! What it takes from the scenario: the policy; the token service's
 //! signing algorithm, token lifetimes and feed mode (push or poll); the

@@ -14,6 +14,9 @@
 //! | a scenario's edge on loopback | [`fleet`] | token service, gateways, balancer, backend |
 //! | L7 balancer | [`balancer`] | round robin, least outstanding, power of two choices; health checks; zero-trust admission by attested policy hash |
 //! | backend stub | [`backend`] | the scenario's routes, with its service times, concurrency, queue and overload errors |
+//! | load generator | [`load`] | the scenario's open traffic, without coordinated omission |
+//! | attackers | [`attack`] | every `[[attack]]` kind on real sockets, and the `[control]` token replays |
+//! | scaler | [`scaler`] | the scenario's controller on scraped `/metrics`, the lifecycle, fleet faults |
 //! | token service | [`token_service`] | `POST /login`, `POST /token/refresh`, `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662), `GET /.well-known/jwks.json`, `GET /revocations?since=N` (poll), `GET /revocations/stream?since=N` (server-sent events) |
 //!
 //! Every server binds where it is told (tests use `127.0.0.1:0`), caps what

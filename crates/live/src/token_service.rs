@@ -124,9 +124,9 @@ impl std::fmt::Debug for Account {
 }
 
 struct State {
-    /// The core. An async mutex: a login holds it through its argon2id
-    /// check (on the blocking pool), and other requests wait without
-    /// blocking the runtime's workers.
+    /// The core. An async mutex, held briefly: a login reads the account
+    /// under it, hashes off it (on the blocking pool) and takes it again
+    /// to issue.
     service: tokio::sync::Mutex<TokenService>,
     /// A verifier the service keeps for introspection, fed from its own
     /// JWKS and log: introspection judges a token as a gateway would.
@@ -435,15 +435,20 @@ async fn login(state: Arc<State>, body: &[u8]) -> Resp {
         );
     };
     let scope = b.scope.unwrap_or_else(|| "api".to_owned());
-    // argon2id is CPU work: off the async workers, holding the core as a
-    // one-worker token service would.
-    let result = tokio::task::spawn_blocking(move || {
-        state
+    // argon2id is CPU work: on the blocking pool, off the lock on the core,
+    // so logins hash in parallel on every core as a service's workers do;
+    // the core is held only to read the account and to issue.
+    let check = state.service.lock().await.password_check(&b.username);
+    let password = b.password;
+    let verified = tokio::task::spawn_blocking(move || check.verify(password.as_bytes())).await;
+    let result = match verified {
+        Ok(v) => Ok(state
             .service
-            .blocking_lock()
-            .login(now(), &b.username, b.password.as_bytes(), &scope)
-    })
-    .await;
+            .lock()
+            .await
+            .finish_login(now(), &b.username, &scope, v)),
+        Err(e) => Err(e),
+    };
     let Ok(result) = result else {
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
