@@ -19,9 +19,9 @@
 //!
 //! The core is one state machine, so requests take turns on it (an async
 //! mutex, so waiting never blocks the runtime); a login's argon2id check
-//! (about 25 ms at OWASP's minimum) runs on tokio's blocking pool while
-//! holding it, so logins are checked one at a time, as a token service with
-//! one worker would. Expired grants and revocations are pruned every
+//! (about 25 ms at OWASP's minimum) runs on tokio's blocking pool off it
+//! (`TokenService::password_check`, then `finish_login`), so logins hash
+//! in parallel on every core, as a service's workers would. Expired grants and revocations are pruned every
 //! second, and revoking a token twice adds nothing, so the revocation log
 //! holds only what can still match a live token.
 //!
