@@ -96,8 +96,9 @@ pub fn read_outcome(s: &Scenario, dir: &Path) -> Result<rampart_scenario::Outcom
         timeline: Vec::new(),
         timeline_dropped: 0,
         instances_launched: launched as usize,
-        policy_hash: String::new(),
-        policy_versions: Vec::new(),
+        // A live run serves the scenario's own policy (it runs no rollouts).
+        policy_hash: s.policy_id().0.chars().take(8).collect(),
+        policy_versions: vec![s.world.policy.version.clone()],
         attacks: Vec::new(),
         events: None,
         keys_tracked_peak: 0,
