@@ -496,11 +496,8 @@ fn rampart_live_drives_the_scenarios_traffic_through_its_fleet_and_records_it() 
         "-q",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let m: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("live-policy-live/metrics.json")).unwrap(),
-    )
-    .unwrap();
-    let legit = &m["totals"]["classes"]["legit"];
+    let t = live_totals(&dir, "live-policy");
+    let legit = &t["classes"]["legit"];
     // 10/s for 3 s, through the balancer, logged in as the registered
     // accounts: every request served.
     let offered = legit["offered"].as_u64().unwrap();
@@ -584,11 +581,7 @@ fn live_every_attacker_kind_is_sent_on_real_sockets_and_answered_for_its_reason(
         "-q",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let m: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("live-attacks-live/metrics.json")).unwrap(),
-    )
-    .unwrap();
-    let t = &m["totals"];
+    let t = &live_totals(&dir, "live-attacks");
     let class = |c: &str| &t["classes"][format!("attack.{c}")];
     let n = |v: &serde_json::Value| v.as_u64().unwrap();
     let by = |c: &str, r: &str| n(&class(c)["rejected_by_reason"][r]);
@@ -659,9 +652,7 @@ fn live_an_hpa_scales_the_real_fleet_out_under_a_surge_and_the_report_shows_it()
     // then has no data and fails: exit 1, with the report written.
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let run = dir.join("black-friday.live-live");
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
-    let t = &m["totals"];
+    let t = &live_totals(&dir, "black-friday.live");
     let g = |name: &str, stat: &str| t["gauges"][name][stat].as_f64().unwrap();
     // Four at the start; the surge (500/s from about 25 s against 40/s
     // per instance) makes the HPA ask for more within a few syncs.

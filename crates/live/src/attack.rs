@@ -43,7 +43,7 @@ use std::sync::Mutex;
 use std::time::Duration as StdDuration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -640,13 +640,7 @@ impl Conn {
                     .map_err(|_| Sent::Failed)?,
             };
             let r = send.send_request(req).await.map_err(|_| Sent::Failed)?;
-            let status = r.status().as_u16();
-            let bytes = r
-                .into_body()
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
+            let (status, bytes) = crate::load::read_answer(r).await;
             Ok::<_, Sent>((status, bytes, send))
         })
         .await

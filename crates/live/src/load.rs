@@ -541,22 +541,8 @@ async fn exchange(
     timeout: StdDuration,
 ) -> Sent {
     match tokio::time::timeout(timeout, async {
-        let r = s.client(account).request(req).await?;
-        let status = r.status().as_u16();
-        let json = r
-            .headers()
-            .get(hyper::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-        let bytes = r
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        let reason = json
-            .then(|| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .flatten()
-            .and_then(|v| v.get("error")?.as_str().map(str::to_owned));
+        let (status, bytes) = read_answer(s.client(account).request(req).await?).await;
+        let reason = error_reason(&bytes);
         Ok::<_, hyper_util::client::legacy::Error>(Sent::Answered { status, reason })
     })
     .await
@@ -603,13 +589,7 @@ async fn token(
         Ok(Err(_)) => return Err(Sent::Failed),
         Err(_) => return Err(Sent::TimedOut),
     };
-    let status = r.status().as_u16();
-    let bytes = r
-        .into_body()
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
+    let (status, bytes) = read_answer(r).await;
     let v: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
     let reason = v
         .as_ref()
@@ -684,6 +664,18 @@ pub(crate) fn expand(path: &str, id: u64) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// An answer's status and whole body (empty if the body fails midway).
+pub(crate) async fn read_answer(r: hyper::Response<hyper::body::Incoming>) -> (u16, Bytes) {
+    let status = r.status().as_u16();
+    let bytes = r
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    (status, bytes)
 }
 
 /// The `error` of a JSON error body, if the body is one.
