@@ -38,7 +38,7 @@
 //!   closes it (a header timeout: blocked) or `hold` ends.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use std::time::Duration as StdDuration;
 
@@ -46,14 +46,12 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use rampart_attack::{Payload, Pool};
 use rampart_rng::{ActorRng, actor_rng, uniform_u64};
 use rampart_time::{Duration, Instant};
 use rampart_traffic::{Arrivals, RouteId, RouteMix};
 use rampart_world::{AttackConfig, AttackKind, Forgery, WorldConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
 
 use crate::load::{Hit, Sent, Shared};
 
@@ -579,7 +577,7 @@ async fn own_token(
         }
         _ => Err(Sent::Answered {
             status,
-            reason: crate::load::error_reason(&bytes),
+            reason: crate::load::error_reason(status, &bytes),
         }),
     }
 }
@@ -607,7 +605,7 @@ impl Conn {
         match self.call(s, req, timeout).await {
             Ok((status, bytes)) => Sent::Answered {
                 status,
-                reason: crate::load::error_reason(&bytes),
+                reason: crate::load::error_reason(status, &bytes),
             },
             Err(sent) => sent,
         }
@@ -619,23 +617,15 @@ impl Conn {
         mut req: Request<Full<Bytes>>,
         timeout: StdDuration,
     ) -> Result<(u16, Bytes), Sent> {
-        // HTTP/1.1 on a connection of our own: origin-form target, Host.
-        let host = s.host();
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&host) {
-            req.headers_mut().insert(hyper::header::HOST, v);
-        }
-        let path = req.uri().path_and_query().map(|p| p.as_str().to_owned());
-        *req.uri_mut() = path
-            .unwrap_or_else(|| "/".into())
-            .parse()
-            .map_err(|_| Sent::Failed)?;
+        let host = hyper::header::HeaderValue::from_str(&s.host()).map_err(|_| Sent::Failed)?;
+        crate::pool::origin_form(&mut req, &host).map_err(|_| Sent::Failed)?;
         let reused = self
             .key
             .and_then(|k| s.reused.lock().expect("not poisoned").remove(&k));
         let r = tokio::time::timeout(timeout, async {
             let mut send = match reused {
                 Some(c) if !c.is_closed() => c,
-                _ => connect(s.target_addr, self.from)
+                _ => crate::pool::connect(s.target_addr, self.from)
                     .await
                     .map_err(|_| Sent::Failed)?,
             };
@@ -659,32 +649,10 @@ impl Conn {
 /// The table of reused attacker connections.
 pub(crate) type Reused = Mutex<HashMap<(usize, u32), SendRequest<Full<Bytes>>>>;
 
-async fn socket(to: SocketAddr, from: Option<IpAddr>) -> std::io::Result<TcpStream> {
-    let sock = if to.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    if let Some(ip) = from {
-        sock.bind(SocketAddr::new(ip, 0))?;
-    }
-    sock.set_nodelay(true)?;
-    sock.connect(to).await
-}
-
-async fn connect(to: SocketAddr, from: Option<IpAddr>) -> Result<SendRequest<Full<Bytes>>, ()> {
-    let stream = socket(to, from).await.map_err(|_| ())?;
-    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| ())?;
-    tokio::spawn(conn);
-    Ok(send)
-}
-
 /// Trickles headers on a connection of its own until the server closes it
 /// (its header timeout: a block) or `hold` ends (the attacker lets go).
 async fn slowloris(s: &Shared, from: Option<IpAddr>, path: &str, hold: Duration) -> Sent {
-    let Ok(mut stream) = socket(s.target_addr, from).await else {
+    let Ok(mut stream) = crate::pool::socket(s.target_addr, from).await else {
         return Sent::Failed;
     };
     let host = s.host();

@@ -31,6 +31,8 @@ pub mod fleet;
 pub mod gateway;
 mod http;
 pub mod load;
+mod pace;
+mod pool;
 mod replay;
 pub mod scaler;
 pub mod token_service;

@@ -6,7 +6,9 @@
 //! times from the class's own stream (`traffic/NAME`, the simulator's key;
 //! the per-request draws between arrivals differ from the simulator's, so
 //! the two offer statistically alike sequences, not identical ones), sleeps
-//! until each one and dispatches the request as a task of its own. A
+//! until each one on the [`crate::pace`] thread (microseconds, where
+//! tokio's timer would round to the next millisecond and charge it to the
+//! target) and dispatches the request as a task of its own. A
 //! request's latency counts from its **intended** send time, so a slow or
 //! stalled target shows in the latencies instead of slowing the schedule
 //! (what wrk2 and k6's constant-arrival-rate do). When the requests in
@@ -16,7 +18,8 @@
 //! Clients come from many addresses: on a loopback target each account's
 //! connections are bound to its own address in 127.1.0.0/16
 //! ([`LoadConfig::source_addresses`] of them), so per-IP limits and abuse
-//! detection see distinct clients, as the simulator's do. Binding needs no
+//! detection see distinct clients, as the simulator's do. Each address has
+//! its own keep-alive pool ([`crate::pool`]). Binding needs no
 //! configuration on Linux (the whole 127.0.0.0/8 is local) and nothing a
 //! client could forge, which a trusted forwarding header would.
 //!
@@ -38,15 +41,14 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use rampart_rng::{actor_rng, uniform_u64};
 use rampart_time::{Duration, Instant};
 use rampart_traffic::{Arrivals, Model, RouteMix, TrafficSpec};
 use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::attack::AttackPlan;
+use crate::pace::Pacer;
+use crate::pool::Pool;
 
 /// What became of one scheduled request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -186,8 +188,8 @@ pub struct LoadConfig {
 
 pub(crate) struct Shared {
     pub(crate) cfg: LoadConfig,
-    /// One pooled client per source address (one in all when unbound).
-    clients: Vec<Client<HttpConnector, Full<Bytes>>>,
+    /// One connection pool per source address (one in all when unbound).
+    clients: Vec<Pool>,
     in_flight: AtomicUsize,
     scheduled: AtomicU64,
     start: StdInstant,
@@ -200,6 +202,8 @@ pub(crate) struct Shared {
     pub(crate) reused: crate::attack::Reused,
     /// The target's address, for connections of one's own.
     pub(crate) target_addr: std::net::SocketAddr,
+    /// Wakes the schedules at their arrivals' instants.
+    pacer: Pacer,
 }
 
 /// Sessions kept per class: the accounts a class's clients log in as,
@@ -262,7 +266,7 @@ impl Shared {
         }
         let when = since(self.start, at - Instant::ZERO);
         tokio::select! {
-            _ = tokio::time::sleep_until(when.into()) => Some(Intended {
+            () = self.pacer.sleep_until(when) => Some(Intended {
                 at: at - Instant::ZERO,
                 late: Duration::from_nanos(self.elapsed_ns().saturating_sub((at - Instant::ZERO).as_nanos())),
             }),
@@ -355,19 +359,6 @@ pub async fn run(
     tx: mpsc::Sender<Shot>,
     stop: watch::Receiver<bool>,
 ) -> u64 {
-    let n = usize::from(cfg.source_addresses.max(1));
-    let clients = (0..n)
-        .map(|k| {
-            let mut http = HttpConnector::new();
-            http.set_nodelay(true);
-            if cfg.source_addresses > 0 {
-                http.set_local_address(Some(source_address(k)));
-            }
-            Client::builder(TokioExecutor::new())
-                .pool_max_idle_per_host((cfg.in_flight_max / n).max(4))
-                .build(http)
-        })
-        .collect();
     let sessions = plan
         .classes
         .iter()
@@ -401,6 +392,18 @@ pub async fn run(
         .ok()
         .and_then(|mut a| a.next())
         .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+    let n = usize::from(cfg.source_addresses.max(1));
+    let host = cfg
+        .target
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_default();
+    let clients = (0..n)
+        .map(|k| {
+            let from = (cfg.source_addresses > 0).then(|| source_address(k));
+            Pool::new(target_addr, from, &host, (cfg.in_flight_max / n).max(4))
+        })
+        .collect();
     let shared = Arc::new(Shared {
         cfg,
         clients,
@@ -412,6 +415,7 @@ pub async fn run(
         attack_sessions,
         reused: std::sync::Mutex::new(std::collections::HashMap::new()),
         target_addr,
+        pacer: Pacer::start(),
     });
     let plan = Arc::new(plan);
     let n_classes = plan.classes.len();
@@ -529,7 +533,7 @@ pub fn source_address(k: usize) -> IpAddr {
 }
 
 impl Shared {
-    fn client(&self, account: u32) -> &Client<HttpConnector, Full<Bytes>> {
+    fn client(&self, account: u32) -> &Pool {
         &self.clients[account as usize % self.clients.len()]
     }
 }
@@ -540,14 +544,11 @@ async fn exchange(
     req: Request<Full<Bytes>>,
     timeout: StdDuration,
 ) -> Sent {
-    match tokio::time::timeout(timeout, async {
-        let (status, bytes) = read_answer(s.client(account).request(req).await?).await;
-        let reason = error_reason(&bytes);
-        Ok::<_, hyper_util::client::legacy::Error>(Sent::Answered { status, reason })
-    })
-    .await
-    {
-        Ok(Ok(sent)) => sent,
+    match tokio::time::timeout(timeout, s.client(account).exchange(req)).await {
+        Ok(Ok((status, bytes))) => Sent::Answered {
+            status,
+            reason: error_reason(status, &bytes),
+        },
         Ok(Err(_)) => Sent::Failed,
         Err(_) => Sent::TimedOut,
     }
@@ -584,12 +585,12 @@ async fn token(
         return Ok(t.clone());
     }
     let req = login_request(s, class, account).ok_or(Sent::Failed)?;
-    let r = match tokio::time::timeout(timeout, s.client(account).request(req)).await {
-        Ok(Ok(r)) => r,
+    let (status, bytes) = match tokio::time::timeout(timeout, s.client(account).exchange(req)).await
+    {
+        Ok(Ok(answer)) => answer,
         Ok(Err(_)) => return Err(Sent::Failed),
         Err(_) => return Err(Sent::TimedOut),
     };
-    let (status, bytes) = read_answer(r).await;
     let v: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
     let reason = v
         .as_ref()
@@ -678,8 +679,12 @@ pub(crate) async fn read_answer(r: hyper::Response<hyper::body::Incoming>) -> (u
     (status, bytes)
 }
 
-/// The `error` of a JSON error body, if the body is one.
-pub(crate) fn error_reason(bytes: &[u8]) -> Option<String> {
+/// The `error` of a refusal's JSON error body, if it has one (an answer
+/// below 400 is not a refusal, and its body is not read).
+pub(crate) fn error_reason(status: u16, bytes: &[u8]) -> Option<String> {
+    if status < 400 {
+        return None;
+    }
     serde_json::from_slice::<serde_json::Value>(bytes)
         .ok()?
         .get("error")?

@@ -221,7 +221,7 @@ async fn replay(
                     return (
                         Sent::Answered {
                             status,
-                            reason: crate::load::error_reason(&bytes),
+                            reason: crate::load::error_reason(status, &bytes),
                         },
                         None,
                     );
