@@ -55,6 +55,10 @@ pub struct LiveArgs {
     /// Generate no traffic: serve only what is sent from outside.
     #[arg(long)]
     no_traffic: bool,
+    /// Serve a page whose charts follow the run as it goes, on this
+    /// address (e.g. 127.0.0.1:8089; port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    dashboard: Option<std::net::SocketAddr>,
 }
 
 /// The recorder's names: `legit` and each attacker's class and
@@ -194,6 +198,10 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         &attacks.starts(),
     );
     let mut csv = CsvSink::new(Vec::new());
+    let dash = match liverun::dashboard(&rt, a.dashboard, &format!("{}: rampart live", s.label())) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
     let result: Result<_, String> = rt.block_on(async {
         let mut fleet = LiveFleet::start(&s.world, &opts)
             .await
@@ -246,6 +254,8 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         let mut last_interval_start = Instant::ZERO;
         let mut dropped_seen = 0u64;
         let mut records = 0u64;
+        // Scale events and faults already on the dashboard.
+        let mut marked = (0usize, 0usize);
         loop {
             let until = boundary.min(Instant::ZERO + end);
             let wait = until.saturating_since(at(fleet.clock.now()));
@@ -363,8 +373,17 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             rec.set_gauge(ids.lag, newest.saturating_sub(oldest) as f64);
             shots_rec.end_interval(&mut rec, last_interval_start, close);
             last_interval_start = close;
-            rec.close_interval(close, &mut csv)
+            rec.close_interval(close, &mut liverun::Tee { csv: &mut csv, dash: dash.as_ref() })
                 .map_err(|e| e.to_string())?;
+            if let (Some(d), Some(sc)) = (&dash, &scaler) {
+                for e in &sc.events[marked.0..] {
+                    d.mark(e.at.since_epoch().as_secs_f64(), "scale", &format!("{} -> {}: {}", e.from, e.to, e.message));
+                }
+                for (at, label) in &sc.fault_log[marked.1..] {
+                    d.mark(at.since_epoch().as_secs_f64(), "fault", label);
+                }
+                marked = (sc.events.len(), sc.fault_log.len());
+            }
             if last {
                 let stopped = close;
                 let launched = scaler.as_ref().map_or(fleet.gateways.len(), Scaler::launched);
@@ -427,7 +446,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
     if a.rate_scale < 1.0 {
         command.push_str(&format!(" --rate-scale {}", a.rate_scale));
     }
-    liverun::finish(
+    let code = liverun::finish(
         &s,
         &a.file,
         rec,
@@ -444,8 +463,11 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             suffix: "live",
             command,
         },
+        dash.as_ref(),
         common,
-    )
+    );
+    liverun::linger(&rt, dash);
+    code
 }
 
 /// The recorder ids the loop uses.

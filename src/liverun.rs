@@ -5,7 +5,8 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use rampart_metrics::{CsvSink, Names, Recorder, RecorderConfig, RunMetrics};
+use rampart_live::dashboard::Dashboard;
+use rampart_metrics::{CsvSink, Names, Recorder, RecorderConfig, Row, RowSink, RunMetrics};
 use rampart_scenario::Scenario;
 use rampart_time::Instant;
 
@@ -117,9 +118,16 @@ pub fn finish(
     rec: Recorder,
     mut csv: CsvSink<Vec<u8>>,
     e: Ended,
+    dash: Option<&Dashboard>,
     common: &Common,
 ) -> u8 {
-    let metrics: RunMetrics = match rec.finish(e.stopped, &mut csv) {
+    let metrics: RunMetrics = match rec.finish(
+        e.stopped,
+        &mut Tee {
+            csv: &mut csv,
+            dash,
+        },
+    ) {
         Ok(m) => m,
         Err(err) => {
             eprintln!("error: {err}");
@@ -176,5 +184,74 @@ pub fn finish(
         );
         println!("report:    {}", dir.join("index.html").display());
     }
+    if let Some(d) = dash {
+        let failed = outcome.assertions.iter().filter(|a| !a.passed).count();
+        d.end(&format!(
+            "{}; the report is {}",
+            if failed == 0 {
+                "Every assertion held".to_owned()
+            } else {
+                format!("{failed} assertion(s) failed")
+            },
+            dir.join("index.html").display()
+        ));
+    }
     u8::from(!outcome.passed())
+}
+
+/// Rows go to `timeseries.csv` and, when one is open, to the dashboard.
+pub struct Tee<'a> {
+    /// The CSV being written.
+    pub csv: &'a mut CsvSink<Vec<u8>>,
+    /// The live view.
+    pub dash: Option<&'a Dashboard>,
+}
+
+impl RowSink for Tee<'_> {
+    type Error = std::io::Error;
+
+    fn row(&mut self, row: &Row<'_>) -> std::io::Result<()> {
+        if let Some(d) = self.dash {
+            d.row(
+                row.start.since_epoch().as_secs_f64(),
+                row.end.since_epoch().as_secs_f64(),
+                row.columns,
+                row.values,
+            );
+        }
+        self.csv.row(row)
+    }
+}
+
+/// Starts the live view on `addr` and says where it is; exit code 2 when
+/// the address cannot be bound.
+pub fn dashboard(
+    rt: &tokio::runtime::Runtime,
+    addr: Option<std::net::SocketAddr>,
+    title: &str,
+) -> Result<Option<Dashboard>, u8> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    match rt.block_on(Dashboard::start(addr, title)) {
+        Ok(d) => {
+            println!("dashboard: http://{}/", d.addr());
+            let _ = std::io::stdout().flush();
+            Ok(Some(d))
+        }
+        Err(e) => {
+            eprintln!("error: --dashboard {addr}: {e}");
+            Err(2)
+        }
+    }
+}
+
+/// Gives the dashboard's viewers a moment to receive the end of the run.
+pub fn linger(rt: &tokio::runtime::Runtime, dash: Option<Dashboard>) {
+    if let Some(d) = dash
+        && d.viewers() > 0
+    {
+        // The timer is made inside the runtime: made outside, it panics.
+        rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(500)).await });
+    }
 }

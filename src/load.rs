@@ -55,6 +55,10 @@ pub struct LoadArgs {
     /// Distinct client addresses on a loopback target (127.1.0.0/16).
     #[arg(long, default_value_t = 256)]
     source_addresses: u16,
+    /// Serve a page whose charts follow the run as it goes, on this
+    /// address (e.g. 127.0.0.1:8089; port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    dashboard: Option<std::net::SocketAddr>,
 }
 
 /// Runs the load; the exit code.
@@ -173,6 +177,10 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
         accounts_max: None,
     };
     let mut csv = CsvSink::new(Vec::new());
+    let dash = match liverun::dashboard(&rt, a.dashboard, &format!("{}: rampart load", s.label())) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
     let interval = s.world.run.metrics_interval;
     let result: Result<(Instant, u64, Vec<rampart_world::TimelineEvent>), String> = rt.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Shot>(65_536);
@@ -200,7 +208,7 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
             }
             if elapsed() >= boundary {
                 shots_rec.end_interval(&mut rec, boundary - interval, boundary);
-                rec.close_interval(boundary, &mut csv)
+                rec.close_interval(boundary, &mut liverun::Tee { csv: &mut csv, dash: dash.as_ref() })
                     .map_err(|e| e.to_string())?;
                 boundary += interval;
             }
@@ -221,7 +229,7 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
         a.target,
         a.rate_scale
     );
-    liverun::finish(
+    let code = liverun::finish(
         &s,
         &a.file,
         rec,
@@ -238,6 +246,9 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
             suffix: "load",
             command,
         },
+        dash.as_ref(),
         common,
-    )
+    );
+    liverun::linger(&rt, dash);
+    code
 }

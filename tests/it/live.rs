@@ -481,21 +481,56 @@ fn rampart_load_refuses_a_target_off_loopback_and_bad_bounds_before_sending_anyt
     assert!(out.stdout.is_empty(), "nothing planned or sent");
 }
 
+/// The live run's own traffic, watched on its dashboard while it runs:
+/// the page streams the very rows `timeseries.csv` gets, then the end.
 #[test]
-fn rampart_live_drives_the_scenarios_traffic_through_its_fleet_and_records_it() {
+fn rampart_live_drives_the_scenarios_traffic_through_its_fleet_and_its_dashboard_streams_the_rows()
+{
     let dir = scratch("rampart_live_traffic");
-    let out = rampart(&[
-        "live",
-        &fixture_arg("live-policy.toml"),
-        "--duration",
-        "3s",
-        "--accounts-per-class",
-        "2",
-        "--out",
-        &dir.display().to_string(),
-        "-q",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args([
+            "live",
+            &fixture_arg("live-policy.toml"),
+            "--duration",
+            "3s",
+            "--accounts-per-class",
+            "2",
+            "--out",
+            &dir.display().to_string(),
+            "--dashboard",
+            "127.0.0.1:0",
+            "-q",
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    let addr = first
+        .strip_prefix("dashboard: http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("not the dashboard's address: {first}"))
+        .to_owned();
+    // A viewer reads the stream to its end (bounded by the read timeout).
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    std::io::Write::write_all(&mut stream, b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut events = String::new();
+    let mut buf = [0u8; 8192];
+    while !events.contains("event: end") {
+        match std::io::Read::read(&mut stream, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => events.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    let status = child.wait().expect("it stops by itself");
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+    assert_eq!(status.code(), Some(0), "{err}");
     let t = live_totals(&dir, "live-policy");
     let legit = &t["classes"]["legit"];
     // 10/s for 3 s, through the balancer, logged in as the registered
@@ -503,6 +538,30 @@ fn rampart_live_drives_the_scenarios_traffic_through_its_fleet_and_records_it() 
     let offered = legit["offered"].as_u64().unwrap();
     assert!((20..=40).contains(&offered), "{legit}");
     assert_eq!(legit["completed"], legit["offered"], "{legit}");
+
+    // The stream: the CSV's columns, then its rows, value for value.
+    let data = |kind: &str| -> Vec<String> {
+        events
+            .split("\n\n")
+            .filter_map(|e| e.split_once(&format!("event: {kind}\ndata: ")))
+            .map(|(_, d)| d.to_owned())
+            .collect()
+    };
+    let csv = std::fs::read_to_string(dir.join("live-policy-live/timeseries.csv")).unwrap();
+    let mut csv_lines = csv.lines();
+    let header: Vec<&str> = csv_lines.next().unwrap().split(',').skip(2).collect();
+    let columns: Vec<String> = serde_json::from_str(&data("columns")[0]).unwrap();
+    assert_eq!(columns, header);
+    let rows: Vec<Vec<Option<f64>>> = data("row")
+        .iter()
+        .map(|r| serde_json::from_str(r).unwrap())
+        .collect();
+    let csv_rows: Vec<Vec<Option<f64>>> = csv_lines
+        .map(|l| l.split(',').map(|v| v.parse().ok()).collect())
+        .collect();
+    assert!(csv_rows.len() >= 3, "{csv}");
+    assert_eq!(rows, csv_rows);
+    assert!(data("end")[0].contains("Every assertion held"), "{events}");
 }
 
 /// The bundled stuffing scenario's two live variants side by side, on

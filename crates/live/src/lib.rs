@@ -17,6 +17,7 @@
 //! | load generator | [`load`] | the scenario's open traffic, without coordinated omission |
 //! | attackers | [`attack`] | every `[[attack]]` kind on real sockets, and the `[control]` token replays |
 //! | scaler | [`scaler`] | the scenario's controller on scraped `/metrics`, the lifecycle, fleet faults |
+//! | live view | [`dashboard`] | `GET /` (a self-contained page), `GET /events` (the run's rows as server-sent events) |
 //! | token service | [`token_service`] | `POST /login`, `POST /token/refresh`, `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662), `GET /.well-known/jwks.json`, `GET /revocations?since=N` (poll), `GET /revocations/stream?since=N` (server-sent events) |
 //!
 //! Every server binds where it is told (tests use `127.0.0.1:0`), caps what
@@ -27,6 +28,7 @@ pub mod attack;
 pub mod backend;
 pub mod balancer;
 pub mod clock;
+pub mod dashboard;
 pub mod fleet;
 pub mod gateway;
 mod http;
