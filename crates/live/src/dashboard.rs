@@ -278,14 +278,7 @@ fn events(st: Arc<State>) -> Resp {
             }
         }
     });
-    let mut r = Response::new(Reply::Stream(rx));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        "text/event-stream".parse().expect("static"),
-    );
-    h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
-    r
+    crate::http::event_stream(rx)
 }
 
 /// A JSON number, or `null` for NaN and the infinities.

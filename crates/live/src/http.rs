@@ -97,6 +97,18 @@ pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Resp {
     r
 }
 
+/// A `text/event-stream` response fed by `rx`, never cached.
+pub(crate) fn event_stream(rx: mpsc::Receiver<Bytes>) -> Resp {
+    let mut r = Response::new(Reply::Stream(rx));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        "text/event-stream".parse().expect("static"),
+    );
+    h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    r
+}
+
 /// An OAuth-style error (`{"error": ..., "error_description": ...}`).
 pub(crate) fn error(status: StatusCode, code: &str, description: &str) -> Resp {
     json(

@@ -672,14 +672,7 @@ fn feed(state: Arc<State>, since: u64) -> Resp {
             }
         }
     });
-    let mut r = Response::new(Reply::Stream(rx));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        "text/event-stream".parse().expect("static"),
-    );
-    h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
-    r
+    crate::http::event_stream(rx)
 }
 
 /// A connection's place under the cap, given back when it closes.
