@@ -67,6 +67,7 @@ fn ours(rt: &tokio::runtime::Runtime, addr: SocketAddr, secs: u64, rate: f64) ->
         let cfg = LoadConfig {
             target: format!("http://{addr}").parse().unwrap(),
             login_path: None,
+            token_url: None,
             in_flight_max: 64,
             duration: Duration::from_secs(secs),
             rate_scale: 1.0,

@@ -149,8 +149,8 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         gaps.push("[scaling] CPU: the gateways' own busy time on this machine, far below modelled stage costs; a requests_per_second or queue_length metric scales alike live and simulated".into());
     }
     if let Some(p) = &plan {
-        // The generator drives the open classes and the attackers; say
-        // which it does not.
+        // The generator drives the classes and the attackers; say which
+        // it does not.
         gaps.retain(|g| {
             !g.contains("[[traffic]]")
                 && !g.contains("[[attack]]")
@@ -159,7 +159,6 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         });
         gaps.extend(p.skipped.iter().map(|k| format!("[[traffic]] {k}")));
         gaps.extend(attacks.skipped.iter().map(|k| format!("[[attack]] {k}")));
-        gaps.push("[[traffic]] retries and refresh tokens: not driven yet (a refused token logs in again)".into());
         if a.rate_scale < 1.0 {
             gaps.push(format!(
                 "[[traffic]] rates scaled by {} to fit this machine",
@@ -231,6 +230,11 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                     .parse()
                     .expect("a loopback URI"),
                 login_path: None,
+                token_url: Some(
+                    format!("http://{}", fleet.token_service.addr())
+                        .parse()
+                        .expect("a loopback URI"),
+                ),
                 in_flight_max: 1024,
                 duration: end,
                 rate_scale: a.rate_scale,

@@ -49,6 +49,11 @@ pub struct LoadArgs {
     /// The target's login path, when it is not the scenario's login route.
     #[arg(long)]
     login_path: Option<String>,
+    /// The target's token endpoint (its base URL), where sessions refresh
+    /// their tokens with `POST /token/refresh`; without it they sign in
+    /// again when a token nears expiry.
+    #[arg(long, value_name = "URL")]
+    token_url: Option<String>,
     /// Allow a target that is not on loopback.
     #[arg(long)]
     allow_remote: bool,
@@ -68,29 +73,29 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
         Err(code) => return code,
     };
     let mut errors = Vec::new();
-    let target = match a.target.parse::<hyper::Uri>() {
-        Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() => Some(u),
+    // Both URLs are sent to: the same rules hold for each.
+    let mut url = |flag: &str, text: &str| match text.parse::<hyper::Uri>() {
+        Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() => {
+            if !a.allow_remote && !rampart_live::load::is_loopback(&u) {
+                errors.push(format!(
+                    "{flag} {text}: not on loopback; pass --allow-remote to load a system you are allowed to load"
+                ));
+            }
+            Some(u)
+        }
         Ok(_) => {
             errors.push(format!(
-                "--target {}: expected http://HOST:PORT (TLS targets are not driven yet)",
-                a.target
+                "{flag} {text}: expected http://HOST:PORT (TLS targets are not driven yet)"
             ));
             None
         }
         Err(e) => {
-            errors.push(format!("--target {}: {e}", a.target));
+            errors.push(format!("{flag} {text}: {e}"));
             None
         }
     };
-    if let Some(t) = &target
-        && !a.allow_remote
-        && !rampart_live::load::is_loopback(t)
-    {
-        errors.push(format!(
-            "--target {}: not on loopback; pass --allow-remote to load a system you are allowed to load",
-            a.target
-        ));
-    }
+    let target = url("--target", &a.target);
+    let token_url = a.token_url.as_deref().and_then(|t| url("--token-url", t));
     if !(a.rate_scale > 0.0 && a.rate_scale <= 1.0) {
         errors.push(format!("--rate-scale {}: must be in (0, 1]", a.rate_scale));
     }
@@ -164,6 +169,7 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
     let cfg = LoadConfig {
         target: target.clone(),
         login_path: a.login_path.clone(),
+        token_url: token_url.clone(),
         in_flight_max: a.in_flight_max,
         duration: end,
         rate_scale: a.rate_scale,

@@ -260,6 +260,7 @@ async fn join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
 
 #[test]
 fn a_loopback_flood_of_hostile_traffic_leaves_the_gateway_serving_with_flat_memory() {
+    let _turn = live_turn();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -486,6 +487,7 @@ fn rampart_load_refuses_a_target_off_loopback_and_bad_bounds_before_sending_anyt
 #[test]
 fn rampart_live_drives_the_scenarios_traffic_through_its_fleet_and_its_dashboard_streams_the_rows()
 {
+    let _turn = live_turn();
     let dir = scratch("rampart_live_traffic");
     let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
         .args([

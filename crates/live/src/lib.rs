@@ -27,6 +27,7 @@
 pub mod attack;
 pub mod backend;
 pub mod balancer;
+mod client;
 pub mod clock;
 pub mod dashboard;
 pub mod fleet;

@@ -24,14 +24,20 @@
 //! client could forge, which a trusted forwarding header would.
 //!
 //! Routes are picked by the class's mix; `{…}` path segments get a drawn
-//! id; writes carry a JSON body of the route's size. Routes that need a
-//! token use a session per account: the account logs in on the class's
-//! login route once (the simulator's `CLASS-i` / `pw-CLASS-i` accounts)
-//! and logs in again when its token is refused. Each attempt has the
-//! class's timeout.
+//! id; writes carry a JSON body of the route's size. What a client does
+//! for one request (sign-ins, refreshes, retries) is [`crate::client`]'s.
 //!
-//! Not yet driven here: closed-model and trace classes (named by
-//! [`LoadPlan::new`]), retries, refresh tokens, h2 and TLS to the target.
+//! The three traffic models:
+//! - **open**: the scheduler above;
+//! - **closed**: `users` tasks (times `--rate-scale`, at most
+//!   [`USERS_MAX`]), each sending, waiting for the whole outcome, thinking
+//!   (its own `traffic/NAME/user/K` stream) and sending again; a send that
+//!   finds the cap full is dropped and the user thinks again;
+//! - **trace**: the trace's requests at their recorded times, thinned by
+//!   `--rate-scale`, each trace client signing in as an account of the
+//!   class.
+//!
+//! Not driven here: h2 and TLS to the target.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -43,12 +49,16 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Uri};
 use rampart_rng::{actor_rng, uniform_u64};
 use rampart_time::{Duration, Instant};
-use rampart_traffic::{Arrivals, Model, RouteMix, TrafficSpec};
+use rampart_traffic::closed::Closed;
+use rampart_traffic::{
+    Arrivals, Model, RouteMix, TraceCursor, TraceEvent, TrafficSpec, compile_trace, parse_trace,
+};
 use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::attack::AttackPlan;
+use crate::client::Session;
 use crate::pace::Pacer;
-use crate::pool::Pool;
+use crate::pool::{Answer, Pool};
 
 /// What became of one scheduled request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,12 +116,27 @@ pub enum Hit {
     },
 }
 
-/// One open class, ready to schedule.
+/// One class, ready to schedule.
 #[derive(Debug)]
-struct ClassPlan {
-    spec: TrafficSpec,
-    mix: RouteMix,
+pub(crate) struct ClassPlan {
+    pub(crate) spec: TrafficSpec,
+    pub(crate) mix: RouteMix,
+    driver: Driver,
 }
+
+/// Where a class's requests come from.
+#[derive(Debug)]
+enum Driver {
+    /// Arrivals from the class's shape, independent of the answers.
+    Open,
+    /// Users that send, wait for the answer, think, and send again.
+    Closed(Closed),
+    /// A recorded trace's requests at their times.
+    Trace(Vec<TraceEvent>),
+}
+
+/// Users per closed class at most: each is a task.
+pub const USERS_MAX: u32 = 10_000;
 
 /// The classes a load run drives, and those it cannot.
 #[derive(Debug)]
@@ -122,24 +147,49 @@ pub struct LoadPlan {
 }
 
 impl LoadPlan {
-    /// The plan for `traffic`: every open-model class.
+    /// The plan for `traffic`: every class whose routes form a mix and,
+    /// for a trace, whose trace reads.
     pub fn new(traffic: &[TrafficSpec]) -> LoadPlan {
         let mut classes = Vec::new();
         let mut skipped = Vec::new();
         for t in traffic {
-            match (&t.model, t.route_mix()) {
-                (Model::Open { .. }, Ok(mix)) => classes.push(ClassPlan {
-                    spec: t.clone(),
-                    mix,
-                }),
-                (Model::Open { .. }, Err(_)) => {
-                    skipped.push(format!("{}: its routes do not form a mix", t.name));
+            let Ok(mix) = t.route_mix() else {
+                skipped.push(format!("{}: its routes do not form a mix", t.name));
+                continue;
+            };
+            let driver = match &t.model {
+                Model::Open { .. } => Driver::Open,
+                Model::Closed(c) => Driver::Closed(*c),
+                model @ Model::Trace { .. } => {
+                    let events = model
+                        .trace_text()
+                        .ok_or_else(|| "its trace is not loaded".to_owned())
+                        .and_then(|text| {
+                            let rows = parse_trace(text).map_err(|e| {
+                                format!("its trace does not read ({} errors)", e.len())
+                            })?;
+                            compile_trace(&rows, &mix)
+                                .map(|(events, _)| events)
+                                .map_err(|e| format!("its trace names {} unknown routes", e.len()))
+                        });
+                    match events {
+                        Ok(events) => Driver::Trace(events),
+                        Err(why) => {
+                            skipped.push(format!("{}: {why}", t.name));
+                            continue;
+                        }
+                    }
                 }
-                _ => skipped.push(format!(
-                    "{}: only open-model classes are driven live yet",
-                    t.name
-                )),
-            }
+                _ => {
+                    skipped.push(format!("{}: its model is not driven live", t.name));
+                    continue;
+                }
+            };
+            classes.push(ClassPlan {
+                spec: t.clone(),
+                mix,
+                driver,
+            });
         }
         LoadPlan { classes, skipped }
     }
@@ -149,12 +199,25 @@ impl LoadPlan {
         self.classes.iter().map(|c| c.spec.name.clone()).collect()
     }
 
-    /// Requests the driven classes offer over `[0, end)` at `rate_scale`.
+    /// Requests the driven classes offer over `[0, end)` at `rate_scale`
+    /// (a closed class: as if every answer were instant, an upper bound).
     pub fn expected(&self, end: Duration, rate_scale: f64) -> f64 {
         self.classes
             .iter()
-            .filter_map(|c| c.spec.arrivals(Instant::ZERO))
-            .map(|a| a.expected_count(Instant::ZERO, Instant::ZERO + end) * rate_scale)
+            .map(|c| match &c.driver {
+                Driver::Open => c.spec.arrivals(Instant::ZERO).map_or(0.0, |a| {
+                    a.expected_count(Instant::ZERO, Instant::ZERO + end) * rate_scale
+                }),
+                Driver::Closed(closed) => {
+                    let (from, to) = window(&c.spec, end);
+                    let think = closed.mean_think().as_secs_f64().max(1e-3);
+                    f64::from(users(closed, rate_scale)) * (to - from).as_secs_f64() / think
+                }
+                Driver::Trace(events) => {
+                    let (from, to) = window(&c.spec, end);
+                    events.iter().filter(|e| from + e.at < to).count() as f64 * rate_scale
+                }
+            })
             .sum()
     }
 }
@@ -166,6 +229,10 @@ pub struct LoadConfig {
     pub target: Uri,
     /// The login route's path on the target, for classes with one.
     pub login_path: Option<String>,
+    /// The token endpoint's base URL, where sessions refresh their tokens
+    /// (`POST /token/refresh`); without it a session signs in again when
+    /// its token nears expiry.
+    pub token_url: Option<Uri>,
     /// Requests in flight at once; past it arrivals are dropped.
     pub in_flight_max: usize,
     /// Run length.
@@ -194,8 +261,10 @@ pub(crate) struct Shared {
     scheduled: AtomicU64,
     start: StdInstant,
     tx: mpsc::Sender<Shot>,
-    /// Per class, per account: the session's access token, if logged in.
-    sessions: Vec<Vec<Mutex<Option<String>>>>,
+    /// Per class, per account: the session.
+    pub(crate) sessions: Vec<Vec<Mutex<Session>>>,
+    /// Per class: the stream retry delays are drawn from.
+    pub(crate) retry_rngs: Vec<std::sync::Mutex<rampart_rng::ActorRng>>,
     /// Per attacker, per account it signs in with: its access token.
     pub(crate) attack_sessions: Vec<Vec<std::sync::Mutex<Option<String>>>>,
     /// Attacker connections held for reuse.
@@ -321,16 +390,36 @@ impl Slot {
     /// Frees the slot and records the outcome, its latency counted from
     /// the intended send time.
     pub(crate) async fn finish(self, s: &Shared, sent: Sent, hit: Option<Hit>) {
-        let latency = Duration::from_nanos(
-            u64::try_from(
-                s.start
-                    .elapsed()
-                    .saturating_sub(StdDuration::from_nanos(self.intended.as_nanos()))
-                    .as_nanos(),
-            )
-            .unwrap_or(u64::MAX),
-        );
+        let login = self.login;
+        self.finish_as(s, sent, hit, login).await;
+    }
+
+    /// [`Slot::finish`] with a sign-in's outcome: the request never got
+    /// past its login.
+    pub(crate) async fn finish_login(self, s: &Shared, sent: Sent) {
+        self.finish_as(s, sent, None, true).await;
+    }
+
+    async fn finish_as(self, s: &Shared, sent: Sent, hit: Option<Hit>, login: bool) {
         s.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.send(s, sent, hit, login).await;
+    }
+
+    /// Records an outcome on the way (a failed attempt before its retry, a
+    /// sign-in before the call) and keeps the slot.
+    pub(crate) async fn record(&self, s: &Shared, sent: Sent, login: bool) {
+        self.send(s, sent, None, login).await;
+    }
+
+    /// What follows is a request of its own, meant to leave now (the call
+    /// after its sign-in).
+    pub(crate) fn follow(&mut self, s: &Shared) {
+        self.intended = Duration::from_nanos(s.elapsed_ns());
+        self.late = Duration::ZERO;
+    }
+
+    async fn send(&self, s: &Shared, sent: Sent, hit: Option<Hit>, login: bool) {
+        let latency = Duration::from_nanos(s.elapsed_ns().saturating_sub(self.intended.as_nanos()));
         // A full channel means the recorder is behind: block rather than
         // lose a record (the request is already done).
         let _ =
@@ -339,7 +428,7 @@ impl Slot {
                 intended: self.intended,
                 latency,
                 sent,
-                login: self.login,
+                login,
                 hit,
                 late: self.late,
             })
@@ -364,9 +453,14 @@ pub async fn run(
         .iter()
         .map(|c| {
             (0..accounts(&c.spec, &cfg).min(SESSIONS_PER_CLASS_MAX))
-                .map(|_| Mutex::new(None))
+                .map(|_| Mutex::new(Session::default()))
                 .collect()
         })
+        .collect();
+    let retry_rngs = plan
+        .classes
+        .iter()
+        .map(|c| std::sync::Mutex::new(actor_rng(cfg.seed, &format!("load/retry/{}", c.spec.name))))
         .collect();
     let attack_sessions = attacks
         .attackers
@@ -412,6 +506,7 @@ pub async fn run(
         start: StdInstant::now(),
         tx,
         sessions,
+        retry_rngs,
         attack_sessions,
         reused: std::sync::Mutex::new(std::collections::HashMap::new()),
         target_addr,
@@ -475,7 +570,57 @@ fn since(start: StdInstant, d: Duration) -> StdInstant {
     start + StdDuration::from_nanos(d.as_nanos())
 }
 
-async fn schedule(plan: Arc<LoadPlan>, i: usize, s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+/// The `[start, end)` a class sends in, within a run of length `end`.
+fn window(spec: &TrafficSpec, end: Duration) -> (Instant, Instant) {
+    let from = Instant::ZERO + spec.start.unwrap_or(Duration::ZERO);
+    let to = Instant::ZERO + spec.end.map_or(end, |e| e.min(end));
+    (from, to)
+}
+
+/// A closed class's users at `rate_scale`: at least one, at most
+/// [`USERS_MAX`].
+fn users(c: &Closed, rate_scale: f64) -> u32 {
+    ((f64::from(c.users) * rate_scale).round() as u32).clamp(1, USERS_MAX)
+}
+
+async fn schedule(plan: Arc<LoadPlan>, i: usize, s: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let class = &plan.classes[i];
+    match &class.driver {
+        Driver::Open => open(plan.clone(), i, s, stop).await,
+        Driver::Trace(_) => trace(plan.clone(), i, s, stop).await,
+        Driver::Closed(c) => {
+            let n = users(c, s.cfg.rate_scale);
+            let tasks: Vec<_> = (0..n)
+                .map(|u| tokio::spawn(user(plan.clone(), i, u, s.clone(), stop.clone())))
+                .collect();
+            for t in tasks {
+                let _ = t.await;
+            }
+        }
+    }
+}
+
+/// Hands a scheduled request to a task of its own, or records it dropped.
+fn dispatch(
+    plan: &Arc<LoadPlan>,
+    i: usize,
+    s: &Arc<Shared>,
+    intended: Intended,
+    route: rampart_traffic::RouteId,
+    account: u32,
+    id: u64,
+) {
+    let login = plan.classes[i].mix.route(route).login;
+    let Some(slot) = s.take_slot(i, intended, login) else {
+        return;
+    };
+    let (s2, plan2) = (s.clone(), plan.clone());
+    tokio::spawn(async move {
+        crate::client::request(&plan2.classes[i], i, route, account, id, &s2, slot).await;
+    });
+}
+
+async fn open(plan: Arc<LoadPlan>, i: usize, s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let class = &plan.classes[i];
     let Some(mut arrivals): Option<Arrivals> = class.spec.arrivals(Instant::ZERO) else {
         return;
@@ -491,15 +636,66 @@ async fn schedule(plan: Arc<LoadPlan>, i: usize, s: Arc<Shared>, mut stop: watch
         let Some(intended) = s.admit(at, &mut stop).await else {
             return;
         };
-        let login = class.mix.route(route).login;
-        let Some(slot) = s.take_slot(i, intended, login) else {
+        dispatch(&plan, i, &s, intended, route, account, id);
+    }
+}
+
+/// A trace's requests at their recorded times (thinned by `--rate-scale`),
+/// each trace client signing in as an account of the class.
+async fn trace(plan: Arc<LoadPlan>, i: usize, s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let class = &plan.classes[i];
+    let Driver::Trace(events) = &class.driver else {
+        return;
+    };
+    let (from, to) = window(&class.spec, s.cfg.duration);
+    let mut cursor = TraceCursor::new(events.clone(), from, Some(to));
+    let mut rng = actor_rng(s.cfg.seed, &format!("traffic/{}", class.spec.name));
+    let mut thin = actor_rng(s.cfg.seed, &format!("load/thin/{}", class.spec.name));
+    let accounts = accounts(&class.spec, &s.cfg);
+    while let Some((at, e)) = cursor.next_event() {
+        if s.cfg.rate_scale < 1.0 && !rampart_rng::bernoulli(&mut thin, s.cfg.rate_scale) {
             continue;
+        }
+        let id = uniform_u64(&mut rng, 1, 1_000_000);
+        let Some(intended) = s.admit(at, &mut stop).await else {
+            return;
         };
-        let (s2, plan2) = (s.clone(), plan.clone());
-        tokio::spawn(async move {
-            let sent = send(&plan2.classes[i], i, route, account, id, &s2).await;
-            slot.finish(&s2, sent, None).await;
-        });
+        dispatch(&plan, i, &s, intended, e.route, e.client % accounts, id);
+    }
+}
+
+/// One closed-model user: sends, waits for the outcome (retries and
+/// sign-ins included), thinks, and sends again, from the class's start to
+/// its end. A send that finds the in-flight cap full is dropped, and the
+/// user thinks again.
+async fn user(
+    plan: Arc<LoadPlan>,
+    i: usize,
+    u: u32,
+    s: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let class = &plan.classes[i];
+    let Driver::Closed(closed) = &class.driver else {
+        return;
+    };
+    let mut rng = actor_rng(s.cfg.seed, &format!("traffic/{}/user/{u}", class.spec.name));
+    let (from, to) = window(&class.spec, s.cfg.duration);
+    let accounts = u64::from(accounts(&class.spec, &s.cfg));
+    // Users start spread over one think time, not all at the first instant.
+    let mut at = from + closed.think(&mut rng);
+    while at < to {
+        let route = class.mix.pick(&mut rng);
+        let account = uniform_u64(&mut rng, 0, accounts) as u32;
+        let id = uniform_u64(&mut rng, 1, 1_000_000);
+        let Some(intended) = s.admit(at, &mut stop).await else {
+            return;
+        };
+        let login = class.mix.route(route).login;
+        if let Some(slot) = s.take_slot(i, intended, login) {
+            crate::client::request(class, i, route, account, id, &s, slot).await;
+        }
+        at = Instant::from_nanos(s.elapsed_ns()) + closed.think(&mut rng);
     }
 }
 
@@ -538,119 +734,25 @@ impl Shared {
     }
 }
 
-async fn exchange(
+/// Sends `req` from `account`'s address within `timeout`: the outcome, and
+/// the answer when there was one.
+pub(crate) async fn call(
     s: &Shared,
     account: u32,
     req: Request<Full<Bytes>>,
     timeout: StdDuration,
-) -> Sent {
+) -> (Sent, Option<Answer>) {
     match tokio::time::timeout(timeout, s.client(account).exchange(req)).await {
-        Ok(Ok((status, bytes))) => Sent::Answered {
-            status,
-            reason: error_reason(status, &bytes),
-        },
-        Ok(Err(_)) => Sent::Failed,
-        Err(_) => Sent::TimedOut,
+        Ok(Ok(a)) => (
+            Sent::Answered {
+                status: a.status,
+                reason: error_reason(a.status, &a.body),
+            },
+            Some(a),
+        ),
+        Ok(Err(_)) => (Sent::Failed, None),
+        Err(_) => (Sent::TimedOut, None),
     }
-}
-
-fn login_request(s: &Shared, class: &ClassPlan, account: u32) -> Option<Request<Full<Bytes>>> {
-    let path = s
-        .cfg
-        .login_path
-        .clone()
-        .or_else(|| class.mix.login().map(|l| class.mix.route(l).path.clone()))?;
-    let body = serde_json::json!({
-        "username": format!("{}-{account}", class.spec.name),
-        "password": format!("pw-{}-{account}", class.spec.name),
-    });
-    Request::post(uri(&s.cfg.target, &path)?)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .ok()
-}
-
-/// A session's token: the one held, or a fresh login's. A refused login
-/// is the request's outcome (`Err`): the client never got to send it.
-async fn token(
-    s: &Shared,
-    class: &ClassPlan,
-    i: usize,
-    account: u32,
-    timeout: StdDuration,
-) -> Result<String, Sent> {
-    let slot = &s.sessions[i][(account % SESSIONS_PER_CLASS_MAX) as usize];
-    let mut held = slot.lock().await;
-    if let Some(t) = held.as_ref() {
-        return Ok(t.clone());
-    }
-    let req = login_request(s, class, account).ok_or(Sent::Failed)?;
-    let (status, bytes) = match tokio::time::timeout(timeout, s.client(account).exchange(req)).await
-    {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(_)) => return Err(Sent::Failed),
-        Err(_) => return Err(Sent::TimedOut),
-    };
-    let v: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
-    let reason = v
-        .as_ref()
-        .and_then(|v| v.get("error")?.as_str().map(str::to_owned));
-    match v.as_ref().and_then(|v| v.get("access_token")?.as_str()) {
-        Some(t) if (200..300).contains(&status) => {
-            *held = Some(t.to_owned());
-            Ok(t.to_owned())
-        }
-        _ => Err(Sent::Answered { status, reason }),
-    }
-}
-
-async fn send(
-    class: &ClassPlan,
-    i: usize,
-    route: rampart_traffic::RouteId,
-    account: u32,
-    id: u64,
-    s: &Shared,
-) -> Sent {
-    let r = class.mix.route(route);
-    let timeout = StdDuration::from_nanos(class.spec.timeout.0.as_nanos().max(1_000_000));
-    if r.login {
-        return match login_request(s, class, account) {
-            Some(req) => exchange(s, account, req, timeout).await,
-            None => Sent::Failed,
-        };
-    }
-    let path = expand(&r.path, id);
-    let Some(u) = uri(&s.cfg.target, &path) else {
-        return Sent::Failed;
-    };
-    let mut b = Request::builder().method(r.method.as_str()).uri(u);
-    if r.auth {
-        match token(s, class, i, account, timeout).await {
-            Ok(t) => b = b.header("authorization", format!("Bearer {t}")),
-            Err(refused) => return refused,
-        }
-    }
-    let writes = matches!(r.method.as_str(), "POST" | "PUT" | "PATCH");
-    let body = if writes {
-        body(r.request_bytes.0)
-    } else {
-        Bytes::new()
-    };
-    if writes {
-        b = b.header("content-type", "application/json");
-    }
-    let Ok(req) = b.body(Full::new(body)) else {
-        return Sent::Failed;
-    };
-    let sent = exchange(s, account, req, timeout).await;
-    if r.auth && matches!(sent, Sent::Answered { status: 401, .. }) {
-        // The token was refused (expired, revoked): log in again next time.
-        *s.sessions[i][(account % SESSIONS_PER_CLASS_MAX) as usize]
-            .lock()
-            .await = None;
-    }
-    sent
 }
 
 /// `path` with each `{…}` segment replaced by `id`.
@@ -767,26 +869,256 @@ mod tests {
     }
 
     async fn drive(addr: SocketAddr, in_flight_max: usize, source_addresses: u16) -> Vec<Shot> {
+        let (shots, n) = drive_plan(addr, plan("200/s"), in_flight_max, source_addresses, 3).await;
+        assert_eq!(shots.len() as u64, n, "one record per scheduled request");
+        shots
+    }
+
+    /// Runs `plan` against `addr` for `secs`, its token endpoint `addr`
+    /// too: every shot, and the requests scheduled.
+    async fn drive_plan(
+        addr: SocketAddr,
+        plan: LoadPlan,
+        in_flight_max: usize,
+        source_addresses: u16,
+        secs: u64,
+    ) -> (Vec<Shot>, u64) {
         let (tx, mut rx) = mpsc::channel(100_000);
         let (_stop_tx, stop) = watch::channel(false);
         let cfg = LoadConfig {
             target: format!("http://{addr}").parse().unwrap(),
             login_path: None,
+            token_url: Some(format!("http://{addr}").parse().unwrap()),
             in_flight_max,
-            duration: Duration::from_secs(3),
+            duration: Duration::from_secs(secs),
             rate_scale: 1.0,
             requests_max: 10_000,
             seed: 3,
             source_addresses,
             accounts_max: None,
         };
-        let n = run(plan("200/s"), AttackPlan::default(), cfg, tx, stop).await;
+        let n = run(plan, AttackPlan::default(), cfg, tx, stop).await;
         let mut shots = Vec::new();
         while let Ok(s) = rx.try_recv() {
             shots.push(s);
         }
-        assert_eq!(shots.len() as u64, n, "one record per scheduled request");
-        shots
+        (shots, n)
+    }
+
+    fn class(toml_text: &str) -> LoadPlan {
+        LoadPlan::new(&[toml::from_str::<TrafficSpec>(toml_text).unwrap()])
+    }
+
+    /// What the edge below saw.
+    #[derive(Default)]
+    struct Seen {
+        logins: AtomicUsize,
+        refreshes: AtomicUsize,
+        /// Authenticated calls, by the token they carried.
+        calls: StdMutex<Vec<String>>,
+        /// Calls to `/flaky`.
+        flaky: AtomicUsize,
+        in_flight: AtomicUsize,
+        in_flight_max: AtomicUsize,
+    }
+
+    /// A small edge: `/login` gives `a0` (and refresh token `r0`) valid for
+    /// 31 s, so a session refreshes a second later; `/token/refresh` gives
+    /// `a1`, `a2`, ...; `/api` wants a bearer token; `/flaky` answers its
+    /// first call 503 with `Retry-After: 1`, then 200; `/slow` takes 50 ms.
+    async fn edge() -> (SocketAddr, Arc<Seen>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let seen = Arc::new(Seen::default());
+        let st = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = l.accept().await {
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: Request<hyper::body::Incoming>| {
+                            let st = st.clone();
+                            async move {
+                                let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                                st.in_flight_max.fetch_max(now, Ordering::SeqCst);
+                                let mut r = hyper::Response::new(Full::new(Bytes::new()));
+                                match req.uri().path() {
+                                    "/login" => {
+                                        st.logins.fetch_add(1, Ordering::SeqCst);
+                                        *r.body_mut() = Full::new(Bytes::from(
+                                            r#"{"access_token":"a0","refresh_token":"r0","expires_in":31}"#,
+                                        ));
+                                    }
+                                    "/token/refresh" => {
+                                        let k = st.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+                                        *r.body_mut() = Full::new(Bytes::from(format!(
+                                            r#"{{"access_token":"a{k}","refresh_token":"r{k}","expires_in":31}}"#
+                                        )));
+                                    }
+                                    "/api" => match req.headers().get("authorization") {
+                                        Some(v) => st.calls.lock().unwrap().push(
+                                            v.to_str()
+                                                .unwrap()
+                                                .trim_start_matches("Bearer ")
+                                                .to_owned(),
+                                        ),
+                                        None => *r.status_mut() = hyper::StatusCode::UNAUTHORIZED,
+                                    },
+                                    "/flaky" => {
+                                        if st.flaky.fetch_add(1, Ordering::SeqCst) == 0 {
+                                            *r.status_mut() =
+                                                hyper::StatusCode::SERVICE_UNAVAILABLE;
+                                            r.headers_mut()
+                                                .insert("retry-after", "1".parse().unwrap());
+                                        }
+                                    }
+                                    _ => tokio::time::sleep(StdDuration::from_millis(50)).await,
+                                }
+                                st.in_flight.fetch_sub(1, Ordering::SeqCst);
+                                Ok::<_, Infallible>(r)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
+                        .await;
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    fn answered(s: &Shot) -> Option<u16> {
+        match s.sent {
+            Sent::Answered { status, .. } => Some(status),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_session_signs_in_once_then_refreshes_before_expiry_and_each_step_is_recorded() {
+        let (addr, seen) = edge().await;
+        let plan = class(
+            r#"
+            name = "c"
+            accounts = 1
+            timeout = "5s"
+            model = { kind = "open", process = "uniform", shape = { kind = "constant", rate = "20/s" } }
+            routes = [
+                { name = "login", method = "POST", path = "/login", weight = 0, backend_cost = "1ms", login = true },
+                { name = "api", method = "GET", path = "/api", weight = 1, backend_cost = "1ms", auth = true },
+            ]
+            "#,
+        );
+        let (shots, n) =
+            tokio::time::timeout(StdDuration::from_secs(30), drive_plan(addr, plan, 64, 0, 3))
+                .await
+                .unwrap();
+        // One sign-in; each second after it, a refresh (31 s tokens, 30 s
+        // margin); every call carried the token of the time.
+        assert_eq!(seen.logins.load(Ordering::SeqCst), 1);
+        let refreshes = seen.refreshes.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&refreshes), "{refreshes}");
+        let calls = seen.calls.lock().unwrap().clone();
+        assert_eq!(calls.len() as u64, n, "every scheduled call was made");
+        assert_eq!(calls[0], "a0");
+        assert_eq!(calls.last().unwrap(), &format!("a{refreshes}"));
+        assert!(
+            calls.windows(2).all(|w| w[0] <= w[1]),
+            "tokens only move on: {calls:?}"
+        );
+        // Recorded: the calls, the sign-in (a login) and each refresh.
+        assert_eq!(shots.len(), calls.len() + 1 + refreshes);
+        assert_eq!(shots.iter().filter(|s| s.login).count(), 1);
+        assert!(shots.iter().all(|s| answered(s) == Some(200)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retry_waits_for_retry_after_and_its_latency_counts_from_the_first_attempt() {
+        let (addr, seen) = edge().await;
+        let plan = class(
+            r#"
+            name = "c"
+            timeout = "5s"
+            retry = { max_attempts = 3, honour_retry_after = true, backoff = { kind = "exponential", base = "10ms", cap = "100ms" } }
+            model = { kind = "open", process = "uniform", shape = { kind = "constant", rate = "2/s" } }
+            routes = [{ name = "f", method = "GET", path = "/flaky", weight = 1, backend_cost = "1ms" }]
+            "#,
+        );
+        let (shots, n) =
+            tokio::time::timeout(StdDuration::from_secs(30), drive_plan(addr, plan, 64, 0, 3))
+                .await
+                .unwrap();
+        // Five requests (0.5 s apart from 0.5 s), the first answered 503
+        // then retried: six sent, six recorded, the 503 among them.
+        assert_eq!(n, 5);
+        assert_eq!(seen.flaky.load(Ordering::SeqCst), 6);
+        let statuses: Vec<Option<u16>> = shots.iter().map(answered).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == Some(503)).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == Some(200)).count(),
+            5,
+            "{statuses:?}"
+        );
+        // The retry waited the server's second, not the 10 ms backoff, and
+        // its latency counts from the first attempt's intended time.
+        let first = shots.iter().map(|s| s.intended).min().unwrap();
+        let first_ok = shots
+            .iter()
+            .filter(|s| s.intended == first && answered(s) == Some(200))
+            .map(|s| s.latency)
+            .next()
+            .expect("the first request succeeded on its retry");
+        assert!(first_ok >= Duration::from_secs(1), "{first_ok}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closed_users_never_exceed_their_number_in_flight_and_send_at_their_pace() {
+        let (addr, seen) = edge().await;
+        let plan = class(
+            r#"
+            name = "c"
+            timeout = "5s"
+            model = { kind = "closed", users = 4, think_time = { kind = "fixed", time = "50ms" } }
+            routes = [{ name = "s", method = "GET", path = "/slow", weight = 1, backend_cost = "1ms" }]
+            "#,
+        );
+        let (shots, n) =
+            tokio::time::timeout(StdDuration::from_secs(30), drive_plan(addr, plan, 64, 0, 2))
+                .await
+                .unwrap();
+        // Each user: 50 ms answer + 50 ms think, so about 10 a second.
+        assert_eq!(shots.len() as u64, n);
+        assert!((60..=84).contains(&n), "{n}");
+        assert!(seen.in_flight_max.load(Ordering::SeqCst) <= 4);
+        assert!(shots.iter().all(|s| answered(s) == Some(200)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_trace_is_replayed_at_its_recorded_times() {
+        let (addr, _) = edge().await;
+        let plan = class(
+            r#"
+            name = "c"
+            timeout = "5s"
+            model = { kind = "trace", csv = "t_ms,client,route\n0,a,f\n250,b,f\n250,a,f\n900,c,f\n5000,a,f\n" }
+            routes = [{ name = "f", method = "GET", path = "/api", weight = 1, backend_cost = "1ms" }]
+            "#,
+        );
+        assert!(plan.skipped.is_empty(), "{:?}", plan.skipped);
+        let (shots, n) = drive_plan(addr, plan, 64, 0, 2).await;
+        // The row at 5 s is past the run's end.
+        assert_eq!(n, 4);
+        let mut at: Vec<u64> = shots
+            .iter()
+            .map(|s| s.intended.as_nanos() / 1_000_000)
+            .collect();
+        at.sort_unstable();
+        assert_eq!(at, [0, 250, 250, 900]);
     }
 
     fn quantile(mut v: Vec<u64>, q: f64) -> u64 {

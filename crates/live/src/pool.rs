@@ -20,6 +20,16 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpSocket, TcpStream};
 
+/// An answer read whole.
+#[derive(Clone, Debug)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+    /// `Retry-After` in seconds, when the answer has one (an HTTP date is
+    /// not read).
+    pub retry_after: Option<rampart_time::Duration>,
+}
+
 /// Why an exchange failed before an answer.
 #[derive(Debug)]
 pub(crate) struct Failed;
@@ -48,10 +58,7 @@ impl Pool {
 
     /// Sends `req` on an idle connection or a new one and reads the whole
     /// answer: its status and body.
-    pub(crate) async fn exchange(
-        &self,
-        mut req: Request<Full<Bytes>>,
-    ) -> Result<(u16, Bytes), Failed> {
+    pub(crate) async fn exchange(&self, mut req: Request<Full<Bytes>>) -> Result<Answer, Failed> {
         origin_form(&mut req, &self.host)?;
         let idle = {
             let mut idle = self.idle.lock().expect("not poisoned");
@@ -68,7 +75,17 @@ impl Pool {
             None => connect(self.to, self.from).await?,
         };
         let r = send.send_request(req).await.map_err(|_| Failed)?;
-        let answer = crate::load::read_answer(r).await;
+        let retry_after = r
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .map(rampart_time::Duration::from_secs);
+        let (status, body) = crate::load::read_answer(r).await;
+        let answer = Answer {
+            status,
+            body,
+            retry_after,
+        };
         let mut idle = self.idle.lock().expect("not poisoned");
         if idle.len() < self.idle_max && !send.is_closed() {
             idle.push(send);
@@ -174,7 +191,8 @@ mod tests {
                 .unwrap()
         };
         for k in 0..10 {
-            let (status, body) = pool.exchange(get(&format!("/a/{k}?q=1"))).await.unwrap();
+            let Answer { status, body, .. } =
+                pool.exchange(get(&format!("/a/{k}?q=1"))).await.unwrap();
             assert_eq!(status, 200);
             assert_eq!(
                 std::str::from_utf8(&body).unwrap(),
@@ -196,7 +214,7 @@ mod tests {
             pool.exchange(get("/b/4")),
         );
         for answer in [a, b, c, d, e] {
-            assert_eq!(answer.unwrap().0, 200);
+            assert_eq!(answer.unwrap().status, 200);
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 5);
         assert_eq!(pool.idle(), 2);
