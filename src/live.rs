@@ -70,6 +70,7 @@ fn names(
     end: Duration,
     attackers: &[String],
     replays: usize,
+    leaks: &[String],
 ) -> Result<Names, String> {
     let mut n = Names::new();
     let err = |e: rampart_metrics::NamesError| e.to_string();
@@ -77,6 +78,7 @@ fn names(
         &mut n,
         attackers,
         replays,
+        leaks,
         &s.world.run.revocation_lag_thresholds,
     )
     .map_err(err)?;
@@ -172,7 +174,13 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             eprintln!("  - {g}");
         }
     }
-    let names = match names(&s, end, &attacks.names(), attacks.n_replays()) {
+    let names = match names(
+        &s,
+        end,
+        &attacks.names(),
+        attacks.n_replays(),
+        &attacks.leak_names(),
+    ) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: {e}");

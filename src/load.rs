@@ -142,6 +142,7 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
         &mut names,
         &attacks.names(),
         attacks.n_replays(),
+        &attacks.leak_names(),
         &s.world.run.revocation_lag_thresholds,
     ) {
         eprintln!("error: {e}");

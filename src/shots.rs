@@ -42,10 +42,14 @@ const AFTER_ADMISSION: [&str; 4] = [
 /// With replays, the fleet-wide revocation names too, as the client sees
 /// them (the replays' acceptances): `revoked.accepted`,
 /// `revoked.accepted_after.<D>` per lag threshold, `revoked.exposure_max_ms`.
+///
+/// A key leak's attacker (named in `leaks`) also gets
+/// `forged_accepted_after_rotation`.
 pub fn register(
     n: &mut Names,
     attackers: &[String],
     replays: usize,
+    leaks: &[String],
     lag_thresholds: &[Duration],
 ) -> Result<(), NamesError> {
     if replays > 0 {
@@ -73,6 +77,9 @@ pub fn register(
         for c in outcomes {
             n.add_counter(&format!("attack.{a}.{c}"))?;
         }
+        if leaks.contains(a) {
+            n.add_counter(&format!("attack.{a}.forged_accepted_after_rotation"))?;
+        }
         n.add_gauge(&format!("attack.{a}.first_block_ms"))?;
         if k >= first_replay {
             n.add_gauge(&format!("attack.{a}.exposure_max_ms"))?;
@@ -95,6 +102,7 @@ struct Attacker {
     blocked: CounterId,
     takeovers: Option<CounterId>,
     forged: Option<CounterId>,
+    forged_after_rotation: Option<CounterId>,
     after_revocation: Option<CounterId>,
     exposure_max_ms: Option<GaugeId>,
     exposure_max: Duration,
@@ -146,6 +154,8 @@ impl ShotRecorder {
                     .expect("registered"),
                 takeovers: n.counter(&format!("attack.{a}.takeovers")),
                 forged: n.counter(&format!("attack.{a}.forged_accepted")),
+                forged_after_rotation: n
+                    .counter(&format!("attack.{a}.forged_accepted_after_rotation")),
                 after_revocation: n.counter(&format!("attack.{a}.accepted_after_revocation")),
                 exposure_max_ms: n.gauge(&format!("attack.{a}.exposure_max_ms")),
                 exposure_max: Duration::ZERO,
@@ -236,6 +246,11 @@ impl ShotRecorder {
             }
             Some(Hit::ForgedAccepted) => {
                 if let Some(c) = a.forged {
+                    rec.count(now, c, 1);
+                }
+            }
+            Some(Hit::ForgedAcceptedAfterRotation) => {
+                for c in [a.forged, a.forged_after_rotation].into_iter().flatten() {
                     rec.count(now, c, 1);
                 }
             }
@@ -357,6 +372,7 @@ mod tests {
             &mut n,
             &["bots".into(), "thief".into()],
             1,
+            &[],
             &[Duration::from_secs(5)],
         )
         .unwrap();

@@ -627,7 +627,8 @@ fn live_the_abuse_detector_cuts_credential_stuffing_and_a_per_ip_only_policy_doe
 /// tokens refused by the verifier for the forgery's own reason, injection
 /// payloads blocked by the inspector, scrapers served from their own and
 /// a stolen account, an unauthenticated flood refused on authenticated
-/// routes only, and slowloris connections cut by the header timeout.
+/// routes only, slowloris connections cut by the header timeout, and a
+/// leaked key's tokens accepted until its rotation reaches the gateways.
 #[test]
 fn live_every_attacker_kind_is_sent_on_real_sockets_and_answered_for_its_reason() {
     let _turn = live_turn();
@@ -656,17 +657,26 @@ fn live_every_attacker_kind_is_sent_on_real_sockets_and_answered_for_its_reason(
         assert!(by("forged", r) > 0, "{r}: {forged}");
     }
     assert_eq!(counter("attack.forged.blocked"), n(&forged["rejected"]));
-    // Injection: the inspector blocks nearly every payload, after the
-    // attacker's own accounts logged in.
+    // Injection: the inspector blocks nearly every payload that reaches
+    // it, after the attacker's own accounts logged in (the key's rotation,
+    // below, refuses some of their tokens before inspection).
     let inject = class("inject");
     assert!(
-        by("inject", "inspection_blocked") * 10 >= n(&inject["offered"]) * 9,
+        by("inject", "inspection_blocked") * 10
+            >= (n(&inject["offered"]) - by("inject", "auth.unknown_kid")) * 9,
         "{inject}"
     );
-    // Scraping with its own and a stolen account: served, nothing blocks.
+    // Scraping with its own and a stolen account: served, nothing blocks;
+    // only the key's rotation (below) refuses its tokens, once per session
+    // in flight before it signs in again.
     let scrape = class("scrape");
     assert!(n(&scrape["offered"]) >= 60, "{scrape}");
-    assert_eq!(scrape["completed"], scrape["offered"], "{scrape}");
+    assert_eq!(
+        n(&scrape["completed"]) + by("scrape", "auth.unknown_kid"),
+        n(&scrape["offered"]),
+        "{scrape}"
+    );
+    assert!(by("scrape", "auth.unknown_kid") <= 20, "{scrape}");
     // Flood: public routes served, authenticated ones refused (no token).
     let flood = class("flood");
     assert!(
@@ -683,11 +693,37 @@ fn live_every_attacker_kind_is_sent_on_real_sockets_and_answered_for_its_reason(
     let slow = class("slow");
     assert!(n(&slow["offered"]) >= 8, "{slow}");
     assert_eq!(by("slow", "header_timeout"), n(&slow["offered"]), "{slow}");
-    // Legit clients are served throughout.
-    assert_eq!(
-        t["classes"]["legit"]["completed"],
-        t["classes"]["legit"]["offered"]
+    // The leaked key: tokens it signs are accepted until the rotation
+    // reaches the gateways (their next JWKS fetch, within a second and a
+    // check), then refused as signed by an unknown key.
+    let leak = class("leak");
+    let (accepted, after) = (
+        counter("attack.leak.forged_accepted"),
+        counter("attack.leak.forged_accepted_after_rotation"),
     );
+    assert!(accepted >= 30, "{leak}");
+    assert!(after <= 35, "{after} accepted after the rotation: {leak}");
+    assert!(by("leak", "auth.unknown_kid") >= 40, "{leak}");
+    assert_eq!(
+        n(&leak["offered"]),
+        accepted + by("leak", "auth.unknown_kid"),
+        "{leak}"
+    );
+    // Legit clients are served throughout, but for the tokens the
+    // rotation withdrew: each such session is refused once, fails its
+    // refresh (signed by the same key) and signs in again.
+    let legit = &t["classes"]["legit"];
+    let refused = by_legit(legit, "auth.unknown_kid") + by_legit(legit, "refresh_failed");
+    assert_eq!(
+        n(&legit["completed"]) + refused,
+        n(&legit["offered"]),
+        "{legit}"
+    );
+    assert!(refused <= 20, "{legit}");
+}
+
+fn by_legit(legit: &serde_json::Value, reason: &str) -> u64 {
+    legit["rejected_by_reason"][reason].as_u64().unwrap()
 }
 
 /// The bundled default scenario's live variant: under the surge the HPA,

@@ -717,17 +717,7 @@ impl Verifier {
     /// says when to call again. Also drops expired denylist entries.
     pub fn poll_effect(&mut self, now: Instant) -> Option<Effect> {
         self.prune(now);
-        let jwks_due = match self.last_jwks_request {
-            None => true,
-            Some(t) => {
-                (self.unknown_kid_pending && self.jwks_refetch_allowed(now))
-                    || now.saturating_since(t) >= self.config.jwks_refresh_interval
-            }
-        };
-        if jwks_due {
-            self.last_jwks_request = Some(now);
-            self.unknown_kid_pending = false;
-            self.stats.jwks_fetches += 1;
+        if self.take_jwks_due(now) {
             return Some(Effect::FetchJwks);
         }
         let rev_due = match self.last_revocation_request {
@@ -741,6 +731,28 @@ impl Verifier {
             });
         }
         None
+    }
+
+    /// Whether the JWKS should be fetched now: none fetched yet, the
+    /// refresh interval has passed, or a token named an unknown kid and the
+    /// refetch floor allows it. True means the driver fetches it now (it is
+    /// counted as requested). A driver whose revocations come another way
+    /// (a push stream) asks only this; [`poll_effect`](Self::poll_effect)
+    /// asks it first.
+    pub fn take_jwks_due(&mut self, now: Instant) -> bool {
+        let due = match self.last_jwks_request {
+            None => true,
+            Some(t) => {
+                (self.unknown_kid_pending && self.jwks_refetch_allowed(now))
+                    || now.saturating_since(t) >= self.config.jwks_refresh_interval
+            }
+        };
+        if due {
+            self.last_jwks_request = Some(now);
+            self.unknown_kid_pending = false;
+            self.stats.jwks_fetches += 1;
+        }
+        due
     }
 
     /// When [`poll_effect`](Self::poll_effect) next has something to say,

@@ -76,6 +76,46 @@ pub(crate) struct Planned {
     pub accounts: Vec<(String, Vec<u8>)>,
     pub forged: Vec<(Forgery, String)>,
     pub payloads: Vec<Payload>,
+    /// A `[[control.key_leaks]]` entry's attacker: tokens it signs with the
+    /// leaked key, and when the key is rotated out.
+    pub leak: Option<Leak>,
+}
+
+/// What a key leak's attacker holds.
+#[derive(Debug, Default)]
+pub(crate) struct Leak {
+    /// The subject its tokens name.
+    pub subject: String,
+    /// When the token service rotates the leaked key out, if it does.
+    pub rotate_at: Option<Duration>,
+    /// One token per source address, signed with the leaked key.
+    pub tokens: Vec<String>,
+}
+
+impl Planned {
+    /// The token forged-token attempt `pick` carries: the leaked key's for
+    /// its address, or a forgery.
+    fn forged_token(&self, pick: usize) -> Option<&str> {
+        match &self.leak {
+            Some(l) => l
+                .tokens
+                .get(pick % l.tokens.len().max(1))
+                .map(String::as_str),
+            None => self.forged.get(pick).map(|(_, t)| t.as_str()),
+        }
+    }
+}
+
+/// What the operator's console does during a run.
+#[derive(Clone, Debug)]
+pub(crate) enum ConsoleAction {
+    /// Revokes every session of a subject.
+    Revoke(String),
+    /// Rotates a compromised key out for a fresh one.
+    Rotate {
+        compromised: String,
+        replacement: rampart_auth::KeyMaterial,
+    },
 }
 
 /// The attackers a run drives (the `[[attack]]` entries, then the
@@ -86,8 +126,9 @@ pub struct AttackPlan {
     pub(crate) replays: Vec<crate::replay::Replay>,
     /// The token service's console, for the replays' revocations.
     pub(crate) admin: Option<crate::token_service::TokenAdmin>,
-    /// `[[control.revocations]]`: when, and whose sessions.
-    pub(crate) revocations: Vec<(Duration, String)>,
+    /// What the operator does, and when: `[[control.revocations]]` and the
+    /// key leaks' rotations.
+    pub(crate) console: Vec<(Duration, ConsoleAction)>,
     /// Attackers not driven, with why.
     pub skipped: Vec<String>,
 }
@@ -155,18 +196,27 @@ impl AttackPlan {
                 accounts,
                 forged: Vec::new(),
                 payloads,
+                leak: None,
             });
         }
-        let (replays, skipped) = crate::replay::plan(cfg, accounts_max, cfg.attack.len());
+        plan.plan_leaks(cfg);
+        let (replays, skipped) = crate::replay::plan(
+            cfg,
+            accounts_max,
+            cfg.attack.len() + cfg.control.key_leaks.len(),
+        );
         plan.replays = replays;
         plan.skipped.extend(skipped);
         for r in &cfg.control.revocations {
             use rampart_world::RevocationTargetConfig as T;
             match &r.target {
                 T::User { traffic, account } => {
-                    plan.revocations.push((r.at, format!("{traffic}-{account}")));
+                    plan.console
+                        .push((r.at, ConsoleAction::Revoke(format!("{traffic}-{account}"))));
                 }
-                T::Subject { subject } => plan.revocations.push((r.at, subject.clone())),
+                T::Subject { subject } => plan
+                    .console
+                    .push((r.at, ConsoleAction::Revoke(subject.clone()))),
                 T::Session { traffic, account } => plan.skipped.push(format!(
                     "[[control.revocations]] at {}: the session of {traffic}-{account} is the client's own; only user and subject revocations run live",
                     r.at
@@ -174,6 +224,143 @@ impl AttackPlan {
             }
         }
         plan
+    }
+
+    /// The key leaks' attackers: each calls its source's authenticated
+    /// route (the named one, or the first) from `ips` addresses, from `at`,
+    /// with tokens naming its subject that [`AttackPlan::set_leaked_key`]
+    /// signs with the leaked key.
+    fn plan_leaks(&mut self, cfg: &WorldConfig) {
+        for (i, k) in cfg.control.key_leaks.iter().enumerate() {
+            let source = cfg.traffic.iter().find(|t| t.name == k.traffic);
+            let Some((spec, mix)) = source.and_then(|t| Some((t, t.route_mix().ok()?))) else {
+                self.skipped
+                    .push(format!("{}: its traffic has no routes to call", k.name));
+                continue;
+            };
+            let route = (0..mix.len() as u16).map(RouteId).find(|&r| {
+                let route = mix.route(r);
+                route.auth && k.route.as_ref().is_none_or(|n| *n == route.name)
+            });
+            let Some(route) = route else {
+                self.skipped.push(format!(
+                    "{}: {} has no authenticated route to call",
+                    k.name, spec.name
+                ));
+                continue;
+            };
+            let attack = AttackConfig {
+                name: k.name.clone(),
+                start: k.at,
+                end: k.end.unwrap_or(cfg.run.duration),
+                shape: k.shape.clone(),
+                process: Default::default(),
+                target: Some(spec.name.clone()),
+                routes: vec![mix.route(route).name.clone()],
+                ips: k.ips.max(1),
+                subnets: 0,
+                rotation: Default::default(),
+                connection_reuse: 0.0,
+                timeout: spec.timeout.0,
+                kind: AttackKind::ForgedTokens {
+                    forgery: Vec::new(),
+                },
+            };
+            self.attackers.push(Planned {
+                cfg: attack,
+                index: cfg.attack.len() + i,
+                target: spec.name.clone(),
+                mix,
+                routes: vec![route],
+                login: None,
+                target_accounts: spec.accounts,
+                accounts: Vec::new(),
+                forged: Vec::new(),
+                payloads: Vec::new(),
+                leak: Some(Leak {
+                    subject: k
+                        .subject
+                        .clone()
+                        .unwrap_or_else(|| format!("{}-0", spec.name)),
+                    rotate_at: k.rotate_at,
+                    tokens: Vec::new(),
+                }),
+            });
+        }
+    }
+
+    /// The key leaks' attackers, by name.
+    pub fn leak_names(&self) -> Vec<String> {
+        self.attackers
+            .iter()
+            .filter(|a| a.leak.is_some())
+            .map(|a| a.cfg.name.clone())
+            .collect()
+    }
+
+    /// The token service's signing key leaks: each leak's attacker signs
+    /// one token per address with it, issued `now` (Unix time) for the
+    /// access lifetime, and the console rotates it out at the leak's
+    /// `rotate_at` for a key drawn from the seed. An HS256 key is not
+    /// leaked live (its rotation would have to reach every gateway's
+    /// configuration); those leaks are named in [`AttackPlan::skipped`].
+    pub fn set_leaked_key(
+        &mut self,
+        cfg: &WorldConfig,
+        key: &rampart_auth::KeyMaterial,
+        now: Instant,
+    ) {
+        let rampart_auth::KeyMaterial::Ed25519 { kid, .. } = key else {
+            for a in self.attackers.iter_mut().filter(|a| a.leak.is_some()) {
+                a.leak = None;
+                self.skipped.push(format!(
+                    "{}: an HS256 key is not leaked live (its rotation would have to reach every gateway)",
+                    a.cfg.name
+                ));
+            }
+            return;
+        };
+        let iat = now.since_epoch().as_secs();
+        let ttl = cfg.token_service.access_ttl.as_secs().max(1);
+        for a in &mut self.attackers {
+            let Some(leak) = a.leak.as_mut() else {
+                continue;
+            };
+            leak.tokens = (0..a.cfg.ips)
+                .filter_map(|n| {
+                    let claims = rampart_auth::Claims {
+                        iss: cfg.policy.auth.issuer.clone(),
+                        sub: leak.subject.clone(),
+                        aud: vec![cfg.policy.auth.audience.clone()],
+                        iat,
+                        nbf: iat,
+                        exp: iat + ttl,
+                        jti: format!("forged-{}-{n}", a.cfg.name),
+                        sid: format!("forged-{}-{n}", a.cfg.name),
+                        scope: "api".into(),
+                    };
+                    rampart_auth::sign_claims(key, rampart_auth::TYP_ACCESS, &claims).ok()
+                })
+                .collect();
+            if let Some(at) = leak.rotate_at {
+                let mut rng = actor_rng(
+                    cfg.run.seed,
+                    &format!("token_service/keys/rotation/{}", a.cfg.name),
+                );
+                let mut secret = [0u8; 32];
+                rand::RngExt::fill(&mut rng, &mut secret[..]);
+                self.console.push((
+                    at,
+                    ConsoleAction::Rotate {
+                        compromised: kid.clone(),
+                        replacement: rampart_auth::KeyMaterial::Ed25519 {
+                            kid: format!("{}-rotated", a.cfg.name),
+                            secret,
+                        },
+                    },
+                ));
+            }
+        }
     }
 
     /// Lets the replays revoke their victims through this console; without
@@ -219,7 +406,7 @@ impl AttackPlan {
     pub fn to_forge(&self) -> Vec<(AttackConfig, Vec<String>)> {
         self.attackers
             .iter()
-            .filter(|a| matches!(a.cfg.kind, AttackKind::ForgedTokens { .. }))
+            .filter(|a| matches!(a.cfg.kind, AttackKind::ForgedTokens { .. }) && a.leak.is_none())
             .map(|a| {
                 let n = a.target_accounts.max(1) as usize;
                 let subjects = (0..rampart_attack::FORGED_PER_KIND)
@@ -344,7 +531,7 @@ pub(crate) async fn schedule(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let a = &plan.attackers[k];
-    if matches!(a.cfg.kind, AttackKind::ForgedTokens { .. }) && a.forged.is_empty() {
+    if matches!(a.cfg.kind, AttackKind::ForgedTokens { .. }) && a.forged_token(0).is_none() {
         return;
     }
     let mut arrivals = arrivals(&a.cfg);
@@ -379,6 +566,10 @@ fn draw(a: &Planned, rng: &mut ActorRng, pool: &mut Pool, seq: u64) -> Attempt {
     let (route, pick) = match &a.cfg.kind {
         AttackKind::CredentialStuffing { combos, .. } => {
             (None, (seq % u64::from((*combos).max(1))) as usize)
+        }
+        // A leak's address holds its own token.
+        AttackKind::ForgedTokens { .. } if a.leak.is_some() => {
+            (Some(pick_route(rng)), pool_index as usize)
         }
         AttackKind::ForgedTokens { .. } => {
             let r = pick_route(rng);
@@ -476,7 +667,7 @@ async fn send(a: &Planned, t: &Attempt, s: &Shared) -> (Sent, Option<Hit>) {
             if route.auth {
                 match kind {
                     AttackKind::ForgedTokens { .. } => {
-                        if let Some((_, tok)) = a.forged.get(t.pick) {
+                        if let Some(tok) = a.forged_token(t.pick) {
                             b = b.header("authorization", format!("Bearer {tok}"));
                             forged = true;
                         }
@@ -508,9 +699,18 @@ async fn send(a: &Planned, t: &Attempt, s: &Shared) -> (Sent, Option<Hit>) {
                     *slot.lock().expect("not poisoned") = None;
                 }
             }
+            let rotated = a
+                .leak
+                .as_ref()
+                .and_then(|l| l.rotate_at)
+                .is_some_and(|r| s.elapsed_ns() >= r.as_nanos());
             let hit = match &sent {
                 Sent::Answered { status, .. } if forged && (200..300).contains(status) => {
-                    Some(Hit::ForgedAccepted)
+                    Some(if rotated {
+                        Hit::ForgedAcceptedAfterRotation
+                    } else {
+                        Hit::ForgedAccepted
+                    })
                 }
                 _ => None,
             };
@@ -691,6 +891,89 @@ fn header_timeout() -> Sent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn leak_world(algorithm: &str) -> WorldConfig {
+        toml::from_str(&format!(
+            r#"
+            [run]
+            name = "leak"
+            duration = "60s"
+            [token_service]
+            algorithm = "{algorithm}"
+            [[traffic]]
+            name = "shop"
+            model = {{ kind = "open", shape = {{ kind = "constant", rate = "1/s" }} }}
+            routes = [
+                {{ name = "login", method = "POST", path = "/login", weight = 0, backend_cost = "1ms", login = true }},
+                {{ name = "pub", method = "GET", path = "/pub", weight = 1, backend_cost = "1ms" }},
+                {{ name = "orders", method = "GET", path = "/api/orders", weight = 1, backend_cost = "1ms", auth = true }},
+            ]
+            [[control.key_leaks]]
+            name = "leak"
+            at = "10s"
+            rotate_at = "20s"
+            traffic = "shop"
+            shape = {{ kind = "constant", rate = "5/s" }}
+            ips = 3
+            "#
+        ))
+        .expect("a valid world")
+    }
+
+    #[test]
+    fn a_leak_signs_a_token_per_address_with_the_leaked_key_and_the_console_rotates_it() {
+        let cfg = leak_world("ed_dsa");
+        let mut plan = AttackPlan::new(&cfg, None);
+        assert_eq!(plan.leak_names(), ["leak"]);
+        assert!(plan.to_forge().is_empty(), "a leak is not a forgery");
+        let a = &plan.attackers[0];
+        assert_eq!(a.cfg.start, Duration::from_secs(10));
+        assert_eq!(a.routes.len(), 1);
+        assert_eq!(a.mix.route(a.routes[0]).name, "orders");
+        let key = rampart_auth::KeyMaterial::Ed25519 {
+            kid: "k1".into(),
+            secret: [7; 32],
+        };
+        let now = Instant::ZERO + Duration::from_secs(1_800_000_000);
+        plan.set_leaked_key(&cfg, &key, now);
+        let leak = plan.attackers[0].leak.as_ref().unwrap();
+        assert_eq!(leak.tokens.len(), 3);
+        // Each token is one the real verifier accepts for the subject.
+        let mut service = rampart_auth::TokenService::new(rampart_auth::ServiceConfig {
+            issuer: cfg.policy.auth.issuer.clone(),
+            audience: cfg.policy.auth.audience.clone(),
+            ..rampart_auth::ServiceConfig::default()
+        });
+        service.add_key(Instant::ZERO, &key).unwrap();
+        let mut verifier = rampart_auth::Verifier::new(rampart_auth::VerifierConfig {
+            issuer: cfg.policy.auth.issuer.clone(),
+            audience: cfg.policy.auth.audience.clone(),
+            ..rampart_auth::VerifierConfig::default()
+        });
+        verifier.on_jwks(&service.jwks_json(now)).unwrap();
+        for t in &leak.tokens {
+            let p = verifier.verify(now, t).outcome.expect("accepted");
+            assert_eq!(p.subject(), "shop-0");
+        }
+        assert!(matches!(
+            &plan.console[..],
+            [(at, ConsoleAction::Rotate { compromised, .. })] if *at == Duration::from_secs(20) && compromised == "k1"
+        ));
+        // An HS256 key is not leaked live, and says so.
+        let cfg = leak_world("hs256");
+        let mut plan = AttackPlan::new(&cfg, None);
+        let secret = rampart_auth::KeyMaterial::Hs256 {
+            kid: "k1".into(),
+            secret: vec![1; 32],
+        };
+        plan.set_leaked_key(&cfg, &secret, now);
+        assert!(plan.attackers[0].forged_token(0).is_none());
+        assert!(
+            plan.skipped.iter().any(|s| s.contains("HS256")),
+            "{:?}",
+            plan.skipped
+        );
+    }
 
     #[test]
     fn loopback_addresses_keep_the_pools_prefixes_and_stay_in_127_8() {

@@ -86,6 +86,8 @@ pub struct LiveFleet {
     template: GatewayConfig,
     /// The launch template's policy.
     policy: rampart_world::PolicyBundle,
+    /// The token service's first signing key: what a key leak leaks.
+    signing_key: KeyMaterial,
 }
 
 /// Every route of every traffic class, the first declaration of a name
@@ -153,12 +155,6 @@ pub fn unsupported(cfg: &WorldConfig) -> Vec<String> {
         out.push(format!(
             "{}: none is made",
             n(c.revocations.len(), "[[control.revocations]] entry")
-        ));
-    }
-    if !c.key_leaks.is_empty() {
-        out.push(format!(
-            "{}: no key leaks live yet",
-            n(c.key_leaks.len(), "[[control.key_leaks]] entry")
         ));
     }
     if cfg
@@ -351,6 +347,7 @@ impl LiveFleet {
             clock,
             template,
             policy: cfg.policy.clone(),
+            signing_key: key,
         })
     }
 
@@ -411,6 +408,7 @@ impl LiveFleet {
     /// token service's console for the replays' revocations.
     pub async fn arm(&self, cfg: &WorldConfig, plan: &mut crate::attack::AttackPlan) {
         plan.set_admin(self.token_service.admin());
+        plan.set_leaked_key(cfg, &self.signing_key, crate::clock::now());
         for (a, subjects) in plan.to_forge() {
             let forged = self
                 .token_service

@@ -109,6 +109,9 @@ pub enum Hit {
     TakeOver(u32),
     /// A forged token was accepted (a 2xx on an authenticated route).
     ForgedAccepted,
+    /// A token signed with a leaked key was accepted after the key's
+    /// rotation (a forged acceptance too).
+    ForgedAcceptedAfterRotation,
     /// A stolen token was accepted this long after its revocation.
     AcceptedAfterRevocation {
         /// From the revocation to the answer.
@@ -534,7 +537,7 @@ pub async fn run(
             stop.clone(),
         )));
     }
-    tasks.push(tokio::spawn(crate::replay::revocations(
+    tasks.push(tokio::spawn(crate::replay::console(
         attacks.clone(),
         shared.clone(),
         stop.clone(),

@@ -25,6 +25,7 @@ use rampart_time::{Duration, Instant};
 use rampart_traffic::{Arrivals, Process};
 use rampart_world::{TokenReplayConfig, WorldConfig};
 
+use crate::attack::ConsoleAction;
 use crate::load::{Hit, Sent, Shared};
 
 /// One replay attacker, ready to run.
@@ -98,7 +99,7 @@ pub(crate) fn plan(
 
 /// Makes the `[[control.revocations]]` of `plan` at their times through
 /// its console (none without one), until `stop`.
-pub(crate) async fn revocations(
+pub(crate) async fn console(
     plan: Arc<crate::attack::AttackPlan>,
     s: Arc<Shared>,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -106,9 +107,9 @@ pub(crate) async fn revocations(
     let Some(admin) = plan.admin.clone() else {
         return;
     };
-    let mut due = plan.revocations.clone();
+    let mut due = plan.console.clone();
     due.sort_by_key(|(at, _)| *at);
-    for (at, subject) in due {
+    for (at, action) in due {
         if at >= s.cfg.duration {
             return;
         }
@@ -116,7 +117,19 @@ pub(crate) async fn revocations(
             _ = tokio::time::sleep_until(s.at(Instant::ZERO + at).into()) => {}
             _ = stop.changed() => return,
         }
-        admin.revoke_subject(&subject).await;
+        match action {
+            ConsoleAction::Revoke(subject) => {
+                admin.revoke_subject(&subject).await;
+            }
+            ConsoleAction::Rotate {
+                compromised,
+                replacement,
+            } => {
+                if let Err(e) = admin.rotate_compromised(&compromised, &replacement).await {
+                    tracing::warn!(error = %e, "key rotation refused");
+                }
+            }
+        }
     }
 }
 

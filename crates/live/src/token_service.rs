@@ -525,6 +525,19 @@ impl TokenAdmin {
         s.issue(now(), subject, "api").ok().map(|pair| pair.access)
     }
 
+    /// Rotates the compromised key `compromised` out for `replacement`,
+    /// which signs from now: the JWKS stops listing the old key, so each
+    /// verifier stops trusting it at its next JWKS fetch.
+    pub async fn rotate_compromised(
+        &self,
+        compromised: &str,
+        replacement: &rampart_auth::KeyMaterial,
+    ) -> Result<(), String> {
+        let mut s = self.state.service.lock().await;
+        s.rotate_compromised(now(), compromised, replacement)
+            .map_err(|e| e.to_string())
+    }
+
     /// Starts (`true`) or ends an outage: meanwhile every request,
     /// logins, JWKS fetches and revocation polls included, is answered 503
     /// `token_service_unavailable`. Push streams already open stay open.

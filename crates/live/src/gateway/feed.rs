@@ -9,8 +9,9 @@
 //! and reconnects with backoff (100 ms doubling to 5 s). Poll mode asks
 //! `GET /revocations?since=N` every `revocation_poll_interval`.
 //!
-//! After a reload that rebuilt the verifier, the loop starts over: JWKS,
-//! shared keys, and every revocation from version 0.
+//! The JWKS is fetched on connecting and again when the verifier asks
+//! (`jwks_refresh_interval`, or a token with an unknown kid). After a reload that rebuilt the verifier, the
+//! loop starts over: JWKS, shared keys, and every revocation from version 0.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -36,6 +37,10 @@ pub enum FeedMode {
     /// A poll every `revocation_poll_interval`.
     Poll,
 }
+
+/// How often the verifier is asked whether the JWKS is due: the latency
+/// of an unknown-kid refetch, beyond the verifier's own floor.
+const JWKS_CHECK: StdDuration = StdDuration::from_millis(250);
 
 /// The largest JWKS document or SSE event read; past it the read fails and
 /// the loop retries (a JWKS is a few keys, a delta a token lifetime of
@@ -178,31 +183,53 @@ pub(super) async fn run(
         let pass = async {
             load_keys(&inst, &client, &base).await?;
             connected.store(true, std::sync::atomic::Ordering::Relaxed);
-            match mode {
-                FeedMode::Poll => {
-                    let every = inst.cores().verifier.config().revocation_poll_interval;
-                    let every = StdDuration::from_nanos(every.as_nanos().max(1_000_000));
-                    loop {
-                        poll_once(&inst, &client, &base).await?;
-                        tokio::select! {
-                            _ = tokio::time::sleep(every) => {}
-                            _ = epoch.changed() => return Err("verifier rebuilt".to_owned()),
-                        }
+            // The JWKS is fetched again when the verifier says so: every
+            // `jwks_refresh_interval`, and soon after a token names a kid
+            // it does not know (a key that began signing, or a rotation's
+            // replacement), within its refetch floor. So a key rotated out
+            // stops verifying here by then, as in the simulator. A failed
+            // fetch keeps the keys held and tries again when next due.
+            let refresh = async {
+                inst.cores().verifier.take_jwks_due(inst.clock.unix());
+                loop {
+                    tokio::time::sleep(JWKS_CHECK).await;
+                    let due = inst.cores().verifier.take_jwks_due(inst.clock.unix());
+                    if due && let Err(e) = load_keys(&inst, &client, &base).await {
+                        tracing::warn!(instance = inst.id, error = %e, "JWKS refresh failed");
                     }
                 }
-                FeedMode::Push => {
-                    let since = inst.cores().verifier.revocation_version();
-                    let body = get(
-                        &client,
-                        &base,
-                        &format!("/revocations/stream?since={since}"),
-                    )
-                    .await?;
-                    let why = stream(&inst, body, &mut epoch).await;
-                    // Close whatever gap the break left before waiting.
-                    let _ = poll_once(&inst, &client, &base).await;
-                    Err(why)
+            };
+            let feed = async {
+                match mode {
+                    FeedMode::Poll => {
+                        let every = inst.cores().verifier.config().revocation_poll_interval;
+                        let every = StdDuration::from_nanos(every.as_nanos().max(1_000_000));
+                        loop {
+                            poll_once(&inst, &client, &base).await?;
+                            tokio::select! {
+                                _ = tokio::time::sleep(every) => {}
+                                _ = epoch.changed() => return Err("verifier rebuilt".to_owned()),
+                            }
+                        }
+                    }
+                    FeedMode::Push => {
+                        let since = inst.cores().verifier.revocation_version();
+                        let body = get(
+                            &client,
+                            &base,
+                            &format!("/revocations/stream?since={since}"),
+                        )
+                        .await?;
+                        let why = stream(&inst, body, &mut epoch).await;
+                        // Close whatever gap the break left before waiting.
+                        let _ = poll_once(&inst, &client, &base).await;
+                        Err(why)
+                    }
                 }
+            };
+            tokio::select! {
+                r = feed => r,
+                () = refresh => Ok(()),
             }
         };
         let why: Result<(), String> = tokio::select! {
