@@ -370,3 +370,161 @@ mod windows {
         assert_eq!(s.metrics_arrival(t(120), d), t(135));
     }
 }
+
+/// Which instances a token fault hits: the listed ids, or a share of
+/// instances picked by a hash of (fault, instance), or every instance.
+#[derive(Clone, Debug)]
+struct Selection {
+    ids: Vec<u32>,
+    percent: Option<f64>,
+    salt: u64,
+}
+
+impl Selection {
+    fn selects(&self, inst: u32) -> bool {
+        if !self.ids.is_empty() {
+            return self.ids.contains(&inst);
+        }
+        match self.percent {
+            None => true,
+            Some(p) => {
+                // A fixed mix of (fault, instance): the same instances are
+                // hit on every run, and later instances are hit in the same
+                // proportion.
+                let h = splitmix64(self.salt ^ u64::from(inst).wrapping_mul(0x9e37_79b9));
+                (h % 10_000) as f64 / 100.0 < p
+            }
+        }
+    }
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[derive(Clone, Debug)]
+struct Window {
+    start: Instant,
+    end: Instant,
+    sel: Selection,
+}
+
+impl Window {
+    #[inline]
+    fn active(&self, now: Instant) -> bool {
+        self.start <= now && now < self.end
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Skew {
+    w: Window,
+    offset: Duration,
+    ahead: bool,
+}
+
+/// The token faults of a run as both drivers apply them: when the token
+/// service is down, which instances are cut off from the revocation feed
+/// and the JWKS, and whose verifier clocks are off. Instances are selected
+/// alike in the simulator and on the live fleet.
+#[derive(Clone, Debug, Default)]
+pub struct TokenFaults {
+    outages: Vec<(Instant, Instant)>,
+    partitions: Vec<Window>,
+    skews: Vec<Skew>,
+}
+
+impl TokenFaults {
+    /// Collects the token faults of `faults` for a run seeded `seed`.
+    pub fn new(faults: &[FaultConfig], seed: u64) -> TokenFaults {
+        let mut out = TokenFaults::default();
+        // `i` counts token faults only, so the instance selection of one
+        // does not move when other kinds of `[[fault]]` are added around it.
+        let token_faults = faults.iter().filter_map(FaultConfig::as_token_fault);
+        for (i, f) in token_faults.enumerate() {
+            let (s, e) = f.window();
+            let (start, end) = (Instant::ZERO + s, Instant::ZERO + e);
+            let salt = splitmix64(seed ^ (i as u64).wrapping_mul(0x5851_f42d));
+            match &f {
+                TokenFault::TokenServiceOutage { .. } => out.outages.push((start, end)),
+                TokenFault::RevocationPartition {
+                    instances, percent, ..
+                } => out.partitions.push(Window {
+                    start,
+                    end,
+                    sel: Selection {
+                        ids: instances.clone(),
+                        percent: *percent,
+                        salt,
+                    },
+                }),
+                TokenFault::ClockSkew {
+                    offset,
+                    direction,
+                    instances,
+                    percent,
+                    ..
+                } => out.skews.push(Skew {
+                    w: Window {
+                        start,
+                        end,
+                        sel: Selection {
+                            ids: instances.clone(),
+                            percent: *percent,
+                            salt,
+                        },
+                    },
+                    offset: *offset,
+                    ahead: *direction == SkewDirection::Ahead,
+                }),
+            }
+        }
+        out
+    }
+
+    /// Whether there are partitions or skews (outages aside).
+    pub fn any_per_instance(&self) -> bool {
+        !self.partitions.is_empty() || !self.skews.is_empty()
+    }
+
+    /// The Unix time instance `inst`'s verifier reads at run time `now`
+    /// when the truth is `unix`: skewed while a clock-skew fault holds it.
+    #[inline]
+    pub fn verifier_clock(&self, inst: u32, now: Instant, unix: Instant) -> Instant {
+        let mut t = unix;
+        for s in &self.skews {
+            if s.w.active(now) && s.w.sel.selects(inst) {
+                t = if s.ahead {
+                    t + s.offset
+                } else {
+                    t.saturating_sub(s.offset)
+                };
+            }
+        }
+        t
+    }
+
+    /// Whether the token service is down at `now`.
+    #[inline]
+    pub fn token_service_down(&self, now: Instant) -> bool {
+        self.outages.iter().any(|&(s, e)| s <= now && now < e)
+    }
+
+    /// Whether a revocation partition cuts instance `inst` off at `now`.
+    #[inline]
+    pub fn partitioned(&self, inst: u32, now: Instant) -> bool {
+        self.partitions
+            .iter()
+            .any(|w| w.active(now) && w.sel.selects(inst))
+    }
+
+    /// Whether any clock-skew fault has held `inst` by `now`.
+    pub fn ever_skewed(&self, inst: u32, now: Instant) -> bool {
+        self.skews
+            .iter()
+            .any(|s| s.w.start <= now && s.w.sel.selects(inst))
+    }
+}

@@ -79,7 +79,7 @@ pub use control::{
     KeyLeakConfig, PolicyOverrides, Remediation, RevocationTargetConfig, RolloutConfig,
     SkewDirection, TokenFault, TokenReplayConfig,
 };
-pub use fault::{FaultConfig, FaultWindows};
+pub use fault::{FaultConfig, FaultWindows, TokenFaults};
 pub use monitoring::{Delay, Detection, MonitoringConfig};
 pub use policy::PolicyBundle;
 pub use timeline::{TimelineEvent, TimelineKind, planned};

@@ -35,7 +35,7 @@ use rampart_time::{Duration, Instant};
 use rampart_traffic::{ClientTimeout, Model, Process, RetryPolicy, Route, TrafficSpec};
 use rampart_world::{
     PolicyBundle, Remediation, RevocationSync, RevocationTargetConfig, SigningAlgorithm,
-    SkewDirection, TimelineEvent, TimelineKind, TokenFault, WorldConfig,
+    TimelineEvent, TimelineKind, WorldConfig,
 };
 
 use super::{Msg, World};
@@ -439,60 +439,6 @@ impl InsertIfAbsent for BTreeMap<Box<str>, Mark> {
     }
 }
 
-/// Which instances a fault hits.
-#[derive(Debug)]
-struct Selection {
-    ids: Vec<u32>,
-    percent: Option<f64>,
-    salt: u64,
-}
-
-impl Selection {
-    fn selects(&self, inst: u32) -> bool {
-        if !self.ids.is_empty() {
-            return self.ids.contains(&inst);
-        }
-        match self.percent {
-            None => true,
-            Some(p) => {
-                // A fixed mix of (fault, instance): the same instances are
-                // hit on every run, and later instances are hit in the same
-                // proportion.
-                let h = splitmix64(self.salt ^ u64::from(inst).wrapping_mul(0x9e37_79b9));
-                (h % 10_000) as f64 / 100.0 < p
-            }
-        }
-    }
-}
-
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-#[derive(Debug)]
-struct Window {
-    start: Instant,
-    end: Instant,
-    sel: Selection,
-}
-
-impl Window {
-    #[inline]
-    fn active(&self, now: Instant) -> bool {
-        self.start <= now && now < self.end
-    }
-}
-
-#[derive(Debug)]
-struct Skew {
-    w: Window,
-    offset: Duration,
-    ahead: bool,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AttackKind {
     Replay(u16),
@@ -534,9 +480,7 @@ pub(crate) struct Control {
     revoked_by_instance: Vec<u64>,
     exposure_max: Option<Duration>,
     attackers: Vec<Attacker>,
-    outages: Vec<(Instant, Instant)>,
-    partitions: Vec<Window>,
-    skews: Vec<Skew>,
+    faults: rampart_world::TokenFaults,
     /// Key material the world created, by kid (the sim knows every secret).
     keys: Vec<(String, [u8; 32])>,
     /// Keys leaked so far, with the instant of the leak.
@@ -575,50 +519,6 @@ impl Control {
                 instances: BTreeSet::new(),
             });
         }
-        let mut outages = Vec::new();
-        let mut partitions = Vec::new();
-        let mut skews = Vec::new();
-        // `i` counts token faults only, so the instance selection of one
-        // does not move when other kinds of `[[fault]]` are added around it.
-        let token_faults = cfg.fault.iter().filter_map(|f| f.as_token_fault());
-        for (i, f) in token_faults.enumerate() {
-            let (s, e) = f.window();
-            let (start, end) = (Instant::ZERO + s, Instant::ZERO + e);
-            let salt = splitmix64(cfg.run.seed ^ (i as u64).wrapping_mul(0x5851_f42d));
-            match &f {
-                TokenFault::TokenServiceOutage { .. } => outages.push((start, end)),
-                TokenFault::RevocationPartition {
-                    instances, percent, ..
-                } => partitions.push(Window {
-                    start,
-                    end,
-                    sel: Selection {
-                        ids: instances.clone(),
-                        percent: *percent,
-                        salt,
-                    },
-                }),
-                TokenFault::ClockSkew {
-                    offset,
-                    direction,
-                    instances,
-                    percent,
-                    ..
-                } => skews.push(Skew {
-                    w: Window {
-                        start,
-                        end,
-                        sel: Selection {
-                            ids: instances.clone(),
-                            percent: *percent,
-                            salt,
-                        },
-                    },
-                    offset: *offset,
-                    ahead: *direction == SkewDirection::Ahead,
-                }),
-            }
-        }
         let keys = match cfg.token_service.algorithm {
             SigningAlgorithm::EdDsa => vec![("k1".to_owned(), first_secret)],
             SigningAlgorithm::Hs256 => Vec::new(),
@@ -638,9 +538,7 @@ impl Control {
             revoked_by_instance: Vec::new(),
             exposure_max: None,
             attackers,
-            outages,
-            partitions,
-            skews,
+            faults: rampart_world::TokenFaults::new(&cfg.fault, cfg.run.seed),
             keys,
             leaked: Vec::new(),
             rotations: 0,
@@ -683,33 +581,19 @@ impl Control {
     /// `unix`: skewed while a clock-skew fault holds it.
     #[inline]
     pub(crate) fn verifier_clock(&self, inst: u32, now: Instant, unix: Instant) -> Instant {
-        let mut t = unix;
-        for s in &self.skews {
-            if s.w.active(now) && s.w.sel.selects(inst) {
-                t = if s.ahead {
-                    t + s.offset
-                } else {
-                    t.saturating_sub(s.offset)
-                };
-            }
-        }
-        t
+        self.faults.verifier_clock(inst, now, unix)
     }
 
     /// Whether the token service is down at `now`.
     #[inline]
     pub(crate) fn token_service_down(&self, now: Instant) -> bool {
-        self.outages.iter().any(|&(s, e)| s <= now && now < e)
+        self.faults.token_service_down(now)
     }
 
     /// Whether instance `inst` can reach the revocation feed and the JWKS.
     #[inline]
     pub(crate) fn feed_reachable(&self, inst: u32, now: Instant) -> bool {
-        !self.token_service_down(now)
-            && !self
-                .partitions
-                .iter()
-                .any(|w| w.active(now) && w.sel.selects(inst))
+        !self.token_service_down(now) && !self.faults.partitioned(inst, now)
     }
 
     /// Whether zero-trust admission lets the LB route to an instance that
@@ -727,9 +611,7 @@ impl Control {
     /// may have pruned or skipped revocations on a clock that has since
     /// moved back, so the version invariant cannot be judged for it.
     pub(crate) fn ever_skewed(&self, inst: u32, now: Instant) -> bool {
-        self.skews
-            .iter()
-            .any(|s| s.w.start <= now && s.w.sel.selects(inst))
+        self.faults.ever_skewed(inst, now)
     }
 }
 
