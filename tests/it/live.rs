@@ -884,3 +884,52 @@ fn rampart_compare_shows_a_live_run_beside_the_simulated_ones() {
     assert!(err.contains("has no variant \"nope\""), "{err}");
     assert!(err.contains("missing/metrics.json"), "{err}");
 }
+
+/// Token faults on the live fleet, through each gateway's clock: a
+/// revocation partition keeps a revocation from every gateway until it
+/// heals (push alone delivers it within milliseconds), and a clock skew
+/// makes the skewed gateway call every token expired, only while it lasts.
+#[test]
+fn live_a_partition_hides_a_revocation_and_a_skewed_clock_expires_tokens_while_they_last() {
+    let _turn = live_turn();
+    let dir = scratch("rampart_live_faults");
+    let out = rampart(&[
+        "live",
+        &fixture_arg("live-faults.toml"),
+        "--accounts-per-class",
+        "5",
+        "--out",
+        &dir.display().to_string(),
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = live_totals(&dir, "live-faults");
+    let counter = |c: &str| t["counters"][c].as_u64().unwrap();
+    // Revoked at 2 s, partitioned from 1.5 s to 4 s: the stolen token is
+    // accepted for more than a second after its revocation, then refused.
+    assert!(counter("revoked.accepted_after.1s") > 0, "{t}");
+    let thief = &t["classes"]["attack.thief"];
+    assert!(
+        thief["rejected_by_reason"]["auth.revoked"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{thief}"
+    );
+    // The skew (5 s to 6 s, one gateway of two): expired tokens there, and
+    // only then.
+    let csv = std::fs::read_to_string(dir.join("live-faults-live/timeseries.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (end, expired) = (col("end_s"), col("legit.rejected.auth.expired"));
+    let mut when = Vec::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        if f[expired].parse::<f64>().unwrap_or(0.0) > 0.0 {
+            when.push(f[end].parse::<f64>().unwrap());
+        }
+    }
+    assert!(!when.is_empty(), "no token was called expired:\n{csv}");
+    assert!(when.iter().all(|&s| (6.0..=7.0).contains(&s)), "{when:?}");
+}

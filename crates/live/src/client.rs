@@ -98,7 +98,7 @@ pub(crate) async fn request(
     let r = class.mix.route(route);
     let timeout = StdDuration::from_nanos(class.spec.timeout.0.as_nanos().max(1_000_000));
     if r.login {
-        let (sent, _) = attempts(s, class, i, &slot, account, timeout, || {
+        let (sent, _) = attempts(s, class, i, &slot, account, timeout, Via::Target, || {
             login_request(s, class, account)
         })
         .await;
@@ -117,9 +117,16 @@ pub(crate) async fn request(
         if token.is_none()
             && let (Some(refresh), Some(url)) = (held.refresh.clone(), s.cfg.token_url.as_ref())
         {
-            let (sent, answer) = attempts(s, class, i, &slot, account, timeout, || {
-                refresh_request(url, &refresh)
-            })
+            let (sent, answer) = attempts(
+                s,
+                class,
+                i,
+                &slot,
+                account,
+                timeout,
+                Via::TokenEndpoint,
+                || refresh_request(url, &refresh),
+            )
             .await;
             match answer.as_ref().and_then(tokens) {
                 Some(t) => {
@@ -156,10 +163,11 @@ pub(crate) async fn request(
             slot.follow(s);
         }
         if token.is_none() {
-            let (sent, answer) = attempts(s, class, i, &slot, account, timeout, || {
-                login_request(s, class, account)
-            })
-            .await;
+            let (sent, answer) =
+                attempts(s, class, i, &slot, account, timeout, Via::Target, || {
+                    login_request(s, class, account)
+                })
+                .await;
             match answer.as_ref().and_then(tokens) {
                 Some(t) => {
                     token = Some(t.access.clone());
@@ -191,7 +199,7 @@ pub(crate) async fn request(
         };
         b.body(Full::new(body)).ok()
     };
-    let (sent, _) = attempts(s, class, i, &slot, account, timeout, make).await;
+    let (sent, _) = attempts(s, class, i, &slot, account, timeout, Via::Target, make).await;
     if let Sent::Answered {
         status: 401,
         reason: Some(why),
@@ -208,6 +216,15 @@ pub(crate) async fn request(
     slot.finish(s, sent, None).await;
 }
 
+/// Where an attempt goes.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    /// The target, from the account's address.
+    Target,
+    /// The token endpoint (`LoadConfig::token_url`).
+    TokenEndpoint,
+}
+
 /// Whether a client retries after this outcome.
 fn retriable(sent: &Sent) -> bool {
     match sent {
@@ -222,6 +239,7 @@ fn retriable(sent: &Sent) -> bool {
 /// Sends what `make` builds until the outcome is not retriable or the
 /// class's policy gives up; every attempt but the last is recorded on
 /// `slot`. The last outcome, and its answer when there was one.
+#[allow(clippy::too_many_arguments)]
 async fn attempts(
     s: &Shared,
     class: &ClassPlan,
@@ -229,6 +247,7 @@ async fn attempts(
     slot: &Slot,
     account: u32,
     timeout: StdDuration,
+    via: Via,
     make: impl Fn() -> Option<Request<Full<Bytes>>>,
 ) -> (Sent, Option<Answer>) {
     let mut made = 0u32;
@@ -238,7 +257,14 @@ async fn attempts(
             return (Sent::Failed, None);
         };
         made += 1;
-        let (sent, answer) = crate::load::call(s, account, req, timeout).await;
+        let pool = match via {
+            Via::Target => s.client(account),
+            Via::TokenEndpoint => match &s.token_pool {
+                Some(p) => p,
+                None => return (Sent::Failed, None),
+            },
+        };
+        let (sent, answer) = crate::load::call(pool, req, timeout).await;
         if !retriable(&sent) {
             return (sent, answer);
         }

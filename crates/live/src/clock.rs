@@ -2,6 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+#[cfg(test)]
+use rampart_time::Duration;
 use rampart_time::Instant;
 
 /// Now, as the cores read time: nanoseconds since the Unix epoch (see
@@ -24,6 +26,63 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> Instant;
     /// Time since the Unix epoch.
     fn unix(&self) -> Instant;
+    /// Whether the instance reading this clock is cut off from the token
+    /// service's feed and JWKS now (a revocation partition). A fault is a
+    /// function of run time and instance, as the clock's skew is, so the
+    /// instance learns of both where it reads time.
+    fn feed_cut(&self) -> bool {
+        false
+    }
+}
+
+/// One instance's view of a run's token faults: its verifier's clock is
+/// off while a clock skew selects it, and its link to the token service is
+/// cut while a revocation partition does ([`rampart_world::TokenFaults`],
+/// the simulator's selection). Run time counts from `origin` on the
+/// monotonic clock of `inner`.
+#[derive(Debug)]
+pub struct FaultedClock {
+    inner: std::sync::Arc<dyn Clock>,
+    faults: std::sync::Arc<rampart_world::TokenFaults>,
+    instance: u32,
+    origin: Instant,
+}
+
+impl FaultedClock {
+    /// Instance `instance`'s clock under `faults`, for a run that started
+    /// at `origin` on `inner`'s monotonic clock.
+    pub fn new(
+        inner: std::sync::Arc<dyn Clock>,
+        faults: std::sync::Arc<rampart_world::TokenFaults>,
+        instance: u32,
+        origin: Instant,
+    ) -> FaultedClock {
+        FaultedClock {
+            inner,
+            faults,
+            instance,
+            origin,
+        }
+    }
+
+    fn run_time(&self) -> Instant {
+        Instant::ZERO + self.inner.now().saturating_since(self.origin)
+    }
+}
+
+impl Clock for FaultedClock {
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+
+    fn unix(&self) -> Instant {
+        self.faults
+            .verifier_clock(self.instance, self.run_time(), self.inner.unix())
+    }
+
+    fn feed_cut(&self) -> bool {
+        self.faults.partitioned(self.instance, self.run_time())
+    }
 }
 
 /// The machine's clocks: `now` from the monotonic clock (a wall-clock step
@@ -88,5 +147,47 @@ impl Clock for ManualClock {
 
     fn unix(&self) -> Instant {
         Instant::from_nanos(self.epoch_ns + self.now().as_nanos())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_faulted_clock_is_off_and_cut_only_for_its_instances_within_the_windows() {
+        let faults: Vec<rampart_world::FaultConfig> = toml::from_str::<toml::Value>(
+            r#"
+            f = [
+                { kind = "clock_skew", start = "10s", end = "20s", offset = "5m", direction = "ahead", instances = [1] },
+                { kind = "revocation_partition", start = "15s", end = "30s", instances = [0] },
+            ]
+            "#,
+        )
+        .unwrap()["f"]
+            .clone()
+            .try_into()
+            .unwrap();
+        let faults = std::sync::Arc::new(rampart_world::TokenFaults::new(&faults, 1));
+        let epoch = Instant::ZERO + Duration::from_secs(1_800_000_000);
+        let base = std::sync::Arc::new(ManualClock::new(epoch));
+        let origin = Instant::ZERO + Duration::from_secs(2);
+        let clocks: Vec<FaultedClock> = (0..2)
+            .map(|i| FaultedClock::new(base.clone(), faults.clone(), i, origin))
+            .collect();
+        let at = |run_s: u64| {
+            base.set(origin + Duration::from_secs(run_s));
+            let truth = base.unix();
+            clocks
+                .iter()
+                .map(|c| (c.unix().saturating_since(truth), c.feed_cut()))
+                .collect::<Vec<_>>()
+        };
+        let (zero, five_min) = (Duration::ZERO, Duration::from_mins(5));
+        assert_eq!(at(5), [(zero, false), (zero, false)]);
+        assert_eq!(at(12), [(zero, false), (five_min, false)]);
+        assert_eq!(at(16), [(zero, true), (five_min, false)]);
+        assert_eq!(at(25), [(zero, true), (zero, false)]);
+        assert_eq!(at(30), [(zero, false), (zero, false)]);
     }
 }

@@ -88,6 +88,30 @@ pub struct LiveFleet {
     policy: rampart_world::PolicyBundle,
     /// The token service's first signing key: what a key leak leaks.
     signing_key: KeyMaterial,
+    /// Revocation partitions and clock skews, applied through each
+    /// gateway's clock ([`crate::clock::FaultedClock`]); `None` without any.
+    token_faults: Option<Arc<rampart_world::TokenFaults>>,
+    /// The run's start on `clock`'s monotonic time.
+    origin: rampart_time::Instant,
+}
+
+/// The clock gateway `id` reads: `clock`, through the run's token faults
+/// when it has any.
+fn instance_clock(
+    clock: &Arc<dyn Clock>,
+    faults: Option<&Arc<rampart_world::TokenFaults>>,
+    id: u32,
+    origin: rampart_time::Instant,
+) -> Arc<dyn Clock> {
+    match faults {
+        Some(f) => Arc::new(crate::clock::FaultedClock::new(
+            clock.clone(),
+            f.clone(),
+            id,
+            origin,
+        )),
+        None => clock.clone(),
+    }
 }
 
 /// Every route of every traffic class, the first declaration of a name
@@ -120,17 +144,6 @@ pub fn unsupported(cfg: &WorldConfig) -> Vec<String> {
             "{}: no attacker runs",
             n(cfg.attack.len(), "[[attack]]")
         ));
-    }
-    // The scaler applies crashes, zone losses, metrics delays, boot
-    // failures and token-service outages; these it cannot yet.
-    for f in &cfg.fault {
-        if matches!(
-            f,
-            rampart_world::FaultConfig::RevocationPartition { .. }
-                | rampart_world::FaultConfig::ClockSkew { .. }
-        ) {
-            out.push(format!("[[fault]] {}: not injected live", f.kind()));
-        }
     }
     out.push(format!(
         "[scaling]: the fleet stays at its initial {} (no controller acts)",
@@ -307,9 +320,14 @@ impl LiveFleet {
                 ..Limits::default()
             },
         };
+        let origin = clock.now();
+        let token_faults = Some(rampart_world::TokenFaults::new(&cfg.fault, cfg.run.seed))
+            .filter(rampart_world::TokenFaults::any_per_instance)
+            .map(Arc::new);
         let mut gateways = Vec::new();
         for id in 0..cfg.scaling.initial {
-            gateways.push(start_gateway(&template, id, cfg.policy.clone(), clock.clone()).await?);
+            let c = instance_clock(&clock, token_faults.as_ref(), id, origin);
+            gateways.push(start_gateway(&template, id, cfg.policy.clone(), c).await?);
         }
         let lb = &cfg.fleet.lb;
         let addrs: Vec<SocketAddr> = gateways.iter().map(GatewayHandle::addr).collect();
@@ -348,6 +366,8 @@ impl LiveFleet {
             template,
             policy: cfg.policy.clone(),
             signing_key: key,
+            token_faults,
+            origin,
         })
     }
 
@@ -355,7 +375,8 @@ impl LiveFleet {
     /// in the fleet; the balancer does not route to it until
     /// [`LiveFleet::admit`].
     pub async fn launch(&mut self, id: u32) -> Result<SocketAddr, FleetError> {
-        let g = start_gateway(&self.template, id, self.policy.clone(), self.clock.clone()).await?;
+        let c = instance_clock(&self.clock, self.token_faults.as_ref(), id, self.origin);
+        let g = start_gateway(&self.template, id, self.policy.clone(), c).await?;
         let addr = g.addr();
         self.gateways.push(g);
         Ok(addr)

@@ -276,6 +276,8 @@ pub(crate) struct Shared {
     pub(crate) target_addr: std::net::SocketAddr,
     /// Wakes the schedules at their arrivals' instants.
     pacer: Pacer,
+    /// Connections to the token endpoint, for refreshes.
+    pub(crate) token_pool: Option<Pool>,
 }
 
 /// Sessions kept per class: the accounts a class's clients log in as,
@@ -474,21 +476,19 @@ pub async fn run(
                 .collect()
         })
         .collect();
-    // Attackers connect on their own: resolve the target once. A target
-    // that does not resolve fails each attempt, as it would a client.
-    let authority = cfg
-        .target
-        .authority()
-        .map(|a| {
-            let port = a.port_u16().unwrap_or(80);
-            format!("{}:{port}", a.host())
-        })
-        .unwrap_or_default();
-    let target_addr = tokio::net::lookup_host(authority)
-        .await
-        .ok()
-        .and_then(|mut a| a.next())
-        .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+    // Connections are made on their own: resolve the target once. A
+    // target that does not resolve fails each attempt, as it would a
+    // client.
+    let target_addr = resolve(&cfg.target).await;
+    let token_pool = match &cfg.token_url {
+        Some(u) => Some(Pool::new(
+            resolve(u).await,
+            None,
+            u.authority().map_or("", |a| a.as_str()),
+            (cfg.in_flight_max / 8).max(4),
+        )),
+        None => None,
+    };
     let n = usize::from(cfg.source_addresses.max(1));
     let host = cfg
         .target
@@ -514,6 +514,7 @@ pub async fn run(
         reused: std::sync::Mutex::new(std::collections::HashMap::new()),
         target_addr,
         pacer: Pacer::start(),
+        token_pool,
     });
     let plan = Arc::new(plan);
     let n_classes = plan.classes.len();
@@ -560,6 +561,20 @@ pub async fn run(
     }
     shared.reused.lock().expect("not poisoned").clear();
     shared.scheduled.load(Ordering::SeqCst)
+}
+
+/// The address `uri` names (port 80 by default); one that does not
+/// resolve is an address nothing answers on.
+async fn resolve(uri: &Uri) -> std::net::SocketAddr {
+    let authority = uri
+        .authority()
+        .map(|a| format!("{}:{}", a.host(), a.port_u16().unwrap_or(80)))
+        .unwrap_or_default();
+    tokio::net::lookup_host(authority)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
 /// The accounts a class's clients log in as: its own, capped.
@@ -732,20 +747,20 @@ pub fn source_address(k: usize) -> IpAddr {
 }
 
 impl Shared {
-    fn client(&self, account: u32) -> &Pool {
+    /// The pool of `account`'s address.
+    pub(crate) fn client(&self, account: u32) -> &Pool {
         &self.clients[account as usize % self.clients.len()]
     }
 }
 
-/// Sends `req` from `account`'s address within `timeout`: the outcome, and
-/// the answer when there was one.
+/// Sends `req` on `pool` within `timeout`: the outcome, and the answer
+/// when there was one.
 pub(crate) async fn call(
-    s: &Shared,
-    account: u32,
+    pool: &Pool,
     req: Request<Full<Bytes>>,
     timeout: StdDuration,
 ) -> (Sent, Option<Answer>) {
-    match tokio::time::timeout(timeout, s.client(account).exchange(req)).await {
+    match tokio::time::timeout(timeout, pool.exchange(req)).await {
         Ok(Ok(a)) => (
             Sent::Answered {
                 status: a.status,

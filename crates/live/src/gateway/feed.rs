@@ -10,7 +10,9 @@
 //! `GET /revocations?since=N` every `revocation_poll_interval`.
 //!
 //! The JWKS is fetched on connecting and again when the verifier asks
-//! (`jwks_refresh_interval`, or a token with an unknown kid). After a reload that rebuilt the verifier, the
+//! (`jwks_refresh_interval`, or a token with an unknown kid). While the
+//! instance's clock says a revocation partition cuts it off, every fetch
+//! fails and an open stream breaks, as a cut link would. After a reload that rebuilt the verifier, the
 //! loop starts over: JWKS, shared keys, and every revocation from version 0.
 
 use std::sync::Arc;
@@ -93,6 +95,7 @@ fn apply(inst: &Instance, delta: &RevocationDelta) -> Result<(), String> {
 }
 
 async fn poll_once(inst: &Instance, client: &HttpClient, base: &Uri) -> Result<(), String> {
+    reachable(inst)?;
     let since = inst.cores().verifier.revocation_version();
     let text = get_text(client, base, &format!("/revocations?since={since}")).await?;
     let delta: RevocationDelta = serde_json::from_str(&text).map_err(|e| e.to_string())?;
@@ -101,6 +104,7 @@ async fn poll_once(inst: &Instance, client: &HttpClient, base: &Uri) -> Result<(
 
 /// Loads the JWKS and the instance's shared keys into its verifier.
 async fn load_keys(inst: &Instance, client: &HttpClient, base: &Uri) -> Result<(), String> {
+    reachable(inst)?;
     let jwks = get_text(client, base, "/.well-known/jwks.json").await?;
     let mut cores = inst.cores();
     cores.verifier.on_jwks(&jwks).map_err(|e| e.to_string())?;
@@ -111,14 +115,31 @@ async fn load_keys(inst: &Instance, client: &HttpClient, base: &Uri) -> Result<(
     Ok(())
 }
 
+/// A revocation partition cuts the instance off from the token service:
+/// every fetch fails, and an open stream breaks.
+fn reachable(inst: &Instance) -> Result<(), String> {
+    if inst.clock.feed_cut() {
+        Err(PARTITIONED.to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+const PARTITIONED: &str = "partitioned from the token service";
+
 /// Reads server-sent events from `body`, applying each delta, until the
 /// stream ends or fails. Returns why it stopped.
 async fn stream(inst: &Instance, mut body: Incoming, epoch: &mut watch::Receiver<u64>) -> String {
     let mut buf = BytesMut::new();
     loop {
+        if inst.clock.feed_cut() {
+            return PARTITIONED.to_owned();
+        }
         let frame = tokio::select! {
             f = body.frame() => f,
             _ = epoch.changed() => return "verifier rebuilt".to_owned(),
+            // Wake to see whether a partition began.
+            () = tokio::time::sleep(JWKS_CHECK) => continue,
         };
         let data = match frame {
             None => return "stream ended".to_owned(),
@@ -213,6 +234,7 @@ pub(super) async fn run(
                         }
                     }
                     FeedMode::Push => {
+                        reachable(&inst)?;
                         let since = inst.cores().verifier.revocation_version();
                         let body = get(
                             &client,
