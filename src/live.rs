@@ -257,7 +257,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         });
         let ids = Ids::new(rec.names());
         let interval = s.world.run.metrics_interval;
-        let started = fleet.clock.now();
+        let started = fleet.begin_run();
         let at = |t: Instant| Instant::ZERO + t.saturating_since(started);
         let mut boundary = Instant::ZERO + interval;
         let mut refused_seen = 0u64;

@@ -916,6 +916,16 @@ fn live_a_partition_hides_a_revocation_and_a_skewed_clock_expires_tokens_while_t
             > 0,
         "{thief}"
     );
+    // Clients 3 (the thief's victim, its subject revoked) and 1 (its
+    // session revoked by the operator): once refused (revoked, or expired
+    // on the skewed gateway, whichever comes first), each fails its
+    // refresh, its session being revoked at the token service, and signs
+    // in again.
+    let legit = &t["classes"]["legit"];
+    let failed = legit["rejected_by_reason"]["refresh_failed"]
+        .as_u64()
+        .unwrap();
+    assert!((2..=8).contains(&failed), "{legit}");
     // The skew (5 s to 6 s, one gateway of two): expired tokens there, and
     // only then.
     let csv = std::fs::read_to_string(dir.join("live-faults-live/timeseries.csv")).unwrap();

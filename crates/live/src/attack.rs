@@ -111,6 +111,9 @@ impl Planned {
 pub(crate) enum ConsoleAction {
     /// Revokes every session of a subject.
     Revoke(String),
+    /// Revokes the session a generated client of class `traffic` holds
+    /// for `account` at that moment (none held: nothing to revoke).
+    RevokeSession { traffic: String, account: u32 },
     /// Rotates a compromised key out for a fresh one.
     Rotate {
         compromised: String,
@@ -217,9 +220,12 @@ impl AttackPlan {
                 T::Subject { subject } => plan
                     .console
                     .push((r.at, ConsoleAction::Revoke(subject.clone()))),
-                T::Session { traffic, account } => plan.skipped.push(format!(
-                    "[[control.revocations]] at {}: the session of {traffic}-{account} is the client's own; only user and subject revocations run live",
-                    r.at
+                T::Session { traffic, account } => plan.console.push((
+                    r.at,
+                    ConsoleAction::RevokeSession {
+                        traffic: traffic.clone(),
+                        account: *account,
+                    },
                 )),
             }
         }

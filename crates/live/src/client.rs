@@ -45,6 +45,11 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// The access token held, if any.
+    pub(crate) fn access_token(&self) -> Option<String> {
+        self.access.as_ref().map(|(t, _)| t.clone())
+    }
+
     fn store(&mut self, t: Tokens) {
         self.access = Some((t.access, t.expires));
         if t.refresh.is_some() {
@@ -57,6 +62,18 @@ struct Tokens {
     access: String,
     expires: StdInstant,
     refresh: Option<String>,
+}
+
+/// The `sid` claim of a JWT, read without verifying it (the client reads
+/// its own token).
+pub(crate) fn sid_of(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(v.get("sid")?.as_str()?.to_owned())
 }
 
 /// The tokens of a 2xx token response.
@@ -357,6 +374,10 @@ mod tests {
         let ttl = t.expires - before;
         assert!(ttl >= StdDuration::from_secs(900) && ttl < StdDuration::from_secs(901));
         assert!(tokens(&answer(401, r#"{"access_token":"a"}"#)).is_none());
+        // The session id a console revokes, read from the client's token.
+        let jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhIiwic2lkIjoiczQyIn0.c2ln";
+        assert_eq!(sid_of(jwt).as_deref(), Some("s42"));
+        assert_eq!(sid_of("not-a-jwt"), None);
         // A hostile lifetime does not overflow the clock.
         assert!(
             tokens(&answer(

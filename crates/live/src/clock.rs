@@ -38,14 +38,15 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 /// One instance's view of a run's token faults: its verifier's clock is
 /// off while a clock skew selects it, and its link to the token service is
 /// cut while a revocation partition does ([`rampart_world::TokenFaults`],
-/// the simulator's selection). Run time counts from `origin` on the
-/// monotonic clock of `inner`.
+/// the simulator's selection). Run time counts from `origin` (nanoseconds
+/// on the monotonic clock of `inner`), which the driver sets when the run
+/// starts, so the faults' windows line up with the run's intervals.
 #[derive(Debug)]
 pub struct FaultedClock {
     inner: std::sync::Arc<dyn Clock>,
     faults: std::sync::Arc<rampart_world::TokenFaults>,
     instance: u32,
-    origin: Instant,
+    origin: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl FaultedClock {
@@ -55,7 +56,7 @@ impl FaultedClock {
         inner: std::sync::Arc<dyn Clock>,
         faults: std::sync::Arc<rampart_world::TokenFaults>,
         instance: u32,
-        origin: Instant,
+        origin: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> FaultedClock {
         FaultedClock {
             inner,
@@ -66,7 +67,8 @@ impl FaultedClock {
     }
 
     fn run_time(&self) -> Instant {
-        Instant::ZERO + self.inner.now().saturating_since(self.origin)
+        let origin = Instant::from_nanos(self.origin.load(std::sync::atomic::Ordering::Relaxed));
+        Instant::ZERO + self.inner.now().saturating_since(origin)
     }
 }
 
@@ -172,8 +174,10 @@ mod tests {
         let epoch = Instant::ZERO + Duration::from_secs(1_800_000_000);
         let base = std::sync::Arc::new(ManualClock::new(epoch));
         let origin = Instant::ZERO + Duration::from_secs(2);
+        let shared_origin =
+            std::sync::Arc::new(std::sync::atomic::AtomicU64::new(origin.as_nanos()));
         let clocks: Vec<FaultedClock> = (0..2)
-            .map(|i| FaultedClock::new(base.clone(), faults.clone(), i, origin))
+            .map(|i| FaultedClock::new(base.clone(), faults.clone(), i, shared_origin.clone()))
             .collect();
         let at = |run_s: u64| {
             base.set(origin + Duration::from_secs(run_s));

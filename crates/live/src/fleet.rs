@@ -91,8 +91,9 @@ pub struct LiveFleet {
     /// Revocation partitions and clock skews, applied through each
     /// gateway's clock ([`crate::clock::FaultedClock`]); `None` without any.
     token_faults: Option<Arc<rampart_world::TokenFaults>>,
-    /// The run's start on `clock`'s monotonic time.
-    origin: rampart_time::Instant,
+    /// The run's start on `clock`'s monotonic time, in nanoseconds
+    /// ([`LiveFleet::begin_run`]).
+    origin: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The clock gateway `id` reads: `clock`, through the run's token faults
@@ -101,14 +102,14 @@ fn instance_clock(
     clock: &Arc<dyn Clock>,
     faults: Option<&Arc<rampart_world::TokenFaults>>,
     id: u32,
-    origin: rampart_time::Instant,
+    origin: &Arc<std::sync::atomic::AtomicU64>,
 ) -> Arc<dyn Clock> {
     match faults {
         Some(f) => Arc::new(crate::clock::FaultedClock::new(
             clock.clone(),
             f.clone(),
             id,
-            origin,
+            origin.clone(),
         )),
         None => clock.clone(),
     }
@@ -320,13 +321,13 @@ impl LiveFleet {
                 ..Limits::default()
             },
         };
-        let origin = clock.now();
+        let origin = Arc::new(std::sync::atomic::AtomicU64::new(clock.now().as_nanos()));
         let token_faults = Some(rampart_world::TokenFaults::new(&cfg.fault, cfg.run.seed))
             .filter(rampart_world::TokenFaults::any_per_instance)
             .map(Arc::new);
         let mut gateways = Vec::new();
         for id in 0..cfg.scaling.initial {
-            let c = instance_clock(&clock, token_faults.as_ref(), id, origin);
+            let c = instance_clock(&clock, token_faults.as_ref(), id, &origin);
             gateways.push(start_gateway(&template, id, cfg.policy.clone(), c).await?);
         }
         let lb = &cfg.fleet.lb;
@@ -371,11 +372,19 @@ impl LiveFleet {
         })
     }
 
+    /// The run starts now: the faults' windows count from here.
+    pub fn begin_run(&self) -> rampart_time::Instant {
+        let now = self.clock.now();
+        self.origin
+            .store(now.as_nanos(), std::sync::atomic::Ordering::Relaxed);
+        now
+    }
+
     /// Starts gateway `id` with the launch template's policy and puts it
     /// in the fleet; the balancer does not route to it until
     /// [`LiveFleet::admit`].
     pub async fn launch(&mut self, id: u32) -> Result<SocketAddr, FleetError> {
-        let c = instance_clock(&self.clock, self.token_faults.as_ref(), id, self.origin);
+        let c = instance_clock(&self.clock, self.token_faults.as_ref(), id, &self.origin);
         let g = start_gateway(&self.template, id, self.policy.clone(), c).await?;
         let addr = g.addr();
         self.gateways.push(g);

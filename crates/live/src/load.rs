@@ -266,6 +266,8 @@ pub(crate) struct Shared {
     tx: mpsc::Sender<Shot>,
     /// Per class, per account: the session.
     pub(crate) sessions: Vec<Vec<Mutex<Session>>>,
+    /// The classes' names, in plan order.
+    class_names: Vec<String>,
     /// Per class: the stream retry delays are drawn from.
     pub(crate) retry_rngs: Vec<std::sync::Mutex<rampart_rng::ActorRng>>,
     /// Per attacker, per account it signs in with: its access token.
@@ -509,6 +511,7 @@ pub async fn run(
         start: StdInstant::now(),
         tx,
         sessions,
+        class_names: plan.class_names(),
         retry_rngs,
         attack_sessions,
         reused: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -747,6 +750,18 @@ pub fn source_address(k: usize) -> IpAddr {
 }
 
 impl Shared {
+    /// The session id (`sid`) of the tokens a client of class `traffic`
+    /// holds for `account` now, read from its access token's claims.
+    pub(crate) async fn session_id(&self, traffic: &str, account: u32) -> Option<String> {
+        let i = self.class_names.iter().position(|n| n == traffic)?;
+        let slots = &self.sessions[i];
+        if account as usize >= slots.len() {
+            return None;
+        }
+        let token = slots[account as usize].lock().await.access_token()?;
+        crate::client::sid_of(&token)
+    }
+
     /// The pool of `account`'s address.
     pub(crate) fn client(&self, account: u32) -> &Pool {
         &self.clients[account as usize % self.clients.len()]

@@ -121,6 +121,14 @@ pub(crate) async fn console(
             ConsoleAction::Revoke(subject) => {
                 admin.revoke_subject(&subject).await;
             }
+            ConsoleAction::RevokeSession { traffic, account } => {
+                match s.session_id(&traffic, account).await {
+                    Some(sid) => {
+                        admin.revoke_session(&sid).await;
+                    }
+                    None => tracing::debug!(%traffic, account, "no session held to revoke"),
+                }
+            }
             ConsoleAction::Rotate {
                 compromised,
                 replacement,

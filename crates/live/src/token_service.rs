@@ -518,6 +518,19 @@ impl TokenAdmin {
         v
     }
 
+    /// Revokes session `sid` (its whole refresh family); the new version
+    /// goes to the feed. `None` for a session the service does not know.
+    pub async fn revoke_session(&self, sid: &str) -> Option<u64> {
+        let v = {
+            let mut s = self.state.service.lock().await;
+            s.revoke_session(now(), sid)
+        };
+        if let Some(v) = v {
+            advance(&self.state.version, v);
+        }
+        v
+    }
+
     /// A live access token of `subject`'s, issued now as at a login: what a
     /// thief copies from a victim's browser. `None` if the core refuses.
     pub async fn session_token(&self, subject: &str) -> Option<String> {
