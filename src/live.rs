@@ -318,8 +318,13 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
             if last {
                 // Nothing new is sent; what is in flight finishes (each
                 // within its timeout) and counts in the last interval, as
-                // k6's graceful stop does.
-                let _ = load_stop_tx.send(true);
+                // k6's graceful stop does. At the run's end the schedules
+                // end by themselves, so every arrival due before it is
+                // sent whatever the two clocks' offset; only an interrupt
+                // stops them early.
+                if crate::interrupted() {
+                    let _ = load_stop_tx.send(true);
+                }
                 if let Some(l) = load.take() {
                     let mut l = std::pin::pin!(l);
                     loop {
