@@ -58,6 +58,21 @@ fn live_totals(dir: &std::path::Path, name: &str) -> serde_json::Value {
     m["totals"].clone()
 }
 
+/// Runs fixture `fixture` live with `accounts` accounts per class and
+/// `extra` flags into a fresh scratch directory `name`, expecting exit 0:
+/// the directory.
+fn live_fixture(fixture: &str, accounts: &str, extra: &[&str], name: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    let out_dir = dir.display().to_string();
+    let fixture = fixture_arg(fixture);
+    let mut args = vec!["live", &fixture, "--accounts-per-class", accounts];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", &out_dir, "-q"]);
+    let out = rampart(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    dir
+}
+
 #[test]
 fn the_gateway_refuses_a_bad_policy_and_bad_flags_at_once_with_located_errors_and_exit_2() {
     let dir = scratch("gateway_bad_policy");
@@ -646,17 +661,7 @@ fn live_the_abuse_detector_cuts_credential_stuffing_and_a_per_ip_only_policy_doe
 #[test]
 fn live_every_attacker_kind_is_sent_on_real_sockets_and_answered_for_its_reason() {
     let _turn = live_turn();
-    let dir = scratch("rampart_live_attackers");
-    let out = rampart(&[
-        "live",
-        &fixture_arg("live-attacks.toml"),
-        "--accounts-per-class",
-        "3",
-        "--out",
-        &dir.display().to_string(),
-        "-q",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let dir = live_fixture("live-attacks.toml", "3", &[], "rampart_live_attackers");
     let t = &live_totals(&dir, "live-attacks");
     let class = |c: &str| &t["classes"][format!("attack.{c}")];
     let n = |v: &serde_json::Value| v.as_u64().unwrap();
@@ -854,19 +859,12 @@ fn live_push_revocation_exposes_a_stolen_token_for_less_time_than_polling() {
 /// column marked live; bad `--live` values are all named, with exit 2.
 #[test]
 fn rampart_compare_shows_a_live_run_beside_the_simulated_ones() {
-    let dir = scratch("rampart_compare_live");
-    let out = rampart(&[
-        "live",
-        &fixture_arg("live-policy.toml"),
-        "--duration",
-        "2s",
-        "--accounts-per-class",
+    let dir = live_fixture(
+        "live-policy.toml",
         "2",
-        "--out",
-        &dir.display().to_string(),
-        "-q",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        &["--duration", "2s"],
+        "rampart_compare_live",
+    );
     let run = dir.join("live-policy-live");
     let out = rampart(&[
         "compare",
@@ -906,17 +904,7 @@ fn rampart_compare_shows_a_live_run_beside_the_simulated_ones() {
 #[test]
 fn live_a_partition_hides_a_revocation_and_a_skewed_clock_expires_tokens_while_they_last() {
     let _turn = live_turn();
-    let dir = scratch("rampart_live_faults");
-    let out = rampart(&[
-        "live",
-        &fixture_arg("live-faults.toml"),
-        "--accounts-per-class",
-        "5",
-        "--out",
-        &dir.display().to_string(),
-        "-q",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let dir = live_fixture("live-faults.toml", "5", &[], "rampart_live_faults");
     let t = live_totals(&dir, "live-faults");
     let counter = |c: &str| t["counters"][c].as_u64().unwrap();
     // Revoked at 2 s, partitioned from 1.5 s to 4 s: the stolen token is
