@@ -30,7 +30,7 @@ use http_body_util::Full;
 use hyper::{Method, Response, StatusCode, header};
 use tokio::sync::{mpsc, watch};
 
-use crate::http::{Reply, Resp, accept_loop, error};
+use crate::http::{Place, Reply, Resp, accept_loop, error};
 
 /// Rows and marks kept for late subscribers (two hours of one-second
 /// intervals).
@@ -95,13 +95,7 @@ impl Dashboard {
         let st = state.clone();
         let admit = {
             let st = state.clone();
-            move || {
-                if st.connections.fetch_add(1, Ordering::SeqCst) >= CONNECTIONS_MAX {
-                    st.connections.fetch_sub(1, Ordering::SeqCst);
-                    return None;
-                }
-                Some(Held(st.clone()))
-            }
+            move || Place::take(&st, connections, CONNECTIONS_MAX)
         };
         tokio::spawn(accept_loop(
             listener,
@@ -218,15 +212,13 @@ fn handle(st: &Arc<State>, method: &Method, path: &str) -> Resp {
 
 /// A subscriber's stream: the columns, the history, then each new event.
 fn events(st: Arc<State>) -> Resp {
-    if st.subscribers.fetch_add(1, Ordering::SeqCst) >= SUBSCRIBERS_MAX {
-        st.subscribers.fetch_sub(1, Ordering::SeqCst);
+    let Some(seat) = Place::take(&st, subscribers, SUBSCRIBERS_MAX) else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
             "too many dashboard viewers",
         );
-    }
-    let seat = Seat(st.clone());
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let mut published = st.published.subscribe();
     tokio::spawn(async move {
@@ -298,20 +290,12 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-struct Held(Arc<State>);
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::SeqCst);
-    }
+fn connections(s: &State) -> &AtomicUsize {
+    &s.connections
 }
 
-struct Seat(Arc<State>);
-
-impl Drop for Seat {
-    fn drop(&mut self) {
-        self.0.subscribers.fetch_sub(1, Ordering::SeqCst);
-    }
+fn subscribers(s: &State) -> &AtomicUsize {
+    &s.subscribers
 }
 
 /// The page: the charts are drawn by its script, from the stream.

@@ -97,6 +97,39 @@ pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Resp {
     r
 }
 
+/// A place under a cap on a count kept in `S` (a server's connections,
+/// its stream subscribers), given back when dropped, so a task dropped
+/// before it runs still gives it back.
+pub(crate) struct Place<S: Send + Sync + 'static> {
+    owner: std::sync::Arc<S>,
+    count: fn(&S) -> &std::sync::atomic::AtomicUsize,
+}
+
+impl<S: Send + Sync + 'static> Place<S> {
+    /// A place, if fewer than `max` are taken.
+    pub(crate) fn take(
+        owner: &std::sync::Arc<S>,
+        count: fn(&S) -> &std::sync::atomic::AtomicUsize,
+        max: usize,
+    ) -> Option<Place<S>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if count(owner).fetch_add(1, SeqCst) >= max {
+            count(owner).fetch_sub(1, SeqCst);
+            return None;
+        }
+        Some(Place {
+            owner: owner.clone(),
+            count,
+        })
+    }
+}
+
+impl<S: Send + Sync + 'static> Drop for Place<S> {
+    fn drop(&mut self) {
+        (self.count)(&self.owner).fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// A `text/event-stream` response fed by `rx`, never cached.
 pub(crate) fn event_stream(rx: mpsc::Receiver<Bytes>) -> Resp {
     let mut r = Response::new(Reply::Stream(rx));

@@ -54,7 +54,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::now;
-use crate::http::{Reply, Resp, accept_loop, error, form_value, json, query_value, read_body};
+use crate::http::{
+    Place, Reply, Resp, accept_loop, error, form_value, json, query_value, read_body,
+};
 
 /// How the server is bounded.
 #[derive(Clone, Debug)]
@@ -300,12 +302,11 @@ async fn serve(listener: TcpListener, state: Arc<State>, stop: watch::Receiver<b
     let admit = {
         let state = state.clone();
         move || {
-            if state.connections.fetch_add(1, Ordering::SeqCst) >= state.cfg.connections_max {
-                state.connections.fetch_sub(1, Ordering::SeqCst);
+            let place = Place::take(&state, connections, state.cfg.connections_max);
+            if place.is_none() {
                 state.connections_refused.fetch_add(1, Ordering::SeqCst);
-                return None;
             }
-            Some(Held(state.clone()))
+            place
         }
     };
     let handle = move |_peer, req| route(state.clone(), req);
@@ -654,20 +655,18 @@ async fn introspect(state: &State, body: &[u8]) -> Resp {
 /// with keep-alive comments between.
 fn feed(state: Arc<State>, since: u64) -> Resp {
     let cfg = &state.cfg;
-    if state.subscribers.fetch_add(1, Ordering::SeqCst) >= cfg.feed_subscribers_max {
-        state.subscribers.fetch_sub(1, Ordering::SeqCst);
+    // Taken before the task exists, so a task dropped before it runs
+    // still gives the seat back.
+    let Some(seat) = Place::take(&state, subscribers, cfg.feed_subscribers_max) else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
             "too many feed subscribers; poll /revocations instead",
         );
-    }
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let mut version = state.version.subscribe();
     let keepalive = cfg.feed_keepalive;
-    // Taken before the task exists, so a task dropped before it runs
-    // still gives the seat back.
-    let seat = Seat(state.clone());
     tokio::spawn(async move {
         let _seat = seat;
         let mut at = since;
@@ -701,20 +700,10 @@ fn feed(state: Arc<State>, since: u64) -> Resp {
     crate::http::event_stream(rx)
 }
 
-/// A connection's place under the cap, given back when it closes.
-struct Held(Arc<State>);
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::SeqCst);
-    }
+fn connections(s: &State) -> &AtomicUsize {
+    &s.connections
 }
 
-/// A feed subscriber's seat, given back when its stream ends.
-struct Seat(Arc<State>);
-
-impl Drop for Seat {
-    fn drop(&mut self) {
-        self.0.subscribers.fetch_sub(1, Ordering::SeqCst);
-    }
+fn subscribers(s: &State) -> &AtomicUsize {
+    &s.subscribers
 }
