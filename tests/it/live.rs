@@ -610,10 +610,15 @@ fn live_the_abuse_detector_cuts_credential_stuffing_and_a_per_ip_only_policy_doe
     assert_eq!(attempts(&detector), attempts(&per_ip));
     assert!((420..=580).contains(&attempts(&detector)), "{detector}");
     let blocked = count(&detector, "attack.stuffing.blocked");
-    // Most attempts are blocked: all of them once the detector trips. How
-    // soon it trips depends on how fast failed logins come back, which on
-    // a busy machine is slower; hence seven in ten, not nine.
-    assert!(blocked * 10 >= attempts(&detector) * 7, "{detector}");
+    // Most attempts that reached the gateway are blocked: all of them once
+    // the detector trips. How soon it trips depends on how fast failed
+    // logins come back, which on a busy machine is slower; hence seven in
+    // ten, not nine. Attempts the generator dropped at its in-flight cap
+    // (a loaded machine) never met the policy, so they are not counted.
+    let dropped = detector["classes"]["attack.stuffing"]["rejected_by_reason"]["dropped"]
+        .as_u64()
+        .unwrap();
+    assert!(blocked * 10 >= (attempts(&detector) - dropped) * 7, "{detector}");
     assert_eq!(count(&per_ip, "attack.stuffing.blocked"), 0, "{per_ip}");
     let first_block_ms = detector["gauges"]["attack.stuffing.first_block_ms"]["last"]
         .as_f64()
