@@ -80,8 +80,11 @@ pub struct ServiceConfig {
     /// Refresh-token lifetime; each rotation issues a token with a fresh
     /// deadline, so an active session lives on while an idle one ends.
     pub refresh_ttl: Duration,
-    /// The largest leeway any verifier uses. Revocations and retired keys
-    /// are kept this long past the last token's `exp`.
+    /// The largest leeway any verifier uses, plus the largest skew of a
+    /// verifier's clock behind this service's. Revocations and retired keys
+    /// are kept this long past the last token's `exp`: a verifier that
+    /// lags by more than the margin, and loads the log after an entry was
+    /// pruned, takes that revoked token for live.
     pub verifier_leeway_max: Duration,
     /// A new key is published in the JWKS this long before it signs, so
     /// every verifier has fetched it first (at least the verifiers' JWKS
