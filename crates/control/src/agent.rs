@@ -33,6 +33,12 @@ pub trait Host: Send + Sync + 'static {
     /// it knew when that report reached it has been pushed, and the
     /// instance's lease runs from the report's sending.
     fn renewed(&self, sent_ago: Duration);
+    /// Whether the plane can be reached: a driver's fault injection. While
+    /// it is false the agent opens no session and ends an open one within
+    /// a heartbeat, as a cut link would.
+    fn reachable(&self) -> bool {
+        true
+    }
 }
 
 /// The agent's address and timing.
@@ -118,9 +124,13 @@ pub async fn run_agent<H: Host>(config: AgentConfig, host: Arc<H>, on_end: impl 
     let mut attempt = 0u32;
     loop {
         let idle = std_duration(config.idle_timeout);
-        let ended = match tokio::time::timeout(idle, TcpStream::connect(config.plane)).await {
-            Ok(Ok(stream)) => session(&config, &*host, stream, &mut attempt).await,
-            _ => Ended::Unreachable,
+        let ended = if host.reachable() {
+            match tokio::time::timeout(idle, TcpStream::connect(config.plane)).await {
+                Ok(Ok(stream)) => session(&config, &*host, stream, &mut attempt).await,
+                _ => Ended::Unreachable,
+            }
+        } else {
+            Ended::Unreachable
         };
         on_end(ended);
         attempt = attempt.saturating_add(1);
@@ -150,6 +160,9 @@ async fn session<H: Host>(
     let mut next_beat = heard + beat;
     let mut reports = Reports::default();
     loop {
+        if !host.reachable() {
+            return Ended::Unreachable;
+        }
         tokio::select! {
             biased;
             msg = link.recv::<ToAgent>() => {

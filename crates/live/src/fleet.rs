@@ -86,6 +86,10 @@ pub struct LiveFleet {
     template: GatewayConfig,
     /// The launch template's policy.
     policy: rampart_world::PolicyBundle,
+    /// The control plane the token service hosts, when revocations are
+    /// pushed: it also carries the JWKS and policy rollouts, attests what
+    /// each gateway serves under and reports drift.
+    pub plane: Option<Arc<crate::token_service::Plane>>,
     /// The token service's first signing key: what a key leak leaks.
     signing_key: KeyMaterial,
     /// Revocation partitions and clock skews, applied through each
@@ -298,9 +302,20 @@ impl LiveFleet {
             _ => Vec::new(),
         };
         let table = RouteTable::new(&routes);
-        let feed = match cfg.token_service.revocation_sync {
-            RevocationSync::Push { .. } => FeedMode::Push,
-            RevocationSync::Poll => FeedMode::Poll,
+        // Pushed revocations go through the control plane, which pushes
+        // the JWKS on every change too; polls stay polls.
+        let (feed, plane) = match cfg.token_service.revocation_sync {
+            RevocationSync::Push { .. } => {
+                let (plane, addr) = token_service
+                    .start_plane(loopback, rampart_control::PlaneConfig::default())
+                    .await
+                    .map_err(|e| start_err("control plane")(e.to_string()))?;
+                let bundle = &cfg.policy;
+                let text = serde_json::to_string(bundle).expect("a policy bundle serialises");
+                plane.publish_policy(rampart_control::PolicyBundle::new(1, text));
+                (FeedMode::Plane(addr), Some(plane))
+            }
+            RevocationSync::Poll => (FeedMode::Poll, None),
         };
         let uri = |a: SocketAddr| -> Uri { format!("http://{a}").parse().expect("a loopback URI") };
         let header_timeout =
@@ -366,6 +381,7 @@ impl LiveFleet {
             clock,
             template,
             policy: cfg.policy.clone(),
+            plane,
             signing_key: key,
             token_faults,
             origin,

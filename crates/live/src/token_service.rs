@@ -17,13 +17,20 @@
 //! feed, exactly as the simulator's instances do from the in-process
 //! service.
 //!
-//! The core is one state machine, so requests take turns on it (an async
-//! mutex, so waiting never blocks the runtime); a login's argon2id check
+//! The core is one state machine, so requests take turns on it (a mutex
+//! held only for a core call, never across an await); a login's argon2id check
 //! (about 25 ms at OWASP's minimum) runs on tokio's blocking pool off it
 //! (`TokenService::password_check`, then `finish_login`), so logins hash
 //! in parallel on every core, as a service's workers would. Expired grants and revocations are pruned every
 //! second, and revoking a token twice adds nothing, so the revocation log
 //! holds only what can still match a live token.
+//!
+//! [`TokenServer::start_plane`] also serves the control plane
+//! (`rampart_control`) on a listener of its own: revocations and the JWKS
+//! pushed to each gateway's agent the moment they change (a revocation, a
+//! rotation) or within a heartbeat (a key whose lead passed), and the
+//! policy rollouts the fleet publishes. An outage (`set_down`) leaves the
+//! plane's sessions open, as it leaves push streams.
 //!
 //! Not yet: introspection does not authenticate its caller (RFC 7662 2.1
 //! requires it of a deployment; the testbed binds loopback only), and
@@ -126,10 +133,11 @@ impl std::fmt::Debug for Account {
 }
 
 struct State {
-    /// The core. An async mutex, held briefly: a login reads the account
-    /// under it, hashes off it (on the blocking pool) and takes it again
-    /// to issue.
-    service: tokio::sync::Mutex<TokenService>,
+    /// The core, held briefly and never across an await: a login reads the
+    /// account under it, hashes off it (on the blocking pool) and takes it
+    /// again to issue. A plain mutex, so the control plane's `Source` can
+    /// read it from synchronous code.
+    service: Mutex<TokenService>,
     /// A verifier the service keeps for introspection, fed from its own
     /// JWKS and log: introspection judges a token as a gateway would.
     introspector: Mutex<Verifier>,
@@ -141,24 +149,57 @@ struct State {
     cfg: ServerConfig,
     /// An outage: every request is answered 503 `token_service_unavailable`.
     down: std::sync::atomic::AtomicBool,
+    /// Wakes the control plane after a revocation or a key change.
+    changed: tokio::sync::Notify,
 }
+
+impl State {
+    fn core(&self) -> MutexGuard<'_, TokenService> {
+        lock(&self.service)
+    }
+
+    /// Moves the feed's version forward, never back (two revocations that
+    /// finish out of order must not make subscribers wait for an old
+    /// version), and wakes the control plane.
+    fn advance(&self, v: u64) {
+        self.version.send_if_modified(|old| {
+            let newer = v > *old;
+            if newer {
+                *old = v;
+            }
+            newer
+        });
+        self.changed.notify_waiters();
+    }
+}
+
+/// The control plane's view of the service: its log and JWKS, read under
+/// the core's lock.
+#[derive(Debug)]
+pub struct CoreSource(Arc<State>);
+
+impl rampart_control::Source for CoreSource {
+    fn now(&self) -> rampart_time::Instant {
+        now()
+    }
+    fn revocation_version(&self) -> u64 {
+        self.0.core().revocation_log().version()
+    }
+    fn revocations_since(&self, version: u64) -> rampart_auth::RevocationDelta {
+        self.0.core().revocations_since(version)
+    }
+    fn jwks(&self) -> String {
+        self.0.core().jwks_json(now())
+    }
+}
+
+/// The control plane a token service hosts.
+pub type Plane = rampart_control::PlaneServer<CoreSource>;
 
 /// Locks the core; a panic elsewhere while holding it leaves it usable,
 /// since every core operation leaves it consistent before returning.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Moves the feed's version forward, never back: two revocations that
-/// finish out of order must not make subscribers wait for an old version.
-fn advance(version: &watch::Sender<u64>, v: u64) {
-    version.send_if_modified(|old| {
-        let newer = v > *old;
-        if newer {
-            *old = v;
-        }
-        newer
-    });
 }
 
 /// How often the service drops expired grants and revocations: the log
@@ -214,7 +255,7 @@ impl TokenServer {
         }
         let version = service.revocation_log().version();
         let state = Arc::new(State {
-            service: tokio::sync::Mutex::new(service),
+            service: Mutex::new(service),
             introspector: Mutex::new(introspector),
             version: watch::channel(version).0,
             subscribers: AtomicUsize::new(0),
@@ -222,6 +263,7 @@ impl TokenServer {
             connections_refused: std::sync::atomic::AtomicU64::new(0),
             cfg: server,
             down: std::sync::atomic::AtomicBool::new(false),
+            changed: tokio::sync::Notify::new(),
         });
         let listener = TcpListener::bind(addr)
             .await
@@ -246,10 +288,52 @@ impl TokenServer {
         self.addr
     }
 
+    /// Serves the control plane on `addr` (`127.0.0.1:0`: an ephemeral
+    /// port) until the service shuts down. Returns the plane, to publish
+    /// policies and read what each gateway holds, and where it listens.
+    pub async fn start_plane(
+        &self,
+        addr: SocketAddr,
+        config: rampart_control::PlaneConfig,
+    ) -> Result<(Arc<Plane>, SocketAddr), StartError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let plane = rampart_control::PlaneServer::new(config, CoreSource(self.state.clone()));
+        let mut stopped = self.stop.subscribe();
+        let (server, state) = (plane.clone(), self.state.clone());
+        tokio::spawn(async move {
+            let wake = async {
+                loop {
+                    let changed = state.changed.notified();
+                    tokio::pin!(changed);
+                    // Registered before the poke reads the core, so a change
+                    // made meanwhile wakes the next round.
+                    changed.as_mut().enable();
+                    server.poke();
+                    changed.await;
+                }
+            };
+            // Dropping `serve` ends every session it started.
+            tokio::select! {
+                biased;
+                _ = stopped.changed() => {}
+                _ = server.clone().serve(listener) => {}
+                () = wake => {}
+            }
+        });
+        tracing::info!(addr = %bound, "control plane listening");
+        Ok((plane, bound))
+    }
+
     /// Adds a signing key: published at once, signing after the core's
     /// publish lead, so every gateway has fetched it before it is used.
     pub async fn add_key(&self, key: &KeyMaterial) -> Result<(), ServiceError> {
-        self.state.service.lock().await.add_key(now(), key)?;
+        self.state.core().add_key(now(), key)?;
+        self.state.changed.notify_waiters();
         // Shared secrets are never published: introspection learns them here.
         if let KeyMaterial::Hs256 { kid, secret } = key {
             lock(&self.state.introspector)
@@ -265,7 +349,7 @@ impl TokenServer {
         &self,
         f: impl FnOnce(&mut TokenService, rampart_time::Instant) -> R,
     ) -> R {
-        let mut core = self.state.service.lock().await;
+        let mut core = self.state.core();
         f(&mut core, now())
     }
 
@@ -316,7 +400,7 @@ async fn serve(listener: TcpListener, state: Arc<State>, stop: watch::Receiver<b
 async fn prune(state: Arc<State>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(PRUNE_EVERY) => state.service.lock().await.prune(now()),
+            _ = tokio::time::sleep(PRUNE_EVERY) => state.core().prune(now()),
             _ = stop.changed() => return,
         }
     }
@@ -358,7 +442,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Resp {
             }
         }
         (Method::GET, "/.well-known/jwks.json") => {
-            let jwks = state.service.lock().await.jwks_json(now());
+            let jwks = state.core().jwks_json(now());
             let mut r = Response::new(Reply::Full(http_body_util::Full::new(Bytes::from(jwks))));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -368,7 +452,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Resp {
         }
         (Method::GET, "/revocations") => match since(query.as_deref()) {
             Ok(n) => {
-                let delta = state.service.lock().await.revocations_since(n);
+                let delta = state.core().revocations_since(n);
                 json(
                     StatusCode::OK,
                     &serde_json::to_value(&delta).unwrap_or_default(),
@@ -439,15 +523,11 @@ async fn login(state: Arc<State>, body: &[u8]) -> Resp {
     // argon2id is CPU work: on the blocking pool, off the lock on the core,
     // so logins hash in parallel on every core as a service's workers do;
     // the core is held only to read the account and to issue.
-    let check = state.service.lock().await.password_check(&b.username);
+    let check = state.core().password_check(&b.username);
     let password = b.password;
     let verified = tokio::task::spawn_blocking(move || check.verify(password.as_bytes())).await;
     let result = match verified {
-        Ok(v) => Ok(state
-            .service
-            .lock()
-            .await
-            .finish_login(now(), &b.username, &scope, v)),
+        Ok(v) => Ok(state.core().finish_login(now(), &b.username, &scope, v)),
         Err(e) => Err(e),
     };
     let Ok(result) = result else {
@@ -511,11 +591,11 @@ impl TokenAdmin {
     /// revocation log's new version goes to the feed. Returns it.
     pub async fn revoke_subject(&self, subject: &str) -> u64 {
         let v = {
-            let mut s = self.state.service.lock().await;
+            let mut s = self.state.core();
             s.revoke_subject(now(), subject);
             s.revocation_log().version()
         };
-        advance(&self.state.version, v);
+        self.state.advance(v);
         v
     }
 
@@ -523,11 +603,11 @@ impl TokenAdmin {
     /// goes to the feed. `None` for a session the service does not know.
     pub async fn revoke_session(&self, sid: &str) -> Option<u64> {
         let v = {
-            let mut s = self.state.service.lock().await;
+            let mut s = self.state.core();
             s.revoke_session(now(), sid)
         };
         if let Some(v) = v {
-            advance(&self.state.version, v);
+            self.state.advance(v);
         }
         v
     }
@@ -535,7 +615,7 @@ impl TokenAdmin {
     /// A live access token of `subject`'s, issued now as at a login: what a
     /// thief copies from a victim's browser. `None` if the core refuses.
     pub async fn session_token(&self, subject: &str) -> Option<String> {
-        let mut s = self.state.service.lock().await;
+        let mut s = self.state.core();
         s.issue(now(), subject, "api").ok().map(|pair| pair.access)
     }
 
@@ -547,9 +627,12 @@ impl TokenAdmin {
         compromised: &str,
         replacement: &rampart_auth::KeyMaterial,
     ) -> Result<(), String> {
-        let mut s = self.state.service.lock().await;
-        s.rotate_compromised(now(), compromised, replacement)
-            .map_err(|e| e.to_string())
+        self.state
+            .core()
+            .rotate_compromised(now(), compromised, replacement)
+            .map_err(|e| e.to_string())?;
+        self.state.changed.notify_waiters();
+        Ok(())
     }
 
     /// Starts (`true`) or ends an outage: meanwhile every request,
@@ -569,12 +652,12 @@ async fn refresh(state: &State, headers: &hyper::HeaderMap, body: &[u8]) -> Resp
         );
     };
     let result = {
-        let mut s = state.service.lock().await;
+        let mut s = state.core();
         let r = s.refresh(now(), &token);
         // Reuse detection revokes the whole family: tell the feed.
         let v = s.revocation_log().version();
         drop(s);
-        advance(&state.version, v);
+        state.advance(v);
         r
     };
     match result {
@@ -592,11 +675,11 @@ async fn revoke(state: &State, body: &[u8]) -> Resp {
         );
     };
     let v = {
-        let mut s = state.service.lock().await;
+        let mut s = state.core();
         let _ = s.revoke_token(now(), &token);
         s.revocation_log().version()
     };
-    advance(&state.version, v);
+    state.advance(v);
     // RFC 7009 2.2: success whether or not the token was valid.
     let mut r = Response::new(Reply::Full(http_body_util::Full::new(Bytes::new())));
     *r.status_mut() = StatusCode::OK;
@@ -613,7 +696,7 @@ async fn introspect(state: &State, body: &[u8]) -> Resp {
     };
     let t = now();
     let verdict = {
-        let s = state.service.lock().await;
+        let s = state.core();
         let mut v = lock(&state.introspector);
         while let Some(effect) = v.poll_effect(t) {
             match effect {
@@ -672,7 +755,7 @@ fn feed(state: Arc<State>, since: u64) -> Resp {
         let mut at = since;
         let mut first = true;
         loop {
-            let delta = state.service.lock().await.revocations_since(at);
+            let delta = state.core().revocations_since(at);
             if first || delta.version != at {
                 first = false;
                 at = delta.version;

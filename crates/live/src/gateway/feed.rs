@@ -38,6 +38,9 @@ pub enum FeedMode {
     Push,
     /// A poll every `revocation_poll_interval`.
     Poll,
+    /// The control plane at this address pushes revocations, keys and
+    /// policy rollouts (`super::plane`).
+    Plane(std::net::SocketAddr),
 }
 
 /// How often the verifier is asked whether the JWKS is due: the latency
@@ -81,7 +84,7 @@ async fn get_text(client: &HttpClient, base: &Uri, pq: &str) -> Result<String, S
     String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string())
 }
 
-fn apply(inst: &Instance, delta: &RevocationDelta) -> Result<(), String> {
+pub(super) fn apply(inst: &Instance, delta: &RevocationDelta) -> Result<(), String> {
     let unix = inst.clock.unix();
     let mut cores = inst.cores();
     cores
@@ -106,8 +109,13 @@ async fn poll_once(inst: &Instance, client: &HttpClient, base: &Uri) -> Result<(
 async fn load_keys(inst: &Instance, client: &HttpClient, base: &Uri) -> Result<(), String> {
     reachable(inst)?;
     let jwks = get_text(client, base, "/.well-known/jwks.json").await?;
+    load_jwks(inst, &jwks)
+}
+
+/// Loads a JWKS document and the instance's shared keys into its verifier.
+pub(super) fn load_jwks(inst: &Instance, jwks: &str) -> Result<(), String> {
     let mut cores = inst.cores();
-    cores.verifier.on_jwks(&jwks).map_err(|e| e.to_string())?;
+    cores.verifier.on_jwks(jwks).map_err(|e| e.to_string())?;
     for (kid, secret) in &inst.shared_keys {
         // Already present after an earlier pass: one kid, one key.
         let _ = cores.verifier.add_shared_key(kid, secret);
@@ -233,6 +241,8 @@ pub(super) async fn run(
                             }
                         }
                     }
+                    // Not run here: `super::plane` runs the agent instead.
+                    FeedMode::Plane(_) => Err("the control plane feeds this instance".to_owned()),
                     FeedMode::Push => {
                         reachable(&inst)?;
                         let since = inst.cores().verifier.revocation_version();

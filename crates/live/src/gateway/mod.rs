@@ -27,6 +27,7 @@
 pub mod feed;
 pub mod layers;
 pub mod metrics;
+mod plane;
 pub mod routes;
 pub mod tls;
 
@@ -543,7 +544,13 @@ impl GatewayHandle {
                 },
             )));
         }
-        if let Some(ts) = cfg.token_service.clone() {
+        if let FeedMode::Plane(plane) = cfg.feed {
+            tasks.push(tokio::spawn(plane::run(
+                inst.clone(),
+                plane,
+                stopped.clone(),
+            )));
+        } else if let Some(ts) = cfg.token_service.clone() {
             tasks.push(tokio::spawn(feed::run(
                 inst.clone(),
                 ts,

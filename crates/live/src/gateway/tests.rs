@@ -101,13 +101,23 @@ async fn gateway(
     ts: Option<SocketAddr>,
     bundle: PolicyBundle,
 ) -> GatewayHandle {
+    gateway_fed(id, upstream, ts, bundle, FeedMode::Push).await
+}
+
+async fn gateway_fed(
+    id: u32,
+    upstream: SocketAddr,
+    ts: Option<SocketAddr>,
+    bundle: PolicyBundle,
+    feed: FeedMode,
+) -> GatewayHandle {
     GatewayHandle::start(
         GatewayConfig {
             instance: id,
             listen: loopback(),
             upstream: uri(upstream),
             token_service: ts.map(uri),
-            feed: FeedMode::Push,
+            feed,
             shared_keys: Vec::new(),
             routes: routes(),
             trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
@@ -532,6 +542,118 @@ async fn tls_with_a_self_signed_certificate_serves_http1_and_h2_and_cleartext_se
         assert_eq!(r.status(), StatusCode::OK);
         g.shutdown().await;
         be.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+/// Polls `done` every 10 ms until it holds; fails after 10 s.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn through_the_control_plane_an_instance_takes_revocations_and_rollouts_and_refuses_a_damaged_bundle()
+ {
+    use rampart_control::{PlaneConfig, PolicyBundle as Published, PolicyHash, Source};
+    tokio::time::timeout(BOUND, async {
+        let (ts, be) = (token_service().await, backend().await);
+        let grace = rampart_time::Duration::from_millis(300);
+        let (plane, plane_addr) = ts
+            .start_plane(
+                loopback(),
+                PlaneConfig {
+                    rollout_grace: grace,
+                    ..PlaneConfig::default()
+                },
+            )
+            .await
+            .unwrap();
+        let publish = |version: u64, bundle: &PolicyBundle| {
+            Published::new(version, serde_json::to_string(bundle).unwrap())
+        };
+        let v1 = policy("version = \"p1\"\n");
+        plane.publish_policy(publish(1, &v1));
+        let g = gateway_fed(
+            0,
+            be.addr(),
+            Some(ts.addr()),
+            v1.clone(),
+            FeedMode::Plane(plane_addr),
+        )
+        .await;
+        let now = || plane.source().now();
+        eventually("the instance is routable", || {
+            plane.plane().is_routable(now(), 0)
+        })
+        .await;
+        assert_eq!(
+            plane.plane().agents()[&0].status.policy.map(|a| a.hash),
+            Some(PolicyHash(v1.content_hash())),
+            "it attests its launch bundle's content hash, which is the published one"
+        );
+        assert_eq!(plane.plane().stats().policy_pushes, 0, "nothing to roll out");
+
+        // A token verifies with the keys the plane pushed, and is refused
+        // once its revocation is pushed.
+        let c = client();
+        let login = r#"{"username":"alice","password":"correct horse"}"#;
+        let (st, _, body) = call(&c, g.addr(), "POST", "/login", None, login).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let token = v["access_token"].as_str().unwrap().to_owned();
+        let (st, _, _) = call(&c, g.addr(), "GET", "/api/search", Some(&token), "").await;
+        assert_eq!(st, StatusCode::OK);
+        let r = c
+            .request(
+                Request::post(format!("http://{}/revoke", ts.addr()))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Full::new(Bytes::from(format!("token={token}"))))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let version = ts.revocation_version();
+        assert!(version > 0);
+        eventually("the revocation reaches the instance", || {
+            g.instance().cores().verifier.revocation_version() == version
+        })
+        .await;
+        let (st, _, body) = call(&c, g.addr(), "GET", "/api/search", Some(&token), "").await;
+        assert_eq!((st, body.as_str()), (StatusCode::UNAUTHORIZED, r#"{"error":"auth.revoked"}"#));
+
+        // A rollout is loaded and attested.
+        let v2 = policy("version = \"p2\"\n[[ratelimit]]\nname = \"per-ip\"\nkey = [\"ip\"]\nlimit = { algorithm = \"gcra\", period = \"10ms\", burst = 10 }\n");
+        plane.publish_policy(publish(2, &v2));
+        eventually("the rollout is in force and attested", || {
+            g.instance().policy().bundle.version == "p2"
+                && plane.plane().agents()[&0].status.policy.map(|a| (a.version, a.hash))
+                    == Some((2, PolicyHash(v2.content_hash())))
+        })
+        .await;
+        assert!(plane.plane().is_routable(now(), 0));
+
+        // A bundle altered after hashing is refused: the instance keeps p2,
+        // and once the grace is over it has drifted and is not routable.
+        let mut damaged = publish(3, &policy("version = \"p3\"\n"));
+        damaged.text.push(' ');
+        plane.publish_policy(damaged);
+        tokio::time::sleep(StdDuration::from_nanos(grace.as_nanos()) + StdDuration::from_millis(200))
+            .await;
+        assert_eq!(g.instance().policy().bundle.version, "p2");
+        let drift = plane.plane().drift(now());
+        assert_eq!(drift.len(), 1, "{drift:?}");
+        assert_eq!(drift[0].attested.map(|a| a.version), Some(2));
+        assert!(!plane.plane().is_routable(now(), 0));
+        assert_eq!(g.instance().metrics.feed_reconnects.get(), 0, "one session throughout");
+        g.shutdown().await;
+        be.shutdown().await;
+        ts.shutdown().await;
     })
     .await
     .expect("bounded");
