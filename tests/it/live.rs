@@ -618,7 +618,10 @@ fn live_the_abuse_detector_cuts_credential_stuffing_and_a_per_ip_only_policy_doe
     let dropped = detector["classes"]["attack.stuffing"]["rejected_by_reason"]["dropped"]
         .as_u64()
         .unwrap();
-    assert!(blocked * 10 >= (attempts(&detector) - dropped) * 7, "{detector}");
+    assert!(
+        blocked * 10 >= (attempts(&detector) - dropped) * 7,
+        "{detector}"
+    );
     assert_eq!(count(&per_ip, "attack.stuffing.blocked"), 0, "{per_ip}");
     let first_block_ms = detector["gauges"]["attack.stuffing.first_block_ms"]["last"]
         .as_f64()

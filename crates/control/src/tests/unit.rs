@@ -358,3 +358,138 @@ fn a_bundle_no_instance_loaded_does_not_end_the_grace_of_the_one_they_run() {
     assert!(!plane.is_routable(t1 + grace, 0));
     assert_eq!(plane.drift(t1 + grace).len(), 1);
 }
+
+/// One step of a property test against the plane.
+#[derive(Clone, Debug)]
+enum Op {
+    /// An instance says hello attesting bundle `policy` (or none).
+    Open {
+        instance: u32,
+        policy: Option<usize>,
+    },
+    /// The `session`-th session opened so far reports `policy`.
+    Report {
+        session: usize,
+        policy: Option<usize>,
+    },
+    /// The `session`-th session closes.
+    Close { session: usize },
+    /// Bundle `bundle` is published.
+    Publish { bundle: usize },
+    /// Time passes.
+    Wait { ms: u64 },
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let policy = proptest::option::of(0..3usize);
+    prop_oneof![
+        (0..4u32, policy.clone()).prop_map(|(instance, policy)| Op::Open { instance, policy }),
+        (0..12usize, policy).prop_map(|(session, policy)| Op::Report { session, policy }),
+        (0..12usize).prop_map(|session| Op::Close { session }),
+        (0..3usize).prop_map(|bundle| Op::Publish { bundle }),
+        // Whole leases and graces land exactly on their boundaries.
+        prop_oneof![0..3_000u64, Just(2_000u64), Just(5_000u64)].prop_map(|ms| Op::Wait { ms }),
+    ]
+}
+
+/// The rules of routing and drift, restated plainly over a log of what
+/// happened, against which the plane's incremental bookkeeping is checked.
+#[derive(Default)]
+struct Oracle {
+    /// Per instance: (the newest session's number, connected, heard at,
+    /// attested bundle).
+    agents: std::collections::BTreeMap<u32, (usize, bool, Instant, Option<usize>)>,
+    /// Every publication: (bundle, at).
+    published: Vec<(usize, Instant)>,
+    /// The bundle whose grace a rollout grants.
+    previous: Option<usize>,
+}
+
+impl Oracle {
+    fn accepted(&self, now: Instant, grace: Duration, bundle: usize) -> bool {
+        let Some(&(desired, at)) = self.published.last() else {
+            return false;
+        };
+        if bundle == desired {
+            return true;
+        }
+        // The grace covers the newest earlier publication that some
+        // instance attested when the rollout began: a publication nobody
+        // ran never ends the grace of the one before it.
+        now < at + grace && self.previous == Some(bundle)
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn routing_and_drift_follow_the_rules_whatever_the_order_of_events(
+        ops in proptest::collection::vec(op(), 1..60)
+    ) {
+        let config = PlaneConfig::default();
+        let (lease, grace) = (config.lease, config.rollout_grace);
+        let bundles: Vec<PolicyBundle> =
+            (0..3).map(|i| PolicyBundle::new(i as u64 + 1, format!("p{i}"))).collect();
+        let attest = |b: Option<usize>| b.map(|i| on(&bundles[i]).unwrap());
+        let mut plane = Plane::new(config);
+        let mut sessions = Vec::new();
+        let mut oracle = Oracle::default();
+        let mut now = T0;
+        for op in ops {
+            match op {
+                Op::Open { instance, policy } => {
+                    let status = Status { policy: attest(policy), ..Status::default() };
+                    let s = plane.open(now, &hello(instance, status)).unwrap();
+                    oracle.agents.insert(instance, (sessions.len(), true, now, policy));
+                    sessions.push(s);
+                }
+                Op::Report { session, policy } => {
+                    let Some(s) = sessions.get_mut(session) else { continue };
+                    let status = Status { policy: attest(policy), ..Status::default() };
+                    plane.on_status(now, s, 1, status);
+                    let a = oracle.agents.get_mut(&s.instance()).unwrap();
+                    if a.0 == session {
+                        a.2 = now;
+                        a.3 = policy;
+                    }
+                }
+                Op::Close { session } => {
+                    let Some(s) = sessions.get(session) else { continue };
+                    plane.close(s);
+                    let a = oracle.agents.get_mut(&s.instance()).unwrap();
+                    if a.0 == session {
+                        a.1 = false;
+                    }
+                }
+                Op::Publish { bundle } => {
+                    if let Some(&(current, _)) = oracle.published.last() {
+                        let run = oracle.agents.values().any(|a| a.3 == Some(current));
+                        if run {
+                            oracle.previous = Some(current);
+                        }
+                    }
+                    plane.publish_policy(now, bundles[bundle].clone());
+                    oracle.published.push((bundle, now));
+                }
+                Op::Wait { ms } => now += Duration::from_millis(ms),
+            }
+            for (&i, &(_, connected, heard, policy)) in &oracle.agents {
+                let want = connected
+                    && now.saturating_since(heard) <= lease
+                    && policy.is_some_and(|b| oracle.accepted(now, grace, b));
+                proptest::prop_assert_eq!(plane.is_routable(now, i), want, "instance {}", i);
+            }
+            let drift: Vec<u32> = plane.drift(now).iter().map(|d| d.instance).collect();
+            let want: Vec<u32> = match oracle.published.last() {
+                Some(&(desired, at)) if now >= at + grace => oracle
+                    .agents
+                    .iter()
+                    .filter(|(_, a)| a.1 && a.3 != Some(desired))
+                    .map(|(&i, _)| i)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            proptest::prop_assert_eq!(drift, want);
+        }
+    }
+}
