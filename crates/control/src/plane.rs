@@ -8,7 +8,7 @@
 //! are not copied here: the token service's log is the one source, read
 //! through [`Source`]. [`PlaneServer`] runs the state machine over TCP.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -150,6 +150,9 @@ struct Rollout {
     bundle: PolicyBundle,
     at: Instant,
     previous: Option<PolicyHash>,
+    /// `None`: pushed to every instance. Otherwise staged: pushed only to
+    /// the instances released so far.
+    released: Option<BTreeSet<u32>>,
 }
 
 /// The plane's state machine.
@@ -208,6 +211,32 @@ impl Plane {
     /// attested the policy being replaced (a bundle none could load), the
     /// grace keeps covering the one before it, which the fleet still runs.
     pub fn publish_policy(&mut self, now: Instant, bundle: PolicyBundle) {
+        self.start_rollout(now, bundle, None);
+    }
+
+    /// Starts a staged rollout: `bundle` becomes the desired policy (what
+    /// routing and drift compare with) but is pushed to an instance only
+    /// once [`release`](Self::release)d for it, as a drift detector that
+    /// remediates one instance at a time would.
+    pub fn stage_policy(&mut self, now: Instant, bundle: PolicyBundle) {
+        self.start_rollout(now, bundle, Some(BTreeSet::new()));
+    }
+
+    /// Lets the staged rollout reach `instance` (its current session and
+    /// any later one). Returns whether that changed anything.
+    pub fn release(&mut self, instance: u32) -> bool {
+        match self.rollout.as_mut().and_then(|r| r.released.as_mut()) {
+            Some(released) => released.insert(instance),
+            None => false,
+        }
+    }
+
+    fn start_rollout(
+        &mut self,
+        now: Instant,
+        bundle: PolicyBundle,
+        released: Option<BTreeSet<u32>>,
+    ) {
         let previous = self.rollout.as_ref().and_then(|r| {
             let run = self
                 .agents
@@ -219,6 +248,7 @@ impl Plane {
             bundle,
             at: now,
             previous,
+            released,
         });
     }
 
@@ -317,6 +347,9 @@ impl Plane {
         }
         if let Some(r) = &self.rollout
             && session.sent_policy != Some(r.bundle.hash)
+            && r.released
+                .as_ref()
+                .is_none_or(|released| released.contains(&session.instance))
         {
             session.sent_policy = Some(r.bundle.hash);
             self.stats.policy_pushes += 1;
@@ -434,6 +467,19 @@ impl<S: Source> PlaneServer<S> {
         let now = self.source.now();
         self.plane().publish_policy(now, bundle);
         self.changed.notify_waiters();
+    }
+
+    /// Stages `bundle` (see [`Plane::stage_policy`]).
+    pub fn stage_policy(&self, bundle: PolicyBundle) {
+        let now = self.source.now();
+        self.plane().stage_policy(now, bundle);
+    }
+
+    /// Releases the staged rollout to `instance` (see [`Plane::release`]).
+    pub fn release(&self, instance: u32) {
+        if self.plane().release(instance) {
+            self.changed.notify_waiters();
+        }
     }
 
     /// Pushes what changed at the source: call after a revocation or a key

@@ -126,6 +126,40 @@ pub struct RolloutConfig {
     pub stale_boot_probability: f64,
 }
 
+impl RolloutConfig {
+    /// The bundle this step publishes after `previous`: its whole `policy`,
+    /// or `previous` with its overrides applied, labelled `version`.
+    pub fn bundle_after(&self, previous: &PolicyBundle) -> PolicyBundle {
+        let mut b = self.policy.clone().unwrap_or_else(|| previous.clone());
+        let o = &self.overrides;
+        if let Some(x) = &o.ratelimit {
+            b.ratelimit = x.clone();
+        }
+        if let Some(x) = &o.auth {
+            b.auth = x.clone();
+        }
+        if let Some(x) = &o.waf {
+            b.waf = x.clone();
+        }
+        if let Some(x) = &o.abuse {
+            b.abuse = x.clone();
+        }
+        b.version = self.version.clone();
+        b
+    }
+}
+
+/// Every bundle a run publishes, in order: `initial`, then each rollout's.
+/// Both drivers publish these, so a rollout means the same bundle in each.
+pub fn rollout_bundles(initial: &PolicyBundle, rollouts: &[RolloutConfig]) -> Vec<PolicyBundle> {
+    let mut out = vec![initial.clone()];
+    for r in rollouts {
+        let next = r.bundle_after(&out[out.len() - 1]);
+        out.push(next);
+    }
+    out
+}
+
 /// How the drift detector brings a stale instance to the current version.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
@@ -576,5 +610,54 @@ pub(crate) fn validate<'a>(
                 "give either `instances` or `percent`, not both".into()
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod rollouts {
+    use super::*;
+
+    #[test]
+    fn each_step_builds_on_the_last_and_a_whole_policy_replaces_it() {
+        let steps: ControlConfig = toml::from_str(
+            r#"
+            [[rollouts]]
+            at = "10s"
+            version = "v2"
+            overrides = { auth = { leeway = "5s" } }
+
+            [[rollouts]]
+            at = "20s"
+            version = "v3"
+            overrides = { ratelimit = [] }
+
+            [[rollouts]]
+            at = "30s"
+            version = "v4"
+            policy = { version = "ignored" }
+            "#,
+        )
+        .unwrap();
+        let initial = PolicyBundle {
+            version: "v1".into(),
+            ..PolicyBundle::default()
+        };
+        let b = rollout_bundles(&initial, &steps.rollouts);
+        let versions: Vec<&str> = b.iter().map(|b| b.version.as_str()).collect();
+        assert_eq!(versions, ["v1", "v2", "v3", "v4"]);
+        let leeway = |i: usize| b[i].auth.leeway;
+        assert_eq!(leeway(0), VerifierConfig::default().leeway);
+        assert_eq!(
+            [leeway(1), leeway(2)],
+            [Duration::from_secs(5); 2],
+            "v3 keeps v2's override"
+        );
+        assert_eq!(
+            leeway(3),
+            VerifierConfig::default().leeway,
+            "a whole policy starts afresh"
+        );
+        assert_eq!(b[1].waf, initial.waf);
+        assert_ne!(b[1].content_hash(), b[0].content_hash());
     }
 }

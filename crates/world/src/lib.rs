@@ -77,7 +77,7 @@ pub use config::{
 pub use control::{
     AccountRef, AdminRevocation, AdmissionConfig, ControlConfig, DriftDetectorConfig,
     KeyLeakConfig, PolicyOverrides, Remediation, RevocationTargetConfig, RolloutConfig,
-    SkewDirection, TokenFault, TokenReplayConfig,
+    SkewDirection, TokenFault, TokenReplayConfig, rollout_bundles,
 };
 pub use fault::{FaultConfig, FaultWindows, TokenFaults};
 pub use monitoring::{Delay, Detection, MonitoringConfig};

@@ -493,3 +493,42 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_staged_rollout_reaches_only_the_instances_released_to_it() {
+    let source = svc();
+    let mut plane = Plane::new(PlaneConfig::default());
+    let v1 = PolicyBundle::new(1, "one");
+    plane.publish_policy(T0, v1.clone());
+    let on_v1 = Status {
+        policy: on(&v1),
+        ..Status::default()
+    };
+    let mut a = plane.open(T0, &hello(0, on_v1.clone())).unwrap();
+    let mut b = plane.open(T0, &hello(1, on_v1.clone())).unwrap();
+    for s in [&mut a, &mut b] {
+        assert!(!kinds(&plane.outbox(s, &source)).contains(&"policy"));
+    }
+    let v2 = PolicyBundle::new(2, "two");
+    plane.stage_policy(T0, v2.clone());
+    assert_eq!(plane.desired(), Some(&v2));
+    assert!(
+        !kinds(&plane.outbox(&mut a, &source)).contains(&"policy"),
+        "staged, not pushed"
+    );
+    assert!(plane.release(0));
+    assert!(!plane.release(0), "released once");
+    assert_eq!(kinds(&plane.outbox(&mut a, &source)), ["policy"]);
+    assert!(
+        plane.outbox(&mut b, &source).is_empty(),
+        "instance 1 is not released"
+    );
+    // A released instance that reconnects still gets it.
+    let mut again = plane.open(T0, &hello(0, on_v1.clone())).unwrap();
+    assert!(kinds(&plane.outbox(&mut again, &source)).contains(&"policy"));
+    // A later rollout pushed to all ends the staging.
+    let v3 = PolicyBundle::new(3, "three");
+    plane.publish_policy(T0, v3);
+    assert_eq!(kinds(&plane.outbox(&mut b, &source)), ["policy"]);
+    assert!(!plane.release(1), "nothing is staged");
+}

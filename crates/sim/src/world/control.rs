@@ -34,8 +34,8 @@ use rampart_metrics::{ClassId, CounterId, GaugeId, Names};
 use rampart_time::{Duration, Instant};
 use rampart_traffic::{ClientTimeout, Model, Process, RetryPolicy, Route, TrafficSpec};
 use rampart_world::{
-    PolicyBundle, Remediation, RevocationSync, RevocationTargetConfig, SigningAlgorithm,
-    TimelineEvent, TimelineKind, WorldConfig,
+    Remediation, RevocationSync, RevocationTargetConfig, SigningAlgorithm, TimelineEvent,
+    TimelineKind, WorldConfig,
 };
 
 use super::{Msg, World};
@@ -204,31 +204,16 @@ pub(crate) fn compile_policies(
     cfg: &WorldConfig,
     initial: Rc<CompiledPolicy>,
 ) -> Result<Vec<Rc<CompiledPolicy>>, BuildError> {
+    let bundles = rampart_world::rollout_bundles(&initial.bundle, &cfg.control.rollouts);
     let mut out = vec![initial];
-    for (i, r) in cfg.control.rollouts.iter().enumerate() {
-        let prev = &out[out.len() - 1].bundle;
-        let mut b: PolicyBundle = match &r.policy {
-            Some(p) => p.clone(),
-            None => prev.clone(),
-        };
-        let o = &r.overrides;
-        if let Some(x) = &o.ratelimit {
-            b.ratelimit = x.clone();
-        }
-        if let Some(x) = &o.auth {
-            b.auth = x.clone();
-        }
-        if let Some(x) = &o.waf {
-            b.waf = x.clone();
-        }
-        if let Some(x) = &o.abuse {
-            b.abuse = x.clone();
-        }
-        b.version = r.version.clone();
+    for (i, b) in bundles.into_iter().enumerate().skip(1) {
         out.push(
-            CompiledPolicy::compile(i as u32 + 1, b)
+            CompiledPolicy::compile(i as u32, b)
                 .map(Rc::new)
-                .map_err(|source| BuildError::Rollout { index: i, source })?,
+                .map_err(|source| BuildError::Rollout {
+                    index: i - 1,
+                    source,
+                })?,
         );
     }
     Ok(out)
