@@ -64,6 +64,14 @@ fn on(bundle: &PolicyBundle) -> Option<Attestation> {
     })
 }
 
+/// The status of an agent that holds nothing but `bundle`.
+fn attesting(bundle: &PolicyBundle) -> Status {
+    Status {
+        policy: on(bundle),
+        ..Status::default()
+    }
+}
+
 fn kinds(msgs: &[ToAgent]) -> Vec<&'static str> {
     msgs.iter()
         .map(|m| match m {
@@ -155,10 +163,7 @@ fn routing_needs_an_open_session_a_fresh_report_and_an_accepted_policy() {
     let v1 = PolicyBundle::new(1, "one");
     let v2 = PolicyBundle::new(2, "two");
     plane.publish_policy(T0, v1.clone());
-    let on_v1 = Status {
-        policy: on(&v1),
-        ..Status::default()
-    };
+    let on_v1 = attesting(&v1);
     let mut a = plane.open(T0, &hello(0, on_v1.clone())).unwrap();
     let b = plane.open(T0, &hello(1, Status::default())).unwrap();
     assert_eq!(
@@ -190,15 +195,7 @@ fn routing_needs_an_open_session_a_fresh_report_and_an_accepted_policy() {
             .collect::<Vec<_>>(),
         [(0, on(&v1)), (1, None)]
     );
-    plane.on_status(
-        after,
-        &mut a,
-        3,
-        Status {
-            policy: on(&v2),
-            ..Status::default()
-        },
-    );
+    plane.on_status(after, &mut a, 3, attesting(&v2));
     assert_eq!(plane.routable(after), [0]);
     assert_eq!(plane.drift(after).len(), 1);
 
@@ -219,10 +216,7 @@ fn the_newest_session_of_an_instance_wins() {
     let mut plane = Plane::new(PlaneConfig::default());
     let v1 = PolicyBundle::new(1, "one");
     plane.publish_policy(T0, v1.clone());
-    let on_v1 = Status {
-        policy: on(&v1),
-        ..Status::default()
-    };
+    let on_v1 = attesting(&v1);
     let mut old = plane.open(T0, &hello(0, on_v1.clone())).unwrap();
     // The instance restarted with nothing; its old session lingers.
     let new = plane.open(T0, &hello(0, Status::default())).unwrap();
@@ -337,18 +331,7 @@ fn a_bundle_no_instance_loaded_does_not_end_the_grace_of_the_one_they_run() {
     let mut plane = Plane::new(config);
     let v1 = PolicyBundle::new(1, "one");
     plane.publish_policy(T0, v1.clone());
-    plane
-        .open(
-            T0,
-            &hello(
-                0,
-                Status {
-                    policy: on(&v1),
-                    ..Status::default()
-                },
-            ),
-        )
-        .unwrap();
+    plane.open(T0, &hello(0, attesting(&v1))).unwrap();
     let mut damaged = PolicyBundle::new(2, "two");
     damaged.text.push('!');
     plane.publish_policy(T0, damaged);
@@ -500,10 +483,7 @@ fn a_staged_rollout_reaches_only_the_instances_released_to_it() {
     let mut plane = Plane::new(PlaneConfig::default());
     let v1 = PolicyBundle::new(1, "one");
     plane.publish_policy(T0, v1.clone());
-    let on_v1 = Status {
-        policy: on(&v1),
-        ..Status::default()
-    };
+    let on_v1 = attesting(&v1);
     let mut a = plane.open(T0, &hello(0, on_v1.clone())).unwrap();
     let mut b = plane.open(T0, &hello(1, on_v1.clone())).unwrap();
     for s in [&mut a, &mut b] {
