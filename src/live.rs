@@ -86,6 +86,12 @@ fn names(
     for c in ["gateway.connections_refused", "live.records_dropped"] {
         n.add_counter(c).map_err(err)?;
     }
+    if !s.world.control.rollouts.is_empty() {
+        // The simulator's names for the same series.
+        n.add_counter("control.reloads").map_err(err)?;
+        n.add_gauge("stale_policy.instances").map_err(err)?;
+        n.add_gauge("stale_policy.instance_seconds").map_err(err)?;
+    }
     for g in [
         "instances.pending",
         "instances.booting",
@@ -141,6 +147,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         }
     };
     let mut gaps = rampart_live::fleet::unsupported(&s.world);
+    let mut rollouts = rampart_live::rollout::Rollouts::new(&s.world);
     if scaler.is_some()
         && !matches!(
             s.world.scaling.controller,
@@ -265,6 +272,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
         let mut last_close = Instant::ZERO;
         let mut last_interval_start = Instant::ZERO;
         let mut dropped_seen = 0u64;
+        let mut stale_seconds = 0.0;
         let mut records = 0u64;
         // Scale events and faults already on the dashboard.
         let mut marked = (0usize, 0usize);
@@ -297,6 +305,18 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                             {
                                 g.instance().record_into(tx.clone());
                             }
+                        }
+                    }
+                    continue;
+                }
+                _ = tokio::time::sleep(StdDuration::from_nanos(
+                    rollouts.as_ref().map_or(Duration::MAX, |r| r.next_due().saturating_since(at(fleet.clock.now()))).as_nanos()
+                )), if rollouts.is_some() => {
+                    let now = at(fleet.clock.now());
+                    if let Some(r) = rollouts.as_mut() {
+                        let released = r.step(now, &mut fleet);
+                        if let (Some((reloads, _, _)), true) = (ids.rollout, released > 0) {
+                            rec.count(now.min(Instant::from_nanos(until.as_nanos() - 1)), reloads, released);
                         }
                     }
                     continue;
@@ -388,6 +408,15 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 .min()
                 .unwrap_or(newest);
             rec.set_gauge(ids.lag, newest.saturating_sub(oldest) as f64);
+            if let (Some((_, stale, seconds)), Some(plane)) = (ids.rollout, &fleet.plane) {
+                // Sampled at each interval's close: the instances off the
+                // desired policy then, counted for the whole interval.
+                let t = rampart_control::Source::now(plane.source());
+                let n = plane.plane().drift(t).len() as f64;
+                stale_seconds += n * close.saturating_since(last_interval_start).as_secs_f64();
+                rec.set_gauge(stale, n);
+                rec.set_gauge(seconds, stale_seconds);
+            }
             shots_rec.end_interval(&mut rec, last_interval_start, close);
             last_interval_start = close;
             rec.close_interval(close, &mut liverun::Tee { csv: &mut csv, dash: dash.as_ref() })
@@ -420,6 +449,10 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                     })
                     .unwrap_or_default();
                 timeline.extend(shots_rec.machine_limits());
+                if let Some(r) = &rollouts {
+                    timeline.extend(r.timeline.iter().cloned());
+                }
+                timeline.sort_by_key(|e| e.at);
                 let scale_events = scaler
                     .as_ref()
                     .map(|sc| {
@@ -501,6 +534,13 @@ struct Ids {
     in_flight: rampart_metrics::GaugeId,
     connections: rampart_metrics::GaugeId,
     lag: rampart_metrics::GaugeId,
+    /// With rollouts: hot reloads released, instances off the desired
+    /// policy, and the instance-seconds they have spent so.
+    rollout: Option<(
+        rampart_metrics::CounterId,
+        rampart_metrics::GaugeId,
+        rampart_metrics::GaugeId,
+    )>,
 }
 
 impl Ids {
@@ -525,6 +565,14 @@ impl Ids {
             in_flight: n.gauge("gateway.in_flight").expect("registered"),
             connections: n.gauge("gateway.connections").expect("registered"),
             lag: n.gauge("revocation.version_lag").expect("registered"),
+            rollout: match (
+                n.counter("control.reloads"),
+                n.gauge("stale_policy.instances"),
+                n.gauge("stale_policy.instance_seconds"),
+            ) {
+                (Some(a), Some(b), Some(c)) => Some((a, b, c)),
+                _ => None,
+            },
         }
     }
 

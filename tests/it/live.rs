@@ -953,3 +953,54 @@ fn live_a_partition_hides_a_revocation_and_a_skewed_clock_expires_tokens_while_t
     assert!(!when.is_empty(), "no token was called expired:\n{csv}");
     assert!(when.iter().all(|&s| (6.0..=7.0).contains(&s)), "{when:?}");
 }
+
+/// The drift scenario's rollout on the live fleet, through the control
+/// plane: the blocking policy is staged at 20 s, the drift detector finds
+/// every running instance off it and releases each a reload, the plane
+/// pushes the bundle and the instances load it; then injection payloads
+/// are blocked, and the scenario's own assertions (stale instance-seconds,
+/// payloads through) hold.
+#[test]
+fn live_a_staged_rollout_reaches_every_instance_through_the_drift_detector_and_blocking_starts() {
+    let _turn = live_turn();
+    let dir = scratch("rampart_live_rollout");
+    let out = rampart(&[
+        "live",
+        "scenarios/drift-on-scale-out.toml",
+        "--variant",
+        "live",
+        "--duration",
+        "40s",
+        "--out",
+        &dir.display().to_string(),
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = live_totals(&dir, "drift-on-scale-out.live");
+    let counter = |c: &str| t["counters"][c].as_u64().unwrap();
+    let gauge = |g: &str, f: &str| t["gauges"][g][f].as_f64().unwrap();
+    // Four instances run v1 when it is rolled out; each is reloaded once
+    // (a scale-out before the template's update would add its own).
+    assert!(counter("control.reloads") >= 4, "{t}");
+    assert_eq!(gauge("stale_policy.instances", "max"), 4.0, "{t}");
+    assert_eq!(gauge("stale_policy.instances", "last"), 0.0, "{t}");
+    // The detector runs every 5 s and reloads 2 s later: each instance is
+    // stale for 2 to 8 s of the run.
+    let stale_s = gauge("stale_policy.instance_seconds", "last");
+    assert!(
+        (4.0..=8.0 * counter("control.reloads") as f64).contains(&stale_s),
+        "{t}"
+    );
+    // Detection only before the rollout, blocking after it.
+    assert!(counter("attack.inject.blocked") > 0, "{t}");
+    let report =
+        std::fs::read_to_string(dir.join("drift-on-scale-out.live-live/index.html")).unwrap();
+    assert!(
+        report.contains("rollout v2-blocking"),
+        "the rollout is on the timeline"
+    );
+    assert!(
+        report.contains("released v2-blocking"),
+        "so are the reloads"
+    );
+}

@@ -155,12 +155,11 @@ pub fn unsupported(cfg: &WorldConfig) -> Vec<String> {
         n(cfg.scaling.initial as usize, "instance")
     ));
     let c = &cfg.control;
-    if !c.rollouts.is_empty() {
-        out.push(format!(
-            "{}: not rolled out",
-            n(c.rollouts.len(), "[[control.rollouts]] step")
-        ));
-    }
+    let plane = matches!(
+        cfg.token_service.revocation_sync,
+        RevocationSync::Push { .. }
+    );
+    out.extend(crate::rollout::unsupported(cfg, plane));
     if !c.token_replays.is_empty() {
         // A driver that runs the replays drops this line.
         out.push(format!(
@@ -306,13 +305,17 @@ impl LiveFleet {
         // the JWKS on every change too; polls stay polls.
         let (feed, plane) = match cfg.token_service.revocation_sync {
             RevocationSync::Push { .. } => {
+                // No grace: as in the simulator, an instance off the
+                // desired policy has drifted from the moment it changes.
+                let config = rampart_control::PlaneConfig {
+                    rollout_grace: rampart_time::Duration::ZERO,
+                    ..rampart_control::PlaneConfig::default()
+                };
                 let (plane, addr) = token_service
-                    .start_plane(loopback, rampart_control::PlaneConfig::default())
+                    .start_plane(loopback, config)
                     .await
                     .map_err(|e| start_err("control plane")(e.to_string()))?;
-                let bundle = &cfg.policy;
-                let text = serde_json::to_string(bundle).expect("a policy bundle serialises");
-                plane.publish_policy(rampart_control::PolicyBundle::new(1, text));
+                plane.publish_policy(crate::rollout::published(0, &cfg.policy));
                 (FeedMode::Plane(addr), Some(plane))
             }
             RevocationSync::Poll => (FeedMode::Poll, None),
@@ -405,6 +408,11 @@ impl LiveFleet {
         let addr = g.addr();
         self.gateways.push(g);
         Ok(addr)
+    }
+
+    /// The bundle gateways launched from now on boot with.
+    pub fn set_launch_policy(&mut self, bundle: rampart_world::PolicyBundle) {
+        self.policy = bundle;
     }
 
     /// Gateway `id`, if it runs.

@@ -17,6 +17,7 @@
 //! | load generator | [`load`] | the scenario's open traffic, without coordinated omission |
 //! | attackers | [`attack`] | every `[[attack]]` kind on real sockets, and the `[control]` token replays |
 //! | scaler | [`scaler`] | the scenario's controller on scraped `/metrics`, the lifecycle, fleet faults |
+//! | policy rollouts, drift detector | [`rollout`] | through the token service's control plane |
 //! | live view | [`dashboard`] | `GET /` (a self-contained page), `GET /events` (the run's rows as server-sent events) |
 //! | token service | [`token_service`] | `POST /login`, `POST /token/refresh`, `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662), `GET /.well-known/jwks.json`, `GET /revocations?since=N` (poll), `GET /revocations/stream?since=N` (server-sent events) |
 //!
@@ -37,6 +38,7 @@ pub mod load;
 mod pace;
 mod pool;
 mod replay;
+pub mod rollout;
 pub mod scaler;
 pub mod token_service;
 
