@@ -170,9 +170,6 @@ async fn session<H: Host>(
                     return Ended::Closed;
                 };
                 heard = tokio::time::Instant::now();
-                // A session that delivered something is a success: the
-                // next loss starts the backoff again from its minimum.
-                *attempt = 0;
                 match &msg {
                     ToAgent::Heartbeat { sent, echo } => {
                         let held = host.status();
@@ -183,6 +180,12 @@ async fn session<H: Host>(
                         }
                         if let Some(at) = reports.sent_at(*echo) {
                             host.renewed(Duration::from(heard.saturating_duration_since(at)));
+                            // A session that renewed the lease is a
+                            // success: the next loss backs off from the
+                            // minimum again. (Merely delivering frames is
+                            // not: a host that refuses every push would
+                            // otherwise reconnect at the minimum forever.)
+                            *attempt = 0;
                         }
                     }
                     push => {

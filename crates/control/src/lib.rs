@@ -11,7 +11,8 @@
 //! normal build runs on tokio, and a build with `RUSTFLAGS="--cfg madsim"`
 //! runs the same code on madsim's deterministic time, tasks and network,
 //! where the tests kill and restart nodes, partition, clog and slow links,
-//! and skew clocks, over a thousand seeds per scenario. The state machines
+//! and skew the clocks the gateways' verifiers read (madsim keeps one clock
+//! for all nodes), over a thousand seeds per scenario. The state machines
 //! ([`plane::Plane`], the agent's [`agent::Host`]) take `now` from their
 //! caller; the only clock read here is tokio's, for timeouts and heartbeats.
 //! `tokio::sync::watch` is avoided (madsim does not make it deterministic)

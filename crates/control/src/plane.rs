@@ -8,7 +8,7 @@
 //! are not copied here: the token service's log is the one source, read
 //! through [`Source`]. [`PlaneServer`] runs the state machine over TCP.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,9 +30,11 @@ pub struct PlaneConfig {
     /// A connection silent this long is closed: on a clogged link TCP never
     /// fails by itself, so silence is the only sign.
     pub idle_timeout: Duration,
-    /// An instance not heard for this long is not routable. Agents fence
-    /// themselves (stop serving) after the same silence, so a rotation may
-    /// treat an instance silent for longer as not serving.
+    /// An instance not heard for this long is not routable. A host that
+    /// fences itself (stops serving) when its lease runs out, as the tests'
+    /// gateways do, lets a rotation treat an instance silent for longer as
+    /// not serving; the live gateway does not fence (its verifier's stale
+    /// policy decides).
     pub lease: Duration,
     /// After a rollout the previous policy stays routable this long, time
     /// for every connected instance to load the new one.
@@ -99,6 +101,8 @@ pub struct PlaneStats {
     pub sessions: u64,
     /// Hellos refused at [`PlaneConfig::instances_max`].
     pub refused_over_cap: u64,
+    /// Hellos refused because a later incarnation is connected.
+    pub refused_stale: u64,
     /// Connections dropped at the connection cap.
     pub refused_connections: u64,
     /// Revocation deltas pushed.
@@ -127,6 +131,11 @@ impl Session {
         self.instance
     }
 
+    /// The last status report its heartbeats echo (0: none).
+    pub fn echo(&self) -> u64 {
+        self.echo
+    }
+
     /// What has been sent on it, as the heartbeat reports it: an agent
     /// holding less revocation or JWKS state than this missed a frame.
     pub fn sent(&self) -> Versions {
@@ -143,6 +152,9 @@ pub enum Refused {
     /// [`PlaneConfig::instances_max`] instances are already tracked.
     #[error("the plane tracks its maximum of instances")]
     OverCap,
+    /// A later incarnation of the instance is connected.
+    #[error("a later run of this instance is connected")]
+    Stale,
 }
 
 #[derive(Clone, Debug)]
@@ -151,8 +163,19 @@ struct Rollout {
     at: Instant,
     previous: Option<PolicyHash>,
     /// `None`: pushed to every instance. Otherwise staged: pushed only to
-    /// the instances released so far.
-    released: Option<BTreeSet<u32>>,
+    /// the instances released so far, each from when it was.
+    released: Option<BTreeMap<u32, Instant>>,
+}
+
+impl Rollout {
+    /// When the bundle was pushed toward `instance`: the rollout's start,
+    /// or for a staged one its release (`None`: not yet released).
+    fn pushed_at(&self, instance: u32) -> Option<Instant> {
+        match &self.released {
+            None => Some(self.at),
+            Some(released) => released.get(&instance).copied(),
+        }
+    }
 }
 
 /// The plane's state machine.
@@ -219,15 +242,22 @@ impl Plane {
     /// once [`release`](Self::release)d for it, as a drift detector that
     /// remediates one instance at a time would.
     pub fn stage_policy(&mut self, now: Instant, bundle: PolicyBundle) {
-        self.start_rollout(now, bundle, Some(BTreeSet::new()));
+        self.start_rollout(now, bundle, Some(BTreeMap::new()));
     }
 
     /// Lets the staged rollout reach `instance` (its current session and
     /// any later one). Returns whether that changed anything.
-    pub fn release(&mut self, instance: u32) -> bool {
+    pub fn release(&mut self, instance: u32, now: Instant) -> bool {
+        if !self.agents.contains_key(&instance) {
+            // Only tracked instances: the set stays within the cap.
+            return false;
+        }
         match self.rollout.as_mut().and_then(|r| r.released.as_mut()) {
-            Some(released) => released.insert(instance),
-            None => false,
+            Some(released) if !released.contains_key(&instance) => {
+                released.insert(instance, now);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -235,7 +265,7 @@ impl Plane {
         &mut self,
         now: Instant,
         bundle: PolicyBundle,
-        released: Option<BTreeSet<u32>>,
+        released: Option<BTreeMap<u32, Instant>>,
     ) {
         let previous = self.rollout.as_ref().and_then(|r| {
             let run = self
@@ -266,6 +296,16 @@ impl Plane {
     /// Opens a session for `hello`. The newest session of an instance wins:
     /// a restarted instance's hello replaces what its earlier run reported.
     pub fn open(&mut self, now: Instant, hello: &Hello) -> Result<Session, Refused> {
+        if self
+            .agents
+            .get(&hello.instance)
+            .is_some_and(|a| a.connected && a.incarnation > hello.incarnation)
+        {
+            // An earlier run of an instance whose later run is connected: a
+            // late hello, or a peer reusing its id.
+            self.stats.refused_stale += 1;
+            return Err(Refused::Stale);
+        }
         if !self.agents.contains_key(&hello.instance)
             && self.agents.len() >= self.config.instances_max
         {
@@ -304,13 +344,23 @@ impl Plane {
 
     /// Records status report `seq` on `session`.
     pub fn on_status(&mut self, now: Instant, session: &mut Session, seq: u64, status: Status) {
-        session.echo = session.echo.max(seq);
         if let Some(a) = self.agents.get_mut(&session.instance)
             && a.session == session.id
         {
+            // Only the current session's reports are echoed: a superseded
+            // one must not keep renewing its agent's lease.
+            session.echo = session.echo.max(seq);
             a.status = status;
             a.heard_at = now;
         }
+    }
+
+    /// Whether `session` is its instance's newest; a superseded session
+    /// is ended by its server.
+    pub fn is_current(&self, session: &Session) -> bool {
+        self.agents
+            .get(&session.instance)
+            .is_some_and(|a| a.session == session.id)
     }
 
     /// Records that `session` closed.
@@ -325,19 +375,25 @@ impl Plane {
     /// What to push on `session` now, oldest change first.
     pub fn outbox(&mut self, session: &mut Session, source: &dyn Source) -> Vec<ToAgent> {
         let mut out = Vec::new();
-        if !session.resynced {
+        let first = !session.resynced;
+        let delta = if first {
             session.resynced = true;
-            let delta = resync(source, session.sent_revocation);
-            session.sent_revocation = delta.version;
-            self.stats.revocation_pushes += 1;
-            out.push(ToAgent::Revocations(delta));
+            Some(resync(source, session.sent_revocation))
         } else if source.revocation_version() > session.sent_revocation {
-            let delta = source.revocations_since(session.sent_revocation);
+            Some(source.revocations_since(session.sent_revocation))
+        } else {
+            None
+        };
+        if let Some(delta) = delta {
             session.sent_revocation = delta.version;
-            self.stats.revocation_pushes += 1;
-            out.push(ToAgent::Revocations(delta));
+            for part in split(delta, REVOCATIONS_PER_FRAME) {
+                self.stats.revocation_pushes += 1;
+                out.push(ToAgent::Revocations(part));
+            }
         }
-        if self.jwks_version > session.sent_jwks {
+        // The first batch always carries the JWKS: the agent's version may
+        // come from an earlier run of the plane, whose numbering restarted.
+        if self.jwks_version > 0 && (first || self.jwks_version > session.sent_jwks) {
             session.sent_jwks = self.jwks_version;
             self.stats.jwks_pushes += 1;
             out.push(ToAgent::Jwks {
@@ -349,7 +405,7 @@ impl Plane {
             && session.sent_policy != Some(r.bundle.hash)
             && r.released
                 .as_ref()
-                .is_none_or(|released| released.contains(&session.instance))
+                .is_none_or(|released| released.contains_key(&session.instance))
         {
             session.sent_policy = Some(r.bundle.hash);
             self.stats.policy_pushes += 1;
@@ -360,22 +416,28 @@ impl Plane {
 
     /// The policy hashes an instance may serve under at `now` and be
     /// routed to: the desired one, and during the grace the one before.
-    fn accepts(&self, now: Instant, hash: PolicyHash) -> bool {
+    fn accepts(&self, now: Instant, instance: u32, hash: PolicyHash) -> bool {
         let Some(r) = &self.rollout else {
             return false;
         };
         hash == r.bundle.hash
-            || (r.previous == Some(hash) && now < r.at + self.config.rollout_grace)
+            || (r.previous == Some(hash)
+                && r.pushed_at(instance)
+                    .is_none_or(|at| now < at + self.config.rollout_grace))
     }
 
     /// Whether the balancer may route to `instance` at `now`: its session
-    /// is open, it was heard within the lease, and it attests a policy the
-    /// rollout accepts.
+    /// is open, it was heard within the lease, and it attests the desired
+    /// policy, or the one before it while its grace runs (from the rollout,
+    /// or for a staged rollout from the instance's release; an instance not
+    /// yet released keeps it).
     pub fn is_routable(&self, now: Instant, instance: u32) -> bool {
         self.agents.get(&instance).is_some_and(|a| {
             a.connected
                 && now.saturating_since(a.heard_at) <= self.config.lease
-                && a.status.policy.is_some_and(|p| self.accepts(now, p.hash))
+                && a.status
+                    .policy
+                    .is_some_and(|p| self.accepts(now, instance, p.hash))
         })
     }
 
@@ -389,25 +451,61 @@ impl Plane {
     }
 
     /// Connected instances that do not serve under the desired policy once
-    /// the rollout's grace is over: launched from a stale template, or
-    /// failing to load the bundle. They are not routable; the drift report
-    /// says why.
+    /// its grace is over (at once for an instance a staged rollout has not
+    /// released: the detector's cue): launched from a stale template, or
+    /// failing to load the bundle.
     pub fn drift(&self, now: Instant) -> Vec<Drift> {
         let Some(r) = &self.rollout else {
             return Vec::new();
         };
-        if now < r.at + self.config.rollout_grace {
-            return Vec::new();
-        }
+        let grace = self.config.rollout_grace;
         self.agents
             .iter()
-            .filter(|(_, a)| a.connected && a.status.policy.is_none_or(|p| p.hash != r.bundle.hash))
+            .filter(|(i, a)| {
+                a.connected
+                    && a.status.policy.is_none_or(|p| p.hash != r.bundle.hash)
+                    && r.pushed_at(**i).is_none_or(|at| now >= at + grace)
+            })
             .map(|(&instance, a)| Drift {
                 instance,
                 attested: a.status.policy,
             })
             .collect()
     }
+}
+
+/// Revocation entries per frame: a whole log's resync is split so every
+/// frame stays far below [`crate::proto::FRAME_BYTES_MAX`] (an entry is a
+/// few hundred bytes of JSON at most).
+pub const REVOCATIONS_PER_FRAME: usize = 4096;
+
+/// Splits `delta` into consecutive deltas of at most `max` entries, each
+/// following the one before, the last ending at `delta.version`.
+pub fn split(delta: RevocationDelta, max: usize) -> Vec<RevocationDelta> {
+    if delta.entries.len() <= max {
+        return vec![delta];
+    }
+    let mut out = Vec::new();
+    let mut since = delta.since_version;
+    let n = delta.entries.len();
+    let mut entries = delta.entries.into_iter().peekable();
+    let mut taken = 0;
+    while entries.peek().is_some() {
+        let part: Vec<_> = entries.by_ref().take(max.max(1)).collect();
+        taken += part.len();
+        let version = if taken == n {
+            delta.version
+        } else {
+            part.last().map_or(since, |e| e.version)
+        };
+        out.push(RevocationDelta {
+            since_version: since,
+            version,
+            entries: part,
+        });
+        since = version;
+    }
+    out
 }
 
 /// The first delta of a session: everything after the version the agent
@@ -477,7 +575,8 @@ impl<S: Source> PlaneServer<S> {
 
     /// Releases the staged rollout to `instance` (see [`Plane::release`]).
     pub fn release(&self, instance: u32) {
-        if self.plane().release(instance) {
+        let now = self.source.now();
+        if self.plane().release(instance, now) {
             self.changed.notify_waiters();
         }
     }
@@ -506,7 +605,16 @@ impl<S: Source> PlaneServer<S> {
         let _stop_ticker = AbortOnDrop(ticker);
         let mut sessions: Vec<AbortOnDrop> = Vec::new();
         loop {
-            let (stream, _) = listener.accept().await?;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, an aborted handshake: the plane
+                    // keeps serving the sessions it has and tries again.
+                    tracing::warn!(error = %e, "control plane: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
             let cap = self.plane().config().instances_max.saturating_mul(2);
             if self.connections.load(Ordering::Relaxed) >= cap {
                 self.plane().stats.refused_connections += 1;
@@ -549,6 +657,10 @@ impl<S: Source> PlaneServer<S> {
             changed.as_mut().enable();
             let out = self.plane().outbox(&mut session, &self.source);
             if !send_all(&mut link, &out, idle).await {
+                break;
+            }
+            if !self.plane().is_current(&session) {
+                // A newer session of the same instance took over.
                 break;
             }
             tokio::select! {

@@ -148,7 +148,11 @@ fn a_session_resyncs_from_what_the_agent_holds_then_pushes_only_changes() {
         )
         .unwrap();
     let out = plane.outbox(&mut current, &source);
-    assert_eq!(kinds(&out), ["revocations"], "the resync is always sent");
+    assert_eq!(
+        kinds(&out),
+        ["revocations", "jwks"],
+        "a first batch always carries both"
+    );
     let ToAgent::Revocations(delta) = &out[0] else {
         unreachable!()
     };
@@ -496,13 +500,25 @@ fn a_staged_rollout_reaches_only_the_instances_released_to_it() {
         !kinds(&plane.outbox(&mut a, &source)).contains(&"policy"),
         "staged, not pushed"
     );
-    assert!(plane.release(0));
-    assert!(!plane.release(0), "released once");
+    let grace = plane.config().rollout_grace;
+    assert!(plane.is_routable(T0, 0), "unreleased, it keeps serving v1");
+    assert_eq!(plane.drift(T0).len(), 2, "the detector's cue, at once");
+    assert!(!plane.release(9, T0), "an unknown instance is not recorded");
+    assert!(plane.release(0, T0));
+    assert!(!plane.release(0, T0), "released once");
     assert_eq!(kinds(&plane.outbox(&mut a, &source)), ["policy"]);
     assert!(
         plane.outbox(&mut b, &source).is_empty(),
         "instance 1 is not released"
     );
+    assert_eq!(plane.drift(T0).len(), 1, "the released one is in its grace");
+    // Released, instance 0 has the grace to load it; then v1 is not routed
+    // to it, while the unreleased instance 1 keeps serving v1.
+    let later = T0 + grace;
+    plane.on_status(later, &mut a, 2, on_v1.clone());
+    plane.on_status(later, &mut b, 2, on_v1.clone());
+    assert!(!plane.is_routable(later, 0));
+    assert!(plane.is_routable(later, 1));
     // A released instance that reconnects still gets it.
     let mut again = plane.open(T0, &hello(0, on_v1.clone())).unwrap();
     assert!(kinds(&plane.outbox(&mut again, &source)).contains(&"policy"));
@@ -510,5 +526,68 @@ fn a_staged_rollout_reaches_only_the_instances_released_to_it() {
     let v3 = PolicyBundle::new(3, "three");
     plane.publish_policy(T0, v3);
     assert_eq!(kinds(&plane.outbox(&mut b, &source)), ["policy"]);
-    assert!(!plane.release(1), "nothing is staged");
+    assert!(!plane.release(1, T0), "nothing is staged");
+}
+
+#[test]
+fn a_resync_is_split_into_frames_that_follow_each_other() {
+    use crate::plane::split;
+    let source = svc();
+    for _ in 0..10 {
+        revoke(&source);
+    }
+    let whole = source.revocations_since(2);
+    assert_eq!(
+        (whole.since_version, whole.version, whole.entries.len()),
+        (2, 10, 8)
+    );
+    let parts = split(whole.clone(), 3);
+    let spans: Vec<(u64, u64, usize)> = parts
+        .iter()
+        .map(|d| (d.since_version, d.version, d.entries.len()))
+        .collect();
+    assert_eq!(spans, [(2, 5, 3), (5, 8, 3), (8, 10, 2)]);
+    let joined: Vec<_> = parts.into_iter().flat_map(|d| d.entries).collect();
+    assert_eq!(joined, whole.entries);
+    assert_eq!(split(whole.clone(), 8), [whole]);
+    // Each part applies after the one before, as a verifier checks.
+    let mut v = rampart_auth::Verifier::new(rampart_auth::VerifierConfig::default());
+    for d in split(source.revocations_since(0), 4) {
+        v.apply_revocations(T0, &d).unwrap();
+    }
+    assert_eq!((v.revocation_version(), v.denylist_len()), (10, 10));
+}
+
+#[test]
+fn a_superseded_session_is_not_echoed_and_an_older_run_is_refused() {
+    let source = svc();
+    let mut plane = Plane::new(PlaneConfig::default());
+    assert!(plane.set_jwks(source.jwks()));
+    let run = |incarnation| Hello {
+        incarnation,
+        ..hello(0, Status::default())
+    };
+    let mut old = plane.open(T0, &run(1)).unwrap();
+    let mut new = plane.open(T0, &run(2)).unwrap();
+    assert!(!plane.is_current(&old) && plane.is_current(&new));
+    plane.on_status(T0, &mut old, 7, Status::default());
+    plane.on_status(T0, &mut new, 3, Status::default());
+    assert_eq!(
+        (old.echo(), new.echo()),
+        (0, 3),
+        "only the current session renews a lease"
+    );
+    assert_eq!(
+        plane.outbox(&mut new, &source).len(),
+        2,
+        "the first batch carries the JWKS even to an agent that claims its version"
+    );
+    assert_eq!(plane.open(T0, &run(1)).unwrap_err(), Refused::Stale);
+    assert_eq!(plane.stats().refused_stale, 1);
+    plane.close(&new);
+    assert!(
+        plane.open(T0, &run(1)).is_ok(),
+        "once the later run is gone, any run may say hello"
+    );
+    let _ = (old, new);
 }

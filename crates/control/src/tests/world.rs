@@ -11,7 +11,7 @@
 //! aborts). Invariants checked:
 //!
 //! 1. no instance accepts a token revoked at or before the revocation
-//!    version it holds;
+//!    version it holds, nor one revoked longer than a lease ago;
 //! 2. after the faults heal, every live instance holds the latest
 //!    revocation version and JWKS within [`World::convergence_bound`];
 //! 3. after a rollout's grace every instance served is on the desired
@@ -482,7 +482,8 @@ impl World {
         };
         let mut faults = self.script.faults.iter().peekable();
         let mut tokens: Vec<Tok> = Vec::new();
-        let mut revoked: BTreeMap<String, u64> = BTreeMap::new();
+        // What was revoked: (log version, run time in ms).
+        let mut revoked: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         let mut rolled_out = false;
         let mut damaged = !self.script.damaged_first;
         let mut published = std::collections::BTreeSet::from([policy(1, None).hash]);
@@ -566,12 +567,12 @@ impl World {
                     if let RevokeOutcome::Revoked { version } = svc.revoke_token(now, &t.access)
                         && version > before
                     {
-                        revoked.entry(t.jti.clone()).or_insert(version);
+                        revoked.entry(t.jti.clone()).or_insert((version, ms));
                     }
                 } else if let Some(version) = svc.revoke_session(now, &t.sid)
                     && version > before
                 {
-                    revoked.entry(t.sid.clone()).or_insert(version);
+                    revoked.entry(t.sid.clone()).or_insert((version, ms));
                 }
                 drop(svc);
                 out.revocations += 1;
@@ -627,7 +628,7 @@ impl World {
                     .flatten()
                     .min()
                     .copied();
-                if let Some(v) = revoked_at
+                if let Some((v, _)) = revoked_at
                     && outcome.is_ok()
                     && v <= revocation_version
                 {
@@ -635,6 +636,20 @@ impl World {
                         "accepted {} (expiring {} s from now) revoked at version {v} while holding version {revocation_version}",
                         t.jti,
                         t.exp_s as i64 - rampart_auth::unix_secs(now) as i64,
+                    ));
+                }
+                // A serving instance's lease runs from a report the plane
+                // answered after pushing everything logged before it came
+                // in: a revocation older than the lease has reached it.
+                if let Some((_, at_ms)) = revoked_at
+                    && outcome.is_ok()
+                    && at_ms + self.plane_config.lease.as_millis() < ms
+                {
+                    violation(format!(
+                        "accepted {} revoked {} ms ago, past the {} lease",
+                        t.jti,
+                        ms - at_ms,
+                        self.plane_config.lease
                     ));
                 }
                 if in_use != attested || !published.contains(&in_use) {
