@@ -467,10 +467,14 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                             .collect()
                     })
                     .unwrap_or_default();
-                let version = fleet.gateways.first().map(|g| {
-                    let p = g.instance().policy();
-                    (p.short_hash(), p.bundle.version.clone())
-                });
+                // The policy the fleet was launched with, as a simulated
+                // report names it; rollouts follow on the timeline.
+                let launched_with = &s.world.policy;
+                let hash: String = launched_with.content_hash()[..4]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let version = Some((hash, launched_with.version.clone()));
                 fleet.shutdown().await;
                 return Ok((stopped, (instance_seconds, launched, scale_events, timeline), version, records));
             }
