@@ -257,6 +257,8 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 seed: s.world.run.seed,
                 source_addresses: 256,
                 accounts_max: Some(opts.accounts_per_class_max),
+                tls: None,
+                http2: false,
             };
             tokio::spawn(rampart_live::load::run(
                 plan, attacks, cfg, shot_tx, load_stop,

@@ -57,6 +57,14 @@ pub struct LoadArgs {
     /// Allow a target that is not on loopback.
     #[arg(long)]
     allow_remote: bool,
+    /// Speak h2 to the target (ALPN over TLS, prior knowledge in
+    /// cleartext); HTTP/1.1 keep-alive connections otherwise.
+    #[arg(long)]
+    http2: bool,
+    /// PEM certificates an https target's certificate must chain to (for a
+    /// public one, the system's bundle, e.g. /etc/ssl/certs/ca-certificates.crt).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// Distinct client addresses on a loopback target (127.1.0.0/16).
     #[arg(long, default_value_t = 256)]
     source_addresses: u16,
@@ -74,8 +82,10 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
     };
     let mut errors = Vec::new();
     // Both URLs are sent to: the same rules hold for each.
+    let mut https = false;
     let mut url = |flag: &str, text: &str| match text.parse::<hyper::Uri>() {
-        Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() => {
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some() => {
+            https |= u.scheme_str() == Some("https");
             if !a.allow_remote && !rampart_live::load::is_loopback(&u) {
                 errors.push(format!(
                     "{flag} {text}: not on loopback; pass --allow-remote to load a system you are allowed to load"
@@ -85,7 +95,7 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
         }
         Ok(_) => {
             errors.push(format!(
-                "{flag} {text}: expected http://HOST:PORT (TLS targets are not driven yet)"
+                "{flag} {text}: expected http://HOST[:PORT] or https://HOST[:PORT]"
             ));
             None
         }
@@ -96,6 +106,25 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
     };
     let target = url("--target", &a.target);
     let token_url = a.token_url.as_deref().and_then(|t| url("--token-url", t));
+    let tls = match (&a.ca_cert, https) {
+        (Some(path), _) => match std::fs::read(path) {
+            Ok(pem) => rampart_live::load::tls_client(&pem, a.http2)
+                .map_err(|e| errors.push(format!("--ca-cert {}: {e}", path.display())))
+                .ok(),
+            Err(e) => {
+                errors.push(format!("--ca-cert {}: {e}", path.display()));
+                None
+            }
+        },
+        (None, true) => {
+            errors.push(
+                "an https target needs --ca-cert FILE: the certificates its certificate chains to"
+                    .into(),
+            );
+            None
+        }
+        (None, false) => None,
+    };
     if !(a.rate_scale > 0.0 && a.rate_scale <= 1.0) {
         errors.push(format!("--rate-scale {}: must be in (0, 1]", a.rate_scale));
     }
@@ -118,8 +147,9 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
     let expected = plan.expected(end, a.rate_scale) + attacks.expected(end, a.rate_scale);
     if !common.quiet {
         println!(
-            "load: {} for {end} against {target}: about {:.0} requests from {} (in flight at most {}, at most {} requests)",
+            "load: {} for {end} against {target} over {}: about {:.0} requests from {} (in flight at most {}, at most {} requests)",
             s.name,
+            if a.http2 { "h2" } else { "HTTP/1.1" },
             expected,
             plan.class_names()
                 .into_iter()
@@ -182,6 +212,8 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
             0
         },
         accounts_max: None,
+        tls,
+        http2: a.http2,
     };
     let mut csv = CsvSink::new(Vec::new());
     let dash = match liverun::dashboard(&rt, a.dashboard, &format!("{}: rampart load", s.label())) {

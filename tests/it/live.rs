@@ -495,6 +495,35 @@ fn rampart_load_refuses_a_target_off_loopback_and_bad_bounds_before_sending_anyt
         assert!(err.contains(want), "missing {want:?} in\n{err}");
     }
     assert!(out.stdout.is_empty(), "nothing planned or sent");
+    // An https target needs the roots its certificate chains to, and they
+    // must read as PEM.
+    let out = rampart(&[
+        "load",
+        &fixture_arg("live-policy.toml"),
+        "--target",
+        "https://127.0.0.1:9",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("an https target needs --ca-cert FILE"),
+        "{}",
+        text(&out)
+    );
+    let out = rampart(&[
+        "load",
+        &fixture_arg("live-policy.toml"),
+        "--target",
+        "https://127.0.0.1:9",
+        "--ca-cert",
+        &fixture_arg("live-policy.toml"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("live-policy.toml: no PEM certificate in it"),
+        "{}",
+        text(&out)
+    );
+    assert!(out.stdout.is_empty(), "nothing planned or sent");
 }
 
 /// The live run's own traffic, watched on its dashboard while it runs:

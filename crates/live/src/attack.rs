@@ -43,9 +43,7 @@ use std::sync::Mutex;
 use std::time::Duration as StdDuration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::Request;
-use hyper::client::conn::http1::SendRequest;
 use rampart_attack::{Payload, Pool};
 use rampart_rng::{ActorRng, actor_rng, uniform_u64};
 use rampart_time::{Duration, Instant};
@@ -54,6 +52,7 @@ use rampart_world::{AttackConfig, AttackKind, Forgery, WorldConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::load::{Hit, Sent, Shared};
+use crate::pool::{Connection, Req};
 
 /// Open connections kept for attempts that reuse one, across attackers.
 pub const REUSED_CONNECTIONS_MAX: usize = 1024;
@@ -695,7 +694,7 @@ async fn send(a: &Planned, t: &Attempt, s: &Shared) -> (Sent, Option<Hit>) {
             if writes {
                 b = b.header("content-type", "application/json");
             }
-            let Ok(req) = b.body(Full::new(body)) else {
+            let Ok(req) = b.body(body) else {
                 return (Sent::Failed, None);
             };
             let sent = conn.exchange(s, req, timeout).await;
@@ -725,12 +724,7 @@ async fn send(a: &Planned, t: &Attempt, s: &Shared) -> (Sent, Option<Hit>) {
     }
 }
 
-fn login_request(
-    s: &Shared,
-    a: &Planned,
-    user: &str,
-    password: &[u8],
-) -> Option<Request<Full<Bytes>>> {
+fn login_request(s: &Shared, a: &Planned, user: &str, password: &[u8]) -> Option<Req> {
     let path = s
         .cfg
         .login_path
@@ -742,7 +736,7 @@ fn login_request(
     });
     Request::post(crate::load::uri(&s.cfg.target, &path)?)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Bytes::from(body.to_string()))
         .ok()
 }
 
@@ -802,12 +796,7 @@ impl Conn {
         Conn { from, key: None }
     }
 
-    pub(crate) async fn exchange(
-        &self,
-        s: &Shared,
-        req: Request<Full<Bytes>>,
-        timeout: StdDuration,
-    ) -> Sent {
+    pub(crate) async fn exchange(&self, s: &Shared, req: Req, timeout: StdDuration) -> Sent {
         match self.call(s, req, timeout).await {
             Ok((status, bytes)) => Sent::Answered {
                 status,
@@ -820,32 +809,34 @@ impl Conn {
     pub(crate) async fn call(
         &self,
         s: &Shared,
-        mut req: Request<Full<Bytes>>,
+        req: Req,
         timeout: StdDuration,
     ) -> Result<(u16, Bytes), Sent> {
-        let host = hyper::header::HeaderValue::from_str(&s.host()).map_err(|_| Sent::Failed)?;
-        crate::pool::origin_form(&mut req, &host).map_err(|_| Sent::Failed)?;
         let reused = self
             .key
             .and_then(|k| s.reused.lock().expect("not poisoned").remove(&k));
         let r = tokio::time::timeout(timeout, async {
-            let mut send = match reused {
-                Some(c) if !c.is_closed() => c,
-                _ => crate::pool::connect(s.target_addr, self.from)
+            let mut conn = match reused {
+                Some(c) if c.is_reusable() => c,
+                _ => s
+                    .connector
+                    .connect(self.from)
                     .await
                     .map_err(|_| Sent::Failed)?,
             };
-            let r = send.send_request(req).await.map_err(|_| Sent::Failed)?;
-            let (status, bytes) = crate::load::read_answer(r).await;
-            Ok::<_, Sent>((status, bytes, send))
+            let a = conn
+                .exchange(req, s.connector.host())
+                .await
+                .map_err(|_| Sent::Failed)?;
+            Ok::<_, Sent>((a.status, a.body, conn))
         })
         .await
         .map_err(|_| Sent::TimedOut)??;
-        let (status, bytes, send) = r;
+        let (status, bytes, conn) = r;
         if let Some(k) = self.key {
             let mut held = s.reused.lock().expect("not poisoned");
-            if held.len() < REUSED_CONNECTIONS_MAX {
-                held.insert(k, send);
+            if held.len() < REUSED_CONNECTIONS_MAX && conn.is_reusable() {
+                held.insert(k, conn);
             }
         }
         Ok((status, bytes))
@@ -853,12 +844,12 @@ impl Conn {
 }
 
 /// The table of reused attacker connections.
-pub(crate) type Reused = Mutex<HashMap<(usize, u32), SendRequest<Full<Bytes>>>>;
+pub(crate) type Reused = Mutex<HashMap<(usize, u32), Connection>>;
 
 /// Trickles headers on a connection of its own until the server closes it
 /// (its header timeout: a block) or `hold` ends (the attacker lets go).
 async fn slowloris(s: &Shared, from: Option<IpAddr>, path: &str, hold: Duration) -> Sent {
-    let Ok(mut stream) = crate::pool::socket(s.target_addr, from).await else {
+    let Ok(mut stream) = s.connector.stream(from).await else {
         return Sent::Failed;
     };
     let host = s.host();

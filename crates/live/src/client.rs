@@ -25,13 +25,12 @@
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::Request;
 use rampart_time::Duration;
 use rampart_traffic::RouteId;
 
 use crate::load::{ClassPlan, Sent, Shared, Slot, expand, uri};
-use crate::pool::Answer;
+use crate::pool::{Answer, Req};
 
 /// Clients refresh this long before their access token expires.
 pub(crate) const REFRESH_MARGIN: StdDuration = StdDuration::from_secs(30);
@@ -214,7 +213,7 @@ pub(crate) async fn request(
         } else {
             Bytes::new()
         };
-        b.body(Full::new(body)).ok()
+        b.body(body).ok()
     };
     let (sent, _) = attempts(s, class, i, &slot, account, timeout, Via::Target, make).await;
     if let Sent::Answered {
@@ -265,7 +264,7 @@ async fn attempts(
     account: u32,
     timeout: StdDuration,
     via: Via,
-    make: impl Fn() -> Option<Request<Full<Bytes>>>,
+    make: impl Fn() -> Option<Req>,
 ) -> (Sent, Option<Answer>) {
     let mut made = 0u32;
     let mut previous = None;
@@ -308,11 +307,7 @@ async fn attempts(
 
 /// The class's login for `account`: the simulator's `CLASS-i` with
 /// `pw-CLASS-i`, on the target's login path or the class's login route.
-pub(crate) fn login_request(
-    s: &Shared,
-    class: &ClassPlan,
-    account: u32,
-) -> Option<Request<Full<Bytes>>> {
+pub(crate) fn login_request(s: &Shared, class: &ClassPlan, account: u32) -> Option<Req> {
     let path = s
         .cfg
         .login_path
@@ -324,16 +319,16 @@ pub(crate) fn login_request(
     });
     Request::post(uri(&s.cfg.target, &path)?)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Bytes::from(body.to_string()))
         .ok()
 }
 
 /// A refresh-token grant at the token endpoint `base`.
-fn refresh_request(base: &hyper::Uri, refresh: &str) -> Option<Request<Full<Bytes>>> {
+fn refresh_request(base: &hyper::Uri, refresh: &str) -> Option<Req> {
     let body = serde_json::json!({ "refresh_token": refresh });
     Request::post(uri(base, "/token/refresh")?)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Bytes::from(body.to_string()))
         .ok()
 }
 

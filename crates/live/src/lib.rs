@@ -33,6 +33,7 @@ pub mod clock;
 pub mod dashboard;
 pub mod fleet;
 pub mod gateway;
+mod h1;
 mod http;
 pub mod load;
 mod pace;

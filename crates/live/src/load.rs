@@ -37,7 +37,9 @@
 //!   `--rate-scale`, each trace client signing in as an account of the
 //!   class.
 //!
-//! Not driven here: h2 and TLS to the target.
+//! Connections ([`crate::pool`]): HTTP/1.1 keep-alive pools by default,
+//! or h2 ([`LoadConfig::http2`]); TLS when the target is `https`, verified
+//! against [`LoadConfig::tls`]'s roots.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -45,8 +47,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Uri};
+use hyper::Uri;
 use rampart_rng::{actor_rng, uniform_u64};
 use rampart_time::{Duration, Instant};
 use rampart_traffic::closed::Closed;
@@ -58,7 +59,7 @@ use tokio::sync::{Mutex, mpsc, watch};
 use crate::attack::AttackPlan;
 use crate::client::Session;
 use crate::pace::Pacer;
-use crate::pool::{Answer, Pool};
+use crate::pool::{Answer, Connector, Pool, Req};
 
 /// What became of one scheduled request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -254,7 +255,15 @@ pub struct LoadConfig {
     /// Accounts per class at most (the target knows only so many); the
     /// class's own `accounts` otherwise.
     pub accounts_max: Option<u32>,
+    /// How `https` targets are verified (and which protocol ALPN offers):
+    /// [`tls_client`]. Without it an `https` target fails every request.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Speak h2 (prior knowledge in cleartext), every request of a source
+    /// address a stream on one connection; HTTP/1.1 keep-alive otherwise.
+    pub http2: bool,
 }
+
+pub use crate::pool::tls_client;
 
 pub(crate) struct Shared {
     pub(crate) cfg: LoadConfig,
@@ -274,8 +283,8 @@ pub(crate) struct Shared {
     pub(crate) attack_sessions: Vec<Vec<std::sync::Mutex<Option<String>>>>,
     /// Attacker connections held for reuse.
     pub(crate) reused: crate::attack::Reused,
-    /// The target's address, for connections of one's own.
-    pub(crate) target_addr: std::net::SocketAddr,
+    /// How connections of one's own reach the target.
+    pub(crate) connector: Arc<Connector>,
     /// Wakes the schedules at their arrivals' instants.
     pacer: Pacer,
     /// Connections to the token endpoint, for refreshes.
@@ -481,26 +490,30 @@ pub async fn run(
     // Connections are made on their own: resolve the target once. A
     // target that does not resolve fails each attempt, as it would a
     // client.
-    let target_addr = resolve(&cfg.target).await;
+    let connector = Arc::new(Connector::new(
+        &cfg.target,
+        resolve(&cfg.target).await,
+        cfg.tls.as_ref(),
+        cfg.http2,
+    ));
     let token_pool = match &cfg.token_url {
         Some(u) => Some(Pool::new(
-            resolve(u).await,
+            Arc::new(Connector::new(
+                u,
+                resolve(u).await,
+                cfg.tls.as_ref(),
+                cfg.http2,
+            )),
             None,
-            u.authority().map_or("", |a| a.as_str()),
             (cfg.in_flight_max / 8).max(4),
         )),
         None => None,
     };
     let n = usize::from(cfg.source_addresses.max(1));
-    let host = cfg
-        .target
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .unwrap_or_default();
     let clients = (0..n)
         .map(|k| {
             let from = (cfg.source_addresses > 0).then(|| source_address(k));
-            Pool::new(target_addr, from, &host, (cfg.in_flight_max / n).max(4))
+            Pool::new(connector.clone(), from, (cfg.in_flight_max / n).max(4))
         })
         .collect();
     let shared = Arc::new(Shared {
@@ -515,7 +528,7 @@ pub async fn run(
         retry_rngs,
         attack_sessions,
         reused: std::sync::Mutex::new(std::collections::HashMap::new()),
-        target_addr,
+        connector,
         pacer: Pacer::start(),
         token_pool,
     });
@@ -566,12 +579,18 @@ pub async fn run(
     shared.scheduled.load(Ordering::SeqCst)
 }
 
-/// The address `uri` names (port 80 by default); one that does not
+/// The address `uri` names (port 80 or 443 by default); one that does not
 /// resolve is an address nothing answers on.
 async fn resolve(uri: &Uri) -> std::net::SocketAddr {
     let authority = uri
         .authority()
-        .map(|a| format!("{}:{}", a.host(), a.port_u16().unwrap_or(80)))
+        .map(|a| {
+            let port = a.port_u16().unwrap_or(match uri.scheme_str() {
+                Some("https") => 443,
+                _ => 80,
+            });
+            format!("{}:{port}", a.host())
+        })
         .unwrap_or_default();
     tokio::net::lookup_host(authority)
         .await
@@ -770,11 +789,7 @@ impl Shared {
 
 /// Sends `req` on `pool` within `timeout`: the outcome, and the answer
 /// when there was one.
-pub(crate) async fn call(
-    pool: &Pool,
-    req: Request<Full<Bytes>>,
-    timeout: StdDuration,
-) -> (Sent, Option<Answer>) {
+pub(crate) async fn call(pool: &Pool, req: Req, timeout: StdDuration) -> (Sent, Option<Answer>) {
     match tokio::time::timeout(timeout, pool.exchange(req)).await {
         Ok(Ok(a)) => (
             Sent::Answered {
@@ -800,18 +815,6 @@ pub(crate) fn expand(path: &str, id: u64) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// An answer's status and whole body (empty if the body fails midway).
-pub(crate) async fn read_answer(r: hyper::Response<hyper::body::Incoming>) -> (u16, Bytes) {
-    let status = r.status().as_u16();
-    let bytes = r
-        .into_body()
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    (status, bytes)
 }
 
 /// The `error` of a refusal's JSON error body, if it has one (an answer
@@ -848,6 +851,8 @@ mod tests {
     use std::sync::Mutex as StdMutex;
 
     use super::*;
+    use http_body_util::Full;
+    use hyper::Request;
 
     /// A server that answers at once, except that every request arriving
     /// in `[pause_from, pause_to)` after it starts is held until
@@ -929,6 +934,8 @@ mod tests {
             seed: 3,
             source_addresses,
             accounts_max: None,
+            tls: None,
+            http2: false,
         };
         let n = run(plan, AttackPlan::default(), cfg, tx, stop).await;
         let mut shots = Vec::new();

@@ -12,6 +12,15 @@
 //! the earliest one (the kernel's high-resolution timers, within the
 //! thread's timer slack) and wakes every task that is due.
 //!
+//! Registering a deadline wakes the thread only when it would otherwise
+//! wake more than [`SLACK`] after that deadline: Linux lets a sleeping
+//! thread's timer fire up to its timer slack (50 µs by default) late
+//! anyway, and at tens of thousands of arrivals a second a wake-up per
+//! arrival (a futex call and a context switch on each side) would cost the
+//! generator more than its requests do. While registrations keep coming,
+//! an idle thread sleeps [`SLACK`] at a time rather than until notified,
+//! so a high-rate schedule registers without waking it.
+//!
 //! Bounded: the heap holds one entry per waiting future, and the schedules
 //! that use it wait one arrival at a time, so it holds at most one entry
 //! per schedule. The thread ends when the [`Pacer`] is dropped.
@@ -22,7 +31,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How late past its deadline a sleeper may wake without the thread being
+/// notified early for it: Linux's default timer slack.
+pub(crate) const SLACK: Duration = Duration::from_micros(50);
+
+/// An idle thread keeps waking every [`SLACK`] for this long after the
+/// last registration, then sleeps until notified.
+const LINGER: Duration = Duration::from_millis(2);
 
 struct Entry {
     at: Instant,
@@ -52,6 +69,11 @@ struct State {
     heap: BinaryHeap<Reverse<Entry>>,
     seq: u64,
     stop: bool,
+    /// When the thread will wake by itself: `None` while it is awake,
+    /// `Some(None)` when it sleeps until notified.
+    sleeping_until: Option<Option<Instant>>,
+    /// The last registration, for [`LINGER`].
+    registered_at: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -116,17 +138,26 @@ fn run(inner: &Inner) {
             };
             e.waker.wake();
         }
-        state = match state.heap.peek() {
-            Some(Reverse(e)) => {
-                let wait = e.at.saturating_duration_since(now);
+        let lingering = state
+            .registered_at
+            .is_some_and(|r| now.saturating_duration_since(r) < LINGER);
+        let until = match state.heap.peek() {
+            Some(Reverse(e)) => Some(e.at),
+            None if lingering => Some(now + SLACK),
+            None => None,
+        };
+        state.sleeping_until = Some(until);
+        state = match until {
+            Some(at) => {
                 inner
                     .changed
-                    .wait_timeout(state, wait)
+                    .wait_timeout(state, at.saturating_duration_since(now))
                     .expect("not poisoned")
                     .0
             }
             None => inner.changed.wait(state).expect("not poisoned"),
         };
+        state.sleeping_until = None;
     }
 }
 
@@ -158,7 +189,14 @@ impl Future for Sleep<'_> {
                 return Poll::Ready(());
             }
             state.seq += 1;
-            let earliest = state.heap.peek().is_none_or(|Reverse(e)| self.at < e.at);
+            state.registered_at = Some(Instant::now());
+            // Wake the thread only if it would sleep past this deadline by
+            // more than the slack.
+            let notify = match state.sleeping_until {
+                None => false,
+                Some(None) => true,
+                Some(Some(until)) => until > self.at + SLACK,
+            };
             let seq = state.seq;
             state.heap.push(Reverse(Entry {
                 at: self.at,
@@ -166,7 +204,7 @@ impl Future for Sleep<'_> {
                 waker: cx.waker().clone(),
             }));
             drop(state);
-            if earliest {
+            if notify {
                 inner.changed.notify_one();
             }
             self.registered = true;

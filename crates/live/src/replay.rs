@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::Request;
 use rampart_rng::actor_rng;
 use rampart_time::{Duration, Instant};
@@ -226,7 +225,7 @@ async fn replay(
             let Some(req) = crate::load::uri(&s.cfg.target, &r.login_path).and_then(|u| {
                 Request::post(u)
                     .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(body.to_string())))
+                    .body(Bytes::from(body.to_string()))
                     .ok()
             }) else {
                 return (Sent::Failed, None);
@@ -260,7 +259,7 @@ async fn replay(
             .method(r.method.as_str())
             .uri(u)
             .header("authorization", format!("Bearer {held}"))
-            .body(Full::new(Bytes::new()))
+            .body(Bytes::new())
             .ok()
     }) else {
         return (Sent::Failed, None);

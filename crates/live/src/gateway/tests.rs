@@ -547,6 +547,90 @@ async fn tls_with_a_self_signed_certificate_serves_http1_and_h2_and_cleartext_se
     .expect("bounded");
 }
 
+/// `rampart load`'s generator against a TLS gateway, over HTTP/1.1 and
+/// over h2, from many loopback addresses: every arrival is answered, and
+/// the gateway's per-client limit sees the addresses apart.
+#[tokio::test]
+async fn the_load_generator_drives_a_tls_gateway_over_http1_and_h2_from_many_addresses() {
+    use crate::load::{LoadConfig, LoadPlan, Sent, Shot, run, tls_client};
+    tokio::time::timeout(BOUND, async {
+        let be = backend().await;
+        let (tls, cert) = super::tls::self_signed().unwrap();
+        let g = GatewayHandle::start(
+            GatewayConfig {
+                instance: 0,
+                listen: loopback(),
+                upstream: uri(be.addr()),
+                token_service: None,
+                feed: FeedMode::Push,
+                shared_keys: Vec::new(),
+                routes: routes(),
+                trusted_proxies: Vec::new(),
+                tls: Some(tls),
+                admin_listen: None,
+                limits: Limits::default(),
+            },
+            // 5/s per client address: 40 addresses sending 100/s between
+            // them stay under it; one address would not.
+            policy(
+                "version = \"tls-load\"\n[[ratelimit]]\nname = \"per-ip\"\nkey = [\"ip\"]\n\
+                 limit = { algorithm = \"gcra\", period = \"200ms\", burst = 5 }\n",
+            ),
+            Arc::new(WallClock::new()),
+        )
+        .await
+        .unwrap();
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, cert.as_ref())
+        );
+        for http2 in [false, true] {
+            let spec: rampart_traffic::TrafficSpec = toml::from_str(
+                r#"
+                name = "t"
+                accounts = 40
+                timeout = "5s"
+                model = { kind = "open", process = "uniform", shape = { kind = "constant", rate = "100/s" } }
+                routes = [{ name = "public", method = "GET", path = "/public", weight = 1, backend_cost = "1ms" }]
+                "#,
+            )
+            .unwrap();
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Shot>(10_000);
+            let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+            let cfg = LoadConfig {
+                target: format!("https://localhost:{}", g.addr().port()).parse().unwrap(),
+                login_path: None,
+                token_url: None,
+                in_flight_max: 64,
+                duration: rampart_time::Duration::from_secs(2),
+                rate_scale: 1.0,
+                requests_max: 1_000,
+                seed: 5,
+                source_addresses: 40,
+                accounts_max: None,
+                tls: Some(tls_client(pem.as_bytes(), http2).unwrap()),
+                http2,
+            };
+            let n = run(LoadPlan::new(&[spec]), crate::attack::AttackPlan::default(), cfg, tx, stop).await;
+            let mut statuses = std::collections::BTreeMap::new();
+            while let Ok(s) = rx.try_recv() {
+                let k = match s.sent {
+                    Sent::Answered { status, .. } => status.to_string(),
+                    other => format!("{other:?}"),
+                };
+                *statuses.entry(k).or_insert(0u64) += 1;
+            }
+            // 100/s for 2 s, the last arrival at the end or just before.
+            assert!((199..=200).contains(&n), "http2 {http2}: {n}");
+            assert_eq!(statuses.get("200"), Some(&n), "http2 {http2}: {statuses:?}");
+        }
+        g.shutdown().await;
+        be.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
 /// Polls `done` every 10 ms until it holds; fails after 10 s.
 async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
