@@ -470,10 +470,7 @@ mod tests {
     #[tokio::test]
     async fn over_tls_and_h2_requests_share_one_connection_and_an_unknown_issuer_is_refused() {
         let (tls, cert) = crate::gateway::tls::self_signed().unwrap();
-        let pem = format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, cert.as_ref())
-        );
+        let pem = crate::gateway::tls::to_pem(&cert);
         let (addr, accepted) = server(Some(tls)).await;
         let base = format!("https://localhost:{}", addr.port());
         let target: hyper::Uri = base.parse().unwrap();
@@ -507,10 +504,7 @@ mod tests {
         }
         // A server whose certificate the roots do not hold is not spoken to.
         let (_, other) = crate::gateway::tls::self_signed().unwrap();
-        let other_pem = format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, other.as_ref())
-        );
+        let other_pem = crate::gateway::tls::to_pem(&other);
         let cfg = tls_client(other_pem.as_bytes(), false).unwrap();
         let pool = Pool::new(
             Arc::new(Connector::new(&target, addr, Some(&cfg), false)),

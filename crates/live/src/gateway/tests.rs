@@ -457,30 +457,40 @@ async fn with_an_admin_listener_the_main_one_proxies_metrics_paths_like_any_othe
     .expect("bounded");
 }
 
+/// A gateway serving TLS with a self-signed certificate for `localhost`,
+/// in front of `upstream`; and that certificate.
+async fn tls_gateway(
+    upstream: SocketAddr,
+    bundle: PolicyBundle,
+) -> (GatewayHandle, rustls::pki_types::CertificateDer<'static>) {
+    let (tls, cert) = super::tls::self_signed().unwrap();
+    let g = GatewayHandle::start(
+        GatewayConfig {
+            instance: 0,
+            listen: loopback(),
+            upstream: uri(upstream),
+            token_service: None,
+            feed: FeedMode::Push,
+            shared_keys: Vec::new(),
+            routes: routes(),
+            trusted_proxies: Vec::new(),
+            tls: Some(tls),
+            admin_listen: None,
+            limits: Limits::default(),
+        },
+        bundle,
+        Arc::new(WallClock::new()),
+    )
+    .await
+    .unwrap();
+    (g, cert)
+}
+
 #[tokio::test]
 async fn tls_with_a_self_signed_certificate_serves_http1_and_h2_and_cleartext_serves_h2_too() {
     tokio::time::timeout(BOUND, async {
         let be = backend().await;
-        let (tls, cert) = super::tls::self_signed().unwrap();
-        let g = GatewayHandle::start(
-            GatewayConfig {
-                instance: 0,
-                listen: loopback(),
-                upstream: uri(be.addr()),
-                token_service: None,
-                feed: FeedMode::Push,
-                shared_keys: Vec::new(),
-                routes: routes(),
-                trusted_proxies: Vec::new(),
-                tls: Some(tls),
-                admin_listen: None,
-                limits: Limits::default(),
-            },
-            policy("version = \"tls-1\"\n"),
-            Arc::new(WallClock::new()),
-        )
-        .await
-        .unwrap();
+        let (g, cert) = tls_gateway(be.addr(), policy("version = \"tls-1\"\n")).await;
         let mut roots = rustls::RootCertStore::empty();
         roots.add(cert).unwrap();
         for alpn in [b"http/1.1".as_slice(), b"h2"] {
@@ -555,35 +565,17 @@ async fn the_load_generator_drives_a_tls_gateway_over_http1_and_h2_from_many_add
     use crate::load::{LoadConfig, LoadPlan, Sent, Shot, run, tls_client};
     tokio::time::timeout(BOUND, async {
         let be = backend().await;
-        let (tls, cert) = super::tls::self_signed().unwrap();
-        let g = GatewayHandle::start(
-            GatewayConfig {
-                instance: 0,
-                listen: loopback(),
-                upstream: uri(be.addr()),
-                token_service: None,
-                feed: FeedMode::Push,
-                shared_keys: Vec::new(),
-                routes: routes(),
-                trusted_proxies: Vec::new(),
-                tls: Some(tls),
-                admin_listen: None,
-                limits: Limits::default(),
-            },
+        let (g, cert) = tls_gateway(
+            be.addr(),
             // 5/s per client address: 40 addresses sending 100/s between
             // them stay under it; one address would not.
             policy(
                 "version = \"tls-load\"\n[[ratelimit]]\nname = \"per-ip\"\nkey = [\"ip\"]\n\
                  limit = { algorithm = \"gcra\", period = \"200ms\", burst = 5 }\n",
             ),
-            Arc::new(WallClock::new()),
         )
-        .await
-        .unwrap();
-        let pem = format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, cert.as_ref())
-        );
+        .await;
+        let pem = super::tls::to_pem(&cert);
         for http2 in [false, true] {
             let spec: rampart_traffic::TrafficSpec = toml::from_str(
                 r#"

@@ -94,3 +94,13 @@ pub fn self_signed() -> Result<(Arc<ServerConfig>, CertificateDer<'static>), Tls
     let key = PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
     Ok((config(vec![cert.clone()], key)?, cert))
 }
+
+/// `cert` as a PEM block, as a client's roots file holds it.
+#[cfg(test)]
+pub(crate) fn to_pem(cert: &CertificateDer<'_>) -> String {
+    use base64::Engine as _;
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::engine::general_purpose::STANDARD.encode(cert.as_ref())
+    )
+}
