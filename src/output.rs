@@ -305,9 +305,9 @@ pub fn write_run_files(
 /// controller's decisions with their reasons.
 ///
 /// A live run (`live`) shows only the surges, attacks and token events of
-/// the schedule: it records the faults it applied and the intervals where
-/// its own machine was the limit in its own timeline, and runs no
-/// rollouts.
+/// the schedule: it records the faults it applied, the rollout steps and
+/// reloads it ran and the intervals where its own machine was the limit in
+/// its own timeline.
 fn annotations(cfg: &WorldConfig, out: &RunOutput, live: bool) -> Vec<Annotation> {
     let kind = |k: TimelineKind| match k {
         TimelineKind::Surge => AnnotationKind::Surge,

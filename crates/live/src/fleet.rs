@@ -86,6 +86,13 @@ pub struct LiveFleet {
     template: GatewayConfig,
     /// The launch template's policy.
     policy: rampart_world::PolicyBundle,
+    /// A drift fault: the bundle before the template's, and how likely a
+    /// launch is to boot it ([`LiveFleet::set_launch_policy`]).
+    stale_boot: Option<(rampart_world::PolicyBundle, f64)>,
+    /// Draws the stale boots: the simulator's `control` stream.
+    boot_rng: rampart_rng::ActorRng,
+    /// Launches that booted the previous bundle under the drift fault.
+    pub stale_boots: u64,
     /// The control plane the token service hosts, when revocations are
     /// pushed: it also carries the JWKS and policy rollouts, attests what
     /// each gateway serves under and reports drift.
@@ -384,6 +391,9 @@ impl LiveFleet {
             clock,
             template,
             policy: cfg.policy.clone(),
+            stale_boot: None,
+            boot_rng: rampart_rng::actor_rng(seed, "control"),
+            stale_boots: 0,
             plane,
             signing_key: key,
             token_faults,
@@ -404,15 +414,31 @@ impl LiveFleet {
     /// [`LiveFleet::admit`].
     pub async fn launch(&mut self, id: u32) -> Result<SocketAddr, FleetError> {
         let c = instance_clock(&self.clock, self.token_faults.as_ref(), id, &self.origin);
-        let g = start_gateway(&self.template, id, self.policy.clone(), c).await?;
+        let policy = match &self.stale_boot {
+            Some((previous, p)) if rampart_rng::bernoulli(&mut self.boot_rng, *p) => {
+                self.stale_boots += 1;
+                previous.clone()
+            }
+            _ => self.policy.clone(),
+        };
+        let g = start_gateway(&self.template, id, policy, c).await?;
         let addr = g.addr();
         self.gateways.push(g);
         Ok(addr)
     }
 
-    /// The bundle gateways launched from now on boot with.
-    pub fn set_launch_policy(&mut self, bundle: rampart_world::PolicyBundle) {
-        self.policy = bundle;
+    /// The bundle gateways launched from now on boot with; under a drift
+    /// fault, each boots the bundle it replaces instead with probability
+    /// `stale_boot_probability` (a stale image cache, a config agent that
+    /// failed to fetch), as in the simulator.
+    pub fn set_launch_policy(
+        &mut self,
+        bundle: rampart_world::PolicyBundle,
+        stale_boot_probability: f64,
+    ) {
+        let previous = std::mem::replace(&mut self.policy, bundle);
+        self.stale_boot =
+            (stale_boot_probability > 0.0).then_some((previous, stale_boot_probability));
     }
 
     /// Gateway `id`, if it runs.

@@ -10,8 +10,11 @@
 //! `interval` the drift detector asks the plane which connected instances
 //! attest another policy; with hot-reload remediation each is released
 //! `reload_delay` later, and the plane pushes it the bundle, which the
-//! instance's agent loads. Not run live, and named before a run starts:
-//! `stale_boot_probability` and replacement remediation.
+//! instance's agent loads. Under a drift fault (`stale_boot_probability`)
+//! a launch boots the bundle before the template's
+//! ([`LiveFleet::set_launch_policy`]) and stays on it until the detector
+//! finds it. Not run live, and named before a run starts: replacement
+//! remediation.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,9 +62,6 @@ pub fn unsupported(cfg: &WorldConfig, has_plane: bool) -> Vec<String> {
             c.rollouts.len()
         ));
         return out;
-    }
-    if c.rollouts.iter().any(|r| r.stale_boot_probability > 0.0) {
-        out.push("[[control.rollouts]] stale_boot_probability: every launch boots the launch template's bundle".into());
     }
     if c.drift_detector
         .as_ref()
@@ -144,7 +144,10 @@ impl Rollouts {
             && at <= now
         {
             self.template.remove(0);
-            fleet.set_launch_policy(self.bundles[i].clone());
+            fleet.set_launch_policy(
+                self.bundles[i].clone(),
+                self.steps[i - 1].stale_boot_probability,
+            );
             let label = format!("launch template carries {}", self.bundles[i].version);
             self.mark(now, TimelineKind::Rollout, label);
         }
@@ -201,4 +204,98 @@ pub(crate) fn published(i: usize, bundle: &PolicyBundle) -> rampart_control::Pol
 
 fn hex(bytes: &[u8; 32]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::{FleetOptions, LiveFleet};
+    use rampart_time::Duration;
+
+    /// Polls `done` every 20 ms until it holds; fails after 10 s.
+    async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_launch_under_the_drift_fault_boots_the_old_bundle_until_the_detector_reloads_it() {
+        let cfg: WorldConfig = toml::from_str(
+            r#"
+            [run]
+            name = "stale-boot"
+            duration = "60s"
+            [token_service]
+            revocation_sync = { mode = "push", median = "50ms", sigma = 0.5 }
+            [scaling]
+            initial = 1
+            [[traffic]]
+            name = "shop"
+            model = { kind = "open", shape = { kind = "constant", rate = "1/s" } }
+            routes = [{ name = "pub", method = "GET", path = "/pub", weight = 1, backend_cost = "1ms" }]
+            [[control.rollouts]]
+            at = "1s"
+            version = "v2"
+            stale_boot_probability = 1.0
+            overrides = { waf = { mode = "blocking" } }
+            [control.drift_detector]
+            interval = "2s"
+            reload_delay = "0s"
+            "#,
+        )
+        .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            let mut fleet = LiveFleet::start(
+                &cfg,
+                &FleetOptions {
+                    accounts_per_class_max: 1,
+                    ..FleetOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+            fleet.begin_run();
+            let mut r = Rollouts::new(&cfg).unwrap();
+            let at = |s: u64| Instant::ZERO + Duration::from_secs(s);
+            // The rollout and, with no lag, the template's update.
+            assert_eq!(r.step(at(1), &mut fleet), 0);
+            let version = |fleet: &LiveFleet, id: u32| {
+                fleet
+                    .gateway(id)
+                    .unwrap()
+                    .instance()
+                    .policy()
+                    .bundle
+                    .version
+                    .clone()
+            };
+            let first = version(&fleet, 0);
+            fleet.launch(7).await.unwrap();
+            assert_eq!(version(&fleet, 7), first, "a stale boot");
+            assert_eq!(fleet.stale_boots, 1);
+            // The detector finds both instances off v2 once the new one's
+            // agent has reported, and releases each to a reload.
+            let plane = fleet.plane.clone().unwrap();
+            eventually("the stale launch reports to the plane", || {
+                plane
+                    .plane()
+                    .drift(plane_now(&plane))
+                    .iter()
+                    .any(|d| d.instance == 7)
+            })
+            .await;
+            assert_eq!(r.step(at(2), &mut fleet), 2, "both released");
+            eventually("every instance runs v2", || {
+                version(&fleet, 0) == "v2" && version(&fleet, 7) == "v2"
+            })
+            .await;
+            assert_eq!(r.reloads, 2);
+            fleet.shutdown().await;
+        })
+        .await
+        .expect("bounded");
+    }
 }
