@@ -89,6 +89,7 @@ fn names(
     if !s.world.control.rollouts.is_empty() {
         // The simulator's names for the same series.
         n.add_counter("control.reloads").map_err(err)?;
+        n.add_counter("control.replacements").map_err(err)?;
         n.add_gauge("stale_policy.instances").map_err(err)?;
         n.add_gauge("stale_policy.instance_seconds").map_err(err)?;
     }
@@ -316,9 +317,14 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 )), if rollouts.is_some() => {
                     let now = at(fleet.clock.now());
                     if let Some(r) = rollouts.as_mut() {
-                        let released = r.step(now, &mut fleet);
-                        if let (Some((reloads, _, _)), true) = (ids.rollout, released > 0) {
-                            rec.count(now.min(Instant::from_nanos(until.as_nanos() - 1)), reloads, released);
+                        let done = r.step(now, &mut fleet, scaler.as_mut());
+                        let t = now.min(Instant::from_nanos(until.as_nanos() - 1));
+                        if let Some((reloads, replacements, _, _)) = ids.rollout {
+                            for (id, n) in [(reloads, done.reloads), (replacements, done.replacements)] {
+                                if n > 0 {
+                                    rec.count(t, id, n);
+                                }
+                            }
                         }
                     }
                     continue;
@@ -410,7 +416,7 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 .min()
                 .unwrap_or(newest);
             rec.set_gauge(ids.lag, newest.saturating_sub(oldest) as f64);
-            if let (Some((_, stale, seconds)), Some(plane)) = (ids.rollout, &fleet.plane) {
+            if let (Some((_, _, stale, seconds)), Some(plane)) = (ids.rollout, &fleet.plane) {
                 // Sampled at each interval's close: the instances off the
                 // desired policy then, counted for the whole interval.
                 let t = rampart_control::Source::now(plane.source());
@@ -540,9 +546,10 @@ struct Ids {
     in_flight: rampart_metrics::GaugeId,
     connections: rampart_metrics::GaugeId,
     lag: rampart_metrics::GaugeId,
-    /// With rollouts: hot reloads released, instances off the desired
+    /// With rollouts: hot reloads released, replacements launched, instances off the desired
     /// policy, and the instance-seconds they have spent so.
     rollout: Option<(
+        rampart_metrics::CounterId,
         rampart_metrics::CounterId,
         rampart_metrics::GaugeId,
         rampart_metrics::GaugeId,
@@ -573,10 +580,11 @@ impl Ids {
             lag: n.gauge("revocation.version_lag").expect("registered"),
             rollout: match (
                 n.counter("control.reloads"),
+                n.counter("control.replacements"),
                 n.gauge("stale_policy.instances"),
                 n.gauge("stale_policy.instance_seconds"),
             ) {
-                (Some(a), Some(b), Some(c)) => Some((a, b, c)),
+                (Some(a), Some(b), Some(c), Some(d)) => Some((a, b, c, d)),
                 _ => None,
             },
         }

@@ -13,8 +13,9 @@
 //! instance's agent loads. Under a drift fault (`stale_boot_probability`)
 //! a launch boots the bundle before the template's
 //! ([`LiveFleet::set_launch_policy`]) and stays on it until the detector
-//! finds it. Not run live, and named before a run starts: replacement
-//! remediation.
+//! finds it. With replacement remediation each stale instance in service
+//! gets a replacement launched from the template through the scaler
+//! ([`Scaler::replace`]), and is drained once the replacement serves.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use rampart_world::{
 };
 
 use crate::fleet::LiveFleet;
+use crate::scaler::Scaler;
 use crate::token_service::Plane;
 
 /// The rollout steps and the drift detector of a live run.
@@ -47,6 +49,17 @@ pub struct Rollouts {
     pub timeline: Vec<TimelineEvent>,
     /// Hot reloads released so far.
     pub reloads: u64,
+    /// Replacements launched so far.
+    pub replacements: u64,
+}
+
+/// What one [`Rollouts::step`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stepped {
+    /// Instances released for a hot reload.
+    pub reloads: u64,
+    /// Replacements launched.
+    pub replacements: u64,
 }
 
 /// What a live run of `cfg`'s rollouts does not honour, one line each.
@@ -62,14 +75,6 @@ pub fn unsupported(cfg: &WorldConfig, has_plane: bool) -> Vec<String> {
             c.rollouts.len()
         ));
         return out;
-    }
-    if c.drift_detector
-        .as_ref()
-        .is_some_and(|d| d.remediation == Remediation::Replace)
-    {
-        out.push(
-            "[control.drift_detector] remediation = \"replace\": not run (hot reloads are)".into(),
-        );
     }
     out
 }
@@ -101,6 +106,7 @@ impl Rollouts {
             releases: BTreeMap::new(),
             timeline: Vec::new(),
             reloads: 0,
+            replacements: 0,
         })
     }
 
@@ -116,13 +122,20 @@ impl Rollouts {
             .unwrap_or(Instant::from_nanos(u64::MAX))
     }
 
-    /// Does what is due at run time `now`. Returns how many instances were
-    /// released for a hot reload.
-    pub fn step(&mut self, now: Instant, fleet: &mut LiveFleet) -> u64 {
+    /// Does what is due at run time `now`: rollout steps, template
+    /// updates, drift checks and releases. Replacements launch through
+    /// `scaler`, which [`Scaler::new`] builds whenever the detector
+    /// replaces.
+    pub fn step(
+        &mut self,
+        now: Instant,
+        fleet: &mut LiveFleet,
+        scaler: Option<&mut Scaler>,
+    ) -> Stepped {
+        let mut done = Stepped::default();
         let Some(plane) = fleet.plane.clone() else {
-            return 0;
+            return done;
         };
-        let mut released = 0;
         while let Some(r) = self.steps.get(self.next_step)
             && Instant::ZERO + r.at <= now
         {
@@ -155,13 +168,33 @@ impl Rollouts {
             && at <= now
         {
             self.next_check = Some(now + d.interval);
-            if d.remediation == Remediation::HotReload {
-                let drift = plane.plane().drift(plane_now(&plane));
-                for g in drift {
-                    self.releases
-                        .entry(g.instance)
-                        .or_insert(now + d.reload_delay);
+            let drift = plane.plane().drift(plane_now(&plane));
+            match (d.remediation, scaler) {
+                (Remediation::HotReload, _) => {
+                    for g in drift {
+                        self.releases
+                            .entry(g.instance)
+                            .or_insert(now + d.reload_delay);
+                    }
                 }
+                (Remediation::Replace, Some(scaler)) => {
+                    for g in drift {
+                        let Some(new) = scaler.replace(g.instance, now) else {
+                            continue;
+                        };
+                        done.replacements += 1;
+                        self.replacements += 1;
+                        let stale = fleet.gateway(g.instance).map_or_else(String::new, |gw| {
+                            gw.instance().policy().bundle.version.clone()
+                        });
+                        self.mark(
+                            now,
+                            TimelineKind::Remediation,
+                            format!("#{new} launched to replace #{} ({stale})", g.instance),
+                        );
+                    }
+                }
+                (Remediation::Replace, None) => {}
             }
         }
         let due: Vec<u32> = self
@@ -173,7 +206,7 @@ impl Rollouts {
         for id in due {
             self.releases.remove(&id);
             plane.release(id);
-            released += 1;
+            done.reloads += 1;
             self.reloads += 1;
             let version = &self.bundles[self.next_step].version;
             self.mark(
@@ -182,7 +215,7 @@ impl Rollouts {
                 format!("#{id} released {version}"),
             );
         }
-        released
+        done
     }
 
     fn mark(&mut self, now: Instant, kind: TimelineKind, label: String) {
@@ -210,6 +243,7 @@ fn hex(bytes: &[u8; 32]) -> String {
 mod tests {
     use super::*;
     use crate::fleet::{FleetOptions, LiveFleet};
+    use crate::scaler::InstanceState;
     use rampart_time::Duration;
 
     /// Polls `done` every 20 ms until it holds; fails after 10 s.
@@ -221,60 +255,126 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_launch_under_the_drift_fault_boots_the_old_bundle_until_the_detector_reloads_it() {
-        let cfg: WorldConfig = toml::from_str(
+    /// One instance, a rollout to v2 at 1 s whose template carries it at
+    /// once, and a detector every 2 s remediating by `remediation`.
+    fn world(remediation: &str, stale_boot_probability: f64) -> WorldConfig {
+        toml::from_str(&format!(
             r#"
             [run]
-            name = "stale-boot"
+            name = "drift"
             duration = "60s"
             [token_service]
-            revocation_sync = { mode = "push", median = "50ms", sigma = 0.5 }
+            revocation_sync = {{ mode = "push", median = "50ms", sigma = 0.5 }}
             [scaling]
             initial = 1
+            lifecycle = {{ pending = "0s", boot = {{ kind = "Fixed", time = "0s" }}, warmup = "0s", deregistration_delay = "0s" }}
             [[traffic]]
             name = "shop"
-            model = { kind = "open", shape = { kind = "constant", rate = "1/s" } }
-            routes = [{ name = "pub", method = "GET", path = "/pub", weight = 1, backend_cost = "1ms" }]
+            model = {{ kind = "open", shape = {{ kind = "constant", rate = "1/s" }} }}
+            routes = [{{ name = "pub", method = "GET", path = "/pub", weight = 1, backend_cost = "1ms" }}]
             [[control.rollouts]]
             at = "1s"
             version = "v2"
-            stale_boot_probability = 1.0
-            overrides = { waf = { mode = "blocking" } }
+            stale_boot_probability = {stale_boot_probability}
+            overrides = {{ waf = {{ mode = "blocking" }} }}
             [control.drift_detector]
             interval = "2s"
+            remediation = "{remediation}"
             reload_delay = "0s"
-            "#,
+            "#
+        ))
+        .unwrap()
+    }
+
+    async fn fleet(cfg: &WorldConfig) -> LiveFleet {
+        let fleet = LiveFleet::start(
+            cfg,
+            &FleetOptions {
+                accounts_per_class_max: 1,
+                ..FleetOptions::default()
+            },
         )
+        .await
         .unwrap();
+        fleet.begin_run();
+        fleet
+    }
+
+    fn version(fleet: &LiveFleet, id: u32) -> Option<String> {
+        fleet
+            .gateway(id)
+            .map(|g| g.instance().policy().bundle.version.clone())
+    }
+
+    fn at(s: u64) -> Instant {
+        Instant::ZERO + Duration::from_secs(s)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replacement_boots_from_the_template_and_the_stale_instance_drains_once_it_serves() {
+        let cfg = world("replace", 0.0);
         tokio::time::timeout(std::time::Duration::from_secs(60), async {
-            let mut fleet = LiveFleet::start(
-                &cfg,
-                &FleetOptions {
-                    accounts_per_class_max: 1,
-                    ..FleetOptions::default()
-                },
-            )
-            .await
-            .unwrap();
-            fleet.begin_run();
+            let mut fleet = fleet(&cfg).await;
+            let mut sc = Scaler::new(&cfg)
+                .unwrap()
+                .expect("replacements need a scaler");
             let mut r = Rollouts::new(&cfg).unwrap();
-            let at = |s: u64| Instant::ZERO + Duration::from_secs(s);
+            r.step(at(1), &mut fleet, Some(&mut sc));
+            let plane = fleet.plane.clone().unwrap();
+            eventually("instance 0 reports off v2", || {
+                plane
+                    .plane()
+                    .drift(plane_now(&plane))
+                    .iter()
+                    .any(|d| d.instance == 0)
+            })
+            .await;
+            let done = r.step(at(2), &mut fleet, Some(&mut sc));
+            assert_eq!(
+                done,
+                Stepped {
+                    reloads: 0,
+                    replacements: 1
+                }
+            );
+            assert!(
+                r.timeline
+                    .iter()
+                    .any(|e| e.label.starts_with("#1 launched to replace #0 ("))
+            );
+            // A second check while it boots launches no second one.
+            assert_eq!(sc.replace(0, at(2)), None);
+            // The replacement boots at once and serves; the stale one drains.
+            let mut changes = sc.step(at(2), &mut fleet).await.unwrap();
+            // Draining ends at the next step due (no deregistration delay).
+            assert_eq!(sc.next_due(), at(2));
+            changes.extend(sc.step(at(2), &mut fleet).await.unwrap());
+            assert_eq!(version(&fleet, 1).as_deref(), Some("v2"));
+            assert_eq!(version(&fleet, 0), None, "stopped");
+            assert!(
+                changes
+                    .iter()
+                    .any(|c| c.instance == 0 && c.to == InstanceState::Terminated)
+            );
+            assert_eq!(sc.count(InstanceState::InService), 1);
+            fleet.shutdown().await;
+        })
+        .await
+        .expect("bounded");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_launch_under_the_drift_fault_boots_the_old_bundle_until_the_detector_reloads_it() {
+        let cfg = world("hot_reload", 1.0);
+        tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            let mut fleet = fleet(&cfg).await;
+            let mut r = Rollouts::new(&cfg).unwrap();
             // The rollout and, with no lag, the template's update.
-            assert_eq!(r.step(at(1), &mut fleet), 0);
-            let version = |fleet: &LiveFleet, id: u32| {
-                fleet
-                    .gateway(id)
-                    .unwrap()
-                    .instance()
-                    .policy()
-                    .bundle
-                    .version
-                    .clone()
-            };
+            assert_eq!(r.step(at(1), &mut fleet, None), Stepped::default());
             let first = version(&fleet, 0);
             fleet.launch(7).await.unwrap();
             assert_eq!(version(&fleet, 7), first, "a stale boot");
+            assert_ne!(first.as_deref(), Some("v2"));
             assert_eq!(fleet.stale_boots, 1);
             // The detector finds both instances off v2 once the new one's
             // agent has reported, and releases each to a reload.
@@ -287,9 +387,10 @@ mod tests {
                     .any(|d| d.instance == 7)
             })
             .await;
-            assert_eq!(r.step(at(2), &mut fleet), 2, "both released");
+            assert_eq!(r.step(at(2), &mut fleet, None).reloads, 2, "both released");
             eventually("every instance runs v2", || {
-                version(&fleet, 0) == "v2" && version(&fleet, 7) == "v2"
+                version(&fleet, 0).as_deref() == Some("v2")
+                    && version(&fleet, 7).as_deref() == Some("v2")
             })
             .await;
             assert_eq!(r.reloads, 2);

@@ -122,6 +122,9 @@ pub struct Scaler {
     pub launches_refused: u64,
     /// Scrapes that failed (the instance gets no sample that time).
     pub scrapes_failed: u64,
+    /// Replacements under way: (replacement, the stale instance it
+    /// replaces). At most one per instance, so at most [`INSTANCES_MAX`].
+    replacing: Vec<(usize, usize)>,
 }
 
 impl std::fmt::Debug for Scaler {
@@ -135,7 +138,8 @@ impl std::fmt::Debug for Scaler {
 
 impl Scaler {
     /// The scaler of `cfg`'s group, whose initial instances are in service
-    /// at time zero; `None` for a fixed fleet without fleet faults.
+    /// at time zero; `None` for a fixed fleet without fleet faults or
+    /// replacement remediation.
     pub fn new(cfg: &WorldConfig) -> Result<Option<Scaler>, String> {
         let built = cfg.scaling.controller.build().map_err(|e| e.to_string())?;
         // Crashes and zone losses strike once; an outage at both edges.
@@ -159,7 +163,14 @@ impl Scaler {
                 FaultConfig::MetricsDelay { .. } | FaultConfig::BootFailure { .. }
             )
         });
-        if built.is_none() && strikes.is_empty() && !windowed {
+        // The drift detector's replacements launch through the group.
+        let replaces = !cfg.control.rollouts.is_empty()
+            && cfg
+                .control
+                .drift_detector
+                .as_ref()
+                .is_some_and(|d| d.remediation == rampart_world::Remediation::Replace);
+        if built.is_none() && strikes.is_empty() && !windowed && !replaces {
             return Ok(None);
         }
         let (controller, period) = match built {
@@ -217,6 +228,7 @@ impl Scaler {
             events_dropped: 0,
             launches_refused: 0,
             scrapes_failed: 0,
+            replacing: Vec::new(),
         }))
     }
 
@@ -264,6 +276,7 @@ impl Scaler {
     ) -> Result<Vec<LifeEvent>, FleetError> {
         let mut out = Vec::new();
         self.advance(now, fleet, &mut out).await?;
+        self.settle_replacements(now, fleet, &mut out).await;
         while self.strikes.front().is_some_and(|(at, _)| *at <= now) {
             let (at, f) = self.strikes.pop_front().expect("just seen");
             self.strike(at, &f, fleet, &mut out).await;
@@ -284,6 +297,7 @@ impl Scaler {
             self.reconcile(now, fleet, &mut out).await?;
             // A launch may already be due (no pending time).
             self.advance(now, fleet, &mut out).await?;
+            self.settle_replacements(now, fleet, &mut out).await;
             self.next_eval = now + self.period;
         }
         Ok(out)
@@ -413,10 +427,13 @@ impl Scaler {
         fleet: &mut LiveFleet,
         out: &mut Vec<LifeEvent>,
     ) -> Result<(), FleetError> {
+        // An instance being replaced counts as its replacement.
         let active: Vec<usize> = (0..self.lives.len())
             .filter(|&i| {
                 let s = self.lives[i].state();
-                s.is_live() && s != InstanceState::Draining
+                s.is_live()
+                    && s != InstanceState::Draining
+                    && !self.replacing.iter().any(|&(_, old)| old == i)
             })
             .collect();
         let have = active.len() as u32;
@@ -442,23 +459,88 @@ impl Scaler {
                 )
             });
             for &i in victims.iter().take((have - self.desired) as usize) {
-                let Ok(t) = self.lives[i].begin_drain(now) else {
-                    continue;
-                };
-                if t.to == InstanceState::Terminated {
-                    fleet.stop(i as u32).await;
-                } else {
-                    fleet.deregister(i as u32);
-                }
-                out.push(LifeEvent {
-                    at: now,
-                    instance: i as u32,
-                    from: t.from,
-                    to: t.to,
-                });
+                self.drain(i, now, fleet, out).await;
             }
         }
         Ok(())
+    }
+
+    /// Drains instance `i`: deregistered at once, stopped after the
+    /// deregistration delay (at once without one).
+    async fn drain(
+        &mut self,
+        i: usize,
+        now: Instant,
+        fleet: &mut LiveFleet,
+        out: &mut Vec<LifeEvent>,
+    ) {
+        let Ok(t) = self.lives[i].begin_drain(now) else {
+            return;
+        };
+        if t.to == InstanceState::Terminated {
+            fleet.stop(i as u32).await;
+        } else {
+            fleet.deregister(i as u32);
+        }
+        out.push(LifeEvent {
+            at: now,
+            instance: i as u32,
+            from: t.from,
+            to: t.to,
+        });
+    }
+
+    /// Launches a replacement for instance `old` (the drift detector's
+    /// replacement remediation): the replacement boots from the launch
+    /// template and follows the lifecycle, and `old` is drained once it is
+    /// in service. Returns the replacement's id; `None` when `old` is not
+    /// in service, is already being replaced, or the fleet is at
+    /// [`INSTANCES_MAX`] (counted in `launches_refused`).
+    pub fn replace(&mut self, old: u32, now: Instant) -> Option<u32> {
+        let old = old as usize;
+        let serving = self
+            .lives
+            .get(old)
+            .is_some_and(|l| l.state() == InstanceState::InService);
+        if !serving || self.replacing.iter().any(|&(_, o)| o == old) {
+            return None;
+        }
+        if self.lives.len() >= INSTANCES_MAX {
+            self.launches_refused += 1;
+            return None;
+        }
+        let id = self.lives.len();
+        let d = draw(&mut self.rng);
+        self.lives
+            .push(Instance::launch(id as u64, 0, now, &self.lc, d));
+        self.last.push(None);
+        self.replacing.push((id, old));
+        Some(id as u32)
+    }
+
+    /// Drains each replaced instance whose replacement is in service; a
+    /// replacement that failed to boot frees its instance for the next
+    /// check to try again.
+    async fn settle_replacements(
+        &mut self,
+        now: Instant,
+        fleet: &mut LiveFleet,
+        out: &mut Vec<LifeEvent>,
+    ) {
+        let mut k = 0;
+        while k < self.replacing.len() {
+            let (new, old) = self.replacing[k];
+            match self.lives[new].state() {
+                InstanceState::InService => {
+                    self.replacing.swap_remove(k);
+                    self.drain(old, now, fleet, out).await;
+                }
+                s if !s.is_live() => {
+                    self.replacing.swap_remove(k);
+                }
+                _ => k += 1,
+            }
+        }
     }
 }
 
