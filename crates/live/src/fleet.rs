@@ -94,8 +94,9 @@ pub struct LiveFleet {
     /// Launches that booted the previous bundle under the drift fault.
     pub stale_boots: u64,
     /// The control plane the token service hosts, when revocations are
-    /// pushed: it also carries the JWKS and policy rollouts, attests what
-    /// each gateway serves under and reports drift.
+    /// pushed (it carries them, the JWKS and policy rollouts) or there are
+    /// rollouts to run (it carries those alone); it attests what each
+    /// gateway serves under and reports drift.
     pub plane: Option<Arc<crate::token_service::Plane>>,
     /// The token service's first signing key: what a key leak leaks.
     signing_key: KeyMaterial,
@@ -162,11 +163,6 @@ pub fn unsupported(cfg: &WorldConfig) -> Vec<String> {
         n(cfg.scaling.initial as usize, "instance")
     ));
     let c = &cfg.control;
-    let plane = matches!(
-        cfg.token_service.revocation_sync,
-        RevocationSync::Push { .. }
-    );
-    out.extend(crate::rollout::unsupported(cfg, plane));
     if !c.token_replays.is_empty() {
         // A driver that runs the replays drops this line.
         out.push(format!(
@@ -309,23 +305,32 @@ impl LiveFleet {
         };
         let table = RouteTable::new(&routes);
         // Pushed revocations go through the control plane, which pushes
-        // the JWKS on every change too; polls stay polls.
-        let (feed, plane) = match cfg.token_service.revocation_sync {
-            RevocationSync::Push { .. } => {
-                // No grace: as in the simulator, an instance off the
-                // desired policy has drifted from the moment it changes.
-                let config = rampart_control::PlaneConfig {
-                    rollout_grace: rampart_time::Duration::ZERO,
-                    ..rampart_control::PlaneConfig::default()
-                };
-                let (plane, addr) = token_service
-                    .start_plane(loopback, config)
-                    .await
-                    .map_err(|e| start_err("control plane")(e.to_string()))?;
-                plane.publish_policy(crate::rollout::published(0, &cfg.policy));
-                (FeedMode::Plane(addr), Some(plane))
-            }
-            RevocationSync::Poll => (FeedMode::Poll, None),
+        // the JWKS on every change too; polls stay polls, and with policy
+        // rollouts to run the plane carries those alone.
+        let push = matches!(
+            cfg.token_service.revocation_sync,
+            RevocationSync::Push { .. }
+        );
+        let (feed, plane) = if push || !cfg.control.rollouts.is_empty() {
+            // No grace: as in the simulator, an instance off the desired
+            // policy has drifted from the moment it changes.
+            let config = rampart_control::PlaneConfig {
+                rollout_grace: rampart_time::Duration::ZERO,
+                ..rampart_control::PlaneConfig::default()
+            };
+            let (plane, addr) = token_service
+                .start_plane(loopback, config)
+                .await
+                .map_err(|e| start_err("control plane")(e.to_string()))?;
+            plane.publish_policy(crate::rollout::published(0, &cfg.policy));
+            let feed = if push {
+                FeedMode::Plane(addr)
+            } else {
+                FeedMode::PolicyPlane(addr)
+            };
+            (feed, Some(plane))
+        } else {
+            (FeedMode::Poll, None)
         };
         let uri = |a: SocketAddr| -> Uri { format!("http://{a}").parse().expect("a loopback URI") };
         let header_timeout =

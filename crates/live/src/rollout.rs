@@ -62,23 +62,6 @@ pub struct Stepped {
     pub replacements: u64,
 }
 
-/// What a live run of `cfg`'s rollouts does not honour, one line each.
-pub fn unsupported(cfg: &WorldConfig, has_plane: bool) -> Vec<String> {
-    let c = &cfg.control;
-    let mut out = Vec::new();
-    if c.rollouts.is_empty() {
-        return out;
-    }
-    if !has_plane {
-        out.push(format!(
-            "{} [[control.rollouts]] step(s): not rolled out (a live fleet rolls out through the control plane, which runs when revocations are pushed)",
-            c.rollouts.len()
-        ));
-        return out;
-    }
-    out
-}
-
 impl Rollouts {
     /// The rollouts of `cfg`, or `None` when it has none.
     pub fn new(cfg: &WorldConfig) -> Option<Rollouts> {
@@ -256,15 +239,24 @@ mod tests {
     }
 
     /// One instance, a rollout to v2 at 1 s whose template carries it at
-    /// once, and a detector every 2 s remediating by `remediation`.
+    /// once, and a detector every 2 s remediating by `remediation`;
+    /// revocations pushed.
     fn world(remediation: &str, stale_boot_probability: f64) -> WorldConfig {
+        world_synced(
+            remediation,
+            stale_boot_probability,
+            r#"{ mode = "push", median = "50ms", sigma = 0.5 }"#,
+        )
+    }
+
+    fn world_synced(remediation: &str, stale_boot_probability: f64, sync: &str) -> WorldConfig {
         toml::from_str(&format!(
             r#"
             [run]
             name = "drift"
             duration = "60s"
             [token_service]
-            revocation_sync = {{ mode = "push", median = "50ms", sigma = 0.5 }}
+            revocation_sync = {sync}
             [scaling]
             initial = 1
             lifecycle = {{ pending = "0s", boot = {{ kind = "Fixed", time = "0s" }}, warmup = "0s", deregistration_delay = "0s" }}
@@ -308,6 +300,58 @@ mod tests {
 
     fn at(s: u64) -> Instant {
         Instant::ZERO + Duration::from_secs(s)
+    }
+
+    /// Where revocations are polled the plane carries the rollout alone:
+    /// the instance is reloaded through it, and its revocations still come
+    /// by its poll, which the plane does not speed up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_fleet_that_polls_revocations_the_plane_carries_the_rollout_alone() {
+        let mut cfg = world_synced("hot_reload", 0.0, r#"{ mode = "poll" }"#);
+        cfg.policy.auth.revocation_poll_interval = Duration::from_secs(3600);
+        tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            let mut fleet = fleet(&cfg).await;
+            let plane = fleet.plane.clone().expect("rollouts run a plane");
+            let mut r = Rollouts::new(&cfg).unwrap();
+            r.step(at(1), &mut fleet, None);
+            eventually("instance 0 reports off v2", || {
+                plane
+                    .plane()
+                    .drift(plane_now(&plane))
+                    .iter()
+                    .any(|d| d.instance == 0)
+            })
+            .await;
+            // A revocation the plane offers is not applied: the hourly poll
+            // has not run since the start.
+            let held = fleet
+                .gateway(0)
+                .unwrap()
+                .instance()
+                .cores()
+                .verifier
+                .revocation_version();
+            assert!(fleet.token_service.admin().revoke_subject("shop-0").await > held);
+            assert_eq!(r.step(at(2), &mut fleet, None).reloads, 1);
+            eventually("instance 0 runs v2", || {
+                version(&fleet, 0).as_deref() == Some("v2")
+            })
+            .await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert_eq!(
+                fleet
+                    .gateway(0)
+                    .unwrap()
+                    .instance()
+                    .cores()
+                    .verifier
+                    .revocation_version(),
+                held
+            );
+            fleet.shutdown().await;
+        })
+        .await
+        .expect("bounded");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

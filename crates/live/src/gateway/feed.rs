@@ -41,6 +41,9 @@ pub enum FeedMode {
     /// The control plane at this address pushes revocations, keys and
     /// policy rollouts (`super::plane`).
     Plane(std::net::SocketAddr),
+    /// Revocations and keys polled as [`FeedMode::Poll`]; the control
+    /// plane at this address carries policy rollouts only.
+    PolicyPlane(std::net::SocketAddr),
 }
 
 /// How often the verifier is asked whether the JWKS is due: the latency
@@ -230,7 +233,7 @@ pub(super) async fn run(
             };
             let feed = async {
                 match mode {
-                    FeedMode::Poll => {
+                    FeedMode::Poll | FeedMode::PolicyPlane(_) => {
                         let every = inst.cores().verifier.config().revocation_poll_interval;
                         let every = StdDuration::from_nanos(every.as_nanos().max(1_000_000));
                         loop {

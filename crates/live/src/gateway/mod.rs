@@ -544,13 +544,17 @@ impl GatewayHandle {
                 },
             )));
         }
-        if let FeedMode::Plane(plane) = cfg.feed {
+        if let FeedMode::Plane(plane) | FeedMode::PolicyPlane(plane) = cfg.feed {
             tasks.push(tokio::spawn(plane::run(
                 inst.clone(),
                 plane,
+                matches!(cfg.feed, FeedMode::PolicyPlane(_)),
                 stopped.clone(),
             )));
-        } else if let Some(ts) = cfg.token_service.clone() {
+        }
+        if let (FeedMode::Poll | FeedMode::Push | FeedMode::PolicyPlane(_), Some(ts)) =
+            (cfg.feed, cfg.token_service.clone())
+        {
             tasks.push(tokio::spawn(feed::run(
                 inst.clone(),
                 ts,

@@ -11,6 +11,12 @@
 //! heartbeat shows it behind, and the session resyncs. While the instance's
 //! clock says a revocation partition cuts it off, the agent holds no
 //! session, as a cut link would.
+//!
+//! On a fleet whose revocations are polled ([`super::feed::FeedMode::PolicyPlane`])
+//! the plane carries the policy only: the instance polls the token service
+//! for revocations and keys as before, and the agent acknowledges the
+//! plane's revocation deltas and JWKS by version without applying them, so
+//! the plane neither resyncs the instance nor speeds its revocations up.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +36,9 @@ struct PlaneHost {
     jwks: Mutex<(u64, u64)>,
     /// The plane version of the policy in force (0: the launch bundle).
     policy_version: AtomicU64,
+    /// Policy only: the highest revocation version the plane offered,
+    /// acknowledged unapplied; `None` when the plane feeds revocations.
+    offered: Option<AtomicU64>,
 }
 
 impl PlaneHost {
@@ -41,8 +50,12 @@ impl PlaneHost {
 impl Host for PlaneHost {
     fn status(&self) -> Status {
         let (epoch, version) = *self.jwks.lock().unwrap_or_else(|e| e.into_inner());
+        let revocation_version = match &self.offered {
+            Some(v) => v.load(Ordering::Relaxed),
+            None => self.inst.cores().verifier.revocation_version(),
+        };
         Status {
-            revocation_version: self.inst.cores().verifier.revocation_version(),
+            revocation_version,
             jwks_version: if epoch == self.epoch() { version } else { 0 },
             policy: Some(Attestation {
                 version: self.policy_version.load(Ordering::Relaxed),
@@ -53,10 +66,18 @@ impl Host for PlaneHost {
 
     fn apply(&self, msg: &ToAgent) -> Result<(), String> {
         match msg {
-            ToAgent::Revocations(delta) => feed::apply(&self.inst, delta),
+            ToAgent::Revocations(delta) => match &self.offered {
+                Some(v) => {
+                    v.fetch_max(delta.version, Ordering::Relaxed);
+                    Ok(())
+                }
+                None => feed::apply(&self.inst, delta),
+            },
             ToAgent::Jwks { version, json } => {
                 let epoch = self.epoch();
-                feed::load_jwks(&self.inst, json)?;
+                if self.offered.is_none() {
+                    feed::load_jwks(&self.inst, json)?;
+                }
                 *self.jwks.lock().unwrap_or_else(|e| e.into_inner()) = (epoch, *version);
                 Ok(())
             }
@@ -86,6 +107,10 @@ impl Host for PlaneHost {
     }
 
     fn renewed(&self, _sent_ago: rampart_time::Duration) {
+        if self.offered.is_some() {
+            // The poll keeps the revocations fresh, not the plane.
+            return;
+        }
         // The plane answered, holding nothing newer (the agent checked): the
         // feed is live, as a push stream's keep-alive proves it. The live
         // gateway does not fence itself when the plane falls silent; the
@@ -105,13 +130,20 @@ impl Host for PlaneHost {
 }
 
 /// Runs the instance's agent against the plane at `plane` until `stop`
-/// turns.
-pub(super) async fn run(inst: Arc<Instance>, plane: SocketAddr, mut stop: watch::Receiver<bool>) {
+/// turns; with `policy_only`, the plane's revocations and keys are
+/// acknowledged, not applied.
+pub(super) async fn run(
+    inst: Arc<Instance>,
+    plane: SocketAddr,
+    policy_only: bool,
+    mut stop: watch::Receiver<bool>,
+) {
     let config = AgentConfig::new(plane, inst.id, INCARNATIONS.fetch_add(1, Ordering::Relaxed));
     let host = Arc::new(PlaneHost {
         inst: inst.clone(),
         jwks: Mutex::new((0, 0)),
         policy_version: AtomicU64::new(0),
+        offered: policy_only.then(|| AtomicU64::new(0)),
     });
     let on_end = |ended: Ended| {
         inst.metrics.feed_reconnects.inc();
