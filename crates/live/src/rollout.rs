@@ -298,6 +298,19 @@ mod tests {
             .map(|g| g.instance().policy().bundle.version.clone())
     }
 
+    /// Waits until the plane reports instance `id` off the desired policy
+    /// (its agent has connected and reported).
+    async fn reported_off(plane: &Arc<Plane>, id: u32) {
+        eventually("the instance reports off the desired policy", || {
+            plane
+                .plane()
+                .drift(plane_now(plane))
+                .iter()
+                .any(|d| d.instance == id)
+        })
+        .await;
+    }
+
     fn at(s: u64) -> Instant {
         Instant::ZERO + Duration::from_secs(s)
     }
@@ -314,14 +327,7 @@ mod tests {
             let plane = fleet.plane.clone().expect("rollouts run a plane");
             let mut r = Rollouts::new(&cfg).unwrap();
             r.step(at(1), &mut fleet, None);
-            eventually("instance 0 reports off v2", || {
-                plane
-                    .plane()
-                    .drift(plane_now(&plane))
-                    .iter()
-                    .any(|d| d.instance == 0)
-            })
-            .await;
+            reported_off(&plane, 0).await;
             // A revocation the plane offers is not applied: the hourly poll
             // has not run since the start.
             let held = fleet
@@ -365,14 +371,7 @@ mod tests {
             let mut r = Rollouts::new(&cfg).unwrap();
             r.step(at(1), &mut fleet, Some(&mut sc));
             let plane = fleet.plane.clone().unwrap();
-            eventually("instance 0 reports off v2", || {
-                plane
-                    .plane()
-                    .drift(plane_now(&plane))
-                    .iter()
-                    .any(|d| d.instance == 0)
-            })
-            .await;
+            reported_off(&plane, 0).await;
             let done = r.step(at(2), &mut fleet, Some(&mut sc));
             assert_eq!(
                 done,
@@ -423,14 +422,7 @@ mod tests {
             // The detector finds both instances off v2 once the new one's
             // agent has reported, and releases each to a reload.
             let plane = fleet.plane.clone().unwrap();
-            eventually("the stale launch reports to the plane", || {
-                plane
-                    .plane()
-                    .drift(plane_now(&plane))
-                    .iter()
-                    .any(|d| d.instance == 7)
-            })
-            .await;
+            reported_off(&plane, 7).await;
             assert_eq!(r.step(at(2), &mut fleet, None).reloads, 2, "both released");
             eventually("every instance runs v2", || {
                 version(&fleet, 0).as_deref() == Some("v2")
