@@ -252,7 +252,16 @@ pub fn main(a: &LoadArgs, common: &Common) -> u8 {
                 boundary += interval;
             }
         }
-        let _ = driver.await;
+        if let Ok(ran) = driver.await
+            && let Some(why) = ran.first_connect_failure
+        {
+            // Said once, with the first reason: a run that cannot connect
+            // should not leave its user guessing at "connection_failed".
+            eprintln!(
+                "warning: {} connection(s) to the target failed; the first: {why}",
+                ran.connect_failures
+            );
+        }
         Ok((elapsed().max(Instant::ZERO + end.min(interval)), shots, shots_rec.machine_limits()))
     });
     let (stopped, shots, machine) = match result {

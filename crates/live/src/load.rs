@@ -452,18 +452,29 @@ impl Slot {
     }
 }
 
+/// What a load run did, beyond its shots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ran {
+    /// Requests scheduled.
+    pub scheduled: u64,
+    /// Connections to the target or its token endpoint that could not be
+    /// made.
+    pub connect_failures: u64,
+    /// Why the first of them failed.
+    pub first_connect_failure: Option<String>,
+}
+
 /// Runs the plan and the attackers against the target until the duration
 /// ends, the request cap is reached or `stop` turns; every scheduled
 /// request's [`Shot`] goes to `tx`, which the caller drains (classes first,
-/// in plan order, then attackers, then token replays). Returns the
-/// requests scheduled.
+/// in plan order, then attackers, then token replays).
 pub async fn run(
     plan: LoadPlan,
     attacks: AttackPlan,
     cfg: LoadConfig,
     tx: mpsc::Sender<Shot>,
     stop: watch::Receiver<bool>,
-) -> u64 {
+) -> Ran {
     let sessions = plan
         .classes
         .iter()
@@ -576,11 +587,24 @@ pub async fn run(
         tokio::time::sleep(StdDuration::from_millis(5)).await;
     }
     shared.reused.lock().expect("not poisoned").clear();
-    shared.scheduled.load(Ordering::SeqCst)
+    let (mut connect_failures, mut first) = shared.connector.failures();
+    if let Some(p) = &shared.token_pool {
+        let (n, why) = p.connector().failures();
+        connect_failures += n;
+        first = first.or(why);
+    }
+    Ran {
+        scheduled: shared.scheduled.load(Ordering::SeqCst),
+        connect_failures,
+        first_connect_failure: first,
+    }
 }
 
-/// The address `uri` names (port 80 or 443 by default); one that does not
-/// resolve is an address nothing answers on.
+/// The address `uri` names (port 80 or 443 by default), IPv4 first when
+/// the name has both (`localhost`: the client addresses are bound in
+/// 127.1.0.0/16, and a loopback server listens on 127.0.0.1 more often
+/// than on ::1); one that does not resolve is an address nothing answers
+/// on.
 async fn resolve(uri: &Uri) -> std::net::SocketAddr {
     let authority = uri
         .authority()
@@ -592,10 +616,15 @@ async fn resolve(uri: &Uri) -> std::net::SocketAddr {
             format!("{}:{port}", a.host())
         })
         .unwrap_or_default();
-    tokio::net::lookup_host(authority)
+    let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host(authority)
         .await
-        .ok()
-        .and_then(|mut a| a.next())
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(found.first())
+        .copied()
         .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
@@ -937,7 +966,9 @@ mod tests {
             tls: None,
             http2: false,
         };
-        let n = run(plan, AttackPlan::default(), cfg, tx, stop).await;
+        let n = run(plan, AttackPlan::default(), cfg, tx, stop)
+            .await
+            .scheduled;
         let mut shots = Vec::new();
         while let Ok(s) = rx.try_recv() {
             shots.push(s);

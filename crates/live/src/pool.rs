@@ -18,7 +18,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -88,6 +89,9 @@ pub(crate) struct Connector {
     host: HeaderValue,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     http2: bool,
+    failures: AtomicU64,
+    /// One reason, kept: the rest are counted.
+    first_failure: OnceLock<String>,
 }
 
 impl Connector {
@@ -122,12 +126,29 @@ impl Connector {
             host,
             tls,
             http2,
+            failures: AtomicU64::new(0),
+            first_failure: OnceLock::new(),
         }
     }
 
     /// The target's `host:port`.
     pub(crate) fn host(&self) -> &HeaderValue {
         &self.host
+    }
+
+    fn failed(&self, why: String) -> Failed {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let _ = self.first_failure.set(why);
+        Failed
+    }
+
+    /// Connections that could not be made, and why the first one failed
+    /// (a refused connection, a certificate the roots do not vouch for).
+    pub(crate) fn failures(&self) -> (u64, Option<String>) {
+        (
+            self.failures.load(Ordering::Relaxed),
+            self.first_failure.get().cloned(),
+        )
     }
 
     /// A stream to the target from `from` (when given), TLS when the
@@ -142,13 +163,16 @@ impl Connector {
 
     /// A new connection from `from`.
     pub(crate) async fn connect(&self, from: Option<IpAddr>) -> Result<Connection, Failed> {
-        let stream = self.stream(from).await.map_err(|_| Failed)?;
+        let stream = self
+            .stream(from)
+            .await
+            .map_err(|e| self.failed(e.to_string()))?;
         if !self.http2 {
             return Ok(Connection::H1(h1::Connection::new(stream)));
         }
         let (send, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
             .await
-            .map_err(|_| Failed)?;
+            .map_err(|e| self.failed(format!("h2 handshake: {e}")))?;
         tokio::spawn(conn);
         Ok(Connection::H2(send))
     }
@@ -347,6 +371,11 @@ impl Pool {
         }
     }
 
+    /// How its connections are made.
+    pub(crate) fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
     /// Idle connections held (for tests).
     #[cfg(test)]
     pub(crate) fn idle(&self) -> usize {
@@ -512,6 +541,9 @@ mod tests {
             8,
         );
         assert!(pool.exchange(get(&base, "/x")).await.is_err());
+        let (n, why) = pool.connector().failures();
+        assert_eq!(n, 1);
+        assert!(why.unwrap().contains("invalid peer certificate"));
         assert!(tls_client(b"not pem", false).is_err());
     }
 }

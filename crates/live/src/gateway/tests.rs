@@ -603,7 +603,9 @@ async fn the_load_generator_drives_a_tls_gateway_over_http1_and_h2_from_many_add
                 tls: Some(tls_client(pem.as_bytes(), http2).unwrap()),
                 http2,
             };
-            let n = run(LoadPlan::new(&[spec]), crate::attack::AttackPlan::default(), cfg, tx, stop).await;
+            let ran = run(LoadPlan::new(&[spec]), crate::attack::AttackPlan::default(), cfg, tx, stop).await;
+            assert_eq!(ran.connect_failures, 0, "{ran:?}");
+            let n = ran.scheduled;
             let mut statuses = std::collections::BTreeMap::new();
             while let Ok(s) = rx.try_recv() {
                 let k = match s.sent {
