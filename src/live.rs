@@ -478,10 +478,8 @@ pub fn main(a: &LiveArgs, common: &Common) -> u8 {
                 // The policy the fleet was launched with, as a simulated
                 // report names it; rollouts follow on the timeline.
                 let launched_with = &s.world.policy;
-                let hash: String = launched_with.content_hash()[..4]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
+                let mut hash = rampart_control::PolicyHash(launched_with.content_hash()).to_string();
+                hash.truncate(8);
                 let version = Some((hash, launched_with.version.clone()));
                 fleet.shutdown().await;
                 return Ok((stopped, (instance_seconds, launched, scale_events, timeline), version, records));

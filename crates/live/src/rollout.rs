@@ -126,7 +126,7 @@ impl Rollouts {
             let i = self.next_step;
             let bundle = &self.bundles[i];
             plane.stage_policy(published(i, bundle));
-            let hash = hex(&bundle.content_hash());
+            let hash = rampart_control::PolicyHash(bundle.content_hash()).to_string();
             fleet
                 .balancer
                 .set_policy_hash(self.zero_trust.then_some(hash));
@@ -216,10 +216,6 @@ fn plane_now(plane: &Arc<Plane>) -> Instant {
 pub(crate) fn published(i: usize, bundle: &PolicyBundle) -> rampart_control::PolicyBundle {
     let text = serde_json::to_string(bundle).expect("a policy bundle serialises");
     rampart_control::PolicyBundle::new(i as u64 + 1, text)
-}
-
-fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
