@@ -438,15 +438,7 @@ impl Scaler {
             .collect();
         let have = active.len() as u32;
         for _ in have..self.desired {
-            if self.lives.len() >= INSTANCES_MAX {
-                self.launches_refused += 1;
-                continue;
-            }
-            let id = self.lives.len();
-            let d = draw(&mut self.rng);
-            self.lives
-                .push(Instance::launch(id as u64, 0, now, &self.lc, d));
-            self.last.push(None);
+            self.launch(now);
         }
         if have > self.desired {
             let mut victims = active;
@@ -505,6 +497,14 @@ impl Scaler {
         if !serving || self.replacing.iter().any(|&(_, o)| o == old) {
             return None;
         }
+        let id = self.launch(now)?;
+        self.replacing.push((id, old));
+        Some(id as u32)
+    }
+
+    /// Starts an instance's lifecycle at `now` (its gateway starts when it
+    /// boots); `None` at [`INSTANCES_MAX`], counted in `launches_refused`.
+    fn launch(&mut self, now: Instant) -> Option<usize> {
         if self.lives.len() >= INSTANCES_MAX {
             self.launches_refused += 1;
             return None;
@@ -514,8 +514,7 @@ impl Scaler {
         self.lives
             .push(Instance::launch(id as u64, 0, now, &self.lc, d));
         self.last.push(None);
-        self.replacing.push((id, old));
-        Some(id as u32)
+        Some(id)
     }
 
     /// Drains each replaced instance whose replacement is in service; a
